@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs everything cpis-gateway needs to build and test on Debian 12.
+# Idempotent: packages already present are left alone; safe to run again.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config git
+  libboost1.81-dev rapidjson-dev libssl-dev openssl
+  libsqlite3-dev libpq-dev libxml2-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  nodejs npm curl ca-certificates
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+# nodejs/npm may come from outside Debian's archive on some images; accept any working node.
+if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+  filtered=()
+  for p in "${missing[@]}"; do [[ "$p" == nodejs || "$p" == npm ]] || filtered+=("$p"); done
+  missing=("${filtered[@]}")
+fi
+
+if ((${#missing[@]})); then
+  sudo_cmd=""
+  [[ $(id -u) -eq 0 ]] || sudo_cmd="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo_cmd apt-get update -qq
+  $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# Test-only node tools (FHIR JSON-schema validator); versions pinned by the lock file.
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [[ -f "$here/tests/tools/package.json" && ! -d "$here/tests/tools/node_modules" ]]; then
+  (cd "$here/tests/tools" && npm ci --no-audit --no-fund --silent)
+fi

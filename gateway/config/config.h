@@ -1,0 +1,46 @@
+#pragma once
+// Immutable configuration tree, parsed once at start-up from a JSON file
+// (every key optional; defaults below are the documented defaults) and then
+// overridden by command-line flags. Unknown keys are an error, so a typo in
+// an operator's file is caught at start-up rather than silently ignored.
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "gateway/common/result.h"
+#include "gateway/net/limits.h"
+
+namespace gw::config {
+
+struct Listen {
+  std::string host;
+  uint16_t port = 0;
+};
+
+// Parses "HOST:PORT", "[v6]:PORT" or ":PORT" (host defaults to 127.0.0.1).
+Result<Listen> parse_listen(std::string_view s);
+
+struct Config {
+  std::string data_dir = "./data";         // SQLite database, quarantine, raw inputs
+  std::string profiles_dir = "./profiles"; // rules, code maps, topics, policy
+  Listen https{"127.0.0.1", 8443};
+  int network_threads = 2;
+  std::string tls_cert = "./pki/server.pem";
+  std::string tls_key = "./pki/server.key";
+  std::string client_ca = "./pki/ca.pem";
+  net::Limits limits;                      // header/body/timeouts/connections/pipelining
+  int store_reader_threads = 2;
+  size_t store_writer_queue = 10000;       // units of work waiting for the writer
+  size_t store_max_batch = 512;            // units per group commit
+  std::chrono::milliseconds shutdown_grace{10'000};
+  std::string log_level = "info";          // debug|info|warn|error
+  std::string public_base_url;             // if set, used for Location/fullUrl instead of Host
+};
+
+// Parses a config file's JSON text. Errors name the offending key.
+Result<Config> parse_config(std::string_view json_text);
+// Reads and parses a file; errors name the file.
+Result<Config> load_config_file(const std::string& path);
+
+}  // namespace gw::config

@@ -1,0 +1,2 @@
+#include <cstdio>
+int main() { std::puts("cpis-gateway skeleton"); return 0; }

@@ -1,0 +1,53 @@
+#pragma once
+// HTTPS/1.1 listener: Boost.Beast, async, one strand per connection, mutual
+// TLS (1.2 and 1.3 only, client certificate required and verified against the
+// configured CA), keep-alive with bounded pipelining, limits from Limits.
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "gateway/common/metrics.h"
+#include "gateway/common/result.h"
+#include "gateway/net/http.h"
+#include "gateway/net/limits.h"
+
+namespace gw::net {
+
+struct TlsFiles {
+  std::string cert;       // server certificate chain (PEM)
+  std::string key;        // server private key (PEM)
+  std::string client_ca;  // CA that client certificates must chain to (PEM)
+};
+
+struct HttpsOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 8443;  // 0 = ephemeral (tests)
+  int threads = 2;       // network threads
+  TlsFiles tls;
+  Limits limits;
+};
+
+class HttpsServer {
+ public:
+  // Throws std::runtime_error when the certificate files cannot be loaded or
+  // the address cannot be bound (start-up configuration errors).
+  HttpsServer(const HttpsOptions& opts, const Router& router, metrics::Registry& metrics);
+  ~HttpsServer();
+  HttpsServer(const HttpsServer&) = delete;
+  HttpsServer& operator=(const HttpsServer&) = delete;
+
+  // Starts the network threads; returns the bound port.
+  uint16_t start();
+  // Stops accepting, lets in-flight requests finish (up to the grace period),
+  // then closes every connection and joins the threads.
+  void shutdown(std::chrono::milliseconds grace);
+
+  uint16_t port() const;
+  size_t open_connections() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace gw::net

@@ -1,0 +1,187 @@
+#pragma once
+// The storage seam. Rows and transactions only: resources with version
+// history, search-index rows, audit rows and outbox rows. It knows nothing of
+// HTTP, topics or FHIR semantics beyond what the FHIR layer hands it as index
+// rows. Two implementations are planned: SQLite (store/sqlite/) and PostgreSQL.
+//
+// Threading: commit() is asynchronous — the unit of work is queued for the one
+// writer thread, which commits many units in one transaction (group commit, one
+// fsync) and then calls each callback from the writer thread. Reads are
+// synchronous and must not be called on a network thread; callers run them on
+// the store's reader pool via run_read().
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "gateway/common/result.h"
+
+namespace gw::store {
+
+// One search-index row the FHIR layer extracted from a resource.
+// Token params: system may be empty, value is the code/identifier value.
+// Reference params ("patient", "subject"): value is "Patient/<id>", system empty.
+struct IndexEntry {
+  std::string param;   // "identifier", "patient", "subject", "status", "code"...
+  std::string system;  // token system or empty
+  std::string value;
+};
+
+// A condition evaluated by the writer inside the transaction, so that
+// check-then-write is atomic (conditional create/update, If-Match).
+struct Match {
+  std::string param;   // index param, e.g. "identifier"
+  std::string system;  // empty = any system
+  std::string value;
+};
+
+enum class OpKind { create, update, remove };
+
+struct WriteOp {
+  OpKind kind = OpKind::create;
+  std::string type;  // resource type
+  std::string id;    // logical id; for create chosen by the caller (UUID)
+  // Resource JSON WITHOUT meta.versionId / meta.lastUpdated (the store assigns
+  // those and the FHIR layer merges them in on read). Empty for remove.
+  std::string body;
+  std::vector<IndexEntry> index;
+
+  // If set, the NHS number this Patient is keyed on: enforced unique by an
+  // index across all live Patients. A create that collides fails with
+  // Errc::conflict and CommitOutcome::existing_id set to the holder.
+  std::optional<std::string> unique_key;
+
+  // update/remove: expected current version (If-Match); mismatch -> version_conflict.
+  std::optional<int64_t> if_match;
+  // create: If-None-Exist. If any live resource of `type` matches ALL entries,
+  // the op does nothing and reports existing_id (status 200, not 201).
+  std::vector<Match> if_none_exist;
+  // update: conditional update by search. 0 matches -> create with `id`;
+  // 1 match -> update that resource (its id replaces `id`); >1 -> version_conflict.
+  std::vector<Match> match;
+  // update: create when absent (FHIR update-as-create). Otherwise not_found.
+  bool upsert = true;
+};
+
+// A minimal audit row (who, what, when, outcome), committed with the change.
+struct AuditRow {
+  std::string actor_ods, actor_role, actor_system;
+  std::string action;        // "create", "read", "search", "update", "delete", "transaction"...
+  std::string entity;        // "Patient/123" or a search path without values
+  std::string outcome;       // "success" | "failure"
+  int http_status = 0;
+  std::string request_id;
+  std::string detail;        // free text, never a patient identifier
+  std::string patient_ref;   // "Patient/<id>" when known, for BALP patient search
+};
+
+// A subscription-engine outbox row, committed with the change (later issues).
+struct OutboxRow {
+  std::string topic;
+  std::string focus;       // "Patient/123"
+  std::string payload;     // JSON
+};
+
+struct UnitOfWork {
+  std::vector<WriteOp> ops;  // all or nothing
+  std::vector<AuditRow> audit;
+  std::vector<OutboxRow> outbox;
+};
+
+struct OpOutcome {
+  std::string id;            // the resource's id after the op
+  int64_t version = 0;       // version after the op (unchanged when nothing written)
+  std::string last_updated;  // ISO 8601 instant with milliseconds, UTC ("...Z")
+  bool created = false;      // a new resource was created
+  bool noop = false;         // conditional create matched an existing resource
+};
+
+struct CommitOutcome {
+  std::vector<OpOutcome> ops;  // one per WriteOp, same order
+};
+
+// Called once per unit, from the writer thread, after the durable commit (or
+// the failure). On failure nothing of the unit was written. An Error with
+// code conflict from a unique_key collision carries the existing id in
+// Error::expression (as "Patient/<id>").
+using CommitCallback = std::function<void(Result<CommitOutcome>)>;
+
+struct StoredResource {
+  std::string type, id;
+  int64_t version = 0;
+  std::string last_updated;  // ISO 8601 UTC with milliseconds
+  bool deleted = false;
+  std::string body;          // as written (empty when deleted)
+};
+
+// Conjunction of constraints. Each param constraint is an OR over its values
+// (FHIR comma semantics); different constraints AND together.
+struct ParamConstraint {
+  std::string param;
+  std::vector<std::pair<std::string, std::string>> any_of;  // (system or "" for any, value)
+};
+
+struct SearchQuery {
+  std::string type;
+  std::vector<std::string> ids;                // _id (OR), empty = any
+  std::vector<ParamConstraint> params;
+  std::optional<std::string> updated_ge, updated_gt, updated_le, updated_lt;  // _lastUpdated bounds
+  int count = 50;           // page size
+  int64_t offset = 0;       // paging offset
+  bool want_total = true;
+};
+
+struct SearchPage {
+  std::vector<StoredResource> items;  // ordered by last_updated then id, newest last
+  int64_t total = 0;                  // when want_total
+};
+
+struct Stats {  // for /metrics
+  uint64_t commits = 0;           // transactions committed
+  uint64_t units = 0;             // units of work committed
+  uint64_t queue_depth = 0;       // units waiting for the writer
+  uint64_t queue_capacity = 0;
+  double last_batch_size = 0;
+  // cumulative commit latency histogram buckets (seconds) are kept by the
+  // implementation and rendered through metrics::Registry.
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Queues a unit for the writer. Returns Errc::unavailable immediately (and
+  // does not call cb) when the bounded queue is full or the store is closing.
+  virtual Result<void> commit(UnitOfWork unit, CommitCallback cb) = 0;
+
+  // Synchronous reads (call from a store reader thread, see run_read).
+  virtual Result<StoredResource> read(const std::string& type, const std::string& id) = 0;
+  virtual Result<StoredResource> vread(const std::string& type, const std::string& id, int64_t version) = 0;
+  virtual Result<std::vector<StoredResource>> history(const std::string& type, const std::string& id) = 0;
+  virtual Result<SearchPage> search(const SearchQuery& q) = 0;
+  // Id of the live Patient keyed on this normalised NHS number, if any.
+  virtual Result<std::optional<std::string>> find_by_unique_key(const std::string& key) = 0;
+
+  // Runs fn on the reader pool (bounded queue; unavailable when full).
+  virtual Result<void> run_read(std::function<void()> fn) = 0;
+
+  // Waits for queued units to commit, then stops the writer and readers.
+  virtual void close() = 0;
+  virtual Stats stats() const = 0;
+};
+
+struct SqliteOptions {
+  std::string path;                 // database file, created if missing
+  int reader_threads = 2;
+  size_t writer_queue_capacity = 10000;   // units
+  size_t reader_queue_capacity = 10000;   // tasks
+  size_t max_batch = 512;           // units per group commit
+};
+
+// Opens (migrating the schema) or creates the database. Throws std::runtime_error
+// at start-up on failure (configuration error), never later.
+std::unique_ptr<Store> open_sqlite(const SqliteOptions& opts);
+
+}  // namespace gw::store

@@ -1,0 +1,1 @@
+// Test helpers live here (TLS client, PKI fixture, process runner).
