@@ -33,6 +33,6 @@ fi
 
 # Test-only node tools (FHIR JSON-schema validator); versions pinned by the lock file.
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-if [[ -f "$here/tests/tools/package.json" && ! -d "$here/tests/tools/node_modules" ]]; then
+if [[ -f "$here/tests/tools/package.json" ]]; then
   (cd "$here/tests/tools" && npm ci --no-audit --no-fund --silent)
 fi

@@ -1,2 +1,208 @@
+// cpis-gateway: assembles configuration, profiles, store, features and
+// listeners, then waits for SIGTERM/SIGINT and drains.
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <cstdio>
-int main() { std::puts("cpis-gateway skeleton"); return 0; }
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "adapters/registry.h"
+#include "gateway/common/log.h"
+#include "gateway/common/metrics.h"
+#include "gateway/config/config.h"
+#include "gateway/fhir/rest.h"
+#include "gateway/fhir/validation.h"
+#include "gateway/net/https_server.h"
+#include "gateway/ops/ops.h"
+#include "gateway/security/policy.h"
+#include "gateway/store/store.h"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: cpis-gateway <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  serve      run the gateway (see 'cpis-gateway serve --help')\n"
+    "  version    print the version\n"
+    "  audit      audit trail tools (not available in this version)\n"
+    "  replay     replay quarantined or dead-lettered input (not available in this version)\n";
+
+constexpr const char* kServeUsage =
+    "usage: cpis-gateway serve [--config FILE] [options]\n"
+    "\n"
+    "Without --config the documented defaults apply (docs/CONFIG.md); these flags override the file:\n"
+    "  --data-dir DIR            where the SQLite store lives (default ./data)\n"
+    "  --profiles-dir DIR        profile rules, policy, topics (default ./profiles)\n"
+    "  --https-listen HOST:PORT  FHIR/HTTPS listener (default 127.0.0.1:8443)\n"
+    "  --tls-cert FILE           server certificate chain, PEM (default ./pki/server.pem)\n"
+    "  --tls-key FILE            server private key, PEM (default ./pki/server.key)\n"
+    "  --client-ca FILE          CA that client certificates must chain to (default ./pki/ca.pem)\n"
+    "  --mllp-listen HOST:PORT   plain MLLP for allow-listed legacy senders (not available in this version)\n"
+    "  --mllp-tls-listen HOST:PORT  MLLP over mutual TLS (not available in this version)\n"
+    "  --log-level LEVEL         debug|info|warn|error\n";
+
+int fail_start(const std::string& what) {
+  std::fprintf(stderr, "cpis-gateway: %s\n", what.c_str());
+  return 2;
+}
+
+// Profiles ship with the source tree; when started from elsewhere, look beside the binary.
+std::string locate_profiles(const std::string& configured, const char* argv0) {
+  namespace fs = std::filesystem;
+  if (fs::exists(configured)) return configured;
+  std::error_code ec;
+  fs::path exe = fs::canonical("/proc/self/exe", ec);
+  if (!ec) {
+    fs::path guess = exe.parent_path().parent_path().parent_path() / "profiles";  // build/bin/ -> repo
+    if (fs::exists(guess)) return guess.string();
+  }
+  (void)argv0;
+  return configured;
+}
+
+int serve(int argc, char** argv) {
+  using namespace gw;
+  std::string config_file;
+  std::vector<std::pair<std::string, std::string>> overrides;
+  for (int i = 0; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      std::fputs(kServeUsage, stdout);
+      return 0;
+    }
+    if (a.rfind("--", 0) != 0 || i + 1 >= argc) return fail_start("unexpected argument '" + a + "' (try --help)");
+    std::string v = argv[++i];
+    if (a == "--config") config_file = v;
+    else overrides.emplace_back(a, v);
+  }
+  config::Config cfg;
+  if (!config_file.empty()) {
+    auto c = config::load_config_file(config_file);
+    if (!c) return fail_start(c.error().message);
+    cfg = *c;
+  }
+  for (const auto& [k, v] : overrides) {
+    if (k == "--data-dir") cfg.data_dir = v;
+    else if (k == "--profiles-dir") cfg.profiles_dir = v;
+    else if (k == "--tls-cert") cfg.tls_cert = v;
+    else if (k == "--tls-key") cfg.tls_key = v;
+    else if (k == "--client-ca") cfg.client_ca = v;
+    else if (k == "--log-level") cfg.log_level = v;
+    else if (k == "--https-listen") {
+      auto l = config::parse_listen(v);
+      if (!l) return fail_start("--https-listen: " + l.error().message);
+      cfg.https = *l;
+    } else if (k == "--mllp-listen" || k == "--mllp-tls-listen") {
+      return fail_start(k + " is not available in this version: the HL7 v2 MLLP listener is not built yet");
+    } else {
+      return fail_start("unknown option '" + k + "' (try --help)");
+    }
+  }
+  if (cfg.log_level == "debug") log::set_level(log::Level::debug);
+  else if (cfg.log_level == "warn") log::set_level(log::Level::warn);
+  else if (cfg.log_level == "error") log::set_level(log::Level::error);
+
+  // Signals are handled by sigwait below; block them before any thread starts.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  std::error_code ec;
+  std::filesystem::create_directories(cfg.data_dir, ec);
+  if (ec) return fail_start("cannot create data directory " + cfg.data_dir + ": " + ec.message());
+
+  cfg.profiles_dir = locate_profiles(cfg.profiles_dir, argv[0]);
+  auto validator = fhir::Validator::load(cfg.profiles_dir);
+  if (!validator) return fail_start("profiles: " + validator.error().message);
+  auto policy = security::Policy::load(cfg.profiles_dir);
+  if (!policy) return fail_start("policy: " + policy.error().message);
+
+  // Declared in dependency order: destroyed in reverse, the listener first.
+  metrics::Registry registry;
+  std::atomic<bool> draining{false};
+  std::unique_ptr<store::Store> store;
+  std::unique_ptr<fhir::RestApi> rest;
+  std::unique_ptr<ops::OpsApi> ops_api;
+  net::Router router;
+  std::unique_ptr<net::HttpsServer> server;
+  try {
+    store::SqliteOptions so;
+    so.path = (std::filesystem::path(cfg.data_dir) / "gateway.db").string();
+    so.reader_threads = cfg.store_reader_threads;
+    so.writer_queue_capacity = cfg.store_writer_queue;
+    so.max_batch = cfg.store_max_batch;
+    so.metrics = &registry;
+    store = store::open_sqlite(so);
+
+    rest = std::make_unique<fhir::RestApi>(*store, *validator, *policy, registry,
+                                           fhir::RestOptions{cfg.public_base_url, 1000, 20});
+    ops_api = std::make_unique<ops::OpsApi>(registry, *policy, [&draining] { return !draining.load(); });
+    router.add("/fhir", rest.get());
+    router.add("/healthz", ops_api.get());
+    router.add("/readyz", ops_api.get());
+    router.add("/metrics", ops_api.get());
+
+    net::HttpsOptions ho;
+    ho.host = cfg.https.host;
+    ho.port = cfg.https.port;
+    ho.threads = cfg.network_threads;
+    ho.tls = net::TlsFiles{cfg.tls_cert, cfg.tls_key, cfg.client_ca};
+    ho.limits = cfg.limits;
+    server = std::make_unique<net::HttpsServer>(ho, router, registry);
+    uint16_t port = server->start();
+    std::string host = cfg.https.host.find(':') != std::string::npos ? "[" + cfg.https.host + "]" : cfg.https.host;
+    std::printf("cpis-gateway %s listening on https://%s:%u/fhir (store: %s)\n", GW_VERSION, host.c_str(),
+                static_cast<unsigned>(port), so.path.c_str());
+    std::printf("try: curl --cert %s/client-gp.pem --key %s/client-gp.key --cacert %s https://%s:%u/fhir/metadata\n",
+                std::filesystem::path(cfg.client_ca).parent_path().string().c_str(),
+                std::filesystem::path(cfg.client_ca).parent_path().string().c_str(), cfg.client_ca.c_str(),
+                host.c_str(), static_cast<unsigned>(port));
+    std::fflush(stdout);
+    log::info("started", {{"https_port", static_cast<unsigned>(port)}});
+
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    log::info("stopping", {{"signal", sig}});
+    draining.store(true);
+    server->shutdown(cfg.shutdown_grace);
+    store->close();
+    log::info("stopped");
+  } catch (const std::exception& e) {
+    return fail_start(e.what());
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fputs(kUsage, stderr);
+    return 2;
+  }
+  std::string cmd = argv[1];
+  if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
+  if (cmd == "version" || cmd == "--version") {
+    std::printf("cpis-gateway %s\n", GW_VERSION);
+    return 0;
+  }
+  if (cmd == "serve") return serve(argc - 2, argv + 2);
+  if (cmd == "audit" || cmd == "replay") {
+    std::fprintf(stderr, "cpis-gateway: '%s' is not available in this version\n", cmd.c_str());
+    return 2;
+  }
+  std::fprintf(stderr, "cpis-gateway: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);
+  return 2;
+}

@@ -18,6 +18,8 @@
 
 #include "gateway/common/result.h"
 
+namespace gw::metrics { class Registry; }
+
 namespace gw::store {
 
 // One search-index row the FHIR layer extracted from a resource.
@@ -178,6 +180,10 @@ struct SqliteOptions {
   size_t writer_queue_capacity = 10000;   // units
   size_t reader_queue_capacity = 10000;   // tasks
   size_t max_batch = 512;           // units per group commit
+  int busy_timeout_ms = 5000;
+  // When set, the store registers commit batch size / latency histograms and
+  // queue depth gauges here (rendered on /metrics).
+  metrics::Registry* metrics = nullptr;
 };
 
 // Opens (migrating the schema) or creates the database. Throws std::runtime_error

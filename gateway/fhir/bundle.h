@@ -1,0 +1,24 @@
+#pragma once
+// Bundle texts the REST API answers with. Built by string concatenation of
+// already-serialised resources: no DOM for the (large) response.
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "gateway/store/store.h"
+
+namespace gw::fhir {
+
+// searchset with total, self/next links and one entry per resource.
+// `query` is the request's raw query; paging parameters in it are replaced.
+std::string searchset_bundle(const std::string& base, const std::string& type, std::string_view query,
+                             const store::SearchPage& page, int count, int64_t offset,
+                             const std::vector<std::string>& ignored_params);
+
+// history of one resource, newest first.
+std::string history_bundle(const std::string& base, const std::vector<store::StoredResource>& versions);
+
+// JSON string literal (with quotes) for s.
+std::string quoted(std::string_view s);
+
+}  // namespace gw::fhir

@@ -1,0 +1,118 @@
+#include "gateway/fhir/capability.h"
+
+#include <ctime>
+
+#include "gateway/common/json.h"
+#include "gateway/fhir/search_params.h"
+
+namespace gw::fhir {
+
+namespace {
+struct ParamDoc {
+  const char* name;
+  const char* type;
+  const char* doc;
+};
+
+ParamDoc describe(const std::string& p) {
+  if (p == "_id") return {"_id", "token", "Logical id of the resource"};
+  if (p == "_lastUpdated") return {"_lastUpdated", "date", "When the resource version last changed (ge, gt, le, lt, eq, sa, eb)"};
+  if (p == "identifier") return {"identifier", "token", "Business identifier, system|value; NHS numbers are normalised"};
+  if (p == "patient") return {"patient", "reference", "The patient the resource is about (Patient/id)"};
+  if (p == "subject") return {"subject", "reference", "The subject of the resource (Patient/id)"};
+  if (p == "patient:identifier") return {"patient:identifier", "token", "Chained: the patient's identifier, e.g. the NHS number"};
+  if (p == "subject:identifier") return {"subject:identifier", "token", "Chained: the subject's identifier"};
+  return {nullptr, "token", ""};
+}
+}  // namespace
+
+std::string capability_statement_json(const Validator& validator) {
+  json::Buffer buf;
+  json::Writer w(buf);
+  auto s = [&](const std::string& v) { w.String(v.c_str(), static_cast<json::SizeType>(v.size())); };
+  char date[32];
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  std::strftime(date, sizeof date, "%Y-%m-%d", &tm);
+
+  w.StartObject();
+  w.Key("resourceType"); s("CapabilityStatement");
+  w.Key("status"); s("active");
+  w.Key("date"); s(date);
+  w.Key("publisher"); s("cpis-gateway");
+  w.Key("kind"); s("instance");
+  w.Key("software");
+  w.StartObject();
+  w.Key("name"); s("cpis-gateway");
+  w.Key("version"); s(GW_VERSION);
+  w.EndObject();
+  w.Key("implementation");
+  w.StartObject();
+  w.Key("description"); s("cpis-gateway FHIR R4 API (JSON only, mutual TLS)");
+  w.EndObject();
+  w.Key("fhirVersion"); s("4.0.1");
+  w.Key("format");
+  w.StartArray(); s("application/fhir+json"); s("json"); w.EndArray();
+  w.Key("rest");
+  w.StartArray();
+  w.StartObject();
+  w.Key("mode"); s("server");
+  w.Key("security");
+  w.StartObject();
+  w.Key("description");
+  s("Mutual TLS: a client certificate issued by the configured CA is required; the organisation (O=), role (OU=) "
+    "and system (CN=) of its subject decide access, per the policy data in profiles/policy.");
+  w.EndObject();
+  w.Key("resource");
+  w.StartArray();
+  for (const auto& type : validator.resource_types()) {
+    w.StartObject();
+    w.Key("type"); s(type);
+    w.Key("interaction");
+    w.StartArray();
+    for (const char* code : {"read", "vread", "update", "delete", "history-instance", "create", "search-type"}) {
+      w.StartObject();
+      w.Key("code"); s(code);
+      w.EndObject();
+    }
+    w.EndArray();
+    w.Key("versioning"); s("versioned-update");
+    w.Key("readHistory"); w.Bool(true);
+    w.Key("updateCreate"); w.Bool(true);
+    w.Key("conditionalCreate"); w.Bool(true);
+    w.Key("conditionalUpdate"); w.Bool(true);
+    w.Key("conditionalDelete"); s("not-supported");
+    auto params = supported_search_params(type);
+    if (!params.empty()) {
+      w.Key("searchParam");
+      w.StartArray();
+      for (const auto& p : params) {
+        ParamDoc d = describe(p);
+        if (d.name == nullptr) continue;
+        w.StartObject();
+        w.Key("name"); s(d.name);
+        w.Key("type"); s(d.type);
+        w.Key("documentation"); s(d.doc);
+        w.EndObject();
+      }
+      w.EndArray();
+    }
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("interaction");
+  w.StartArray();
+  for (const char* code : {"transaction", "batch"}) {
+    w.StartObject();
+    w.Key("code"); s(code);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  w.EndArray();
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+}  // namespace gw::fhir

@@ -1,0 +1,33 @@
+#pragma once
+// How a resource is kept as text. Stored bodies are written by us in a fixed
+// shape — {"resourceType":T,"id":I,"meta":{...},...} with meta.versionId and
+// meta.lastUpdated removed — so that serving a version only needs the two
+// store-assigned values spliced in, not a parse and re-serialise per read.
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "gateway/common/json.h"
+#include "gateway/store/store.h"
+
+namespace gw::fhir {
+
+// FHIR id: [A-Za-z0-9\-\.]{1,64}
+bool is_valid_id(std::string_view id);
+// A random UUID v4 as lower-case text.
+std::string new_uuid();
+
+// Serialises `resource` into the stored shape.
+std::string storage_text(const json::Value& resource, std::string_view type, json::Allocator& alloc);
+
+// The resource as served: stored text with meta.versionId/lastUpdated spliced in.
+std::string served_text(const store::StoredResource& r);
+
+// Search-index rows for a resource: identifier tokens and patient/subject references.
+std::vector<store::IndexEntry> index_entries(std::string_view type, const json::Value& resource);
+
+// ETag and Last-Modified (RFC 7231 IMF-fixdate) for a version.
+std::string etag(int64_t version);
+std::string http_date(std::string_view iso_instant);
+
+}  // namespace gw::fhir

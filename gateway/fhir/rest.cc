@@ -1,0 +1,1147 @@
+#include "gateway/fhir/rest.h"
+
+#include <atomic>
+#include <charconv>
+#include <map>
+#include <mutex>
+
+#include "gateway/common/issues.h"
+#include "gateway/common/log.h"
+#include "gateway/fhir/bundle.h"
+#include "gateway/fhir/capability.h"
+#include "gateway/fhir/resource_text.h"
+#include "gateway/fhir/search_params.h"
+#include "gateway/identity/nhs_number.h"
+
+namespace gw::fhir {
+
+using net::Request;
+using net::Respond;
+using net::Response;
+
+namespace {
+
+std::vector<std::string_view> split_path(std::string_view p) {
+  std::vector<std::string_view> out;
+  size_t i = 0;
+  while (i < p.size()) {
+    while (i < p.size() && p[i] == '/') ++i;
+    size_t j = p.find('/', i);
+    if (j == std::string_view::npos) j = p.size();
+    if (j > i) out.push_back(p.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+bool contains_ci(std::string_view hay, std::string_view needle) {
+  if (needle.size() > hay.size()) return false;
+  for (size_t i = 0; i + needle.size() <= hay.size(); ++i) {
+    bool eq = true;
+    for (size_t k = 0; k < needle.size() && eq; ++k)
+      eq = std::tolower(static_cast<unsigned char>(hay[i + k])) == std::tolower(static_cast<unsigned char>(needle[k]));
+    if (eq) return true;
+  }
+  return false;
+}
+
+// The query's _format value, if any (not decoded beyond what matters: json/xml).
+std::string_view format_param(std::string_view query) {
+  size_t pos = 0;
+  while (pos < query.size()) {
+    size_t amp = query.find('&', pos);
+    if (amp == std::string_view::npos) amp = query.size();
+    std::string_view kv = query.substr(pos, amp - pos);
+    if (kv.rfind("_format=", 0) == 0) return kv.substr(8);
+    pos = amp + 1;
+  }
+  return {};
+}
+
+// JSON only (DESIGN.md): XML or anything else is 415 with an OperationOutcome.
+std::optional<Error> check_formats(const Request& req, bool has_body) {
+  std::string_view f = format_param(req.query);
+  if (!f.empty() && !contains_ci(f, "json")) {
+    return make_error(Errc::unsupported_media, "_format must be json; this server speaks FHIR JSON only", "_format");
+  }
+  if (auto accept = req.header("accept")) {
+    bool json_ok = accept->empty() || contains_ci(*accept, "json") || contains_ci(*accept, "*/*");
+    if (!json_ok) {
+      return make_error(Errc::unsupported_media,
+                        "Accept must allow application/fhir+json or application/json; this server speaks FHIR JSON only");
+    }
+  }
+  if (has_body) {
+    auto ct = req.header("content-type");
+    if (!ct || !(contains_ci(*ct, "application/fhir+json") || contains_ci(*ct, "application/json"))) {
+      return make_error(Errc::unsupported_media,
+                        "Content-Type must be application/fhir+json or application/json");
+    }
+  }
+  return std::nullopt;
+}
+
+Response outcome_response(const Error& e, std::string route) {
+  Response r;
+  r.status = http_status_for(e.code);
+  r.body = operation_outcome(e);
+  r.route = std::move(route);
+  return r;
+}
+
+Response issues_response(int status, const std::vector<Issue>& issues, std::string route) {
+  Response r;
+  r.status = status;
+  r.body = operation_outcome(issues);
+  r.route = std::move(route);
+  return r;
+}
+
+enum class PreferReturn { representation, minimal, outcome };
+
+PreferReturn prefer_return(const Request& req) {
+  auto p = req.header("prefer");
+  if (!p) return PreferReturn::representation;
+  if (contains_ci(*p, "return=minimal")) return PreferReturn::minimal;
+  if (contains_ci(*p, "return=operationoutcome")) return PreferReturn::outcome;
+  return PreferReturn::representation;
+}
+
+bool prefer_strict(const Request& req) {
+  auto p = req.header("prefer");
+  return p && contains_ci(*p, "handling=strict");
+}
+
+std::optional<int64_t> parse_etag_version(std::string_view v) {
+  // W/"3" or "3"
+  if (v.rfind("W/", 0) == 0) v.remove_prefix(2);
+  if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+  int64_t n = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (ec != std::errc() || p != v.data() + v.size() || n < 1) return std::nullopt;
+  return n;
+}
+
+std::string percent_encode_component(std::string_view s) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(hex[c >> 4]);
+      out.push_back(hex[c & 15]);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+struct RestApi::Impl {
+  store::Store& store;
+  const Validator& validator;
+  const security::Policy& policy;
+  metrics::Registry& metrics;
+  RestOptions opts;
+  std::string capability;
+
+  Impl(store::Store& s, const Validator& v, const security::Policy& p, metrics::Registry& m, RestOptions o)
+      : store(s), validator(v), policy(p), metrics(m), opts(std::move(o)) {}
+
+  std::string base(const Request& req) const {
+    return (opts.public_base_url.empty() ? req.base_url : opts.public_base_url) + "/fhir";
+  }
+
+  // ---- audit -------------------------------------------------------------
+
+  static store::AuditRow audit_row(const Request& req, std::string action, std::string entity, int status,
+                                   std::string patient_ref = {}) {
+    store::AuditRow a;
+    a.actor_ods = req.principal.ods;
+    a.actor_role = req.principal.role;
+    a.actor_system = req.principal.system;
+    a.action = std::move(action);
+    a.entity = std::move(entity);
+    a.outcome = status < 400 ? "success" : "failure";
+    a.http_status = status;
+    a.request_id = std::to_string(req.req_id);
+    a.patient_ref = std::move(patient_ref);
+    return a;
+  }
+
+  // Reads are audited too (who saw what); the row is committed asynchronously
+  // because the answer does not depend on it, but a full queue is logged loudly.
+  void audit_read(const Request& req, std::string action, std::string entity, int status,
+                  std::string patient_ref = {}) {
+    store::UnitOfWork u;
+    u.audit.push_back(audit_row(req, std::move(action), std::move(entity), status, std::move(patient_ref)));
+    auto r = store.commit(std::move(u), [](Result<store::CommitOutcome> res) {
+      if (!res) log::error("audit_write_failed", {{"reason", res.error().message}});
+    });
+    if (!r) log::error("audit_write_refused", {{"reason", r.error().message}});
+  }
+
+  // ---- helpers -------------------------------------------------------------
+
+  bool check_type(const std::string& type, Respond& respond, const char* route) {
+    if (validator.supports(type)) return true;
+    respond(outcome_response(
+        make_error(Errc::not_found, "Resource type '" + type + "' is not supported by this server"), route));
+    return false;
+  }
+
+  bool check_policy(const Request& req, const std::string& type, std::string_view interaction, Respond& respond,
+                    const char* route) {
+    if (policy.allows(req.principal, type, interaction)) return true;
+    respond(outcome_response(make_error(Errc::forbidden, "Role '" + req.principal.role + "' may not " +
+                                                             std::string(interaction) + " " + type),
+                             route));
+    return false;
+  }
+
+  // Runs fn on the store reader pool; 503 when the pool's queue is full.
+  template <class Fn>
+  void on_reader(Respond respond, const char* route, Fn fn) {
+    auto shared = std::make_shared<Respond>(std::move(respond));
+    auto r = store.run_read([shared, fn = std::move(fn)]() mutable { fn(*shared); });
+    if (!r) (*shared)(outcome_response(r.error(), route));
+  }
+
+  // ---- entry ---------------------------------------------------------------
+
+  void handle(Request req, Respond respond) {
+    std::string_view path = req.path;
+    if (path.rfind("/fhir", 0) != 0) {
+      respond(outcome_response(make_error(Errc::not_found, "no such endpoint"), "fhir_unknown"));
+      return;
+    }
+    auto seg = split_path(path.substr(5));
+    const std::string& m = req.method;
+    bool has_body = m == "POST" || m == "PUT";
+    if (auto e = check_formats(req, has_body && !(seg.size() == 1 && seg[0] == "metadata"))) {
+      respond(outcome_response(*e, "fhir_format"));
+      return;
+    }
+
+    if (seg.empty()) {
+      if (m == "POST") return bundle(std::move(req), std::move(respond));
+      return method_not_allowed(m, "the base URL accepts POST (transaction or batch Bundle)", respond);
+    }
+    if (seg.size() == 1 && seg[0] == "metadata") {
+      if (m != "GET") return method_not_allowed(m, "metadata accepts GET", respond);
+      Response r;
+      r.body = capability;
+      r.route = "fhir_metadata";
+      respond(std::move(r));
+      return;
+    }
+    std::string type(seg[0]);
+    if (!check_type(type, respond, "fhir_type")) return;
+    if (seg.size() == 1) {
+      if (m == "GET") return search(std::move(req), std::move(respond), type);
+      if (m == "POST") return create(std::move(req), std::move(respond), type);
+      if (m == "PUT" && !req.query.empty()) return update(std::move(req), std::move(respond), type, "");
+      return method_not_allowed(m, "the type endpoint accepts GET (search), POST (create) and conditional PUT",
+                                respond);
+    }
+    std::string id(seg[1]);
+    if (seg.size() == 2 && id == "_search") {
+      return method_not_allowed(m, "search by POST is not supported; use GET", respond);
+    }
+    if (!is_valid_id(id)) {
+      respond(outcome_response(make_error(Errc::invalid_input, "'" + id.substr(0, 80) + "' is not a valid FHIR id",
+                                          type + ".id"),
+                               "fhir_instance"));
+      return;
+    }
+    if (seg.size() == 2) {
+      if (m == "GET") return read(std::move(req), std::move(respond), type, id, 0);
+      if (m == "PUT") return update(std::move(req), std::move(respond), type, id);
+      if (m == "DELETE") return remove(std::move(req), std::move(respond), type, id);
+      return method_not_allowed(m, "an instance accepts GET, PUT and DELETE", respond);
+    }
+    if (seg[2] != "_history" || seg.size() > 4) {
+      respond(outcome_response(make_error(Errc::not_found, "no such FHIR endpoint"), "fhir_unknown"));
+      return;
+    }
+    if (m != "GET") return method_not_allowed(m, "history accepts GET", respond);
+    if (seg.size() == 3) return history(std::move(req), std::move(respond), type, id);
+    int64_t vid = 0;
+    std::string_view vs = seg[3];
+    auto [p, ec] = std::from_chars(vs.data(), vs.data() + vs.size(), vid);
+    if (ec != std::errc() || p != vs.data() + vs.size() || vid < 1) {
+      respond(outcome_response(make_error(Errc::invalid_input, "version id must be a positive integer",
+                                          type + ".meta.versionId"),
+                               "fhir_vread"));
+      return;
+    }
+    read(std::move(req), std::move(respond), type, id, vid);
+  }
+
+  void method_not_allowed(const std::string& m, const std::string& why, Respond& respond) {
+    Response r = outcome_response(make_error(Errc::method_not_allowed, "method " + m + " not allowed: " + why),
+                                  "fhir_method");
+    respond(std::move(r));
+  }
+
+  // ---- read / vread ----------------------------------------------------------
+
+  static Response resource_response(const store::StoredResource& r, int status, const std::string& location_base,
+                                    PreferReturn pr, std::string route) {
+    Response resp;
+    resp.status = status;
+    resp.route = std::move(route);
+    resp.headers.emplace_back("ETag", etag(r.version));
+    resp.headers.emplace_back("Last-Modified", http_date(r.last_updated));
+    if (!location_base.empty()) {
+      resp.headers.emplace_back("Location", location_base + "/" + r.type + "/" + r.id + "/_history/" +
+                                                std::to_string(r.version));
+    }
+    if (pr == PreferReturn::minimal) {
+      resp.body.clear();
+    } else if (pr == PreferReturn::outcome) {
+      resp.body = operation_outcome(std::vector<Issue>{});
+    } else {
+      resp.body = served_text(r);
+    }
+    return resp;
+  }
+
+  void read(Request req, Respond respond, const std::string& type, const std::string& id, int64_t vid) {
+    const char* route = vid ? "fhir_vread" : "fhir_read";
+    if (!check_policy(req, type, vid ? "vread" : "read", respond, route)) return;
+    on_reader(std::move(respond), route, [this, req = std::move(req), type, id, vid, route](Respond& respond) {
+      auto r = vid ? store.vread(type, id, vid) : store.read(type, id);
+      std::string entity = type + "/" + id;
+      if (!r) {
+        Error e = r.error();
+        if (e.code == Errc::not_found) e.message = vid ? "version not found" : type + " not found";
+        if (e.code == Errc::gone) e.message = type + " was deleted";
+        int status = http_status_for(e.code);
+        audit_read(req, vid ? "vread" : "read", entity, status);
+        respond(outcome_response(e, route));
+        return;
+      }
+      if (r->deleted) {  // vread of a deletion
+        audit_read(req, "vread", entity, 410);
+        respond(outcome_response(make_error(Errc::gone, "this version records the deletion of the " + type), route));
+        return;
+      }
+      audit_read(req, vid ? "vread" : "read", entity, 200, type == "Patient" ? entity : std::string());
+      respond(resource_response(*r, 200, "", PreferReturn::representation, route));
+    });
+  }
+
+  // ---- history ---------------------------------------------------------------
+
+  void history(Request req, Respond respond, const std::string& type, const std::string& id) {
+    if (!check_policy(req, type, "history", respond, "fhir_history")) return;
+    on_reader(std::move(respond), "fhir_history", [this, req = std::move(req), type, id](Respond& respond) {
+      auto h = store.history(type, id);
+      if (!h) {
+        respond(outcome_response(h.error(), "fhir_history"));
+        return;
+      }
+      if (h->empty()) {
+        respond(outcome_response(make_error(Errc::not_found, type + " not found"), "fhir_history"));
+        return;
+      }
+      audit_read(req, "history", type + "/" + id, 200, type == "Patient" ? type + "/" + id : std::string());
+      Response resp;
+      resp.route = "fhir_history";
+      resp.body = history_bundle(base(req), *h);
+      respond(std::move(resp));
+    });
+  }
+
+  // ---- search ----------------------------------------------------------------
+
+  void search(Request req, Respond respond, const std::string& type) {
+    if (!check_policy(req, type, "search", respond, "fhir_search")) return;
+    auto parsed = parse_search(type, req.query, prefer_strict(req));
+    if (!parsed) {
+      respond(outcome_response(parsed.error(), "fhir_search"));
+      return;
+    }
+    on_reader(std::move(respond), "fhir_search",
+              [this, req = std::move(req), type, sr = std::move(*parsed)](Respond& respond) {
+                run_search(req, respond, type, sr);
+              });
+  }
+
+  static std::string normalise_token_value(const TokenValue& t) {
+    if (t.system == identity::kNhsNumberSystem) {
+      if (auto n = identity::normalise_nhs_number(t.value)) return *n;
+    }
+    return t.value;
+  }
+
+  static store::ParamConstraint token_constraint(const std::string& param, const std::vector<TokenValue>& any) {
+    store::ParamConstraint c;
+    c.param = param;
+    for (const auto& t : any) c.any_of.emplace_back(t.has_system ? t.system : std::string(), normalise_token_value(t));
+    return c;
+  }
+
+  // Resolves a chained patient:identifier (or subject:identifier) to a
+  // reference constraint; false when no Patient matches (empty result).
+  bool resolve_chain(const std::string& param, const std::vector<TokenValue>& any, store::SearchQuery& q,
+                     Error& err) {
+    store::SearchQuery pq;
+    pq.type = "Patient";
+    pq.params.push_back(token_constraint("identifier", any));
+    pq.count = 1000;
+    pq.want_total = false;
+    auto res = store.search(pq);
+    if (!res) {
+      err = res.error();
+      return false;
+    }
+    if (res->items.empty()) return false;
+    store::ParamConstraint c;
+    c.param = param;
+    for (const auto& it : res->items) c.any_of.emplace_back("", "Patient/" + it.id);
+    q.params.push_back(std::move(c));
+    return true;
+  }
+
+  void run_search(const Request& req, Respond& respond, const std::string& type, const SearchRequest& sr) {
+    store::SearchQuery q;
+    q.type = type;
+    q.ids = sr.ids;
+    q.count = std::min(sr.count, opts.max_count);
+    q.offset = sr.offset;
+    for (const auto& occ : sr.identifier) q.params.push_back(token_constraint("identifier", occ));
+    for (const auto& occ : sr.patient_refs) {
+      store::ParamConstraint c{"patient", {}};
+      for (const auto& r : occ) c.any_of.emplace_back("", r);
+      q.params.push_back(std::move(c));
+    }
+    for (const auto& occ : sr.subject_refs) {
+      store::ParamConstraint c{"subject", {}};
+      for (const auto& r : occ) c.any_of.emplace_back("", r);
+      q.params.push_back(std::move(c));
+    }
+    for (const auto& b : sr.last_updated) {
+      if (b.prefix == "ge") q.updated_ge = b.value;
+      else if (b.prefix == "gt" || b.prefix == "sa") q.updated_gt = b.value;
+      else if (b.prefix == "le") q.updated_le = b.value;
+      else if (b.prefix == "lt" || b.prefix == "eb") q.updated_lt = b.value;
+    }
+    bool empty = false;
+    Error err;
+    for (const auto& occ : sr.patient_identifier)
+      if (!resolve_chain("patient", occ, q, err)) empty = true;
+    for (const auto& occ : sr.subject_identifier)
+      if (!resolve_chain("subject", occ, q, err)) empty = true;
+    if (!err.message.empty()) {
+      respond(outcome_response(err, "fhir_search"));
+      return;
+    }
+    store::SearchPage page;
+    if (!empty) {
+      auto res = store.search(q);
+      if (!res) {
+        respond(outcome_response(res.error(), "fhir_search"));
+        return;
+      }
+      page = std::move(*res);
+    }
+    audit_read(req, "search", type + search_param_names(req.query), 200);
+    Response resp;
+    resp.route = "fhir_search";
+    resp.body = searchset_bundle(base(req), type, req.query, page, q.count, q.offset, sr.ignored);
+    respond(std::move(resp));
+  }
+
+  // "?identifier,patient:identifier" — parameter names only, never values.
+  static std::string search_param_names(std::string_view query) {
+    std::string out;
+    size_t pos = 0;
+    while (pos < query.size()) {
+      size_t amp = query.find('&', pos);
+      if (amp == std::string_view::npos) amp = query.size();
+      std::string_view kv = query.substr(pos, amp - pos);
+      std::string_view k = kv.substr(0, kv.find('='));
+      if (!k.empty()) {
+        out += out.empty() ? "?" : ",";
+        out.append(k.substr(0, 64));
+      }
+      pos = amp + 1;
+    }
+    return out;
+  }
+
+  // ---- create / update -------------------------------------------------------
+
+  // Parses and validates a resource body; responds and returns false on error.
+  bool parse_resource(const Request& req, Respond& respond, const std::string& type, json::Document& doc,
+                      const char* route) {
+    auto parsed = json::parse(req.body);
+    if (!parsed) {
+      respond(outcome_response(parsed.error(), route));
+      return false;
+    }
+    doc = std::move(*parsed);
+    if (!doc.IsObject()) {
+      respond(outcome_response(make_error(Errc::invalid_input, "the body must be a JSON object (a FHIR resource)"),
+                               route));
+      return false;
+    }
+    auto rt = json::get_string(doc, "resourceType");
+    if (!rt || *rt != type) {
+      respond(outcome_response(make_error(Errc::invalid_input,
+                                          "resourceType must be '" + type + "' for this endpoint", "resourceType"),
+                               route));
+      return false;
+    }
+    IssueSink sink;
+    validator.validate(doc, sink);
+    if (sink.has_errors()) {
+      respond(issues_response(422, sink.issues(), route));
+      return false;
+    }
+    return true;
+  }
+
+  // For a Patient: normalises the NHS number identifier in place and returns it
+  // as the unique key.
+  static std::optional<std::string> nhs_unique_key(const std::string& type, json::Document& doc) {
+    if (type != "Patient") return std::nullopt;
+    json::Value* ids = const_cast<json::Value*>(json::member(doc, "identifier"));
+    if (!ids || !ids->IsArray()) return std::nullopt;
+    for (auto& ident : ids->GetArray()) {
+      if (!ident.IsObject()) continue;
+      auto sys = json::get_string(ident, "system");
+      auto val = json::get_string(ident, "value");
+      if (!sys || !val || *sys != identity::kNhsNumberSystem) continue;
+      auto n = identity::normalise_nhs_number(*val);
+      if (!n) continue;  // the validator has already refused invalid ones
+      json::set(ident, "value", std::string_view(*n), doc.GetAllocator());
+      return *n;
+    }
+    return std::nullopt;
+  }
+
+  // If-None-Exist / conditional update criteria: identifier (and _id) only,
+  // each with a single value, so the writer can check them atomically.
+  static Result<std::vector<store::Match>> criteria(const std::string& type, std::string_view query,
+                                                    const char* what) {
+    auto sr = parse_search(type, query, true);
+    if (!sr) return sr.error();
+    std::vector<store::Match> out;
+    for (const auto& occ : sr->identifier) {
+      if (occ.size() != 1) {
+        return make_error(Errc::invalid_input, std::string(what) + ": one identifier value per parameter",
+                          "identifier");
+      }
+      out.push_back(store::Match{"identifier", occ[0].has_system ? occ[0].system : std::string(),
+                                 normalise_token_value(occ[0])});
+    }
+    if (out.empty() || !sr->ids.empty() || !sr->patient_refs.empty() || !sr->patient_identifier.empty() ||
+        !sr->subject_refs.empty() || !sr->subject_identifier.empty() || !sr->last_updated.empty()) {
+      return make_error(Errc::invalid_input,
+                        std::string(what) + " supports identifier=[system|]value criteria only");
+    }
+    return out;
+  }
+
+  void create(Request req, Respond respond, const std::string& type) {
+    const char* route = "fhir_create";
+    if (!check_policy(req, type, "create", respond, route)) return;
+    json::Document doc;
+    if (!parse_resource(req, respond, type, doc, route)) return;
+    store::WriteOp op;
+    op.kind = store::OpKind::create;
+    op.type = type;
+    op.id = new_uuid();  // a server assigns the id on create; any id sent is ignored
+    op.unique_key = nhs_unique_key(type, doc);
+    if (auto ine = req.header("if-none-exist")) {
+      std::string_view q = *ine;
+      if (auto pos = q.find('?'); pos != std::string_view::npos) q = q.substr(pos + 1);
+      auto c = criteria(type, q, "If-None-Exist");
+      if (!c) {
+        respond(outcome_response(c.error(), route));
+        return;
+      }
+      op.if_none_exist = std::move(*c);
+    }
+    op.index = index_entries(type, doc);
+    op.body = storage_text(doc, type, doc.GetAllocator());
+    submit_write(std::move(req), std::move(respond), std::move(op), route);
+  }
+
+  void update(Request req, Respond respond, const std::string& type, const std::string& url_id) {
+    const char* route = url_id.empty() ? "fhir_conditional_update" : "fhir_update";
+    if (!check_policy(req, type, "update", respond, route)) return;
+    json::Document doc;
+    if (!parse_resource(req, respond, type, doc, route)) return;
+    auto body_id = json::get_string(doc, "id");
+    store::WriteOp op;
+    op.kind = store::OpKind::update;
+    op.type = type;
+    if (!url_id.empty()) {
+      if (!body_id) {
+        respond(outcome_response(make_error(Errc::invalid_input, "the resource must carry the id of the URL", "id"),
+                                 route));
+        return;
+      }
+      if (*body_id != url_id) {
+        respond(outcome_response(
+            make_error(Errc::invalid_input, "the resource id does not match the id in the URL", "id"), route));
+        return;
+      }
+      op.id = url_id;
+    } else {
+      auto c = criteria(type, req.query, "conditional update");
+      if (!c) {
+        respond(outcome_response(c.error(), route));
+        return;
+      }
+      op.match = std::move(*c);
+      if (body_id && !is_valid_id(*body_id)) {
+        respond(outcome_response(make_error(Errc::invalid_input, "invalid id", "id"), route));
+        return;
+      }
+      op.id = body_id ? std::string(*body_id) : new_uuid();
+    }
+    if (auto im = req.header("if-match")) {
+      auto v = parse_etag_version(*im);
+      if (!v) {
+        respond(outcome_response(make_error(Errc::invalid_input, "If-Match must be an ETag such as W/\"3\""), route));
+        return;
+      }
+      op.if_match = *v;
+    }
+    op.unique_key = nhs_unique_key(type, doc);
+    op.index = index_entries(type, doc);
+    op.body = storage_text(doc, type, doc.GetAllocator());
+    submit_write(std::move(req), std::move(respond), std::move(op), route);
+  }
+
+  void remove(Request req, Respond respond, const std::string& type, const std::string& id) {
+    const char* route = "fhir_delete";
+    if (!check_policy(req, type, "delete", respond, route)) return;
+    store::WriteOp op;
+    op.kind = store::OpKind::remove;
+    op.type = type;
+    op.id = id;
+    if (auto im = req.header("if-match")) {
+      auto v = parse_etag_version(*im);
+      if (!v) {
+        respond(outcome_response(make_error(Errc::invalid_input, "If-Match must be an ETag such as W/\"3\""), route));
+        return;
+      }
+      op.if_match = *v;
+    }
+    submit_write(std::move(req), std::move(respond), std::move(op), route);
+  }
+
+  static std::string action_name(store::OpKind k) {
+    switch (k) {
+      case store::OpKind::create: return "create";
+      case store::OpKind::update: return "update";
+      case store::OpKind::remove: return "delete";
+    }
+    return "write";
+  }
+
+  // Commits one write with its audit row; answers only after the durable commit.
+  void submit_write(Request req, Respond respond, store::WriteOp op, const char* route) {
+    auto shared_req = std::make_shared<Request>(std::move(req));
+    auto shared_resp = std::make_shared<Respond>(std::move(respond));
+    store::UnitOfWork unit;
+    std::string entity = op.type + "/" + op.id;
+    unit.audit.push_back(audit_row(*shared_req, action_name(op.kind), entity, 200,
+                                   op.type == "Patient" ? entity : std::string()));
+    auto type = op.type;
+    auto kind = op.kind;
+    auto body = op.body;  // kept to answer without a read-back
+    unit.ops.push_back(std::move(op));
+    auto r = store.commit(std::move(unit), [this, shared_req, shared_resp, type, kind, body = std::move(body),
+                                            route](Result<store::CommitOutcome> res) mutable {
+      finish_write(*shared_req, *shared_resp, type, kind, body, route, std::move(res));
+    });
+    if (!r) (*shared_resp)(outcome_response(r.error(), route));
+  }
+
+  void finish_write(const Request& req, Respond& respond, const std::string& type, store::OpKind kind,
+                    const std::string& body, const char* route, Result<store::CommitOutcome> res) {
+    if (!res) {
+      Error e = res.error();
+      if (e.code == Errc::conflict && e.expression.rfind("Patient/", 0) == 0) {
+        e.message = "a Patient with this NHS number already exists (" + e.expression +
+                    "); use a conditional create (If-None-Exist) or update that Patient";
+        e.expression = "Patient.identifier";
+      }
+      if (e.code == Errc::internal || e.code == Errc::store_failure) {
+        log::error("store_write_failed", {{"req", req.req_id}, {"reason", e.message}});
+      }
+      audit_read(req, action_name(kind), type, http_status_for(e.code));
+      respond(outcome_response(e, route));
+      return;
+    }
+    const store::OpOutcome& o = res->ops.at(0);
+    if (kind == store::OpKind::remove) {
+      Response resp;
+      resp.status = 200;
+      resp.route = route;
+      resp.headers.emplace_back("ETag", etag(o.version));
+      resp.body = operation_outcome(std::vector<Issue>{
+          Issue{Severity::information, "informational", "", type + " deleted (version " +
+                                                                 std::to_string(o.version) + ")"}});
+      respond(std::move(resp));
+      return;
+    }
+    if (o.noop) {
+      // Conditional create matched: 200 with the existing resource.
+      on_reader(std::move(respond), route, [this, type, id = o.id, route](Respond& respond) {
+        auto r = store.read(type, id);
+        if (!r) {
+          respond(outcome_response(r.error(), route));
+          return;
+        }
+        respond(resource_response(*r, 200, "", PreferReturn::representation, route));
+      });
+      return;
+    }
+    store::StoredResource sr;
+    sr.type = type;
+    sr.id = o.id;
+    sr.version = o.version;
+    sr.last_updated = o.last_updated;
+    sr.body = body;
+    respond(resource_response(sr, o.created ? 201 : 200, base(req), prefer_return(req), route));
+  }
+
+  // ---- transaction / batch ----------------------------------------------------
+
+  // One Bundle entry made ready: a write op, or a read for after the commit.
+  struct Prepared {
+    std::string method;
+    std::string type, id;         // for GET and for the response location
+    std::optional<store::WriteOp> op;
+    std::shared_ptr<json::Document> doc;  // POST/PUT resource, serialised after references are resolved
+    std::string full_url;          // the entry's fullUrl (urn:uuid:... for new resources)
+    std::optional<Error> error;    // batch: this entry's own failure
+    std::vector<Issue> issues;     // validation problems, expressions prefixed with the entry path
+  };
+
+  static std::string entry_path(size_t i) { return "Bundle.entry[" + std::to_string(i) + "]"; }
+
+  static void prefix_issues(std::vector<Issue>& issues, const std::string& prefix, const std::string& type) {
+    for (auto& is : issues) {
+      // Validator paths start with the type ("Patient.gender"); re-root them on the entry.
+      std::string e = is.expression;
+      if (e.rfind(type, 0) == 0) e = e.substr(type.size());
+      if (!e.empty() && e[0] != '.') e = "." + e;
+      is.expression = prefix + ".resource" + e;
+    }
+  }
+
+  Prepared prepare_entry(const Request& req, const json::Value& entry, size_t i) {
+    Prepared p;
+    std::string path = entry_path(i);
+    auto fail = [&](Errc c, std::string msg, std::string expr) {
+      p.error = make_error(c, std::move(msg), std::move(expr));
+      return p;
+    };
+    if (!entry.IsObject()) return fail(Errc::invalid_input, "entry must be an object", path);
+    if (auto fu = json::get_string(entry, "fullUrl")) p.full_url = std::string(*fu);
+    const json::Value* request = json::member(entry, "request");
+    if (!request || !request->IsObject()) return fail(Errc::invalid_input, "entry.request is required", path + ".request");
+    auto method = json::get_string(*request, "method");
+    auto url = json::get_string(*request, "url");
+    if (!method || !url) return fail(Errc::invalid_input, "request.method and request.url are required", path + ".request");
+    p.method = std::string(*method);
+    std::string_view u = *url;
+    if (auto pos = u.find("/fhir/"); pos != std::string_view::npos) u = u.substr(pos + 6);  // absolute URLs
+    while (!u.empty() && u.front() == '/') u.remove_prefix(1);
+    std::string_view query;
+    if (auto q = u.find('?'); q != std::string_view::npos) {
+      query = u.substr(q + 1);
+      u = u.substr(0, q);
+    }
+    auto seg = split_path(u);
+    if (seg.empty()) return fail(Errc::invalid_input, "request.url must name a resource type", path + ".request.url");
+    p.type = std::string(seg[0]);
+    if (!validator.supports(p.type)) {
+      return fail(Errc::not_found, "resource type '" + p.type + "' is not supported", path + ".request.url");
+    }
+    if (seg.size() > 2) return fail(Errc::invalid_input, "request.url form not supported here", path + ".request.url");
+    if (seg.size() == 2) {
+      p.id = std::string(seg[1]);
+      if (!is_valid_id(p.id)) return fail(Errc::invalid_input, "invalid id in request.url", path + ".request.url");
+    }
+    std::string_view interaction;
+    if (p.method == "GET") interaction = "read";
+    else if (p.method == "POST") interaction = "create";
+    else if (p.method == "PUT") interaction = "update";
+    else if (p.method == "DELETE") interaction = "delete";
+    else return fail(Errc::method_not_allowed, "request.method must be GET, POST, PUT or DELETE", path + ".request.method");
+    if (!policy.allows(req.principal, p.type, interaction)) {
+      return fail(Errc::forbidden, "role '" + req.principal.role + "' may not " + std::string(interaction) + " " + p.type,
+                  path);
+    }
+    if (p.method == "GET") {
+      if (p.id.empty() || !query.empty()) {
+        return fail(Errc::invalid_input, "only reads (GET Type/id) are supported inside a Bundle", path + ".request.url");
+      }
+      return p;
+    }
+    store::WriteOp op;
+    op.type = p.type;
+    if (p.method == "DELETE") {
+      if (p.id.empty()) return fail(Errc::invalid_input, "DELETE needs Type/id", path + ".request.url");
+      op.kind = store::OpKind::remove;
+      op.id = p.id;
+    } else {
+      const json::Value* res = json::member(entry, "resource");
+      if (!res || !res->IsObject()) return fail(Errc::invalid_input, "entry.resource is required", path + ".resource");
+      auto rt = json::get_string(*res, "resourceType");
+      if (!rt || *rt != p.type) {
+        return fail(Errc::invalid_input, "resource.resourceType must match request.url", path + ".resource.resourceType");
+      }
+      p.doc = std::make_shared<json::Document>();
+      p.doc->CopyFrom(*res, p.doc->GetAllocator());
+      IssueSink sink;
+      validator.validate(*p.doc, sink);
+      if (sink.has_errors()) {
+        p.issues = sink.issues();
+        prefix_issues(p.issues, path, p.type);
+        p.error = make_error(Errc::unprocessable, "the resource is not valid", path + ".resource");
+        return p;
+      }
+      if (p.method == "POST") {
+        op.kind = store::OpKind::create;
+        op.id = new_uuid();
+        if (auto ine = json::get_string(*request, "ifNoneExist")) {
+          std::string_view q = *ine;
+          if (auto pos = q.find('?'); pos != std::string_view::npos) q = q.substr(pos + 1);
+          auto c = criteria(p.type, q, "ifNoneExist");
+          if (!c) return fail(c.error().code, c.error().message, path + ".request.ifNoneExist");
+          op.if_none_exist = std::move(*c);
+        }
+      } else {
+        op.kind = store::OpKind::update;
+        if (!p.id.empty()) {
+          auto body_id = json::get_string(*p.doc, "id");
+          if (!body_id || *body_id != p.id) {
+            return fail(Errc::invalid_input, "resource.id must match the id in request.url", path + ".resource.id");
+          }
+          op.id = p.id;
+        } else {
+          auto c = criteria(p.type, query, "conditional update");
+          if (!c) return fail(c.error().code, c.error().message, path + ".request.url");
+          op.match = std::move(*c);
+          auto body_id = json::get_string(*p.doc, "id");
+          op.id = body_id && is_valid_id(*body_id) ? std::string(*body_id) : new_uuid();
+        }
+        if (auto im = json::get_string(*request, "ifMatch")) {
+          auto v = parse_etag_version(*im);
+          if (!v) return fail(Errc::invalid_input, "ifMatch must be an ETag", path + ".request.ifMatch");
+          op.if_match = *v;
+        }
+      }
+      p.id = op.id;
+    }
+    p.op = std::move(op);
+    return p;
+  }
+
+  // Replaces every "reference" equal to a key of `map` (urn:uuid:... fullUrls).
+  static void resolve_references(json::Value& v, const std::map<std::string, std::string>& map,
+                                 json::Allocator& alloc) {
+    if (v.IsObject()) {
+      for (auto it = v.MemberBegin(); it != v.MemberEnd(); ++it) {
+        std::string_view k(it->name.GetString(), it->name.GetStringLength());
+        if (k == "reference" && it->value.IsString()) {
+          auto f = map.find(std::string(json::as_view(it->value)));
+          if (f != map.end()) it->value = json::str(f->second, alloc);
+        } else {
+          resolve_references(it->value, map, alloc);
+        }
+      }
+    } else if (v.IsArray()) {
+      for (auto& e : v.GetArray()) resolve_references(e, map, alloc);
+    }
+  }
+
+  // Serialises a prepared POST/PUT body into its op (after reference resolution).
+  static void finalise_op(Prepared& p) {
+    if (!p.op || !p.doc) return;
+    p.op->unique_key = nhs_unique_key(p.type, *p.doc);
+    p.op->index = index_entries(p.type, *p.doc);
+    p.op->body = storage_text(*p.doc, p.type, p.doc->GetAllocator());
+  }
+
+  static std::string status_text(int status) {
+    switch (status) {
+      case 200: return "200 OK";
+      case 201: return "201 Created";
+      case 204: return "204 No Content";
+      default: return std::to_string(status);
+    }
+  }
+
+  // One response entry of a transaction-response / batch-response Bundle.
+  std::string response_entry(const std::string& base_url, const Prepared& p, const store::OpOutcome* o,
+                             const std::optional<store::StoredResource>& read_back, const std::optional<Error>& err,
+                             const std::vector<Issue>& issues) {
+    std::string out = "{";
+    if (err) {
+      int status = http_status_for(err->code);
+      std::string oo = issues.empty() ? operation_outcome(*err) : operation_outcome(issues);
+      out += "\"response\":{\"status\":" + quoted(std::to_string(status)) + ",\"outcome\":" + oo + "}}";
+      return out;
+    }
+    if (p.method == "GET") {
+      if (read_back) {
+        out += "\"fullUrl\":" + quoted(base_url + "/" + p.type + "/" + p.id) + ",\"resource\":" + served_text(*read_back);
+        out += ",\"response\":{\"status\":\"200 OK\",\"etag\":" + quoted(etag(read_back->version)) + "}}";
+      }
+      return out;
+    }
+    int status = p.method == "DELETE" ? 200 : (o->created ? 201 : 200);
+    if (p.method != "DELETE") out += "\"fullUrl\":" + quoted(base_url + "/" + p.type + "/" + o->id) + ",";
+    out += "\"response\":{\"status\":" + quoted(status_text(status));
+    if (p.method != "DELETE") {
+      out += ",\"location\":" + quoted(p.type + "/" + o->id + "/_history/" + std::to_string(o->version));
+    }
+    out += ",\"etag\":" + quoted(etag(o->version)) + ",\"lastModified\":" + quoted(o->last_updated) + "}}";
+    return out;
+  }
+
+  void bundle(Request req, Respond respond) {
+    const char* route = "fhir_bundle";
+    auto parsed = json::parse(req.body);
+    if (!parsed) {
+      respond(outcome_response(parsed.error(), route));
+      return;
+    }
+    json::Document doc = std::move(*parsed);
+    auto rt = json::get_string(doc, "resourceType");
+    auto btype = json::get_string(doc, "type");
+    if (!rt || *rt != "Bundle") {
+      respond(outcome_response(make_error(Errc::invalid_input, "the base URL accepts a Bundle", "resourceType"), route));
+      return;
+    }
+    if (!btype || (*btype != "transaction" && *btype != "batch")) {
+      respond(outcome_response(make_error(Errc::invalid_input, "Bundle.type must be transaction or batch", "Bundle.type"),
+                               route));
+      return;
+    }
+    bool transaction = *btype == "transaction";
+    std::vector<Prepared> entries;
+    if (const json::Value* es = json::member(doc, "entry")) {
+      if (!es->IsArray()) {
+        respond(outcome_response(make_error(Errc::invalid_input, "Bundle.entry must be an array", "Bundle.entry"), route));
+        return;
+      }
+      size_t i = 0;
+      for (const auto& e : es->GetArray()) entries.push_back(prepare_entry(req, e, i++));
+    }
+    auto shared_req = std::make_shared<Request>(std::move(req));
+    if (transaction) return run_transaction(shared_req, std::move(respond), std::move(entries));
+    run_batch(shared_req, std::move(respond), std::move(entries));
+  }
+
+  void run_transaction(std::shared_ptr<Request> req, Respond respond, std::vector<Prepared> entries) {
+    const char* route = "fhir_transaction";
+    // All or nothing: any entry's problem fails the whole Bundle, every problem listed.
+    std::vector<Issue> problems;
+    int status = 0;
+    for (auto& p : entries) {
+      if (!p.error) continue;
+      if (!p.issues.empty()) {
+        problems.insert(problems.end(), p.issues.begin(), p.issues.end());
+      } else {
+        problems.push_back(Issue{Severity::error, fhir_issue_code_for(p.error->code), p.error->expression,
+                                 p.error->message});
+      }
+      int s = http_status_for(p.error->code);
+      status = std::max(status, s == 422 ? 422 : s);
+    }
+    if (!problems.empty()) {
+      audit_read(*req, "transaction", "Bundle", status);
+      respond(issues_response(status, problems, route));
+      return;
+    }
+    // urn:uuid references to entries created in this Bundle point at their new ids.
+    std::map<std::string, std::string> refs;
+    for (auto& p : entries) {
+      if (p.op && p.op->kind == store::OpKind::create && p.full_url.rfind("urn:uuid:", 0) == 0) {
+        refs[p.full_url] = p.type + "/" + p.op->id;
+      }
+    }
+    on_reader(std::move(respond), route, [this, req, entries = std::move(entries), refs = std::move(refs),
+                                          route](Respond& respond) mutable {
+      // A conditional create that will match an existing resource is referred to by that resource's id.
+      for (auto& p : entries) {
+        if (!p.op || p.op->kind != store::OpKind::create || p.op->if_none_exist.empty()) continue;
+        store::SearchQuery q;
+        q.type = p.type;
+        for (const auto& m : p.op->if_none_exist) q.params.push_back({m.param, {{m.system, m.value}}});
+        q.count = 1;
+        q.want_total = false;
+        auto found = store.search(q);
+        if (found && !found->items.empty() && p.full_url.rfind("urn:uuid:", 0) == 0) {
+          refs[p.full_url] = p.type + "/" + found->items[0].id;
+        }
+      }
+      store::UnitOfWork unit;
+      std::vector<size_t> op_index(entries.size(), SIZE_MAX);
+      for (size_t i = 0; i < entries.size(); ++i) {
+        auto& p = entries[i];
+        if (p.doc) resolve_references(*p.doc, refs, p.doc->GetAllocator());
+        finalise_op(p);
+        if (p.op) {
+          op_index[i] = unit.ops.size();
+          std::string entity = p.type + "/" + p.op->id;
+          unit.audit.push_back(audit_row(*req, action_name(p.op->kind), entity, 200,
+                                         p.type == "Patient" ? entity : std::string()));
+          unit.ops.push_back(*p.op);
+        }
+      }
+      unit.audit.push_back(audit_row(*req, "transaction", "Bundle", 200));
+      auto shared_resp = std::make_shared<Respond>(std::move(respond));
+      auto shared_entries = std::make_shared<std::vector<Prepared>>(std::move(entries));
+      auto r = store.commit(std::move(unit), [this, req, shared_resp, shared_entries, op_index,
+                                              route](Result<store::CommitOutcome> res) {
+        if (!res) {
+          Error e = res.error();
+          e.message = "transaction rolled back, nothing was written: " + e.message;
+          audit_read(*req, "transaction", "Bundle", http_status_for(e.code));
+          (*shared_resp)(outcome_response(e, route));
+          return;
+        }
+        auto outcome = std::make_shared<store::CommitOutcome>(std::move(*res));
+        // GET entries are answered after the writes, from the committed state.
+        on_reader(std::move(*shared_resp), route, [this, req, shared_entries, op_index, outcome,
+                                                   route](Respond& respond) {
+          std::string b = base(*req);
+          std::string out = "{\"resourceType\":\"Bundle\",\"type\":\"transaction-response\",\"entry\":[";
+          for (size_t i = 0; i < shared_entries->size(); ++i) {
+            const auto& p = (*shared_entries)[i];
+            if (i) out.push_back(',');
+            std::optional<store::StoredResource> rb;
+            std::optional<Error> err;
+            if (p.method == "GET") {
+              auto r = store.read(p.type, p.id);
+              if (r) rb = std::move(*r);
+              else err = r.error();
+            }
+            const store::OpOutcome* o = op_index[i] == SIZE_MAX ? nullptr : &outcome->ops[op_index[i]];
+            out += response_entry(b, p, o, rb, err, {});
+          }
+          out += "]}";
+          Response resp;
+          resp.route = route;
+          resp.body = std::move(out);
+          respond(std::move(resp));
+        });
+      });
+      if (!r) (*shared_resp)(outcome_response(r.error(), route));
+    });
+  }
+
+  // Batch: entries succeed or fail on their own; the answer lists each outcome.
+  void run_batch(std::shared_ptr<Request> req, Respond respond, std::vector<Prepared> entries) {
+    const char* route = "fhir_batch";
+    struct State {
+      std::mutex mu;
+      std::vector<Prepared> entries;
+      std::vector<std::string> answers;
+      size_t pending = 0;
+      Respond respond;
+    };
+    auto st = std::make_shared<State>();
+    st->entries = std::move(entries);
+    st->answers.resize(st->entries.size());
+    st->pending = st->entries.size();
+    st->respond = std::move(respond);
+    auto done_one = [this, st, req, route](size_t i, std::string answer) {
+      bool last = false;
+      {
+        std::lock_guard lock(st->mu);
+        st->answers[i] = std::move(answer);
+        last = --st->pending == 0;
+      }
+      if (!last) return;
+      std::string out = "{\"resourceType\":\"Bundle\",\"type\":\"batch-response\"";
+      if (!st->answers.empty()) {
+        out += ",\"entry\":[";
+        for (size_t k = 0; k < st->answers.size(); ++k) {
+          if (k) out.push_back(',');
+          out += st->answers[k];
+        }
+        out += "]";
+      }
+      out += "}";
+      audit_read(*req, "batch", "Bundle", 200);
+      Response resp;
+      resp.route = route;
+      resp.body = std::move(out);
+      st->respond(std::move(resp));
+    };
+    if (st->entries.empty()) {
+      Response resp;
+      resp.route = route;
+      resp.body = "{\"resourceType\":\"Bundle\",\"type\":\"batch-response\"}";
+      st->respond(std::move(resp));
+      return;
+    }
+    std::string b = base(*req);
+    for (size_t i = 0; i < st->entries.size(); ++i) {
+      Prepared& p = st->entries[i];
+      if (p.error) {
+        done_one(i, response_entry(b, p, nullptr, std::nullopt, p.error, p.issues));
+        continue;
+      }
+      if (p.method == "GET") {
+        auto r = store.run_read([this, st, i, b, done_one]() {
+          const Prepared& p = st->entries[i];
+          auto res = store.read(p.type, p.id);
+          std::optional<store::StoredResource> rb;
+          std::optional<Error> err;
+          if (res) rb = std::move(*res);
+          else err = res.error();
+          done_one(i, response_entry(b, p, nullptr, rb, err, {}));
+        });
+        if (!r) done_one(i, response_entry(b, p, nullptr, std::nullopt, r.error(), {}));
+        continue;
+      }
+      finalise_op(p);
+      store::UnitOfWork unit;
+      std::string entity = p.type + "/" + p.op->id;
+      unit.audit.push_back(audit_row(*req, action_name(p.op->kind), entity, 200,
+                                     p.type == "Patient" ? entity : std::string()));
+      unit.ops.push_back(*p.op);
+      auto r = store.commit(std::move(unit), [this, st, i, b, done_one](Result<store::CommitOutcome> res) {
+        const Prepared& p = st->entries[i];
+        if (!res) {
+          done_one(i, response_entry(b, p, nullptr, std::nullopt, res.error(), {}));
+          return;
+        }
+        done_one(i, response_entry(b, p, &res->ops.at(0), std::nullopt, std::nullopt, {}));
+      });
+      if (!r) done_one(i, response_entry(b, p, nullptr, std::nullopt, r.error(), {}));
+    }
+  }
+};
+
+RestApi::RestApi(store::Store& store, const Validator& validator, const security::Policy& policy,
+                 metrics::Registry& metrics, RestOptions opts)
+    : impl_(std::make_unique<Impl>(store, validator, policy, metrics, std::move(opts))) {
+  impl_->capability = capability_statement_json(validator);
+}
+
+RestApi::~RestApi() = default;
+
+void RestApi::handle(net::Request req, net::Respond respond) { impl_->handle(std::move(req), std::move(respond)); }
+
+const std::string& RestApi::capability_statement() const { return impl_->capability; }
+
+}  // namespace gw::fhir

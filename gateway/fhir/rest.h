@@ -1,0 +1,39 @@
+#pragma once
+// FHIR R4 REST API at /fhir: thin handlers over the store, the validator and
+// the access policy. Parsing and validation run on the calling (network)
+// thread; every store read runs on the store's reader pool and every write is
+// handed to the store's writer, so a network thread never blocks on SQLite.
+#include <memory>
+#include <string>
+
+#include "gateway/common/metrics.h"
+#include "gateway/fhir/validation.h"
+#include "gateway/net/http.h"
+#include "gateway/security/policy.h"
+#include "gateway/store/store.h"
+
+namespace gw::fhir {
+
+struct RestOptions {
+  std::string public_base_url;  // overrides the Host-derived base in Location/fullUrl
+  int max_count = 1000;         // _count ceiling
+  int default_count = 20;
+};
+
+class RestApi final : public net::Handler {
+ public:
+  RestApi(store::Store& store, const Validator& validator, const security::Policy& policy,
+          metrics::Registry& metrics, RestOptions opts);
+  ~RestApi() override;
+  void handle(net::Request req, net::Respond respond) override;
+
+  // The CapabilityStatement JSON (built once at construction).
+  const std::string& capability_statement() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace gw::fhir

@@ -1,0 +1,37 @@
+#pragma once
+// Access policy as data (profiles/policy/access.json): deny by default; a
+// rule grants a role (optionally only some ODS codes) a set of interactions on
+// a set of resource types, or named operations ("metrics", "admin").
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "gateway/common/result.h"
+#include "gateway/security/principal.h"
+
+namespace gw::security {
+
+class Policy {
+ public:
+  // Reads profiles_dir/policy/access.json. Errors name the file and the key.
+  static Result<Policy> load(const std::string& profiles_dir);
+  // From JSON text (tests).
+  static Result<Policy> parse(std::string_view json_text);
+
+  // interaction: "read", "vread", "history", "search", "create", "update", "delete".
+  bool allows(const Principal& who, std::string_view resource_type, std::string_view interaction) const;
+  // operation: "metrics", "admin"...
+  bool allows_operation(const Principal& who, std::string_view operation) const;
+
+  Policy();
+  ~Policy();
+  Policy(Policy&&) noexcept;
+  Policy& operator=(Policy&&) noexcept;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace gw::security

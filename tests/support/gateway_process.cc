@@ -1,0 +1,125 @@
+#include "tests/support/gateway_process.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <regex>
+
+#include "tests/support/pki.h"
+
+namespace gw::test {
+
+namespace {
+std::vector<char*> argv_of(std::vector<std::string>& args) {
+  std::vector<char*> out;
+  for (auto& a : args) out.push_back(a.data());
+  out.push_back(nullptr);
+  return out;
+}
+}  // namespace
+
+bool GatewayProcess::start(const std::string& data_dir, const std::vector<std::string>& extra_args) {
+  const std::string& pki = dev_pki_dir();
+  std::vector<std::string> args = {GW_BINARY,      "serve",          "--data-dir",     data_dir,
+                                   "--https-listen", "127.0.0.1:0",   "--tls-cert",     pki + "/server.pem",
+                                   "--tls-key",      pki + "/server.key", "--client-ca", pki + "/ca.pem",
+                                   "--profiles-dir", std::string(GW_SOURCE_DIR) + "/profiles"};
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  // The child writes to a file, not a pipe: a pipe nobody drains would block
+  // the gateway's logging once it filled up.
+  char path[] = "/tmp/gw-process-XXXXXX";
+  int wfd = mkstemp(path);
+  if (wfd < 0) return false;
+  out_fd_ = open(path, O_RDONLY);
+  unlink(path);
+  output_.clear();
+  pid_t pid = fork();
+  if (pid < 0) return false;
+  if (pid == 0) {
+    dup2(wfd, 1);
+    dup2(wfd, 2);
+    close(wfd);
+    auto argv = argv_of(args);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  close(wfd);
+  pid_ = pid;
+  std::regex re("listening on https://127\\.0\\.0\\.1:([0-9]+)/fhir");
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    usleep(20'000);
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(out_fd_, buf, sizeof buf)) > 0) output_.append(buf, static_cast<size_t>(n));
+    std::smatch m;
+    if (std::regex_search(output_, m, re)) {
+      port_ = static_cast<uint16_t>(std::stoi(m[1].str()));
+      return true;
+    }
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return false;
+    }
+  }
+  return false;
+}
+
+void GatewayProcess::kill9() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+}
+
+int GatewayProcess::terminate() {
+  if (pid_ <= 0) return -1;
+  ::kill(pid_, SIGTERM);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+  char buf[4096];
+  ssize_t n;
+  while (out_fd_ >= 0 && (n = read(out_fd_, buf, sizeof buf)) > 0) output_.append(buf, static_cast<size_t>(n));
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  return -1;
+}
+
+GatewayProcess::~GatewayProcess() {
+  kill9();
+  if (out_fd_ >= 0) close(out_fd_);
+}
+
+int run_gateway_command(const std::vector<std::string>& args_in, std::string& output) {
+  std::vector<std::string> args = {GW_BINARY};
+  args.insert(args.end(), args_in.begin(), args_in.end());
+  int fds[2];
+  if (pipe(fds) != 0) return -1;
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(fds[1], 1);
+    dup2(fds[1], 2);
+    close(fds[0]);
+    close(fds[1]);
+    auto argv = argv_of(args);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  close(fds[1]);
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fds[0], buf, sizeof buf)) > 0) output.append(buf, static_cast<size_t>(n));
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+}  // namespace gw::test

@@ -1,0 +1,38 @@
+#pragma once
+// Runs the real build/bin/cpis-gateway binary as a child process for
+// end-to-end tests (durability across kill -9, SIGTERM drain, CLI).
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace gw::test {
+
+class GatewayProcess {
+ public:
+  // Starts `cpis-gateway serve` on 127.0.0.1:0 with the dev PKI and the
+  // given data dir, plus extra args; waits (up to 30 s) for the line that
+  // says where it listens. Returns false (with the output so far in log())
+  // when it exits or never says so.
+  bool start(const std::string& data_dir, const std::vector<std::string>& extra_args = {});
+  uint16_t port() const { return port_; }
+  // SIGKILL: no chance to flush or drain.
+  void kill9();
+  // SIGTERM and wait; returns the exit status (or -1 when killed by a signal).
+  int terminate();
+  bool running() const { return pid_ > 0; }
+  const std::string& log() const { return output_; }
+  ~GatewayProcess();
+
+ private:
+  pid_t pid_ = -1;
+  int out_fd_ = -1;
+  uint16_t port_ = 0;
+  std::string output_;
+};
+
+// Runs the binary with args to completion; returns the exit code and stdout+stderr.
+int run_gateway_command(const std::vector<std::string>& args, std::string& output);
+
+}  // namespace gw::test
