@@ -1,0 +1,83 @@
+#include "tests/support/test_gateway.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <stdexcept>
+
+#include "gateway/fhir/rest.h"
+#include "gateway/fhir/validation.h"
+#include "gateway/net/https_server.h"
+#include "gateway/ops/ops.h"
+#include "gateway/security/policy.h"
+#include "tests/support/pki.h"
+
+namespace gw::test {
+
+TempDir::TempDir() {
+  char tmpl[] = "/tmp/gw-test-XXXXXX";
+  if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
+  path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+struct InProcessGateway::Parts {
+  metrics::Registry registry;
+  fhir::Validator validator;
+  security::Policy policy;
+  std::unique_ptr<store::Store> store;
+  std::unique_ptr<fhir::RestApi> rest;
+  std::unique_ptr<ops::OpsApi> ops;
+  net::Router router;
+  std::unique_ptr<net::HttpsServer> server;
+  uint16_t port = 0;
+};
+
+InProcessGateway::InProcessGateway(net::Limits limits) : parts_(std::make_unique<Parts>()) {
+  const std::string profiles = std::string(GW_SOURCE_DIR) + "/profiles";
+  auto v = fhir::Validator::load(profiles);
+  if (!v) throw std::runtime_error("profiles: " + v.error().message);
+  parts_->validator = std::move(*v);
+  auto p = security::Policy::load(profiles);
+  if (!p) throw std::runtime_error("policy: " + p.error().message);
+  parts_->policy = std::move(*p);
+
+  store::SqliteOptions so;
+  so.path = dir_.path() + "/gateway.db";
+  so.metrics = &parts_->registry;
+  parts_->store = store::open_sqlite(so);
+  parts_->rest = std::make_unique<fhir::RestApi>(*parts_->store, parts_->validator, parts_->policy,
+                                                 parts_->registry, fhir::RestOptions{});
+  parts_->ops = std::make_unique<ops::OpsApi>(parts_->registry, parts_->policy, [] { return true; });
+  parts_->router.add("/fhir", parts_->rest.get());
+  parts_->router.add("/healthz", parts_->ops.get());
+  parts_->router.add("/readyz", parts_->ops.get());
+  parts_->router.add("/metrics", parts_->ops.get());
+
+  const std::string& pki = dev_pki_dir();
+  net::HttpsOptions ho;
+  ho.host = "127.0.0.1";
+  ho.port = 0;
+  ho.threads = 2;
+  ho.tls = net::TlsFiles{pki + "/server.pem", pki + "/server.key", pki + "/ca.pem"};
+  ho.limits = limits;
+  parts_->server = std::make_unique<net::HttpsServer>(ho, parts_->router, parts_->registry);
+  parts_->port = parts_->server->start();
+}
+
+InProcessGateway::~InProcessGateway() {
+  parts_->server->shutdown(std::chrono::milliseconds(2000));
+  parts_->store->close();
+}
+
+uint16_t InProcessGateway::port() const { return parts_->port; }
+store::Store& InProcessGateway::store() { return *parts_->store; }
+metrics::Registry& InProcessGateway::metrics() { return parts_->registry; }
+
+HttpsClient InProcessGateway::client(const std::string& role) const { return HttpsClient::for_role(parts_->port, role); }
+
+}  // namespace gw::test

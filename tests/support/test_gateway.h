@@ -1,0 +1,43 @@
+#pragma once
+// The whole HTTPS + FHIR stack in the test process (real TLS sockets, real
+// SQLite file in a temporary folder, the shipped profiles), for integration
+// tests that need many requests without a process per test.
+#include <memory>
+#include <string>
+
+#include "gateway/common/metrics.h"
+#include "gateway/net/limits.h"
+#include "gateway/store/store.h"
+#include "tests/support/https_client.h"
+
+namespace gw::test {
+
+// A fresh temporary directory, removed with its contents on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+class InProcessGateway {
+ public:
+  explicit InProcessGateway(net::Limits limits = {});
+  ~InProcessGateway();
+  uint16_t port() const;
+  // A client presenting client-<role>.pem from the dev PKI.
+  HttpsClient client(const std::string& role) const;
+  store::Store& store();
+  metrics::Registry& metrics();
+  const std::string& data_dir() const { return dir_.path(); }
+
+ private:
+  struct Parts;
+  TempDir dir_;
+  std::unique_ptr<Parts> parts_;
+};
+
+}  // namespace gw::test
