@@ -1,0 +1,267 @@
+#include "gateway/config/config.h"
+
+#include <arpa/inet.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <set>
+#include <sstream>
+
+#include "gateway/common/json.h"
+
+namespace gw::config {
+
+namespace {
+
+using json::Value;
+
+Error bad(const std::string& path, const std::string& what) {
+  return make_error(Errc::invalid_input, path + " " + what, path);
+}
+
+std::string child(const std::string& path, std::string_view key) {
+  return path.empty() ? std::string(key) : path + "." + std::string(key);
+}
+
+Result<std::string> want_string(const Value& v, const std::string& path, bool allow_empty) {
+  if (!v.IsString()) return bad(path, "must be a string");
+  std::string s(v.GetString(), v.GetStringLength());
+  if (s.empty() && !allow_empty) return bad(path, "must not be empty");
+  return s;
+}
+
+Result<int64_t> want_int(const Value& v, const std::string& path, int64_t lo, int64_t hi) {
+  const std::string range = "between " + std::to_string(lo) + " and " + std::to_string(hi);
+  if (!v.IsNumber()) return bad(path, "must be an integer " + range);
+  // Larger than int64: certainly out of any range we accept.
+  if (v.IsUint64() && !v.IsInt64()) return bad(path, "must be " + range);
+  if (!v.IsInt64()) return bad(path, "must be an integer " + range + ", not a fraction");
+  int64_t n = v.GetInt64();
+  if (n < lo || n > hi) return bad(path, "must be " + range + ", not " + std::to_string(n));
+  return n;
+}
+
+// Walks one JSON object; on_key returns false for a key it does not know.
+// Duplicate keys are refused because RapidJSON would silently keep one of them.
+template <class F>
+Result<void> each_member(const Value& obj, const std::string& path, F&& on_key) {
+  if (!obj.IsObject()) return bad(path, "must be an object");
+  std::set<std::string_view> seen;
+  for (const auto& m : obj.GetObject()) {
+    std::string_view key(m.name.GetString(), m.name.GetStringLength());
+    std::string p = child(path, key);
+    if (!seen.insert(key).second) return bad(p, "appears more than once");
+    Result<bool> known = on_key(key, m.value, p);
+    if (!known) return known.error();
+    if (!*known) return make_error(Errc::invalid_input, p + " is not a known setting", p);
+  }
+  return {};
+}
+
+constexpr int64_t kMaxMs = 3'600'000;  // an hour: anything longer is a typo, not a timeout
+
+Result<bool> set_int(const Value& v, const std::string& p, int64_t lo, int64_t hi, auto& out) {
+  auto n = want_int(v, p, lo, hi);
+  if (!n) return n.error();
+  out = static_cast<std::remove_reference_t<decltype(out)>>(*n);
+  return true;
+}
+
+Result<bool> set_ms(const Value& v, const std::string& p, int64_t lo, std::chrono::milliseconds& out) {
+  auto n = want_int(v, p, lo, kMaxMs);
+  if (!n) return n.error();
+  out = std::chrono::milliseconds(*n);
+  return true;
+}
+
+Result<bool> set_string(const Value& v, const std::string& p, bool allow_empty, std::string& out) {
+  auto s = want_string(v, p, allow_empty);
+  if (!s) return s.error();
+  out = std::move(*s);
+  return true;
+}
+
+Result<void> parse_https(const Value& obj, const std::string& path, Config& c) {
+  return each_member(obj, path, [&](std::string_view k, const Value& v, const std::string& p) -> Result<bool> {
+    if (k == "listen") {
+      auto s = want_string(v, p, false);
+      if (!s) return s.error();
+      auto l = parse_listen(*s);
+      if (!l) return make_error(Errc::invalid_input, p + ": " + l.error().message, p);
+      c.https = *l;
+      return true;
+    }
+    if (k == "threads") return set_int(v, p, 1, 256, c.network_threads);
+    return false;
+  });
+}
+
+Result<void> parse_tls(const Value& obj, const std::string& path, Config& c) {
+  return each_member(obj, path, [&](std::string_view k, const Value& v, const std::string& p) -> Result<bool> {
+    if (k == "cert") return set_string(v, p, false, c.tls_cert);
+    if (k == "key") return set_string(v, p, false, c.tls_key);
+    if (k == "client_ca") return set_string(v, p, false, c.client_ca);
+    return false;
+  });
+}
+
+Result<void> parse_limits(const Value& obj, const std::string& path, net::Limits& l) {
+  return each_member(obj, path, [&](std::string_view k, const Value& v, const std::string& p) -> Result<bool> {
+    // Below 1 KiB not even a request line with the usual headers fits.
+    if (k == "header_bytes") return set_int(v, p, 1024, 1024 * 1024, l.header_bytes);
+    if (k == "body_bytes") return set_int(v, p, 1, int64_t{1} << 30, l.body_bytes);
+    if (k == "max_connections") return set_int(v, p, 1, 1'000'000, l.max_connections);
+    if (k == "max_pipelined") return set_int(v, p, 1, 1024, l.max_pipelined);
+    if (k == "handshake_timeout_ms") return set_ms(v, p, 1, l.handshake_timeout);
+    if (k == "read_timeout_ms") return set_ms(v, p, 1, l.read_timeout);
+    if (k == "idle_timeout_ms") return set_ms(v, p, 1, l.idle_timeout);
+    if (k == "handler_timeout_ms") return set_ms(v, p, 1, l.handler_timeout);
+    return false;
+  });
+}
+
+Result<void> parse_store(const Value& obj, const std::string& path, Config& c) {
+  return each_member(obj, path, [&](std::string_view k, const Value& v, const std::string& p) -> Result<bool> {
+    if (k == "reader_threads") return set_int(v, p, 1, 256, c.store_reader_threads);
+    if (k == "writer_queue") return set_int(v, p, 1, 10'000'000, c.store_writer_queue);
+    if (k == "max_batch") return set_int(v, p, 1, 100'000, c.store_max_batch);
+    return false;
+  });
+}
+
+Result<bool> sub(Result<void> r) {
+  if (!r) return r.error();
+  return true;
+}
+
+bool valid_host_name(std::string_view h) {
+  for (char ch : h) {
+    bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+              ch == '.' || ch == '_';
+    if (!ok) return false;
+  }
+  return !h.empty();
+}
+
+}  // namespace
+
+Result<Listen> parse_listen(std::string_view s) {
+  const std::string quoted = "'" + std::string(s) + "'";
+  std::string_view host;
+  std::string_view port;
+  bool v6 = false;
+  if (!s.empty() && s.front() == '[') {
+    size_t close = s.find(']');
+    if (close == std::string_view::npos) {
+      return make_error(Errc::invalid_input, "listen address " + quoted + " has '[' without a closing ']'");
+    }
+    host = s.substr(1, close - 1);
+    std::string_view rest = s.substr(close + 1);
+    if (rest.empty() || rest.front() != ':') {
+      return make_error(Errc::invalid_input, "listen address " + quoted + " needs ':PORT' after the ']'");
+    }
+    port = rest.substr(1);
+    v6 = true;
+  } else {
+    size_t colon = s.rfind(':');
+    if (colon == std::string_view::npos) {
+      return make_error(Errc::invalid_input, "listen address " + quoted + " must be HOST:PORT, [IPv6]:PORT or :PORT");
+    }
+    host = s.substr(0, colon);
+    port = s.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos) {
+      return make_error(Errc::invalid_input,
+                        "host '" + std::string(host) + "' looks like an IPv6 address; write it in brackets, [addr]:PORT");
+    }
+  }
+
+  Listen out;
+  if (v6) {
+    in6_addr addr{};
+    // inet_pton does not know zone ids (fe80::1%eth0), which a server listen address does not need.
+    if (inet_pton(AF_INET6, std::string(host).c_str(), &addr) != 1) {
+      return make_error(Errc::invalid_input, "host '" + std::string(host) + "' is not an IPv6 address");
+    }
+    out.host = std::string(host);
+  } else if (host.empty()) {
+    out.host = "127.0.0.1";  // loopback unless asked otherwise: clinical data is never exposed by default
+  } else if (!valid_host_name(host)) {
+    return make_error(Errc::invalid_input, "host '" + std::string(host) + "' is not a host name or IPv4 address");
+  } else {
+    out.host = std::string(host);
+  }
+
+  if (port.empty()) return make_error(Errc::invalid_input, "listen address " + quoted + " has no port");
+  unsigned long n = 0;
+  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), n);
+  if (ec == std::errc::result_out_of_range || (ec == std::errc() && end == port.data() + port.size() && n > 65535)) {
+    return make_error(Errc::invalid_input, "port '" + std::string(port) + "' is out of range 0-65535");
+  }
+  if (ec != std::errc() || end != port.data() + port.size()) {
+    return make_error(Errc::invalid_input, "port '" + std::string(port) + "' is not a number");
+  }
+  // Port 0 is allowed: the kernel picks one, which is what tests need.
+  out.port = static_cast<uint16_t>(n);
+  return out;
+}
+
+Result<Config> parse_config(std::string_view json_text) {
+  auto doc = json::parse(json_text);
+  if (!doc) return make_error(Errc::invalid_input, "config: " + doc.error().message);
+  if (!doc->IsObject()) return make_error(Errc::invalid_input, "config must be a JSON object");
+  Config c;
+  auto r = each_member(*doc, "", [&](std::string_view k, const Value& v, const std::string& p) -> Result<bool> {
+    if (k == "data_dir") return set_string(v, p, false, c.data_dir);
+    if (k == "profiles_dir") return set_string(v, p, false, c.profiles_dir);
+    if (k == "https") return sub(parse_https(v, p, c));
+    if (k == "tls") return sub(parse_tls(v, p, c));
+    if (k == "limits") return sub(parse_limits(v, p, c.limits));
+    if (k == "store") return sub(parse_store(v, p, c));
+    if (k == "shutdown_grace_ms") return set_ms(v, p, 0, c.shutdown_grace);
+    if (k == "log_level") {
+      auto s = want_string(v, p, false);
+      if (!s) return s.error();
+      if (*s != "debug" && *s != "info" && *s != "warn" && *s != "error") {
+        return bad(p, "must be one of debug, info, warn, error, not '" + *s + "'");
+      }
+      c.log_level = *s;
+      return true;
+    }
+    if (k == "public_base_url") {
+      auto s = want_string(v, p, true);
+      if (!s) return s.error();
+      if (!s->empty() && s->rfind("https://", 0) != 0 && s->rfind("http://", 0) != 0) {
+        return bad(p, "must be an absolute http:// or https:// URL");
+      }
+      // Links are built as base + "/Patient/...", so a trailing '/' would double up.
+      while (!s->empty() && s->back() == '/') s->pop_back();
+      c.public_base_url = *s;
+      return true;
+    }
+    return false;
+  });
+  if (!r) return r.error();
+  return c;
+}
+
+Result<Config> load_config_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return make_error(Errc::invalid_input, "cannot read config file " + path + ": " + std::strerror(errno));
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) return make_error(Errc::invalid_input, "cannot read config file " + path);
+  auto c = parse_config(text.str());
+  if (!c) {
+    Error e = c.error();
+    e.message = "config file " + path + ": " + e.message;
+    return e;
+  }
+  return c;
+}
+
+}  // namespace gw::config

@@ -1,0 +1,304 @@
+#include "gateway/config/config.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+namespace gw::config {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string read_source_file(const std::string& rel) {
+  std::ifstream in(std::string(GW_SOURCE_DIR) + "/" + rel);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+Error config_error(std::string_view text) {
+  auto c = parse_config(text);
+  EXPECT_FALSE(c.has_value()) << "accepted: " << text;
+  if (c) return {};
+  EXPECT_EQ(c.error().code, Errc::invalid_input);
+  return c.error();
+}
+
+void expect_same(const Config& a, const Config& b) {
+  EXPECT_EQ(a.data_dir, b.data_dir);
+  EXPECT_EQ(a.profiles_dir, b.profiles_dir);
+  EXPECT_EQ(a.https.host, b.https.host);
+  EXPECT_EQ(a.https.port, b.https.port);
+  EXPECT_EQ(a.network_threads, b.network_threads);
+  EXPECT_EQ(a.tls_cert, b.tls_cert);
+  EXPECT_EQ(a.tls_key, b.tls_key);
+  EXPECT_EQ(a.client_ca, b.client_ca);
+  EXPECT_EQ(a.limits.header_bytes, b.limits.header_bytes);
+  EXPECT_EQ(a.limits.body_bytes, b.limits.body_bytes);
+  EXPECT_EQ(a.limits.max_connections, b.limits.max_connections);
+  EXPECT_EQ(a.limits.max_pipelined, b.limits.max_pipelined);
+  EXPECT_EQ(a.limits.handshake_timeout, b.limits.handshake_timeout);
+  EXPECT_EQ(a.limits.read_timeout, b.limits.read_timeout);
+  EXPECT_EQ(a.limits.idle_timeout, b.limits.idle_timeout);
+  EXPECT_EQ(a.limits.handler_timeout, b.limits.handler_timeout);
+  EXPECT_EQ(a.store_reader_threads, b.store_reader_threads);
+  EXPECT_EQ(a.store_writer_queue, b.store_writer_queue);
+  EXPECT_EQ(a.store_max_batch, b.store_max_batch);
+  EXPECT_EQ(a.shutdown_grace, b.shutdown_grace);
+  EXPECT_EQ(a.log_level, b.log_level);
+  EXPECT_EQ(a.public_base_url, b.public_base_url);
+}
+
+// ---- parse_listen ------------------------------------------------------------
+
+TEST(ParseListen, HostAndPort) {
+  auto l = parse_listen("0.0.0.0:9443");
+  ASSERT_TRUE(l.has_value()) << l.error().message;
+  EXPECT_EQ(l->host, "0.0.0.0");
+  EXPECT_EQ(l->port, 9443);
+  auto n = parse_listen("gw-1.example.nhs.uk:443");
+  ASSERT_TRUE(n.has_value());
+  EXPECT_EQ(n->host, "gw-1.example.nhs.uk");
+  EXPECT_EQ(n->port, 443);
+}
+
+TEST(ParseListen, PortOnlyMeansLoopback) {
+  auto l = parse_listen(":8443");
+  ASSERT_TRUE(l.has_value());
+  EXPECT_EQ(l->host, "127.0.0.1");
+  EXPECT_EQ(l->port, 8443);
+}
+
+TEST(ParseListen, Ipv6InBrackets) {
+  auto l = parse_listen("[::1]:8443");
+  ASSERT_TRUE(l.has_value()) << l.error().message;
+  EXPECT_EQ(l->host, "::1");
+  EXPECT_EQ(l->port, 8443);
+  auto any = parse_listen("[::]:0");
+  ASSERT_TRUE(any.has_value());
+  EXPECT_EQ(any->host, "::");
+  auto full = parse_listen("[2001:db8::42]:65535");
+  ASSERT_TRUE(full.has_value());
+  EXPECT_EQ(full->host, "2001:db8::42");
+  EXPECT_EQ(full->port, 65535);
+}
+
+TEST(ParseListen, PortZeroAndBoundsAllowed) {
+  EXPECT_EQ(parse_listen("127.0.0.1:0").value().port, 0);
+  EXPECT_EQ(parse_listen("127.0.0.1:1").value().port, 1);
+  EXPECT_EQ(parse_listen("127.0.0.1:65535").value().port, 65535);
+}
+
+void expect_listen_error(std::string_view s, std::string_view part) {
+  auto l = parse_listen(s);
+  ASSERT_FALSE(l.has_value()) << "accepted: " << s;
+  EXPECT_EQ(l.error().code, Errc::invalid_input);
+  EXPECT_NE(l.error().message.find(part), std::string::npos) << s << " -> " << l.error().message;
+}
+
+TEST(ParseListen, BadStringsNameTheBadPart) {
+  expect_listen_error("127.0.0.1:65536", "port '65536' is out of range");
+  expect_listen_error("127.0.0.1:99999999999999999999", "out of range");
+  expect_listen_error("127.0.0.1:http", "port 'http' is not a number");
+  expect_listen_error("127.0.0.1:-1", "port '-1' is not a number");
+  expect_listen_error("127.0.0.1:80x", "port '80x'");
+  expect_listen_error("127.0.0.1:", "has no port");
+  expect_listen_error("127.0.0.1", "must be HOST:PORT");
+  expect_listen_error("", "must be HOST:PORT");
+  expect_listen_error("::1:8443", "write it in brackets");
+  expect_listen_error("[::1]8443", "after the ']'");
+  expect_listen_error("[::1:8443", "without a closing ']'");
+  expect_listen_error("[not-v6]:8443", "host 'not-v6' is not an IPv6 address");
+  expect_listen_error("bad host:8443", "host 'bad host'");
+}
+
+// ---- parse_config --------------------------------------------------------------
+
+TEST(ParseConfig, EmptyObjectGivesDocumentedDefaults) {
+  auto c = parse_config("{}");
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  EXPECT_EQ(c->data_dir, "./data");
+  EXPECT_EQ(c->profiles_dir, "./profiles");
+  EXPECT_EQ(c->https.host, "127.0.0.1");
+  EXPECT_EQ(c->https.port, 8443);
+  EXPECT_EQ(c->network_threads, 2);
+  EXPECT_EQ(c->tls_cert, "./pki/server.pem");
+  EXPECT_EQ(c->tls_key, "./pki/server.key");
+  EXPECT_EQ(c->client_ca, "./pki/ca.pem");
+  EXPECT_EQ(c->limits.body_bytes, 10u * 1024 * 1024);
+  EXPECT_EQ(c->limits.header_bytes, 8u * 1024);
+  EXPECT_EQ(c->store_reader_threads, 2);
+  EXPECT_EQ(c->store_writer_queue, 10000u);
+  EXPECT_EQ(c->store_max_batch, 512u);
+  EXPECT_EQ(c->shutdown_grace, 10'000ms);
+  EXPECT_EQ(c->log_level, "info");
+  EXPECT_EQ(c->public_base_url, "");
+  expect_same(*c, Config{});
+}
+
+TEST(ParseConfig, EveryKeyIsApplied) {
+  auto c = parse_config(R"({
+    "data_dir": "/d", "profiles_dir": "/p",
+    "https": {"listen": "[::1]:9000", "threads": 7},
+    "tls": {"cert": "/c.pem", "key": "/k.pem", "client_ca": "/ca.pem"},
+    "limits": {"header_bytes": 4096, "body_bytes": 123, "max_connections": 5, "max_pipelined": 3,
+               "handshake_timeout_ms": 11, "read_timeout_ms": 12, "idle_timeout_ms": 13,
+               "handler_timeout_ms": 14},
+    "store": {"reader_threads": 9, "writer_queue": 99, "max_batch": 8},
+    "shutdown_grace_ms": 0, "log_level": "debug",
+    "public_base_url": "https://gw.example.nhs.uk/"
+  })");
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  EXPECT_EQ(c->data_dir, "/d");
+  EXPECT_EQ(c->profiles_dir, "/p");
+  EXPECT_EQ(c->https.host, "::1");
+  EXPECT_EQ(c->https.port, 9000);
+  EXPECT_EQ(c->network_threads, 7);
+  EXPECT_EQ(c->tls_cert, "/c.pem");
+  EXPECT_EQ(c->tls_key, "/k.pem");
+  EXPECT_EQ(c->client_ca, "/ca.pem");
+  EXPECT_EQ(c->limits.header_bytes, 4096u);
+  EXPECT_EQ(c->limits.body_bytes, 123u);
+  EXPECT_EQ(c->limits.max_connections, 5u);
+  EXPECT_EQ(c->limits.max_pipelined, 3u);
+  EXPECT_EQ(c->limits.handshake_timeout, 11ms);
+  EXPECT_EQ(c->limits.read_timeout, 12ms);
+  EXPECT_EQ(c->limits.idle_timeout, 13ms);
+  EXPECT_EQ(c->limits.handler_timeout, 14ms);
+  EXPECT_EQ(c->store_reader_threads, 9);
+  EXPECT_EQ(c->store_writer_queue, 99u);
+  EXPECT_EQ(c->store_max_batch, 8u);
+  EXPECT_EQ(c->shutdown_grace, 0ms);
+  EXPECT_EQ(c->log_level, "debug");
+  EXPECT_EQ(c->public_base_url, "https://gw.example.nhs.uk");  // "/fhir" is appended to it
+}
+
+TEST(ParseConfig, PartialSectionKeepsOtherDefaults) {
+  auto c = parse_config(R"({"limits": {"body_bytes": 1000}})");
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(c->limits.body_bytes, 1000u);
+  EXPECT_EQ(c->limits.header_bytes, net::Limits{}.header_bytes);
+  EXPECT_EQ(c->limits.read_timeout, net::Limits{}.read_timeout);
+}
+
+TEST(ParseConfig, UnknownKeysAreNamedWithTheirPath) {
+  auto e = config_error(R"({"limits": {"body_byts": 10}})");
+  EXPECT_EQ(e.message, "limits.body_byts is not a known setting");
+  EXPECT_EQ(e.expression, "limits.body_byts");
+  EXPECT_EQ(config_error(R"({"datadir": "/x"})").message, "datadir is not a known setting");
+  EXPECT_EQ(config_error(R"({"https": {"port": 1}})").message, "https.port is not a known setting");
+  EXPECT_EQ(config_error(R"({"tls": {"ca": "x"}})").message, "tls.ca is not a known setting");
+  EXPECT_EQ(config_error(R"({"store": {"readers": 1}})").message, "store.readers is not a known setting");
+}
+
+TEST(ParseConfig, DuplicateKeyIsAnError) {
+  EXPECT_EQ(config_error(R"({"log_level": "info", "log_level": "debug"})").message,
+            "log_level appears more than once");
+}
+
+TEST(ParseConfig, TypeErrorsNameKeyAndExpectedType) {
+  auto e = config_error(R"({"https": {"threads": "4"}})");
+  EXPECT_EQ(e.expression, "https.threads");
+  EXPECT_NE(e.message.find("https.threads must be an integer"), std::string::npos) << e.message;
+  EXPECT_NE(config_error(R"({"limits": {"body_bytes": 1.5}})").message.find("limits.body_bytes must be an integer"),
+            std::string::npos);
+  EXPECT_EQ(config_error(R"({"data_dir": 5})").message, "data_dir must be a string");
+  EXPECT_EQ(config_error(R"({"tls": {"cert": null}})").message, "tls.cert must be a string");
+  EXPECT_EQ(config_error(R"({"limits": []})").message, "limits must be an object");
+  EXPECT_EQ(config_error(R"({"https": "127.0.0.1:1"})").message, "https must be an object");
+  EXPECT_EQ(config_error(R"({"data_dir": ""})").message, "data_dir must not be empty");
+}
+
+TEST(ParseConfig, RangesAreChecked) {
+  EXPECT_NE(config_error(R"({"https": {"threads": 0}})").message.find("https.threads must be between 1 and 256, not 0"),
+            std::string::npos);
+  EXPECT_NE(config_error(R"({"https": {"threads": 257}})").message.find("not 257"), std::string::npos);
+  EXPECT_TRUE(parse_config(R"({"https": {"threads": 256}})").has_value());
+  EXPECT_NE(config_error(R"({"limits": {"body_bytes": 0}})").message.find("limits.body_bytes must be between 1"),
+            std::string::npos);
+  EXPECT_NE(config_error(R"({"limits": {"body_bytes": -5}})").message.find("not -5"), std::string::npos);
+  EXPECT_NE(config_error(R"({"limits": {"max_connections": 18446744073709551615}})")
+                .message.find("limits.max_connections must be between"),
+            std::string::npos);
+  EXPECT_EQ(config_error(R"({"limits": {"read_timeout_ms": 0}})").expression, "limits.read_timeout_ms");
+  EXPECT_EQ(config_error(R"({"store": {"reader_threads": 0}})").expression, "store.reader_threads");
+  EXPECT_EQ(config_error(R"({"store": {"max_batch": 0}})").expression, "store.max_batch");
+  EXPECT_EQ(config_error(R"({"shutdown_grace_ms": -1})").expression, "shutdown_grace_ms");
+}
+
+TEST(ParseConfig, LogLevelIsOneOfFour) {
+  for (const char* l : {"debug", "info", "warn", "error"}) {
+    auto c = parse_config(std::string(R"({"log_level": ")") + l + "\"}");
+    ASSERT_TRUE(c.has_value()) << l;
+    EXPECT_EQ(c->log_level, l);
+  }
+  auto e = config_error(R"({"log_level": "verbose"})");
+  EXPECT_NE(e.message.find("log_level must be one of debug, info, warn, error"), std::string::npos);
+  config_error(R"({"log_level": "warning"})");
+  config_error(R"({"log_level": "INFO"})");
+}
+
+TEST(ParseConfig, BadListenNamesKeyAndPart) {
+  auto e = config_error(R"({"https": {"listen": "127.0.0.1:70000"}})");
+  EXPECT_EQ(e.expression, "https.listen");
+  EXPECT_NE(e.message.find("https.listen"), std::string::npos);
+  EXPECT_NE(e.message.find("port '70000'"), std::string::npos) << e.message;
+}
+
+TEST(ParseConfig, PublicBaseUrlMustBeAbsolute) {
+  EXPECT_EQ(config_error(R"({"public_base_url": "gw.example.nhs.uk"})").expression, "public_base_url");
+  EXPECT_TRUE(parse_config(R"({"public_base_url": ""})").has_value());
+}
+
+TEST(ParseConfig, NotJsonOrNotObject) {
+  EXPECT_NE(config_error("{").message.find("offset"), std::string::npos);
+  EXPECT_EQ(config_error("[]").message, "config must be a JSON object");
+}
+
+TEST(ParseConfig, ExampleFileParses) {
+  auto c = load_config_file(std::string(GW_SOURCE_DIR) + "/deploy/config.example.json");
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  EXPECT_EQ(c->https.host, "0.0.0.0");
+  EXPECT_EQ(c->https.port, 8443);
+  EXPECT_EQ(c->network_threads, 4);
+  EXPECT_EQ(c->public_base_url, "https://cpis-gateway.example.nhs.uk");
+}
+
+// docs/CONFIG.md shows the defaults as a JSON block; it must not drift from the code.
+TEST(ParseConfig, DocumentedDefaultsMatchTheCode) {
+  std::string md = read_source_file("docs/CONFIG.md");
+  size_t start = md.find("```json\n");
+  ASSERT_NE(start, std::string::npos);
+  start += 8;
+  size_t end = md.find("```", start);
+  ASSERT_NE(end, std::string::npos);
+  auto c = parse_config(std::string_view(md).substr(start, end - start));
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  expect_same(*c, Config{});
+}
+
+TEST(LoadConfigFile, MissingFileIsNamed) {
+  auto c = load_config_file("/nonexistent/cpis.json");
+  ASSERT_FALSE(c.has_value());
+  EXPECT_NE(c.error().message.find("/nonexistent/cpis.json"), std::string::npos);
+}
+
+TEST(LoadConfigFile, ErrorInFileNamesFileAndKey) {
+  std::string path = ::testing::TempDir() + "config_test_bad.json";
+  {
+    std::ofstream out(path);
+    out << R"({"limits": {"body_byts": 1}})";
+  }
+  auto c = load_config_file(path);
+  std::remove(path.c_str());
+  ASSERT_FALSE(c.has_value());
+  EXPECT_NE(c.error().message.find(path), std::string::npos);
+  EXPECT_NE(c.error().message.find("limits.body_byts is not a known setting"), std::string::npos);
+  EXPECT_EQ(c.error().expression, "limits.body_byts");
+}
+
+}  // namespace
+}  // namespace gw::config
