@@ -596,6 +596,70 @@ TEST_F(SqliteStoreTest, CloseCommitsWhatIsQueued) {
   EXPECT_EQ(scalar("SELECT count(*) FROM resources"), 30);
 }
 
+TEST_F(SqliteStoreTest, AFailedTransactionFailsEveryUnitOfTheBatch) {
+  metrics::Registry reg;
+  SqliteOptions o;
+  o.metrics = &reg;
+  o.busy_timeout_ms = 50;
+  auto& s = open(o);
+  ASSERT_TRUE(commit(patient("p1", "9000000009")).has_value());
+  std::latch in_callback(1), release(1);
+  ASSERT_TRUE(s.commit(UnitOfWork{}, [&](Result<CommitOutcome>) {
+                 in_callback.count_down();
+                 release.wait();
+               }).has_value());
+  in_callback.wait();
+  // Another process holding the write lock makes the writer's BEGIN fail.
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  std::promise<Result<CommitOutcome>> pa, pb;
+  ASSERT_TRUE(s.commit(UnitOfWork{{patient("p2", "9000000017")}, {}, {}},
+                       [&](Result<CommitOutcome> r) { pa.set_value(std::move(r)); })
+                  .has_value());
+  ASSERT_TRUE(s.commit(UnitOfWork{{remove_of("Patient", "p1")}, {}, {}},
+                       [&](Result<CommitOutcome> r) { pb.set_value(std::move(r)); })
+                  .has_value());
+  uint64_t commits_before = s.stats().commits;
+  release.count_down();
+  auto ra = pa.get_future().get();
+  auto rb = pb.get_future().get();
+  ASSERT_FALSE(ra.has_value());
+  EXPECT_EQ(ra.error().code, Errc::store_failure);
+  ASSERT_FALSE(rb.has_value());
+  EXPECT_EQ(rb.error().code, Errc::store_failure);
+  EXPECT_EQ(s.stats().commits, commits_before);
+  EXPECT_NE(reg.render().find("gw_store_commit_failures_total 1"), std::string::npos);
+  sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
+  sqlite3_close(other);
+
+  // The writer carries on once the lock is gone.
+  EXPECT_EQ(s.read("Patient", "p1")->version, 1);
+  EXPECT_EQ(s.read("Patient", "p2").error().code, Errc::not_found);
+  EXPECT_TRUE(commit(patient("p2", "9000000017")).has_value());
+}
+
+TEST_F(SqliteStoreTest, FullReaderQueueIsUnavailable) {
+  SqliteOptions o;
+  o.reader_threads = 1;
+  o.reader_queue_capacity = 1;
+  auto& s = open(o);
+  std::latch running(1), release(1);
+  ASSERT_TRUE(s.run_read([&] {
+                 running.count_down();
+                 release.wait();
+               }).has_value());
+  running.wait();
+  std::atomic<bool> second_ran{false};
+  ASSERT_TRUE(s.run_read([&] { second_ran = true; }).has_value());
+  auto third = s.run_read([] {});
+  ASSERT_FALSE(third.has_value());
+  EXPECT_EQ(third.error().code, Errc::unavailable);
+  release.count_down();
+  s.close();  // readers drain their queue before stopping
+  EXPECT_TRUE(second_ran.load());
+}
+
 TEST_F(SqliteStoreTest, OpenFailureNamesThePath) {
   SqliteOptions o;
   o.path = (dir_ / "no-such-dir" / "x.db").string();
