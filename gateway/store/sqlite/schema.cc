@@ -1,0 +1,119 @@
+#include "gateway/store/sqlite/schema.h"
+
+#include <string>
+
+#include "gateway/store/sqlite/connection.h"
+
+namespace gw::store::sqlite {
+
+const std::vector<Migration>& migrations() {
+  static const std::vector<Migration> steps = {
+      {1, R"sql(
+CREATE TABLE resources(
+  type TEXT NOT NULL,
+  id TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  last_updated TEXT NOT NULL,
+  deleted INTEGER NOT NULL DEFAULT 0,
+  body TEXT NOT NULL,
+  PRIMARY KEY(type, id)
+) WITHOUT ROWID;
+-- search orders by last_updated then id within a type
+CREATE INDEX resources_by_updated ON resources(type, last_updated, id);
+
+CREATE TABLE resource_history(
+  type TEXT NOT NULL,
+  id TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  last_updated TEXT NOT NULL,
+  deleted INTEGER NOT NULL DEFAULT 0,
+  body TEXT NOT NULL,
+  PRIMARY KEY(type, id, version)
+) WITHOUT ROWID;
+
+-- rows for the current version only; replaced on every write of the resource
+CREATE TABLE search_index(
+  type TEXT NOT NULL,
+  id TEXT NOT NULL,
+  param TEXT NOT NULL,
+  system TEXT NOT NULL DEFAULT '',
+  value TEXT NOT NULL
+);
+CREATE INDEX search_index_lookup ON search_index(type, param, value, system);
+CREATE INDEX search_index_owner ON search_index(type, id);
+
+-- one live Patient per NHS number: the PRIMARY KEY is the guarantee, the
+-- writer's check before insert only turns a collision into a helpful error
+CREATE TABLE patient_key(
+  key TEXT PRIMARY KEY,
+  id TEXT NOT NULL
+);
+CREATE INDEX patient_key_by_id ON patient_key(id);
+)sql"},
+      {2, R"sql(
+CREATE TABLE audit(
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  ts TEXT NOT NULL,
+  actor_ods TEXT NOT NULL,
+  actor_role TEXT NOT NULL,
+  actor_system TEXT NOT NULL,
+  action TEXT NOT NULL,
+  entity TEXT NOT NULL,
+  outcome TEXT NOT NULL,
+  http_status INTEGER NOT NULL,
+  request_id TEXT NOT NULL,
+  detail TEXT NOT NULL,
+  patient_ref TEXT NOT NULL
+);
+-- BALP patient-audit search ("who saw this child")
+CREATE INDEX audit_by_patient ON audit(patient_ref, ts);
+
+CREATE TABLE outbox(
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  topic TEXT NOT NULL,
+  focus TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  created TEXT NOT NULL
+);
+)sql"},
+  };
+  return steps;
+}
+
+Result<int> migrate(Connection& c, const char* now_iso) {
+  if (auto r = c.exec("BEGIN IMMEDIATE"); !r) return r.error();
+  auto fail = [&c](Error e) -> Result<int> {
+    (void)c.exec("ROLLBACK");
+    return e;
+  };
+  if (auto r = c.exec("CREATE TABLE IF NOT EXISTS schema_version(version INTEGER PRIMARY KEY, applied TEXT NOT NULL)");
+      !r) {
+    return fail(r.error());
+  }
+  int64_t current = 0;
+  {
+    auto st = c.cached("SELECT COALESCE(MAX(version), 0) FROM schema_version");
+    if (!st) return fail(st.error());
+    auto row = st->step();
+    if (!row) return fail(row.error());
+    current = st->int64(0);
+  }
+  int applied = 0;
+  for (const auto& m : migrations()) {
+    if (m.version <= current) continue;
+    if (auto r = c.exec(m.sql); !r) {
+      Error e = r.error();
+      e.message = "migration " + std::to_string(m.version) + ": " + e.message;
+      return fail(std::move(e));
+    }
+    auto ins = c.cached("INSERT INTO schema_version(version, applied) VALUES(?1, ?2)");
+    if (!ins) return fail(ins.error());
+    ins->bind(1, static_cast<int64_t>(m.version)).bind(2, now_iso);
+    if (auto r = ins->run(); !r) return fail(r.error());
+    ++applied;
+  }
+  if (auto r = c.exec("COMMIT"); !r) return fail(r.error());
+  return applied;
+}
+
+}  // namespace gw::store::sqlite
