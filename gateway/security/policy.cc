@@ -1,0 +1,185 @@
+#include "gateway/security/policy.h"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "gateway/common/json.h"
+
+namespace gw::security {
+namespace {
+
+// The roles of DESIGN.md. A role outside this list in access.json is a typo that
+// would silently grant nothing (or, worse, be matched by a badly issued
+// certificate), so loading refuses it.
+constexpr std::array<std::string_view, 15> kRoles = {
+    "local-authority", "unscheduled-care", "gp",           "health-visiting",     "midwifery",
+    "school-nursing",  "paediatric-liaison", "lac-health", "camhs",               "adult-mental-health",
+    "substance-misuse", "sexual-health",    "commissioner", "integration",        "admin"};
+
+constexpr std::array<std::string_view, 7> kInteractions = {"read",   "vread",  "history", "search",
+                                                           "create", "update", "delete"};
+
+bool known(std::string_view v, const auto& list) { return std::find(list.begin(), list.end(), v) != list.end(); }
+
+bool is_type_name(std::string_view s) {
+  if (s.empty() || s.size() > 64 || s[0] < 'A' || s[0] > 'Z') return false;
+  return std::all_of(s.begin(), s.end(), [](char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); });
+}
+
+struct Grant {
+  std::vector<std::string> roles;
+  std::vector<std::string> ods;  // "*" = any organisation
+  std::vector<std::string> resources;  // "*" = every type
+  std::vector<std::string> interactions;
+};
+
+bool contains(const std::vector<std::string>& v, std::string_view s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+}  // namespace
+
+struct Policy::Impl {
+  std::vector<Grant> grants;
+  std::vector<std::pair<std::string, std::vector<std::string>>> operations;  // name -> roles
+};
+
+namespace {
+
+// Reads a non-empty array of non-empty strings at obj[key]; `check` vets each item.
+template <class Check>
+Result<std::vector<std::string>> string_list(const json::Value& obj, std::string_view key, const std::string& where,
+                                             Check check) {
+  const json::Value* v = json::member(obj, key);
+  std::string path = where + "." + std::string(key);
+  if (!v) return make_error(Errc::invalid_input, path + " is required", path);
+  if (!v->IsArray() || v->Empty()) return make_error(Errc::invalid_input, path + " must be a non-empty array of strings", path);
+  std::vector<std::string> out;
+  for (json::SizeType i = 0; i < v->Size(); ++i) {
+    std::string item_path = path + "[" + std::to_string(i) + "]";
+    if (!(*v)[i].IsString()) return make_error(Errc::invalid_input, item_path + " must be a string", item_path);
+    std::string s(json::as_view((*v)[i]));
+    if (auto err = check(s); !err.empty()) return make_error(Errc::invalid_input, item_path + ": " + err, item_path);
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+std::string check_role(const std::string& s) {
+  return known(s, kRoles) ? "" : "unknown role '" + s + "' (the roles are those of DESIGN.md)";
+}
+
+Result<Grant> parse_grant(const json::Value& rule, const std::string& where) {
+  if (!rule.IsObject()) return make_error(Errc::invalid_input, where + " must be an object", where);
+  for (auto it = rule.MemberBegin(); it != rule.MemberEnd(); ++it) {
+    std::string_view k = json::as_view(it->name);
+    if (k != "roles" && k != "ods" && k != "resources" && k != "interactions" && k != "comment") {
+      return make_error(Errc::invalid_input, where + ": unknown key '" + std::string(k) + "'", where);
+    }
+  }
+  Grant g;
+  auto roles = string_list(rule, "roles", where, check_role);
+  if (!roles) return roles.error();
+  g.roles = std::move(*roles);
+  if (json::member(rule, "ods")) {
+    auto ods = string_list(rule, "ods", where, [](const std::string& s) -> std::string {
+      if (s == "*") return "";
+      bool ok = !s.empty() && s.size() <= 16 &&
+                std::all_of(s.begin(), s.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)); });
+      return ok ? "" : "an ODS code is letters and digits, or \"*\"";
+    });
+    if (!ods) return ods.error();
+    g.ods = std::move(*ods);
+  } else {
+    g.ods = {"*"};
+  }
+  auto res = string_list(rule, "resources", where, [](const std::string& s) -> std::string {
+    return s == "*" || is_type_name(s) ? "" : "not a resource type name";
+  });
+  if (!res) return res.error();
+  g.resources = std::move(*res);
+  auto inter = string_list(rule, "interactions", where, [](const std::string& s) -> std::string {
+    return known(s, kInteractions) ? "" : "unknown interaction '" + s + "'";
+  });
+  if (!inter) return inter.error();
+  g.interactions = std::move(*inter);
+  return g;
+}
+
+}  // namespace
+
+Policy::Policy() : impl_(std::make_unique<Impl>()) {}
+Policy::~Policy() = default;
+Policy::Policy(Policy&&) noexcept = default;
+Policy& Policy::operator=(Policy&&) noexcept = default;
+
+Result<Policy> Policy::parse(std::string_view json_text) {
+  auto doc = json::parse(json_text);
+  if (!doc) return doc.error();
+  if (!doc->IsObject()) return make_error(Errc::invalid_input, "the policy must be a JSON object");
+  Policy p;
+  for (auto it = doc->MemberBegin(); it != doc->MemberEnd(); ++it) {
+    std::string_view k = json::as_view(it->name);
+    if (k != "rules" && k != "operations" && k != "comment") {
+      return make_error(Errc::invalid_input, "unknown key '" + std::string(k) + "'", std::string(k));
+    }
+  }
+  const json::Value* rules = json::member(*doc, "rules");
+  if (!rules || !rules->IsArray()) return make_error(Errc::invalid_input, "rules must be an array", "rules");
+  for (json::SizeType i = 0; i < rules->Size(); ++i) {
+    auto g = parse_grant((*rules)[i], "rules[" + std::to_string(i) + "]");
+    if (!g) return g.error();
+    p.impl_->grants.push_back(std::move(*g));
+  }
+  if (const json::Value* ops = json::member(*doc, "operations")) {
+    if (!ops->IsObject()) return make_error(Errc::invalid_input, "operations must be an object", "operations");
+    for (auto it = ops->MemberBegin(); it != ops->MemberEnd(); ++it) {
+      std::string name(json::as_view(it->name));
+      auto roles = string_list(*ops, name, "operations", check_role);
+      if (!roles) return roles.error();
+      p.impl_->operations.emplace_back(name, std::move(*roles));
+    }
+  }
+  return p;
+}
+
+Result<Policy> Policy::load(const std::string& profiles_dir) {
+  std::string path = profiles_dir + "/policy/access.json";
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return make_error(Errc::invalid_input, path + ": cannot be read");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto p = parse(ss.str());
+  if (!p) {
+    Error e = p.error();
+    e.message = path + ": " + e.message;
+    return e;
+  }
+  return p;
+}
+
+bool Policy::allows(const Principal& who, std::string_view resource_type, std::string_view interaction) const {
+  if (who.role.empty()) return false;
+  for (const auto& g : impl_->grants) {
+    if (!contains(g.roles, who.role)) continue;
+    if (!contains(g.ods, "*") && !contains(g.ods, who.ods)) continue;
+    if (!contains(g.resources, "*") && !contains(g.resources, resource_type)) continue;
+    if (contains(g.interactions, interaction)) return true;
+  }
+  return false;
+}
+
+bool Policy::allows_operation(const Principal& who, std::string_view operation) const {
+  if (who.role.empty()) return false;
+  for (const auto& [name, roles] : impl_->operations) {
+    if (name == operation && contains(roles, who.role)) return true;
+  }
+  return false;
+}
+
+}  // namespace gw::security

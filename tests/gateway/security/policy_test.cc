@@ -1,0 +1,126 @@
+#include "gateway/security/policy.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
+
+namespace {
+
+using gw::security::Policy;
+using gw::security::Principal;
+
+Principal who(std::string role, std::string ods = "RX1") { return Principal{std::move(ods), std::move(role), "sys"}; }
+
+Policy parse_ok(std::string_view text) {
+  auto p = Policy::parse(text);
+  EXPECT_TRUE(p.has_value()) << (p ? "" : p.error().message);
+  return p ? std::move(*p) : Policy{};
+}
+
+constexpr std::string_view kSmall = R"({
+  "rules": [
+    {"roles": ["gp"], "resources": ["Patient"], "interactions": ["read", "search"]},
+    {"roles": ["camhs"], "ods": ["RX1", "RX2"], "resources": ["Observation"], "interactions": ["create"]}
+  ],
+  "operations": {"metrics": ["commissioner"]}
+})";
+
+TEST(Policy, GrantsWhatARuleSays) {
+  Policy p = parse_ok(kSmall);
+  EXPECT_TRUE(p.allows(who("gp"), "Patient", "read"));
+  EXPECT_TRUE(p.allows(who("gp"), "Patient", "search"));
+  EXPECT_TRUE(p.allows_operation(who("commissioner"), "metrics"));
+}
+
+TEST(Policy, DeniesByDefault) {
+  Policy p = parse_ok(kSmall);
+  EXPECT_FALSE(p.allows(who("gp"), "Patient", "update"));         // interaction not granted
+  EXPECT_FALSE(p.allows(who("gp"), "Observation", "read"));       // type not granted
+  EXPECT_FALSE(p.allows(who("midwifery"), "Patient", "read"));    // known role, no rule
+  EXPECT_FALSE(p.allows(who("hacker"), "Patient", "read"));       // unknown role
+  EXPECT_FALSE(p.allows(who(""), "Patient", "read"));
+  EXPECT_FALSE(p.allows(who("gp"), "Patient", "frobnicate"));     // unknown interaction
+  EXPECT_FALSE(p.allows_operation(who("gp"), "metrics"));
+  EXPECT_FALSE(p.allows_operation(who("commissioner"), "admin"));
+  Policy empty;
+  EXPECT_FALSE(empty.allows(who("admin"), "Patient", "read"));
+}
+
+TEST(Policy, OdsRestrictionLimitsToListedOrganisations) {
+  Policy p = parse_ok(kSmall);
+  EXPECT_TRUE(p.allows(who("camhs", "RX1"), "Observation", "create"));
+  EXPECT_TRUE(p.allows(who("camhs", "RX2"), "Observation", "create"));
+  EXPECT_FALSE(p.allows(who("camhs", "RX3"), "Observation", "create"));
+  EXPECT_FALSE(p.allows(who("camhs", ""), "Observation", "create"));
+}
+
+TEST(Policy, WildcardResourcesCoverEveryType) {
+  Policy p = parse_ok(R"({"rules":[{"roles":["admin"],"resources":["*"],"interactions":["delete"]}]})");
+  EXPECT_TRUE(p.allows(who("admin"), "Flag", "delete"));
+  EXPECT_FALSE(p.allows(who("admin"), "Flag", "read"));
+}
+
+void expect_error_mentions(std::string_view text, std::string_view needle) {
+  auto p = Policy::parse(text);
+  ASSERT_FALSE(p.has_value()) << text;
+  EXPECT_NE(p.error().message.find(needle), std::string::npos) << p.error().message;
+}
+
+TEST(Policy, RejectsBadPolicies) {
+  expect_error_mentions(R"({"rules":[{"roles":["gpx"],"resources":["Patient"],"interactions":["read"]}]})",
+                        "rules[0].roles[0]: unknown role 'gpx'");
+  expect_error_mentions(R"({"rules":[{"roles":["gp"],"resources":["Patient"],"interactions":["patch"]}]})",
+                        "rules[0].interactions[0]: unknown interaction 'patch'");
+  expect_error_mentions(R"({"rules":[{"roles":["gp"],"resources":["Patient"],"interactions":["read"],"role":"x"}]})",
+                        "rules[0]: unknown key 'role'");
+  expect_error_mentions(R"({"rules":[],"grants":[]})", "unknown key 'grants'");
+  expect_error_mentions(R"({"rules":[{"roles":["gp"],"interactions":["read"]}]})", "rules[0].resources is required");
+  expect_error_mentions(R"({"rules":[{"roles":[],"resources":["Patient"],"interactions":["read"]}]})",
+                        "rules[0].roles must be a non-empty array");
+  expect_error_mentions(R"({"rules":[],"operations":{"metrics":["root"]}})", "operations.metrics[0]: unknown role");
+  expect_error_mentions(R"({"rules": [)", "");
+}
+
+TEST(Policy, LoadErrorsNameTheFile) {
+  auto dir = std::filesystem::temp_directory_path() / ("gw_policy_test_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir / "policy");
+  {
+    std::ofstream(dir / "policy" / "access.json")
+        << R"({"rules":[{"roles":["gp"],"resources":["Patient"],"interactions":["read","destroy"]}]})";
+  }
+  auto p = Policy::load(dir.string());
+  ASSERT_FALSE(p.has_value());
+  EXPECT_NE(p.error().message.find((dir / "policy" / "access.json").string()), std::string::npos) << p.error().message;
+  EXPECT_NE(p.error().message.find("rules[0].interactions[1]"), std::string::npos) << p.error().message;
+
+  std::filesystem::remove(dir / "policy" / "access.json");
+  auto missing = Policy::load(dir.string());
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_NE(missing.error().message.find("access.json"), std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Policy, ShippedPolicyLoadsAndGrantsTheDocumentedDefaults) {
+  auto loaded = Policy::load(std::string(GW_SOURCE_DIR) + "/profiles");
+  ASSERT_TRUE(loaded.has_value()) << loaded.error().message;
+  const Policy& p = *loaded;
+  EXPECT_TRUE(p.allows(who("unscheduled-care"), "Flag", "search"));
+  EXPECT_TRUE(p.allows(who("health-visiting"), "Observation", "create"));
+  EXPECT_FALSE(p.allows(who("gp"), "CarePlan", "create"));  // CP-IS plans belong to the local authority
+  EXPECT_TRUE(p.allows(who("local-authority"), "CarePlan", "create"));
+  EXPECT_FALSE(p.allows(who("local-authority"), "Observation", "read"));
+  EXPECT_TRUE(p.allows(who("integration"), "Encounter", "update"));
+  EXPECT_FALSE(p.allows(who("integration"), "Encounter", "delete"));
+  EXPECT_TRUE(p.allows(who("admin"), "Patient", "delete"));
+  EXPECT_TRUE(p.allows(who("commissioner"), "Organization", "read"));
+  EXPECT_FALSE(p.allows(who("commissioner"), "Patient", "read"));
+  EXPECT_TRUE(p.allows(who("camhs"), "Subscription", "delete"));
+  EXPECT_FALSE(p.allows(who("commissioner"), "Subscription", "create"));
+  EXPECT_TRUE(p.allows_operation(who("commissioner"), "metrics"));
+  EXPECT_TRUE(p.allows_operation(who("admin"), "admin"));
+  EXPECT_FALSE(p.allows_operation(who("gp"), "metrics"));
+}
+
+}  // namespace
