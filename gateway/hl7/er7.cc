@@ -135,11 +135,8 @@ Error ts_error(std::string_view s, std::string why) {
   return make_error(Errc::invalid_input, "invalid HL7 timestamp '" + std::string(s) + "': " + why);
 }
 
-std::string two(int v) {
-  char buf[4];
-  std::snprintf(buf, sizeof buf, "%02d", v);
-  return buf;
-}
+// Callers pass 0-99 only (range-checked fields).
+std::string two(int v) { return {static_cast<char>('0' + v / 10 % 10), static_cast<char>('0' + v % 10)}; }
 
 std::string offset_text(int minutes) {
   char sign = minutes < 0 ? '-' : '+';
