@@ -390,5 +390,45 @@ TEST(Er7, LeapDaysAndImpossibleDates) {
   EXPECT_FALSE(parse_ts(""));
 }
 
+// Not a replacement for the fuzz target, but catches an out-of-range view on
+// every build: mutated samples must give a value or an error, never a crash.
+TEST(Er7, MutatedInputNeverCrashes) {
+  std::string base = test::fixture("systmone/adt_a28_parent.hl7");
+  uint32_t state = 12345;
+  auto next = [&] { return state = state * 1664525u + 1013904223u; };
+  const std::string specials = "|^~\\&\r\n\x0B\x1C\xFF";
+  for (int iter = 0; iter < 3000; ++iter) {
+    std::string raw = base.substr(0, next() % (base.size() + 1));
+    for (int k = next() % 6; k > 0 && !raw.empty(); --k) raw[next() % raw.size()] = specials[next() % specials.size()];
+    std::string scratch;
+    auto text = to_utf8(raw, scratch);
+    auto m = Message::parse(text ? *text : std::string_view(raw));
+    if (m) {
+      for (const auto& seg : m->all_segments())
+        for (std::size_t f = 0; f <= seg.field_count() + 1; ++f) {
+          Field v = seg.field(f);
+          for (std::size_t r = 0; r <= v.repetition_count(); ++r) {
+            (void)v.repetition(r).component(3).subcomponent(2).raw();
+          }
+          (void)unescape(v.raw(), m->delimiters());
+        }
+    }
+    (void)split_batch(raw);
+    (void)parse_ts(raw.substr(0, next() % 24));
+  }
+}
+
+TEST(Er7, BatchMessagesAreViewsOfTheFile) {
+  std::string file = batch_of("2", "1");
+  auto msgs = split_batch(file);
+  ASSERT_TRUE(msgs);
+  for (auto v : *msgs) {
+    EXPECT_GE(v.data(), file.data());
+    EXPECT_LE(v.data() + v.size(), file.data() + file.size());
+    EXPECT_EQ(v.substr(0, 3), "MSH");
+    EXPECT_NE(v.back(), '\r');
+  }
+}
+
 }  // namespace
 }  // namespace gw::hl7
