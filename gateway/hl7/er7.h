@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "gateway/common/result.h"
@@ -93,6 +94,11 @@ class Message {
   // `raw` must be UTF-8 (see to_utf8) and must outlive the Message.
   // Segments may end in \r, \n or \r\n; blank lines are skipped.
   static Result<Message> parse(std::string_view raw);
+  // Parsing a temporary std::string would leave every view dangling at the
+  // end of the statement; refuse it at compile time.
+  template <class S>
+    requires std::is_same_v<S, std::string>
+  static Result<Message> parse(S&& temporary) = delete;
 
   const Delimiters& delimiters() const { return d_; }
   const std::vector<Segment>& all_segments() const { return segments_; }

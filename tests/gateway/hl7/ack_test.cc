@@ -143,7 +143,8 @@ TEST(Ack, MessageLevelErrorHasNoFieldInLocation) {
   ASSERT_TRUE(in);
   std::vector<AckError> errors = {{"MSH", 1, 9, ErrorCode::unsupported_message_type, "ADT^A99 not supported"},
                                   {"", 1, 0, ErrorCode::application_internal, "store down"}};
-  auto m = Message::parse(build_ack(*in, AckCode::AR, "", errors, fixed_header()));
+  std::string ack = build_ack(*in, AckCode::AR, "", errors, fixed_header());
+  auto m = Message::parse(ack);
   ASSERT_TRUE(m);
   auto errs = m->segments("ERR");
   ASSERT_EQ(errs.size(), 2u);
