@@ -308,8 +308,10 @@ TEST_F(HttpsServerTest, UnknownRouteGets404OperationOutcome) {
   auto again = c.request("GET", "/echo/x");
   ASSERT_TRUE(again);
   EXPECT_EQ(again->status, 200);
-  EXPECT_NE(registry_.render().find("gw_http_requests_total{route=\"unmatched\",status=\"404\"} 1"),
-            std::string::npos)
+  EXPECT_TRUE(wait_until([&] {
+    return registry_.render().find("gw_http_requests_total{route=\"unmatched\",status=\"404\"} 1") !=
+           std::string::npos;
+  }))
       << registry_.render();
 }
 
@@ -358,10 +360,11 @@ TEST_F(HttpsServerTest, IdleConnectionIsClosedAfterIdleTimeout) {
 
 TEST_F(HttpsServerTest, SlowHandlerIsNotCutByIdleTimeout) {
   Limits l;
-  l.idle_timeout = 100ms;
+  // Longer than the client's 150 ms post-handshake wait for a TLS 1.3 alert.
+  l.idle_timeout = 250ms;
   start(l);
   auto c = client();
-  auto r = c.request("GET", "/slow/400/1");
+  auto r = c.request("GET", "/slow/700/1");
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(r->body, "{\"n\":\"1\"}");
@@ -420,6 +423,8 @@ TEST_F(HttpsServerTest, MetricsCountRequestsByRouteAndStatus) {
   start();
   auto c = client();
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(c.request("GET", "/echo/m"));
+  // Counted once the write completes, which can be just after the client has the bytes.
+  wait_until([&] { return registry_.render().find("route=\"echo\",status=\"200\"} 3") != std::string::npos; });
   std::string text = registry_.render();
   EXPECT_NE(text.find("gw_http_requests_total{route=\"echo\",status=\"200\"} 3"), std::string::npos) << text;
   EXPECT_NE(text.find("gw_http_request_seconds_count{route=\"echo\"} 3"), std::string::npos) << text;
