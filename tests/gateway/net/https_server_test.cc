@@ -198,6 +198,20 @@ TEST_F(HttpsServerTest, PrincipalPathQueryAndBaseUrlReachTheHandler) {
   EXPECT_NE(a->body.find("\"role\":\"admin\""), std::string::npos) << a->body;
 }
 
+TEST_F(HttpsServerTest, WithoutHostTheBaseUrlIsTheListenerAndHttp10Closes) {
+  start();
+  auto c = client();
+  ASSERT_TRUE(c.connect());
+  ASSERT_TRUE(c.send_raw("GET /echo/x HTTP/1.0\r\n\r\n"));
+  auto r = c.read_response();
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->status, 200);
+  EXPECT_NE(r->body.find("\"base_url\":\"https://127.0.0.1:" + std::to_string(port_) + "\""), std::string::npos)
+      << r->body;
+  EXPECT_FALSE(r->keep_alive);
+  EXPECT_TRUE(wait_until([&] { return server_->open_connections() == 0; }, 3s));
+}
+
 TEST_F(HttpsServerTest, KeepAliveServesManyRequestsOnOneConnection) {
   start();
   auto c = client();
