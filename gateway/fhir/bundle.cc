@@ -13,7 +13,7 @@ std::string quoted(std::string_view s) {
 }
 
 namespace {
-// The query without _count/_getpagesoffset, so paging links can set their own.
+// The query without _count/_offset, so paging links can set their own.
 std::string query_without_paging(std::string_view query) {
   std::string out;
   size_t pos = 0;
@@ -21,7 +21,7 @@ std::string query_without_paging(std::string_view query) {
     size_t amp = query.find('&', pos);
     if (amp == std::string_view::npos) amp = query.size();
     std::string_view kv = query.substr(pos, amp - pos);
-    if (!kv.empty() && kv.rfind("_count=", 0) != 0 && kv.rfind("_getpagesoffset=", 0) != 0) {
+    if (!kv.empty() && kv.rfind("_count=", 0) != 0 && kv.rfind("_offset=", 0) != 0) {
       if (!out.empty()) out.push_back('&');
       out.append(kv);
     }
@@ -34,7 +34,7 @@ std::string page_url(const std::string& base, const std::string& type, const std
                      int64_t offset) {
   std::string url = base + "/" + type + "?" + q;
   if (!q.empty()) url += "&";
-  url += "_count=" + std::to_string(count) + "&_getpagesoffset=" + std::to_string(offset);
+  url += "_count=" + std::to_string(count) + "&_offset=" + std::to_string(offset);
   return url;
 }
 }  // namespace

@@ -663,6 +663,9 @@ struct HttpsServer::Impl {
       socket.close(rec);
       return do_accept();
     }
+    // Beast writes header and body separately; without this, Nagle plus the
+    // peer's delayed ACK adds tens of milliseconds to every response.
+    socket.set_option(tcp::no_delay(true), rec);
     std::make_shared<Session>(std::move(socket), core, sessions, std::move(remote))->run();
     do_accept();
   }

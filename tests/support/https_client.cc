@@ -95,6 +95,8 @@ struct HttpsClient::Impl {
       close();
       return net_error("connect", ec);
     }
+    beast::error_code nd;
+    beast::get_lowest_layer(*stream).socket().set_option(tcp::no_delay(true), nd);
     ec = run([&](auto h) { stream->async_handshake(ssl::stream_base::client, h); });
     if (ec) {
       close();

