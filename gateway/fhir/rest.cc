@@ -899,8 +899,8 @@ struct RestApi::Impl {
     return out;
   }
 
-  void bundle(Request req, Respond respond) {
-    const char* route = "fhir_bundle";
+  void bundle(Request req, Respond respond, std::shared_ptr<TransactionExtras> extras = nullptr) {
+    const char* route = extras ? "ingest_transaction" : "fhir_bundle";
     auto parsed = json::parse(req.body);
     if (!parsed) {
       respond(outcome_response(parsed.error(), route));
@@ -913,7 +913,7 @@ struct RestApi::Impl {
       respond(outcome_response(make_error(Errc::invalid_input, "the base URL accepts a Bundle", "resourceType"), route));
       return;
     }
-    if (!btype || (*btype != "transaction" && *btype != "batch")) {
+    if (!btype || (*btype != "transaction" && *btype != "batch") || (extras && *btype != "transaction")) {
       respond(outcome_response(make_error(Errc::invalid_input, "Bundle.type must be transaction or batch", "Bundle.type"),
                                route));
       return;
@@ -929,12 +929,13 @@ struct RestApi::Impl {
       for (const auto& e : es->GetArray()) entries.push_back(prepare_entry(req, e, i++));
     }
     auto shared_req = std::make_shared<Request>(std::move(req));
-    if (transaction) return run_transaction(shared_req, std::move(respond), std::move(entries));
+    if (transaction) return run_transaction(shared_req, std::move(respond), std::move(entries), std::move(extras));
     run_batch(shared_req, std::move(respond), std::move(entries));
   }
 
-  void run_transaction(std::shared_ptr<Request> req, Respond respond, std::vector<Prepared> entries) {
-    const char* route = "fhir_transaction";
+  void run_transaction(std::shared_ptr<Request> req, Respond respond, std::vector<Prepared> entries,
+                       std::shared_ptr<TransactionExtras> extras) {
+    const char* route = extras ? "ingest_transaction" : "fhir_transaction";
     // All or nothing: any entry's problem fails the whole Bundle, every problem listed.
     std::vector<Issue> problems;
     int status = 0;
@@ -954,49 +955,77 @@ struct RestApi::Impl {
       respond(issues_response(status, problems, route));
       return;
     }
-    // urn:uuid references to entries created in this Bundle point at their new ids.
-    std::map<std::string, std::string> refs;
-    for (auto& p : entries) {
-      if (p.op && p.op->kind == store::OpKind::create && p.full_url.rfind("urn:uuid:", 0) == 0) {
-        refs[p.full_url] = p.type + "/" + p.op->id;
-      }
-    }
-    on_reader(std::move(respond), route, [this, req, entries = std::move(entries), refs = std::move(refs),
-                                          route](Respond& respond) mutable {
-      // A conditional create that will match an existing resource is referred to by that resource's id.
-      for (auto& p : entries) {
-        if (!p.op || p.op->kind != store::OpKind::create || p.op->if_none_exist.empty()) continue;
-        store::SearchQuery q;
-        q.type = p.type;
-        for (const auto& m : p.op->if_none_exist) q.params.push_back({m.param, {{m.system, m.value}}});
-        q.count = 1;
-        q.want_total = false;
-        auto found = store.search(q);
-        if (found && !found->items.empty() && p.full_url.rfind("urn:uuid:", 0) == 0) {
-          refs[p.full_url] = p.type + "/" + found->items[0].id;
+    auto shared_entries = std::make_shared<const std::vector<Prepared>>(std::move(entries));
+    commit_transaction(req, std::move(respond), shared_entries, std::move(extras), route, 1);
+  }
+
+  // Resolves conditional entries against the current state, points urn:uuid
+  // references at the resulting ids and commits. The writer re-checks every
+  // resolution inside the transaction (WriteOp::id_resolved); when another
+  // writer got in between, the whole Bundle is resolved again and retried.
+  void commit_transaction(std::shared_ptr<Request> req, Respond respond,
+                          std::shared_ptr<const std::vector<Prepared>> entries,
+                          std::shared_ptr<TransactionExtras> extras, const char* route, int attempt) {
+    on_reader(std::move(respond), route, [this, req, entries, extras, route, attempt](Respond& respond) mutable {
+      std::map<std::string, std::string> refs;
+      std::vector<store::WriteOp> ops(entries->size());
+      for (size_t i = 0; i < entries->size(); ++i) {
+        const auto& p = (*entries)[i];
+        if (!p.op) continue;
+        store::WriteOp& op = ops[i];
+        op = *p.op;
+        if (op.kind == store::OpKind::create && !op.if_none_exist.empty()) {
+          op.id_resolved = true;
+          op.id = new_uuid();
+          auto found = store.search(match_query(p.type, op.if_none_exist, 1));
+          if (!found) return respond(outcome_response(found.error(), route));
+          if (!found->items.empty()) op.id = found->items[0].id;
+        } else if (op.kind == store::OpKind::update && !op.match.empty()) {
+          op.id_resolved = true;
+          auto found = store.search(match_query(p.type, op.match, 2));
+          if (!found) return respond(outcome_response(found.error(), route));
+          if (found->items.size() == 1) op.id = found->items[0].id;
+        }
+        if (p.full_url.rfind("urn:uuid:", 0) == 0 && op.kind != store::OpKind::remove) {
+          refs[p.full_url] = p.type + "/" + op.id;
         }
       }
       store::UnitOfWork unit;
-      std::vector<size_t> op_index(entries.size(), SIZE_MAX);
-      for (size_t i = 0; i < entries.size(); ++i) {
-        auto& p = entries[i];
-        if (p.doc) resolve_references(*p.doc, refs, p.doc->GetAllocator());
-        finalise_op(p);
-        if (p.op) {
-          op_index[i] = unit.ops.size();
-          std::string entity = p.type + "/" + p.op->id;
-          unit.audit.push_back(audit_row(*req, action_name(p.op->kind), entity, 200,
-                                         p.type == "Patient" ? entity : std::string()));
-          unit.ops.push_back(*p.op);
+      std::vector<size_t> op_index(entries->size(), SIZE_MAX);
+      for (size_t i = 0; i < entries->size(); ++i) {
+        const auto& p = (*entries)[i];
+        if (!p.op) continue;
+        store::WriteOp& op = ops[i];
+        if (p.doc) {
+          // A copy per attempt: a retry must see the urn:uuid references again.
+          json::Document d;
+          d.CopyFrom(*p.doc, d.GetAllocator());
+          resolve_references(d, refs, d.GetAllocator());
+          op.unique_key = nhs_unique_key(p.type, d);
+          op.index = index_entries(p.type, d);
+          op.body = storage_text(d, p.type, d.GetAllocator());
         }
+        op_index[i] = unit.ops.size();
+        std::string entity = p.type + "/" + op.id;
+        unit.audit.push_back(audit_row(*req, action_name(op.kind), entity, 200,
+                                       p.type == "Patient" ? entity : std::string()));
+        unit.ops.push_back(std::move(op));
       }
       unit.audit.push_back(audit_row(*req, "transaction", "Bundle", 200));
+      if (extras) {
+        unit.idempotency_key = extras->idempotency_key;
+        unit.inbound = extras->inbound;
+        unit.inbound_status = extras->inbound_status;
+        unit.outbox.insert(unit.outbox.end(), extras->outbox.begin(), extras->outbox.end());
+      }
       auto shared_resp = std::make_shared<Respond>(std::move(respond));
-      auto shared_entries = std::make_shared<std::vector<Prepared>>(std::move(entries));
-      auto r = store.commit(std::move(unit), [this, req, shared_resp, shared_entries, op_index,
-                                              route](Result<store::CommitOutcome> res) {
+      auto r = store.commit(std::move(unit), [this, req, shared_resp, entries, extras, op_index, route,
+                                              attempt](Result<store::CommitOutcome> res) {
         if (!res) {
           Error e = res.error();
+          if (e.code == Errc::version_conflict && attempt < kTransactionAttempts) {
+            return commit_transaction(req, std::move(*shared_resp), entries, extras, route, attempt + 1);
+          }
           e.message = "transaction rolled back, nothing was written: " + e.message;
           audit_read(*req, "transaction", "Bundle", http_status_for(e.code));
           (*shared_resp)(outcome_response(e, route));
@@ -1004,12 +1033,11 @@ struct RestApi::Impl {
         }
         auto outcome = std::make_shared<store::CommitOutcome>(std::move(*res));
         // GET entries are answered after the writes, from the committed state.
-        on_reader(std::move(*shared_resp), route, [this, req, shared_entries, op_index, outcome,
-                                                   route](Respond& respond) {
+        on_reader(std::move(*shared_resp), route, [this, req, entries, op_index, outcome, route](Respond& respond) {
           std::string b = base(*req);
           std::string out = "{\"resourceType\":\"Bundle\",\"type\":\"transaction-response\",\"entry\":[";
-          for (size_t i = 0; i < shared_entries->size(); ++i) {
-            const auto& p = (*shared_entries)[i];
+          for (size_t i = 0; i < entries->size(); ++i) {
+            const auto& p = (*entries)[i];
             if (i) out.push_back(',');
             std::optional<store::StoredResource> rb;
             std::optional<Error> err;
@@ -1030,6 +1058,17 @@ struct RestApi::Impl {
       });
       if (!r) (*shared_resp)(outcome_response(r.error(), route));
     });
+  }
+
+  static constexpr int kTransactionAttempts = 5;
+
+  static store::SearchQuery match_query(const std::string& type, const std::vector<store::Match>& ms, int count) {
+    store::SearchQuery q;
+    q.type = type;
+    for (const auto& m : ms) q.params.push_back({m.param, {{m.system, m.value}}});
+    q.count = count;
+    q.want_total = false;
+    return q;
   }
 
   // Batch: entries succeed or fail on their own; the answer lists each outcome.
@@ -1128,5 +1167,9 @@ RestApi::~RestApi() = default;
 void RestApi::handle(net::Request req, net::Respond respond) { impl_->handle(std::move(req), std::move(respond)); }
 
 const std::string& RestApi::capability_statement() const { return impl_->capability; }
+
+void RestApi::submit_transaction(net::Request req, TransactionExtras extras, net::Respond respond) {
+  impl_->bundle(std::move(req), std::move(respond), std::make_shared<TransactionExtras>(std::move(extras)));
+}
 
 }  // namespace gw::fhir

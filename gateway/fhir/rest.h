@@ -4,6 +4,8 @@
 // thread; every store read runs on the store's reader pool and every write is
 // handed to the store's writer, so a network thread never blocks on SQLite.
 #include <memory>
+#include <optional>
+#include <vector>
 #include <string>
 
 #include "gateway/common/metrics.h"
@@ -20,12 +22,28 @@ struct RestOptions {
   int default_count = 20;
 };
 
+// Rows committed in the same store transaction as a Bundle that an adapter
+// produced (ingest): the message's idempotency key, the raw message, and
+// outbox events.
+struct TransactionExtras {
+  std::optional<std::string> idempotency_key;
+  std::vector<store::InboundRow> inbound;
+  std::vector<std::pair<int64_t, std::string>> inbound_status;
+  std::vector<store::OutboxRow> outbox;
+};
+
 class RestApi final : public net::Handler {
  public:
   RestApi(store::Store& store, const Validator& validator, const security::Policy& policy,
           metrics::Registry& metrics, RestOptions opts);
   ~RestApi() override;
   void handle(net::Request req, net::Respond respond) override;
+
+  // Runs a transaction Bundle (req.body) for req.principal exactly as
+  // POST /fhir would, committing `extras` in the same store transaction.
+  // An idempotency key already committed answers 409 with expression
+  // "idempotency-key" and writes nothing.
+  void submit_transaction(net::Request req, TransactionExtras extras, net::Respond respond);
 
   // The CapabilityStatement JSON (built once at construction).
   const std::string& capability_statement() const;

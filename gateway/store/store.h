@@ -65,6 +65,12 @@ struct WriteOp {
   std::vector<Match> match;
   // update: create when absent (FHIR update-as-create). Otherwise not_found.
   bool upsert = true;
+  // Set when other ops of the unit already refer to `id` (a transaction
+  // resolved urn:uuid references before the commit): if the writer's
+  // conditional match or If-None-Exist lands on a different resource, the unit
+  // fails with version_conflict instead of leaving dangling references, and
+  // the caller resolves again and retries.
+  bool id_resolved = false;
 };
 
 // A minimal audit row (who, what, when, outcome), committed with the change.
@@ -86,10 +92,32 @@ struct OutboxRow {
   std::string payload;     // JSON
 };
 
+// A legacy message or file as received, kept with what became of it, so that
+// failures can be inspected and replayed (and unknown segments are not lost).
+struct InboundRow {
+  int64_t id = 0;               // assigned by the store
+  std::string received;         // assigned by the store (ISO 8601 UTC)
+  std::string adapter;          // "systmone"...
+  std::string channel;          // "mllp", "mllp-tls", "http", "replay"
+  std::string sender_ods, sender_system;
+  std::string control_id;       // MSH-10 or the batch/file id; may be empty
+  std::string status;           // "accepted" | "quarantined" | "replayed"
+  std::string reason;           // short, never a patient identifier
+  std::string issues_json;      // JSON array of {severity, code, expression, message}
+  std::string raw;              // the bytes as received
+  int64_t replay_of = 0;        // the quarantined row this one replays
+};
+
 struct UnitOfWork {
   std::vector<WriteOp> ops;  // all or nothing
   std::vector<AuditRow> audit;
   std::vector<OutboxRow> outbox;
+  // At most once: a unit whose key was already committed fails with
+  // Errc::conflict and expression "idempotency-key" (the sender's retry of a
+  // message that is already stored).
+  std::optional<std::string> idempotency_key;
+  std::vector<InboundRow> inbound;                             // new rows
+  std::vector<std::pair<int64_t, std::string>> inbound_status;  // (id, new status) of existing rows
 };
 
 struct OpOutcome {
@@ -101,7 +129,8 @@ struct OpOutcome {
 };
 
 struct CommitOutcome {
-  std::vector<OpOutcome> ops;  // one per WriteOp, same order
+  std::vector<OpOutcome> ops;         // one per WriteOp, same order
+  std::vector<int64_t> inbound_ids;  // one per UnitOfWork::inbound row, same order
 };
 
 // Called once per unit, from the writer thread, after the durable commit (or
@@ -165,6 +194,10 @@ class Store {
   virtual Result<SearchPage> search(const SearchQuery& q) = 0;
   // Id of the live Patient keyed on this normalised NHS number, if any.
   virtual Result<std::optional<std::string>> find_by_unique_key(const std::string& key) = 0;
+
+  // Inbound messages by status ("" = any), newest first; raw included.
+  virtual Result<std::vector<InboundRow>> list_inbound(const std::string& status, int limit, int64_t offset) = 0;
+  virtual Result<InboundRow> get_inbound(int64_t id) = 0;
 
   // Runs fn on the reader pool (bounded queue; unavailable when full).
   virtual Result<void> run_read(std::function<void()> fn) = 0;

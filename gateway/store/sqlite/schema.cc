@@ -76,6 +76,30 @@ CREATE TABLE outbox(
   created TEXT NOT NULL
 );
 )sql"},
+      {3, R"sql(
+-- At-most-once keys: a sender's message id seen before is not stored twice.
+CREATE TABLE idempotency(
+  key TEXT PRIMARY KEY,
+  created TEXT NOT NULL
+) WITHOUT ROWID;
+
+-- Every legacy message as received, with what became of it (quarantine, replay).
+CREATE TABLE inbound(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  received TEXT NOT NULL,
+  adapter TEXT NOT NULL,
+  channel TEXT NOT NULL,
+  sender_ods TEXT NOT NULL,
+  sender_system TEXT NOT NULL,
+  control_id TEXT NOT NULL,
+  status TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  issues_json TEXT NOT NULL,
+  raw BLOB NOT NULL,
+  replay_of INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX inbound_by_status ON inbound(status, id);
+)sql"},
   };
   return steps;
 }

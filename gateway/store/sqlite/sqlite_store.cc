@@ -108,6 +108,27 @@ StoredResource row_to_resource(const Statement& st) {
   return r;
 }
 
+constexpr const char* kInboundColumns =
+    "id, received, adapter, channel, sender_ods, sender_system, control_id, status, reason, issues_json, raw, "
+    "replay_of";
+
+InboundRow row_to_inbound(Statement& st) {
+  InboundRow m;
+  m.id = st.int64(0);
+  m.received = st.text(1);
+  m.adapter = st.text(2);
+  m.channel = st.text(3);
+  m.sender_ods = st.text(4);
+  m.sender_system = st.text(5);
+  m.control_id = st.text(6);
+  m.status = st.text(7);
+  m.reason = st.text(8);
+  m.issues_json = st.text(9);
+  m.raw = st.text(10);
+  m.replay_of = st.int64(11);
+  return m;
+}
+
 constexpr const char* kResourceColumns = "r.type, r.id, r.version, r.last_updated, r.deleted, r.body";
 
 // ---- reads (any connection) ----------------------------------------------------
@@ -337,6 +358,9 @@ Result<OpOutcome> apply_create(Connection& c, const WriteOp& op, const std::stri
     auto ids = matching_ids(c, op.type, op.if_none_exist, 1);
     if (!ids) return ids.error();
     if (!ids->empty()) {
+      if (op.id_resolved && ids->front() != op.id) {
+        return make_error(Errc::version_conflict, "a matching resource appeared since the references were resolved");
+      }
       auto cur = load_current(c, op.type, ids->front());
       if (!cur) return cur.error();
       if (!*cur) return make_error(Errc::internal, "matched resource vanished inside the transaction");
@@ -358,6 +382,9 @@ Result<OpOutcome> apply_update(Connection& c, const WriteOp& op, const std::stri
     if (!ids) return ids.error();
     if (ids->size() > 1) return make_error(Errc::version_conflict, "conditional update matched more than one resource");
     if (ids->size() == 1) id = ids->front();
+    if (op.id_resolved && id != op.id) {
+      return make_error(Errc::version_conflict, "the matching resource changed since the references were resolved");
+    }
   }
   if (id.empty()) return make_error(Errc::invalid_input, "update without an id", "id");
   auto cur = load_current(c, op.type, id);
@@ -428,8 +455,42 @@ Result<void> insert_outbox(Connection& c, const OutboxRow& o, const std::string&
   return st->run();
 }
 
+Result<void> claim_idempotency_key(Connection& c, const std::string& key, const std::string& now) {
+  auto st = c.cached("INSERT OR IGNORE INTO idempotency(key, created) VALUES(?1, ?2)");
+  if (!st) return st.error();
+  st->bind(1, key).bind(2, now);
+  if (auto r = st->run(); !r) return r.error();
+  if (sqlite3_changes(c.raw()) == 0) {
+    return make_error(Errc::conflict, "this message was already accepted", "idempotency-key");
+  }
+  return {};
+}
+
+Result<int64_t> insert_inbound(Connection& c, const InboundRow& m, const std::string& now) {
+  auto st = c.cached(
+      "INSERT INTO inbound(received, adapter, channel, sender_ods, sender_system, control_id, status, reason, "
+      "issues_json, raw, replay_of) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
+  if (!st) return st.error();
+  st->bind(1, now).bind(2, m.adapter).bind(3, m.channel).bind(4, m.sender_ods).bind(5, m.sender_system);
+  st->bind(6, m.control_id).bind(7, m.status).bind(8, m.reason).bind(9, m.issues_json).bind(10, m.raw);
+  st->bind(11, m.replay_of);
+  if (auto r = st->run(); !r) return r.error();
+  return static_cast<int64_t>(sqlite3_last_insert_rowid(c.raw()));
+}
+
+Result<void> set_inbound_status(Connection& c, int64_t id, const std::string& status) {
+  auto st = c.cached("UPDATE inbound SET status = ?2 WHERE id = ?1");
+  if (!st) return st.error();
+  st->bind(1, id).bind(2, status);
+  if (auto r = st->run(); !r) return r.error();
+  if (sqlite3_changes(c.raw()) == 0) return make_error(Errc::not_found, "inbound message not found");
+  return {};
+}
+
 Result<CommitOutcome> apply_unit_body(Connection& c, const UnitOfWork& u, const std::string& now) {
   CommitOutcome out;
+  if (u.idempotency_key)
+    if (auto r = claim_idempotency_key(c, *u.idempotency_key, now); !r) return r.error();
   out.ops.reserve(u.ops.size());
   for (const auto& op : u.ops) {
     auto r = apply_op(c, op, now);
@@ -440,6 +501,13 @@ Result<CommitOutcome> apply_unit_body(Connection& c, const UnitOfWork& u, const 
     if (auto r = insert_audit(c, a, now); !r) return r.error();
   for (const auto& o : u.outbox)
     if (auto r = insert_outbox(c, o, now); !r) return r.error();
+  for (const auto& m : u.inbound) {
+    auto id = insert_inbound(c, m, now);
+    if (!id) return id.error();
+    out.inbound_ids.push_back(*id);
+  }
+  for (const auto& [id, status] : u.inbound_status)
+    if (auto r = set_inbound_status(c, id, status); !r) return r.error();
   return out;
 }
 
@@ -541,6 +609,37 @@ class SqliteStore final : public Store {
   }
   Result<std::optional<std::string>> find_by_unique_key(const std::string& key) override {
     return with_reader([&](Connection& c) { return unique_key_on(c, key); });
+  }
+
+  Result<std::vector<InboundRow>> list_inbound(const std::string& status, int limit, int64_t offset) override {
+    return with_reader([&](Connection& c) -> Result<std::vector<InboundRow>> {
+      static const std::string sql = std::string("SELECT ") + kInboundColumns +
+                                     " FROM inbound WHERE (?1 = '' OR status = ?1) ORDER BY id DESC LIMIT ?2 OFFSET ?3";
+      auto st = c.cached(sql.c_str());
+      if (!st) return st.error();
+      st->bind(1, status).bind(2, static_cast<int64_t>(limit)).bind(3, offset);
+      std::vector<InboundRow> out;
+      for (;;) {
+        auto row = st->step();
+        if (!row) return row.error();
+        if (!*row) break;
+        out.push_back(row_to_inbound(*st));
+      }
+      return out;
+    });
+  }
+
+  Result<InboundRow> get_inbound(int64_t id) override {
+    return with_reader([&](Connection& c) -> Result<InboundRow> {
+      static const std::string sql = std::string("SELECT ") + kInboundColumns + " FROM inbound WHERE id = ?1";
+      auto st = c.cached(sql.c_str());
+      if (!st) return st.error();
+      st->bind(1, id);
+      auto row = st->step();
+      if (!row) return row.error();
+      if (!*row) return make_error(Errc::not_found, "inbound message not found");
+      return row_to_inbound(*st);
+    });
   }
 
   Result<void> run_read(std::function<void()> fn) override {

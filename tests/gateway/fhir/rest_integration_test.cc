@@ -459,6 +459,42 @@ TEST_F(RestApiTest, FiftyConcurrentPlainCreatesOfOneNhsNumberMakeOnePatient) {
   EXPECT_EQ(conflict.load(), 49);
 }
 
+// What an ingest feed does: the same new patient arriving in many messages at
+// once, each a transaction that upserts the Patient by NHS number and adds an
+// Observation pointing at it through a urn:uuid. One Patient, no dangling refs.
+TEST_F(RestApiTest, ConcurrentUpsertTransactionsConvergeOnOnePatient) {
+  std::string nhs = nhs_number_for(seed_);
+  const int n = 20;
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  std::vector<std::string> subjects(n);
+  for (int i = 0; i < n; ++i) {
+    threads.emplace_back([&, i] {
+      std::string obs = fixture("fhir/Observation.json", {{"patient", "x"}});
+      obs.replace(obs.find("\"Patient/x\""), 11, "\"urn:uuid:0b7e5d1c-0000-4000-8000-00000000000a\"");
+      obs.replace(obs.find("OBS-1"), 5, "OBS-" + std::to_string(seed_) + "-" + std::to_string(i));
+      std::string bundle = R"({"resourceType":"Bundle","type":"transaction","entry":[)"
+                           R"({"fullUrl":"urn:uuid:0b7e5d1c-0000-4000-8000-00000000000a","resource":)" +
+                           fixture("fhir/Patient.json", {{"nhs", nhs}}) +
+                           R"(,"request":{"method":"PUT","url":"Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|)" + nhs +
+                           R"("}},{"resource":)" + obs + R"(,"request":{"method":"POST","url":"Observation"}}]})";
+      auto c = gw_->client("integration");
+      auto r = c.request("POST", "/fhir", bundle, {{"Content-Type", "application/fhir+json"}});
+      ASSERT_TRUE(r.has_value());
+      EXPECT_EQ(r->status, 200) << r->body;
+      if (r->status == 200) ++ok;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), n);
+  auto c = gw_->client("gp");
+  auto patients = parse_body(call(c, "GET", "/fhir/Patient?identifier=https://fhir.nhs.uk/Id/nhs-number%7C" + nhs));
+  ASSERT_EQ(patients["total"].GetInt(), 1);
+  std::string pid = str_at(patients["entry"][0], {"resource", "id"});
+  auto obs = parse_body(call(c, "GET", "/fhir/Observation?patient=" + pid + "&_count=100"));
+  EXPECT_EQ(obs["total"].GetInt(), n) << "every Observation must point at the one Patient";
+}
+
 TEST_F(RestApiTest, OperationsEndpoints) {
   auto admin = gw_->client("admin");
   EXPECT_EQ(call(admin, "GET", "/healthz").status, 200);

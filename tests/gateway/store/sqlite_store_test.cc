@@ -614,10 +614,10 @@ TEST_F(SqliteStoreTest, AFailedTransactionFailsEveryUnitOfTheBatch) {
   ASSERT_EQ(sqlite3_open(path_.c_str(), &other), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
   std::promise<Result<CommitOutcome>> pa, pb;
-  ASSERT_TRUE(s.commit(UnitOfWork{{patient("p2", "9000000017")}, {}, {}},
+  ASSERT_TRUE(s.commit(UnitOfWork{{patient("p2", "9000000017")}, {}, {}, {}, {}, {}},
                        [&](Result<CommitOutcome> r) { pa.set_value(std::move(r)); })
                   .has_value());
-  ASSERT_TRUE(s.commit(UnitOfWork{{remove_of("Patient", "p1")}, {}, {}},
+  ASSERT_TRUE(s.commit(UnitOfWork{{remove_of("Patient", "p1")}, {}, {}, {}, {}, {}},
                        [&](Result<CommitOutcome> r) { pb.set_value(std::move(r)); })
                   .has_value());
   uint64_t commits_before = s.stats().commits;
@@ -669,6 +669,101 @@ TEST_F(SqliteStoreTest, OpenFailureNamesThePath) {
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("no-such-dir"), std::string::npos) << e.what();
   }
+}
+
+}  // namespace
+}  // namespace gw::store
+
+namespace gw::store {
+namespace {
+
+class SqliteIngestRowsTest : public SqliteStoreTest {};
+
+TEST_F(SqliteIngestRowsTest, AnIdempotencyKeyCommitsOnceAndTheRetryWritesNothing) {
+  open();
+  UnitOfWork first;
+  first.ops.push_back(patient("p1", "9000000009"));
+  first.idempotency_key = "systmone|B86001|MSG0001";
+  ASSERT_TRUE(commit(std::move(first)).has_value());
+
+  UnitOfWork again;
+  again.ops.push_back(observation("o1", "Patient/p1"));
+  again.idempotency_key = "systmone|B86001|MSG0001";
+  auto r = commit(std::move(again));
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, Errc::conflict);
+  EXPECT_EQ(r.error().expression, "idempotency-key");
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM resources WHERE type = 'Observation'"), 0);
+
+  UnitOfWork other;
+  other.ops.push_back(observation("o2", "Patient/p1"));
+  other.idempotency_key = "systmone|B86001|MSG0002";
+  EXPECT_TRUE(commit(std::move(other)).has_value());
+}
+
+TEST_F(SqliteIngestRowsTest, InboundRowsAreKeptListedAndTheirStatusChanges) {
+  open();
+  UnitOfWork u;
+  InboundRow m;
+  m.adapter = "systmone";
+  m.channel = "mllp";
+  m.sender_ods = "B86001";
+  m.sender_system = "loopback";
+  m.control_id = "MSG9";
+  m.status = "quarantined";
+  m.reason = "PID-3: check digit";
+  m.issues_json = "[]";
+  m.raw = std::string("MSH|^~\\&|\xE9\r", 12);  // bytes as received, Latin-1 included
+  u.inbound.push_back(m);
+  auto r = commit(std::move(u));
+  ASSERT_TRUE(r.has_value());
+  ASSERT_EQ(r->inbound_ids.size(), 1u);
+  int64_t id = r->inbound_ids[0];
+
+  auto q = store_->list_inbound("quarantined", 10, 0);
+  ASSERT_TRUE(q.has_value());
+  ASSERT_EQ(q->size(), 1u);
+  EXPECT_EQ((*q)[0].raw, m.raw);
+  EXPECT_EQ((*q)[0].control_id, "MSG9");
+  EXPECT_FALSE((*q)[0].received.empty());
+  EXPECT_TRUE(store_->list_inbound("accepted", 10, 0)->empty());
+
+  UnitOfWork replay;
+  replay.inbound_status.emplace_back(id, "replayed");
+  ASSERT_TRUE(commit(std::move(replay)).has_value());
+  EXPECT_EQ(store_->get_inbound(id)->status, "replayed");
+  EXPECT_TRUE(store_->list_inbound("quarantined", 10, 0)->empty());
+  EXPECT_EQ(store_->get_inbound(id + 100).error().code, Errc::not_found);
+
+  UnitOfWork missing;
+  missing.inbound_status.emplace_back(id + 100, "replayed");
+  EXPECT_EQ(commit(std::move(missing)).error().code, Errc::not_found);
+}
+
+TEST_F(SqliteIngestRowsTest, AResolvedIdThatNoLongerMatchesFailsTheUnit) {
+  open();
+  ASSERT_TRUE(commit(patient("p1", "9000000009")).has_value());
+  // The caller resolved "no match, will be p2" before p1 existed.
+  WriteOp cond = patient("p2", "9000000009");
+  cond.if_none_exist = {{"identifier", kNhs, "9000000009"}};
+  cond.id_resolved = true;
+  auto r = commit(cond);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, Errc::version_conflict);
+  // Resolved to the right id: a no-op on p1.
+  cond.id = "p1";
+  auto ok = commit(cond);
+  ASSERT_TRUE(ok.has_value());
+  EXPECT_TRUE(ok->ops[0].noop);
+
+  WriteOp upd = update_of(patient("p3", "9000000009"), R"({"resourceType":"Patient"})");
+  upd.match = {{"identifier", kNhs, "9000000009"}};
+  upd.id_resolved = true;
+  EXPECT_EQ(commit(upd).error().code, Errc::version_conflict);
+  upd.id = "p1";
+  auto u = commit(upd);
+  ASSERT_TRUE(u.has_value());
+  EXPECT_EQ(u->ops[0].version, 2);
 }
 
 }  // namespace
