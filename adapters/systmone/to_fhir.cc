@@ -76,6 +76,12 @@ std::string loc(std::string_view seg, std::size_t occurrence, int field, int com
   return s;
 }
 
+// parse_ts quotes the value it rejects; issues must not repeat field values.
+std::string reason_only(const std::string& m) {
+  auto p = m.rfind("': ");
+  return p == std::string::npos ? std::string("malformed") : m.substr(p + 3);
+}
+
 struct LocalId {
   std::string_view value, authority, type;
 };
@@ -118,7 +124,7 @@ class Translator {
     if (v.empty()) return std::nullopt;
     auto ts = hl7::parse_ts(v);
     if (!ts) {
-      error("invalid", where, "not a valid HL7 date/time: " + ts.error().message);
+      error("invalid", where, "not a valid HL7 date/time: " + reason_only(ts.error().message));
       return std::nullopt;
     }
     return date_only ? ts->to_fhir_date() : ts->to_fhir_datetime(offset_);
@@ -211,7 +217,7 @@ bool Translator::read_header() {
   }
   auto ts = hl7::parse_ts(t7);
   if (!ts) {
-    error("invalid", "MSH-7", "not a valid HL7 date/time: " + ts.error().message);
+    error("invalid", "MSH-7", "not a valid HL7 date/time: " + reason_only(ts.error().message));
     return true;
   }
   if (ts->precision < hl7::Ts::Precision::minute) {
@@ -872,8 +878,10 @@ void Translator::write_encounter() {
   std::string system, value;
   std::string_view visit = pv1.field(19).component(1).raw();
   if (!visit.empty()) {
+    // CX.4 names the issuer when the visit number is not the sender's own.
+    std::string_view issuer = pv1.field(19).component(4).component(1).raw();
     system = "urn:cpis-gateway:visit-number:";
-    system += sender_;
+    system += issuer.empty() ? sender_ : issuer;
     value = visit;
   } else {
     system = "urn:cpis-gateway:hl7:msh-4:";
@@ -1412,6 +1420,8 @@ Result<Bundle> hl7_to_fhir(std::string_view raw, const CodeMaps& maps, IssueSink
     return make_error(Errc::invalid_input, "empty message", "MSH");
   raw.remove_prefix(start);
   if (!raw.starts_with("MSH")) return make_error(Errc::invalid_input, "not an HL7 v2 message: it does not start with MSH", "MSH");
+  // Separators first: a broken MSH-1/MSH-2 is a header problem, not a charset one.
+  if (auto d = hl7::read_delimiters(raw); !d) return make_error(Errc::invalid_input, d.error().message, "MSH");
   thread_local std::string scratch;
   auto text = hl7::to_utf8(raw, scratch);
   if (!text) return make_error(Errc::invalid_input, text.error().message, "MSH-18");

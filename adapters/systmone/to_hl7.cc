@@ -261,7 +261,8 @@ Result<std::string> fhir_to_hl7(const Bundle& in, const CodeMaps& maps, IssueSin
     std::string visit;
     if (const Value* ids = arr(*encounter, "identifier"))
       for (const auto& id : ids->GetArray())
-        if (sget(id, "system").starts_with("urn:cpis-gateway:visit-number:")) visit = o.esc(sget(id, "value"));
+        if (sget(id, "system").starts_with("urn:cpis-gateway:visit-number:"))
+          visit = o.esc(sget(id, "value")) + "^^^" + o.esc(sget(id, "system").substr(30));
     std::string start, end;
     if (const Value* per = json::member(*encounter, "period")) {
       start = to_ts(sget(*per, "start"));
