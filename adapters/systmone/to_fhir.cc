@@ -10,7 +10,7 @@
 #include <array>
 #include <charconv>
 #include <cstdio>
-#include <deque>
+#include <list>
 #include <random>
 
 #include "adapters/systmone/systmone_adapter.h"
@@ -160,7 +160,7 @@ class Translator {
   const CodeMaps& maps_;
   IssueSink& issues_;
   json::Writer& w_;
-  std::deque<std::string> arena_;
+  std::list<std::string> arena_;  // stable addresses; allocates nothing when unused
   int errors_ = 0;
 
   std::string_view type_, trigger_, control_id_, sender_;
