@@ -147,6 +147,8 @@ TEST_F(SystmOneTest, GoldenFixtures) {
   ASSERT_GE(files.size(), 14u);
   for (const auto& hl7 : files) {
     SCOPED_TRACE(hl7.filename().string());
+    // The shared sample bad_nhs_checksum.hl7 stays at the top for the ER7 tests; broken/ has its expectation.
+    if (fs::exists(hl7.parent_path() / "broken" / hl7.filename())) continue;
     IssueSink issues;
     auto b = adapter_->parse(slurp(hl7), issues);
     ASSERT_TRUE(b) << b.error().expression << ": " << b.error().message << "\n" << issues_text(issues);
@@ -245,6 +247,7 @@ TEST_F(SystmOneTest, FamilyLinkIsTheSameFromEitherRecord) {
 
 TEST_F(SystmOneTest, ReparseIsIdempotentApartFromFreshUuids) {
   for (const auto& hl7 : cases(kFixtures)) {
+    if (fs::exists(hl7.parent_path() / "broken" / hl7.filename())) continue;
     IssueSink a, b;
     auto x = adapter_->parse(slurp(hl7), a);
     auto y = adapter_->parse(slurp(hl7), b);
