@@ -1,7 +1,9 @@
-// Explicit registration of the legacy-format adapters. Formats arrive with
-// their own issues (systmone, cashgum, camhs, cpis_upload); none is
-// registered yet, and POST /ingest/{adapter} answers 404 for every name.
+// Explicit registration of the legacy-format adapters (no static-initialiser
+// tricks: what is registered is what this file says). Formats arrive with
+// their own issues; systmone is the first.
 #include "adapters/registry.h"
+
+#include "adapters/systmone/systmone_adapter.h"
 
 namespace gw::adapters {
 
@@ -14,5 +16,19 @@ const Adapter* Registry::find(std::string_view format_id) const {
 }
 
 void Registry::add(AdapterPtr a) { adapters_.push_back(std::move(a)); }
+
+Result<void> add_builtin_adapters(Registry& registry, const std::string& profiles_dir) {
+  auto s1 = systmone::SystmOneAdapter::create(profiles_dir);
+  if (!s1) return s1.error();
+  registry.add(std::move(*s1));
+  return {};
+}
+
+Result<std::unique_ptr<Registry>> make_registry(const std::string& profiles_dir) {
+  auto r = std::make_unique<Registry>();
+  auto ok = add_builtin_adapters(*r, profiles_dir);
+  if (!ok) return ok.error();
+  return r;
+}
 
 }  // namespace gw::adapters
