@@ -3,7 +3,10 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <future>
+#include <map>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -17,6 +20,8 @@
 #include "gateway/config/config.h"
 #include "gateway/fhir/rest.h"
 #include "gateway/fhir/validation.h"
+#include "gateway/ingest/hl7_ingest.h"
+#include "gateway/ingest/ingest_api.h"
 #include "gateway/net/https_server.h"
 #include "gateway/ops/ops.h"
 #include "gateway/security/policy.h"
@@ -31,7 +36,17 @@ constexpr const char* kUsage =
     "  serve      run the gateway (see 'cpis-gateway serve --help')\n"
     "  version    print the version\n"
     "  audit      audit trail tools (not available in this version)\n"
-    "  replay     replay quarantined or dead-lettered input (not available in this version)\n";
+    "  replay     re-run quarantined legacy messages through the current mapping\n"
+    "             (see 'cpis-gateway replay --help')\n";
+
+constexpr const char* kReplayUsage =
+    "usage: cpis-gateway replay --data-dir DIR [--profiles-dir DIR] (--id N ... | --all)\n"
+    "\n"
+    "Re-runs quarantined legacy messages (GET /admin/quarantine lists them) through the\n"
+    "current mappings and profiles, as their original sender. Each message that now\n"
+    "passes is committed and its quarantine entry marked 'replayed'; one that still\n"
+    "fails stays quarantined. Safe while the gateway runs on the same data dir.\n"
+    "Prints one line per message; exits 0 when every message was accepted, 1 otherwise.\n";
 
 constexpr const char* kServeUsage =
     "usage: cpis-gateway serve [--config FILE] [options]\n"
@@ -64,6 +79,144 @@ std::string locate_profiles(const std::string& configured, const char* argv0) {
   }
   (void)argv0;
   return configured;
+}
+
+// The parts every command that touches data needs: profiles, policy, store,
+// FHIR API and the ingest pipelines. Declared in dependency order, so they
+// are destroyed in reverse.
+struct Core {
+  gw::metrics::Registry registry;
+  gw::fhir::Validator validator;
+  gw::security::Policy policy;
+  std::unique_ptr<gw::adapters::Registry> adapters;
+  std::unique_ptr<gw::store::Store> store;
+  std::unique_ptr<gw::fhir::RestApi> rest;
+  std::map<std::string, std::unique_ptr<gw::ingest::Hl7Ingest>> hl7;
+  std::string db_path;
+
+  std::map<std::string, gw::ingest::Hl7Ingest*> ingesters() const {
+    std::map<std::string, gw::ingest::Hl7Ingest*> out;
+    for (const auto& [k, v] : hl7) out[k] = v.get();
+    return out;
+  }
+};
+
+// Throws std::runtime_error naming what could not be loaded (start-up only).
+std::unique_ptr<Core> make_core(const gw::config::Config& cfg) {
+  using namespace gw;
+  auto core = std::make_unique<Core>();
+  auto validator = fhir::Validator::load(cfg.profiles_dir);
+  if (!validator) throw std::runtime_error("profiles: " + validator.error().message);
+  core->validator = std::move(*validator);
+  auto policy = security::Policy::load(cfg.profiles_dir);
+  if (!policy) throw std::runtime_error("policy: " + policy.error().message);
+  core->policy = std::move(*policy);
+  auto adapters = adapters::make_registry(cfg.profiles_dir);
+  if (!adapters) throw std::runtime_error("adapters: " + adapters.error().message);
+  core->adapters = std::move(*adapters);
+
+  std::error_code ec;
+  std::filesystem::create_directories(cfg.data_dir, ec);
+  if (ec) throw std::runtime_error("cannot create data directory " + cfg.data_dir + ": " + ec.message());
+  store::SqliteOptions so;
+  so.path = core->db_path = (std::filesystem::path(cfg.data_dir) / "gateway.db").string();
+  so.reader_threads = cfg.store_reader_threads;
+  so.writer_queue_capacity = cfg.store_writer_queue;
+  so.max_batch = cfg.store_max_batch;
+  so.metrics = &core->registry;
+  core->store = store::open_sqlite(so);
+  core->rest = std::make_unique<fhir::RestApi>(*core->store, core->validator, core->policy, core->registry,
+                                               fhir::RestOptions{cfg.public_base_url, 1000, 20});
+  if (const adapters::Adapter* s1 = core->adapters->find("systmone")) {
+    core->hl7["systmone"] = std::make_unique<ingest::Hl7Ingest>(*s1, *core->rest, *core->store, core->registry);
+  }
+  return core;
+}
+
+int replay(int argc, char** argv) {
+  using namespace gw;
+  config::Config cfg;
+  std::vector<int64_t> ids;
+  bool all = false;
+  for (int i = 0; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      std::fputs(kReplayUsage, stdout);
+      return 0;
+    }
+    if (a == "--all") {
+      all = true;
+      continue;
+    }
+    if (i + 1 >= argc) return fail_start("replay: '" + a + "' needs a value (try --help)");
+    std::string v = argv[++i];
+    if (a == "--data-dir") {
+      cfg.data_dir = v;
+    } else if (a == "--profiles-dir") {
+      cfg.profiles_dir = v;
+    } else if (a == "--id") {
+      char* end = nullptr;
+      long long n = std::strtoll(v.c_str(), &end, 10);
+      if (end == v.c_str() || *end != '\0' || n <= 0) return fail_start("replay: --id needs a positive number");
+      ids.push_back(n);
+    } else {
+      return fail_start("replay: unknown option '" + a + "' (try --help)");
+    }
+  }
+  if (ids.empty() && !all) return fail_start("replay: say which messages: --id N (repeatable) or --all");
+  if (!std::filesystem::exists(std::filesystem::path(cfg.data_dir) / "gateway.db")) {
+    return fail_start("replay: no gateway store in " + cfg.data_dir);
+  }
+  cfg.profiles_dir = locate_profiles(cfg.profiles_dir, nullptr);
+  log::set_level(log::Level::warn);
+  std::unique_ptr<Core> core;
+  try {
+    core = make_core(cfg);
+  } catch (const std::exception& e) {
+    return fail_start(e.what());
+  }
+  if (all) {
+    for (int64_t offset = 0;; offset += 500) {
+      auto rows = core->store->list_inbound("quarantined", 500, offset);
+      if (!rows) return fail_start("replay: " + rows.error().message);
+      for (const auto& r : *rows) ids.push_back(r.id);
+      if (rows->size() < 500) break;
+    }
+    std::sort(ids.begin(), ids.end());  // oldest first, as they arrived
+  }
+  size_t failed = 0;
+  for (int64_t id : ids) {
+    auto row = core->store->get_inbound(id);
+    auto it = row ? core->hl7.find(row->adapter) : core->hl7.end();
+    if (!row || it == core->hl7.end()) {
+      std::string why = row ? "no adapter '" + row->adapter + "'" : row.error().message;
+      std::printf("%lld\terror\t%s\n", static_cast<long long>(id), why.c_str());
+      ++failed;
+      continue;
+    }
+    std::promise<Result<ingest::IngestResult>> p;
+    auto f = p.get_future();
+    it->second->replay(id, security::Principal{"", "admin", "cpis-gateway replay"},
+                       [&p](Result<ingest::IngestResult> r) { p.set_value(std::move(r)); });
+    auto r = f.get();
+    if (!r) {
+      std::printf("%lld\terror\t%s\n", static_cast<long long>(id), r.error().message.c_str());
+      ++failed;
+      continue;
+    }
+    bool ok = r->outcome == ingest::Outcome::accepted || r->outcome == ingest::Outcome::duplicate;
+    if (!ok) ++failed;
+    std::string why;
+    for (const auto& i : r->issues) {
+      if (i.severity != Severity::error) continue;
+      why = i.expression.empty() ? i.message : i.expression + ": " + i.message;
+      break;
+    }
+    std::printf("%lld\t%s\t%s\n", static_cast<long long>(id), ingest::outcome_name(r->outcome), why.c_str());
+  }
+  core->store->close();
+  std::printf("replayed %zu message(s): %zu accepted, %zu still failing\n", ids.size(), ids.size() - failed, failed);
+  return failed ? 1 : 0;
 }
 
 int serve(int argc, char** argv) {
@@ -116,40 +269,26 @@ int serve(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  std::error_code ec;
-  std::filesystem::create_directories(cfg.data_dir, ec);
-  if (ec) return fail_start("cannot create data directory " + cfg.data_dir + ": " + ec.message());
-
   cfg.profiles_dir = locate_profiles(cfg.profiles_dir, argv[0]);
-  auto validator = fhir::Validator::load(cfg.profiles_dir);
-  if (!validator) return fail_start("profiles: " + validator.error().message);
-  auto policy = security::Policy::load(cfg.profiles_dir);
-  if (!policy) return fail_start("policy: " + policy.error().message);
 
   // Declared in dependency order: destroyed in reverse, the listener first.
-  metrics::Registry registry;
   std::atomic<bool> draining{false};
-  std::unique_ptr<store::Store> store;
-  std::unique_ptr<fhir::RestApi> rest;
+  std::unique_ptr<Core> core;
   std::unique_ptr<ops::OpsApi> ops_api;
+  std::unique_ptr<ingest::IngestApi> ingest_api;
   net::Router router;
   std::unique_ptr<net::HttpsServer> server;
   try {
-    store::SqliteOptions so;
-    so.path = (std::filesystem::path(cfg.data_dir) / "gateway.db").string();
-    so.reader_threads = cfg.store_reader_threads;
-    so.writer_queue_capacity = cfg.store_writer_queue;
-    so.max_batch = cfg.store_max_batch;
-    so.metrics = &registry;
-    store = store::open_sqlite(so);
-
-    rest = std::make_unique<fhir::RestApi>(*store, *validator, *policy, registry,
-                                           fhir::RestOptions{cfg.public_base_url, 1000, 20});
-    ops_api = std::make_unique<ops::OpsApi>(registry, *policy, [&draining] { return !draining.load(); });
-    router.add("/fhir", rest.get());
+    core = make_core(cfg);
+    metrics::Registry& registry = core->registry;
+    ops_api = std::make_unique<ops::OpsApi>(registry, core->policy, [&draining] { return !draining.load(); });
+    ingest_api = std::make_unique<ingest::IngestApi>(core->ingesters(), *core->store, core->policy);
+    router.add("/fhir", core->rest.get());
     router.add("/healthz", ops_api.get());
     router.add("/readyz", ops_api.get());
     router.add("/metrics", ops_api.get());
+    router.add("/ingest", ingest_api.get());
+    router.add("/admin", ingest_api.get());
 
     net::HttpsOptions ho;
     ho.host = cfg.https.host;
@@ -161,7 +300,7 @@ int serve(int argc, char** argv) {
     uint16_t port = server->start();
     std::string host = cfg.https.host.find(':') != std::string::npos ? "[" + cfg.https.host + "]" : cfg.https.host;
     std::printf("cpis-gateway %s listening on https://%s:%u/fhir (store: %s)\n", GW_VERSION, host.c_str(),
-                static_cast<unsigned>(port), so.path.c_str());
+                static_cast<unsigned>(port), core->db_path.c_str());
     std::printf("try: curl --cert %s/client-gp.pem --key %s/client-gp.key --cacert %s https://%s:%u/fhir/metadata\n",
                 std::filesystem::path(cfg.client_ca).parent_path().string().c_str(),
                 std::filesystem::path(cfg.client_ca).parent_path().string().c_str(), cfg.client_ca.c_str(),
@@ -174,7 +313,7 @@ int serve(int argc, char** argv) {
     log::info("stopping", {{"signal", sig}});
     draining.store(true);
     server->shutdown(cfg.shutdown_grace);
-    store->close();
+    core->store->close();
     log::info("stopped");
   } catch (const std::exception& e) {
     return fail_start(e.what());
@@ -199,7 +338,8 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (cmd == "serve") return serve(argc - 2, argv + 2);
-  if (cmd == "audit" || cmd == "replay") {
+  if (cmd == "replay") return replay(argc - 2, argv + 2);
+  if (cmd == "audit") {
     std::fprintf(stderr, "cpis-gateway: '%s' is not available in this version\n", cmd.c_str());
     return 2;
   }

@@ -130,7 +130,7 @@ std::string build_ack(const Message& inbound, AckCode code, std::string_view tex
   return out;
 }
 
-std::string build_reject(std::string_view text, const AckHeader& header) {
+std::string build_reject(std::string_view text, const AckHeader& header, std::span<const AckError> errors) {
   const Delimiters d{};
   std::string out = "MSH|" + d.encoding_characters() + "|" + ascii_escaped(header.sending_application, d) + "|" +
                     ascii_escaped(header.sending_facility, d) + "|||" +
@@ -140,6 +140,7 @@ std::string build_reject(std::string_view text, const AckHeader& header) {
   out += "MSA|AR|";
   if (!text.empty()) out += "|" + ascii_escaped(text, d);
   out += "\r";
+  out += err_segments(errors, header.version, d);
   return out;
 }
 

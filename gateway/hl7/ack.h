@@ -55,7 +55,8 @@ std::string build_ack(const Message& inbound, AckCode code, std::string_view tex
 
 // An AR for input that could not be parsed at all: default separators, our
 // own header values, empty MSA-2 (there is no control id to echo).
-std::string build_reject(std::string_view text, const AckHeader& header = {});
+// ERR segments say what was wrong (in the header's version's shape).
+std::string build_reject(std::string_view text, const AckHeader& header = {}, std::span<const AckError> errors = {});
 
 // 20 random hexadecimal characters: fits MSH-10 (ST, 20 characters in v2.3.1).
 std::string new_control_id();

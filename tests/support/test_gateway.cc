@@ -5,7 +5,9 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "adapters/registry.h"
 #include "gateway/fhir/rest.h"
+#include "gateway/ingest/ingest_api.h"
 #include "gateway/fhir/validation.h"
 #include "gateway/net/https_server.h"
 #include "gateway/ops/ops.h"
@@ -31,6 +33,9 @@ struct InProcessGateway::Parts {
   security::Policy policy;
   std::unique_ptr<store::Store> store;
   std::unique_ptr<fhir::RestApi> rest;
+  std::unique_ptr<adapters::Registry> adapters;
+  std::unique_ptr<ingest::Hl7Ingest> systmone;
+  std::unique_ptr<ingest::IngestApi> ingest_api;
   std::unique_ptr<ops::OpsApi> ops;
   net::Router router;
   std::unique_ptr<net::HttpsServer> server;
@@ -52,6 +57,15 @@ InProcessGateway::InProcessGateway(net::Limits limits) : parts_(std::make_unique
   parts_->store = store::open_sqlite(so);
   parts_->rest = std::make_unique<fhir::RestApi>(*parts_->store, parts_->validator, parts_->policy,
                                                  parts_->registry, fhir::RestOptions{});
+  auto reg = adapters::make_registry(profiles);
+  if (!reg) throw std::runtime_error("adapters: " + reg.error().message);
+  parts_->adapters = std::move(*reg);
+  parts_->systmone = std::make_unique<ingest::Hl7Ingest>(*parts_->adapters->find("systmone"), *parts_->rest,
+                                                         *parts_->store, parts_->registry);
+  parts_->ingest_api = std::make_unique<ingest::IngestApi>(
+      std::map<std::string, ingest::Hl7Ingest*>{{"systmone", parts_->systmone.get()}}, *parts_->store, parts_->policy);
+  parts_->router.add("/ingest", parts_->ingest_api.get());
+  parts_->router.add("/admin", parts_->ingest_api.get());
   parts_->ops = std::make_unique<ops::OpsApi>(parts_->registry, parts_->policy, [] { return true; });
   parts_->router.add("/fhir", parts_->rest.get());
   parts_->router.add("/healthz", parts_->ops.get());
@@ -77,6 +91,7 @@ InProcessGateway::~InProcessGateway() {
 uint16_t InProcessGateway::port() const { return parts_->port; }
 store::Store& InProcessGateway::store() { return *parts_->store; }
 metrics::Registry& InProcessGateway::metrics() { return parts_->registry; }
+ingest::Hl7Ingest& InProcessGateway::systmone() { return *parts_->systmone; }
 
 HttpsClient InProcessGateway::client(const std::string& role) const { return HttpsClient::for_role(parts_->port, role); }
 

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "gateway/common/metrics.h"
+#include "gateway/ingest/hl7_ingest.h"
 #include "gateway/net/limits.h"
 #include "gateway/store/store.h"
 #include "tests/support/https_client.h"
@@ -32,6 +33,8 @@ class InProcessGateway {
   HttpsClient client(const std::string& role) const;
   store::Store& store();
   metrics::Registry& metrics();
+  // The SystmOne HL7 pipeline (what the MLLP listener and /ingest/systmone use).
+  ingest::Hl7Ingest& systmone();
   const std::string& data_dir() const { return dir_.path(); }
 
  private:
