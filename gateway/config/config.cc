@@ -123,6 +123,50 @@ Result<void> parse_limits(const Value& obj, const std::string& path, net::Limits
   });
 }
 
+Result<Listen> want_listen(const Value& v, const std::string& p) {
+  auto s = want_string(v, p, false);
+  if (!s) return s.error();
+  auto l = parse_listen(*s);
+  if (!l) return make_error(Errc::invalid_input, p + ": " + l.error().message, p);
+  return *l;
+}
+
+Result<void> parse_mllp(const Value& obj, const std::string& path, MllpConfig& m) {
+  return each_member(obj, path, [&](std::string_view k, const Value& v, const std::string& p) -> Result<bool> {
+    if (k == "listen" || k == "tls_listen") {
+      auto l = want_listen(v, p);
+      if (!l) return l.error();
+      (k == "listen" ? m.plain : m.tls) = *l;
+      return true;
+    }
+    if (k == "allow") {
+      if (!v.IsArray()) return bad(p, "must be an array of {cidr, ods, system}");
+      m.allow.clear();
+      for (json::SizeType i = 0; i < v.Size(); ++i) {
+        std::string ip = p + "[" + std::to_string(i) + "]";
+        MllpAllow a;
+        auto r = each_member(v[i], ip, [&](std::string_view ak, const Value& av, const std::string& ap) -> Result<bool> {
+          if (ak == "cidr") return set_string(av, ap, false, a.cidr);
+          if (ak == "ods") return set_string(av, ap, false, a.ods);
+          if (ak == "system") return set_string(av, ap, false, a.system);
+          return false;
+        });
+        if (!r) return r.error();
+        if (a.cidr.empty() || a.ods.empty()) return bad(ip, "needs cidr and ods");
+        if (a.system.empty()) a.system = a.ods;
+        m.allow.push_back(std::move(a));
+      }
+      return true;
+    }
+    if (k == "max_frame_bytes") return set_int(v, p, 1024, int64_t{64} << 20, m.max_frame_bytes);
+    if (k == "max_in_flight") return set_int(v, p, 1, 1024, m.max_in_flight);
+    if (k == "max_connections") return set_int(v, p, 1, 100'000, m.max_connections);
+    if (k == "idle_timeout_ms") return set_ms(v, p, 1, m.idle_timeout);
+    if (k == "handler_timeout_ms") return set_ms(v, p, 1, m.handler_timeout);
+    return false;
+  });
+}
+
 Result<void> parse_store(const Value& obj, const std::string& path, Config& c) {
   return each_member(obj, path, [&](std::string_view k, const Value& v, const std::string& p) -> Result<bool> {
     if (k == "reader_threads") return set_int(v, p, 1, 256, c.store_reader_threads);
@@ -220,6 +264,7 @@ Result<Config> parse_config(std::string_view json_text) {
     if (k == "tls") return sub(parse_tls(v, p, c));
     if (k == "limits") return sub(parse_limits(v, p, c.limits));
     if (k == "store") return sub(parse_store(v, p, c));
+    if (k == "mllp") return sub(parse_mllp(v, p, c.mllp));
     if (k == "shutdown_grace_ms") return set_ms(v, p, 0, c.shutdown_grace);
     if (k == "log_level") {
       auto s = want_string(v, p, false);

@@ -5,6 +5,7 @@
 // an operator's file is caught at start-up rather than silently ignored.
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,26 @@ struct Listen {
 // Parses "HOST:PORT", "[v6]:PORT" or ":PORT" (host defaults to 127.0.0.1).
 Result<Listen> parse_listen(std::string_view s);
 
+// Plain MLLP is only for legacy senders that cannot do TLS: each entry
+// admits one address range and names the integration principal that the
+// audit records for it.
+struct MllpAllow {
+  std::string cidr;    // "127.0.0.1/32", "10.20.0.0/16", "::1/128"
+  std::string ods;     // the sender's ODS code
+  std::string system;  // the sending system's name
+};
+
+struct MllpConfig {
+  std::optional<Listen> plain;  // off unless configured (--mllp-listen)
+  std::optional<Listen> tls;    // MLLP over mutual TLS (--mllp-tls-listen)
+  std::vector<MllpAllow> allow{{"127.0.0.1/32", "LOCAL", "loopback"}, {"::1/128", "LOCAL", "loopback"}};
+  size_t max_frame_bytes = 1 << 20;
+  size_t max_in_flight = 16;     // messages awaiting their ACK on one connection
+  size_t max_connections = 256;
+  std::chrono::milliseconds idle_timeout{300'000};
+  std::chrono::milliseconds handler_timeout{30'000};
+};
+
 struct Config {
   std::string data_dir = "./data";         // SQLite database, quarantine, raw inputs
   std::string profiles_dir = "./profiles"; // rules, code maps, topics, policy
@@ -36,6 +57,7 @@ struct Config {
   std::chrono::milliseconds shutdown_grace{10'000};
   std::string log_level = "info";          // debug|info|warn|error
   std::string public_base_url;             // if set, used for Location/fullUrl instead of Host
+  MllpConfig mllp;
 };
 
 // Parses a config file's JSON text. Errors name the offending key.

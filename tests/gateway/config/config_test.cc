@@ -50,6 +50,19 @@ void expect_same(const Config& a, const Config& b) {
   EXPECT_EQ(a.shutdown_grace, b.shutdown_grace);
   EXPECT_EQ(a.log_level, b.log_level);
   EXPECT_EQ(a.public_base_url, b.public_base_url);
+  EXPECT_EQ(a.mllp.plain.has_value(), b.mllp.plain.has_value());
+  EXPECT_EQ(a.mllp.tls.has_value(), b.mllp.tls.has_value());
+  ASSERT_EQ(a.mllp.allow.size(), b.mllp.allow.size());
+  for (size_t i = 0; i < a.mllp.allow.size(); ++i) {
+    EXPECT_EQ(a.mllp.allow[i].cidr, b.mllp.allow[i].cidr);
+    EXPECT_EQ(a.mllp.allow[i].ods, b.mllp.allow[i].ods);
+    EXPECT_EQ(a.mllp.allow[i].system, b.mllp.allow[i].system);
+  }
+  EXPECT_EQ(a.mllp.max_frame_bytes, b.mllp.max_frame_bytes);
+  EXPECT_EQ(a.mllp.max_in_flight, b.mllp.max_in_flight);
+  EXPECT_EQ(a.mllp.max_connections, b.mllp.max_connections);
+  EXPECT_EQ(a.mllp.idle_timeout, b.mllp.idle_timeout);
+  EXPECT_EQ(a.mllp.handler_timeout, b.mllp.handler_timeout);
 }
 
 // ---- parse_listen ------------------------------------------------------------
@@ -265,6 +278,28 @@ TEST(ParseConfig, ExampleFileParses) {
   EXPECT_EQ(c->https.port, 8443);
   EXPECT_EQ(c->network_threads, 4);
   EXPECT_EQ(c->public_base_url, "https://cpis-gateway.example.nhs.uk");
+}
+
+TEST(ParseConfig, MllpIsOffByDefaultAndConfigurable) {
+  Config d;
+  EXPECT_FALSE(d.mllp.plain.has_value());
+  EXPECT_FALSE(d.mllp.tls.has_value());
+  ASSERT_EQ(d.mllp.allow.size(), 2u);  // loopback only
+  auto c = parse_config(R"({"mllp":{"listen":"0.0.0.0:2575","tls_listen":":2576",
+      "allow":[{"cidr":"10.1.0.0/16","ods":"RFR","system":"SYSTMONE"}],"max_frame_bytes":2048}})");
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  ASSERT_TRUE(c->mllp.plain.has_value());
+  EXPECT_EQ(c->mllp.plain->port, 2575);
+  EXPECT_EQ(c->mllp.tls->host, "127.0.0.1");
+  ASSERT_EQ(c->mllp.allow.size(), 1u);
+  EXPECT_EQ(c->mllp.allow[0].ods, "RFR");
+  EXPECT_EQ(c->mllp.max_frame_bytes, 2048u);
+  auto bad = parse_config(R"({"mllp":{"allow":[{"cidr":"10.0.0.0/8"}]}})");
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_NE(bad.error().message.find("mllp.allow[0]"), std::string::npos) << bad.error().message;
+  auto typo = parse_config(R"({"mllp":{"alow":[]}})");
+  ASSERT_FALSE(typo.has_value());
+  EXPECT_NE(typo.error().message.find("mllp.alow is not a known setting"), std::string::npos);
 }
 
 // docs/CONFIG.md shows the defaults as a JSON block; it must not drift from the code.
