@@ -223,7 +223,8 @@ class MllpSession : public MllpSessionBase, public std::enable_shared_from_this<
     core_->open_gauge.add(-1);
     core_->open.fetch_sub(1);
     if (opened_)
-      log::info("mllp_conn_close", {{"conn", conn_id_}, {"remote", remote_}, {"messages", messages_}});
+      log::info("mllp_conn_close",
+                {{"conn", conn_id_}, {"remote", remote_}, {"messages", messages_}, {"garbage_bytes", garbage_}});
   }
 
   void run() {
@@ -377,7 +378,10 @@ class MllpSession : public MllpSessionBase, public std::enable_shared_from_this<
     uint64_t dropped = deframer_.discarded_bytes() - before;
     if (dropped > 0) {
       core_->garbage.inc(dropped);
-      log::warn("mllp_garbage_discarded", {{"conn", conn_id_}, {"bytes", dropped}});
+      garbage_ += dropped;
+      // Once per connection: a sender that is out of step would otherwise
+      // write a log line for every read; the total is in mllp_conn_close.
+      if (garbage_ == dropped) log::warn("mllp_garbage_discarded", {{"conn", conn_id_}, {"bytes", dropped}});
     }
   }
 
@@ -567,6 +571,7 @@ class MllpSession : public MllpSessionBase, public std::enable_shared_from_this<
   asio::steady_timer write_timer_;
   uint64_t idle_gen_ = 0;
   uint64_t messages_ = 0;
+  uint64_t garbage_ = 0;
   bool opened_ = false;
   bool reading_ = false;
   bool writing_ = false;
