@@ -1,8 +1,5 @@
 #include "gateway/net/https_server.h"
 
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
-
 #include <atomic>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/dispatch.hpp>
@@ -30,6 +27,7 @@
 
 #include "gateway/common/issues.h"
 #include "gateway/common/log.h"
+#include "gateway/net/tls.h"
 
 namespace gw::net {
 
@@ -45,20 +43,6 @@ namespace {
 // A TLS close after the peer is gone cannot complete; bound it so a vanished
 // client never holds a session (or shutdown) for long.
 constexpr std::chrono::milliseconds kTlsShutdownTimeout{1000};
-
-std::string cert_field(X509_NAME* name, int nid) {
-  if (name == nullptr) return {};
-  int idx = X509_NAME_get_index_by_NID(name, nid, -1);
-  if (idx < 0) return {};
-  X509_NAME_ENTRY* entry = X509_NAME_get_entry(name, idx);
-  if (entry == nullptr) return {};
-  unsigned char* utf8 = nullptr;
-  int len = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(entry));
-  if (len < 0 || utf8 == nullptr) return {};
-  std::string out(reinterpret_cast<char*>(utf8), static_cast<size_t>(len));
-  OPENSSL_free(utf8);
-  return out;
-}
 
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -129,7 +113,7 @@ struct Core {
       : opts(o),
         router(r),
         registry(reg),
-        ssl_ctx(ssl::context::tls_server),
+        ssl_ctx(make_server_context(o.tls)),
         open_gauge(reg.gauge("gw_http_open_connections", "Open HTTPS connections")),
         refused(reg.counter("gw_http_connections_refused_total",
                             "Connections closed on accept because max_connections was reached")),
@@ -138,7 +122,7 @@ struct Core {
   HttpsOptions opts;
   const Router& router;
   metrics::Registry& registry;
-  ssl::context ssl_ctx;
+  std::unique_ptr<ssl::context> ssl_ctx;
   metrics::Gauge& open_gauge;
   metrics::Counter& refused;
   metrics::Counter& handshake_failures;
@@ -165,7 +149,7 @@ struct SessionTable {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket&& socket, std::shared_ptr<Core> core, std::shared_ptr<SessionTable> reg, std::string remote)
-      : stream_(std::move(socket), core->ssl_ctx),
+      : stream_(std::move(socket), *core->ssl_ctx),
         core_(std::move(core)),
         reg_(std::move(reg)),
         conn_id_(core_->next_conn.fetch_add(1)),
@@ -239,11 +223,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     handshake_done_ = true;
     // verify_fail_if_no_peer_cert guarantees a verified certificate here.
-    X509* cert = SSL_get0_peer_certificate(stream_.native_handle());
-    X509_NAME* subject = cert ? X509_get_subject_name(cert) : nullptr;
-    principal_.ods = cert_field(subject, NID_organizationName);
-    principal_.role = cert_field(subject, NID_organizationalUnitName);
-    principal_.system = cert_field(subject, NID_commonName);
+    principal_ = principal_from_peer(stream_.native_handle());
     log::info("conn_open", {{"conn", conn_id_},
                             {"remote", remote_},
                             {"ods", principal_.ods},
@@ -596,30 +576,7 @@ struct HttpsServer::Impl {
       : core(std::make_shared<Core>(opts, router, metrics)),
         sessions(std::make_shared<SessionTable>()),
         acceptor(asio::make_strand(ioc)) {
-    configure_tls();
     bind();
-  }
-
-  void configure_tls() {
-    auto& ctx = core->ssl_ctx;
-    const TlsFiles& f = core->opts.tls;
-    // tls_server plus a floor of 1.2 (not tlsv12_server, which would also shut out 1.3).
-    SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION);
-    ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
-                    ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 | ssl::context::single_dh_use);
-    beast::error_code ec;
-    ctx.use_certificate_chain_file(f.cert, ec);
-    if (ec) throw std::runtime_error("cannot load TLS certificate chain '" + f.cert + "': " + ec.message());
-    ctx.use_private_key_file(f.key, ssl::context::pem, ec);
-    if (ec) throw std::runtime_error("cannot load TLS private key '" + f.key + "': " + ec.message());
-    if (SSL_CTX_check_private_key(ctx.native_handle()) != 1)
-      throw std::runtime_error("TLS private key '" + f.key + "' does not match certificate '" + f.cert + "'");
-    ctx.load_verify_file(f.client_ca, ec);
-    if (ec) throw std::runtime_error("cannot load client CA '" + f.client_ca + "': " + ec.message());
-    // Tell clients which CA we accept so they pick the right certificate.
-    if (STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(f.client_ca.c_str()))
-      SSL_CTX_set_client_CA_list(ctx.native_handle(), names);
-    ctx.set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
   }
 
   void bind() {

@@ -10,14 +10,9 @@
 #include "gateway/common/result.h"
 #include "gateway/net/http.h"
 #include "gateway/net/limits.h"
+#include "gateway/net/tls.h"
 
 namespace gw::net {
-
-struct TlsFiles {
-  std::string cert;       // server certificate chain (PEM)
-  std::string key;        // server private key (PEM)
-  std::string client_ca;  // CA that client certificates must chain to (PEM)
-};
 
 struct HttpsOptions {
   std::string host = "127.0.0.1";
