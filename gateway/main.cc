@@ -22,6 +22,8 @@
 #include "gateway/fhir/validation.h"
 #include "gateway/ingest/hl7_ingest.h"
 #include "gateway/ingest/ingest_api.h"
+#include "gateway/ingest/mllp_ingest.h"
+#include "gateway/net/mllp_server.h"
 #include "gateway/net/https_server.h"
 #include "gateway/ops/ops.h"
 #include "gateway/security/policy.h"
@@ -58,8 +60,9 @@ constexpr const char* kServeUsage =
     "  --tls-cert FILE           server certificate chain, PEM (default ./pki/server.pem)\n"
     "  --tls-key FILE            server private key, PEM (default ./pki/server.key)\n"
     "  --client-ca FILE          CA that client certificates must chain to (default ./pki/ca.pem)\n"
-    "  --mllp-listen HOST:PORT   plain MLLP for allow-listed legacy senders (not available in this version)\n"
-    "  --mllp-tls-listen HOST:PORT  MLLP over mutual TLS (not available in this version)\n"
+    "  --mllp-listen HOST:PORT   plain MLLP, only for addresses on the allow-list (mllp.allow;\n"
+    "                            default loopback only); off unless given\n"
+    "  --mllp-tls-listen HOST:PORT  MLLP over mutual TLS (client certificate OU=integration)\n"
     "  --log-level LEVEL         debug|info|warn|error\n";
 
 int fail_start(const std::string& what) {
@@ -252,7 +255,9 @@ int serve(int argc, char** argv) {
       if (!l) return fail_start("--https-listen: " + l.error().message);
       cfg.https = *l;
     } else if (k == "--mllp-listen" || k == "--mllp-tls-listen") {
-      return fail_start(k + " is not available in this version: the HL7 v2 MLLP listener is not built yet");
+      auto l = config::parse_listen(v);
+      if (!l) return fail_start(k + ": " + l.error().message);
+      (k == "--mllp-listen" ? cfg.mllp.plain : cfg.mllp.tls) = *l;
     } else {
       return fail_start("unknown option '" + k + "' (try --help)");
     }
@@ -278,6 +283,8 @@ int serve(int argc, char** argv) {
   std::unique_ptr<ingest::IngestApi> ingest_api;
   net::Router router;
   std::unique_ptr<net::HttpsServer> server;
+  std::vector<std::unique_ptr<ingest::MllpIngestHandler>> mllp_handlers;
+  std::vector<std::unique_ptr<net::MllpServer>> mllp_servers;
   try {
     core = make_core(cfg);
     metrics::Registry& registry = core->registry;
@@ -306,12 +313,40 @@ int serve(int argc, char** argv) {
                 std::filesystem::path(cfg.client_ca).parent_path().string().c_str(), cfg.client_ca.c_str(),
                 host.c_str(), static_cast<unsigned>(port));
     std::fflush(stdout);
+    auto start_mllp = [&](const config::Listen& l, bool tls) {
+      auto it = core->hl7.find("systmone");
+      if (it == core->hl7.end()) throw std::runtime_error("MLLP needs the systmone adapter");
+      mllp_handlers.push_back(std::make_unique<ingest::MllpIngestHandler>(*it->second, tls ? "mllp-tls" : "mllp",
+                                                                         cfg.mllp.max_frame_bytes));
+      net::MllpOptions mo;
+      mo.host = l.host;
+      mo.port = l.port;
+      mo.tls = tls;
+      mo.tls_files = net::TlsFiles{cfg.tls_cert, cfg.tls_key, cfg.client_ca};
+      for (const auto& a : cfg.mllp.allow) mo.allow.push_back(net::MllpAllowEntry{a.cidr, a.ods, a.system});
+      mo.max_frame_bytes = cfg.mllp.max_frame_bytes;
+      mo.max_in_flight = cfg.mllp.max_in_flight;
+      mo.max_connections = cfg.mllp.max_connections;
+      mo.idle_timeout = cfg.mllp.idle_timeout;
+      mo.handler_timeout = cfg.mllp.handler_timeout;
+      mo.threads = cfg.network_threads;
+      mllp_servers.push_back(std::make_unique<net::MllpServer>(mo, *mllp_handlers.back(), registry));
+      uint16_t p = mllp_servers.back()->start();
+      std::string h = l.host.find(':') != std::string::npos ? "[" + l.host + "]" : l.host;
+      std::printf("cpis-gateway HL7 v2 %s listening on %s:%u (%s)\n", tls ? "MLLP/TLS" : "MLLP", h.c_str(),
+                  static_cast<unsigned>(p),
+                  tls ? "mutual TLS, certificate OU=integration" : "plain, allow-listed addresses only");
+    };
+    if (cfg.mllp.plain) start_mllp(*cfg.mllp.plain, false);
+    if (cfg.mllp.tls) start_mllp(*cfg.mllp.tls, true);
+    std::fflush(stdout);
     log::info("started", {{"https_port", static_cast<unsigned>(port)}});
 
     int sig = 0;
     sigwait(&sigs, &sig);
     log::info("stopping", {{"signal", sig}});
     draining.store(true);
+    for (auto& m : mllp_servers) m->shutdown(cfg.shutdown_grace);
     server->shutdown(cfg.shutdown_grace);
     core->store->close();
     log::info("stopped");
