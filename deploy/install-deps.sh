@@ -8,6 +8,7 @@ packages=(
   libboost1.81-dev rapidjson-dev libssl-dev openssl
   libsqlite3-dev libpq-dev libxml2-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  clang-14 libclang-rt-14-dev
   nodejs npm curl ca-certificates
 )
 

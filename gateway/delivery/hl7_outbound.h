@@ -1,0 +1,41 @@
+#pragma once
+// FHIR out to a legacy system over MLLP: renders a Bundle with an adapter
+// (the SystmOne dialect for GP records) and sends it to the endpoint
+// configured for the receiving organisation, checking the ACK and retrying
+// transport failures (MllpSender). Blocking: call from a delivery worker,
+// never a network thread. One connection per endpoint, kept open.
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "adapters/adapter.h"
+#include "gateway/delivery/mllp_sender.h"
+
+namespace gw::delivery {
+
+class Hl7Outbound {
+ public:
+  // endpoints: receiving organisation ODS code -> where its system listens.
+  Hl7Outbound(const adapters::Adapter& renderer, std::map<std::string, MllpEndpoint> endpoints);
+  ~Hl7Outbound();
+
+  bool has_endpoint(const std::string& ods) const;
+
+  // Errc::not_found when no endpoint is configured for ods; Errc::unprocessable
+  // when the Bundle cannot be rendered (issues say why); otherwise the send's
+  // outcome, accepted or not (a rejection is not an Error: the caller decides
+  // whether to dead-letter).
+  Result<SendOutcome> send(const std::string& ods, const adapters::Bundle& bundle, IssueSink& issues);
+
+ private:
+  struct Link {
+    std::mutex mu;  // MllpSender is not thread-safe; one message at a time per endpoint
+    std::unique_ptr<MllpSender> sender;
+    MllpEndpoint endpoint;
+  };
+  const adapters::Adapter& renderer_;
+  std::map<std::string, std::unique_ptr<Link>> links_;
+};
+
+}  // namespace gw::delivery

@@ -1,0 +1,152 @@
+// Durable HL7 v2 ingest over MLLP against the real binary: every message is
+// an ADT^A28 for a new child, answered AA only after its FHIR is committed.
+//   mllp_ingest [--connections N] [--seconds S] [--runs R] [--rate MSGS_PER_S]
+// Without --rate: closed loop, one message in flight per connection, at 1 and
+// 32 connections. With --rate: open loop at that offered rate spread over the
+// connections, reporting ACK latency p50/p99 (PERFORMANCE.md: p99 <= 10 ms at
+// 5 k msg/s). One JSON line per run, then the medians.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/support/fixtures.h"
+#include "tests/support/gateway_process.h"
+#include "tests/support/mllp_test_kit.h"
+#include "tests/support/test_gateway.h"
+
+using namespace gw;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::atomic<uint32_t> g_seq{1};
+
+std::string a28(uint32_t n) {
+  std::string ctl = "B" + std::to_string(n);
+  return "MSH|^~\\&|SYSTMONE|RFR|ROUTE|CPISGW|20261103091500+0000||ADT^A28^ADT_A05|" + ctl +
+         "|P|2.4|||||GBR|UNICODE UTF-8\rEVN|A28|20261103091500\rPID|1||" + test::nhs_number_for(n) +
+         "^^^NHS^NH~7" + std::to_string(n) +
+         "^^^RFR^PI||BENCH^Child^May^^Miss||20190506|F|||12 Mill Lane^Rawmarsh^Rotherham^South Yorkshire^S62 6AA^GBR^H||"
+         "01709 555123^PRN|||||||||||||||||||NSTS01\rPD1|||Rawmarsh Health Centre^^C87001^^^NHS^ODS\rPV1|1|N\r"
+         "ZCT|HV|RFRHV1^Rawmarsh Health Visiting Team|20190601|\rZSC|Y|Y|20190601\r";
+}
+
+struct RunResult {
+  double rate = 0, p50_ms = 0, p99_ms = 0;
+  uint64_t ok = 0, errors = 0;
+};
+
+double pct(std::vector<double>& v, double p) {
+  if (v.empty()) return 0;
+  size_t k = static_cast<size_t>(p * static_cast<double>(v.size() - 1));
+  std::nth_element(v.begin(), v.begin() + static_cast<long>(k), v.end());
+  return v[k];
+}
+
+RunResult run(uint16_t port, int connections, int seconds, double offered) {
+  std::vector<std::vector<double>> lat(static_cast<size_t>(connections));
+  std::atomic<uint64_t> errors{0};
+  std::atomic<bool> go{false}, stop{false};
+  std::vector<std::thread> threads;
+  for (int c = 0; c < connections; ++c) {
+    threads.emplace_back([&, c] {
+      test::RawMllpClient client;
+      if (!client.connect(port)) {
+        ++errors;
+        return;
+      }
+      while (!go.load()) std::this_thread::yield();
+      auto next = Clock::now();
+      auto gap = offered > 0 ? std::chrono::duration_cast<Clock::duration>(
+                                   std::chrono::duration<double>(connections / offered))
+                             : Clock::duration::zero();
+      while (!stop.load()) {
+        if (offered > 0) {
+          std::this_thread::sleep_until(next);
+          next += gap;
+        }
+        uint32_t n = g_seq.fetch_add(1);
+        auto t0 = Clock::now();
+        if (!client.send_message(a28(n))) {
+          ++errors;
+          return;
+        }
+        auto frames = client.read_frames(1, std::chrono::seconds(10));
+        auto dt = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+        auto f = frames.empty() ? std::nullopt : test::ack_fields(frames[0]);
+        if (!f || f->code != "AA") {
+          ++errors;
+          continue;
+        }
+        lat[static_cast<size_t>(c)].push_back(dt);
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  auto start = Clock::now();
+  go = true;
+  std::this_thread::sleep_for(std::chrono::seconds(seconds));
+  stop = true;
+  for (auto& t : threads) t.join();
+  double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  std::vector<double> all;
+  for (auto& l : lat) all.insert(all.end(), l.begin(), l.end());
+  RunResult r;
+  r.ok = all.size();
+  r.errors = errors.load();
+  r.rate = static_cast<double>(all.size()) / elapsed;
+  r.p50_ms = pct(all, 0.5);
+  r.p99_ms = pct(all, 0.99);
+  return r;
+}
+
+double median(std::vector<double> v) { return pct(v, 0.5); }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int seconds = 5, runs = 3;
+  double rate = 0;
+  std::vector<int> conns = {1, 32};
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string k = argv[i], v = argv[i + 1];
+    if (k == "--seconds") seconds = std::stoi(v);
+    else if (k == "--runs") runs = std::stoi(v);
+    else if (k == "--connections") conns = {std::stoi(v)};
+    else if (k == "--rate") rate = std::stod(v);
+    else {
+      std::fprintf(stderr, "usage: mllp_ingest [--connections N] [--seconds S] [--runs R] [--rate MSGS_PER_S]\n");
+      return 2;
+    }
+  }
+  if (rate > 0 && conns.size() > 1) conns = {32};
+  test::TempDir dir;
+  test::GatewayProcess gw;
+  if (!gw.start(dir.path(), {"--mllp-listen", "127.0.0.1:0", "--log-level", "warn"})) {
+    std::fprintf(stderr, "gateway did not start:\n%s\n", gw.log().c_str());
+    return 1;
+  }
+  for (int n : conns) {
+    std::vector<double> rates, p50, p99;
+    for (int k = 0; k < runs; ++k) {
+      RunResult r = run(gw.mllp_port(), n, seconds, rate);
+      std::printf("{\"bench\":\"mllp_ingest_durable\",\"connections\":%d,\"offered_per_s\":%.0f,\"run\":%d,"
+                  "\"msgs_per_s\":%.0f,\"ack_p50_ms\":%.3f,\"ack_p99_ms\":%.3f,\"ok\":%llu,\"errors\":%llu}\n",
+                  n, rate, k + 1, r.rate, r.p50_ms, r.p99_ms, static_cast<unsigned long long>(r.ok),
+                  static_cast<unsigned long long>(r.errors));
+      std::fflush(stdout);
+      rates.push_back(r.rate);
+      p50.push_back(r.p50_ms);
+      p99.push_back(r.p99_ms);
+    }
+    std::printf("{\"bench\":\"mllp_ingest_durable\",\"connections\":%d,\"offered_per_s\":%.0f,\"median_of\":%d,"
+                "\"msgs_per_s\":%.0f,\"ack_p50_ms\":%.3f,\"ack_p99_ms\":%.3f}\n",
+                n, rate, runs, median(rates), median(p50), median(p99));
+    std::fflush(stdout);
+  }
+  return gw.terminate() == 0 ? 0 : 1;
+}
