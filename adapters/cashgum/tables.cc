@@ -139,7 +139,8 @@ Result<Tables> Tables::load(const std::string& profiles_dir) {
   if (!r.IsObject()) return fail(f, "(root)", "must be an object");
   std::string bad;
   if (!only_keys(r, {"comment", "columns", "systems", "gender", "shhapt", "snomed", "activityObservation",
-                     "riskAssessment", "contraceptionObservation", "riskOutcomes", "cseIndicators", "referredTo",
+                     "riskAssessment", "contraceptionObservation", "riskOutcomes", "cseIndicators",
+                     "cseIndicatorsNotDisclosed", "referredTo",
                      "concern", "contraceptiveMethods", "methodStatus"},
                  bad))
     return fail(f, bad, "unknown key");
@@ -202,6 +203,11 @@ Result<Tables> Tables::load(const std::string& profiles_dir) {
   auto cse = display_map(f, r, "cseIndicators");
   if (!cse) return cse.error();
   t.cse_indicators = std::move(*cse);
+  auto nd = display_map(f, r, "cseIndicatorsNotDisclosed");
+  if (!nd) return nd.error();
+  t.cse_not_disclosed = std::move(*nd);
+  for (const auto& [code, why] : t.cse_not_disclosed)
+    if (!t.cse_indicators.count(code)) return fail(f, "cseIndicatorsNotDisclosed." + code, "is not a code of cseIndicators");
 
   const json::Value* rt = object(r, "referredTo");
   if (rt == nullptr) return fail(f, "referredTo", "required object");

@@ -54,6 +54,8 @@ struct Tables {
   Code risk_assessment, contraception;
   std::map<std::string, RiskOutcome, std::less<>> risk_outcomes;
   std::map<std::string, std::string, std::less<>> cse_indicators;
+  // Indicator codes that are clinical detail: never copied into the concern (code -> reason).
+  std::map<std::string, std::string, std::less<>> cse_not_disclosed;
   std::map<std::string, Referral, std::less<>> referred_to;
   int adult_age = 18;
   Coding concern_code, concern_category;

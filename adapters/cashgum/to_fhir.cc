@@ -678,6 +678,7 @@ class Mapper {
       o.end();
     }
     for (const auto& c : x.cse) {
+      if (t_.cse_not_disclosed.count(c)) continue;
       o.obj();
       o.kv("url", std::string(kExtBase) + "cse-indicator");
       o.key("valueCoding");
