@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config git
   libboost1.81-dev rapidjson-dev libssl-dev openssl
-  libsqlite3-dev libpq-dev libxml2-dev
+  libsqlite3-dev libpq-dev libxml2-dev libcsv-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-14 libclang-rt-14-dev
   nodejs npm curl ca-certificates

@@ -112,7 +112,7 @@ TEST_F(SystmOneTest, FormatIdAndRegistry) {
   auto r = make_registry(GW_SOURCE_DIR "/profiles");
   ASSERT_TRUE(r) << r.error().message;
   ASSERT_NE((*r)->find("systmone"), nullptr);
-  EXPECT_EQ((*r)->find("cashgum"), nullptr);
+  EXPECT_EQ((*r)->find("no-such-format"), nullptr);
 }
 
 TEST_F(SystmOneTest, CreateFailsLoudlyNamingFileAndKey) {
