@@ -11,6 +11,8 @@
 #include <thread>
 
 #include "gateway/common/json.h"
+#include "gateway/delivery/mllp_sender.h"
+#include "tests/support/pki.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/gateway_process.h"
 #include "tests/support/https_client.h"
@@ -76,6 +78,39 @@ TEST(MllpEndToEnd, NodeHl7ClientSendsSamplesAndGetsAaOnlyForCommittedMessages) {
   EXPECT_NE(q->body.find("\"channel\":\"mllp\""), std::string::npos) << q->body;
   EXPECT_EQ(c.request("GET", "/admin/quarantine")->status, 403);
   EXPECT_EQ(gw.log().find("9990237573"), std::string::npos) << "an NHS number reached the log";
+}
+
+TEST(MllpEndToEnd, MutualTlsListenerTakesIntegrationCertificatesOnly) {
+  test::TempDir dir;
+  GatewayProcess gw;
+  ASSERT_TRUE(gw.start(dir.path(), {"--mllp-tls-listen", "127.0.0.1:0"})) << gw.log();
+  const std::string& pki = test::dev_pki_dir();
+  auto endpoint = [&](const std::string& role) {
+    delivery::MllpEndpoint e;
+    e.host = "127.0.0.1";
+    e.port = gw.mllp_tls_port();
+    e.tls = true;
+    e.ca_file = pki + "/ca.pem";
+    e.cert_file = pki + "/client-" + role + ".pem";
+    e.key_file = pki + "/client-" + role + ".key";
+    e.max_attempts = 2;
+    e.initial_backoff = std::chrono::milliseconds(50);
+    e.ack_timeout = std::chrono::milliseconds(3000);
+    return e;
+  };
+  delivery::MllpSender feed(endpoint("integration"));
+  std::string nhs = test::nhs_number_for(4242);
+  auto r = feed.send(a28(nhs, "TLS-1"));
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  EXPECT_EQ(r->ack_code, "AA") << r->text << r->last_error;
+  auto c = HttpsClient::for_role(gw.port(), "gp");
+  EXPECT_EQ(patients_with(c, nhs), 1);
+  // A GP system's certificate is valid but its role is not a feed's.
+  delivery::MllpSender gp(endpoint("gp"));
+  auto refused = gp.send(a28(test::nhs_number_for(4243), "TLS-2"));
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_FALSE(refused->ok());
+  EXPECT_EQ(patients_with(c, test::nhs_number_for(4243)), 0);
 }
 
 TEST(MllpEndToEnd, KillNineUnderLoadLosesNoAcknowledgedMessage) {
