@@ -3,6 +3,7 @@
 // their own issues; systmone is the first.
 #include "adapters/registry.h"
 
+#include "adapters/camhs/camhs_adapter.h"
 #include "adapters/systmone/systmone_adapter.h"
 
 namespace gw::adapters {
@@ -21,6 +22,9 @@ Result<void> add_builtin_adapters(Registry& registry, const std::string& profile
   auto s1 = systmone::SystmOneAdapter::create(profiles_dir);
   if (!s1) return s1.error();
   registry.add(std::move(*s1));
+  auto camhs = camhs::CamhsAdapter::create(profiles_dir);
+  if (!camhs) return camhs.error();
+  registry.add(std::move(*camhs));
   return {};
 }
 
