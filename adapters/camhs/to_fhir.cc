@@ -66,7 +66,10 @@ std::string local_system(std::string_view kind, std::string_view ods) {
 
 class Mapper {
  public:
-  Mapper(const Tables& t, IssueSink& issues) : t_(t), issues_(issues), a_(doc_.GetAllocator()) {}
+  // Each record is built in its own small pool and serialised as soon as it
+  // is accepted, so memory is the output text plus one record, not a DOM of
+  // the whole extract.
+  Mapper(const Tables& t, IssueSink& issues) : t_(t), issues_(issues) {}
 
   // Returns the Bundle JSON; *accepted / *rejected count records.
   std::string run(const xmlNode* root, const std::set<const xmlNode*>& rejected, std::size_t* accepted,
@@ -74,12 +77,12 @@ class Mapper {
 
  private:
   // --- JSON building -------------------------------------------------------
-  Value s(std::string_view v) { return json::str(v, a_); }
+  Value s(std::string_view v) { return json::str(v, *pool_); }
   static Value obj() { return Value(rapidjson::kObjectType); }
   static Value arr() { return Value(rapidjson::kArrayType); }
-  void put(Value& o, const char* k, Value v) { o.AddMember(rapidjson::StringRef(k), v, a_); }
+  void put(Value& o, const char* k, Value v) { o.AddMember(rapidjson::StringRef(k), v, *pool_); }
   void put(Value& o, const char* k, std::string_view v) { put(o, k, s(v)); }
-  void push(Value& a, Value v) { a.PushBack(v, a_); }
+  void push(Value& a, Value v) { a.PushBack(v, *pool_); }
   Value coding(std::string_view system, std::string_view code, std::string_view display = {}) {
     Value c = obj();
     put(c, "system", system);
@@ -124,7 +127,7 @@ class Mapper {
                  std::string_view system, std::string_view value);
 
   // --- records -------------------------------------------------------------
-  bool map_patient(const xmlNode* p, Value& entries);
+  bool map_patient(const xmlNode* p);
   std::string where(std::string_view rest) const {
     std::string w = "Patient[LocalPatientID=" + std::string(key_) + "]";
     if (!rest.empty()) {
@@ -156,8 +159,9 @@ class Mapper {
 
   const Tables& t_;
   IssueSink& issues_;
-  json::Document doc_;
-  json::Allocator& a_;
+  json::Allocator* pool_ = nullptr;
+  std::string out_;
+  bool first_entry_ = true;
   std::string ods_, period_end_;
   std::string_view key_;
   int errors_ = 0;
@@ -196,7 +200,9 @@ void Mapper::add_entry(Value& entries, const std::string& urn, Value resource, s
   push(entries, std::move(e));
 }
 
-bool Mapper::map_patient(const xmlNode* p, Value& out) {
+bool Mapper::map_patient(const xmlNode* p) {
+  json::Allocator pool(1u << 16);
+  pool_ = &pool;
   errors_ = 0;
   key_ = attr(p, "LocalPatientID");
   Value entries = arr();
@@ -770,7 +776,11 @@ bool Mapper::map_patient(const xmlNode* p, Value& out) {
   }
 
   if (errors_ > 0) return false;
-  for (auto& e : entries.GetArray()) out.PushBack(e, a_);
+  for (const auto& e : entries.GetArray()) {
+    if (!first_entry_) out_ += ',';
+    first_entry_ = false;
+    json::write_to(e, out_);
+  }
   return true;
 }
 
@@ -778,7 +788,15 @@ std::string Mapper::run(const xmlNode* root, const std::set<const xmlNode*>& rej
                         std::size_t* rejected_count) {
   ods_ = std::string(attr(root, "OrgIDProvider"));
   period_end_ = std::string(attr(root, "ReportingPeriodEnd"));
-  Value entries = arr();
+  json::Allocator pool(1u << 12);
+  pool_ = &pool;
+  // Members are written in the order they are known: meta (partial) last.
+  out_ = "{\"resourceType\":\"Bundle\",\"identifier\":";
+  json::write_to(identifier(local_system("extract", ods_), attr(root, "Created")), out_);
+  out_ += ",\"type\":\"transaction\",\"timestamp\":";
+  json::write_to(s(attr(root, "Created")), out_);
+  out_ += ",\"entry\":[";
+  const std::size_t empty_size = out_.size();
   for (const xmlNode* p = root->children; p; p = p->next) {
     if (!is_element(p, "Patient")) continue;
     key_ = attr(p, "LocalPatientID");
@@ -787,7 +805,7 @@ std::string Mapper::run(const xmlNode* root, const std::set<const xmlNode*>& rej
       issues_.error("processing", where(""), "record rejected: it is not valid against the schema");
       continue;
     }
-    if (map_patient(p, entries)) {
+    if (map_patient(p)) {
       ++*accepted;
       issues_.add(Severity::information, "informational", where(""), "record accepted");
     } else {
@@ -795,19 +813,17 @@ std::string Mapper::run(const xmlNode* root, const std::set<const xmlNode*>& rej
       issues_.error("processing", where(""), "record rejected: see the issues for this record");
     }
   }
-  doc_.SetObject();
-  put(doc_, "resourceType", "Bundle");
-  if (*rejected_count > 0)
-    put(doc_, "meta", [&] {
-      Value m = obj();
-      put(m, "tag", one(coding("urn:cpis-gateway:extract-result", "partial", "Some records were rejected")));
-      return m;
-    }());
-  put(doc_, "identifier", identifier(local_system("extract", ods_), attr(root, "Created")));
-  put(doc_, "type", "transaction");
-  put(doc_, "timestamp", attr(root, "Created"));
-  if (!entries.Empty()) put(doc_, "entry", std::move(entries));
-  return json::to_string(doc_);
+  pool_ = &pool;
+  if (out_.size() == empty_size) out_.resize(empty_size - std::string_view(",\"entry\":[").size());  // no empty arrays in FHIR JSON
+  else out_ += ']';
+  if (*rejected_count > 0) {
+    Value m = obj();
+    put(m, "tag", one(coding("urn:cpis-gateway:extract-result", "partial", "Some records were rejected")));
+    out_ += ",\"meta\":";
+    json::write_to(m, out_);
+  }
+  out_ += '}';
+  return std::move(out_);
 }
 
 }  // namespace

@@ -232,6 +232,18 @@ TEST_F(CamhsTest, BrokenFixturesAreRefusedWithLineAndElement) {
   }
 }
 
+TEST_F(CamhsTest, EmptyExtractIsAnEmptyTransaction) {
+  IssueSink issues;
+  auto b = adapter_->parse(R"(<MHSExtract xmlns="urn:cpis-gateway:camhs:1" OrgIDProvider="RXE" ReportingPeriodStart="2026-11-01"
+    ReportingPeriodEnd="2026-11-07" Created="2026-11-08T02:00:00Z"/>)", issues);
+  ASSERT_TRUE(b) << b.error().message;
+  auto d = json::parse(b->json);
+  ASSERT_TRUE(d) << b->json;
+  EXPECT_EQ(json::get_string(*d, "type"), "transaction");
+  EXPECT_EQ(json::member(*d, "entry"), nullptr) << "FHIR JSON has no empty arrays";
+  EXPECT_TRUE(issues.empty());
+}
+
 TEST_F(CamhsTest, HugeDocumentIsRefusedBeforeParsing) {
   std::string huge = "<MHSExtract xmlns=\"urn:cpis-gateway:camhs:1\">";
   huge.resize(adapter_->tables().max_document_bytes + 1, ' ');
