@@ -244,6 +244,36 @@ TEST_F(CamhsTest, EmptyExtractIsAnEmptyTransaction) {
   EXPECT_TRUE(issues.empty());
 }
 
+TEST_F(CamhsTest, ObservedIndicatorMustNameAnIndicatorOfItsSignature) {
+  const std::string doc = R"(<MHSExtract xmlns="urn:cpis-gateway:camhs:1" OrgIDProvider="RXE" ReportingPeriodStart="2026-11-01"
+      ReportingPeriodEnd="2026-11-07" Created="2026-11-08T02:00:00Z">
+    <Patient LocalPatientID="GOOD" NHSNumber="9991000003">
+      <RelapseSignature CarePlanID="S1" Recorded="2026-10-01"><Indicator Seq="1" Text="a"/></RelapseSignature>
+      <IndicatorObserved Seq="1" Date="2026-11-02"/>
+    </Patient>
+    <Patient LocalPatientID="UNKNOWN-SEQ" NHSNumber="9991000011">
+      <RelapseSignature CarePlanID="S2" Recorded="2026-10-01"><Indicator Seq="1" Text="a"/></RelapseSignature>
+      <IndicatorObserved Seq="7" Date="2026-11-02"/>
+    </Patient>
+    <Patient LocalPatientID="AMBIGUOUS" NHSNumber="9991000038">
+      <RelapseSignature CarePlanID="S3" Recorded="2026-10-01"><Indicator Seq="1" Text="a"/></RelapseSignature>
+      <RelapseSignature CarePlanID="S4" Recorded="2026-10-01"><Indicator Seq="1" Text="b"/></RelapseSignature>
+      <IndicatorObserved Seq="1" Date="2026-11-02"/>
+    </Patient>
+  </MHSExtract>)";
+  IssueSink issues;
+  auto b = adapter_->parse(doc, issues);
+  ASSERT_TRUE(b) << b.error().message;
+  auto d = validated(b->json, "inline");
+  EXPECT_EQ(resources(d, "Patient").size(), 1u);
+  auto obs = resources(d, "Observation");
+  ASSERT_EQ(obs.size(), 1u);
+  EXPECT_EQ(json::get_string(json::member(*obs[0], "identifier")->GetArray()[0], "value"), "S1-1-2026-11-02");
+  std::string text = issues_text(issues);
+  EXPECT_NE(text.find("error value Patient[LocalPatientID=UNKNOWN-SEQ].IndicatorObserved[0].Seq"), std::string::npos) << text;
+  EXPECT_NE(text.find("error required Patient[LocalPatientID=AMBIGUOUS].IndicatorObserved[0].CarePlanID"), std::string::npos) << text;
+}
+
 TEST_F(CamhsTest, HugeDocumentIsRefusedBeforeParsing) {
   std::string huge = "<MHSExtract xmlns=\"urn:cpis-gateway:camhs:1\">";
   huge.resize(adapter_->tables().max_document_bytes + 1, ' ');
