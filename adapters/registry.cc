@@ -1,13 +1,10 @@
 // Explicit registration of the legacy-format adapters (no static-initialiser
 // tricks: what is registered is what this file says). Formats arrive with
-// their own issues; systmone is the first.
+// their own issues.
 #include "adapters/registry.h"
 
-<<<<<<< HEAD
 #include "adapters/cashgum/cashgum_adapter.h"
-=======
 #include "adapters/camhs/camhs_adapter.h"
->>>>>>> wip-camhs
 #include "adapters/systmone/systmone_adapter.h"
 
 namespace gw::adapters {
@@ -26,15 +23,12 @@ Result<void> add_builtin_adapters(Registry& registry, const std::string& profile
   auto s1 = systmone::SystmOneAdapter::create(profiles_dir);
   if (!s1) return s1.error();
   registry.add(std::move(*s1));
-<<<<<<< HEAD
   auto cg = cashgum::CashGumAdapter::create(profiles_dir);
   if (!cg) return cg.error();
   registry.add(std::move(*cg));
-=======
   auto camhs = camhs::CamhsAdapter::create(profiles_dir);
   if (!camhs) return camhs.error();
   registry.add(std::move(*camhs));
->>>>>>> wip-camhs
   return {};
 }
 
