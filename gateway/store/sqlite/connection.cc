@@ -99,6 +99,7 @@ Result<std::unique_ptr<Connection>> Connection::open(const std::string& path, Mo
 
 Connection::~Connection() {
   for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
+  for (auto& [sql, stmt] : text_cache_) sqlite3_finalize(stmt);
   sqlite3_close_v2(db_);
 }
 
@@ -122,6 +123,26 @@ Result<Statement> Connection::cached(const char* sql) {
       return sqlite_error(db_, "sqlite prepare");
     }
     it = cache_.emplace(sql, s).first;
+  }
+  return Statement(it->second, false);
+}
+
+Result<Statement> Connection::cached_text(const std::string& sql) {
+  auto it = text_cache_.find(sql);
+  if (it == text_cache_.end()) {
+    sqlite3_stmt* s = nullptr;
+    if (sqlite3_prepare_v3(db_, sql.c_str(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &s, nullptr) !=
+        SQLITE_OK) {
+      return sqlite_error(db_, "sqlite prepare");
+    }
+    if (text_order_.size() >= kMaxShapes) {
+      auto old = text_cache_.find(text_order_.front());
+      sqlite3_finalize(old->second);
+      text_cache_.erase(old);
+      text_order_.pop_front();
+    }
+    it = text_cache_.emplace(sql, s).first;
+    text_order_.push_back(sql);
   }
   return Statement(it->second, false);
 }

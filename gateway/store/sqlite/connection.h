@@ -4,6 +4,7 @@
 // scope so a cached statement never keeps a read transaction open.
 // Not thread-safe: a Connection belongs to one thread at a time.
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -63,6 +64,10 @@ class Connection {
   Result<Statement> cached(const char* sql);
   // A one-off statement (SQL whose shape varies, e.g. search).
   Result<Statement> prepare(const std::string& sql);
+  // A statement kept prepared by its text, for SQL built at run time whose
+  // shapes recur (searches): preparing costs more than most searches run.
+  // Bounded: past kMaxShapes distinct texts the oldest is finalised.
+  Result<Statement> cached_text(const std::string& sql);
 
   int64_t changes() const;
   std::string last_error() const;
@@ -72,6 +77,9 @@ class Connection {
   explicit Connection(sqlite3* db) : db_(db) {}
   sqlite3* db_ = nullptr;
   std::map<const char*, sqlite3_stmt*> cache_;  // keyed by the literal's address
+  static constexpr size_t kMaxShapes = 256;
+  std::map<std::string, sqlite3_stmt*> text_cache_;
+  std::deque<std::string> text_order_;  // insertion order, for eviction
 };
 
 }  // namespace gw::store::sqlite

@@ -89,7 +89,7 @@ void restrict_by_param(Query& q, const std::string& type, const std::string& par
 }
 
 Result<Statement> prepare_query(Connection& c, const Query& q) {
-  auto st = c.prepare(q.sql);
+  auto st = c.cached_text(q.sql);
   if (!st) return st.error();
   int i = 1;
   for (const auto& b : q.binds) st->bind(i++, b);
@@ -199,7 +199,13 @@ Result<SearchPage> search_page_on(Connection& c, const SearchQuery& q, const Que
   SearchPage page;
   {
     Query sel;
-    sel.sql = std::string("SELECT ") + kResourceColumns + where.sql + " ORDER BY r.last_updated, r.id LIMIT ? OFFSET ?";
+    // With an _id or index constraint the few matching rows are found by key
+    // and sorted; "+" keeps SQLite from walking every resource of the type in
+    // last_updated order instead (it prefers that to a sort when it has no
+    // statistics, which costs O(resources) per search).
+    bool selective = !q.ids.empty() || !q.params.empty();
+    sel.sql = std::string("SELECT ") + kResourceColumns + where.sql +
+              (selective ? " ORDER BY +r.last_updated, +r.id" : " ORDER BY r.last_updated, r.id") + " LIMIT ? OFFSET ?";
     sel.binds = where.binds;
     auto st = prepare_query(c, sel);
     if (!st) return st.error();
@@ -274,7 +280,7 @@ Result<std::vector<std::string>> matching_ids(Connection& c, const std::string& 
   q.add("SELECT r.id FROM resources r WHERE r.type = ?", type);
   q.add(" AND r.deleted = 0");
   for (const auto& m : ms) restrict_by_param(q, type, m.param, {{m.system, m.value}});
-  q.add(" ORDER BY r.last_updated, r.id LIMIT ?");
+  q.add(" ORDER BY +r.last_updated, +r.id LIMIT ?");  // "+": find by index row, not by walking the type
   auto st = prepare_query(c, q);
   if (!st) return st.error();
   st->bind(static_cast<int>(q.binds.size()) + 1, static_cast<int64_t>(limit));
