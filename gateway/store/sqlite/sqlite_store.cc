@@ -236,9 +236,13 @@ Result<SearchPage> search_on(Connection& c, const SearchQuery& q) {
   if (q.count < 0 || q.offset < 0) return make_error(Errc::invalid_input, "negative _count or offset");
   // One read transaction so the page and the total see the same snapshot; the
   // statements are gone before COMMIT so the snapshot is always released.
-  if (auto r = c.exec("BEGIN"); !r) return r.error();
+  // Prepared once per connection: sqlite3_exec would parse them on every search.
+  auto begin = c.cached("BEGIN");
+  if (!begin) return begin.error();
+  if (auto r = begin->run(); !r) return r.error();
   auto page = search_page_on(c, q, search_where(q));
-  if (auto r = c.exec("COMMIT"); !r) {
+  auto commit = c.cached("COMMIT");
+  if (auto r = commit ? commit->run() : Result<void>(commit.error()); !r) {
     (void)c.exec("ROLLBACK");
     if (page) return r.error();
   }
