@@ -116,8 +116,33 @@ std::vector<store::IndexEntry> index_entries(std::string_view type, const json::
     add_reference(out, "patient", subject);
   }
   if (patient) add_reference(out, "patient", patient);
+  // Sensitivity labels are indexed so that searches can leave labelled
+  // resources out in SQL, keeping totals and paging honest.
+  for (const auto& label : security_labels(resource)) out.push_back(store::IndexEntry{"_security", "", label});
   (void)type;
   return out;
+}
+
+std::vector<std::string> security_labels(const json::Value& resource) {
+  std::vector<std::string> out;
+  const json::Value* meta = resource.IsObject() ? json::member(resource, "meta") : nullptr;
+  const json::Value* sec = meta && meta->IsObject() ? json::member(*meta, "security") : nullptr;
+  if (!sec || !sec->IsArray()) return out;
+  for (const auto& c : sec->GetArray()) {
+    if (!c.IsObject()) continue;
+    if (auto code = json::get_string(c, "code")) out.emplace_back(*code);
+  }
+  return out;
+}
+
+bool hidden_by_labels(std::string_view body, const std::vector<std::string>& hidden) {
+  if (hidden.empty() || body.find("\"security\"") == std::string_view::npos) return false;
+  auto doc = json::parse(body);
+  if (!doc) return true;  // unreadable: fail closed
+  for (const auto& label : security_labels(*doc))
+    for (const auto& h : hidden)
+      if (label == h) return true;
+  return false;
 }
 
 std::string etag(int64_t version) { return "W/\"" + std::to_string(version) + "\""; }

@@ -26,6 +26,12 @@ std::string served_text(const store::StoredResource& r);
 // Search-index rows for a resource: identifier tokens and patient/subject references.
 std::vector<store::IndexEntry> index_entries(std::string_view type, const json::Value& resource);
 
+// The codes of meta.security (confidentiality and sensitivity labels).
+std::vector<std::string> security_labels(const json::Value& resource);
+// True when the stored resource text carries one of the `hidden` labels (see
+// security::Policy::hidden_labels); an unreadable body counts as hidden.
+bool hidden_by_labels(std::string_view body, const std::vector<std::string>& hidden);
+
 // ETag and Last-Modified (RFC 7231 IMF-fixdate) for a version.
 std::string etag(int64_t version);
 std::string http_date(std::string_view iso_instant);

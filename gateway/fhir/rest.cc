@@ -309,6 +309,12 @@ struct RestApi::Impl {
         respond(outcome_response(e, route));
         return;
       }
+      if (hidden_by_labels(r->body, policy.hidden_labels(req.principal))) {
+        // Labelled content this role may not see: as if it did not exist.
+        audit_read(req, vid ? "vread" : "read", entity, 404);
+        respond(outcome_response(make_error(Errc::not_found, vid ? "version not found" : type + " not found"), route));
+        return;
+      }
       if (r->deleted) {  // vread of a deletion
         audit_read(req, "vread", entity, 410);
         respond(outcome_response(make_error(Errc::gone, "this version records the deletion of the " + type), route));
@@ -329,6 +335,8 @@ struct RestApi::Impl {
         respond(outcome_response(h.error(), "fhir_history"));
         return;
       }
+      auto hidden = policy.hidden_labels(req.principal);
+      std::erase_if(*h, [&](const store::StoredResource& v) { return hidden_by_labels(v.body, hidden); });
       if (h->empty()) {
         respond(outcome_response(make_error(Errc::not_found, type + " not found"), "fhir_history"));
         return;
@@ -376,6 +384,7 @@ struct RestApi::Impl {
                      Error& err) {
     store::SearchQuery pq;
     pq.type = "Patient";
+    pq.exclude_security = q.exclude_security;
     pq.params.push_back(token_constraint("identifier", any));
     pq.count = 1000;
     pq.want_total = false;
@@ -398,6 +407,7 @@ struct RestApi::Impl {
     q.ids = sr.ids;
     q.count = std::min(sr.count, opts.max_count);
     q.offset = sr.offset;
+    q.exclude_security = policy.hidden_labels(req.principal);
     for (const auto& occ : sr.identifier) q.params.push_back(token_constraint("identifier", occ));
     for (const auto& occ : sr.patient_refs) {
       store::ParamConstraint c{"patient", {}};
@@ -682,10 +692,21 @@ struct RestApi::Impl {
     }
     if (o.noop) {
       // Conditional create matched: 200 with the existing resource.
-      on_reader(std::move(respond), route, [this, type, id = o.id, route](Respond& respond) {
+      on_reader(std::move(respond), route, [this, type, id = o.id, route, who = req.principal](Respond& respond) {
         auto r = store.read(type, id);
         if (!r) {
           respond(outcome_response(r.error(), route));
+          return;
+        }
+        if (hidden_by_labels(r->body, policy.hidden_labels(who))) {
+          // The match is labelled content this caller may not see: say that
+          // nothing was created, show nothing of what exists.
+          Response resp;
+          resp.status = 200;
+          resp.route = route;
+          resp.body = operation_outcome(std::vector<Issue>{
+              Issue{Severity::information, "informational", "", "a matching resource exists; nothing was created"}});
+          respond(std::move(resp));
           return;
         }
         respond(resource_response(*r, 200, "", PreferReturn::representation, route));
@@ -1043,6 +1064,8 @@ struct RestApi::Impl {
             std::optional<Error> err;
             if (p.method == "GET") {
               auto r = store.read(p.type, p.id);
+              if (r && hidden_by_labels(r->body, policy.hidden_labels(req->principal)))
+                r = make_error(Errc::not_found, p.type + " not found");
               if (r) rb = std::move(*r);
               else err = r.error();
             }
@@ -1125,9 +1148,11 @@ struct RestApi::Impl {
         continue;
       }
       if (p.method == "GET") {
-        auto r = store.run_read([this, st, i, b, done_one]() {
+        auto r = store.run_read([this, st, i, b, done_one, req]() {
           const Prepared& p = st->entries[i];
           auto res = store.read(p.type, p.id);
+          if (res && hidden_by_labels(res->body, policy.hidden_labels(req->principal)))
+            res = make_error(Errc::not_found, p.type + " not found");
           std::optional<store::StoredResource> rb;
           std::optional<Error> err;
           if (res) rb = std::move(*res);

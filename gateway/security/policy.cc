@@ -47,6 +47,7 @@ bool contains(const std::vector<std::string>& v, std::string_view s) {
 struct Policy::Impl {
   std::vector<Grant> grants;
   std::vector<std::pair<std::string, std::vector<std::string>>> operations;  // name -> roles
+  std::vector<std::pair<std::string, std::vector<std::string>>> sensitivity;  // label -> roles that may see it
 };
 
 namespace {
@@ -125,7 +126,7 @@ Result<Policy> Policy::parse(std::string_view json_text) {
   Policy p;
   for (auto it = doc->MemberBegin(); it != doc->MemberEnd(); ++it) {
     std::string_view k = json::as_view(it->name);
-    if (k != "rules" && k != "operations" && k != "comment") {
+    if (k != "rules" && k != "operations" && k != "sensitivity" && k != "comment") {
       return make_error(Errc::invalid_input, "unknown key '" + std::string(k) + "'", std::string(k));
     }
   }
@@ -143,6 +144,16 @@ Result<Policy> Policy::parse(std::string_view json_text) {
       auto roles = string_list(*ops, name, "operations", check_role);
       if (!roles) return roles.error();
       p.impl_->operations.emplace_back(name, std::move(*roles));
+    }
+  }
+  if (const json::Value* sens = json::member(*doc, "sensitivity")) {
+    if (!sens->IsObject()) return make_error(Errc::invalid_input, "sensitivity must be an object", "sensitivity");
+    for (auto it = sens->MemberBegin(); it != sens->MemberEnd(); ++it) {
+      std::string label(json::as_view(it->name));
+      if (label == "comment") continue;
+      auto roles = string_list(*sens, label, "sensitivity", check_role);
+      if (!roles) return roles.error();
+      p.impl_->sensitivity.emplace_back(label, std::move(*roles));
     }
   }
   return p;
@@ -172,6 +183,13 @@ bool Policy::allows(const Principal& who, std::string_view resource_type, std::s
     if (contains(g.interactions, interaction)) return true;
   }
   return false;
+}
+
+std::vector<std::string> Policy::hidden_labels(const Principal& who) const {
+  std::vector<std::string> out;
+  for (const auto& [label, roles] : impl_->sensitivity)
+    if (!contains(roles, who.role)) out.push_back(label);
+  return out;
 }
 
 bool Policy::allows_operation(const Principal& who, std::string_view operation) const {

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "gateway/common/result.h"
 #include "gateway/security/principal.h"
@@ -22,6 +23,14 @@ class Policy {
   bool allows(const Principal& who, std::string_view resource_type, std::string_view interaction) const;
   // operation: "metrics", "admin"...
   bool allows_operation(const Principal& who, std::string_view operation) const;
+
+  // Sensitivity labels (meta.security codes such as STD, HIV, SEX, PSY, SUD)
+  // that hide a resource from this caller: a resource carrying any of them is
+  // not found, not counted and not sent. Data in access.json "sensitivity":
+  // label -> the only roles that may see it. Labels not listed hide nothing.
+  std::vector<std::string> hidden_labels(const Principal& who) const;
+  // The system of every label code above (v3-ActCode).
+  static constexpr std::string_view kSensitivitySystem = "http://terminology.hl7.org/CodeSystem/v3-ActCode";
 
   Policy();
   ~Policy();

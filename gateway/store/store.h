@@ -159,6 +159,9 @@ struct SearchQuery {
   std::vector<std::string> ids;                // _id (OR), empty = any
   std::vector<ParamConstraint> params;
   std::optional<std::string> updated_ge, updated_gt, updated_le, updated_lt;  // _lastUpdated bounds
+  // Leave out resources indexed with any of these "_security" label codes
+  // (the caller's hidden labels): not returned and not counted.
+  std::vector<std::string> exclude_security;
   int count = 50;           // page size
   int64_t offset = 0;       // paging offset
   bool want_total = true;

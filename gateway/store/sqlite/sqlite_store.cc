@@ -187,6 +187,12 @@ Query search_where(const SearchQuery& q) {
     w.add(")");
   }
   for (const auto& p : q.params) restrict_by_param(w, q.type, p.param, p.any_of);
+  if (!q.exclude_security.empty()) {
+    w.add(" AND r.id NOT IN (SELECT s.id FROM search_index s WHERE s.type = ?", q.type);
+    w.add(" AND s.param = '_security' AND s.value IN (");
+    for (size_t i = 0; i < q.exclude_security.size(); ++i) w.add(i ? ", ?" : "?", q.exclude_security[i]);
+    w.add("))");
+  }
   // ISO 8601 instants in one format sort as strings.
   if (q.updated_ge) w.add(" AND r.last_updated >= ?", *q.updated_ge);
   if (q.updated_gt) w.add(" AND r.last_updated > ?", *q.updated_gt);
