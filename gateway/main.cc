@@ -95,11 +95,17 @@ struct Core {
   std::unique_ptr<gw::store::Store> store;
   std::unique_ptr<gw::fhir::RestApi> rest;
   std::map<std::string, std::unique_ptr<gw::ingest::Hl7Ingest>> hl7;
+  std::map<std::string, std::unique_ptr<gw::ingest::FileIngest>> files;
   std::string db_path;
 
   std::map<std::string, gw::ingest::Hl7Ingest*> ingesters() const {
     std::map<std::string, gw::ingest::Hl7Ingest*> out;
     for (const auto& [k, v] : hl7) out[k] = v.get();
+    return out;
+  }
+  std::map<std::string, gw::ingest::FileIngest*> file_ingesters() const {
+    std::map<std::string, gw::ingest::FileIngest*> out;
+    for (const auto& [k, v] : files) out[k] = v.get();
     return out;
   }
 };
@@ -132,6 +138,11 @@ std::unique_ptr<Core> make_core(const gw::config::Config& cfg) {
                                                fhir::RestOptions{cfg.public_base_url, 1000, 20});
   if (const adapters::Adapter* s1 = core->adapters->find("systmone")) {
     core->hl7["systmone"] = std::make_unique<ingest::Hl7Ingest>(*s1, *core->rest, *core->store, core->registry);
+  }
+  for (const char* name : {"camhs", "cashgum"}) {
+    if (const adapters::Adapter* a = core->adapters->find(name)) {
+      core->files[name] = std::make_unique<ingest::FileIngest>(*a, *core->rest, *core->store, core->registry);
+    }
   }
   return core;
 }
@@ -289,7 +300,8 @@ int serve(int argc, char** argv) {
     core = make_core(cfg);
     metrics::Registry& registry = core->registry;
     ops_api = std::make_unique<ops::OpsApi>(registry, core->policy, [&draining] { return !draining.load(); });
-    ingest_api = std::make_unique<ingest::IngestApi>(core->ingesters(), *core->store, core->policy);
+    ingest_api =
+        std::make_unique<ingest::IngestApi>(core->ingesters(), core->file_ingesters(), *core->store, core->policy);
     router.add("/fhir", core->rest.get());
     router.add("/healthz", ops_api.get());
     router.add("/readyz", ops_api.get());

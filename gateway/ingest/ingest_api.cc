@@ -115,25 +115,29 @@ std::string query_value(std::string_view query, std::string_view key) {
 
 }  // namespace
 
-IngestApi::IngestApi(std::map<std::string, Hl7Ingest*> ingesters, store::Store& store, const security::Policy& policy)
-    : ingesters_(std::move(ingesters)), store_(store), policy_(policy) {}
+IngestApi::IngestApi(std::map<std::string, Hl7Ingest*> ingesters, std::map<std::string, FileIngest*> files,
+                     store::Store& store, const security::Policy& policy)
+    : ingesters_(std::move(ingesters)), files_(std::move(files)), store_(store), policy_(policy) {}
 
 void IngestApi::handle(net::Request req, net::Respond respond) {
   std::string_view path = req.path;
   if (path.rfind("/ingest/", 0) == 0) {
     std::string adapter(path.substr(8));
-    if (!policy_.allows_operation(req.principal, "ingest")) {
-      return respond(error_response(
-          make_error(Errc::forbidden, "role '" + req.principal.role + "' may not send legacy files"), "ingest"));
-    }
     auto it = ingesters_.find(adapter);
-    if (it == ingesters_.end()) {
+    auto fit = files_.find(adapter);
+    if (it == ingesters_.end() && fit == files_.end()) {
       return respond(error_response(make_error(Errc::not_found, "no ingest adapter '" + adapter.substr(0, 40) + "'"),
+                                    "ingest"));
+    }
+    if (!policy_.allows_operation(req.principal, "ingest:" + adapter)) {
+      return respond(error_response(make_error(Errc::forbidden, "role '" + req.principal.role +
+                                                                    "' may not send " + adapter + " files"),
                                     "ingest"));
     }
     if (req.method != "POST") {
       return respond(error_response(make_error(Errc::method_not_allowed, "ingest accepts POST"), "ingest"));
     }
+    if (fit != files_.end()) return ingest_whole_file(std::move(req), std::move(respond), *fit->second, adapter);
     return ingest_file(std::move(req), std::move(respond), *it->second, adapter);
   }
   if (path == "/admin/quarantine" || path.rfind("/admin/quarantine/", 0) == 0) {
@@ -239,9 +243,8 @@ void IngestApi::ingest_file(net::Request req, net::Respond respond, Hl7Ingest& i
       for (size_t k = 0; k < run->results.size(); ++k) write_result(w, k, run->results[k]);
       w.EndArray();
       w.EndObject();
-      // 200 only when every message was taken; otherwise 422 with the same
-      // per-message detail (the accepted ones are committed either way).
-      run->respond(json_response(failed ? 422 : 200, std::string(buf.GetString(), buf.GetSize()), "ingest"));
+      // 200 when anything was taken (the body lists what was not); 422 when nothing was.
+      run->respond(json_response(accepted == 0 ? 422 : 200, std::string(buf.GetString(), buf.GetSize()), "ingest"));
       *step = nullptr;  // break the cycle
       return;
     }
@@ -256,6 +259,49 @@ void IngestApi::ingest_file(net::Request req, net::Respond respond, Hl7Ingest& i
     });
   };
   (*step)(0);
+}
+
+void IngestApi::ingest_whole_file(net::Request req, net::Respond respond, FileIngest& ingest,
+                                  const std::string& adapter) {
+  Source src;
+  src.channel = "http";
+  src.principal = req.principal;
+  src.conn_id = req.conn_id;
+  src.msg_id = req.req_id;
+  auto shared = std::make_shared<net::Respond>(std::move(respond));
+  ingest.handle(std::move(req.body), src, [shared, adapter](FileResult r) {
+    json::Buffer buf;
+    json::Writer w(buf);
+    w.StartObject();
+    put(w, "adapter", adapter);
+    put(w, "outcome", file_result_name(r.kind));
+    put(w, "message", r.message);
+    w.Key("resources");
+    w.Uint64(r.resources);
+    if (r.inbound_id) {
+      w.Key("inbound_id");
+      w.Int64(r.inbound_id);
+    }
+    size_t refused = 0;
+    for (const auto& i : r.issues)
+      if (i.severity == Severity::error || i.severity == Severity::fatal) ++refused;
+    w.Key("problems");
+    w.Uint64(refused);
+    w.Key("issues");
+    w.StartArray();
+    for (const auto& i : r.issues) {
+      w.StartObject();
+      put(w, "severity", severity_name(i.severity));
+      put(w, "code", i.code);
+      if (!i.expression.empty()) put(w, "expression", i.expression);
+      put(w, "message", i.message);
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+    int status = r.kind == FileResult::Kind::refused ? 422 : r.kind == FileResult::Kind::unavailable ? 503 : 200;
+    (*shared)(json_response(status, std::string(buf.GetString(), buf.GetSize()), "ingest"));
+  });
 }
 
 void IngestApi::list(net::Request req, net::Respond respond) {

@@ -1,8 +1,12 @@
 #pragma once
 // HTTP faces of ingest:
-//   POST /ingest/{adapter}   a legacy file (for systmone: one HL7 message, a
-//                            batch FHS/BHS..BTS/FTS, or messages back to back);
-//                            policy operation "ingest". Answers per message.
+//   POST /ingest/{adapter}   a legacy file: for systmone one HL7 message, a
+//                            batch FHS/BHS..BTS/FTS, or messages back to back
+//                            (answered per message); for camhs an XML extract,
+//                            for cashgum a CSV file (answered per record/row).
+//                            Policy operation "ingest:{adapter}". 200 when
+//                            anything was accepted (the body lists what was
+//                            not), 422 when nothing was, 503 when busy.
 //   GET  /admin/quarantine[?status=quarantined|accepted|replayed|superseded|all&_count=&_offset=]
 //   GET  /admin/quarantine/{id}          one message, raw included
 //   POST /admin/quarantine/{id}/replay   re-run it through the current mapping
@@ -10,6 +14,7 @@
 #include <map>
 #include <string>
 
+#include "gateway/ingest/file_ingest.h"
 #include "gateway/ingest/hl7_ingest.h"
 #include "gateway/net/http.h"
 #include "gateway/security/policy.h"
@@ -20,16 +25,19 @@ namespace gw::ingest {
 class IngestApi final : public net::Handler {
  public:
   // ingesters: adapter format id -> its pipeline (not owned).
-  IngestApi(std::map<std::string, Hl7Ingest*> ingesters, store::Store& store, const security::Policy& policy);
+  IngestApi(std::map<std::string, Hl7Ingest*> ingesters, std::map<std::string, FileIngest*> files,
+            store::Store& store, const security::Policy& policy);
   void handle(net::Request req, net::Respond respond) override;
 
  private:
   void ingest_file(net::Request req, net::Respond respond, Hl7Ingest& ingest, const std::string& adapter);
+  void ingest_whole_file(net::Request req, net::Respond respond, FileIngest& ingest, const std::string& adapter);
   void list(net::Request req, net::Respond respond);
   void show(net::Request req, net::Respond respond, int64_t id);
   void replay(net::Request req, net::Respond respond, int64_t id);
 
   std::map<std::string, Hl7Ingest*> ingesters_;
+  std::map<std::string, FileIngest*> files_;
   store::Store& store_;
   const security::Policy& policy_;
 };

@@ -35,6 +35,7 @@ struct InProcessGateway::Parts {
   std::unique_ptr<fhir::RestApi> rest;
   std::unique_ptr<adapters::Registry> adapters;
   std::unique_ptr<ingest::Hl7Ingest> systmone;
+  std::unique_ptr<ingest::FileIngest> camhs, cashgum;
   std::unique_ptr<ingest::IngestApi> ingest_api;
   std::unique_ptr<ops::OpsApi> ops;
   net::Router router;
@@ -62,8 +63,14 @@ InProcessGateway::InProcessGateway(net::Limits limits) : parts_(std::make_unique
   parts_->adapters = std::move(*reg);
   parts_->systmone = std::make_unique<ingest::Hl7Ingest>(*parts_->adapters->find("systmone"), *parts_->rest,
                                                          *parts_->store, parts_->registry);
+  parts_->camhs = std::make_unique<ingest::FileIngest>(*parts_->adapters->find("camhs"), *parts_->rest,
+                                                       *parts_->store, parts_->registry);
+  parts_->cashgum = std::make_unique<ingest::FileIngest>(*parts_->adapters->find("cashgum"), *parts_->rest,
+                                                         *parts_->store, parts_->registry);
   parts_->ingest_api = std::make_unique<ingest::IngestApi>(
-      std::map<std::string, ingest::Hl7Ingest*>{{"systmone", parts_->systmone.get()}}, *parts_->store, parts_->policy);
+      std::map<std::string, ingest::Hl7Ingest*>{{"systmone", parts_->systmone.get()}},
+      std::map<std::string, ingest::FileIngest*>{{"camhs", parts_->camhs.get()}, {"cashgum", parts_->cashgum.get()}},
+      *parts_->store, parts_->policy);
   parts_->router.add("/ingest", parts_->ingest_api.get());
   parts_->router.add("/admin", parts_->ingest_api.get());
   parts_->ops = std::make_unique<ops::OpsApi>(parts_->registry, parts_->policy, [] { return true; });

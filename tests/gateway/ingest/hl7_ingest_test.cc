@@ -262,7 +262,7 @@ TEST_F(Hl7IngestTest, HttpBatchFileAnswersPerMessage) {
   auto integ = gw_->client("integration");
   auto r = integ.request("POST", "/ingest/systmone", file, {{"Content-Type", "application/hl7-v2"}});
   ASSERT_TRUE(r.has_value());
-  EXPECT_EQ(r->status, 422) << r->body;
+  EXPECT_EQ(r->status, 200) << r->body;  // two of three accepted: the body says which one was not
   auto d = json::parse(r->body);
   ASSERT_TRUE(d.has_value()) << r->body;
   EXPECT_EQ((*d)["messages"].GetInt(), 3);

@@ -1,0 +1,46 @@
+#pragma once
+// Whole-file legacy extracts (CAMHS XML, CASH/GUM CSV): the adapter maps
+// every record it can; the records it accepts are committed in one store
+// transaction with the raw file and an at-most-once key (sender + a SHA-256
+// of the file), so posting the same file again changes nothing and says so.
+// Records it refuses are reported one by one; a file it cannot read at all
+// is kept in the quarantine.
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "adapters/adapter.h"
+#include "gateway/common/issues.h"
+#include "gateway/common/metrics.h"
+#include "gateway/fhir/rest.h"
+#include "gateway/ingest/hl7_ingest.h"
+#include "gateway/store/store.h"
+
+namespace gw::ingest {
+
+struct FileResult {
+  enum class Kind { accepted, partial, duplicate, refused, unavailable } kind = Kind::refused;
+  int64_t inbound_id = 0;     // the kept file
+  size_t resources = 0;       // entries committed
+  std::vector<Issue> issues;  // per record/row, with the adapter's expressions
+  std::string message;        // one line for people
+};
+const char* file_result_name(FileResult::Kind k);
+
+class FileIngest {
+ public:
+  FileIngest(const adapters::Adapter& adapter, fhir::RestApi& rest, store::Store& store, metrics::Registry& metrics);
+  // done is called once, from a store thread, after the commit it reports.
+  void handle(std::string raw, Source src, std::function<void(FileResult)> done);
+
+ private:
+  void quarantine(std::shared_ptr<std::string> raw, const Source& src, std::vector<Issue> issues, std::string reason,
+                  std::function<void(FileResult)> done);
+  const adapters::Adapter& adapter_;
+  fhir::RestApi& rest_;
+  store::Store& store_;
+  metrics::Registry& metrics_;
+};
+
+}  // namespace gw::ingest
