@@ -1,0 +1,362 @@
+// The subscriptions engine end to end in one process: real HTTPS (the
+// gateway's listener and a HookReceiver endpoint, both with mutual TLS),
+// real SQLite, the shipped topics and policy.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include "gateway/common/json.h"
+#include "gateway/delivery/subscriptions.h"
+#include "tests/support/fixtures.h"
+#include "tests/support/hook_receiver.h"
+#include "tests/support/subscription_kit.h"
+#include "tests/support/test_gateway.h"
+
+namespace gw {
+namespace {
+
+using namespace std::chrono_literals;
+using test::HookReceiver;
+using test::ReceivedPost;
+using test::SubscriptionArgs;
+
+delivery::SubscriptionsOptions fast_options() {
+  delivery::SubscriptionsOptions o;
+  o.delivery.workers = 8;
+  o.delivery.first_retry = 100ms;
+  o.delivery.max_backoff = 400ms;
+  o.delivery.post_timeout = 2000ms;
+  o.delivery.poll = 200ms;
+  o.fanout.poll = 200ms;
+  return o;
+}
+
+std::string id_of(const std::string& body) {
+  auto d = json::parse(body);
+  if (!d || !d->IsObject()) return {};
+  return std::string(json::get_string(*d, "id").value_or(""));
+}
+
+struct Fixture {
+  explicit Fixture(delivery::SubscriptionsOptions o = fast_options()) : gw(net::Limits{}, o) {}
+  test::InProcessGateway gw;
+  HookReceiver rx;
+
+  test::ClientResponse call(const std::string& role, const std::string& method, const std::string& target,
+                            const std::string& body = "") {
+    auto c = gw.client(role);
+    auto r = c.request(method, target, body, {{"Content-Type", "application/fhir+json"}});
+    EXPECT_TRUE(r.has_value()) << method << " " << target;
+    return r ? *r : test::ClientResponse{};
+  }
+  // Creates a subscription and waits until it is active; returns its id.
+  std::string subscribe(const std::string& role, SubscriptionArgs a) {
+    if (a.endpoint.empty()) a.endpoint = rx.url();
+    auto r = call(role, "POST", "/fhir/Subscription", test::subscription_json(a));
+    EXPECT_EQ(r.status, 201) << r.body;
+    std::string id = id_of(r.body);
+    EXPECT_TRUE(wait_status(role, id, "active")) << "subscription never became active";
+    return id;
+  }
+  std::string status_of(const std::string& role, const std::string& id) {
+    auto r = call(role, "GET", "/fhir/Subscription/" + id);
+    auto d = json::parse(r.body);
+    return d ? std::string(json::get_string(*d, "status").value_or("")) : std::string();
+  }
+  bool wait_status(const std::string& role, const std::string& id, const std::string& want,
+                   std::chrono::milliseconds timeout = 10s) {
+    auto end = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < end) {
+      if (status_of(role, id) == want) return true;
+      std::this_thread::sleep_for(20ms);
+    }
+    return false;
+  }
+  std::string patient(uint32_t seed, const std::string& extra = "") {
+    std::string body = test::fixture("fhir/Patient.json", {{"nhs", test::nhs_number_for(seed)}});
+    if (!extra.empty()) body = body.substr(0, body.rfind('}')) + "," + extra + "}";
+    auto r = call("integration", "POST", "/fhir/Patient", body);
+    EXPECT_EQ(r.status, 201) << r.body;
+    return id_of(r.body);
+  }
+  bool wait_events(size_t n, std::chrono::milliseconds timeout = 15s, const std::string& path = "") {
+    return rx.wait_for([&](const std::vector<ReceivedPost>& p) { return test::event_numbers(p, path).size() >= n; },
+                       timeout);
+  }
+};
+
+uint64_t metric(test::InProcessGateway& gw, const std::string& name_and_labels) {
+  std::string text = gw.metrics().render();
+  auto pos = text.find("\n" + name_and_labels + " ");
+  if (pos == std::string::npos) return 0;
+  return std::stoull(text.substr(pos + name_and_labels.size() + 2));
+}
+
+TEST(Subscriptions, HandshakeActivatesThenEveryPatientChangeArrivesInOrder) {
+  Fixture f;
+  auto id = f.subscribe("integration", {.headers = {"Authorization: Bearer s3cret", "X-Trace: t1"}});
+  auto posts = f.rx.posts();
+  ASSERT_GE(posts.size(), 1u);
+  test::Seen hs = test::read_notification(posts[0].body);
+  ASSERT_TRUE(hs.ok) << hs.why << "\n" << posts[0].body;
+  EXPECT_EQ(hs.type, "handshake");
+  EXPECT_EQ(hs.status, "requested");
+  EXPECT_EQ(hs.events_since_start, 0);
+  EXPECT_TRUE(hs.subscription.ends_with("/Subscription/" + id)) << hs.subscription;
+  EXPECT_EQ(hs.entries, 1u);  // a handshake carries the status only
+  // The gateway's certificate is the client certificate; the headers are sent.
+  EXPECT_EQ(posts[0].peer.role, "gateway");
+  EXPECT_EQ(posts[0].header("authorization"), "Bearer s3cret");
+  EXPECT_EQ(posts[0].header("x-trace"), "t1");
+  EXPECT_EQ(posts[0].header("content-type"), "application/fhir+json");
+
+  std::string p1 = f.patient(1);
+  std::string p2 = f.patient(2);
+  // An update of p1 (a new version) is a third event.
+  auto upd = f.call("integration", "PUT", "/fhir/Patient/" + p1,
+                    "{\"resourceType\":\"Patient\",\"id\":\"" + p1 +
+                        "\",\"identifier\":[{\"system\":\"https://fhir.nhs.uk/Id/nhs-number\",\"value\":\"" +
+                        test::nhs_number_for(1) + "\"}],\"gender\":\"female\"}");
+  ASSERT_EQ(upd.status, 200) << upd.body;
+  ASSERT_TRUE(f.wait_events(3)) << f.rx.posts().size();
+  std::vector<test::Seen> seen;
+  for (const auto& p : f.rx.posts()) {
+    auto s = test::read_notification(p.body);
+    if (s.type == "event-notification") seen.push_back(s);
+  }
+  ASSERT_EQ(seen.size(), 3u);
+  std::vector<std::string> focus_ids = {p1, p2, p1};
+  for (size_t i = 0; i < 3; ++i) {
+    ASSERT_TRUE(seen[i].ok) << seen[i].why;
+    EXPECT_EQ(seen[i].numbers, std::vector<int64_t>{static_cast<int64_t>(i + 1)});
+    EXPECT_EQ(seen[i].events_since_start, static_cast<int64_t>(i + 1));
+    EXPECT_EQ(seen[i].status, "active");
+    ASSERT_EQ(seen[i].focus.size(), 1u);
+    EXPECT_TRUE(seen[i].focus[0].ends_with("/Patient/" + focus_ids[i])) << seen[i].focus[0];
+    EXPECT_EQ(seen[i].entries, 2u);  // id-only: the status plus one entry without resource
+  }
+  // The store holds every event as delivered, with an audit row each.
+  auto counts = f.gw.store().event_counts(id);
+  ASSERT_TRUE(counts.has_value());
+  EXPECT_EQ(counts->events, 3);
+  EXPECT_TRUE(f.rx.wait_for([&](auto&) {
+    auto c = f.gw.store().event_counts(id);
+    return c && c->delivered == 3;
+  }, 5s));
+}
+
+TEST(Subscriptions, PayloadKindsHaveTheShapesOfTheIgAndValidateAgainstTheR4Schema) {
+  Fixture f;
+  std::map<std::string, std::string> ids;
+  for (const char* content : {"empty", "id-only", "full-resource"}) {
+    ids[content] = f.subscribe("integration", {.endpoint = f.rx.url(std::string("/") + content), .content = content});
+  }
+  std::string pid = f.patient(7);
+  for (const char* content : {"empty", "id-only", "full-resource"})
+    ASSERT_TRUE(f.wait_events(1, 10s, std::string("/") + content)) << content;
+
+  test::TempDir out;
+  int n = 0;
+  for (const auto& p : f.rx.posts()) {
+    std::ofstream(out.path() + "/" + std::to_string(++n) + ".json") << p.body;
+    auto s = test::read_notification(p.body);
+    ASSERT_TRUE(s.ok) << s.why;
+    if (s.type != "event-notification") continue;
+    auto d = json::parse(p.body);
+    const auto& entries = (*d)["entry"];
+    if (p.target == "/empty") {
+      EXPECT_EQ(entries.Size(), 1u) << "empty: no entries beyond the status";
+      EXPECT_TRUE(s.focus.empty()) << "empty: no focus";
+    } else if (p.target == "/id-only") {
+      ASSERT_EQ(entries.Size(), 2u);
+      EXPECT_FALSE(entries[1].HasMember("resource"));
+      EXPECT_TRUE(std::string(entries[1]["fullUrl"].GetString()).ends_with("/Patient/" + pid));
+      EXPECT_EQ(s.focus.size(), 1u);
+    } else {
+      ASSERT_EQ(entries.Size(), 2u);
+      ASSERT_TRUE(entries[1].HasMember("resource"));
+      EXPECT_EQ(std::string(entries[1]["resource"]["id"].GetString()), pid);
+      EXPECT_EQ(std::string(entries[1]["resource"]["resourceType"].GetString()), "Patient");
+      EXPECT_EQ(s.focus.size(), 1u);
+    }
+  }
+  // $status (instance and type level) and $events answer IG shapes too.
+  for (const auto& target : {"/fhir/Subscription/" + ids["full-resource"] + "/$status",
+                             std::string("/fhir/Subscription/$status"),
+                             "/fhir/Subscription/" + ids["id-only"] + "/$events?eventsSinceNumber=1&eventsUntilNumber=1",
+                             std::string("/fhir/Basic"), std::string("/fhir/Basic/patient-change"),
+                             std::string("/fhir/metadata")}) {
+    auto r = f.call("integration", "GET", target);
+    ASSERT_EQ(r.status, 200) << target << ": " << r.body;
+    std::ofstream(out.path() + "/" + std::to_string(++n) + ".json") << r.body;
+  }
+  auto meta = f.call("integration", "GET", "/fhir/metadata");
+  EXPECT_NE(meta.body.find("capabilitystatement-subscriptiontopic-canonical"), std::string::npos);
+  EXPECT_NE(meta.body.find("https://cpis-gateway.nhs.uk/SubscriptionTopic/cpis-plan-change"), std::string::npos);
+  auto ev = f.call("integration", "GET", "/fhir/Subscription/" + ids["id-only"] + "/$events?eventsSinceNumber=1");
+  auto es = test::read_notification(ev.body);
+  ASSERT_TRUE(es.ok) << es.why;
+  EXPECT_EQ(es.type, "query-event");
+  EXPECT_EQ(es.numbers, std::vector<int64_t>{1});
+
+  std::string cmd = "node " + std::string(GW_SOURCE_DIR) + "/tests/tools/fhir-validate.js " + out.path() + " 2>&1";
+  FILE* pipe = popen(cmd.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::string output;
+  char buf[4096];
+  while (size_t k = fread(buf, 1, sizeof buf, pipe)) output.append(buf, k);
+  int status = pclose(pipe);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << output;
+  EXPECT_NE(output.find("fhir-validate: " + std::to_string(n) + " resources, 0 invalid"), std::string::npos) << output;
+}
+
+TEST(Subscriptions, RefusesWhatTheIgOrThePolicyDoesNotAllow) {
+  Fixture f;
+  auto post = [&](const std::string& role, SubscriptionArgs a) {
+    if (a.endpoint.empty()) a.endpoint = f.rx.url();
+    return f.call(role, "POST", "/fhir/Subscription", test::subscription_json(a));
+  };
+  auto r = post("integration", {.endpoint = "http://127.0.0.1:1/hook"});
+  EXPECT_EQ(r.status, 422) << r.body;
+  EXPECT_NE(r.body.find("https"), std::string::npos) << r.body;
+  EXPECT_EQ(post("integration", {.topic = "no-such-topic"}).status, 422);
+  EXPECT_EQ(post("integration", {.content = ""}).status, 422);  // backport-payload-content is required
+  EXPECT_EQ(post("integration", {.content = "everything"}).status, 422);
+  EXPECT_EQ(post("integration", {.channel_type = "email"}).status, 422);
+  EXPECT_EQ(post("integration", {.payload = "application/fhir+xml"}).status, 422);
+  EXPECT_EQ(post("integration", {.filters = {"Patient?code=abc"}}).status, 422);  // not a patient-change filter
+  EXPECT_EQ(post("integration", {.headers = {"Content-Type: text/plain"}}).status, 422);
+  // Role not allowed to use the topic.
+  r = post("local-authority", {});
+  EXPECT_EQ(r.status, 403) << r.body;
+  // Filters outside the subscriber's organisation.
+  EXPECT_EQ(post("gp", {.filters = {"Patient?organization=RXX02"}}).status, 403);
+  EXPECT_EQ(post("gp", {.filters = {"Patient?organization=B86001"}}).status, 201);
+  // Commissioners may not subscribe at all (policy data).
+  EXPECT_EQ(post("commissioner", {}).status, 403);
+  // Nothing refused reached the endpoint: only the one accepted handshake.
+  ASSERT_TRUE(f.rx.wait_for([](auto& p) { return test::count_type(p, "handshake") >= 1; }, 5s));
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(test::count_type(f.rx.posts(), "handshake"), 1u);
+}
+
+TEST(Subscriptions, FiltersCaseloadAndSensitivityDecideWhoHearsWhat) {
+  Fixture f;
+  std::string nhs_a = test::nhs_number_for(11);
+  f.subscribe("integration", {.endpoint = f.rx.url("/by-id"),
+                              .filters = {"Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|" + nhs_a}});
+  // A GP practice without filters: its own caseload (generalPractitioner B86001).
+  f.subscribe("gp", {.endpoint = f.rx.url("/gp")});
+  f.subscribe("integration", {.endpoint = f.rx.url("/all")});
+
+  std::string a = f.patient(11);
+  std::string other_gp = test::fixture("fhir/Patient.json", {{"nhs", test::nhs_number_for(12)}});
+  other_gp.replace(other_gp.find("B86001"), 6, "Y99999");
+  auto rb = f.call("integration", "POST", "/fhir/Patient", other_gp);
+  ASSERT_EQ(rb.status, 201);
+  std::string b = id_of(rb.body);
+  // Sexual-health labelled: not for these subscribers, not even that it exists.
+  f.patient(13, R"("meta":{"security":[{"system":"http://terminology.hl7.org/CodeSystem/v3-Confidentiality","code":"R"}]})");
+  std::string d = f.patient(14);
+
+  ASSERT_TRUE(f.wait_events(3, 10s, "/all"));
+  ASSERT_TRUE(f.wait_events(1, 10s, "/by-id"));
+  ASSERT_TRUE(f.wait_events(2, 10s, "/gp"));
+  std::this_thread::sleep_for(500ms);  // anything extra would have arrived by now
+  auto focus = [&](const std::string& path) {
+    std::vector<std::string> out;
+    for (const auto& p : f.rx.posts()) {
+      if (p.target != path) continue;
+      auto s = test::read_notification(p.body);
+      if (s.type == "event-notification")
+        for (auto& x : s.focus) out.push_back(x.substr(x.rfind('/') + 1));
+    }
+    return out;
+  };
+  EXPECT_EQ(focus("/by-id"), std::vector<std::string>{a});
+  EXPECT_EQ(focus("/gp"), (std::vector<std::string>{a, d}));
+  EXPECT_EQ(focus("/all"), (std::vector<std::string>{a, b, d}));
+  // Numbers stay contiguous: withheld changes are not events.
+  EXPECT_EQ(test::event_numbers(f.rx.posts(), "/all"), (std::vector<int64_t>{1, 2, 3}));
+}
+
+TEST(Subscriptions, EndpointFailingThenRecoveringGetsEverythingInOrderAndStatusFollows) {
+  Fixture f;
+  auto id = f.subscribe("integration", {});
+  f.rx.fail_next(4, 503);
+  for (uint32_t i = 0; i < 6; ++i) f.patient(100 + i);
+  ASSERT_TRUE(f.wait_events(6, 20s));
+  EXPECT_EQ(test::event_numbers(f.rx.posts()), (std::vector<int64_t>{1, 2, 3, 4, 5, 6}));
+  EXPECT_EQ(f.rx.failures(), 4u);
+  EXPECT_TRUE(f.wait_status("integration", id, "active"));
+  // The resource's history shows it went to error (with the reason) and back.
+  auto h = f.call("admin", "GET", "/fhir/Subscription/" + id + "/_history");
+  ASSERT_EQ(h.status, 200);
+  EXPECT_NE(h.body.find("\"status\":\"error\""), std::string::npos) << h.body;
+  EXPECT_NE(h.body.find("HTTP 503"), std::string::npos);
+  EXPECT_GE(metric(f.gw, "gw_subscription_delivery_attempts_total{outcome=\"http_error\"}"), 4u);
+}
+
+TEST(Subscriptions, EndpointDownPastTheRetryWindowDeadLettersThenReplayDeliversThem) {
+  auto o = fast_options();
+  o.delivery.retry_for = 800ms;
+  Fixture f(o);
+  auto id = f.subscribe("integration", {});
+  f.rx.set_path_mode("/hook", HookReceiver::Mode::down);
+  f.patient(201);
+  f.patient(202);
+  auto end = std::chrono::steady_clock::now() + 15s;
+  while (metric(f.gw, "gw_subscription_dead_letters_total") < 2 && std::chrono::steady_clock::now() < end)
+    std::this_thread::sleep_for(50ms);
+  ASSERT_EQ(metric(f.gw, "gw_subscription_dead_letters_total"), 2u);
+  auto c = f.gw.store().event_counts(id);
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(c->dead, 2);
+  EXPECT_EQ(c->pending, 0);
+  EXPECT_EQ(f.status_of("integration", id), "error");
+  EXPECT_EQ(test::event_numbers(f.rx.posts()).size(), 0u);
+
+  f.rx.set_path_mode("/hook", HookReceiver::Mode::ok);
+  EXPECT_EQ(f.call("integration", "POST", "/admin/subscriptions/" + id + "/replay-dead-letters").status, 403);
+  auto r = f.call("admin", "POST", "/admin/subscriptions/" + id + "/replay-dead-letters");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find("\"replayed\":2"), std::string::npos) << r.body;
+  ASSERT_TRUE(f.wait_events(2, 10s));
+  EXPECT_EQ(test::event_numbers(f.rx.posts()), (std::vector<int64_t>{1, 2}));
+  EXPECT_TRUE(f.wait_status("integration", id, "active"));
+}
+
+TEST(Subscriptions, OneDeadSubscriberDoesNotDelayNinetyNineLiveOnes) {
+  Fixture f;
+  HookReceiver dead;
+  dead.set_mode(HookReceiver::Mode::hang);  // accepts, never answers: the worst kind
+  // The dead one is created first and is never activated (its handshake hangs).
+  auto rd = f.call("integration", "POST", "/fhir/Subscription",
+                   test::subscription_json({.endpoint = dead.url("/dead")}));
+  ASSERT_EQ(rd.status, 201);
+  for (int i = 0; i < 99; ++i) f.subscribe("integration", {.endpoint = f.rx.url("/s" + std::to_string(i))});
+  auto t0 = std::chrono::steady_clock::now();
+  const int kPatients = 10;
+  for (int i = 0; i < kPatients; ++i) f.patient(300 + i);
+  bool all = f.rx.wait_for(
+      [&](const std::vector<ReceivedPost>& p) { return test::event_numbers(p).size() >= 99u * kPatients; }, 30s);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_TRUE(all) << test::event_numbers(f.rx.posts()).size();
+  // 990 deliveries; with the dead endpoint holding a worker for the whole
+  // POST timeout (2 s) on every attempt, a shared queue would take minutes.
+  EXPECT_LT(secs, 10.0) << "live subscribers were delayed";
+  for (int i = 0; i < 99; ++i) {
+    auto nums = test::event_numbers(f.rx.posts(), "/s" + std::to_string(i));
+    ASSERT_EQ(nums.size(), static_cast<size_t>(kPatients)) << i;
+    for (int k = 0; k < kPatients; ++k) EXPECT_EQ(nums[k], k + 1);
+  }
+  RecordProperty("live_fanout_seconds", std::to_string(secs));
+}
+
+}  // namespace
+}  // namespace gw
