@@ -153,9 +153,37 @@ void SubscriptionApi::handle(Request req, Respond respond) {
   if (seg.size() == 3 && seg[2] == "$status") return status(std::move(req), std::move(respond), "");
   if (seg.size() == 4 && seg[3] == "$status") return status(std::move(req), std::move(respond), seg[2]);
   if (seg.size() == 4 && seg[3] == "$events") return events(std::move(req), std::move(respond), seg[2]);
+  if (seg.size() >= 3 && seg[2].front() != '$' && req.principal.role != "admin" &&
+      policy_.allows(req.principal, "Subscription", "read")) {
+    return owner_gate(std::move(req), std::move(respond), seg[2], seg.size() == 3 && req.method == "PUT");
+  }
   bool write_call = (req.method == "POST" && seg.size() == 2) || (req.method == "PUT" && seg.size() == 3);
   if (write_call) return write(std::move(req), std::move(respond));
   rest_.handle(std::move(req), std::move(respond));
+}
+
+// A subscription is its owner's (the organisation and role that created it):
+// another organisation may not read, change or delete it — a PUT from
+// elsewhere would otherwise take over someone else's notifications.
+void SubscriptionApi::owner_gate(Request req, Respond respond, const std::string& id, bool then_write) {
+  auto shared_req = std::make_shared<Request>(std::move(req));
+  auto shared = std::make_shared<Respond>(std::move(respond));
+  auto r = subs_.store().run_read([this, shared_req, shared, id, then_write]() {
+    auto cur = subs_.store().read("Subscription", id);
+    if (cur) {
+      auto d = json::parse(cur->body);
+      IssueSink ignored;
+      events::SubscriptionSpec s = d ? events::read_subscription(*d, ignored) : events::SubscriptionSpec{};
+      if (s.has_owner && !owns(s, shared_req->principal)) {
+        (*shared)(outcome(Errc::forbidden, "this Subscription belongs to another organisation or role", "",
+                          "fhir_subscription"));
+        return;
+      }
+    }
+    if (then_write) write(std::move(*shared_req), std::move(*shared));
+    else rest_.handle(std::move(*shared_req), std::move(*shared));
+  });
+  if (!r) (*shared)(outcome(r.error().code, r.error().message, "", "fhir_subscription"));
 }
 
 void SubscriptionApi::write(Request req, Respond respond) {

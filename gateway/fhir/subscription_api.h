@@ -25,6 +25,7 @@ class SubscriptionApi final : public net::Handler {
 
  private:
   void write(net::Request req, net::Respond respond);
+  void owner_gate(net::Request req, net::Respond respond, const std::string& id, bool then_write);
   void status(net::Request req, net::Respond respond, const std::string& id);
   void events(net::Request req, net::Respond respond, const std::string& id);
   void topics(net::Request req, net::Respond respond, const std::string& name);
