@@ -52,6 +52,7 @@ struct RestHookDelivery::State {
   std::string reported;  // the status this engine last wrote: "active" | "error" | ""
   std::string last_error;
   std::unique_ptr<HttpsPoster> poster;
+  Clock::time_point gauges_at{};  // gauges are refreshed at most once a second
 };
 
 RestHookDelivery::RestHookDelivery(store::Store& store, const events::Topics& topics, events::SubscriptionSet& set,
@@ -303,6 +304,16 @@ void RestHookDelivery::set_status(const events::SubscriptionSpec& spec, const st
 }
 
 void RestHookDelivery::refresh_gauges(const std::string& id) {
+  {
+    std::lock_guard lk(mu_);
+    auto it = states_.find(id);
+    if (it != states_.end()) {
+      auto now = Clock::now();
+      bool idle = !it->second->pending;  // the last refresh of a burst must not be skipped
+      if (!idle && now - it->second->gauges_at < std::chrono::seconds(1)) return;
+      it->second->gauges_at = now;
+    }
+  }
   auto c = store_.event_counts(id);
   if (!c) return;
   metrics_.gauge("gw_subscription_pending_events", "Events not yet acknowledged, per subscription", label(id))

@@ -5,6 +5,7 @@
 
 #include "gateway/common/log.h"
 #include "gateway/events/matcher.h"
+#include "gateway/fhir/resource_text.h"
 
 namespace gw::events {
 
@@ -116,6 +117,35 @@ void Dispatcher::loop() {
   }
 }
 
+// A Subscription that did not come through /fhir/Subscription (for example
+// inside a transaction Bundle) has not been checked and has no owner: it is
+// never served, and says so in its status instead of sitting "requested".
+void Dispatcher::mark_unowned(const std::string& id) {
+  auto cur = store_.read("Subscription", id);
+  if (!cur) return;
+  auto d = json::parse(cur->body);
+  if (!d || !d->IsObject()) return;
+  if (json::get_string(*d, "status").value_or("") == "error") return;
+  auto& a = d->GetAllocator();
+  json::set(*d, "status", "error", a);
+  json::set(*d, "error", "not accepted: a Subscription must be created or updated with POST/PUT /fhir/Subscription", a);
+  store::WriteOp op;
+  op.kind = store::OpKind::update;
+  op.type = "Subscription";
+  op.id = id;
+  op.if_match = cur->version;
+  op.upsert = false;
+  op.body = fhir::storage_text(*d, "Subscription", a);
+  op.index = fhir::index_entries("Subscription", *d);
+  // Its own unit: a concurrent client update (version conflict) must not
+  // hold back the cursor.
+  auto r = store_.commit(store::UnitOfWork{{std::move(op)}, {}, {}, {}, {}, {}},
+                         [id](Result<store::CommitOutcome> res) {
+                           if (!res) log::warn("subscription_mark_failed", {{"subscription", id}});
+                         });
+  if (!r) log::warn("subscription_mark_refused", {{"subscription", id}});
+}
+
 Result<int> Dispatcher::run_once() {
   if (cursor_ < 0) {
     auto c = store_.cursor(opts_.cursor_name);
@@ -133,7 +163,10 @@ Result<int> Dispatcher::run_once() {
   for (const auto& ch : *changes) {
     if (ch.type == "Subscription") {
       if (auto spec = load_subscription(store_, ch.id)) set_.put(std::move(*spec));
-      else set_.erase(ch.id);
+      else {
+        set_.erase(ch.id);
+        mark_unowned(ch.id);
+      }
       changed_subs.push_back(ch.id);
       continue;
     }

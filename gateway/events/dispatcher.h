@@ -62,6 +62,7 @@ class Dispatcher {
 
  private:
   void loop();
+  void mark_unowned(const std::string& id);
   store::Store& store_;
   const Topics& topics_;
   SubscriptionSet& set_;

@@ -255,6 +255,15 @@ TEST(Subscriptions, RefusesWhatTheIgOrThePolicyDoesNotAllow) {
   EXPECT_EQ(post("gp", {.filters = {"Patient?organization=B86001"}}).status, 201);
   // Commissioners may not subscribe at all (policy data).
   EXPECT_EQ(post("commissioner", {}).status, 403);
+  // A Subscription smuggled in a transaction Bundle is not served, and says so.
+  auto tx = f.call("integration", "POST", "/fhir",
+                   R"({"resourceType":"Bundle","type":"transaction","entry":[{"resource":)" +
+                       test::subscription_json({.endpoint = f.rx.url("/smuggled")}) +
+                       R"(,"request":{"method":"POST","url":"Subscription"}}]})");
+  ASSERT_EQ(tx.status, 200) << tx.body;
+  std::string loc = tx.body.substr(tx.body.find("Subscription/") + 13);
+  std::string smuggled = loc.substr(0, loc.find_first_of("/\""));
+  EXPECT_TRUE(f.wait_status("integration", smuggled, "error")) << smuggled;
   // Nothing refused reached the endpoint: only the one accepted handshake.
   ASSERT_TRUE(f.rx.wait_for([](auto& p) { return test::count_type(p, "handshake") >= 1; }, 5s));
   std::this_thread::sleep_for(300ms);
