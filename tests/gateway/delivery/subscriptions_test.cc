@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <future>
 #include <set>
 #include <thread>
 
@@ -15,6 +16,7 @@
 
 #include "gateway/common/json.h"
 #include "gateway/delivery/subscriptions.h"
+#include "gateway/ingest/hl7_ingest.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/hook_receiver.h"
 #include "tests/support/subscription_kit.h"
@@ -308,6 +310,46 @@ TEST(Subscriptions, FiltersCaseloadAndSensitivityDecideWhoHearsWhat) {
   EXPECT_EQ(focus("/all"), (std::vector<std::string>{a, b, d}));
   // Numbers stay contiguous: withheld changes are not events.
   EXPECT_EQ(test::event_numbers(f.rx.posts(), "/all"), (std::vector<int64_t>{1, 2, 3}));
+}
+
+TEST(Subscriptions, EveryWritePathFeedsTopicsHl7IngestAndCarePlans) {
+  Fixture f;
+  f.subscribe("integration", {.endpoint = f.rx.url("/patients")});
+  f.subscribe("local-authority", {.topic = "cpis-plan-change", .endpoint = f.rx.url("/plans"),
+                                  .content = "full-resource"});
+  // A legacy HL7 feed: the Patient it creates or updates is a patient-change
+  // event, though the ingest code never heard of subscriptions.
+  std::promise<ingest::IngestResult> p;
+  ingest::Source src;
+  src.channel = "test";
+  src.principal = security::Principal{"RXX", "integration", "test-feed"};
+  f.gw.systmone().handle(test::fixture("systmone/adt_a28_child.hl7"), src,
+                         [&p](ingest::IngestResult r) { p.set_value(std::move(r)); });
+  auto res = p.get_future().get();
+  ASSERT_EQ(res.outcome, ingest::Outcome::accepted);
+  ASSERT_TRUE(f.wait_events(1, 10s, "/patients"));
+  auto s = test::read_notification(f.rx.posts().back().body);
+  ASSERT_EQ(s.focus.size(), 1u);
+  EXPECT_NE(s.focus[0].find("/Patient/"), std::string::npos);
+  // A CP-IS plan (CarePlan) for a child in the local authority's view: the
+  // local authority is not restricted by GP caseload for plans it publishes,
+  // so give the child a CareTeam naming it.
+  std::string child = f.patient(601);
+  auto team = f.call("integration", "POST", "/fhir/CareTeam",
+                     test::fixture("fhir/CareTeam.json", {{"patient", child}}).replace(
+                         test::fixture("fhir/CareTeam.json", {{"patient", child}}).find("\"RXX\""), 5, "\"L0001\""));
+  ASSERT_EQ(team.status, 201) << team.body;
+  auto plan = f.call("local-authority", "POST", "/fhir/CarePlan", test::fixture("fhir/CarePlan.json", {{"patient", child}}));
+  ASSERT_EQ(plan.status, 201) << plan.body;
+  ASSERT_TRUE(f.wait_events(1, 10s, "/plans"));
+  for (const auto& post : f.rx.posts()) {
+    if (post.target != "/plans") continue;
+    auto n = test::read_notification(post.body);
+    if (n.type != "event-notification") continue;
+    EXPECT_NE(post.body.find("\"resourceType\":\"CarePlan\""), std::string::npos);
+    ASSERT_EQ(n.focus.size(), 1u);
+    EXPECT_NE(n.focus[0].find("/CarePlan/" + id_of(plan.body)), std::string::npos);
+  }
 }
 
 TEST(Subscriptions, EndpointFailingThenRecoveringGetsEverythingInOrderAndStatusFollows) {
