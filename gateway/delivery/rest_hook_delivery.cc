@@ -53,6 +53,13 @@ struct RestHookDelivery::State {
   std::string last_error;
   std::unique_ptr<HttpsPoster> poster;
   Clock::time_point gauges_at{};  // gauges are refreshed at most once a second
+  // Highest event number the endpoint acknowledged in this run. Marking
+  // events delivered is committed without waiting (the next notification
+  // does not wait for an fsync); until that commit lands the rows still read
+  // "pending", so the next page starts after this number. A crash before the
+  // commit re-sends those events with the same numbers (at least once).
+  int64_t acked_through = 0;
+  int inflight = 0;  // delivered-commits not yet durable
 };
 
 RestHookDelivery::RestHookDelivery(store::Store& store, const events::Topics& topics, events::SubscriptionSet& set,
@@ -106,6 +113,13 @@ void RestHookDelivery::stop() {
   for (auto& w : workers_)
     if (w.joinable()) w.join();
   workers_.clear();
+  // Delivered-marks still being committed call back into this object.
+  std::unique_lock lk(mu_);
+  sched_cv_.wait_for(lk, std::chrono::seconds(10), [this] {
+    for (const auto& [id, st] : states_)
+      if (st->inflight > 0) return false;
+    return true;
+  });
 }
 
 void RestHookDelivery::on_events(const std::vector<std::string>& with_events,
@@ -147,6 +161,7 @@ void RestHookDelivery::kick(const std::string& subscription) {
     for (auto& [id, st] : states_)
       if (subscription.empty() || id == subscription) {
         st->pending = true;
+        st->acked_through = 0;  // replayed events have older numbers
         st->due = Clock::now();
       }
   }
@@ -437,7 +452,15 @@ void RestHookDelivery::serve(const std::string& id) {
 
   int64_t per = std::clamp<int64_t>(spec->max_count, 1, opts_.max_events_per_notification);
   for (int round = 0; round < 64; ++round) {
-    auto evs = store_.events(id, 1, 0, "pending", static_cast<int>(per));
+    int64_t from = 1;
+    {
+      std::lock_guard lk(mu_);
+      from = st.acked_through + 1;
+      // Nothing in flight: anything still pending below the mark (a replay
+      // from the command line, a failed commit) must go again.
+      if (st.inflight == 0) from = 1;
+    }
+    auto evs = store_.events(id, from, 0, "pending", static_cast<int>(per));
     if (!evs) {
       log::error("subscription_events_read_failed", {{"subscription", id}, {"reason", evs.error().message}});
       st.due = Clock::now() + std::chrono::seconds(1);
@@ -498,7 +521,30 @@ void RestHookDelivery::serve(const std::string& id) {
       int64_t created = iso_to_ms(e.created);
       if (created > 0) latency_->observe(static_cast<double>(now - created) / 1000.0);
     }
-    commit_sync(std::move(u));
+    {
+      std::lock_guard lk(mu_);
+      st.acked_through = evs->back().number;
+      ++st.inflight;
+    }
+    auto r = store_.commit(std::move(u), [this, id](Result<store::CommitOutcome> res) {
+      std::lock_guard lk(mu_);
+      auto it = states_.find(id);
+      if (it == states_.end()) return;
+      --it->second->inflight;
+      if (!res) {
+        // Still pending in the store: send again (same numbers).
+        log::error("subscription_ack_commit_failed", {{"subscription", id}, {"reason", res.error().message}});
+        it->second->acked_through = 0;
+        it->second->pending = true;
+      }
+      sched_cv_.notify_one();
+    });
+    if (!r) {
+      std::lock_guard lk(mu_);
+      --st.inflight;
+      st.acked_through = 0;
+      throw std::runtime_error("store refused delivery state: " + r.error().message);
+    }
     delivered_->inc(evs->size());
     if (st.failures > 0 || st.reported != "active") {
       st.failures = 0;
