@@ -79,6 +79,28 @@ std::string searchset(const std::vector<std::string>& resources) {
   return out + "]}";
 }
 
+// The searchset without entries owned by someone else; total and paging
+// links then describe the unfiltered search, so they are dropped.
+std::string only_owned(const std::string& bundle, const security::Principal& who) {
+  auto d = json::parse(bundle);
+  if (!d || !d->IsObject() || !d->HasMember("entry") || !(*d)["entry"].IsArray()) return bundle;
+  auto& entries = (*d)["entry"];
+  for (auto it = entries.Begin(); it != entries.End();) {
+    const json::Value* r = json::member(*it, "resource");
+    IssueSink ignored;
+    bool mine = false;
+    if (r && r->IsObject()) {
+      events::SubscriptionSpec s = events::read_subscription(*r, ignored);
+      mine = s.has_owner && owns(s, who);
+    }
+    if (mine) ++it;
+    else it = entries.Erase(it);
+  }
+  json::remove(*d, "total");
+  json::remove(*d, "link");
+  return json::to_string(*d);
+}
+
 }  // namespace
 
 SubscriptionApi::SubscriptionApi(RestApi& rest, delivery::Subscriptions& subs, const security::Policy& policy,
@@ -159,6 +181,15 @@ void SubscriptionApi::handle(Request req, Respond respond) {
   }
   bool write_call = (req.method == "POST" && seg.size() == 2) || (req.method == "PUT" && seg.size() == 3);
   if (write_call) return write(std::move(req), std::move(respond));
+  if (req.method == "GET" && seg.size() == 2 && req.principal.role != "admin") {
+    // A search answers only the caller's own subscriptions: others' carry
+    // their endpoints and headers (often credentials).
+    security::Principal who = req.principal;
+    return rest_.handle(std::move(req), [who, respond = std::move(respond)](Response r) mutable {
+      if (r.status == 200) r.body = only_owned(r.body, who);
+      respond(std::move(r));
+    });
+  }
   rest_.handle(std::move(req), std::move(respond));
 }
 

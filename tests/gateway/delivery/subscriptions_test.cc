@@ -403,6 +403,12 @@ TEST(Subscriptions, OffStopsDeliveriesRequestedResumesAndOnlyTheOwnerMayChangeIt
   off.replace(off.find("\"status\":\"active\""), 17, "\"status\":\"off\"");
   EXPECT_EQ(f.call("health-visiting", "PUT", "/fhir/Subscription/" + id, off).status, 403);
   EXPECT_EQ(f.call("health-visiting", "GET", "/fhir/Subscription/" + id + "/$status").status, 404);
+  auto theirs = f.call("health-visiting", "GET", "/fhir/Subscription");
+  ASSERT_EQ(theirs.status, 200) << theirs.body;
+  EXPECT_EQ(theirs.body.find(id), std::string::npos) << "a search shows others' subscriptions";
+  auto mine = f.call("gp", "GET", "/fhir/Subscription");
+  ASSERT_EQ(mine.status, 200) << mine.body;
+  EXPECT_NE(mine.body.find(id), std::string::npos);
   auto r = f.call("gp", "PUT", "/fhir/Subscription/" + id, off);
   ASSERT_EQ(r.status, 200) << r.body;
   ASSERT_TRUE(f.wait_status("gp", id, "off"));
