@@ -45,7 +45,7 @@ struct MllpConfig {
 // Rest-hook subscriptions (docs/CONFIG.md, "subscriptions").
 struct SubscriptionsConfig {
   bool enabled = true;
-  int delivery_workers = 8;                             // parallel subscriptions being delivered
+  int delivery_workers = 16;                            // parallel subscriptions being delivered
   std::chrono::milliseconds first_retry{5'000};         // first retry within this (then doubling)
   std::chrono::milliseconds max_backoff{600'000};       // backoff cap
   std::chrono::seconds retry_for{72 * 3600};            // then dead-letter

@@ -30,7 +30,7 @@ class context;
 namespace gw::delivery {
 
 struct DeliveryOptions {
-  int workers = 8;
+  int workers = 16;
   std::chrono::milliseconds first_retry{5000};      // first retry within this
   std::chrono::milliseconds max_backoff{600'000};   // doubling, capped here
   std::chrono::milliseconds retry_for{72LL * 3600 * 1000};  // then dead-letter

@@ -42,7 +42,7 @@ double percentile(std::vector<double>& v, double p) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int subscribers = 100, rate = 1000, seconds = 5, max_count = 1, workers = 8;
+  int subscribers = 100, rate = 1000, seconds = 5, max_count = 1, workers = 16;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     int v = std::atoi(argv[i + 1]);
