@@ -19,6 +19,7 @@
 #include "gateway/ingest/hl7_ingest.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/hook_receiver.h"
+#include "tests/support/pki.h"
 #include "tests/support/subscription_kit.h"
 #include "tests/support/test_gateway.h"
 
@@ -165,6 +166,21 @@ TEST(Subscriptions, HandshakeActivatesThenEveryPatientChangeArrivesInOrder) {
     auto c = f.gw.store().event_counts(id);
     return c && c->delivered == 3;
   }));
+}
+
+TEST(Subscriptions, AnEndpointWhoseCertificateDoesNotChainToTheConfiguredCaGetsNothing) {
+  auto o = fast_options();
+  o.delivery.ca_file = test::dev_pki_dir() + "/other-ca.pem";
+  Fixture f(o);
+  auto r = f.call("integration", "POST", "/fhir/Subscription", test::subscription_json({.endpoint = f.rx.url()}));
+  ASSERT_EQ(r.status, 201) << r.body;
+  std::string id = id_of(r.body);
+  ASSERT_TRUE(f.wait_status("integration", id, "error"));
+  auto cur = f.call("integration", "GET", "/fhir/Subscription/" + id);
+  EXPECT_NE(cur.body.find("handshake"), std::string::npos) << cur.body;  // the reason is in Subscription.error
+  f.patient(701);
+  std::this_thread::sleep_for(500ms);
+  EXPECT_TRUE(f.rx.posts().empty()) << "a notification reached an endpoint the gateway could not verify";
 }
 
 TEST(Subscriptions, PayloadKindsHaveTheShapesOfTheIgAndValidateAgainstTheR4Schema) {
