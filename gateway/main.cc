@@ -18,6 +18,10 @@
 #include "gateway/common/log.h"
 #include "gateway/common/metrics.h"
 #include "gateway/config/config.h"
+#include "gateway/delivery/rest_hook_delivery.h"
+#include "gateway/delivery/subscriptions.h"
+#include "gateway/events/topics.h"
+#include "gateway/fhir/subscription_api.h"
 #include "gateway/fhir/rest.h"
 #include "gateway/fhir/validation.h"
 #include "gateway/ingest/hl7_ingest.h"
@@ -43,12 +47,17 @@ constexpr const char* kUsage =
 
 constexpr const char* kReplayUsage =
     "usage: cpis-gateway replay --data-dir DIR [--profiles-dir DIR] (--id N ... | --all)\n"
+    "       cpis-gateway replay --data-dir DIR --dead-letters (--subscription ID | --all)\n"
     "\n"
     "Re-runs quarantined legacy messages (GET /admin/quarantine lists them) through the\n"
     "current mappings and profiles, as their original sender. Each message that now\n"
     "passes is committed and its quarantine entry marked 'replayed'; one that still\n"
     "fails stays quarantined. Safe while the gateway runs on the same data dir.\n"
-    "Prints one line per message; exits 0 when every message was accepted, 1 otherwise.\n";
+    "Prints one line per message; exits 0 when every message was accepted, 1 otherwise.\n"
+    "\n"
+    "With --dead-letters: the subscription events that were given up after the retry window\n"
+    "(gw_subscription_dead_letters_total) go back to pending for one subscription or all;\n"
+    "a running gateway delivers them within subscriptions.poll_ms, in event-number order.\n";
 
 constexpr const char* kServeUsage =
     "usage: cpis-gateway serve [--config FILE] [options]\n"
@@ -152,6 +161,8 @@ int replay(int argc, char** argv) {
   config::Config cfg;
   std::vector<int64_t> ids;
   bool all = false;
+  bool dead_letters = false;
+  std::string subscription;
   for (int i = 0; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--help" || a == "-h") {
@@ -162,12 +173,18 @@ int replay(int argc, char** argv) {
       all = true;
       continue;
     }
+    if (a == "--dead-letters") {
+      dead_letters = true;
+      continue;
+    }
     if (i + 1 >= argc) return fail_start("replay: '" + a + "' needs a value (try --help)");
     std::string v = argv[++i];
     if (a == "--data-dir") {
       cfg.data_dir = v;
     } else if (a == "--profiles-dir") {
       cfg.profiles_dir = v;
+    } else if (a == "--subscription") {
+      subscription = v;
     } else if (a == "--id") {
       char* end = nullptr;
       long long n = std::strtoll(v.c_str(), &end, 10);
@@ -177,6 +194,28 @@ int replay(int argc, char** argv) {
       return fail_start("replay: unknown option '" + a + "' (try --help)");
     }
   }
+  if (dead_letters) {
+    if (!ids.empty()) return fail_start("replay: --dead-letters and --id do not mix");
+    if (subscription.empty() == !all) return fail_start("replay: --dead-letters needs --subscription ID or --all");
+    if (!std::filesystem::exists(std::filesystem::path(cfg.data_dir) / "gateway.db")) {
+      return fail_start("replay: no gateway store in " + cfg.data_dir);
+    }
+    log::set_level(log::Level::warn);
+    try {
+      store::SqliteOptions so;
+      so.path = (std::filesystem::path(cfg.data_dir) / "gateway.db").string();
+      auto st = store::open_sqlite(so);
+      auto n = delivery::RestHookDelivery::replay_dead_letters(*st, subscription);
+      st->close();
+      if (!n) return fail_start("replay: " + n.error().message);
+      std::printf("requeued %lld dead-lettered event(s)%s%s\n", static_cast<long long>(*n),
+                  subscription.empty() ? "" : " of Subscription/", subscription.c_str());
+      return 0;
+    } catch (const std::exception& e) {
+      return fail_start(e.what());
+    }
+  }
+  if (!subscription.empty()) return fail_start("replay: --subscription goes with --dead-letters");
   if (ids.empty() && !all) return fail_start("replay: say which messages: --id N (repeatable) or --all");
   if (!std::filesystem::exists(std::filesystem::path(cfg.data_dir) / "gateway.db")) {
     return fail_start("replay: no gateway store in " + cfg.data_dir);
@@ -292,6 +331,8 @@ int serve(int argc, char** argv) {
   std::unique_ptr<Core> core;
   std::unique_ptr<ops::OpsApi> ops_api;
   std::unique_ptr<ingest::IngestApi> ingest_api;
+  std::unique_ptr<delivery::Subscriptions> subscriptions;
+  std::unique_ptr<fhir::SubscriptionApi> subscription_api;
   net::Router router;
   std::unique_ptr<net::HttpsServer> server;
   std::vector<std::unique_ptr<ingest::MllpIngestHandler>> mllp_handlers;
@@ -308,6 +349,27 @@ int serve(int argc, char** argv) {
     router.add("/metrics", ops_api.get());
     router.add("/ingest", ingest_api.get());
     router.add("/admin", ingest_api.get());
+    if (cfg.subscriptions.enabled) {
+      auto topics = events::Topics::load(cfg.profiles_dir);
+      if (!topics) throw std::runtime_error("topics: " + topics.error().message);
+      delivery::SubscriptionsOptions so;
+      const auto& sc = cfg.subscriptions;
+      so.delivery.workers = sc.delivery_workers;
+      so.delivery.first_retry = sc.first_retry;
+      so.delivery.max_backoff = sc.max_backoff;
+      so.delivery.retry_for = std::chrono::duration_cast<std::chrono::milliseconds>(sc.retry_for);
+      so.delivery.post_timeout = sc.post_timeout;
+      so.delivery.poll = sc.poll;
+      so.delivery.jitter = sc.jitter;
+      so.delivery.max_events_per_notification = sc.max_events_per_notification;
+      so.delivery.ca_file = sc.endpoint_ca.empty() ? cfg.client_ca : sc.endpoint_ca;
+      so.delivery.cert_file = cfg.tls_cert;
+      so.delivery.key_file = cfg.tls_key;
+      subscriptions = std::make_unique<delivery::Subscriptions>(*core->store, std::move(*topics), registry, so);
+      subscription_api = std::make_unique<fhir::SubscriptionApi>(*core->rest, *subscriptions, core->policy,
+                                                                 cfg.public_base_url);
+      subscription_api->add_routes(router);
+    }
 
     net::HttpsOptions ho;
     ho.host = cfg.https.host;
@@ -325,6 +387,11 @@ int serve(int argc, char** argv) {
                 std::filesystem::path(cfg.client_ca).parent_path().string().c_str(), cfg.client_ca.c_str(),
                 host.c_str(), static_cast<unsigned>(port));
     std::fflush(stdout);
+    if (subscriptions) {
+      subscriptions->delivery().set_base_url(
+          (cfg.public_base_url.empty() ? "https://" + host + ":" + std::to_string(port) : cfg.public_base_url) + "/fhir");
+      subscriptions->start();
+    }
     auto start_mllp = [&](const config::Listen& l, bool tls) {
       auto it = core->hl7.find("systmone");
       if (it == core->hl7.end()) throw std::runtime_error("MLLP needs the systmone adapter");
@@ -360,6 +427,7 @@ int serve(int argc, char** argv) {
     draining.store(true);
     for (auto& m : mllp_servers) m->shutdown(cfg.shutdown_grace);
     server->shutdown(cfg.shutdown_grace);
+    if (subscriptions) subscriptions->stop();
     core->store->close();
     log::info("stopped");
   } catch (const std::exception& e) {

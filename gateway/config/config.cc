@@ -176,6 +176,35 @@ Result<void> parse_store(const Value& obj, const std::string& path, Config& c) {
   });
 }
 
+Result<void> parse_subscriptions(const Value& obj, const std::string& path, SubscriptionsConfig& s) {
+  return each_member(obj, path, [&](std::string_view k, const Value& v, const std::string& p) -> Result<bool> {
+    if (k == "enabled") {
+      if (!v.IsBool()) return bad(p, "must be true or false");
+      s.enabled = v.GetBool();
+      return true;
+    }
+    if (k == "delivery_workers") return set_int(v, p, 1, 1024, s.delivery_workers);
+    if (k == "first_retry_ms") return set_ms(v, p, 1, s.first_retry);
+    if (k == "max_backoff_ms") return set_ms(v, p, 1, s.max_backoff);
+    if (k == "retry_for_seconds") {
+      auto n = want_int(v, p, 1, int64_t{365} * 24 * 3600);
+      if (!n) return n.error();
+      s.retry_for = std::chrono::seconds(*n);
+      return true;
+    }
+    if (k == "post_timeout_ms") return set_ms(v, p, 1, s.post_timeout);
+    if (k == "jitter") {
+      if (!v.IsNumber() || v.GetDouble() < 0 || v.GetDouble() >= 1) return bad(p, "must be a number in [0, 1)");
+      s.jitter = v.GetDouble();
+      return true;
+    }
+    if (k == "max_events_per_notification") return set_int(v, p, 1, 10'000, s.max_events_per_notification);
+    if (k == "poll_ms") return set_ms(v, p, 10, s.poll);
+    if (k == "endpoint_ca") return set_string(v, p, false, s.endpoint_ca);
+    return false;
+  });
+}
+
 Result<bool> sub(Result<void> r) {
   if (!r) return r.error();
   return true;
@@ -265,6 +294,7 @@ Result<Config> parse_config(std::string_view json_text) {
     if (k == "limits") return sub(parse_limits(v, p, c.limits));
     if (k == "store") return sub(parse_store(v, p, c));
     if (k == "mllp") return sub(parse_mllp(v, p, c.mllp));
+    if (k == "subscriptions") return sub(parse_subscriptions(v, p, c.subscriptions));
     if (k == "shutdown_grace_ms") return set_ms(v, p, 0, c.shutdown_grace);
     if (k == "log_level") {
       auto s = want_string(v, p, false);

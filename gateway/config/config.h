@@ -42,6 +42,20 @@ struct MllpConfig {
   std::chrono::milliseconds handler_timeout{30'000};
 };
 
+// Rest-hook subscriptions (docs/CONFIG.md, "subscriptions").
+struct SubscriptionsConfig {
+  bool enabled = true;
+  int delivery_workers = 16;                            // parallel subscriptions being delivered
+  std::chrono::milliseconds first_retry{5'000};         // first retry within this (then doubling)
+  std::chrono::milliseconds max_backoff{600'000};       // backoff cap
+  std::chrono::seconds retry_for{72 * 3600};            // then dead-letter
+  std::chrono::milliseconds post_timeout{10'000};       // per POST (connect + TLS + answer)
+  double jitter = 0.2;                                  // up to this fraction shorter than the backoff
+  int max_events_per_notification = 100;                // cap on a subscription's backport-max-count
+  std::chrono::milliseconds poll{2'000};                // store re-scan for pending work (CLI replays)
+  std::string endpoint_ca;                              // CA for endpoints; empty = tls.client_ca
+};
+
 struct Config {
   std::string data_dir = "./data";         // SQLite database, quarantine, raw inputs
   std::string profiles_dir = "./profiles"; // rules, code maps, topics, policy
@@ -58,6 +72,7 @@ struct Config {
   std::string log_level = "info";          // debug|info|warn|error
   std::string public_base_url;             // if set, used for Location/fullUrl instead of Host
   MllpConfig mllp;
+  SubscriptionsConfig subscriptions;
 };
 
 // Parses a config file's JSON text. Errors name the offending key.

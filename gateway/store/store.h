@@ -108,6 +108,56 @@ struct InboundRow {
   int64_t replay_of = 0;        // the quarantined row this one replays
 };
 
+// ---- change feed and subscription events -------------------------------------
+// Every resource version the writer applies is also a row of the change feed
+// (same transaction), so every write path (REST, transactions, ingest,
+// adapters) feeds the subscription engine without remembering to.
+struct ChangeRow {
+  int64_t seq = 0;           // strictly increasing in commit order
+  std::string type, id;
+  int64_t version = 0;
+  std::string interaction;   // "create" | "update" | "delete"
+  std::string ts;            // the version's last_updated
+};
+
+// A notification event for one subscription; the writer gives it the
+// subscription's next event number (1, 2, 3... no gaps) in the transaction.
+struct NewEvent {
+  std::string subscription;  // Subscription id
+  int64_t change_seq = 0;
+  std::string focus_type, focus_id;
+  int64_t focus_version = 0;
+  std::string interaction;
+  std::string patient_ref;   // "Patient/<id>" the event is about (audit), may be empty
+  std::string content;       // payload content decided at fan-out: empty | id-only | full-resource
+};
+
+struct EventRow : NewEvent {
+  int64_t number = 0;
+  std::string created;          // ISO 8601 UTC
+  std::string status;           // "pending" | "delivered" | "dead"
+  int64_t attempts = 0;
+  int64_t first_attempt_ms = 0; // unix ms of the first failed attempt (retry window), 0 = none
+  std::string last_error;
+};
+
+// Changes the delivery state of events [from, to] of one subscription.
+struct EventUpdate {
+  std::string subscription;
+  int64_t from = 0, to = 0;
+  std::string status;             // new status; empty = unchanged
+  int64_t add_attempts = 0;
+  int64_t first_attempt_ms = -1;  // -1 = unchanged; otherwise set when 0 (or reset when 0 is given)
+  std::optional<std::string> last_error;
+  std::string only_status;        // if set, only rows currently in this status change
+};
+
+struct EventCounts {
+  int64_t events = 0;        // events-since-subscription-start
+  int64_t pending = 0, delivered = 0, dead = 0;
+  std::string oldest_pending;  // created of the oldest pending event, "" when none
+};
+
 struct UnitOfWork {
   std::vector<WriteOp> ops;  // all or nothing
   std::vector<AuditRow> audit;
@@ -118,6 +168,12 @@ struct UnitOfWork {
   std::optional<std::string> idempotency_key;
   std::vector<InboundRow> inbound;                             // new rows
   std::vector<std::pair<int64_t, std::string>> inbound_status;  // (id, new status) of existing rows
+  // Subscription engine: new events (numbered by the writer), delivery-state
+  // changes, and a change-feed cursor advanced in the same transaction.
+  // (Default member initializers: units built positionally elsewhere stay warning-free.)
+  std::vector<NewEvent> events{};
+  std::vector<EventUpdate> event_updates{};
+  std::optional<std::pair<std::string, int64_t>> cursor{};  // (consumer name, last seq consumed)
 };
 
 struct OpOutcome {
@@ -131,6 +187,7 @@ struct OpOutcome {
 struct CommitOutcome {
   std::vector<OpOutcome> ops;         // one per WriteOp, same order
   std::vector<int64_t> inbound_ids;  // one per UnitOfWork::inbound row, same order
+  std::vector<int64_t> event_numbers{}; // one per UnitOfWork::events row, same order
 };
 
 // Called once per unit, from the writer thread, after the durable commit (or
@@ -201,6 +258,21 @@ class Store {
   // Inbound messages by status ("" = any), newest first; raw included.
   virtual Result<std::vector<InboundRow>> list_inbound(const std::string& status, int limit, int64_t offset) = 0;
   virtual Result<InboundRow> get_inbound(int64_t id) = 0;
+
+  // Change feed: rows with seq > after, oldest first, at most limit.
+  virtual Result<std::vector<ChangeRow>> changes_after(int64_t after, int limit) = 0;
+  // A consumer's committed position (0 when it never committed one).
+  virtual Result<int64_t> cursor(const std::string& name) = 0;
+  // Events of one subscription with from <= number <= until (until 0 = no
+  // bound), in number order, at most limit; status "" = any.
+  virtual Result<std::vector<EventRow>> events(const std::string& subscription, int64_t from, int64_t until,
+                                               const std::string& status, int limit) = 0;
+  virtual Result<EventCounts> event_counts(const std::string& subscription) = 0;
+  // Subscriptions that have events in this status.
+  virtual Result<std::vector<std::string>> subscriptions_with_events(const std::string& status) = 0;
+  // Called (from the writer thread, after the durable commit) after every
+  // batch that wrote change-feed rows or events: a consumer's wake-up, not data.
+  virtual void set_commit_listener(std::function<void()> fn) = 0;
 
   // Runs fn on the reader pool (bounded queue; unavailable when full).
   virtual Result<void> run_read(std::function<void()> fn) = 0;

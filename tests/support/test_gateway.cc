@@ -6,7 +6,9 @@
 #include <stdexcept>
 
 #include "adapters/registry.h"
+#include "gateway/delivery/subscriptions.h"
 #include "gateway/fhir/rest.h"
+#include "gateway/fhir/subscription_api.h"
 #include "gateway/ingest/ingest_api.h"
 #include "gateway/fhir/validation.h"
 #include "gateway/net/https_server.h"
@@ -38,12 +40,20 @@ struct InProcessGateway::Parts {
   std::unique_ptr<ingest::FileIngest> camhs, cashgum;
   std::unique_ptr<ingest::IngestApi> ingest_api;
   std::unique_ptr<ops::OpsApi> ops;
+  std::unique_ptr<delivery::Subscriptions> subs;
+  std::unique_ptr<fhir::SubscriptionApi> sub_api;
   net::Router router;
   std::unique_ptr<net::HttpsServer> server;
   uint16_t port = 0;
 };
 
-InProcessGateway::InProcessGateway(net::Limits limits) : parts_(std::make_unique<Parts>()) {
+InProcessGateway::InProcessGateway(net::Limits limits) : InProcessGateway(limits, nullptr) {}
+
+InProcessGateway::InProcessGateway(net::Limits limits, const delivery::SubscriptionsOptions& subs)
+    : InProcessGateway(limits, &subs) {}
+
+InProcessGateway::InProcessGateway(net::Limits limits, const delivery::SubscriptionsOptions* subs)
+    : parts_(std::make_unique<Parts>()) {
   const std::string profiles = std::string(GW_SOURCE_DIR) + "/profiles";
   auto v = fhir::Validator::load(profiles);
   if (!v) throw std::runtime_error("profiles: " + v.error().message);
@@ -80,6 +90,18 @@ InProcessGateway::InProcessGateway(net::Limits limits) : parts_(std::make_unique
   parts_->router.add("/metrics", parts_->ops.get());
 
   const std::string& pki = dev_pki_dir();
+  if (subs) {
+    auto topics = events::Topics::load(profiles);
+    if (!topics) throw std::runtime_error("topics: " + topics.error().message);
+    delivery::SubscriptionsOptions so = *subs;
+    if (so.delivery.ca_file.empty()) so.delivery.ca_file = pki + "/ca.pem";
+    so.delivery.cert_file = pki + "/server.pem";
+    so.delivery.key_file = pki + "/server.key";
+    parts_->subs = std::make_unique<delivery::Subscriptions>(*parts_->store, std::move(*topics), parts_->registry, so);
+    parts_->sub_api =
+        std::make_unique<fhir::SubscriptionApi>(*parts_->rest, *parts_->subs, parts_->policy, std::string());
+    parts_->sub_api->add_routes(parts_->router);
+  }
   net::HttpsOptions ho;
   ho.host = "127.0.0.1";
   ho.port = 0;
@@ -88,10 +110,15 @@ InProcessGateway::InProcessGateway(net::Limits limits) : parts_(std::make_unique
   ho.limits = limits;
   parts_->server = std::make_unique<net::HttpsServer>(ho, parts_->router, parts_->registry);
   parts_->port = parts_->server->start();
+  if (parts_->subs) {
+    parts_->subs->delivery().set_base_url("https://127.0.0.1:" + std::to_string(parts_->port) + "/fhir");
+    parts_->subs->start();
+  }
 }
 
 InProcessGateway::~InProcessGateway() {
   parts_->server->shutdown(std::chrono::milliseconds(2000));
+  if (parts_->subs) parts_->subs->stop();
   parts_->store->close();
 }
 
@@ -99,6 +126,10 @@ uint16_t InProcessGateway::port() const { return parts_->port; }
 store::Store& InProcessGateway::store() { return *parts_->store; }
 metrics::Registry& InProcessGateway::metrics() { return parts_->registry; }
 ingest::Hl7Ingest& InProcessGateway::systmone() { return *parts_->systmone; }
+delivery::Subscriptions& InProcessGateway::subscriptions() {
+  if (!parts_->subs) throw std::logic_error("this gateway was built without subscriptions");
+  return *parts_->subs;
+}
 
 HttpsClient InProcessGateway::client(const std::string& role) const { return HttpsClient::for_role(parts_->port, role); }
 

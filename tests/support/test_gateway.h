@@ -11,6 +11,11 @@
 #include "gateway/store/store.h"
 #include "tests/support/https_client.h"
 
+namespace gw::delivery {
+class Subscriptions;
+struct SubscriptionsOptions;
+}  // namespace gw::delivery
+
 namespace gw::test {
 
 // A fresh temporary directory, removed with its contents on destruction.
@@ -27,6 +32,8 @@ class TempDir {
 class InProcessGateway {
  public:
   explicit InProcessGateway(net::Limits limits = {});
+  // With the subscriptions engine (delivery options: short retries for tests).
+  InProcessGateway(net::Limits limits, const delivery::SubscriptionsOptions& subs);
   ~InProcessGateway();
   uint16_t port() const;
   // A client presenting client-<role>.pem from the dev PKI.
@@ -36,8 +43,11 @@ class InProcessGateway {
   // The SystmOne HL7 pipeline (what the MLLP listener and /ingest/systmone use).
   ingest::Hl7Ingest& systmone();
   const std::string& data_dir() const { return dir_.path(); }
+  // Only when constructed with SubscriptionsOptions.
+  delivery::Subscriptions& subscriptions();
 
  private:
+  InProcessGateway(net::Limits limits, const delivery::SubscriptionsOptions* subs);
   struct Parts;
   TempDir dir_;
   std::unique_ptr<Parts> parts_;

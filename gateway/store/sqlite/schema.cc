@@ -100,6 +100,51 @@ CREATE TABLE inbound(
 );
 CREATE INDEX inbound_by_status ON inbound(status, id);
 )sql"},
+      {4, R"sql(
+-- The change feed: one row per resource version written, in the same
+-- transaction as the write, so every write path produces it.
+CREATE TABLE changes(
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  type TEXT NOT NULL,
+  id TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  interaction TEXT NOT NULL,
+  ts TEXT NOT NULL
+);
+
+-- Durable positions of change-feed consumers (the subscription fan-out).
+CREATE TABLE cursors(
+  name TEXT PRIMARY KEY,
+  seq INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- Per-subscription event counter (events-since-subscription-start).
+CREATE TABLE sub_counters(
+  subscription TEXT PRIMARY KEY,
+  events INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- Per-subscription notification events, numbered 1, 2, 3... without gaps.
+CREATE TABLE sub_events(
+  subscription TEXT NOT NULL,
+  number INTEGER NOT NULL,
+  change_seq INTEGER NOT NULL,
+  focus_type TEXT NOT NULL,
+  focus_id TEXT NOT NULL,
+  focus_version INTEGER NOT NULL,
+  interaction TEXT NOT NULL,
+  patient_ref TEXT NOT NULL,
+  content TEXT NOT NULL,
+  created TEXT NOT NULL,
+  status TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  first_attempt_ms INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY(subscription, number)
+) WITHOUT ROWID;
+CREATE INDEX sub_events_by_status ON sub_events(status, subscription, number);
+CREATE INDEX sub_events_by_sub_status ON sub_events(subscription, status, number);
+)sql"},
   };
   return steps;
 }

@@ -320,7 +320,13 @@ Result<void> check_unique_key(Connection& c, const WriteOp& op, const std::strin
 // Writes version `version` of the resource as current, appends it to history
 // and replaces its index and key rows.
 Result<void> write_version(Connection& c, const WriteOp& op, const std::string& id, int64_t version, bool deleted,
-                           const std::string& now) {
+                           const std::string& now, const char* interaction) {
+  {
+    auto st = c.cached("INSERT INTO changes(type, id, version, interaction, ts) VALUES(?1, ?2, ?3, ?4, ?5)");
+    if (!st) return st.error();
+    st->bind(1, op.type).bind(2, id).bind(3, version).bind(4, interaction).bind(5, now);
+    if (auto r = st->run(); !r) return r.error();
+  }
   const std::string empty;
   const std::string& body = deleted ? empty : op.body;
   {
@@ -387,7 +393,7 @@ Result<OpOutcome> apply_create(Connection& c, const WriteOp& op, const std::stri
   if (!cur) return cur.error();
   if (*cur) return make_error(Errc::conflict, "a resource with this id already exists", "id");
   if (auto r = check_unique_key(c, op, op.id); !r) return r.error();
-  if (auto r = write_version(c, op, op.id, 1, false, now); !r) return r.error();
+  if (auto r = write_version(c, op, op.id, 1, false, now, "create"); !r) return r.error();
   return OpOutcome{op.id, 1, now, true, false};
 }
 
@@ -420,7 +426,7 @@ Result<OpOutcome> apply_update(Connection& c, const WriteOp& op, const std::stri
     created = k.deleted;  // an update of a deleted resource brings it back
   }
   if (auto r = check_unique_key(c, op, id); !r) return r.error();
-  if (auto r = write_version(c, op, id, version, false, now); !r) return r.error();
+  if (auto r = write_version(c, op, id, version, false, now, created ? "create" : "update"); !r) return r.error();
   return OpOutcome{id, version, now, created, false};
 }
 
@@ -434,7 +440,7 @@ Result<OpOutcome> apply_remove(Connection& c, const WriteOp& op, const std::stri
   if (op.if_match && *op.if_match != k.version) {
     return make_error(Errc::version_conflict, "If-Match does not match the current version");
   }
-  if (auto r = write_version(c, op, op.id, k.version + 1, true, now); !r) return r.error();
+  if (auto r = write_version(c, op, op.id, k.version + 1, true, now, "delete"); !r) return r.error();
   return OpOutcome{op.id, k.version + 1, now, false, false};
 }
 
@@ -511,6 +517,76 @@ Result<void> run_cached(Connection& c, const char* sql) {
   return st->run();
 }
 
+Result<int64_t> insert_event(Connection& c, const NewEvent& e, const std::string& now) {
+  int64_t number = 1;
+  {
+    auto st = c.cached(
+        "INSERT INTO sub_counters(subscription, events) VALUES(?1, 1) "
+        "ON CONFLICT(subscription) DO UPDATE SET events = events + 1 RETURNING events");
+    if (!st) return st.error();
+    st->bind(1, e.subscription);
+    auto row = st->step();
+    if (!row) return row.error();
+    if (!*row) return make_error(Errc::internal, "event counter returned no row");
+    number = st->int64(0);
+  }
+  auto st = c.cached(
+      "INSERT INTO sub_events(subscription, number, change_seq, focus_type, focus_id, focus_version, interaction, "
+      "patient_ref, content, created, status) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending')");
+  if (!st) return st.error();
+  st->bind(1, e.subscription).bind(2, number).bind(3, e.change_seq).bind(4, e.focus_type).bind(5, e.focus_id);
+  st->bind(6, e.focus_version).bind(7, e.interaction).bind(8, e.patient_ref).bind(9, e.content).bind(10, now);
+  if (auto r = st->run(); !r) return r.error();
+  return number;
+}
+
+Result<void> update_events(Connection& c, const EventUpdate& u) {
+  auto st = c.cached(
+      "UPDATE sub_events SET status = CASE WHEN ?4 = '' THEN status ELSE ?4 END, attempts = attempts + ?5, "
+      "first_attempt_ms = CASE WHEN ?6 < 0 THEN first_attempt_ms WHEN ?6 = 0 THEN 0 "
+      "WHEN first_attempt_ms = 0 THEN ?6 ELSE first_attempt_ms END, "
+      "last_error = CASE WHEN ?7 IS NULL THEN last_error ELSE ?7 END "
+      "WHERE subscription = ?1 AND number >= ?2 AND number <= ?3 AND (?8 = '' OR status = ?8)");
+  if (!st) return st.error();
+  st->bind(1, u.subscription).bind(2, u.from).bind(3, u.to).bind(4, u.status).bind(5, u.add_attempts);
+  st->bind(6, u.first_attempt_ms);
+  if (u.last_error) st->bind(7, *u.last_error);
+  else st->bind_null(7);
+  st->bind(8, u.only_status);
+  return st->run();
+}
+
+Result<void> set_cursor(Connection& c, const std::string& name, int64_t seq) {
+  auto st = c.cached(
+      "INSERT INTO cursors(name, seq) VALUES(?1, ?2) ON CONFLICT(name) DO UPDATE SET seq = excluded.seq");
+  if (!st) return st.error();
+  st->bind(1, name).bind(2, seq);
+  return st->run();
+}
+
+constexpr const char* kEventColumns =
+    "subscription, number, change_seq, focus_type, focus_id, focus_version, interaction, patient_ref, content, "
+    "created, status, attempts, first_attempt_ms, last_error";
+
+EventRow row_to_event(const Statement& st) {
+  EventRow e;
+  e.subscription = st.text(0);
+  e.number = st.int64(1);
+  e.change_seq = st.int64(2);
+  e.focus_type = st.text(3);
+  e.focus_id = st.text(4);
+  e.focus_version = st.int64(5);
+  e.interaction = st.text(6);
+  e.patient_ref = st.text(7);
+  e.content = st.text(8);
+  e.created = st.text(9);
+  e.status = st.text(10);
+  e.attempts = st.int64(11);
+  e.first_attempt_ms = st.int64(12);
+  e.last_error = st.text(13);
+  return e;
+}
+
 Result<CommitOutcome> apply_unit_body(Connection& c, const UnitOfWork& u, const std::string& now) {
   CommitOutcome out;
   if (u.idempotency_key)
@@ -532,6 +608,15 @@ Result<CommitOutcome> apply_unit_body(Connection& c, const UnitOfWork& u, const 
   }
   for (const auto& [id, status] : u.inbound_status)
     if (auto r = set_inbound_status(c, id, status); !r) return r.error();
+  for (const auto& e : u.events) {
+    auto n = insert_event(c, e, now);
+    if (!n) return n.error();
+    out.event_numbers.push_back(*n);
+  }
+  for (const auto& e : u.event_updates)
+    if (auto r = update_events(c, e); !r) return r.error();
+  if (u.cursor)
+    if (auto r = set_cursor(c, u.cursor->first, u.cursor->second); !r) return r.error();
   return out;
 }
 
@@ -676,6 +761,114 @@ class SqliteStore final : public Store {
     });
   }
 
+  Result<std::vector<ChangeRow>> changes_after(int64_t after, int limit) override {
+    return with_reader([&](Connection& c) -> Result<std::vector<ChangeRow>> {
+      auto st = c.cached(
+          "SELECT seq, type, id, version, interaction, ts FROM changes WHERE seq > ?1 ORDER BY seq LIMIT ?2");
+      if (!st) return st.error();
+      st->bind(1, after).bind(2, static_cast<int64_t>(limit));
+      std::vector<ChangeRow> out;
+      for (;;) {
+        auto row = st->step();
+        if (!row) return row.error();
+        if (!*row) break;
+        out.push_back(ChangeRow{st->int64(0), st->text(1), st->text(2), st->int64(3), st->text(4), st->text(5)});
+      }
+      return out;
+    });
+  }
+
+  Result<int64_t> cursor(const std::string& name) override {
+    return with_reader([&](Connection& c) -> Result<int64_t> {
+      auto st = c.cached("SELECT seq FROM cursors WHERE name = ?1");
+      if (!st) return st.error();
+      st->bind(1, name);
+      auto row = st->step();
+      if (!row) return row.error();
+      return *row ? st->int64(0) : int64_t{0};
+    });
+  }
+
+  Result<std::vector<EventRow>> events(const std::string& subscription, int64_t from, int64_t until,
+                                       const std::string& status, int limit) override {
+    return with_reader([&](Connection& c) -> Result<std::vector<EventRow>> {
+      static const std::string sql = std::string("SELECT ") + kEventColumns +
+                                     " FROM sub_events WHERE subscription = ?1 AND number >= ?2 AND (?3 = 0 OR "
+                                     "number <= ?3) AND (?4 = '' OR status = ?4) ORDER BY number LIMIT ?5";
+      auto st = c.cached(sql.c_str());
+      if (!st) return st.error();
+      st->bind(1, subscription).bind(2, from).bind(3, until).bind(4, status).bind(5, static_cast<int64_t>(limit));
+      std::vector<EventRow> out;
+      for (;;) {
+        auto row = st->step();
+        if (!row) return row.error();
+        if (!*row) break;
+        out.push_back(row_to_event(*st));
+      }
+      return out;
+    });
+  }
+
+  Result<EventCounts> event_counts(const std::string& subscription) override {
+    return with_reader([&](Connection& c) -> Result<EventCounts> {
+      EventCounts out;
+      if (auto r = c.exec("BEGIN"); !r) return r.error();
+      auto body = [&]() -> Result<void> {
+        {
+          auto st = c.cached("SELECT events FROM sub_counters WHERE subscription = ?1");
+          if (!st) return st.error();
+          st->bind(1, subscription);
+          auto row = st->step();
+          if (!row) return row.error();
+          if (*row) out.events = st->int64(0);
+        }
+        // Pending and dead are few and indexed; delivered is what is left
+        // (every event is in exactly one status), so no scan of the history.
+        for (const char* status : {"pending", "dead"}) {
+          auto st = c.cached(
+              "SELECT count(*), min(created) FROM sub_events WHERE subscription = ?1 AND status = ?2");
+          if (!st) return st.error();
+          st->bind(1, subscription).bind(2, status);
+          auto row = st->step();
+          if (!row) return row.error();
+          if (std::string_view(status) == "pending") {
+            out.pending = st->int64(0);
+            if (!st->is_null(1)) out.oldest_pending = st->text(1);
+          } else {
+            out.dead = st->int64(0);
+          }
+        }
+        out.delivered = out.events - out.pending - out.dead;
+        return {};
+      };
+      auto r = body();
+      (void)c.exec(r ? "COMMIT" : "ROLLBACK");
+      if (!r) return r.error();
+      return out;
+    });
+  }
+
+  Result<std::vector<std::string>> subscriptions_with_events(const std::string& status) override {
+    return with_reader([&](Connection& c) -> Result<std::vector<std::string>> {
+      auto st = c.cached("SELECT DISTINCT subscription FROM sub_events WHERE status = ?1");
+      if (!st) return st.error();
+      st->bind(1, status);
+      std::vector<std::string> out;
+      for (;;) {
+        auto row = st->step();
+        if (!row) return row.error();
+        if (!*row) break;
+        out.push_back(st->text(0));
+      }
+      return out;
+    });
+  }
+
+  void set_commit_listener(std::function<void()> fn) override {
+    std::lock_guard lk(listener_mu_);
+    listener_ = std::make_shared<std::function<void()>>(std::move(fn));
+  }
+
   Result<void> run_read(std::function<void()> fn) override {
     {
       std::lock_guard lk(rmu_);
@@ -799,6 +992,18 @@ class SqliteStore final : public Store {
       if (batch_units_) batch_units_->observe(static_cast<double>(batch.size()));
     }
     // Only now is every unit durable (or definitely not written).
+    bool fed = false;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (results[i] && (!batch[i].unit.ops.empty() || !batch[i].unit.events.empty())) fed = true;
+    }
+    if (fed) {
+      std::shared_ptr<std::function<void()>> l;
+      {
+        std::lock_guard lk(listener_mu_);
+        l = listener_;
+      }
+      if (l && *l) (*l)();
+    }
     for (size_t i = 0; i < batch.size(); ++i) {
       if (!batch[i].cb) continue;
       try {
@@ -857,6 +1062,9 @@ class SqliteStore final : public Store {
 
   std::mutex close_mu_;
   bool closed_ = false;
+
+  std::mutex listener_mu_;
+  std::shared_ptr<std::function<void()>> listener_;
 
   std::atomic<uint64_t> commits_{0}, units_{0}, depth_{0}, last_batch_{0};
   metrics::Histogram* commit_seconds_ = nullptr;

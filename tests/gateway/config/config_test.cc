@@ -337,3 +337,31 @@ TEST(LoadConfigFile, ErrorInFileNamesFileAndKey) {
 
 }  // namespace
 }  // namespace gw::config
+
+namespace gw::config {
+namespace {
+
+TEST(ParseConfig, SubscriptionsHaveTheDocumentedDefaultsAndAreConfigurable) {
+  Config d;
+  EXPECT_TRUE(d.subscriptions.enabled);
+  EXPECT_LE(d.subscriptions.first_retry, std::chrono::milliseconds(5000));
+  EXPECT_EQ(d.subscriptions.max_backoff, std::chrono::minutes(10));
+  EXPECT_EQ(d.subscriptions.retry_for, std::chrono::hours(72));
+  auto c = parse_config(R"({"subscriptions":{"enabled":false,"delivery_workers":3,"first_retry_ms":100,
+      "max_backoff_ms":2000,"retry_for_seconds":60,"post_timeout_ms":500,"jitter":0.5,
+      "max_events_per_notification":10,"poll_ms":50,"endpoint_ca":"/etc/ca.pem"}})");
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  EXPECT_FALSE(c->subscriptions.enabled);
+  EXPECT_EQ(c->subscriptions.delivery_workers, 3);
+  EXPECT_EQ(c->subscriptions.first_retry, std::chrono::milliseconds(100));
+  EXPECT_EQ(c->subscriptions.retry_for, std::chrono::seconds(60));
+  EXPECT_EQ(c->subscriptions.jitter, 0.5);
+  EXPECT_EQ(c->subscriptions.endpoint_ca, "/etc/ca.pem");
+  auto bad = parse_config(R"({"subscriptions":{"jitter":1.5}})");
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().expression, "subscriptions.jitter");
+  EXPECT_FALSE(parse_config(R"({"subscriptions":{"retry_for":5}})").has_value());
+}
+
+}  // namespace
+}  // namespace gw::config

@@ -1,0 +1,232 @@
+#include "gateway/events/dispatcher.h"
+
+#include <future>
+#include <set>
+
+#include "gateway/common/log.h"
+#include "gateway/events/matcher.h"
+#include "gateway/fhir/resource_text.h"
+
+namespace gw::events {
+
+void SubscriptionSet::put(SubscriptionSpec s) {
+  auto p = std::make_shared<const SubscriptionSpec>(std::move(s));
+  std::lock_guard lk(mu_);
+  subs_[p->id] = std::move(p);
+}
+void SubscriptionSet::erase(const std::string& id) {
+  std::lock_guard lk(mu_);
+  subs_.erase(id);
+}
+SubscriptionSet::Ptr SubscriptionSet::get(const std::string& id) const {
+  std::lock_guard lk(mu_);
+  auto it = subs_.find(id);
+  return it == subs_.end() ? nullptr : it->second;
+}
+std::vector<SubscriptionSet::Ptr> SubscriptionSet::all() const {
+  std::lock_guard lk(mu_);
+  std::vector<Ptr> out;
+  out.reserve(subs_.size());
+  for (const auto& [k, v] : subs_) out.push_back(v);
+  return out;
+}
+
+namespace {
+
+std::optional<SubscriptionSpec> spec_from(const store::StoredResource& r) {
+  auto d = json::parse(r.body);
+  if (!d) return std::nullopt;
+  IssueSink issues;
+  SubscriptionSpec s = read_subscription(*d, issues);
+  s.id = r.id;
+  s.version = r.version;
+  if (!s.has_owner) {
+    log::warn("subscription_without_owner", {{"subscription", r.id}});
+    return std::nullopt;
+  }
+  return s;
+}
+
+}  // namespace
+
+std::optional<SubscriptionSpec> load_subscription(store::Store& s, const std::string& id) {
+  auto r = s.read("Subscription", id);
+  if (!r) return std::nullopt;
+  return spec_from(*r);
+}
+
+Result<void> load_all(store::Store& s, SubscriptionSet& set) {
+  for (int64_t offset = 0;; offset += 200) {
+    store::SearchQuery q;
+    q.type = "Subscription";
+    q.count = 200;
+    q.offset = offset;
+    q.want_total = false;
+    auto page = s.search(q);
+    if (!page) return page.error();
+    for (const auto& r : page->items)
+      if (auto spec = spec_from(r)) set.put(std::move(*spec));
+    if (page->items.size() < 200) return {};
+  }
+}
+
+Dispatcher::Dispatcher(store::Store& store, const Topics& topics, SubscriptionSet& set, metrics::Registry& metrics,
+                       DispatcherOptions opts, Notify notify)
+    : store_(store), topics_(topics), set_(set), opts_(std::move(opts)), notify_(std::move(notify)) {
+  events_total_ = &metrics.counter("gw_subscription_events_total", "Notification events created by the fan-out");
+  withheld_total_ = &metrics.counter("gw_subscription_events_withheld_total",
+                                     "Matching changes not notified because of caseload or sensitivity rules");
+  lag_ = &metrics.gauge("gw_subscription_fanout_cursor", "Last change-feed seq consumed by the fan-out");
+}
+
+Dispatcher::~Dispatcher() { stop(); }
+
+void Dispatcher::start() {
+  thread_ = std::thread([this] { loop(); });
+}
+
+void Dispatcher::stop() {
+  {
+    std::lock_guard lk(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Dispatcher::wake() {
+  {
+    std::lock_guard lk(mu_);
+    woken_ = true;
+  }
+  cv_.notify_one();
+}
+
+void Dispatcher::loop() {
+  for (;;) {
+    auto n = run_once();
+    if (!n) {
+      log::error("subscription_fanout_failed", {{"reason", n.error().message}});
+    }
+    std::unique_lock lk(mu_);
+    if (stopping_) return;
+    if (n && *n > 0) continue;  // more may be waiting
+    cv_.wait_for(lk, n ? opts_.poll : std::chrono::milliseconds(1000), [this] { return woken_ || stopping_; });
+    woken_ = false;
+    if (stopping_) return;
+  }
+}
+
+// A Subscription that did not come through /fhir/Subscription (for example
+// inside a transaction Bundle) has not been checked and has no owner: it is
+// never served, and says so in its status instead of sitting "requested".
+void Dispatcher::mark_unowned(const std::string& id) {
+  auto cur = store_.read("Subscription", id);
+  if (!cur) return;
+  auto d = json::parse(cur->body);
+  if (!d || !d->IsObject()) return;
+  if (json::get_string(*d, "status").value_or("") == "error") return;
+  auto& a = d->GetAllocator();
+  json::set(*d, "status", "error", a);
+  json::set(*d, "error", "not accepted: a Subscription must be created or updated with POST/PUT /fhir/Subscription", a);
+  store::WriteOp op;
+  op.kind = store::OpKind::update;
+  op.type = "Subscription";
+  op.id = id;
+  op.if_match = cur->version;
+  op.upsert = false;
+  op.body = fhir::storage_text(*d, "Subscription", a);
+  op.index = fhir::index_entries("Subscription", *d);
+  // Its own unit: a concurrent client update (version conflict) must not
+  // hold back the cursor.
+  auto r = store_.commit(store::UnitOfWork{{std::move(op)}, {}, {}, {}, {}, {}},
+                         [id](Result<store::CommitOutcome> res) {
+                           if (!res) log::warn("subscription_mark_failed", {{"subscription", id}});
+                         });
+  if (!r) log::warn("subscription_mark_refused", {{"subscription", id}});
+}
+
+Result<int> Dispatcher::run_once() {
+  if (cursor_ < 0) {
+    auto c = store_.cursor(opts_.cursor_name);
+    if (!c) return c.error();
+    cursor_ = *c;
+  }
+  auto changes = store_.changes_after(cursor_, opts_.page);
+  if (!changes) return changes.error();
+  if (changes->empty()) return 0;
+  StoreLookup lookup(store_);
+  store::UnitOfWork unit;
+  std::set<std::string> got_events;
+  std::vector<std::string> changed_subs;
+  uint64_t withheld = 0;
+  for (const auto& ch : *changes) {
+    if (ch.type == "Subscription") {
+      if (auto spec = load_subscription(store_, ch.id)) set_.put(std::move(*spec));
+      else {
+        set_.erase(ch.id);
+        mark_unowned(ch.id);
+      }
+      changed_subs.push_back(ch.id);
+      continue;
+    }
+    std::optional<json::Document> doc;  // the version, read once for all subscriptions
+    bool doc_tried = false;
+    for (const auto& sub : set_.all()) {
+      if (sub->status == "off") continue;
+      if (sub->end && !sub->end->empty() && *sub->end < ch.ts) continue;
+      const Topic* t = topics_.by_url(sub->topic_url);
+      if (!t || !t->fires() || !t->triggered_by(ch.type, ch.interaction)) continue;
+      if (!doc_tried) {
+        doc_tried = true;
+        // A delete has no body: decide on the version before it.
+        int64_t v = ch.interaction == "delete" ? ch.version - 1 : ch.version;
+        if (v >= 1) {
+          auto r = store_.vread(ch.type, ch.id, v);
+          if (r) {
+            auto d = json::parse(r->body);
+            if (d) doc = std::move(*d);
+          }
+        }
+      }
+      if (!doc) continue;
+      Decision d = decide(*t, *sub, ch, *doc, lookup);
+      if (!d.notify) {
+        if (d.reason == "caseload" || d.reason == "sensitivity") ++withheld;
+        continue;
+      }
+      store::NewEvent e;
+      e.subscription = sub->id;
+      e.change_seq = ch.seq;
+      e.focus_type = ch.type;
+      e.focus_id = ch.id;
+      e.focus_version = ch.version;
+      e.interaction = ch.interaction;
+      e.patient_ref = d.patient_ref;
+      e.content = d.content;
+      unit.events.push_back(std::move(e));
+      got_events.insert(sub->id);
+    }
+  }
+  int64_t last = changes->back().seq;
+  unit.cursor = std::make_pair(opts_.cursor_name, last);
+  size_t n_events = unit.events.size();
+  std::promise<Result<store::CommitOutcome>> p;
+  auto f = p.get_future();
+  if (auto r = store_.commit(std::move(unit), [&p](Result<store::CommitOutcome> res) { p.set_value(std::move(res)); });
+      !r) {
+    return r.error();
+  }
+  auto res = f.get();
+  if (!res) return res.error();
+  cursor_ = last;
+  lag_->set(last);
+  events_total_->inc(n_events);
+  withheld_total_->inc(withheld);
+  if (notify_ && (!got_events.empty() || !changed_subs.empty())) {
+    notify_(std::vector<std::string>(got_events.begin(), got_events.end()), changed_subs);
+  }
+  return static_cast<int>(changes->size());
+}
+
+}  // namespace gw::events

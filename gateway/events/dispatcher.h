@@ -1,0 +1,81 @@
+#pragma once
+// The fan-out: consumes the store's change feed in seq order from a durable
+// cursor, decides for every live subscription whether the change is an event
+// for it, and commits the new events (numbered by the store) together with
+// the cursor advance — so a crash either loses both or neither.
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gateway/common/metrics.h"
+#include "gateway/events/subscription.h"
+#include "gateway/events/topics.h"
+#include "gateway/store/store.h"
+
+namespace gw::events {
+
+// The live subscriptions, shared by the fan-out and the delivery workers.
+class SubscriptionSet {
+ public:
+  using Ptr = std::shared_ptr<const SubscriptionSpec>;
+  void put(SubscriptionSpec s);
+  void erase(const std::string& id);
+  Ptr get(const std::string& id) const;
+  std::vector<Ptr> all() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, Ptr> subs_;
+};
+
+// Reads a stored Subscription into a spec; nullopt when it is gone or was
+// not written through the Subscription endpoint (no owner).
+std::optional<SubscriptionSpec> load_subscription(store::Store& s, const std::string& id);
+// Every stored Subscription (start-up).
+Result<void> load_all(store::Store& s, SubscriptionSet& set);
+
+struct DispatcherOptions {
+  int page = 500;                               // changes per transaction
+  std::chrono::milliseconds poll{1000};         // re-check without a wake-up
+  std::string cursor_name = "subscriptions";
+};
+
+class Dispatcher {
+ public:
+  // on_events(subscriptions that got events, subscriptions whose resource changed)
+  using Notify = std::function<void(const std::vector<std::string>&, const std::vector<std::string>&)>;
+  Dispatcher(store::Store& store, const Topics& topics, SubscriptionSet& set, metrics::Registry& metrics,
+             DispatcherOptions opts, Notify notify);
+  ~Dispatcher();
+  void start();
+  void stop();
+  void wake();
+  // One pass (tests and the thread): returns the number of changes consumed.
+  Result<int> run_once();
+
+ private:
+  void loop();
+  void mark_unowned(const std::string& id);
+  store::Store& store_;
+  const Topics& topics_;
+  SubscriptionSet& set_;
+  DispatcherOptions opts_;
+  Notify notify_;
+  int64_t cursor_ = -1;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool woken_ = false, stopping_ = false;
+  std::thread thread_;
+  metrics::Counter* events_total_ = nullptr;
+  metrics::Counter* withheld_total_ = nullptr;
+  metrics::Gauge* lag_ = nullptr;
+};
+
+}  // namespace gw::events

@@ -1,0 +1,65 @@
+#pragma once
+// Subscription topics as data (profiles/topics/*.json): canonical URL, the
+// resource types and interactions that trigger a topic, the filter
+// parameters it allows, and the roles that may subscribe to it. Loaded and
+// checked once at start-up; a topic that exists is valid.
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "gateway/common/result.h"
+
+namespace gw::events {
+
+struct Trigger {
+  std::string resource;                   // "Patient"
+  std::vector<std::string> interactions;  // "create" | "update" | "delete"
+};
+
+struct TopicFilter {
+  std::string parameter;  // "identifier", "patient", "patient:identifier", "organization", "code"
+  std::string description;
+};
+
+struct Topic {
+  std::string name;   // "patient-change"
+  std::string url;    // canonical, ends in /SubscriptionTopic/<name>
+  std::string title, description;
+  // "active": fires now; "declared": subscriptions are accepted but the data
+  // that fires it arrives with a later issue, so it does not fire yet.
+  std::string status;
+  std::vector<Trigger> triggers;
+  std::vector<TopicFilter> filters;
+  std::vector<std::string> roles;              // may subscribe
+  std::vector<std::string> unrestricted_roles; // not limited to their organisation's caseload
+
+  bool fires() const { return status == "active"; }
+  bool triggered_by(std::string_view type, std::string_view interaction) const;
+  bool allows_filter(std::string_view parameter) const;
+  bool allows_role(std::string_view role) const;
+  bool unrestricted(std::string_view role) const;
+  const std::vector<std::string>& trigger_types() const { return types_; }
+  std::vector<std::string> types_;  // distinct trigger resource types (filled by the loader)
+};
+
+class Topics {
+ public:
+  // Reads every *.json in profiles_dir/topics. Errors name the file and key.
+  static Result<Topics> load(const std::string& profiles_dir);
+  static Result<Topic> parse(std::string_view json_text, const std::string& source);
+
+  const Topic* by_url(std::string_view url) const;
+  const Topic* by_name(std::string_view name) const;
+  const std::vector<Topic>& all() const { return topics_; }
+
+  // The R4 representation the backport IG describes: a Basic resource with
+  // code SubscriptionTopic carrying the topic's canonical URL and definition.
+  static std::string as_basic(const Topic& t);
+
+ private:
+  std::vector<Topic> topics_;  // sorted by name
+};
+
+}  // namespace gw::events

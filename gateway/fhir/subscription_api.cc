@@ -1,0 +1,416 @@
+#include "gateway/fhir/subscription_api.h"
+
+#include <charconv>
+
+#include "gateway/common/issues.h"
+#include "gateway/common/json.h"
+#include "gateway/common/log.h"
+#include "gateway/delivery/notification.h"
+#include "gateway/events/subscription.h"
+#include "gateway/fhir/resource_text.h"
+#include "gateway/fhir/search_params.h"
+
+namespace gw::fhir {
+
+namespace {
+
+using net::Request;
+using net::Respond;
+using net::Response;
+
+Response outcome(Errc code, const std::string& msg, const std::string& expr, std::string route) {
+  Response r;
+  r.status = http_status_for(code);
+  r.body = operation_outcome(make_error(code, msg, expr));
+  r.route = std::move(route);
+  return r;
+}
+
+std::vector<std::string> segments(std::string_view p) {
+  std::vector<std::string> out;
+  while (!p.empty()) {
+    if (p.front() == '/') {
+      p.remove_prefix(1);
+      continue;
+    }
+    auto s = p.find('/');
+    out.emplace_back(p.substr(0, s));
+    if (s == std::string_view::npos) break;
+    p.remove_prefix(s);
+  }
+  return out;
+}
+
+std::optional<std::string> query_param(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    std::string_view part = query.substr(0, amp);
+    auto eq = part.find('=');
+    if (part.substr(0, eq) == name) {
+      auto v = percent_decode(eq == std::string_view::npos ? std::string_view() : part.substr(eq + 1), true);
+      if (v) return *v;
+      return std::nullopt;
+    }
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return std::nullopt;
+}
+
+std::optional<int64_t> to_int(const std::string& s) {
+  int64_t n = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+  if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+  return n;
+}
+
+bool owns(const events::SubscriptionSpec& s, const security::Principal& who) {
+  return who.role == "admin" || (s.owner.ods == who.ods && s.owner.role == who.role);
+}
+
+// A searchset Bundle around already-serialised resources.
+std::string searchset(const std::vector<std::string>& resources) {
+  std::string out = "{\"resourceType\":\"Bundle\",\"type\":\"searchset\",\"total\":" +
+                    std::to_string(resources.size()) + ",\"entry\":[";
+  for (size_t i = 0; i < resources.size(); ++i) {
+    if (i) out += ",";
+    out += "{\"resource\":" + resources[i] + ",\"search\":{\"mode\":\"match\"}}";
+  }
+  return out + "]}";
+}
+
+// The searchset without entries owned by someone else; total and paging
+// links then describe the unfiltered search, so they are dropped.
+std::string only_owned(const std::string& bundle, const security::Principal& who) {
+  auto d = json::parse(bundle);
+  if (!d || !d->IsObject() || !d->HasMember("entry") || !(*d)["entry"].IsArray()) return bundle;
+  auto& entries = (*d)["entry"];
+  for (auto it = entries.Begin(); it != entries.End();) {
+    const json::Value* r = json::member(*it, "resource");
+    IssueSink ignored;
+    bool mine = false;
+    if (r && r->IsObject()) {
+      events::SubscriptionSpec s = events::read_subscription(*r, ignored);
+      mine = s.has_owner && owns(s, who);
+    }
+    if (mine) ++it;
+    else it = entries.Erase(it);
+  }
+  json::remove(*d, "total");
+  json::remove(*d, "link");
+  return json::to_string(*d);
+}
+
+}  // namespace
+
+SubscriptionApi::SubscriptionApi(RestApi& rest, delivery::Subscriptions& subs, const security::Policy& policy,
+                                 std::string public_base_url)
+    : rest_(rest), subs_(subs), policy_(policy), public_base_url_(std::move(public_base_url)) {
+  // The CapabilityStatement the REST API built, plus the topics (backport
+  // IG: capabilitystatement-subscriptiontopic-canonical) and the operations.
+  auto doc = json::parse(rest_.capability_statement());
+  if (doc && doc->IsObject()) {
+    auto& a = doc->GetAllocator();
+    json::Value* rest_arr = doc->HasMember("rest") ? &(*doc)["rest"] : nullptr;
+    if (rest_arr && rest_arr->IsArray() && !rest_arr->Empty() && (*rest_arr)[0].HasMember("resource")) {
+      for (auto& r : (*rest_arr)[0]["resource"].GetArray()) {
+        auto t = json::get_string(r, "type");
+        if (!t || *t != "Subscription") continue;
+        json::Value ext(rapidjson::kArrayType);
+        for (const auto& topic : subs_.topics().all()) {
+          json::Value e(rapidjson::kObjectType);
+          json::set(e, "url",
+                    "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/"
+                    "capabilitystatement-subscriptiontopic-canonical",
+                    a);
+          json::set(e, "valueCanonical", topic.url, a);
+          ext.PushBack(e, a);
+        }
+        json::set(r, "extension", std::move(ext), a);
+        json::Value ops(rapidjson::kArrayType);
+        for (const char* op : {"status", "events"}) {
+          json::Value o(rapidjson::kObjectType);
+          json::set(o, "name", op, a);
+          json::set(o, "definition",
+                    std::string("http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-") +
+                        op,
+                    a);
+          ops.PushBack(o, a);
+        }
+        json::set(r, "operation", std::move(ops), a);
+      }
+    }
+    capability_ = json::to_string(*doc);
+  } else {
+    capability_ = rest_.capability_statement();
+  }
+}
+
+void SubscriptionApi::add_routes(net::Router& router) {
+  router.add("/fhir/Subscription", this);
+  router.add("/fhir/Basic", this);
+  router.add("/fhir/metadata", this);
+  router.add("/admin/subscriptions", this);
+}
+
+std::string SubscriptionApi::base(const Request& req) const {
+  return (public_base_url_.empty() ? req.base_url : public_base_url_) + "/fhir";
+}
+
+void SubscriptionApi::handle(Request req, Respond respond) {
+  auto seg = segments(req.path);
+  if (!seg.empty() && seg[0] == "admin") return admin(std::move(req), std::move(respond));
+  if (seg.size() == 2 && seg[1] == "metadata") {
+    if (req.method != "GET") return rest_.handle(std::move(req), std::move(respond));
+    Response r;
+    r.body = capability_;
+    r.route = "fhir_metadata";
+    respond(std::move(r));
+    return;
+  }
+  if (seg.size() >= 2 && seg[1] == "Basic") {
+    return topics(std::move(req), std::move(respond), seg.size() >= 3 ? seg[2] : std::string());
+  }
+  // seg: fhir Subscription [id|$status] [$status|$events]
+  if (seg.size() == 3 && seg[2] == "$status") return status(std::move(req), std::move(respond), "");
+  if (seg.size() == 4 && seg[3] == "$status") return status(std::move(req), std::move(respond), seg[2]);
+  if (seg.size() == 4 && seg[3] == "$events") return events(std::move(req), std::move(respond), seg[2]);
+  if (seg.size() >= 3 && seg[2].front() != '$' && req.principal.role != "admin" &&
+      policy_.allows(req.principal, "Subscription", "read")) {
+    return owner_gate(std::move(req), std::move(respond), seg[2], seg.size() == 3 && req.method == "PUT");
+  }
+  bool write_call = (req.method == "POST" && seg.size() == 2) || (req.method == "PUT" && seg.size() == 3);
+  if (write_call) return write(std::move(req), std::move(respond));
+  if (req.method == "GET" && seg.size() == 2 && req.principal.role != "admin") {
+    // A search answers only the caller's own subscriptions: others' carry
+    // their endpoints and headers (often credentials).
+    security::Principal who = req.principal;
+    return rest_.handle(std::move(req), [who, respond = std::move(respond)](Response r) mutable {
+      if (r.status == 200) r.body = only_owned(r.body, who);
+      respond(std::move(r));
+    });
+  }
+  rest_.handle(std::move(req), std::move(respond));
+}
+
+// A subscription is its owner's (the organisation and role that created it):
+// another organisation may not read, change or delete it — a PUT from
+// elsewhere would otherwise take over someone else's notifications.
+void SubscriptionApi::owner_gate(Request req, Respond respond, const std::string& id, bool then_write) {
+  auto shared_req = std::make_shared<Request>(std::move(req));
+  auto shared = std::make_shared<Respond>(std::move(respond));
+  auto r = subs_.store().run_read([this, shared_req, shared, id, then_write]() {
+    auto cur = subs_.store().read("Subscription", id);
+    if (cur) {
+      auto d = json::parse(cur->body);
+      IssueSink ignored;
+      events::SubscriptionSpec s = d ? events::read_subscription(*d, ignored) : events::SubscriptionSpec{};
+      if (s.has_owner && !owns(s, shared_req->principal)) {
+        (*shared)(outcome(Errc::forbidden, "this Subscription belongs to another organisation or role", "",
+                          "fhir_subscription"));
+        return;
+      }
+    }
+    if (then_write) write(std::move(*shared_req), std::move(*shared));
+    else rest_.handle(std::move(*shared_req), std::move(*shared));
+  });
+  if (!r) (*shared)(outcome(r.error().code, r.error().message, "", "fhir_subscription"));
+}
+
+void SubscriptionApi::write(Request req, Respond respond) {
+  const char* route = req.method == "POST" ? "fhir_create" : "fhir_update";
+  if (!policy_.allows(req.principal, "Subscription", req.method == "POST" ? "create" : "update")) {
+    return rest_.handle(std::move(req), std::move(respond));  // its 403
+  }
+  auto doc = json::parse(req.body);
+  if (!doc || !doc->IsObject() || json::get_string(*doc, "resourceType").value_or("") != "Subscription") {
+    return rest_.handle(std::move(req), std::move(respond));  // its 400 with the parse position
+  }
+  IssueSink read_issues;
+  events::SubscriptionSpec spec = events::read_subscription(*doc, read_issues);
+  events::Verdict v = events::check_subscription(spec, read_issues, req.principal, subs_.topics(), policy_);
+  if (v.code != Errc::ok) {
+    Response r;
+    r.status = http_status_for(v.code);
+    r.body = operation_outcome(v.issues);
+    r.route = route;
+    log::info("subscription_refused", {{"req", req.req_id}, {"status", r.status}, {"role", req.principal.role}});
+    respond(std::move(r));
+    return;
+  }
+  events::prepare_for_store(*doc, req.principal);
+  req.body = json::to_string(*doc);
+  rest_.handle(std::move(req), std::move(respond));
+}
+
+void SubscriptionApi::status(Request req, Respond respond, const std::string& id) {
+  if (req.method != "GET" && req.method != "POST") {
+    return respond(outcome(Errc::method_not_allowed, "$status accepts GET", "", "fhir_subscription_status"));
+  }
+  if (!policy_.allows(req.principal, "Subscription", "read")) {
+    return respond(outcome(Errc::forbidden, "role '" + req.principal.role + "' may not read Subscription", "",
+                           "fhir_subscription_status"));
+  }
+  std::vector<events::SubscriptionSet::Ptr> targets;
+  if (!id.empty()) {
+    auto s = subs_.set().get(id);
+    if (!s || !owns(*s, req.principal)) {
+      return respond(outcome(Errc::not_found, "no such Subscription of yours", "", "fhir_subscription_status"));
+    }
+    targets.push_back(s);
+  } else {
+    for (const auto& s : subs_.set().all())
+      if (owns(*s, req.principal)) targets.push_back(s);
+  }
+  auto shared = std::make_shared<Respond>(std::move(respond));
+  std::string b = base(req);
+  auto r = subs_.store().run_read([this, shared, targets = std::move(targets), b]() {
+    std::vector<std::string> params;
+    for (const auto& s : targets) {
+      auto c = subs_.store().event_counts(s->id);
+      delivery::Notification n;
+      n.base = b;
+      n.subscription_id = s->id;
+      n.topic_url = s->topic_url;
+      n.status = s->status;
+      n.type = "query-status";
+      n.events_since_start = c ? c->events : 0;
+      n.content = s->content;
+      if (auto cur = subs_.store().read("Subscription", s->id)) {
+        if (auto d = json::parse(cur->body)) {
+          n.status = std::string(json::get_string(*d, "status").value_or(s->status));
+          n.error_text = std::string(json::get_string(*d, "error").value_or(""));
+        }
+      }
+      params.push_back(delivery::status_parameters(n));
+    }
+    Response resp;
+    resp.body = searchset(params);
+    resp.route = "fhir_subscription_status";
+    (*shared)(std::move(resp));
+  });
+  if (!r) (*shared)(outcome(r.error().code, r.error().message, "", "fhir_subscription_status"));
+}
+
+void SubscriptionApi::events(Request req, Respond respond, const std::string& id) {
+  const char* route = "fhir_subscription_events";
+  if (req.method != "GET" && req.method != "POST") {
+    return respond(outcome(Errc::method_not_allowed, "$events accepts GET", "", route));
+  }
+  if (!policy_.allows(req.principal, "Subscription", "read")) {
+    return respond(outcome(Errc::forbidden, "role '" + req.principal.role + "' may not read Subscription", "", route));
+  }
+  auto s = subs_.set().get(id);
+  if (!s || !owns(*s, req.principal)) return respond(outcome(Errc::not_found, "no such Subscription of yours", "", route));
+  int64_t since = 1, until = 0;
+  if (auto v = query_param(req.query, "eventsSinceNumber")) {
+    auto n = to_int(*v);
+    if (!n || *n < 1) return respond(outcome(Errc::invalid_input, "eventsSinceNumber must be a positive integer",
+                                             "eventsSinceNumber", route));
+    since = *n;
+  }
+  if (auto v = query_param(req.query, "eventsUntilNumber")) {
+    auto n = to_int(*v);
+    if (!n || *n < since) {
+      return respond(outcome(Errc::invalid_input, "eventsUntilNumber must be an integer >= eventsSinceNumber",
+                             "eventsUntilNumber", route));
+    }
+    until = *n;
+  }
+  std::string content = s->content;
+  if (auto v = query_param(req.query, "content")) {
+    auto rank = [](const std::string& c) { return c == "empty" ? 0 : c == "id-only" ? 1 : c == "full-resource" ? 2 : -1; };
+    if (rank(*v) < 0) return respond(outcome(Errc::invalid_input, "content must be empty, id-only or full-resource", "content", route));
+    if (rank(*v) > rank(s->content)) {
+      return respond(outcome(Errc::forbidden, "content may not exceed the subscription's payload content", "content", route));
+    }
+    content = *v;
+  }
+  constexpr int kMaxEvents = 100;
+  auto shared = std::make_shared<Respond>(std::move(respond));
+  std::string b = base(req);
+  auto r = subs_.store().run_read([this, shared, s, since, until, content, b, route]() {
+    auto evs = subs_.store().events(s->id, since, until, "", kMaxEvents);
+    auto c = subs_.store().event_counts(s->id);
+    if (!evs || !c) {
+      (*shared)(outcome(Errc::store_failure, "the event store could not be read", "", route));
+      return;
+    }
+    delivery::Notification n;
+    n.base = b;
+    n.subscription_id = s->id;
+    n.topic_url = s->topic_url;
+    n.status = s->status;
+    n.type = "query-event";
+    n.events_since_start = c->events;
+    n.content = content;
+    for (const auto& e : *evs) {
+      delivery::NotificationEvent ne;
+      ne.number = e.number;
+      ne.timestamp = e.created;
+      ne.focus_type = e.focus_type;
+      ne.focus_id = e.focus_id;
+      ne.focus_version = e.focus_version;
+      ne.interaction = e.interaction;
+      // Never more than the fan-out decided for this event (sensitivity).
+      if (content == "full-resource" && e.content == "full-resource") {
+        if (auto r = subs_.store().vread(e.focus_type, e.focus_id, e.focus_version)) ne.resource_json = served_text(*r);
+      }
+      n.events.push_back(std::move(ne));
+    }
+    Response resp;
+    resp.body = delivery::notification_bundle(n);
+    resp.route = route;
+    (*shared)(std::move(resp));
+  });
+  if (!r) (*shared)(outcome(r.error().code, r.error().message, "", route));
+}
+
+void SubscriptionApi::topics(Request req, Respond respond, const std::string& name) {
+  const char* route = "fhir_topics";
+  if (req.method != "GET") return respond(outcome(Errc::method_not_allowed, "topics are read-only (GET)", "", route));
+  Response r;
+  r.route = route;
+  if (name.empty()) {
+    std::vector<std::string> all;
+    for (const auto& t : subs_.topics().all()) all.push_back(events::Topics::as_basic(t));
+    r.body = searchset(all);
+  } else {
+    const events::Topic* t = subs_.topics().by_name(name);
+    if (!t) return respond(outcome(Errc::not_found, "no such topic", "", route));
+    r.body = events::Topics::as_basic(*t);
+  }
+  respond(std::move(r));
+}
+
+// POST /admin/subscriptions/{id}/replay-dead-letters, or
+// POST /admin/subscriptions/replay-dead-letters for every subscription.
+void SubscriptionApi::admin(Request req, Respond respond) {
+  const char* route = "admin_subscriptions";
+  if (!policy_.allows_operation(req.principal, "admin")) {
+    return respond(outcome(Errc::forbidden, "admin operations need the admin role", "", route));
+  }
+  auto seg = segments(req.path);  // admin subscriptions [id] replay-dead-letters
+  std::string id;
+  if (seg.size() == 4 && seg[3] == "replay-dead-letters") id = seg[2];
+  else if (!(seg.size() == 3 && seg[2] == "replay-dead-letters"))
+    return respond(outcome(Errc::not_found, "no such admin endpoint", "", route));
+  if (req.method != "POST") return respond(outcome(Errc::method_not_allowed, "use POST", "", route));
+  auto shared = std::make_shared<Respond>(std::move(respond));
+  auto r = subs_.store().run_read([this, shared, id, route]() {
+    auto n = delivery::RestHookDelivery::replay_dead_letters(subs_.store(), id);
+    if (!n) {
+      (*shared)(outcome(n.error().code, n.error().message, "", route));
+      return;
+    }
+    subs_.delivery().kick(id);
+    Response resp;
+    resp.content_type = "application/json";
+    resp.body = "{\"replayed\":" + std::to_string(*n) + "}";
+    resp.route = route;
+    (*shared)(std::move(resp));
+  });
+  if (!r) (*shared)(outcome(r.error().code, r.error().message, "", route));
+}
+
+}  // namespace gw::fhir
