@@ -92,4 +92,28 @@ std::string operation_outcome_coded(std::string_view issue_code, std::string_vie
   return std::string(buf.GetString(), buf.GetSize());
 }
 
+void write_issues(json::Writer& w, const std::vector<Issue>& issues) {
+  auto put = [&w](const char* k, std::string_view v) {
+    w.Key(k);
+    w.String(v.data(), static_cast<json::SizeType>(v.size()));
+  };
+  w.StartArray();
+  for (const auto& i : issues) {
+    w.StartObject();
+    put("severity", severity_name(i.severity));
+    put("code", i.code);
+    if (!i.expression.empty()) put("expression", i.expression);
+    put("message", i.message);
+    w.EndObject();
+  }
+  w.EndArray();
+}
+
+std::string issues_json(const std::vector<Issue>& issues) {
+  json::Buffer buf;
+  json::Writer w(buf);
+  write_issues(w, issues);
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
 }  // namespace gw

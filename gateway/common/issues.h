@@ -44,6 +44,12 @@ class IssueSink {
 
 const char* severity_name(Severity s);
 
+// A JSON array of {severity, code, expression, message}: how issues are kept
+// with a stored inbound message and answered to file senders.
+std::string issues_json(const std::vector<Issue>& issues);
+// Writes the same array into an open Writer.
+void write_issues(json::Writer& w, const std::vector<Issue>& issues);
+
 // OperationOutcome JSON text from a list of issues.
 std::string operation_outcome(const std::vector<Issue>& issues);
 // OperationOutcome for one Error (code mapped by fhir_issue_code_for).

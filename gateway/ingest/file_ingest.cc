@@ -21,26 +21,6 @@ std::string sha256_hex(std::string_view s) {
   return out;
 }
 
-std::string issues_to_json(const std::vector<Issue>& issues) {
-  json::Buffer buf;
-  json::Writer w(buf);
-  w.StartArray();
-  for (const auto& i : issues) {
-    w.StartObject();
-    w.Key("severity");
-    w.String(severity_name(i.severity));
-    w.Key("code");
-    w.String(i.code.c_str(), static_cast<json::SizeType>(i.code.size()));
-    w.Key("expression");
-    w.String(i.expression.c_str(), static_cast<json::SizeType>(i.expression.size()));
-    w.Key("message");
-    w.String(i.message.c_str(), static_cast<json::SizeType>(i.message.size()));
-    w.EndObject();
-  }
-  w.EndArray();
-  return std::string(buf.GetString(), buf.GetSize());
-}
-
 size_t entry_count(std::string_view bundle) {
   auto d = json::parse(bundle);
   if (!d || !d->IsObject()) return 0;
@@ -94,7 +74,7 @@ void FileIngest::handle(std::string raw_in, Source src, std::function<void(FileR
   row.sender_system = src.principal.system;
   row.status = "accepted";
   row.reason = partial ? "accepted in part: some records refused" : "";
-  row.issues_json = issues_to_json(issues);
+  row.issues_json = issues_json(issues);
   row.raw = *raw;
   extras.inbound.push_back(std::move(row));
   auto shared_issues = std::make_shared<std::vector<Issue>>(std::move(issues));
@@ -148,7 +128,7 @@ void FileIngest::quarantine(std::shared_ptr<std::string> raw, const Source& src,
   row.sender_system = src.principal.system;
   row.status = "quarantined";
   row.reason = reason.substr(0, 500);
-  row.issues_json = issues_to_json(issues);
+  row.issues_json = issues_json(issues);
   row.raw = *raw;
   u.inbound.push_back(std::move(row));
   auto shared = std::make_shared<std::pair<std::vector<Issue>, std::function<void(FileResult)>>>(std::move(issues),

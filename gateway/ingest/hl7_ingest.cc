@@ -60,26 +60,6 @@ std::vector<hl7::AckError> ack_errors(const std::vector<Issue>& issues) {
   return out;
 }
 
-std::string issues_json(const std::vector<Issue>& issues) {
-  json::Buffer buf;
-  json::Writer w(buf);
-  w.StartArray();
-  for (const auto& i : issues) {
-    w.StartObject();
-    w.Key("severity");
-    w.String(severity_name(i.severity));
-    w.Key("code");
-    w.String(i.code.c_str(), static_cast<json::SizeType>(i.code.size()));
-    w.Key("expression");
-    w.String(i.expression.c_str(), static_cast<json::SizeType>(i.expression.size()));
-    w.Key("message");
-    w.String(i.message.c_str(), static_cast<json::SizeType>(i.message.size()));
-    w.EndObject();
-  }
-  w.EndArray();
-  return std::string(buf.GetString(), buf.GetSize());
-}
-
 // The issues of an OperationOutcome body (FHIR-side failures after mapping).
 std::vector<Issue> outcome_issues(std::string_view body) {
   std::vector<Issue> out;

@@ -87,16 +87,7 @@ void write_result(json::Writer& w, size_t index, const IngestResult& r) {
     w.Int64(r.inbound_id);
   }
   w.Key("issues");
-  w.StartArray();
-  for (const auto& i : r.issues) {
-    w.StartObject();
-    put(w, "severity", severity_name(i.severity));
-    put(w, "code", i.code);
-    if (!i.expression.empty()) put(w, "expression", i.expression);
-    put(w, "message", i.message);
-    w.EndObject();
-  }
-  w.EndArray();
+  write_issues(w, r.issues);
   w.EndObject();
 }
 
@@ -288,16 +279,7 @@ void IngestApi::ingest_whole_file(net::Request req, net::Respond respond, FileIn
     w.Key("problems");
     w.Uint64(refused);
     w.Key("issues");
-    w.StartArray();
-    for (const auto& i : r.issues) {
-      w.StartObject();
-      put(w, "severity", severity_name(i.severity));
-      put(w, "code", i.code);
-      if (!i.expression.empty()) put(w, "expression", i.expression);
-      put(w, "message", i.message);
-      w.EndObject();
-    }
-    w.EndArray();
+    write_issues(w, r.issues);
     w.EndObject();
     int status = r.kind == FileResult::Kind::refused ? 422 : r.kind == FileResult::Kind::unavailable ? 503 : 200;
     (*shared)(json_response(status, std::string(buf.GetString(), buf.GetSize()), "ingest"));
