@@ -613,7 +613,24 @@ struct RestApi::Impl {
     op.unique_key = nhs_unique_key(type, doc);
     op.index = index_entries(type, doc);
     op.body = storage_text(doc, type, doc.GetAllocator());
-    submit_write(std::move(req), std::move(respond), std::move(op), route);
+    if (url_id.empty()) return submit_write(std::move(req), std::move(respond), std::move(op), route);
+    write_if_visible(std::move(req), std::move(respond), std::move(op), route);
+  }
+
+  // A write by id to labelled content the caller may not see is answered as
+  // if the resource did not exist (it must neither change it nor learn of it).
+  void write_if_visible(Request req, Respond respond, store::WriteOp op, const char* route) {
+    auto hidden = policy.hidden_labels(req.principal);
+    if (hidden.empty()) return submit_write(std::move(req), std::move(respond), std::move(op), route);
+    on_reader(std::move(respond), route,
+              [this, req = std::move(req), op = std::move(op), hidden, route](Respond& respond) mutable {
+                auto cur = store.read(op.type, op.id);
+                if (cur && hidden_by_labels(cur->body, hidden)) {
+                  audit_read(req, action_name(op.kind), op.type + "/" + op.id, 404);
+                  return respond(outcome_response(make_error(Errc::not_found, op.type + " not found"), route));
+                }
+                submit_write(std::move(req), std::move(respond), std::move(op), route);
+              });
   }
 
   void remove(Request req, Respond respond, const std::string& type, const std::string& id) {
@@ -631,7 +648,7 @@ struct RestApi::Impl {
       }
       op.if_match = *v;
     }
-    submit_write(std::move(req), std::move(respond), std::move(op), route);
+    write_if_visible(std::move(req), std::move(respond), std::move(op), route);
   }
 
   static std::string action_name(store::OpKind k) {

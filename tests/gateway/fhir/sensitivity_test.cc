@@ -132,6 +132,21 @@ TEST_F(SensitivityTest, MentalHealthContentStaysWithMentalHealthServices) {
   }
 }
 
+TEST_F(SensitivityTest, WritesByIdToHiddenContentAreRefusedAsNotFound) {
+  std::string id = make("sexual-health", "SH-W", label("STD"));
+  std::string body = R"({"resourceType":"Patient","id":")" + id + R"(","gender":"male"})";
+  auto gp = gw_->client("integration");
+  auto put = gp.request("PUT", "/fhir/Patient/" + id, body, kJson);
+  EXPECT_EQ(put->status, 404) << put->body;
+  auto admin = gw_->client("admin");
+  EXPECT_EQ(admin.request("DELETE", "/fhir/Patient/" + id)->status, 404);
+  // The clinic's record is untouched: still version 1.
+  auto clinic = gw_->client("sexual-health");
+  auto r = clinic.request("GET", "/fhir/Patient/" + id);
+  ASSERT_EQ(r->status, 200);
+  EXPECT_EQ(r->header("etag").value_or(""), "W/\"1\"");
+}
+
 TEST_F(SensitivityTest, UnlabelledContentIsUnaffected) {
   std::string id = make("integration", "PLAIN-1", label("N"));
   EXPECT_EQ(probe("gp", id, "PLAIN-1").read, 200);
