@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/bench_stats.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/gateway_process.h"
 #include "tests/support/https_client.h"
@@ -27,15 +28,6 @@ struct RunResult {
   double rps = 0, p50_ms = 0, p99_ms = 0;
   uint64_t ok = 0, errors = 0;
 };
-
-double percentile(std::vector<double>& v, double p) {
-  if (v.empty()) return 0;
-  size_t k = static_cast<size_t>(p * static_cast<double>(v.size() - 1));
-  std::nth_element(v.begin(), v.begin() + static_cast<long>(k), v.end());
-  return v[k];
-}
-
-double median(std::vector<double> v) { return percentile(v, 0.5); }
 
 std::atomic<uint32_t> g_next_patient{1'000'000};
 
@@ -90,8 +82,8 @@ RunResult run(uint16_t port, const std::string& mode, int connections, int secon
   r.ok = all.size();
   r.errors = errors.load();
   r.rps = static_cast<double>(all.size()) / elapsed;
-  r.p50_ms = percentile(all, 0.5);
-  r.p99_ms = percentile(all, 0.99);
+  r.p50_ms = test::percentile(all, 0.5);
+  r.p99_ms = test::percentile(all, 0.99);
   return r;
 }
 
@@ -146,7 +138,7 @@ int main(int argc, char** argv) {
       }
       std::printf("{\"bench\":\"https_%s\",\"connections\":%d,\"median_of\":%d,\"req_per_s\":%.0f,\"p50_ms\":%.3f,"
                   "\"p99_ms\":%.3f}\n",
-                  mode.c_str(), n, runs, median(rps), median(p50), median(p99));
+                  mode.c_str(), n, runs, test::median(rps), test::median(p50), test::median(p99));
       std::fflush(stdout);
     }
   }

@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/bench_stats.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/gateway_process.h"
 #include "tests/support/mllp_test_kit.h"
@@ -39,13 +40,6 @@ struct RunResult {
   double rate = 0, p50_ms = 0, p99_ms = 0;
   uint64_t ok = 0, errors = 0;
 };
-
-double pct(std::vector<double>& v, double p) {
-  if (v.empty()) return 0;
-  size_t k = static_cast<size_t>(p * static_cast<double>(v.size() - 1));
-  std::nth_element(v.begin(), v.begin() + static_cast<long>(k), v.end());
-  return v[k];
-}
 
 RunResult run(uint16_t port, int connections, int seconds, double offered) {
   std::vector<std::vector<double>> lat(static_cast<size_t>(connections));
@@ -99,12 +93,10 @@ RunResult run(uint16_t port, int connections, int seconds, double offered) {
   r.ok = all.size();
   r.errors = errors.load();
   r.rate = static_cast<double>(all.size()) / elapsed;
-  r.p50_ms = pct(all, 0.5);
-  r.p99_ms = pct(all, 0.99);
+  r.p50_ms = test::percentile(all, 0.5);
+  r.p99_ms = test::percentile(all, 0.99);
   return r;
 }
-
-double median(std::vector<double> v) { return pct(v, 0.5); }
 
 }  // namespace
 
@@ -145,7 +137,7 @@ int main(int argc, char** argv) {
     }
     std::printf("{\"bench\":\"mllp_ingest_durable\",\"connections\":%d,\"offered_per_s\":%.0f,\"median_of\":%d,"
                 "\"msgs_per_s\":%.0f,\"ack_p50_ms\":%.3f,\"ack_p99_ms\":%.3f}\n",
-                n, rate, runs, median(rates), median(p50), median(p99));
+                n, rate, runs, test::median(rates), test::median(p50), test::median(p99));
     std::fflush(stdout);
   }
   return gw.terminate() == 0 ? 0 : 1;

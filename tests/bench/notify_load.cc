@@ -22,6 +22,7 @@
 #include "gateway/common/log.h"
 #include "gateway/delivery/subscriptions.h"
 #include "gateway/fhir/resource_text.h"
+#include "tests/support/bench_stats.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/hook_receiver.h"
 #include "tests/support/subscription_kit.h"
@@ -29,17 +30,6 @@
 
 using namespace gw;
 using Clock = std::chrono::steady_clock;
-
-namespace {
-
-double percentile(std::vector<double>& v, double p) {
-  if (v.empty()) return 0;
-  size_t k = static_cast<size_t>(p * static_cast<double>(v.size() - 1));
-  std::nth_element(v.begin(), v.begin() + static_cast<long>(k), v.end());
-  return v[k];
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   int subscribers = 100, rate = 1000, seconds = 5, max_count = 1, workers = 16;
@@ -139,7 +129,7 @@ int main(int argc, char** argv) {
     elapsed = std::chrono::duration<double>(last_delivery - start).count();
   }
   std::lock_guard lk(mu);
-  double p50 = percentile(lat_ms, 0.5), p99 = percentile(lat_ms, 0.99), mx = percentile(lat_ms, 1.0);
+  double p50 = test::percentile(lat_ms, 0.5), p99 = test::percentile(lat_ms, 0.99), mx = test::percentile(lat_ms, 1.0);
   std::printf(
       "{\"bench\":\"notify\",\"subscribers\":%d,\"offered_events_per_s\":%d,\"seconds\":%d,\"max_count\":%d,"
       "\"workers\":%d,\"deliveries\":%llu,\"expected\":%llu,\"p50_ms\":%.2f,\"p99_ms\":%.2f,\"max_ms\":%.2f,"
