@@ -74,6 +74,15 @@ Labels labels_of(const json::Value& r) {
   return l;
 }
 
+// One function per route named in topics.cc kRoutes. May fill d (for
+// example with the people concerned); sets d.reason when it refuses.
+bool route_allows(const Topic& topic, const SubscriptionSpec& sub, const std::string& patient_id, Lookup& lookup,
+                  Decision& d) {
+  if (topic.route == "caseload") return !patient_id.empty() && lookup.in_caseload(patient_id, sub.owner.ods);
+  d.reason = "route";
+  return false;
+}
+
 }  // namespace
 
 bool names_organisation(const json::Value& v, const std::string& ods) {
@@ -174,12 +183,11 @@ Decision decide(const Topic& topic, const SubscriptionSpec& sub, const store::Ch
       return d;
     }
   }
-  // Caseload: a subscriber from an organisation hears only about its patients.
-  if (!topic.unrestricted(sub.owner.role)) {
-    if (patient_id.empty() || !lookup.in_caseload(patient_id, sub.owner.ods)) {
-      d.reason = "caseload";
-      return d;
-    }
+  // Route: a subscriber from an organisation hears only about the people the
+  // topic's route puts in its care.
+  if (!topic.unrestricted(sub.owner.role) && !route_allows(topic, sub, patient_id, lookup, d)) {
+    if (d.reason.empty()) d.reason = "caseload";
+    return d;
   }
   d.content = sub.content;
   Labels l = labels_of(resource);

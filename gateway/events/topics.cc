@@ -47,6 +47,8 @@ Result<std::string> string_of(const json::Value& obj, const char* key, const std
 const std::set<std::string_view> kFilterParams = {"identifier", "patient", "patient:identifier", "organization",
                                                   "code"};
 const std::set<std::string_view> kInteractions = {"create", "update", "delete"};
+// Routes the matcher implements (matcher.cc, route_allows).
+const std::set<std::string_view> kRoutes = {"caseload"};
 
 }  // namespace
 
@@ -72,7 +74,7 @@ Result<Topic> Topics::parse(std::string_view text, const std::string& source) {
     std::string_view k(m.name.GetString(), m.name.GetStringLength());
     static const std::set<std::string_view> known = {"name",    "url",     "title", "status",
                                                       "description", "triggers", "filters", "roles",
-                                                      "unrestricted_roles", "comment"};
+                                                      "unrestricted_roles", "route", "comment"};
     if (!known.count(k)) return bad(source, std::string(k), "is not a known topic key");
   }
   auto name = string_of(*doc, "name", source);
@@ -124,6 +126,11 @@ Result<Topic> Topics::parse(std::string_view text, const std::string& source) {
   for (const auto& r : *unr)
     if (!has(t.roles, r)) return bad(source, "unrestricted_roles", "names '" + r + "' which is not in roles");
   t.unrestricted_roles = *unr;
+  if (const json::Value* r = json::member(*doc, "route")) {
+    if (!r->IsString() || !kRoutes.count(std::string_view(r->GetString(), r->GetStringLength())))
+      return bad(source, "route", "must be one of the routes the matcher implements (caseload)");
+    t.route.assign(r->GetString(), r->GetStringLength());
+  }
   return t;
 }
 

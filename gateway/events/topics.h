@@ -34,6 +34,13 @@ struct Topic {
   std::vector<TopicFilter> filters;
   std::vector<std::string> roles;              // may subscribe
   std::vector<std::string> unrestricted_roles; // not limited to their organisation's caseload
+  // Who hears about a change (see kRoutes in topics.cc):
+  //   "caseload" — the subscriber's organisation cares for the Patient the
+  //   focus resource is about (GP, managing organisation, CareTeam or
+  //   EpisodeOfCare naming its ODS code).
+  // Further routes (linked children, disclosure audiences) are added with the
+  // topics that need them.
+  std::string route = "caseload";
 
   bool fires() const { return status == "active"; }
   bool triggered_by(std::string_view type, std::string_view interaction) const;

@@ -53,6 +53,12 @@ TEST(Topics, ABadTopicFileIsRefusedWithTheKeyNamed) {
       "x.json");
   ASSERT_TRUE(ok.has_value()) << ok.error().message;
   EXPECT_FALSE(ok->fires());
+  EXPECT_EQ(ok->route, "caseload");
+  auto unknown_route = Topics::parse(
+      R"({"name":"x","url":"https://cpis-gateway.nhs.uk/SubscriptionTopic/x","title":"t","status":"active","triggers":[{"resource":"Patient","interactions":["create"]}],"roles":["admin"],"route":"everyone"})",
+      "x.json");
+  ASSERT_FALSE(unknown_route.has_value());
+  EXPECT_EQ(unknown_route.error().expression, "route");
 }
 
 }  // namespace
