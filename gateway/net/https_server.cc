@@ -27,6 +27,7 @@
 
 #include "gateway/common/issues.h"
 #include "gateway/common/log.h"
+#include "gateway/net/listener.h"
 #include "gateway/net/tls.h"
 
 namespace gw::net {
@@ -126,11 +127,11 @@ struct Core {
   metrics::Gauge& open_gauge;
   metrics::Counter& refused;
   metrics::Counter& handshake_failures;
+  std::shared_ptr<ConnectionTable> connections = std::make_shared<ConnectionTable>(open_gauge);
   std::string listener_authority;  // host:port, the base_url when a request has no Host
 
   std::atomic<uint64_t> next_conn{1};
   std::atomic<uint64_t> next_req{1};
-  std::atomic<size_t> open{0};
 
   // Handlers answer from their own threads, possibly after the server is gone;
   // posting to a destroyed io_context would be undefined, so every post from
@@ -139,33 +140,19 @@ struct Core {
   bool posts_open = true;
 };
 
-class Session;
-
-struct SessionTable {
-  std::mutex mu;
-  std::map<uint64_t, std::weak_ptr<Session>> sessions;
-};
-
-class Session : public std::enable_shared_from_this<Session> {
+class Session : public Connection, public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket&& socket, std::shared_ptr<Core> core, std::shared_ptr<SessionTable> reg, std::string remote)
+  Session(tcp::socket&& socket, std::shared_ptr<Core> core, std::string remote)
       : stream_(std::move(socket), *core->ssl_ctx),
         core_(std::move(core)),
-        reg_(std::move(reg)),
         conn_id_(core_->next_conn.fetch_add(1)),
         remote_(std::move(remote)),
         read_timer_(stream_.get_executor()) {
-    core_->open.fetch_add(1);
-    core_->open_gauge.add(1);
+    core_->connections->opened();
   }
 
-  ~Session() {
-    {
-      std::lock_guard lock(reg_->mu);
-      reg_->sessions.erase(conn_id_);
-    }
-    core_->open_gauge.add(-1);
-    core_->open.fetch_sub(1);
+  ~Session() override {
+    core_->connections->closed(conn_id_);
     if (handshake_done_)
       log::info("conn_close", {{"conn", conn_id_}, {"remote", remote_}, {"requests", requests_}});
   }
@@ -173,15 +160,12 @@ class Session : public std::enable_shared_from_this<Session> {
   uint64_t id() const { return conn_id_; }
 
   void run() {
-    {
-      std::lock_guard lock(reg_->mu);
-      reg_->sessions[conn_id_] = weak_from_this();
-    }
+    core_->connections->add(conn_id_, weak_from_this());
     asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->do_handshake(); });
   }
 
   // Shutdown, phase one: finish what was asked, then close.
-  void begin_drain() {
+  void begin_drain() override {
     asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
       self->draining_ = true;
       if (!self->handshake_done_) return self->force_close();
@@ -190,7 +174,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   // Shutdown, phase two (grace over): drop everything.
-  void force_close_async() {
+  void force_close_async() override {
     asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->force_close(); });
   }
 
@@ -547,7 +531,6 @@ class Session : public std::enable_shared_from_this<Session> {
 
   beast::ssl_stream<beast::tcp_stream> stream_;
   std::shared_ptr<Core> core_;
-  std::shared_ptr<SessionTable> reg_;
   uint64_t conn_id_;
   std::string remote_;
   security::Principal principal_;
@@ -574,85 +557,18 @@ class Session : public std::enable_shared_from_this<Session> {
 struct HttpsServer::Impl {
   Impl(const HttpsOptions& opts, const Router& router, metrics::Registry& metrics)
       : core(std::make_shared<Core>(opts, router, metrics)),
-        sessions(std::make_shared<SessionTable>()),
-        acceptor(asio::make_strand(ioc)) {
-    bind();
+        listener(ListenerOptions{"https", "mtls", opts.host, opts.port, opts.limits.max_connections, opts.threads},
+                 core->connections, core->refused,
+                 [c = core](tcp::socket socket, const tcp::endpoint&, std::string remote) {
+                   std::make_shared<Session>(std::move(socket), c, std::move(remote))->run();
+                 }) {
+    core->listener_authority = listener.authority();
   }
 
-  void bind() {
-    const auto& o = core->opts;
-    beast::error_code ec;
-    auto addr = asio::ip::make_address(o.host, ec);
-    if (ec) throw std::runtime_error("invalid listen address '" + o.host + "': " + ec.message());
-    tcp::endpoint ep{addr, o.port};
-    auto where = o.host + ":" + std::to_string(o.port);
-    acceptor.open(ep.protocol(), ec);
-    if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-    if (!ec) acceptor.bind(ep, ec);
-    if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) throw std::runtime_error("cannot listen on " + where + ": " + ec.message());
-    bound_port = acceptor.local_endpoint().port();
-    std::string host = addr.is_v6() ? "[" + o.host + "]" : o.host;
-    core->listener_authority = host + ":" + std::to_string(bound_port);
-  }
-
-  void do_accept() {
-    acceptor.async_accept(asio::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
-      on_accept(ec, std::move(socket));
-    });
-  }
-
-  void on_accept(beast::error_code ec, tcp::socket socket) {
-    if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
-    if (ec) {
-      // EMFILE and friends: log and keep accepting rather than go deaf.
-      log::warn("accept_failed", {{"error", ec.message()}});
-      return do_accept();
-    }
-    beast::error_code rec;
-    auto ep = socket.remote_endpoint(rec);
-    std::string remote = rec ? std::string("unknown") : ep.address().to_string() + ":" + std::to_string(ep.port());
-    if (core->open.load() >= core->opts.limits.max_connections) {
-      core->refused.inc();
-      log::warn("connection_refused", {{"remote", remote},
-                                       {"reason", "max_connections"},
-                                       {"max_connections", static_cast<uint64_t>(core->opts.limits.max_connections)}});
-      socket.close(rec);
-      return do_accept();
-    }
-    // Beast writes header and body separately; without this, Nagle plus the
-    // peer's delayed ACK adds tens of milliseconds to every response.
-    socket.set_option(tcp::no_delay(true), rec);
-    std::make_shared<Session>(std::move(socket), core, sessions, std::move(remote))->run();
-    do_accept();
-  }
-
-  std::vector<std::shared_ptr<Session>> live_sessions() {
-    std::vector<std::shared_ptr<Session>> out;
-    std::lock_guard lock(sessions->mu);
-    for (auto& [id, w] : sessions->sessions)
-      if (auto s = w.lock()) out.push_back(std::move(s));
-    return out;
-  }
-
-  bool wait_for_no_connections(Clock::time_point deadline) {
-    while (core->open.load() > 0) {
-      if (Clock::now() >= deadline) return false;
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    return true;
-  }
-
-  // Declared before ioc: sessions destroyed with the io_context still use them.
+  // Declared before the listener (and its io_context): sessions destroyed
+  // with the io_context still use it.
   std::shared_ptr<Core> core;
-  std::shared_ptr<SessionTable> sessions;
-  asio::io_context ioc;
-  tcp::acceptor acceptor;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
-  std::vector<std::thread> threads;
-  uint16_t bound_port = 0;
-  bool started = false;
-  bool stopped = false;
+  Listener listener;
 };
 
 HttpsServer::HttpsServer(const HttpsOptions& opts, const Router& router, metrics::Registry& metrics)
@@ -666,53 +582,12 @@ HttpsServer::~HttpsServer() {
   }
 }
 
-uint16_t HttpsServer::start() {
-  if (impl_->started) return impl_->bound_port;
-  impl_->started = true;
-  impl_->work.emplace(impl_->ioc.get_executor());
-  asio::post(impl_->acceptor.get_executor(), [impl = impl_.get()] { impl->do_accept(); });
-  int n = std::max(1, impl_->core->opts.threads);
-  for (int i = 0; i < n; ++i) impl_->threads.emplace_back([impl = impl_.get()] { impl->ioc.run(); });
-  log::info("https_listening", {{"address", impl_->core->listener_authority}, {"threads", n}});
-  return impl_->bound_port;
-}
+uint16_t HttpsServer::start() { return impl_->listener.start(); }
 
-void HttpsServer::shutdown(std::chrono::milliseconds grace) {
-  Impl& im = *impl_;
-  if (im.stopped) return;
-  im.stopped = true;
-  if (!im.started) {
-    beast::error_code ignored;
-    im.acceptor.close(ignored);
-    return;
-  }
-  std::promise<void> closed;
-  asio::post(im.acceptor.get_executor(), [&im, &closed] {
-    beast::error_code ignored;
-    im.acceptor.close(ignored);
-    closed.set_value();
-  });
-  closed.get_future().wait();
+void HttpsServer::shutdown(std::chrono::milliseconds grace) { impl_->listener.shutdown(grace, kTlsShutdownTimeout); }
 
-  auto start = Clock::now();
-  for (auto& s : im.live_sessions()) s->begin_drain();
-  bool drained = im.wait_for_no_connections(start + grace);
-  size_t left = im.core->open.load();
-  if (!drained) {
-    for (auto& s : im.live_sessions()) s->force_close_async();
-    im.wait_for_no_connections(Clock::now() + kTlsShutdownTimeout);
-  }
-  log::info("https_stopped", {{"drained", drained ? "yes" : "no"},
-                              {"forced", static_cast<uint64_t>(drained ? 0 : left)},
-                              {"ms", std::chrono::duration<double, std::milli>(Clock::now() - start).count()}});
-  im.work.reset();
-  im.ioc.stop();
-  for (auto& t : im.threads) t.join();
-  im.threads.clear();
-}
+uint16_t HttpsServer::port() const { return impl_->listener.port(); }
 
-uint16_t HttpsServer::port() const { return impl_->bound_port; }
-
-size_t HttpsServer::open_connections() const { return impl_->core->open.load(); }
+size_t HttpsServer::open_connections() const { return impl_->core->connections->open(); }
 
 }  // namespace gw::net

@@ -27,6 +27,7 @@
 
 #include "gateway/common/log.h"
 #include "gateway/hl7/mllp.h"
+#include "gateway/net/listener.h"
 
 namespace gw::net {
 
@@ -165,10 +166,10 @@ struct MllpCore {
   metrics::Histogram& ack_seconds;
   metrics::Counter& oversized;
   metrics::Counter& garbage;
+  std::shared_ptr<ConnectionTable> connections = std::make_shared<ConnectionTable>(open_gauge);
 
   std::atomic<uint64_t> next_conn{1};
   std::atomic<uint64_t> next_msg{1};
-  std::atomic<size_t> open{0};
 
   // Handlers reply from their own threads, possibly after the server is gone;
   // posting to a destroyed io_context would be undefined, so every post from
@@ -177,61 +178,37 @@ struct MllpCore {
   bool posts_open = true;
 };
 
-// What the listener needs from a session whatever its transport.
-class MllpSessionBase {
- public:
-  virtual ~MllpSessionBase() = default;
-  virtual void begin_drain() = 0;
-  virtual void force_close_async() = 0;
-};
-
-struct MllpSessionTable {
-  std::mutex mu;
-  std::map<uint64_t, std::weak_ptr<MllpSessionBase>> sessions;
-};
-
 // Stream is beast::tcp_stream (plain) or beast::ssl_stream<beast::tcp_stream>.
 template <class Stream>
-class MllpSession : public MllpSessionBase, public std::enable_shared_from_this<MllpSession<Stream>> {
+class MllpSession : public Connection, public std::enable_shared_from_this<MllpSession<Stream>> {
   static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
 
  public:
-  MllpSession(Stream&& stream, std::shared_ptr<MllpCore> core, std::shared_ptr<MllpSessionTable> table,
-              std::string remote, security::Principal principal)
+  MllpSession(Stream&& stream, std::shared_ptr<MllpCore> core, std::string remote, security::Principal principal)
       : stream_(std::move(stream)),
         core_(std::move(core)),
-        table_(std::move(table)),
         conn_id_(core_->next_conn.fetch_add(1)),
         remote_(std::move(remote)),
         principal_(std::move(principal)),
         deframer_(core_->opts.max_frame_bytes),
         idle_timer_(stream_.get_executor()),
         write_timer_(stream_.get_executor()) {
-    core_->open.fetch_add(1);
-    core_->open_gauge.add(1);
+    core_->connections->opened();
   }
 
   ~MllpSession() override {
-    {
-      std::lock_guard lock(table_->mu);
-      table_->sessions.erase(conn_id_);
-    }
     // Messages handed over but never acknowledged on the wire: the sender
     // will resend them, and the count shows how often that happens.
     for (const auto& s : slots_)
       if (!s.timed_out) core_->abandoned.inc();
-    core_->open_gauge.add(-1);
-    core_->open.fetch_sub(1);
+    core_->connections->closed(conn_id_);
     if (opened_)
       log::info("mllp_conn_close",
                 {{"conn", conn_id_}, {"remote", remote_}, {"messages", messages_}, {"garbage_bytes", garbage_}});
   }
 
   void run() {
-    {
-      std::lock_guard lock(table_->mu);
-      table_->sessions[conn_id_] = this->weak_from_this();
-    }
+    core_->connections->add(conn_id_, this->weak_from_this());
     asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
       if constexpr (kTls)
         self->do_handshake();
@@ -558,7 +535,6 @@ class MllpSession : public MllpSessionBase, public std::enable_shared_from_this<
 
   Stream stream_;
   std::shared_ptr<MllpCore> core_;
-  std::shared_ptr<MllpSessionTable> table_;
   uint64_t conn_id_;
   std::string remote_;
   security::Principal principal_;
@@ -585,110 +561,43 @@ class MllpSession : public MllpSessionBase, public std::enable_shared_from_this<
 struct MllpServer::Impl {
   Impl(const MllpOptions& opts, MllpHandler& handler, metrics::Registry& metrics)
       : core(std::make_shared<MllpCore>(opts, handler, metrics)),
-        sessions(std::make_shared<MllpSessionTable>()),
-        acceptor(asio::make_strand(ioc)) {
-    bind();
-  }
+        listener(ListenerOptions{"mllp", opts.tls ? "mtls" : "plain-allow-list", opts.host, opts.port,
+                                 opts.max_connections, opts.threads},
+                 core->connections, core->refused_max,
+                 [c = core](tcp::socket socket, const tcp::endpoint& peer, std::string remote) {
+                   accept(c, std::move(socket), peer, std::move(remote));
+                 }) {}
 
-  void bind() {
-    const auto& o = core->opts;
-    beast::error_code ec;
-    auto addr = asio::ip::make_address(o.host, ec);
-    if (ec) throw std::runtime_error("invalid MLLP listen address '" + o.host + "': " + ec.message());
-    tcp::endpoint ep{addr, o.port};
-    auto where = o.host + ":" + std::to_string(o.port);
-    acceptor.open(ep.protocol(), ec);
-    if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-    if (!ec) acceptor.bind(ep, ec);
-    if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) throw std::runtime_error("cannot listen on " + where + ": " + ec.message());
-    bound_port = acceptor.local_endpoint().port();
-    authority = (addr.is_v6() ? "[" + o.host + "]" : o.host) + ":" + std::to_string(bound_port);
-  }
-
-  void do_accept() {
-    acceptor.async_accept(asio::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
-      on_accept(ec, std::move(socket));
-    });
-  }
-
-  void on_accept(beast::error_code ec, tcp::socket socket) {
-    if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
-    if (ec) {
-      // EMFILE and friends: log and keep accepting rather than go deaf.
-      log::warn("mllp_accept_failed", {{"error", ec.message()}});
-      return do_accept();
-    }
-    beast::error_code rec;
-    auto ep = socket.remote_endpoint(rec);
-    if (rec) {
-      socket.close(rec);
-      return do_accept();
-    }
-    std::string remote = ep.address().to_string() + ":" + std::to_string(ep.port());
+  static void accept(const std::shared_ptr<MllpCore>& core, tcp::socket socket, const tcp::endpoint& peer,
+                     std::string remote) {
     security::Principal principal;
     if (!core->opts.tls) {
-      const security::Principal* p = core->allowed(ep.address());
+      const security::Principal* p = core->allowed(peer.address());
       if (p == nullptr) {
         core->refused_not_allowed.inc();
         log::warn("mllp_connection_refused", {{"remote", remote}, {"reason", "not_allowed"}});
-        socket.close(rec);
-        return do_accept();
+        beast::error_code ignored;
+        socket.close(ignored);
+        return;
       }
       principal = *p;
     }
-    if (core->open.load() >= core->opts.max_connections) {
-      core->refused_max.inc();
-      log::warn("mllp_connection_refused",
-                {{"remote", remote},
-                 {"reason", "max_connections"},
-                 {"max_connections", static_cast<uint64_t>(core->opts.max_connections)}});
-      socket.close(rec);
-      return do_accept();
-    }
-    // ACKs are small writes; without this Nagle plus the peer's delayed ACK
-    // adds tens of milliseconds to each one.
-    socket.set_option(tcp::no_delay(true), rec);
     if (core->opts.tls) {
       using S = beast::ssl_stream<beast::tcp_stream>;
-      std::make_shared<MllpSession<S>>(S(beast::tcp_stream(std::move(socket)), *core->ssl_ctx), core, sessions,
+      std::make_shared<MllpSession<S>>(S(beast::tcp_stream(std::move(socket)), *core->ssl_ctx), core,
                                        std::move(remote), std::move(principal))
           ->run();
     } else {
-      std::make_shared<MllpSession<beast::tcp_stream>>(beast::tcp_stream(std::move(socket)), core, sessions,
-                                                       std::move(remote), std::move(principal))
+      std::make_shared<MllpSession<beast::tcp_stream>>(beast::tcp_stream(std::move(socket)), core, std::move(remote),
+                                                       std::move(principal))
           ->run();
     }
-    do_accept();
   }
 
-  std::vector<std::shared_ptr<MllpSessionBase>> live_sessions() {
-    std::vector<std::shared_ptr<MllpSessionBase>> out;
-    std::lock_guard lock(sessions->mu);
-    for (auto& [id, w] : sessions->sessions)
-      if (auto s = w.lock()) out.push_back(std::move(s));
-    return out;
-  }
-
-  bool wait_for_no_connections(Clock::time_point deadline) {
-    while (core->open.load() > 0) {
-      if (Clock::now() >= deadline) return false;
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    return true;
-  }
-
-  // Declared before ioc: sessions destroyed with the io_context still use them.
+  // Declared before the listener (and its io_context): sessions destroyed
+  // with the io_context still use it.
   std::shared_ptr<MllpCore> core;
-  std::shared_ptr<MllpSessionTable> sessions;
-  asio::io_context ioc;
-  tcp::acceptor acceptor;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
-  std::vector<std::thread> threads;
-  uint16_t bound_port = 0;
-  std::string authority;
-  bool started = false;
-  bool stopped = false;
+  Listener listener;
 };
 
 MllpServer::MllpServer(const MllpOptions& opts, MllpHandler& handler, metrics::Registry& metrics)
@@ -700,54 +609,12 @@ MllpServer::~MllpServer() {
   impl_->core->posts_open = false;
 }
 
-uint16_t MllpServer::start() {
-  if (impl_->started) return impl_->bound_port;
-  impl_->started = true;
-  impl_->work.emplace(impl_->ioc.get_executor());
-  asio::post(impl_->acceptor.get_executor(), [impl = impl_.get()] { impl->do_accept(); });
-  int n = std::max(1, impl_->core->opts.threads);
-  for (int i = 0; i < n; ++i) impl_->threads.emplace_back([impl = impl_.get()] { impl->ioc.run(); });
-  log::info("mllp_listening",
-            {{"address", impl_->authority}, {"tls", impl_->core->opts.tls ? "yes" : "no"}, {"threads", n}});
-  return impl_->bound_port;
-}
+uint16_t MllpServer::start() { return impl_->listener.start(); }
 
-void MllpServer::shutdown(std::chrono::milliseconds grace) {
-  Impl& im = *impl_;
-  if (im.stopped) return;
-  im.stopped = true;
-  if (!im.started) {
-    beast::error_code ignored;
-    im.acceptor.close(ignored);
-    return;
-  }
-  std::promise<void> closed;
-  asio::post(im.acceptor.get_executor(), [&im, &closed] {
-    beast::error_code ignored;
-    im.acceptor.close(ignored);
-    closed.set_value();
-  });
-  closed.get_future().wait();
+void MllpServer::shutdown(std::chrono::milliseconds grace) { impl_->listener.shutdown(grace, kTlsShutdownTimeout); }
 
-  auto start = Clock::now();
-  for (auto& s : im.live_sessions()) s->begin_drain();
-  bool drained = im.wait_for_no_connections(start + grace);
-  size_t left = im.core->open.load();
-  if (!drained) {
-    for (auto& s : im.live_sessions()) s->force_close_async();
-    im.wait_for_no_connections(Clock::now() + kTlsShutdownTimeout);
-  }
-  log::info("mllp_stopped", {{"drained", drained ? "yes" : "no"},
-                             {"forced", static_cast<uint64_t>(drained ? 0 : left)},
-                             {"ms", std::chrono::duration<double, std::milli>(Clock::now() - start).count()}});
-  im.work.reset();
-  im.ioc.stop();
-  for (auto& t : im.threads) t.join();
-  im.threads.clear();
-}
+uint16_t MllpServer::port() const { return impl_->listener.port(); }
 
-uint16_t MllpServer::port() const { return impl_->bound_port; }
-
-size_t MllpServer::open_connections() const { return impl_->core->open.load(); }
+size_t MllpServer::open_connections() const { return impl_->core->connections->open(); }
 
 }  // namespace gw::net
