@@ -1,5 +1,6 @@
 #include "gateway/fhir/rest.h"
 
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <map>
@@ -192,6 +193,58 @@ struct RestApi::Impl {
     auto shared = std::make_shared<Respond>(std::move(respond));
     auto r = store.run_read([shared, fn = std::move(fn)]() mutable { fn(*shared); });
     if (!r) (*shared)(outcome_response(r.error(), route));
+  }
+
+  // ---- own organisation only (access.json "ownOrganisation") -----------------
+
+  // The elements of which one must name only the caller's organisation, for
+  // this write; empty when the caller's grant has no such condition.
+  std::vector<std::string> ownership(const Request& req, const std::string& type, std::string_view interaction) const {
+    return policy.own_organisation_elements(req.principal, type, interaction);
+  }
+
+  static bool owned(const std::vector<std::string>& elements, const json::Value& resource, const std::string& ods) {
+    return std::any_of(elements.begin(), elements.end(),
+                       [&](const std::string& e) { return security::names_only(resource, e, ods); });
+  }
+
+  static Error not_own(const Request& req, const std::string& type, const std::vector<std::string>& elements,
+                       bool replaced, std::string expression) {
+    std::string who = "role '" + req.principal.role + "' (organisation " + req.principal.ods + ")";
+    if (replaced) {
+      return make_error(Errc::forbidden, "this " + type + " is managed by another organisation; " + who +
+                                             " may change only its own",
+                        std::move(expression));
+    }
+    return make_error(Errc::forbidden, who + " may write only a " + type + " whose " + elements.front() +
+                                           " is its own organisation (ODS code identifier)",
+                      std::move(expression));
+  }
+
+  // On a store reader: the resource an update replaces must be the caller's
+  // own as well, or a second organisation could take it over (by id or by a
+  // conditional update on its identifier). The op is pinned to what was
+  // checked (resolved id and If-Match), so a change in between fails as a
+  // version conflict instead of slipping past the check.
+  std::optional<Error> check_replaced(const Request& req, const std::vector<std::string>& elements,
+                                      store::WriteOp& op, const std::string& expression) {
+    if (elements.empty() || op.kind != store::OpKind::update) return std::nullopt;
+    if (!op.match.empty() && !op.id_resolved) {
+      auto found = store.search(match_query(op.type, op.match, 2));
+      if (!found) return found.error();
+      op.id_resolved = true;
+      if (found->items.size() == 1) op.id = found->items[0].id;
+    }
+    auto cur = store.read(op.type, op.id);
+    if (!cur) {
+      // Nothing live to take over: the update creates (or brings back) the resource.
+      if (cur.error().code == Errc::not_found || cur.error().code == Errc::gone) return std::nullopt;
+      return cur.error();
+    }
+    auto doc = json::parse(cur->body);
+    if (!doc || !owned(elements, *doc, req.principal.ods)) return not_own(req, op.type, elements, true, expression);
+    if (!op.if_match) op.if_match = cur->version;
+    return std::nullopt;
   }
 
   // ---- entry ---------------------------------------------------------------
@@ -548,6 +601,10 @@ struct RestApi::Impl {
     if (!check_policy(req, type, "create", respond, route)) return;
     json::Document doc;
     if (!parse_resource(req, respond, type, doc, route)) return;
+    if (auto own = ownership(req, type, "create"); !own.empty() && !owned(own, doc, req.principal.ods)) {
+      audit_read(req, "create", type, 403);
+      return respond(outcome_response(not_own(req, type, own, false, type + "." + own.front()), route));
+    }
     store::WriteOp op;
     op.kind = store::OpKind::create;
     op.type = type;
@@ -573,6 +630,11 @@ struct RestApi::Impl {
     if (!check_policy(req, type, "update", respond, route)) return;
     json::Document doc;
     if (!parse_resource(req, respond, type, doc, route)) return;
+    auto own = ownership(req, type, "update");
+    if (!own.empty() && !owned(own, doc, req.principal.ods)) {
+      audit_read(req, "update", type, 403);
+      return respond(outcome_response(not_own(req, type, own, false, type + "." + own.front()), route));
+    }
     auto body_id = json::get_string(doc, "id");
     store::WriteOp op;
     op.kind = store::OpKind::update;
@@ -613,21 +675,29 @@ struct RestApi::Impl {
     op.unique_key = nhs_unique_key(type, doc);
     op.index = index_entries(type, doc);
     op.body = storage_text(doc, type, doc.GetAllocator());
-    if (url_id.empty()) return submit_write(std::move(req), std::move(respond), std::move(op), route);
-    write_if_visible(std::move(req), std::move(respond), std::move(op), route);
+    if (url_id.empty() && own.empty()) return submit_write(std::move(req), std::move(respond), std::move(op), route);
+    write_if_visible(std::move(req), std::move(respond), std::move(op), route, std::move(own));
   }
 
   // A write by id to labelled content the caller may not see is answered as
   // if the resource did not exist (it must neither change it nor learn of it).
-  void write_if_visible(Request req, Respond respond, store::WriteOp op, const char* route) {
+  // `own`: the caller may replace only content of its own organisation (ownership()).
+  void write_if_visible(Request req, Respond respond, store::WriteOp op, const char* route,
+                        std::vector<std::string> own = {}) {
     auto hidden = policy.hidden_labels(req.principal);
-    if (hidden.empty()) return submit_write(std::move(req), std::move(respond), std::move(op), route);
+    if (hidden.empty() && own.empty()) return submit_write(std::move(req), std::move(respond), std::move(op), route);
     on_reader(std::move(respond), route,
-              [this, req = std::move(req), op = std::move(op), hidden, route](Respond& respond) mutable {
-                auto cur = store.read(op.type, op.id);
-                if (cur && hidden_by_labels(cur->body, hidden)) {
-                  audit_read(req, action_name(op.kind), op.type + "/" + op.id, 404);
-                  return respond(outcome_response(make_error(Errc::not_found, op.type + " not found"), route));
+              [this, req = std::move(req), op = std::move(op), hidden, own, route](Respond& respond) mutable {
+                if (op.match.empty()) {
+                  auto cur = store.read(op.type, op.id);
+                  if (cur && hidden_by_labels(cur->body, hidden)) {
+                    audit_read(req, action_name(op.kind), op.type + "/" + op.id, 404);
+                    return respond(outcome_response(make_error(Errc::not_found, op.type + " not found"), route));
+                  }
+                }
+                if (auto e = check_replaced(req, own, op, op.type + "." + (own.empty() ? "" : own.front()))) {
+                  audit_read(req, action_name(op.kind), op.type, http_status_for(e->code));
+                  return respond(outcome_response(*e, route));
                 }
                 submit_write(std::move(req), std::move(respond), std::move(op), route);
               });
@@ -750,6 +820,7 @@ struct RestApi::Impl {
     std::string full_url;          // the entry's fullUrl (urn:uuid:... for new resources)
     std::optional<Error> error;    // batch: this entry's own failure
     std::vector<Issue> issues;     // validation problems, expressions prefixed with the entry path
+    std::vector<std::string> own;  // ownership(): what the replaced resource must name
   };
 
   static std::string entry_path(size_t i) { return "Bundle.entry[" + std::to_string(i) + "]"; }
@@ -835,6 +906,11 @@ struct RestApi::Impl {
         p.issues = sink.issues();
         prefix_issues(p.issues, path, p.type);
         p.error = make_error(Errc::unprocessable, "the resource is not valid", path + ".resource");
+        return p;
+      }
+      p.own = policy.own_organisation_elements(req.principal, p.type, interaction);
+      if (!p.own.empty() && !owned(p.own, *p.doc, req.principal.ods)) {
+        p.error = not_own(req, p.type, p.own, false, path + ".resource." + p.own.front());
         return p;
       }
       if (p.method == "POST") {
@@ -1024,6 +1100,10 @@ struct RestApi::Impl {
           if (!found) return respond(outcome_response(found.error(), route));
           if (found->items.size() == 1) op.id = found->items[0].id;
         }
+        if (auto e = check_replaced(*req, p.own, op, entry_path(i) + ".resource")) {
+          audit_read(*req, "transaction", "Bundle", http_status_for(e->code));
+          return respond(outcome_response(*e, route));
+        }
         if (p.full_url.rfind("urn:uuid:", 0) == 0 && op.kind != store::OpKind::remove) {
           refs[p.full_url] = p.type + "/" + op.id;
         }
@@ -1180,18 +1260,34 @@ struct RestApi::Impl {
         continue;
       }
       finalise_op(p);
-      store::UnitOfWork unit;
-      std::string entity = p.type + "/" + p.op->id;
-      unit.audit.push_back(audit_row(*req, action_name(p.op->kind), entity, 200,
-                                     p.type == "Patient" ? entity : std::string()));
-      unit.ops.push_back(*p.op);
-      auto r = store.commit(std::move(unit), [this, st, i, b, done_one](Result<store::CommitOutcome> res) {
-        const Prepared& p = st->entries[i];
-        if (!res) {
-          done_one(i, response_entry(b, p, nullptr, std::nullopt, res.error(), {}));
-          return;
+      auto commit_entry = [this, st, i, b, done_one, req]() {
+        Prepared& p = st->entries[i];
+        store::UnitOfWork unit;
+        std::string entity = p.type + "/" + p.op->id;
+        unit.audit.push_back(audit_row(*req, action_name(p.op->kind), entity, 200,
+                                       p.type == "Patient" ? entity : std::string()));
+        unit.ops.push_back(*p.op);
+        auto r = store.commit(std::move(unit), [this, st, i, b, done_one](Result<store::CommitOutcome> res) {
+          const Prepared& p = st->entries[i];
+          if (!res) {
+            done_one(i, response_entry(b, p, nullptr, std::nullopt, res.error(), {}));
+            return;
+          }
+          done_one(i, response_entry(b, p, &res->ops.at(0), std::nullopt, std::nullopt, {}));
+        });
+        if (!r) done_one(i, response_entry(b, p, nullptr, std::nullopt, r.error(), {}));
+      };
+      if (p.own.empty() || p.op->kind != store::OpKind::update) {
+        commit_entry();
+        continue;
+      }
+      // What the entry replaces is checked on a reader first (check_replaced).
+      auto r = store.run_read([this, st, i, b, done_one, req, commit_entry]() {
+        Prepared& p = st->entries[i];
+        if (auto e = check_replaced(*req, p.own, *p.op, entry_path(i) + ".resource")) {
+          return done_one(i, response_entry(b, p, nullptr, std::nullopt, e, {}));
         }
-        done_one(i, response_entry(b, p, &res->ops.at(0), std::nullopt, std::nullopt, {}));
+        commit_entry();
       });
       if (!r) done_one(i, response_entry(b, p, nullptr, std::nullopt, r.error(), {}));
     }

@@ -36,6 +36,8 @@ struct Grant {
   std::vector<std::string> ods;  // "*" = any organisation
   std::vector<std::string> resources;  // "*" = every type
   std::vector<std::string> interactions;
+  // "ownOrganisation": this element of the content must name only the caller's ODS code.
+  std::string own_organisation;
 };
 
 bool contains(const std::vector<std::string>& v, std::string_view s) {
@@ -79,7 +81,8 @@ Result<Grant> parse_grant(const json::Value& rule, const std::string& where) {
   if (!rule.IsObject()) return make_error(Errc::invalid_input, where + " must be an object", where);
   for (auto it = rule.MemberBegin(); it != rule.MemberEnd(); ++it) {
     std::string_view k = json::as_view(it->name);
-    if (k != "roles" && k != "ods" && k != "resources" && k != "interactions" && k != "comment") {
+    if (k != "roles" && k != "ods" && k != "resources" && k != "interactions" && k != "ownOrganisation" &&
+        k != "comment") {
       return make_error(Errc::invalid_input, where + ": unknown key '" + std::string(k) + "'", where);
     }
   }
@@ -109,6 +112,20 @@ Result<Grant> parse_grant(const json::Value& rule, const std::string& where) {
   });
   if (!inter) return inter.error();
   g.interactions = std::move(*inter);
+  if (const json::Value* own = json::member(rule, "ownOrganisation")) {
+    std::string path = where + ".ownOrganisation";
+    // A top-level element name: the check reads resource[element] and nothing deeper.
+    bool ok = own->IsString() && own->GetStringLength() > 0 &&
+              std::all_of(own->GetString(), own->GetString() + own->GetStringLength(),
+                          [](char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); });
+    if (!ok) return make_error(Errc::invalid_input, path + " must be an element name such as managingOrganization", path);
+    for (const auto& i : g.interactions) {
+      if (i != "create" && i != "update")
+        return make_error(Errc::invalid_input,
+                          path + " applies to create and update only; put '" + i + "' in a rule of its own", path);
+    }
+    g.own_organisation = std::string(json::as_view(*own));
+  }
   return g;
 }
 
@@ -183,6 +200,35 @@ bool Policy::allows(const Principal& who, std::string_view resource_type, std::s
     if (contains(g.interactions, interaction)) return true;
   }
   return false;
+}
+
+std::vector<std::string> Policy::own_organisation_elements(const Principal& who, std::string_view resource_type,
+                                                           std::string_view interaction) const {
+  std::vector<std::string> out;
+  if (who.role.empty()) return out;
+  for (const auto& g : impl_->grants) {
+    if (!contains(g.roles, who.role)) continue;
+    if (!contains(g.ods, "*") && !contains(g.ods, who.ods)) continue;
+    if (!contains(g.resources, "*") && !contains(g.resources, resource_type)) continue;
+    if (!contains(g.interactions, interaction)) continue;
+    if (g.own_organisation.empty()) return {};  // an unconditional grant wins
+    if (!contains(out, g.own_organisation)) out.push_back(g.own_organisation);
+  }
+  return out;
+}
+
+bool names_only(const json::Value& resource, std::string_view element, std::string_view ods) {
+  const json::Value* v = json::member(resource, element);
+  if (!v || ods.empty()) return false;
+  auto is_ods = [&](const json::Value& ref) {
+    const json::Value* id = ref.IsObject() ? json::member(ref, "identifier") : nullptr;
+    return id && id->IsObject() &&
+           json::get_string(*id, "system") == std::optional<std::string_view>("https://fhir.nhs.uk/Id/ods-organization-code") &&
+           json::get_string(*id, "value") == std::optional<std::string_view>(ods);
+  };
+  if (!v->IsArray()) return is_ods(*v);
+  if (v->Empty()) return false;
+  return std::all_of(v->Begin(), v->End(), is_ods);
 }
 
 std::vector<std::string> Policy::hidden_labels(const Principal& who) const {

@@ -7,10 +7,16 @@
 #include <string_view>
 #include <vector>
 
+#include "gateway/common/json.h"
 #include "gateway/common/result.h"
 #include "gateway/security/principal.h"
 
 namespace gw::security {
+
+// True when resource[element] is present and every occurrence (a Reference,
+// or an array of them) identifies the organisation `ods` by its ODS code
+// identifier: content the caller's organisation alone is responsible for.
+bool names_only(const json::Value& resource, std::string_view element, std::string_view ods);
 
 class Policy {
  public:
@@ -21,6 +27,15 @@ class Policy {
 
   // interaction: "read", "vread", "history", "search", "create", "update", "delete".
   bool allows(const Principal& who, std::string_view resource_type, std::string_view interaction) const;
+  // What a write that allows() grants still requires of the content: empty
+  // when some grant for it is unconditional; otherwise the elements named by
+  // the grants' "ownOrganisation" (e.g. "managingOrganization"), one of which
+  // must name only the caller's ODS code (see names_only) in the content
+  // written and, for an update, in the content it replaces. Callers of
+  // allows() for create/update must check this too.
+  std::vector<std::string> own_organisation_elements(const Principal& who, std::string_view resource_type,
+                                                     std::string_view interaction) const;
+
   // operation: "metrics", "admin"...
   bool allows_operation(const Principal& who, std::string_view operation) const;
 

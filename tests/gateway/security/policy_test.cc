@@ -108,8 +108,13 @@ TEST(Policy, ShippedPolicyLoadsAndGrantsTheDocumentedDefaults) {
   const Policy& p = *loaded;
   EXPECT_TRUE(p.allows(who("unscheduled-care"), "Flag", "search"));
   EXPECT_TRUE(p.allows(who("health-visiting"), "Observation", "create"));
-  EXPECT_FALSE(p.allows(who("gp"), "CarePlan", "create"));  // CP-IS plans belong to the local authority
-  EXPECT_TRUE(p.allows(who("local-authority"), "CarePlan", "create"));
+  EXPECT_FALSE(p.allows(who("gp"), "CarePlan", "create"));  // relapse-prevention plans are the mental-health services'
+  // CP-IS plans are CareTeams; CarePlan and Flag are not the local authority's to write.
+  EXPECT_TRUE(p.allows(who("local-authority"), "CareTeam", "create"));
+  EXPECT_FALSE(p.allows(who("local-authority"), "CarePlan", "create"));
+  EXPECT_FALSE(p.allows(who("local-authority"), "Flag", "update"));
+  EXPECT_TRUE(p.allows_operation(who("local-authority"), "ingest:cpis-upload"));
+  EXPECT_FALSE(p.allows_operation(who("integration"), "ingest:cpis-upload"));
   EXPECT_FALSE(p.allows(who("local-authority"), "Observation", "read"));
   EXPECT_TRUE(p.allows(who("integration"), "Encounter", "update"));
   EXPECT_FALSE(p.allows(who("integration"), "Encounter", "delete"));
@@ -121,6 +126,52 @@ TEST(Policy, ShippedPolicyLoadsAndGrantsTheDocumentedDefaults) {
   EXPECT_TRUE(p.allows_operation(who("commissioner"), "metrics"));
   EXPECT_TRUE(p.allows_operation(who("admin"), "admin"));
   EXPECT_FALSE(p.allows_operation(who("gp"), "metrics"));
+}
+
+TEST(Policy, OwnOrganisationGrantsNameTheElementThatMustBeTheCallersOwn) {
+  auto loaded = Policy::load(std::string(GW_SOURCE_DIR) + "/profiles");
+  ASSERT_TRUE(loaded.has_value()) << loaded.error().message;
+  const Policy& p = *loaded;
+  gw::security::Principal la{"LA372", "local-authority", "la-system"};
+  EXPECT_EQ(p.own_organisation_elements(la, "CareTeam", "create"), std::vector<std::string>{"managingOrganization"});
+  EXPECT_EQ(p.own_organisation_elements(la, "CareTeam", "update"), std::vector<std::string>{"managingOrganization"});
+  EXPECT_TRUE(p.own_organisation_elements(la, "Patient", "create").empty());
+  EXPECT_TRUE(p.own_organisation_elements(who("admin"), "CareTeam", "update").empty());
+  EXPECT_TRUE(p.own_organisation_elements(who("integration"), "CareTeam", "update").empty());
+
+  // An unconditional grant for the same role and type wins over the condition.
+  auto both = Policy::parse(R"({"rules": [
+      {"roles": ["local-authority"], "resources": ["CareTeam"], "interactions": ["update"], "ownOrganisation": "managingOrganization"},
+      {"roles": ["local-authority"], "ods": ["LA999"], "resources": ["CareTeam"], "interactions": ["update"]}]})");
+  ASSERT_TRUE(both.has_value()) << both.error().message;
+  EXPECT_TRUE(both->own_organisation_elements({"LA999", "local-authority", "x"}, "CareTeam", "update").empty());
+  EXPECT_FALSE(both->own_organisation_elements({"LA372", "local-authority", "x"}, "CareTeam", "update").empty());
+
+  // Mistakes stop loading with the path.
+  auto bad = Policy::parse(R"({"rules": [{"roles": ["local-authority"], "resources": ["CareTeam"],
+      "interactions": ["read", "create"], "ownOrganisation": "managingOrganization"}]})");
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_NE(bad.error().message.find("rules[0].ownOrganisation"), std::string::npos) << bad.error().message;
+  bad = Policy::parse(R"({"rules": [{"roles": ["local-authority"], "resources": ["CareTeam"],
+      "interactions": ["create"], "ownOrganisation": "managingOrganization.identifier"}]})");
+  ASSERT_FALSE(bad.has_value());
+}
+
+TEST(Policy, NamesOnlyWantsEveryOccurrenceToCarryTheOdsCode) {
+  auto check = [](std::string_view json, std::string_view ods) {
+    auto d = gw::json::parse(json);
+    return gw::security::names_only(*d, "managingOrganization", ods);
+  };
+  const std::string own = R"({"identifier": {"system": "https://fhir.nhs.uk/Id/ods-organization-code", "value": "LA372"}})";
+  const std::string other = R"({"identifier": {"system": "https://fhir.nhs.uk/Id/ods-organization-code", "value": "LA999"}})";
+  EXPECT_TRUE(check(R"({"managingOrganization": [)" + own + "]}", "LA372"));
+  EXPECT_FALSE(check(R"({"managingOrganization": [)" + own + "]}", "LA999"));
+  EXPECT_FALSE(check(R"({"managingOrganization": [)" + own + "," + other + "]}", "LA372"));
+  EXPECT_FALSE(check(R"({"managingOrganization": []})", "LA372"));
+  EXPECT_FALSE(check(R"({})", "LA372"));
+  EXPECT_FALSE(check(R"({"managingOrganization": [{"reference": "Organization/LA372"}]})", "LA372"));
+  EXPECT_FALSE(check(R"({"managingOrganization": [{"identifier": {"system": "https://example.org", "value": "LA372"}}]})", "LA372"));
+  EXPECT_FALSE(check(R"({"managingOrganization": [)" + own + "]}", ""));
 }
 
 }  // namespace
