@@ -154,6 +154,27 @@ TEST_F(CpisPlanWrite, ASecondAuthorityCannotChangeOrTakeOverTheFirstsPlan) {
   EXPECT_EQ(r.status, 200) << r.body;
 }
 
+TEST_F(CpisPlanWrite, ACareSettingCannotOverwriteAPlanOrWriteOneForAnAuthority) {
+  Child c = child();
+  auto r = call(la1_, "POST", "/fhir/CareTeam", plan(c, "L0001"));
+  ASSERT_EQ(r.status, 201) << r.body;
+  std::string id(json::get_string(parse(r), "id").value_or(""));
+  HttpsClient gp = gw_->client("gp");  // O=B86001
+  // Replacing the plan with a team of its own: the plan is not the GP's.
+  r = call(gp, "PUT", "/fhir/CareTeam/" + id, plan(c, "B86001", id));
+  EXPECT_EQ(r.status, 403) << r.body;
+  // Writing a plan in the authority's name.
+  r = call(gp, "POST", "/fhir/CareTeam", plan(c, "L0001"));
+  EXPECT_EQ(r.status, 403) << r.body;
+  EXPECT_EQ(managing_ods(la1_, id), "L0001");
+  EXPECT_EQ(version(la1_, id), "1");
+  // Its own team is fine.
+  std::string team = test::fixture("fhir/CareTeam.json", {{"patient", c.patient}});
+  team.replace(team.find("\"RXX\""), 5, "\"B86001\"");
+  r = call(gp, "POST", "/fhir/CareTeam", team);
+  EXPECT_EQ(r.status, 201) << r.body;
+}
+
 TEST_F(CpisPlanWrite, AnIncompletePlanIsRefusedWithThePath) {
   Child c = child();
   std::string body = plan(c, "L0001");
