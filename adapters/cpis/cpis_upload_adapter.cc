@@ -404,6 +404,23 @@ std::string percent(std::size_t n, std::size_t of) {
   return buf;
 }
 
+// A plan (LAODS|LocalChildID|PlanType) sent twice in one file: both rows
+// would be conditional updates of one identifier in one transaction, and
+// each would create its own CareTeam. The first row stands.
+void reject_repeated_plans(std::vector<UploadRecord>& records) {
+  std::map<std::string, std::size_t> first_row;
+  for (auto& r : records) {
+    if (!r.accepted()) continue;
+    auto [it, fresh] = first_row.emplace(r.plan_identifier, r.row);
+    if (fresh) continue;
+    r.problems.push_back(Problem{"", "duplicate",
+                                 "the same LocalChildID and PlanType are on row " + std::to_string(it->second) +
+                                     ": send each plan once per file"});
+    r.patient = {};
+    r.plan = {};
+  }
+}
+
 }  // namespace
 
 Result<AdapterPtr> CpisUploadAdapter::create() { return AdapterPtr(new CpisUploadAdapter()); }
@@ -433,6 +450,7 @@ Result<UploadParse> CpisUploadAdapter::parse_records(std::string_view raw, const
     }
     out.records.push_back(RowReader(rec, *layout, ctx).read());
   }
+  reject_repeated_plans(out.records);
   return out;
 }
 

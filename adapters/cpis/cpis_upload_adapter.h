@@ -38,7 +38,7 @@ struct UploadContext {
 
 struct Problem {
   std::string column;   // "" when about the row as a whole
-  std::string code;     // FHIR issue type: required | value | code-invalid | forbidden | not-found | structure
+  std::string code;     // FHIR issue type: required | value | code-invalid | forbidden | not-found | structure | duplicate
   std::string message;  // never a field's value
 };
 

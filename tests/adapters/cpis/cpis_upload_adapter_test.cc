@@ -150,6 +150,18 @@ TEST(CpisUploadAdapter, TwoPlansForOnePersonShareOnePatientEntry) {
   EXPECT_EQ(json::as_view(e[2]["resource"]["subject"]["reference"]), json::as_view(e[0]["fullUrl"]));
 }
 
+TEST(CpisUploadAdapter, APlanSentTwiceInOneFileIsRejectedTheSecondTime) {
+  auto parsed = adapter().parse_records(kHeader + kGood + row_with(7, "2026-11-20"), kLa372);
+  ASSERT_EQ(parsed->records.size(), 2u);
+  EXPECT_TRUE(parsed->records[0].accepted());
+  ASSERT_FALSE(parsed->records[1].accepted());
+  EXPECT_EQ(parsed->records[1].problems[0].code, "duplicate");
+  EXPECT_NE(parsed->records[1].problems[0].message.find("row 2"), std::string::npos);
+  EXPECT_TRUE(parsed->records[1].plan.json.empty());
+  auto bundle = json::parse(CpisUploadAdapter::bundle_of(parsed->records).json);
+  EXPECT_EQ((*bundle)["entry"].Size(), 2u);
+}
+
 TEST(CpisUploadAdapter, FileLevelProblemsNameTheRow) {
   EXPECT_FALSE(adapter().parse_records("", kLa372).has_value());
   EXPECT_FALSE(adapter().parse_records(kHeader, kLa372).has_value());
