@@ -111,6 +111,16 @@ TEST_F(CpisUploadTest, TheSampleFileGivesCpr06ThreeTimesAndCpr07ForRmbc0004) {
   EXPECT_EQ(json::as_view(plans["entry"][0]["resource"]["managingOrganization"][0]["identifier"]["value"]), "LA372");
   EXPECT_EQ(search("local-authority-2", plan_query("LA372", "RMBC-0004"))["entry"].Size(), 0u);
 
+  // The file is kept, as sent, with the accepted plans (the CPR07 reason with it).
+  auto inbound = search("admin", "/admin/quarantine?status=accepted");
+  bool kept = false;
+  for (const auto& m : inbound["messages"].GetArray()) {
+    if (json::as_view(m["adapter"]) != "cpis-upload" || json::as_view(m["sender_ods"]) != "LA372") continue;
+    kept = m["raw_bytes"].GetUint64() == test::fixture("cpis/upload_sample.csv").size();
+    EXPECT_NE(json::to_string(m["issues"]).find("row 5.EmergencyPhone"), std::string::npos);
+  }
+  EXPECT_TRUE(kept) << json::to_string(inbound);
+
   // The same file again changes nothing and says so; the plans stay at version 1.
   Answer again = upload("local-authority-2", test::fixture("cpis/upload_sample.csv"));
   EXPECT_EQ(again.status, 200) << again.body;
@@ -169,6 +179,12 @@ TEST_F(CpisUploadTest, AFileThatIsNotAnUploadIsKeptAndRefused) {
   EXPECT_EQ(a.status, 422) << a.body;
   EXPECT_NE(a.body.find("unknown column"), std::string::npos) << a.body;
   EXPECT_NE(a.body.find("kept as inbound message"), std::string::npos) << a.body;
+  auto quarantined = search("admin", "/admin/quarantine");
+  bool kept = false;
+  for (const auto& m : quarantined["messages"].GetArray())
+    kept = kept || (json::as_view(m["adapter"]) == "cpis-upload" && json::as_view(m["status"]) == "quarantined" &&
+                    std::string(json::as_view(m["reason"])).find("unknown column") != std::string::npos);
+  EXPECT_TRUE(kept) << json::to_string(quarantined);
 }
 
 TEST_F(CpisUploadTest, TheChildsGpIsNotifiedOfAnUploadedPlanAndAnotherChildsGpIsNot) {
