@@ -195,29 +195,35 @@ struct RestApi::Impl {
     if (!r) (*shared)(outcome_response(r.error(), route));
   }
 
-  // ---- own organisation only (access.json "ownOrganisation") -----------------
+  // ---- conditional grants (access.json "ownOrganisation", "exceptCodes") ------
 
-  // The elements of which one must name only the caller's organisation, for
-  // this write; empty when the caller's grant has no such condition.
-  std::vector<std::string> ownership(const Request& req, const std::string& type, std::string_view interaction) const {
-    return policy.own_organisation_elements(req.principal, type, interaction);
+  using Conditions = std::vector<security::WriteCondition>;
+
+  // What the content of this write must be (empty: the caller's grant is unconditional).
+  Conditions conditions(const Request& req, const std::string& type, std::string_view interaction) const {
+    return policy.write_conditions(req.principal, type, interaction);
   }
 
-  static bool owned(const std::vector<std::string>& elements, const json::Value& resource, const std::string& ods) {
-    return std::any_of(elements.begin(), elements.end(),
-                       [&](const std::string& e) { return security::names_only(resource, e, ods); });
+  static bool allowed_content(const Conditions& conds, const json::Value& resource, const Request& req) {
+    return conds.empty() || std::any_of(conds.begin(), conds.end(), [&](const security::WriteCondition& c) {
+             return c.met_by(resource, req.principal);
+           });
   }
 
-  static Error not_own(const Request& req, const std::string& type, const std::vector<std::string>& elements,
-                       bool replaced, std::string expression) {
+  static std::string condition_path(const std::string& prefix, const Conditions& conds) {
+    const std::string& e = conds.front().own_organisation;
+    return e.empty() ? prefix : prefix + "." + e;
+  }
+
+  static Error not_allowed(const Request& req, const std::string& type, const Conditions& conds, bool replaced,
+                           std::string expression) {
     std::string who = "role '" + req.principal.role + "' (organisation " + req.principal.ods + ")";
     if (replaced) {
-      return make_error(Errc::forbidden, "this " + type + " is managed by another organisation; " + who +
-                                             " may change only its own",
+      return make_error(Errc::forbidden, "this " + type + " is not one " + who + " may change: it may change only a " +
+                                             type + " " + conds.front().describe(),
                         std::move(expression));
     }
-    return make_error(Errc::forbidden, who + " may write only a " + type + " whose " + elements.front() +
-                                           " is its own organisation (ODS code identifier)",
+    return make_error(Errc::forbidden, who + " may write only a " + type + " " + conds.front().describe(),
                       std::move(expression));
   }
 
@@ -226,9 +232,9 @@ struct RestApi::Impl {
   // conditional update on its identifier). The op is pinned to what was
   // checked (resolved id and If-Match), so a change in between fails as a
   // version conflict instead of slipping past the check.
-  std::optional<Error> check_replaced(const Request& req, const std::vector<std::string>& elements,
-                                      store::WriteOp& op, const std::string& expression) {
-    if (elements.empty() || op.kind != store::OpKind::update) return std::nullopt;
+  std::optional<Error> check_replaced(const Request& req, const Conditions& conds, store::WriteOp& op,
+                                      const std::string& expression) {
+    if (conds.empty() || op.kind != store::OpKind::update) return std::nullopt;
     if (!op.match.empty() && !op.id_resolved) {
       auto found = store.search(match_query(op.type, op.match, 2));
       if (!found) return found.error();
@@ -242,7 +248,7 @@ struct RestApi::Impl {
       return cur.error();
     }
     auto doc = json::parse(cur->body);
-    if (!doc || !owned(elements, *doc, req.principal.ods)) return not_own(req, op.type, elements, true, expression);
+    if (!doc || !allowed_content(conds, *doc, req)) return not_allowed(req, op.type, conds, true, expression);
     if (!op.if_match) op.if_match = cur->version;
     return std::nullopt;
   }
@@ -601,9 +607,9 @@ struct RestApi::Impl {
     if (!check_policy(req, type, "create", respond, route)) return;
     json::Document doc;
     if (!parse_resource(req, respond, type, doc, route)) return;
-    if (auto own = ownership(req, type, "create"); !own.empty() && !owned(own, doc, req.principal.ods)) {
+    if (auto conds = conditions(req, type, "create"); !allowed_content(conds, doc, req)) {
       audit_read(req, "create", type, 403);
-      return respond(outcome_response(not_own(req, type, own, false, type + "." + own.front()), route));
+      return respond(outcome_response(not_allowed(req, type, conds, false, condition_path(type, conds)), route));
     }
     store::WriteOp op;
     op.kind = store::OpKind::create;
@@ -630,10 +636,10 @@ struct RestApi::Impl {
     if (!check_policy(req, type, "update", respond, route)) return;
     json::Document doc;
     if (!parse_resource(req, respond, type, doc, route)) return;
-    auto own = ownership(req, type, "update");
-    if (!own.empty() && !owned(own, doc, req.principal.ods)) {
+    auto own = conditions(req, type, "update");
+    if (!allowed_content(own, doc, req)) {
       audit_read(req, "update", type, 403);
-      return respond(outcome_response(not_own(req, type, own, false, type + "." + own.front()), route));
+      return respond(outcome_response(not_allowed(req, type, own, false, condition_path(type, own)), route));
     }
     auto body_id = json::get_string(doc, "id");
     store::WriteOp op;
@@ -681,9 +687,8 @@ struct RestApi::Impl {
 
   // A write by id to labelled content the caller may not see is answered as
   // if the resource did not exist (it must neither change it nor learn of it).
-  // `own`: the caller may replace only content of its own organisation (ownership()).
-  void write_if_visible(Request req, Respond respond, store::WriteOp op, const char* route,
-                        std::vector<std::string> own = {}) {
+  // `own`: what the content replaced must be for this caller (conditions()).
+  void write_if_visible(Request req, Respond respond, store::WriteOp op, const char* route, Conditions own = {}) {
     auto hidden = policy.hidden_labels(req.principal);
     if (hidden.empty() && own.empty()) return submit_write(std::move(req), std::move(respond), std::move(op), route);
     on_reader(std::move(respond), route,
@@ -695,7 +700,7 @@ struct RestApi::Impl {
                     return respond(outcome_response(make_error(Errc::not_found, op.type + " not found"), route));
                   }
                 }
-                if (auto e = check_replaced(req, own, op, op.type + "." + (own.empty() ? "" : own.front()))) {
+                if (auto e = check_replaced(req, own, op, own.empty() ? op.type : condition_path(op.type, own))) {
                   audit_read(req, action_name(op.kind), op.type, http_status_for(e->code));
                   return respond(outcome_response(*e, route));
                 }
@@ -820,7 +825,7 @@ struct RestApi::Impl {
     std::string full_url;          // the entry's fullUrl (urn:uuid:... for new resources)
     std::optional<Error> error;    // batch: this entry's own failure
     std::vector<Issue> issues;     // validation problems, expressions prefixed with the entry path
-    std::vector<std::string> own;  // ownership(): what the replaced resource must name
+    std::vector<security::WriteCondition> own;  // conditions(): what the content and what it replaces must be
   };
 
   static std::string entry_path(size_t i) { return "Bundle.entry[" + std::to_string(i) + "]"; }
@@ -908,9 +913,9 @@ struct RestApi::Impl {
         p.error = make_error(Errc::unprocessable, "the resource is not valid", path + ".resource");
         return p;
       }
-      p.own = policy.own_organisation_elements(req.principal, p.type, interaction);
-      if (!p.own.empty() && !owned(p.own, *p.doc, req.principal.ods)) {
-        p.error = not_own(req, p.type, p.own, false, path + ".resource." + p.own.front());
+      p.own = policy.write_conditions(req.principal, p.type, interaction);
+      if (!allowed_content(p.own, *p.doc, req)) {
+        p.error = not_allowed(req, p.type, p.own, false, condition_path(path + ".resource", p.own));
         return p;
       }
       if (p.method == "POST") {

@@ -126,7 +126,9 @@ TEST_F(CpisPlanWrite, ASecondAuthorityCannotChangeOrTakeOverTheFirstsPlan) {
   // By id, naming itself as the manager: the plan it would replace is not its own.
   r = call(la2_, "PUT", "/fhir/CareTeam/" + id, plan(c, "LA372", id));
   ASSERT_EQ(r.status, 403) << r.body;
-  EXPECT_NE(first(parse(r), "diagnostics").find("managed by another organisation"), std::string::npos) << r.body;
+  EXPECT_NE(first(parse(r), "diagnostics").find("may change only a CareTeam whose managingOrganization is its own"),
+            std::string::npos)
+      << r.body;
   // By a conditional update on the first authority's plan identifier.
   std::string ident = "https://cpis-gateway.nhs.uk/Id/cpis-plan%7CL0001%5C%7C" + c.local_id + "%5C%7CCPP";
   r = call(la2_, "PUT", "/fhir/CareTeam?identifier=" + ident, plan(c, "LA372"));
@@ -167,6 +169,18 @@ TEST_F(CpisPlanWrite, ACareSettingCannotOverwriteAPlanOrWriteOneForAnAuthority) 
   r = call(gp, "POST", "/fhir/CareTeam", plan(c, "L0001"));
   EXPECT_EQ(r.status, 403) << r.body;
   EXPECT_EQ(managing_ods(la1_, id), "L0001");
+  EXPECT_EQ(version(la1_, id), "1");
+  // Nor a plan of its own making: plans are the local authorities'.
+  r = call(gp, "POST", "/fhir/CareTeam", plan(c, "B86001"));
+  EXPECT_EQ(r.status, 403) << r.body;
+  // A CAMHS service, not limited to its own organisation's teams, still cannot replace a plan.
+  HttpsClient camhs = gw_->client("camhs");
+  r = call(camhs, "PUT", "/fhir/CareTeam/" + id, plan(c, "L0001", id));
+  EXPECT_EQ(r.status, 403) << r.body;
+  std::string team_over_plan = test::fixture("fhir/CareTeam.json", {{"patient", c.patient}});
+  team_over_plan.insert(1, "\"id\":\"" + id + "\",");
+  r = call(camhs, "PUT", "/fhir/CareTeam/" + id, team_over_plan);
+  EXPECT_EQ(r.status, 403) << r.body;
   EXPECT_EQ(version(la1_, id), "1");
   // Its own team is fine.
   std::string team = test::fixture("fhir/CareTeam.json", {{"patient", c.patient}});

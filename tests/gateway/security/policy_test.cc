@@ -128,33 +128,58 @@ TEST(Policy, ShippedPolicyLoadsAndGrantsTheDocumentedDefaults) {
   EXPECT_FALSE(p.allows_operation(who("gp"), "metrics"));
 }
 
-TEST(Policy, OwnOrganisationGrantsNameTheElementThatMustBeTheCallersOwn) {
+TEST(Policy, ConditionalGrantsSayWhatTheContentMustBe) {
   auto loaded = Policy::load(std::string(GW_SOURCE_DIR) + "/profiles");
   ASSERT_TRUE(loaded.has_value()) << loaded.error().message;
   const Policy& p = *loaded;
   gw::security::Principal la{"LA372", "local-authority", "la-system"};
-  EXPECT_EQ(p.own_organisation_elements(la, "CareTeam", "create"), std::vector<std::string>{"managingOrganization"});
-  EXPECT_EQ(p.own_organisation_elements(la, "CareTeam", "update"), std::vector<std::string>{"managingOrganization"});
-  EXPECT_TRUE(p.own_organisation_elements(la, "Patient", "create").empty());
-  EXPECT_TRUE(p.own_organisation_elements(who("admin"), "CareTeam", "update").empty());
-  EXPECT_TRUE(p.own_organisation_elements(who("integration"), "CareTeam", "update").empty());
+  for (const char* i : {"create", "update"}) {
+    auto c = p.write_conditions(la, "CareTeam", i);
+    ASSERT_EQ(c.size(), 1u) << i;
+    EXPECT_EQ(c[0].own_organisation, "managingOrganization");
+    EXPECT_TRUE(c[0].except_codes.empty());
+  }
+  EXPECT_TRUE(p.write_conditions(la, "Patient", "create").empty());
+  EXPECT_TRUE(p.write_conditions(who("admin"), "CareTeam", "update").empty());
+  EXPECT_TRUE(p.write_conditions(who("integration"), "CareTeam", "update").empty());
+  auto gp = p.write_conditions(who("gp"), "CareTeam", "update");
+  ASSERT_EQ(gp.size(), 1u);
+  EXPECT_EQ(gp[0].except_codes.size(), 3u);
+  auto camhs = p.write_conditions(who("camhs"), "CareTeam", "create");
+  ASSERT_EQ(camhs.size(), 1u);
+  EXPECT_TRUE(camhs[0].own_organisation.empty());
+  EXPECT_EQ(camhs[0].except_codes.size(), 3u);
+
+  auto doc = [](std::string_view j) { return std::move(*gw::json::parse(j)); };
+  auto plan = doc(R"({"category":[{"coding":[{"system":"http://snomed.info/sct","code":"342191000000101"}]}],
+      "managingOrganization":[{"identifier":{"system":"https://fhir.nhs.uk/Id/ods-organization-code","value":"RX1"}}]})");
+  auto team = doc(R"({"category":[{"coding":[{"system":"http://snomed.info/sct","code":"310210009"}]}],
+      "managingOrganization":[{"identifier":{"system":"https://fhir.nhs.uk/Id/ods-organization-code","value":"RX1"}}]})");
+  EXPECT_FALSE(gp[0].met_by(plan, who("gp")));   // its own organisation, but a plan
+  EXPECT_TRUE(gp[0].met_by(team, who("gp")));
+  EXPECT_FALSE(gp[0].met_by(team, who("gp", "RX2")));
 
   // An unconditional grant for the same role and type wins over the condition.
   auto both = Policy::parse(R"({"rules": [
       {"roles": ["local-authority"], "resources": ["CareTeam"], "interactions": ["update"], "ownOrganisation": "managingOrganization"},
       {"roles": ["local-authority"], "ods": ["LA999"], "resources": ["CareTeam"], "interactions": ["update"]}]})");
   ASSERT_TRUE(both.has_value()) << both.error().message;
-  EXPECT_TRUE(both->own_organisation_elements({"LA999", "local-authority", "x"}, "CareTeam", "update").empty());
-  EXPECT_FALSE(both->own_organisation_elements({"LA372", "local-authority", "x"}, "CareTeam", "update").empty());
+  EXPECT_TRUE(both->write_conditions({"LA999", "local-authority", "x"}, "CareTeam", "update").empty());
+  EXPECT_FALSE(both->write_conditions({"LA372", "local-authority", "x"}, "CareTeam", "update").empty());
 
   // Mistakes stop loading with the path.
   auto bad = Policy::parse(R"({"rules": [{"roles": ["local-authority"], "resources": ["CareTeam"],
       "interactions": ["read", "create"], "ownOrganisation": "managingOrganization"}]})");
   ASSERT_FALSE(bad.has_value());
-  EXPECT_NE(bad.error().message.find("rules[0].ownOrganisation"), std::string::npos) << bad.error().message;
+  EXPECT_NE(bad.error().message.find("rules[0]"), std::string::npos) << bad.error().message;
   bad = Policy::parse(R"({"rules": [{"roles": ["local-authority"], "resources": ["CareTeam"],
       "interactions": ["create"], "ownOrganisation": "managingOrganization.identifier"}]})");
   ASSERT_FALSE(bad.has_value());
+  EXPECT_NE(bad.error().message.find("rules[0].ownOrganisation"), std::string::npos) << bad.error().message;
+  bad = Policy::parse(R"({"rules": [{"roles": ["gp"], "resources": ["CareTeam"],
+      "interactions": ["create"], "exceptCodes": ["342191000000101"]}]})");
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_NE(bad.error().message.find("rules[0].exceptCodes[0]"), std::string::npos) << bad.error().message;
 }
 
 TEST(Policy, NamesOnlyWantsEveryOccurrenceToCarryTheOdsCode) {
