@@ -5,6 +5,7 @@
 
 #include "adapters/cashgum/cashgum_adapter.h"
 #include "adapters/camhs/camhs_adapter.h"
+#include "adapters/cpis/cpis_upload_adapter.h"
 #include "adapters/systmone/systmone_adapter.h"
 
 namespace gw::adapters {
@@ -29,6 +30,9 @@ Result<void> add_builtin_adapters(Registry& registry, const std::string& profile
   auto camhs = camhs::CamhsAdapter::create(profiles_dir);
   if (!camhs) return camhs.error();
   registry.add(std::move(*camhs));
+  auto cpis = cpis::CpisUploadAdapter::create();
+  if (!cpis) return cpis.error();
+  registry.add(std::move(*cpis));
   return {};
 }
 

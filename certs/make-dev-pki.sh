@@ -2,6 +2,7 @@
 # Mints a throw-away development PKI with the openssl CLI:
 #   ca.pem/ca.key, server.pem/server.key (SAN localhost, 127.0.0.1, ::1),
 #   client-<role>.pem/.key for every role (O=<ODS code>, OU=<role>, CN=<system>),
+#   client-local-authority-2.pem/.key (a second local authority, O=LA372 as in the CP-IS upload sample),
 #   other-ca.pem and client-foreign.pem/.key signed by an unrelated CA (for refusal tests).
 # Nothing here is for production; no key made here is ever committed.
 set -euo pipefail
@@ -59,6 +60,11 @@ for line in "${roles[@]}"; do
     "extendedKeyUsage=clientAuth
 keyUsage=critical,digitalSignature"
 done
+
+# A second local authority, so tests can show one authority cannot change another's plans.
+issue client-local-authority-2 "$subj_prefix/O=LA372/OU=local-authority/CN=rotherham-childrens-services" \
+  "extendedKeyUsage=clientAuth
+keyUsage=critical,digitalSignature"
 
 # An unrelated CA and a client it signed: must be refused by the gateway.
 if [[ ! -f other-ca.pem ]]; then

@@ -24,6 +24,7 @@
 #include "gateway/fhir/subscription_api.h"
 #include "gateway/fhir/rest.h"
 #include "gateway/fhir/validation.h"
+#include "gateway/ingest/cpis_upload.h"
 #include "gateway/ingest/hl7_ingest.h"
 #include "gateway/ingest/ingest_api.h"
 #include "gateway/ingest/mllp_ingest.h"
@@ -105,6 +106,7 @@ struct Core {
   std::unique_ptr<gw::fhir::RestApi> rest;
   std::map<std::string, std::unique_ptr<gw::ingest::Hl7Ingest>> hl7;
   std::map<std::string, std::unique_ptr<gw::ingest::FileIngest>> files;
+  std::unique_ptr<gw::ingest::CpisUpload> cpis_upload;
   std::string db_path;
 
   std::map<std::string, gw::ingest::Hl7Ingest*> ingesters() const {
@@ -152,6 +154,9 @@ std::unique_ptr<Core> make_core(const gw::config::Config& cfg) {
     if (const adapters::Adapter* a = core->adapters->find(name)) {
       core->files[name] = std::make_unique<ingest::FileIngest>(*a, *core->rest, *core->store, core->registry);
     }
+  }
+  if (auto* cp = dynamic_cast<const adapters::cpis::CpisUploadAdapter*>(core->adapters->find("cpis-upload"))) {
+    core->cpis_upload = std::make_unique<ingest::CpisUpload>(*cp, *core->rest, *core->store, core->registry);
   }
   return core;
 }
@@ -343,6 +348,7 @@ int serve(int argc, char** argv) {
     ops_api = std::make_unique<ops::OpsApi>(registry, core->policy, [&draining] { return !draining.load(); });
     ingest_api =
         std::make_unique<ingest::IngestApi>(core->ingesters(), core->file_ingesters(), *core->store, core->policy);
+    if (core->cpis_upload) ingest_api->add_answering("cpis-upload", core->cpis_upload.get());
     router.add("/fhir", core->rest.get());
     router.add("/healthz", ops_api.get());
     router.add("/readyz", ops_api.get());

@@ -36,7 +36,7 @@
 #include <vector>
 
 #include "adapters/adapter.h"
-#include "adapters/cashgum/csv_reader.h"
+#include "adapters/csv/csv_reader.h"
 #include "adapters/cashgum/tables.h"
 #include "gateway/common/issues.h"
 
@@ -61,7 +61,7 @@ struct RowResult {
 
 struct CsvParseResult {
   FileKind kind = FileKind::gumcad;
-  Encoding encoding = Encoding::utf8;
+  csv::Encoding encoding = csv::Encoding::utf8;
   std::vector<Issue> file_issues;  // warnings about the file as a whole (ignored columns, encoding)
   std::vector<RowResult> rows;
 

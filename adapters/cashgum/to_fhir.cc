@@ -215,7 +215,7 @@ class Mapper {
  public:
   Mapper(const Tables& t, FileKind kind, const ColumnIndex& c) : t_(t), kind_(kind), c_(c) {}
 
-  RowResult map(const CsvRecord& rec, std::size_t header_size) {
+  RowResult map(const csv::CsvRecord& rec, std::size_t header_size) {
     RowResult out;
     out.row = rec.line;
     res_ = &out;
@@ -258,9 +258,9 @@ class Mapper {
     add(Severity::warning, std::move(code), column, std::move(msg));
   }
 
-  static std::string field(const CsvRecord& r, int i) { return i < 0 ? std::string() : trim(r.fields[i]); }
+  static std::string field(const csv::CsvRecord& r, int i) { return i < 0 ? std::string() : trim(r.fields[i]); }
 
-  std::optional<Date> date_field(const CsvRecord& r, int i, std::string_view column, bool required) {
+  std::optional<Date> date_field(const csv::CsvRecord& r, int i, std::string_view column, bool required) {
     std::string v = field(r, i);
     if (v.empty()) {
       if (required) error("required", column, "is required");
@@ -271,7 +271,7 @@ class Mapper {
     return d;
   }
 
-  void read(const CsvRecord& r) {
+  void read(const csv::CsvRecord& r) {
     Row& x = row_;
     if (kind_ == FileKind::gumcad) {
       x.record_type = upper_trim(field(r, c_.record_type));
@@ -337,7 +337,7 @@ class Mapper {
     else if (x.record_type == "RISK") read_risk(r);
   }
 
-  void read_activity(const CsvRecord& r) {
+  void read_activity(const csv::CsvRecord& r) {
     Row& x = row_;
     x.activity = upper_trim(field(r, c_.activity));
     if (x.activity.empty()) {
@@ -357,7 +357,7 @@ class Mapper {
     }
   }
 
-  void read_risk(const CsvRecord& r) {
+  void read_risk(const csv::CsvRecord& r) {
     Row& x = row_;
     x.outcome = upper_trim(field(r, c_.outcome));
     if (x.outcome.empty()) error("required", "RiskOutcome", "is required on RISK rows");
@@ -389,7 +389,7 @@ class Mapper {
       error("code-invalid", "ReferredTo", "must be SOCIAL_CARE, CSE_TEAM, POLICE or NONE");
   }
 
-  void read_contraception(const CsvRecord& r) {
+  void read_contraception(const csv::CsvRecord& r) {
     Row& x = row_;
     x.method = upper_trim(field(r, c_.method));
     if (x.method.empty()) error("required", "ContraceptiveMethod", "is required");
@@ -812,12 +812,12 @@ std::size_t CsvParseResult::count(RowStatus s) const {
 }
 
 Result<CsvParseResult> CashGumAdapter::parse_rows(std::string_view raw) const {
-  auto csv = read_csv(raw);
+  auto csv = csv::read_csv(raw);
   if (!csv) return csv.error();
   if (csv->records.empty()) return make_error(Errc::invalid_input, "empty file: no header row");
   CsvParseResult out;
   out.encoding = csv->encoding;
-  const CsvRecord& header = csv->records[0];
+  const csv::CsvRecord& header = csv->records[0];
   std::vector<std::string> names;
   for (const auto& h : header.fields) names.push_back(upper_trim(h));
   auto find = [&](std::string_view name) -> int {
@@ -852,7 +852,7 @@ Result<CsvParseResult> CashGumAdapter::parse_rows(std::string_view raw) const {
   if (!ignored.empty())
     out.file_issues.push_back(Issue{Severity::information, "informational", "row 1",
                                     "row 1: columns not used by this file kind are ignored: " + ignored});
-  if (csv->encoding == Encoding::windows1252)
+  if (csv->encoding == csv::Encoding::windows1252)
     out.file_issues.push_back(Issue{Severity::information, "informational", "",
                                     "the file is not UTF-8: read as Windows-1252"});
   if (csv->records.size() == 1) return make_error(Errc::invalid_input, "the file has a header but no data rows", "row 2");

@@ -74,6 +74,19 @@ Labels labels_of(const json::Value& r) {
   return l;
 }
 
+// The topic has a trigger for this change whose codes (if any) the resource carries.
+bool triggered(const Topic& topic, const store::ChangeRow& change, const json::Value& resource) {
+  for (const auto& t : topic.triggers) {
+    if (t.resource != change.type ||
+        std::find(t.interactions.begin(), t.interactions.end(), change.interaction) == t.interactions.end())
+      continue;
+    if (t.codes.empty()) return true;
+    for (const auto& c : t.codes)
+      if (has_code(resource, c)) return true;
+  }
+  return false;
+}
+
 // One function per route named in topics.cc kRoutes. May fill d (for
 // example with the people concerned); sets d.reason when it refuses.
 bool route_allows(const Topic& topic, const SubscriptionSpec& sub, const std::string& patient_id, Lookup& lookup,
@@ -144,7 +157,7 @@ bool StoreLookup::in_caseload(const std::string& patient_id, const std::string& 
 Decision decide(const Topic& topic, const SubscriptionSpec& sub, const store::ChangeRow& change,
                 const json::Value& resource, Lookup& lookup) {
   Decision d;
-  if (!topic.fires() || !topic.triggered_by(change.type, change.interaction)) {
+  if (!topic.fires() || !triggered(topic, change, resource)) {
     d.reason = "not-triggered";
     return d;
   }

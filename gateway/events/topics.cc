@@ -106,6 +106,12 @@ Result<Topic> Topics::parse(std::string_view text, const std::string& source) {
     for (const auto& i : *in)
       if (!kInteractions.count(i)) return bad(source, "triggers.interactions", "has unknown interaction " + i);
     tr.interactions = *in;
+    auto codes = strings(e, "codes", source, false);
+    if (!codes) return codes.error();
+    for (const auto& c : *codes)
+      if (c.find('|') == std::string::npos || c.front() == '|' || c.back() == '|')
+        return bad(source, "triggers.codes", "must be system|code values ('" + c + "')");
+    tr.codes = *codes;
     if (!has(t.types_, tr.resource)) t.types_.push_back(tr.resource);
     t.triggers.push_back(std::move(tr));
   }

@@ -16,6 +16,9 @@ namespace gw::events {
 struct Trigger {
   std::string resource;                   // "Patient"
   std::vector<std::string> interactions;  // "create" | "update" | "delete"
+  // "system|code" values; when given, only a resource carrying one of them in
+  // code or category fires (a CP-IS plan among all CareTeams). Empty: any.
+  std::vector<std::string> codes;
 };
 
 struct TopicFilter {

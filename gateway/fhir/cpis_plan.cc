@@ -74,6 +74,14 @@ bool in_scope(const json::Value& care_team, std::string_view today) {
   return end->substr(0, 10) > scope_cutoff(today);
 }
 
+bool is_calendar_date(std::string_view d) {
+  if (d.size() != 10 || !is_iso_date(d)) return false;
+  int y = std::stoi(std::string(d.substr(0, 4)));
+  unsigned m = static_cast<unsigned>(std::stoi(std::string(d.substr(5, 2))));
+  unsigned day = static_cast<unsigned>(std::stoi(std::string(d.substr(8, 2))));
+  return std::chrono::year_month_day{std::chrono::year{y}, std::chrono::month{m}, std::chrono::day{day}}.ok();
+}
+
 std::string utc_today() {
   auto now = std::chrono::floor<std::chrono::days>(std::chrono::system_clock::now());
   std::chrono::year_month_day ymd{now};

@@ -41,6 +41,9 @@ bool in_scope(const json::Value& care_team, std::string_view today);
 // before it are out of scope. 29 February maps to 28 February.
 std::string scope_cutoff(std::string_view today);
 
+// True for YYYY-MM-DD naming a real day (no 30 February).
+bool is_calendar_date(std::string_view d);
+
 // Today's date in UTC as YYYY-MM-DD.
 std::string utc_today();
 

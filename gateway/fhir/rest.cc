@@ -1,5 +1,6 @@
 #include "gateway/fhir/rest.h"
 
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <map>
@@ -192,6 +193,64 @@ struct RestApi::Impl {
     auto shared = std::make_shared<Respond>(std::move(respond));
     auto r = store.run_read([shared, fn = std::move(fn)]() mutable { fn(*shared); });
     if (!r) (*shared)(outcome_response(r.error(), route));
+  }
+
+  // ---- conditional grants (access.json "ownOrganisation", "exceptCodes") ------
+
+  using Conditions = std::vector<security::WriteCondition>;
+
+  // What the content of this write must be (empty: the caller's grant is unconditional).
+  Conditions conditions(const Request& req, const std::string& type, std::string_view interaction) const {
+    return policy.write_conditions(req.principal, type, interaction);
+  }
+
+  static bool allowed_content(const Conditions& conds, const json::Value& resource, const Request& req) {
+    return conds.empty() || std::any_of(conds.begin(), conds.end(), [&](const security::WriteCondition& c) {
+             return c.met_by(resource, req.principal);
+           });
+  }
+
+  static std::string condition_path(const std::string& prefix, const Conditions& conds) {
+    const std::string& e = conds.front().own_organisation;
+    return e.empty() ? prefix : prefix + "." + e;
+  }
+
+  static Error not_allowed(const Request& req, const std::string& type, const Conditions& conds, bool replaced,
+                           std::string expression) {
+    std::string who = "role '" + req.principal.role + "' (organisation " + req.principal.ods + ")";
+    if (replaced) {
+      return make_error(Errc::forbidden, "this " + type + " is not one " + who + " may change: it may change only a " +
+                                             type + " " + conds.front().describe(),
+                        std::move(expression));
+    }
+    return make_error(Errc::forbidden, who + " may write only a " + type + " " + conds.front().describe(),
+                      std::move(expression));
+  }
+
+  // On a store reader: the resource an update replaces must be the caller's
+  // own as well, or a second organisation could take it over (by id or by a
+  // conditional update on its identifier). The op is pinned to what was
+  // checked (resolved id and If-Match), so a change in between fails as a
+  // version conflict instead of slipping past the check.
+  std::optional<Error> check_replaced(const Request& req, const Conditions& conds, store::WriteOp& op,
+                                      const std::string& expression) {
+    if (conds.empty() || op.kind != store::OpKind::update) return std::nullopt;
+    if (!op.match.empty() && !op.id_resolved) {
+      auto found = store.search(match_query(op.type, op.match, 2));
+      if (!found) return found.error();
+      op.id_resolved = true;
+      if (found->items.size() == 1) op.id = found->items[0].id;
+    }
+    auto cur = store.read(op.type, op.id);
+    if (!cur) {
+      // Nothing live to take over: the update creates (or brings back) the resource.
+      if (cur.error().code == Errc::not_found || cur.error().code == Errc::gone) return std::nullopt;
+      return cur.error();
+    }
+    auto doc = json::parse(cur->body);
+    if (!doc || !allowed_content(conds, *doc, req)) return not_allowed(req, op.type, conds, true, expression);
+    if (!op.if_match) op.if_match = cur->version;
+    return std::nullopt;
   }
 
   // ---- entry ---------------------------------------------------------------
@@ -548,6 +607,10 @@ struct RestApi::Impl {
     if (!check_policy(req, type, "create", respond, route)) return;
     json::Document doc;
     if (!parse_resource(req, respond, type, doc, route)) return;
+    if (auto conds = conditions(req, type, "create"); !allowed_content(conds, doc, req)) {
+      audit_read(req, "create", type, 403);
+      return respond(outcome_response(not_allowed(req, type, conds, false, condition_path(type, conds)), route));
+    }
     store::WriteOp op;
     op.kind = store::OpKind::create;
     op.type = type;
@@ -573,6 +636,11 @@ struct RestApi::Impl {
     if (!check_policy(req, type, "update", respond, route)) return;
     json::Document doc;
     if (!parse_resource(req, respond, type, doc, route)) return;
+    auto own = conditions(req, type, "update");
+    if (!allowed_content(own, doc, req)) {
+      audit_read(req, "update", type, 403);
+      return respond(outcome_response(not_allowed(req, type, own, false, condition_path(type, own)), route));
+    }
     auto body_id = json::get_string(doc, "id");
     store::WriteOp op;
     op.kind = store::OpKind::update;
@@ -613,21 +681,28 @@ struct RestApi::Impl {
     op.unique_key = nhs_unique_key(type, doc);
     op.index = index_entries(type, doc);
     op.body = storage_text(doc, type, doc.GetAllocator());
-    if (url_id.empty()) return submit_write(std::move(req), std::move(respond), std::move(op), route);
-    write_if_visible(std::move(req), std::move(respond), std::move(op), route);
+    if (url_id.empty() && own.empty()) return submit_write(std::move(req), std::move(respond), std::move(op), route);
+    write_if_visible(std::move(req), std::move(respond), std::move(op), route, std::move(own));
   }
 
   // A write by id to labelled content the caller may not see is answered as
   // if the resource did not exist (it must neither change it nor learn of it).
-  void write_if_visible(Request req, Respond respond, store::WriteOp op, const char* route) {
+  // `own`: what the content replaced must be for this caller (conditions()).
+  void write_if_visible(Request req, Respond respond, store::WriteOp op, const char* route, Conditions own = {}) {
     auto hidden = policy.hidden_labels(req.principal);
-    if (hidden.empty()) return submit_write(std::move(req), std::move(respond), std::move(op), route);
+    if (hidden.empty() && own.empty()) return submit_write(std::move(req), std::move(respond), std::move(op), route);
     on_reader(std::move(respond), route,
-              [this, req = std::move(req), op = std::move(op), hidden, route](Respond& respond) mutable {
-                auto cur = store.read(op.type, op.id);
-                if (cur && hidden_by_labels(cur->body, hidden)) {
-                  audit_read(req, action_name(op.kind), op.type + "/" + op.id, 404);
-                  return respond(outcome_response(make_error(Errc::not_found, op.type + " not found"), route));
+              [this, req = std::move(req), op = std::move(op), hidden, own, route](Respond& respond) mutable {
+                if (op.match.empty()) {
+                  auto cur = store.read(op.type, op.id);
+                  if (cur && hidden_by_labels(cur->body, hidden)) {
+                    audit_read(req, action_name(op.kind), op.type + "/" + op.id, 404);
+                    return respond(outcome_response(make_error(Errc::not_found, op.type + " not found"), route));
+                  }
+                }
+                if (auto e = check_replaced(req, own, op, own.empty() ? op.type : condition_path(op.type, own))) {
+                  audit_read(req, action_name(op.kind), op.type, http_status_for(e->code));
+                  return respond(outcome_response(*e, route));
                 }
                 submit_write(std::move(req), std::move(respond), std::move(op), route);
               });
@@ -750,6 +825,7 @@ struct RestApi::Impl {
     std::string full_url;          // the entry's fullUrl (urn:uuid:... for new resources)
     std::optional<Error> error;    // batch: this entry's own failure
     std::vector<Issue> issues;     // validation problems, expressions prefixed with the entry path
+    std::vector<security::WriteCondition> own;  // conditions(): what the content and what it replaces must be
   };
 
   static std::string entry_path(size_t i) { return "Bundle.entry[" + std::to_string(i) + "]"; }
@@ -835,6 +911,11 @@ struct RestApi::Impl {
         p.issues = sink.issues();
         prefix_issues(p.issues, path, p.type);
         p.error = make_error(Errc::unprocessable, "the resource is not valid", path + ".resource");
+        return p;
+      }
+      p.own = policy.write_conditions(req.principal, p.type, interaction);
+      if (!allowed_content(p.own, *p.doc, req)) {
+        p.error = not_allowed(req, p.type, p.own, false, condition_path(path + ".resource", p.own));
         return p;
       }
       if (p.method == "POST") {
@@ -1024,6 +1105,10 @@ struct RestApi::Impl {
           if (!found) return respond(outcome_response(found.error(), route));
           if (found->items.size() == 1) op.id = found->items[0].id;
         }
+        if (auto e = check_replaced(*req, p.own, op, entry_path(i) + ".resource")) {
+          audit_read(*req, "transaction", "Bundle", http_status_for(e->code));
+          return respond(outcome_response(*e, route));
+        }
         if (p.full_url.rfind("urn:uuid:", 0) == 0 && op.kind != store::OpKind::remove) {
           refs[p.full_url] = p.type + "/" + op.id;
         }
@@ -1180,18 +1265,34 @@ struct RestApi::Impl {
         continue;
       }
       finalise_op(p);
-      store::UnitOfWork unit;
-      std::string entity = p.type + "/" + p.op->id;
-      unit.audit.push_back(audit_row(*req, action_name(p.op->kind), entity, 200,
-                                     p.type == "Patient" ? entity : std::string()));
-      unit.ops.push_back(*p.op);
-      auto r = store.commit(std::move(unit), [this, st, i, b, done_one](Result<store::CommitOutcome> res) {
-        const Prepared& p = st->entries[i];
-        if (!res) {
-          done_one(i, response_entry(b, p, nullptr, std::nullopt, res.error(), {}));
-          return;
+      auto commit_entry = [this, st, i, b, done_one, req]() {
+        Prepared& p = st->entries[i];
+        store::UnitOfWork unit;
+        std::string entity = p.type + "/" + p.op->id;
+        unit.audit.push_back(audit_row(*req, action_name(p.op->kind), entity, 200,
+                                       p.type == "Patient" ? entity : std::string()));
+        unit.ops.push_back(*p.op);
+        auto r = store.commit(std::move(unit), [this, st, i, b, done_one](Result<store::CommitOutcome> res) {
+          const Prepared& p = st->entries[i];
+          if (!res) {
+            done_one(i, response_entry(b, p, nullptr, std::nullopt, res.error(), {}));
+            return;
+          }
+          done_one(i, response_entry(b, p, &res->ops.at(0), std::nullopt, std::nullopt, {}));
+        });
+        if (!r) done_one(i, response_entry(b, p, nullptr, std::nullopt, r.error(), {}));
+      };
+      if (p.own.empty() || p.op->kind != store::OpKind::update) {
+        commit_entry();
+        continue;
+      }
+      // What the entry replaces is checked on a reader first (check_replaced).
+      auto r = store.run_read([this, st, i, b, done_one, req, commit_entry]() {
+        Prepared& p = st->entries[i];
+        if (auto e = check_replaced(*req, p.own, *p.op, entry_path(i) + ".resource")) {
+          return done_one(i, response_entry(b, p, nullptr, std::nullopt, e, {}));
         }
-        done_one(i, response_entry(b, p, &res->ops.at(0), std::nullopt, std::nullopt, {}));
+        commit_entry();
       });
       if (!r) done_one(i, response_entry(b, p, nullptr, std::nullopt, r.error(), {}));
     }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <charconv>
 #include <climits>
 #include <cstdint>
@@ -476,6 +477,30 @@ Result<SearchRequest> parse_search(std::string_view type, std::string_view query
     }
   }
   return sr;
+}
+
+std::string token_query_value(std::string_view system, std::string_view value) {
+  auto escaped = [](std::string_view s) {
+    std::string out;
+    for (char c : s) {
+      if (c == '\\' || c == '|' || c == ',' || c == '$') out += '\\';
+      out += c;
+    }
+    return out;
+  };
+  std::string raw = escaped(system) + "|" + escaped(value);
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : raw) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || c == ':' || c == '/') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
 }
 
 }  // namespace gw::fhir

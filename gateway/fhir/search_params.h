@@ -45,6 +45,11 @@ Result<SearchRequest> parse_search(std::string_view type, std::string_view query
 // Parameter names supported for this type, in CapabilityStatement order.
 std::vector<std::string> supported_search_params(std::string_view type);
 
+// The value of a token parameter for system|value as it goes in a query
+// string: FHIR search escaping (\| \, \$ \\) then percent-encoding, so
+// parse_search reads back exactly system and value.
+std::string token_query_value(std::string_view system, std::string_view value);
+
 // Percent-decoding ('+' is a space in a query); invalid escapes are an error.
 Result<std::string> percent_decode(std::string_view s, bool plus_is_space);
 

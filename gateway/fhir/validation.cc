@@ -62,10 +62,30 @@ struct SystemRule {
   int64_t max = kUnbounded;
 };
 
+// A cross-element rule of a profile (profiles/README.md, "Profiles").
+struct Invariant {
+  enum class Check { period_order, slice_required } check = Check::period_order;
+  std::string element;  // top-level element it concerns ("period", "telecom")
+  std::string url, code;  // slice_required: the extension url and its valueCode that mark the slice
+  std::vector<std::string> requires_;  // slice_required: elements the slice's item must carry
+  std::string message;  // what the issue says
+};
+
+// Stricter rules for resources that carry a given code: the CP-IS plan is a
+// CareTeam whose category is one of England-ChildProtectionPlan.
+struct Profile {
+  std::string name;
+  std::string when_element, when_system;  // a CodeableConcept (or array of them) at the root
+  std::vector<std::string> when_codes;
+  std::shared_ptr<Scope> root;  // the base rules with this profile's element rules applied
+  std::vector<Invariant> invariants;
+};
+
 struct ResourceRules {
   std::string type;
   std::shared_ptr<Scope> root;
   std::map<std::string, SystemRule, std::less<>> systems;
+  std::vector<Profile> profiles;
 };
 
 std::string capitalised(std::string_view t) {
@@ -274,6 +294,11 @@ class Loader {
     return std::nullopt;
   }
 
+  // A profile starts as a copy of the base rules (children shared until a
+  // profile rule writes to them), so it can only add to what the base says.
+  Result<Profile> parse_profile(const std::string& file, const std::string& key, const json::Value& def,
+                                Scope& base);
+
  private:
   std::map<std::string, std::shared_ptr<Scope>, std::less<>>& datatypes_;
 };
@@ -312,6 +337,89 @@ std::optional<Error> only_keys(const std::string& file, const json::Value& obj,
     }
   }
   return std::nullopt;
+}
+
+// Reads a non-empty array of non-empty strings.
+std::optional<Error> string_array(const std::string& file, const std::string& key, const json::Value* v,
+                                  std::vector<std::string>& out) {
+  if (!v || !v->IsArray() || v->Empty())
+    return make_error(Errc::invalid_input, file + ": " + key + ": must be a non-empty array of strings", key);
+  for (const auto& s : v->GetArray()) {
+    if (!s.IsString() || s.GetStringLength() == 0)
+      return make_error(Errc::invalid_input, file + ": " + key + ": must be a non-empty array of strings", key);
+    out.emplace_back(json::as_view(s));
+  }
+  return std::nullopt;
+}
+
+std::optional<Error> required_string(const std::string& file, const std::string& key, const json::Value& obj,
+                                     std::string_view name, std::string& out) {
+  auto v = json::get_string(obj, name);
+  if (!v || v->empty())
+    return make_error(Errc::invalid_input, file + ": " + key + "." + std::string(name) + ": is required (a string)",
+                      key);
+  out = std::string(*v);
+  return std::nullopt;
+}
+
+Result<Invariant> parse_invariant(const std::string& file, const std::string& key, const json::Value& def) {
+  if (!def.IsObject()) return make_error(Errc::invalid_input, file + ": " + key + ": must be a JSON object", key);
+  if (auto err = only_keys(file, def, {"comment", "check", "element", "url", "code", "requires", "message"}, key))
+    return *err;
+  Invariant inv;
+  std::string check;
+  if (auto err = required_string(file, key, def, "check", check)) return *err;
+  if (auto err = required_string(file, key, def, "element", inv.element)) return *err;
+  if (auto err = required_string(file, key, def, "message", inv.message)) return *err;
+  if (check == "period-order") {
+    inv.check = Invariant::Check::period_order;
+  } else if (check == "slice-required") {
+    inv.check = Invariant::Check::slice_required;
+    if (auto err = required_string(file, key, def, "url", inv.url)) return *err;
+    if (auto err = required_string(file, key, def, "code", inv.code)) return *err;
+    if (json::member(def, "requires")) {
+      if (auto err = string_array(file, key + ".requires", json::member(def, "requires"), inv.requires_)) return *err;
+    }
+  } else {
+    return make_error(Errc::invalid_input,
+                      file + ": " + key + ".check: must be \"period-order\" or \"slice-required\"", key);
+  }
+  return inv;
+}
+
+Result<Profile> Loader::parse_profile(const std::string& file, const std::string& key, const json::Value& def,
+                                      Scope& base) {
+  if (!def.IsObject()) return fail(file, key, "must be a JSON object");
+  if (auto err = only_keys(file, def, {"comment", "name", "when", "elements", "invariants"}, key)) return *err;
+  Profile p;
+  if (auto err = required_string(file, key, def, "name", p.name)) return *err;
+  const json::Value* when = json::member(def, "when");
+  std::string wkey = key + ".when";
+  if (!when || !when->IsObject()) return fail(file, wkey, "is required (a JSON object)");
+  if (auto err = only_keys(file, *when, {"comment", "element", "system", "codes"}, wkey)) return *err;
+  if (auto err = required_string(file, wkey, *when, "element", p.when_element)) return *err;
+  if (auto err = required_string(file, wkey, *when, "system", p.when_system)) return *err;
+  if (auto err = string_array(file, wkey + ".codes", json::member(*when, "codes"), p.when_codes)) return *err;
+  auto base_element = base.elements.find(p.when_element);
+  if (base_element == base.elements.end() || base_element->second.types != std::vector<std::string>{"CodeableConcept"})
+    return fail(file, wkey + ".element", "must name a CodeableConcept element of the resource");
+  p.root = std::make_shared<Scope>(base);
+  if (const json::Value* els = json::member(def, "elements")) {
+    if (auto err = parse_elements(file + " (" + key + ")", *els, *p.root)) return *err;
+    std::set<Scope*> seen;
+    if (auto err = resolve_same_as(file, *p.root, *p.root, seen)) return *err;
+  }
+  if (const json::Value* invs = json::member(def, "invariants")) {
+    if (!invs->IsArray()) return fail(file, key + ".invariants", "must be an array");
+    for (json::SizeType i = 0; i < invs->Size(); ++i) {
+      std::string ikey = key + ".invariants[" + std::to_string(i) + "]";
+      auto inv = parse_invariant(file, ikey, (*invs)[i]);
+      if (!inv) return inv.error();
+      if (!p.root->elements.count(inv->element)) return fail(file, ikey + ".element", "is not an element of the resource");
+      p.invariants.push_back(std::move(*inv));
+    }
+  }
+  return p;
 }
 
 // ---- lexical checks for primitives -------------------------------------------
@@ -521,7 +629,48 @@ class Run {
     }
   }
 
+  void invariant(const json::Value& resource, const Invariant& inv, const std::string& path) {
+    const json::Value* v = json::member(resource, inv.element);
+    std::string at = path + "." + inv.element;
+    switch (inv.check) {
+      case Invariant::Check::period_order: {
+        if (!v || !v->IsObject()) return;
+        auto start = json::get_string(*v, "start");
+        auto end = json::get_string(*v, "end");
+        // Dates only: a day's end written in another zone must not read as before its start.
+        if (start && end && valid_date(start->substr(0, 10)) && valid_date(end->substr(0, 10)) &&
+            end->substr(0, 10) < start->substr(0, 10)) {
+          sink_.error("invariant", at + ".end", inv.message);
+        }
+        return;
+      }
+      case Invariant::Check::slice_required: {
+        if (v && v->IsArray()) {
+          for (const auto& item : v->GetArray())
+            if (in_slice(item, inv) && carries_all(item, inv.requires_)) return;
+        }
+        sink_.error("required", at, inv.message);
+        return;
+      }
+    }
+  }
+
  private:
+  static bool in_slice(const json::Value& item, const Invariant& inv) {
+    const json::Value* exts = item.IsObject() ? json::member(item, "extension") : nullptr;
+    if (!exts || !exts->IsArray()) return false;
+    for (const auto& x : exts->GetArray()) {
+      if (x.IsObject() && json::get_string(x, "url") == std::optional<std::string_view>(inv.url) &&
+          json::get_string(x, "valueCode") == std::optional<std::string_view>(inv.code))
+        return true;
+    }
+    return false;
+  }
+
+  static bool carries_all(const json::Value& item, const std::vector<std::string>& names) {
+    return std::all_of(names.begin(), names.end(), [&](const std::string& n) { return json::member(item, n) != nullptr; });
+  }
+
   void element(const Element& e, const std::string& type, const json::Value& v, const std::string& at,
                const json::Value& parent, std::string_view key) {
     if (v.IsNull()) {
@@ -714,6 +863,31 @@ class Run {
   IssueSink& sink_;
 };
 
+// The first profile whose `when` code the resource carries: its rules replace the base rules.
+const Profile* matching_profile(const ResourceRules& rules, const json::Value& resource) {
+  for (const auto& p : rules.profiles) {
+    const json::Value* v = json::member(resource, p.when_element);
+    if (!v) continue;
+    auto carries = [&](const json::Value& cc) {
+      const json::Value* coding = cc.IsObject() ? json::member(cc, "coding") : nullptr;
+      if (!coding || !coding->IsArray()) return false;
+      for (const auto& c : coding->GetArray()) {
+        if (!c.IsObject() || json::get_string(c, "system") != std::optional<std::string_view>(p.when_system)) continue;
+        auto code = json::get_string(c, "code");
+        if (code && std::find(p.when_codes.begin(), p.when_codes.end(), *code) != p.when_codes.end()) return true;
+      }
+      return false;
+    };
+    if (v->IsArray()) {
+      for (const auto& cc : v->GetArray())
+        if (carries(cc)) return &p;
+    } else if (carries(*v)) {
+      return &p;
+    }
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 struct Validator::Impl {
@@ -784,7 +958,10 @@ Result<Validator> Validator::load(const std::string& profiles_dir) {
     std::string file = path.string();
     auto doc = read_json(path);
     if (!doc) return doc.error();
-    if (auto err = only_keys(file, *doc, {"comment", "resourceType", "elements", "identifierSystems", "allowUnknownElements"}, "")) {
+    if (auto err = only_keys(file, *doc,
+                             {"comment", "resourceType", "elements", "identifierSystems", "allowUnknownElements",
+                              "profiles"},
+                             "")) {
       return *err;
     }
     ResourceRules rr;
@@ -825,13 +1002,24 @@ Result<Validator> Validator::load(const std::string& profiles_dir) {
     }
     std::set<Scope*> seen;
     if (auto err = loader.resolve_same_as(file, *rr.root, *rr.root, seen)) return *err;
+    if (const json::Value* profiles = json::member(*doc, "profiles")) {
+      if (!profiles->IsArray()) return loader.fail(file, "profiles", "must be an array");
+      for (json::SizeType i = 0; i < profiles->Size(); ++i) {
+        auto p = loader.parse_profile(file, "profiles[" + std::to_string(i) + "]", (*profiles)[i], *rr.root);
+        if (!p) return p.error();
+        rr.profiles.push_back(std::move(*p));
+      }
+    }
     impl.types.push_back(rr.type);
     impl.resources.emplace(rr.type, std::move(rr));
   }
 
   std::set<const Scope*> done;
   for (auto& [name, s] : impl.datatypes) finalise(*s, done);
-  for (auto& [name, r] : impl.resources) finalise(*r.root, done);
+  for (auto& [name, r] : impl.resources) {
+    finalise(*r.root, done);
+    for (auto& p : r.profiles) finalise(*p.root, done);
+  }
   std::sort(impl.types.begin(), impl.types.end());
   return v;
 }
@@ -855,9 +1043,13 @@ void Validator::validate(const json::Value& resource, IssueSink& sink) const {
     sink.error("not-supported", "resourceType", "this resource type is not supported by this server");
     return;
   }
-  Run run(impl_->datatypes, found->second, sink);
-  run.object(resource, *found->second.root, found->second.type, true);
-  run.root_identifier_counts(resource, found->second.type);
+  const ResourceRules& rules = found->second;
+  const Profile* profile = matching_profile(rules, resource);
+  Run run(impl_->datatypes, rules, sink);
+  run.object(resource, profile ? *profile->root : *rules.root, rules.type, true);
+  run.root_identifier_counts(resource, rules.type);
+  if (profile)
+    for (const auto& inv : profile->invariants) run.invariant(resource, inv, rules.type);
 }
 
 bool Validator::supports(std::string_view type) const { return impl_->resources.count(std::string(type)) > 0; }

@@ -1,7 +1,8 @@
 #pragma once
 // Profile validation driven by data: one rules file per resource type in
 // profiles/rules/<Type>.json (required elements, cardinality, allowed codes,
-// identifier systems, NHS number check). The rule language is documented in
+// identifier systems, NHS number check, and stricter profiles for resources
+// carrying a given code, such as the CP-IS plan CareTeam). The rule language is documented in
 // profiles/README.md; adding a rule is a data change, not a code change.
 #include <memory>
 #include <string>

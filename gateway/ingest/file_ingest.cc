@@ -30,6 +30,32 @@ size_t entry_count(std::string_view bundle) {
 
 }  // namespace
 
+std::string file_idempotency_key(std::string_view adapter, std::string_view sender_ods, std::string_view raw) {
+  return std::string(adapter) + "|" + std::string(sender_ods) + "|sha256:" + sha256_hex(raw);
+}
+
+void keep_quarantined(store::Store& store, std::string_view adapter, const Source& src, std::string raw,
+                      const std::vector<Issue>& issues, std::string_view reason,
+                      std::function<void(Result<int64_t>)> done) {
+  store::UnitOfWork u;
+  store::InboundRow row;
+  row.adapter = std::string(adapter);
+  row.channel = src.channel;
+  row.sender_ods = src.principal.ods;
+  row.sender_system = src.principal.system;
+  row.status = "quarantined";
+  row.reason = std::string(reason.substr(0, 500));
+  row.issues_json = issues_json(issues);
+  row.raw = std::move(raw);
+  u.inbound.push_back(std::move(row));
+  auto shared = std::make_shared<std::function<void(Result<int64_t>)>>(std::move(done));
+  auto r = store.commit(std::move(u), [shared](Result<store::CommitOutcome> res) {
+    if (!res) return (*shared)(res.error());
+    (*shared)(res->inbound_ids.empty() ? int64_t{0} : res->inbound_ids[0]);
+  });
+  if (!r) (*shared)(r.error());
+}
+
 const char* file_result_name(FileResult::Kind k) {
   switch (k) {
     case FileResult::Kind::accepted: return "accepted";
@@ -66,7 +92,7 @@ void FileIngest::handle(std::string raw_in, Source src, std::function<void(FileR
   req.req_id = src.msg_id;
   req.body = std::move(bundle->json);
   fhir::TransactionExtras extras;
-  extras.idempotency_key = std::string(adapter_.format_id()) + "|" + src.principal.ods + "|sha256:" + sha256_hex(*raw);
+  extras.idempotency_key = file_idempotency_key(adapter_.format_id(), src.principal.ods, *raw);
   store::InboundRow row;
   row.adapter = std::string(adapter_.format_id());
   row.channel = src.channel;
@@ -120,21 +146,10 @@ void FileIngest::handle(std::string raw_in, Source src, std::function<void(FileR
 
 void FileIngest::quarantine(std::shared_ptr<std::string> raw, const Source& src, std::vector<Issue> issues,
                             std::string reason, std::function<void(FileResult)> done) {
-  store::UnitOfWork u;
-  store::InboundRow row;
-  row.adapter = std::string(adapter_.format_id());
-  row.channel = src.channel;
-  row.sender_ods = src.principal.ods;
-  row.sender_system = src.principal.system;
-  row.status = "quarantined";
-  row.reason = reason.substr(0, 500);
-  row.issues_json = issues_json(issues);
-  row.raw = *raw;
-  u.inbound.push_back(std::move(row));
   auto shared = std::make_shared<std::pair<std::vector<Issue>, std::function<void(FileResult)>>>(std::move(issues),
                                                                                                  std::move(done));
   std::string adapter(adapter_.format_id());
-  auto r = store_.commit(std::move(u), [this, shared, adapter](Result<store::CommitOutcome> res) {
+  keep_quarantined(store_, adapter, src, *raw, shared->first, reason, [this, shared, adapter](Result<int64_t> res) {
     FileResult out;
     out.issues = std::move(shared->first);
     if (!res) {
@@ -142,7 +157,7 @@ void FileIngest::quarantine(std::shared_ptr<std::string> raw, const Source& src,
       out.message = "the gateway could not keep this file; send it again later";
     } else {
       out.kind = FileResult::Kind::refused;
-      out.inbound_id = res->inbound_ids.empty() ? 0 : res->inbound_ids[0];
+      out.inbound_id = *res;
       out.message = "nothing in this file was accepted; it is kept as inbound message " + std::to_string(out.inbound_id);
     }
     metrics_
@@ -151,13 +166,6 @@ void FileIngest::quarantine(std::shared_ptr<std::string> raw, const Source& src,
         .inc();
     shared->second(std::move(out));
   });
-  if (!r) {
-    FileResult out;
-    out.kind = FileResult::Kind::unavailable;
-    out.issues = std::move(shared->first);
-    out.message = "the gateway is busy; send the file again later";
-    shared->second(std::move(out));
-  }
 }
 
 }  // namespace gw::ingest

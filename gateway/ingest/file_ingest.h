@@ -28,6 +28,16 @@ struct FileResult {
 };
 const char* file_result_name(FileResult::Kind k);
 
+// The at-most-once key of a whole file: adapter, sender and a SHA-256 of the bytes.
+std::string file_idempotency_key(std::string_view adapter, std::string_view sender_ods, std::string_view raw);
+
+// Keeps a file nothing of which was taken (inbound status "quarantined") with
+// its issues, for inspection and replay. done gets the inbound id, or the
+// error when the store could not keep it.
+void keep_quarantined(store::Store& store, std::string_view adapter, const Source& src, std::string raw,
+                      const std::vector<Issue>& issues, std::string_view reason,
+                      std::function<void(Result<int64_t>)> done);
+
 class FileIngest {
  public:
   FileIngest(const adapters::Adapter& adapter, fhir::RestApi& rest, store::Store& store, metrics::Registry& metrics);

@@ -110,13 +110,16 @@ IngestApi::IngestApi(std::map<std::string, Hl7Ingest*> ingesters, std::map<std::
                      store::Store& store, const security::Policy& policy)
     : ingesters_(std::move(ingesters)), files_(std::move(files)), store_(store), policy_(policy) {}
 
+void IngestApi::add_answering(const std::string& adapter, net::Handler* pipeline) { answering_[adapter] = pipeline; }
+
 void IngestApi::handle(net::Request req, net::Respond respond) {
   std::string_view path = req.path;
   if (path.rfind("/ingest/", 0) == 0) {
     std::string adapter(path.substr(8));
     auto it = ingesters_.find(adapter);
     auto fit = files_.find(adapter);
-    if (it == ingesters_.end() && fit == files_.end()) {
+    auto ait = answering_.find(adapter);
+    if (it == ingesters_.end() && fit == files_.end() && ait == answering_.end()) {
       return respond(error_response(make_error(Errc::not_found, "no ingest adapter '" + adapter.substr(0, 40) + "'"),
                                     "ingest"));
     }
@@ -128,6 +131,7 @@ void IngestApi::handle(net::Request req, net::Respond respond) {
     if (req.method != "POST") {
       return respond(error_response(make_error(Errc::method_not_allowed, "ingest accepts POST"), "ingest"));
     }
+    if (ait != answering_.end()) return ait->second->handle(std::move(req), std::move(respond));
     if (fit != files_.end()) return ingest_whole_file(std::move(req), std::move(respond), *fit->second, adapter);
     return ingest_file(std::move(req), std::move(respond), *it->second, adapter);
   }

@@ -3,7 +3,8 @@
 //   POST /ingest/{adapter}   a legacy file: for systmone one HL7 message, a
 //                            batch FHS/BHS..BTS/FTS, or messages back to back
 //                            (answered per message); for camhs an XML extract,
-//                            for cashgum a CSV file (answered per record/row).
+//                            for cashgum a CSV file (answered per record/row);
+//                            cpis-upload answers itself (gateway/ingest/cpis_upload.h).
 //                            Policy operation "ingest:{adapter}". 200 when
 //                            anything was accepted (the body lists what was
 //                            not), 422 when nothing was, 503 when busy.
@@ -28,6 +29,10 @@ class IngestApi final : public net::Handler {
   IngestApi(std::map<std::string, Hl7Ingest*> ingesters, std::map<std::string, FileIngest*> files,
             store::Store& store, const security::Policy& policy);
   void handle(net::Request req, net::Respond respond) override;
+  // An adapter whose pipeline answers in its own shape (cpis-upload: an
+  // OperationOutcome per record), after the same policy ("ingest:{adapter}")
+  // and method checks. Not owned.
+  void add_answering(const std::string& adapter, net::Handler* pipeline);
 
  private:
   void ingest_file(net::Request req, net::Respond respond, Hl7Ingest& ingest, const std::string& adapter);
@@ -38,6 +43,7 @@ class IngestApi final : public net::Handler {
 
   std::map<std::string, Hl7Ingest*> ingesters_;
   std::map<std::string, FileIngest*> files_;
+  std::map<std::string, net::Handler*> answering_;
   store::Store& store_;
   const security::Policy& policy_;
 };

@@ -36,6 +36,9 @@ struct Grant {
   std::vector<std::string> ods;  // "*" = any organisation
   std::vector<std::string> resources;  // "*" = every type
   std::vector<std::string> interactions;
+  // "ownOrganisation" / "exceptCodes": what the content must be for the grant to hold.
+  WriteCondition condition;
+  bool conditional() const { return !condition.own_organisation.empty() || !condition.except_codes.empty(); }
 };
 
 bool contains(const std::vector<std::string>& v, std::string_view s) {
@@ -79,7 +82,8 @@ Result<Grant> parse_grant(const json::Value& rule, const std::string& where) {
   if (!rule.IsObject()) return make_error(Errc::invalid_input, where + " must be an object", where);
   for (auto it = rule.MemberBegin(); it != rule.MemberEnd(); ++it) {
     std::string_view k = json::as_view(it->name);
-    if (k != "roles" && k != "ods" && k != "resources" && k != "interactions" && k != "comment") {
+    if (k != "roles" && k != "ods" && k != "resources" && k != "interactions" && k != "ownOrganisation" &&
+        k != "exceptCodes" && k != "comment") {
       return make_error(Errc::invalid_input, where + ": unknown key '" + std::string(k) + "'", where);
     }
   }
@@ -109,6 +113,32 @@ Result<Grant> parse_grant(const json::Value& rule, const std::string& where) {
   });
   if (!inter) return inter.error();
   g.interactions = std::move(*inter);
+  if (const json::Value* own = json::member(rule, "ownOrganisation")) {
+    std::string path = where + ".ownOrganisation";
+    // A top-level element name: the check reads resource[element] and nothing deeper.
+    bool ok = own->IsString() && own->GetStringLength() > 0 &&
+              std::all_of(own->GetString(), own->GetString() + own->GetStringLength(),
+                          [](char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); });
+    if (!ok) return make_error(Errc::invalid_input, path + " must be an element name such as managingOrganization", path);
+    g.condition.own_organisation = std::string(json::as_view(*own));
+  }
+  if (json::member(rule, "exceptCodes")) {
+    auto codes = string_list(rule, "exceptCodes", where, [](const std::string& s) -> std::string {
+      auto bar = s.find('|');
+      return bar != std::string::npos && bar > 0 && bar + 1 < s.size() ? "" : "must be system|code";
+    });
+    if (!codes) return codes.error();
+    g.condition.except_codes = std::move(*codes);
+  }
+  if (g.conditional()) {
+    for (const auto& i : g.interactions) {
+      if (i != "create" && i != "update")
+        return make_error(Errc::invalid_input,
+                          where + ": ownOrganisation and exceptCodes apply to create and update only; put '" + i +
+                              "' in a rule of its own",
+                          where);
+    }
+  }
   return g;
 }
 
@@ -183,6 +213,72 @@ bool Policy::allows(const Principal& who, std::string_view resource_type, std::s
     if (contains(g.interactions, interaction)) return true;
   }
   return false;
+}
+
+std::vector<WriteCondition> Policy::write_conditions(const Principal& who, std::string_view resource_type,
+                                                     std::string_view interaction) const {
+  std::vector<WriteCondition> out;
+  if (who.role.empty()) return out;
+  for (const auto& g : impl_->grants) {
+    if (!contains(g.roles, who.role)) continue;
+    if (!contains(g.ods, "*") && !contains(g.ods, who.ods)) continue;
+    if (!contains(g.resources, "*") && !contains(g.resources, resource_type)) continue;
+    if (!contains(g.interactions, interaction)) continue;
+    if (!g.conditional()) return {};  // an unconditional grant wins
+    out.push_back(g.condition);
+  }
+  return out;
+}
+
+namespace {
+
+// Any coding in code or category (a CodeableConcept or an array of them) equal to system|code.
+bool carries_code(const json::Value& resource, std::string_view system_code) {
+  auto bar = system_code.find('|');
+  std::string_view system = system_code.substr(0, bar), code = system_code.substr(bar + 1);
+  auto in_concept = [&](const json::Value& cc) {
+    const json::Value* coding = cc.IsObject() ? json::member(cc, "coding") : nullptr;
+    if (!coding || !coding->IsArray()) return false;
+    return std::any_of(coding->Begin(), coding->End(), [&](const json::Value& c) {
+      return c.IsObject() && json::get_string(c, "system") == std::optional<std::string_view>(system) &&
+             json::get_string(c, "code") == std::optional<std::string_view>(code);
+    });
+  };
+  for (const char* k : {"code", "category"}) {
+    const json::Value* v = json::member(resource, k);
+    if (!v) continue;
+    if (v->IsArray() ? std::any_of(v->Begin(), v->End(), in_concept) : in_concept(*v)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool WriteCondition::met_by(const json::Value& resource, const Principal& who) const {
+  if (!own_organisation.empty() && !names_only(resource, own_organisation, who.ods)) return false;
+  return std::none_of(except_codes.begin(), except_codes.end(),
+                      [&](const std::string& c) { return carries_code(resource, c); });
+}
+
+std::string WriteCondition::describe() const {
+  std::string out;
+  if (!own_organisation.empty()) out = "whose " + own_organisation + " is its own organisation (ODS code identifier)";
+  if (!except_codes.empty()) out += std::string(out.empty() ? "" : " and ") + "that is not coded as one of those reserved to other roles (such as a CP-IS plan)";
+  return out;
+}
+
+bool names_only(const json::Value& resource, std::string_view element, std::string_view ods) {
+  const json::Value* v = json::member(resource, element);
+  if (!v || ods.empty()) return false;
+  auto is_ods = [&](const json::Value& ref) {
+    const json::Value* id = ref.IsObject() ? json::member(ref, "identifier") : nullptr;
+    return id && id->IsObject() &&
+           json::get_string(*id, "system") == std::optional<std::string_view>("https://fhir.nhs.uk/Id/ods-organization-code") &&
+           json::get_string(*id, "value") == std::optional<std::string_view>(ods);
+  };
+  if (!v->IsArray()) return is_ods(*v);
+  if (v->Empty()) return false;
+  return std::all_of(v->Begin(), v->End(), is_ods);
 }
 
 std::vector<std::string> Policy::hidden_labels(const Principal& who) const {

@@ -7,10 +7,27 @@
 #include <string_view>
 #include <vector>
 
+#include "gateway/common/json.h"
 #include "gateway/common/result.h"
 #include "gateway/security/principal.h"
 
 namespace gw::security {
+
+// True when resource[element] is present and every occurrence (a Reference,
+// or an array of them) identifies the organisation `ods` by its ODS code
+// identifier: content the caller's organisation alone is responsible for.
+bool names_only(const json::Value& resource, std::string_view element, std::string_view ods);
+
+// What a conditional grant asks of the content it covers (access.json
+// "ownOrganisation", "exceptCodes").
+struct WriteCondition {
+  std::string own_organisation;           // "": none; else names_only(resource, this, caller's ODS)
+  std::vector<std::string> except_codes;  // "system|code": none may be in the resource's code or category
+  // The content meets this condition for this caller.
+  bool met_by(const json::Value& resource, const Principal& who) const;
+  // Why content does not, for people ("whose managingOrganization is its own organisation...").
+  std::string describe() const;
+};
 
 class Policy {
  public:
@@ -21,6 +38,14 @@ class Policy {
 
   // interaction: "read", "vread", "history", "search", "create", "update", "delete".
   bool allows(const Principal& who, std::string_view resource_type, std::string_view interaction) const;
+  // What a write that allows() grants still requires of the content: empty
+  // when some grant for it is unconditional; otherwise the conditions of the
+  // grants that allow it, one of which the content written and, for an
+  // update, the content it replaces must meet. Callers of allows() for
+  // create/update must check these too.
+  std::vector<WriteCondition> write_conditions(const Principal& who, std::string_view resource_type,
+                                               std::string_view interaction) const;
+
   // operation: "metrics", "admin"...
   bool allows_operation(const Principal& who, std::string_view operation) const;
 

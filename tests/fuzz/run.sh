@@ -14,6 +14,7 @@ corpus_for() {
     er7_fuzz|mllp_fuzz|systmone_fuzz) echo tests/fixtures/systmone ;;
     camhs_fuzz) echo tests/fixtures/camhs ;;
     cashgum_fuzz) echo tests/fixtures/cashgum ;;
+    cpis_upload_fuzz) echo tests/fixtures/cpis ;;
     *) echo "" ;;
   esac
 }

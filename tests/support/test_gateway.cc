@@ -9,6 +9,7 @@
 #include "gateway/delivery/subscriptions.h"
 #include "gateway/fhir/rest.h"
 #include "gateway/fhir/subscription_api.h"
+#include "gateway/ingest/cpis_upload.h"
 #include "gateway/ingest/ingest_api.h"
 #include "gateway/fhir/validation.h"
 #include "gateway/net/https_server.h"
@@ -38,6 +39,7 @@ struct InProcessGateway::Parts {
   std::unique_ptr<adapters::Registry> adapters;
   std::unique_ptr<ingest::Hl7Ingest> systmone;
   std::unique_ptr<ingest::FileIngest> camhs, cashgum;
+  std::unique_ptr<ingest::CpisUpload> cpis_upload;
   std::unique_ptr<ingest::IngestApi> ingest_api;
   std::unique_ptr<ops::OpsApi> ops;
   std::unique_ptr<delivery::Subscriptions> subs;
@@ -81,6 +83,10 @@ InProcessGateway::InProcessGateway(net::Limits limits, const delivery::Subscript
       std::map<std::string, ingest::Hl7Ingest*>{{"systmone", parts_->systmone.get()}},
       std::map<std::string, ingest::FileIngest*>{{"camhs", parts_->camhs.get()}, {"cashgum", parts_->cashgum.get()}},
       *parts_->store, parts_->policy);
+  parts_->cpis_upload = std::make_unique<ingest::CpisUpload>(
+      dynamic_cast<const adapters::cpis::CpisUploadAdapter&>(*parts_->adapters->find("cpis-upload")), *parts_->rest,
+      *parts_->store, parts_->registry);
+  parts_->ingest_api->add_answering("cpis-upload", parts_->cpis_upload.get());
   parts_->router.add("/ingest", parts_->ingest_api.get());
   parts_->router.add("/admin", parts_->ingest_api.get());
   parts_->ops = std::make_unique<ops::OpsApi>(parts_->registry, parts_->policy, [] { return true; });

@@ -25,6 +25,7 @@ namespace gw::adapters::cashgum {
 namespace {
 
 namespace fs = std::filesystem;
+using namespace gw::adapters::csv;  // the shared reader (adapters/csv) is tested here with its first user
 const std::string kFixtures = GW_SOURCE_DIR "/tests/fixtures/cashgum";
 
 std::string slurp(const fs::path& p) {

@@ -328,7 +328,7 @@ TEST(Subscriptions, FiltersCaseloadAndSensitivityDecideWhoHearsWhat) {
   EXPECT_EQ(test::event_numbers(f.rx.posts(), "/all"), (std::vector<int64_t>{1, 2, 3}));
 }
 
-TEST(Subscriptions, EveryWritePathFeedsTopicsHl7IngestAndCarePlans) {
+TEST(Subscriptions, EveryWritePathFeedsTopicsHl7IngestAndCpisPlans) {
   Fixture f;
   f.subscribe("integration", {.endpoint = f.rx.url("/patients")});
   f.subscribe("local-authority", {.topic = "cpis-plan-change", .endpoint = f.rx.url("/plans"),
@@ -347,24 +347,21 @@ TEST(Subscriptions, EveryWritePathFeedsTopicsHl7IngestAndCarePlans) {
   auto s = test::read_notification(f.rx.posts().back().body);
   ASSERT_EQ(s.focus.size(), 1u);
   EXPECT_NE(s.focus[0].find("/Patient/"), std::string::npos);
-  // A CP-IS plan (CarePlan) for a child in the local authority's view: the
-  // local authority is not restricted by GP caseload for plans it publishes,
-  // so give the child a CareTeam naming it.
+  // A CP-IS plan (a CareTeam) from the local authority: it is in the child's
+  // caseload through its own plan, which names it as managing organisation.
   std::string child = f.patient(601);
-  auto team = f.call("integration", "POST", "/fhir/CareTeam",
-                     test::fixture("fhir/CareTeam.json", {{"patient", child}}).replace(
-                         test::fixture("fhir/CareTeam.json", {{"patient", child}}).find("\"RXX\""), 5, "\"L0001\""));
-  ASSERT_EQ(team.status, 201) << team.body;
-  auto plan = f.call("local-authority", "POST", "/fhir/CarePlan", test::fixture("fhir/CarePlan.json", {{"patient", child}}));
+  auto plan = f.call("local-authority", "POST", "/fhir/CareTeam",
+                     test::fixture("fhir/cpis_plan.json", {{"ods", "L0001"}, {"local_id", "SUB-601"},
+                                                          {"patient", child}, {"nhs", test::nhs_number_for(601)}}));
   ASSERT_EQ(plan.status, 201) << plan.body;
   ASSERT_TRUE(f.wait_events(1, 10s, "/plans"));
   for (const auto& post : f.rx.posts()) {
     if (post.target != "/plans") continue;
     auto n = test::read_notification(post.body);
     if (n.type != "event-notification") continue;
-    EXPECT_NE(post.body.find("\"resourceType\":\"CarePlan\""), std::string::npos);
+    EXPECT_NE(post.body.find("\"resourceType\":\"CareTeam\""), std::string::npos);
     ASSERT_EQ(n.focus.size(), 1u);
-    EXPECT_NE(n.focus[0].find("/CarePlan/" + id_of(plan.body)), std::string::npos);
+    EXPECT_NE(n.focus[0].find("/CareTeam/" + id_of(plan.body)), std::string::npos);
   }
 }
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "gateway/common/json.h"
+#include "gateway/events/matcher.h"
 
 namespace gw::events {
 namespace {
@@ -59,6 +60,49 @@ TEST(Topics, ABadTopicFileIsRefusedWithTheKeyNamed) {
       "x.json");
   ASSERT_FALSE(unknown_route.has_value());
   EXPECT_EQ(unknown_route.error().expression, "route");
+}
+
+// A caseload of one: the Patient "child" is cared for by organisation "B86001".
+class OneChildLookup final : public Lookup {
+ public:
+  std::optional<json::Document> patient(const std::string&) override { return std::nullopt; }
+  bool in_caseload(const std::string& patient_id, const std::string& ods) override {
+    return patient_id == "child" && ods == "B86001";
+  }
+};
+
+TEST(Topics, CpisPlanChangeFiresForPlanCareTeamsOnlyAndGoesToTheCaseload) {
+  auto t = Topics::load(std::string(GW_SOURCE_DIR) + "/profiles");
+  ASSERT_TRUE(t.has_value()) << t.error().message;
+  const Topic* plans = t->by_name("cpis-plan-change");
+  ASSERT_NE(plans, nullptr);
+  EXPECT_TRUE(plans->fires());
+  EXPECT_FALSE(plans->triggered_by("CarePlan", "create"));  // the relapse-prevention plans of mental health
+  for (const char* i : {"create", "update", "delete"}) EXPECT_TRUE(plans->triggered_by("CareTeam", i)) << i;
+
+  auto plan = json::parse(R"({"resourceType":"CareTeam","subject":{"reference":"Patient/child"},
+      "category":[{"coding":[{"system":"http://snomed.info/sct","code":"764841000000100"}]}]})");
+  auto team = json::parse(R"({"resourceType":"CareTeam","subject":{"reference":"Patient/child"},
+      "category":[{"coding":[{"system":"http://snomed.info/sct","code":"310210009"}]}]})");
+  SubscriptionSpec gp;
+  gp.owner = security::Principal{"B86001", "gp", "gp-system"};
+  SubscriptionSpec other_gp = gp;
+  other_gp.owner.ods = "B99999";
+  store::ChangeRow ch{1, "CareTeam", "p1", 1, "create", ""};
+  OneChildLookup lookup;
+  EXPECT_TRUE(decide(*plans, gp, ch, *plan, lookup).notify);
+  EXPECT_FALSE(decide(*plans, other_gp, ch, *plan, lookup).notify);
+  Decision d = decide(*plans, gp, ch, *team, lookup);  // a health-visiting team is not a plan
+  EXPECT_FALSE(d.notify);
+  EXPECT_EQ(d.reason, "not-triggered");
+}
+
+TEST(Topics, TriggerCodesMustBeSystemBarCode) {
+  auto bad = Topics::parse(
+      R"({"name":"x","url":"https://cpis-gateway.nhs.uk/SubscriptionTopic/x","title":"t","status":"active","triggers":[{"resource":"CareTeam","interactions":["create"],"codes":["342191000000101"]}],"roles":["admin"]})",
+      "x.json");
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().expression, "triggers.codes");
 }
 
 }  // namespace

@@ -125,7 +125,7 @@ TEST(Validator, RealisticResourcesOfEveryTypePass) {
           "subject": {"identifier": {"system": "https://fhir.nhs.uk/Id/nhs-number", "value": "9434765919"}},
           "period": {"start": "2025-01-01"}, "author": {"reference": "Organization/LA-1"}})",
       R"({"resourceType": "CareTeam", "status": "active", "name": "Health visiting team North",
-          "category": [{"coding": [{"system": "http://snomed.info/sct", "code": "764841000000100"}]}],
+          "category": [{"coding": [{"system": "http://snomed.info/sct", "code": "310210009", "display": "Health visiting service"}]}],
           "subject": {"reference": "Patient/child-1"}, "period": {"start": "2024-06-01"},
           "participant": [{"role": [{"text": "health visitor"}], "member": {"reference": "PractitionerRole/hv-1"},
                            "onBehalfOf": {"reference": "Organization/RY6"}, "period": {"start": "2024-06-01"}}],
@@ -390,3 +390,122 @@ TEST_F(BadRules, MinimalRulesLoadAndOverrideDatatypeChildren) {
 }
 
 }  // namespace
+
+// ---- the CP-IS plan profile (profiles/rules/CareTeam.json "profiles") --------
+
+namespace {
+
+constexpr std::string_view kPlan = R"({"resourceType": "CareTeam", "status": "active",
+  "identifier": [{"system": "https://cpis-gateway.nhs.uk/Id/cpis-plan", "value": "LA372|RMBC-0001|CPP"}],
+  "category": [{"coding": [{"system": "http://snomed.info/sct", "code": "342191000000101"}]}],
+  "subject": {"reference": "Patient/child-1", "identifier": {"system": "https://fhir.nhs.uk/Id/nhs-number", "value": "9434765919"}},
+  "period": {"start": "2026-11-04"},
+  "managingOrganization": [{"identifier": {"system": "https://fhir.nhs.uk/Id/ods-organization-code", "value": "LA372"}, "display": "Rotherham"}],
+  "telecom": [{"system": "phone", "value": "01709 336080", "use": "work", "rank": 1,
+               "extension": [{"url": "https://cpis-gateway.nhs.uk/StructureDefinition/contact-purpose", "valueCode": "emergency-duty"}]}]})";
+
+// kPlan with one top-level element replaced (or removed when value is empty).
+std::string plan_with(const char* element, std::string_view value) {
+  auto d = gw::json::parse(kPlan);
+  gw::json::remove(*d, element);
+  if (!value.empty()) {
+    auto v = gw::json::parse(value);
+    gw::json::Value copy;
+    copy.CopyFrom(*v, d->GetAllocator());
+    gw::json::set(*d, element, std::move(copy), d->GetAllocator());
+  }
+  return gw::json::to_string(*d);
+}
+
+}  // namespace
+
+TEST(CpisPlanProfile, AWholePlanPasses) {
+  IssueSink s = run(kPlan);
+  EXPECT_TRUE(s.empty()) << dump(s);
+}
+
+TEST(CpisPlanProfile, EachMissingPartIsReportedAtItsPath) {
+  struct Case {
+    const char* element;
+    std::string_view value;
+    const char* expression;
+    const char* code;
+  };
+  const Case cases[] = {
+      {"subject", "", "CareTeam.subject", "required"},
+      {"subject", R"({"reference": "Patient/child-1"})", "CareTeam.subject.identifier", "required"},
+      {"subject", R"({"identifier": {"system": "https://example.org/local", "value": "X1"}})",
+       "CareTeam.subject.identifier.system", "code-invalid"},
+      {"subject", R"({"identifier": {"system": "https://fhir.nhs.uk/Id/nhs-number", "value": "9434765918"}})",
+       "CareTeam.subject.identifier.value", "value"},
+      {"period", "", "CareTeam.period", "required"},
+      {"period", R"({"end": "2026-12-01"})", "CareTeam.period.start", "required"},
+      {"period", R"({"start": "2026-11-04", "end": "2026-11-03"})", "CareTeam.period.end", "invariant"},
+      {"managingOrganization", "", "CareTeam.managingOrganization", "required"},
+      {"managingOrganization", R"([{"display": "Rotherham"}])", "CareTeam.managingOrganization[0].identifier",
+       "required"},
+      {"managingOrganization", R"([{"identifier": {"system": "https://example.org/la", "value": "LA372"}}])",
+       "CareTeam.managingOrganization[0].identifier.system", "code-invalid"},
+      {"telecom", "", "CareTeam.telecom", "required"},
+      // An office-hours number alone is not enough: out of hours is when the plan is needed.
+      {"telecom", R"([{"system": "phone", "value": "01709 1", "extension": [{"url": "https://cpis-gateway.nhs.uk/StructureDefinition/contact-purpose", "valueCode": "office-hours"}]}])",
+       "CareTeam.telecom", "required"},
+      {"telecom", R"([{"system": "phone", "extension": [{"url": "https://cpis-gateway.nhs.uk/StructureDefinition/contact-purpose", "valueCode": "emergency-duty"}]}])",
+       "CareTeam.telecom", "required"},
+  };
+  for (const auto& c : cases) {
+    IssueSink s = run(plan_with(c.element, c.value));
+    const gw::Issue* i = find(s, c.expression);
+    ASSERT_NE(i, nullptr) << c.expression << " not reported for " << c.element << "=" << c.value << "\n" << dump(s);
+    EXPECT_EQ(i->code, c.code) << c.expression << "\n" << dump(s);
+    EXPECT_EQ(s.issues().size(), 1u) << c.expression << "\n" << dump(s);
+  }
+}
+
+TEST(CpisPlanProfile, EndOnTheStartDayAndEndedPlansAreValid) {
+  EXPECT_TRUE(run(plan_with("period", R"({"start": "2026-11-04", "end": "2026-11-04"})")).empty());
+  EXPECT_TRUE(run(plan_with("period", R"({"start": "2020-01-01", "end": "2021-01-01"})")).empty());
+}
+
+TEST(CpisPlanProfile, ACareTeamWithoutAPlanCategoryKeepsTheBaseRules) {
+  std::string team = plan_with("category", R"([{"coding": [{"system": "http://snomed.info/sct", "code": "310210009"}]}])");
+  auto d = gw::json::parse(team);
+  for (const char* k : {"subject", "period", "managingOrganization", "telecom"}) gw::json::remove(*d, k);
+  IssueSink s = run(gw::json::to_string(*d));
+  EXPECT_TRUE(s.empty()) << dump(s);
+  // The same code under another system is not a plan either.
+  std::string other = plan_with("category", R"([{"coding": [{"system": "http://example.org", "code": "342191000000101"}]}])");
+  auto o = gw::json::parse(other);
+  gw::json::remove(*o, "telecom");
+  EXPECT_TRUE(run(gw::json::to_string(*o)).empty());
+}
+
+TEST(CpisPlanProfile, EveryPlanTypeIsChecked) {
+  for (const char* code : {"764841000000100", "818901000000100"}) {
+    std::string cat = std::string(R"([{"coding": [{"system": "http://snomed.info/sct", "code": ")") + code + "\"}]}]";
+    auto d = gw::json::parse(plan_with("category", cat));
+    gw::json::remove(*d, "telecom");
+    IssueSink s = run(gw::json::to_string(*d));
+    EXPECT_NE(find(s, "CareTeam.telecom"), nullptr) << code << "\n" << dump(s);
+  }
+}
+
+TEST_F(BadRules, ProfileMistakesNameTheFileAndKey) {
+  const char* base = R"({"resourceType": "Flag", "elements": {"code": {"type": "CodeableConcept"}, "period": {"type": "Period"}, "status": {"type": "code"}},
+    "profiles": [%s]})";
+  auto with = [&](std::string_view profile) {
+    std::string t(base);
+    t.replace(t.find("%s"), 2, profile);
+    write("Flag.json", t);
+    return load_error();
+  };
+  std::string e = with(R"({"name": "p", "when": {"element": "status", "system": "s", "codes": ["c"]}})");
+  EXPECT_NE(e.find("profiles[0].when.element"), std::string::npos) << e;
+  e = with(R"({"name": "p", "when": {"element": "code", "system": "s", "codes": ["c"]},
+               "invariants": [{"check": "start-before-end", "element": "period", "message": "m"}]})");
+  EXPECT_NE(e.find("profiles[0].invariants[0].check"), std::string::npos) << e;
+  e = with(R"({"name": "p", "when": {"element": "code", "system": "s", "codes": ["c"]}, "elements": {"nope.x": {"min": 1}}})");
+  EXPECT_NE(e.find("nope"), std::string::npos) << e;
+  e = with(R"({"name": "p", "when": {"element": "code", "system": "s", "codes": []}})");
+  EXPECT_NE(e.find("profiles[0].when.codes"), std::string::npos) << e;
+}

@@ -108,8 +108,13 @@ TEST(Policy, ShippedPolicyLoadsAndGrantsTheDocumentedDefaults) {
   const Policy& p = *loaded;
   EXPECT_TRUE(p.allows(who("unscheduled-care"), "Flag", "search"));
   EXPECT_TRUE(p.allows(who("health-visiting"), "Observation", "create"));
-  EXPECT_FALSE(p.allows(who("gp"), "CarePlan", "create"));  // CP-IS plans belong to the local authority
-  EXPECT_TRUE(p.allows(who("local-authority"), "CarePlan", "create"));
+  EXPECT_FALSE(p.allows(who("gp"), "CarePlan", "create"));  // relapse-prevention plans are the mental-health services'
+  // CP-IS plans are CareTeams; CarePlan and Flag are not the local authority's to write.
+  EXPECT_TRUE(p.allows(who("local-authority"), "CareTeam", "create"));
+  EXPECT_FALSE(p.allows(who("local-authority"), "CarePlan", "create"));
+  EXPECT_FALSE(p.allows(who("local-authority"), "Flag", "update"));
+  EXPECT_TRUE(p.allows_operation(who("local-authority"), "ingest:cpis-upload"));
+  EXPECT_FALSE(p.allows_operation(who("integration"), "ingest:cpis-upload"));
   EXPECT_FALSE(p.allows(who("local-authority"), "Observation", "read"));
   EXPECT_TRUE(p.allows(who("integration"), "Encounter", "update"));
   EXPECT_FALSE(p.allows(who("integration"), "Encounter", "delete"));
@@ -121,6 +126,77 @@ TEST(Policy, ShippedPolicyLoadsAndGrantsTheDocumentedDefaults) {
   EXPECT_TRUE(p.allows_operation(who("commissioner"), "metrics"));
   EXPECT_TRUE(p.allows_operation(who("admin"), "admin"));
   EXPECT_FALSE(p.allows_operation(who("gp"), "metrics"));
+}
+
+TEST(Policy, ConditionalGrantsSayWhatTheContentMustBe) {
+  auto loaded = Policy::load(std::string(GW_SOURCE_DIR) + "/profiles");
+  ASSERT_TRUE(loaded.has_value()) << loaded.error().message;
+  const Policy& p = *loaded;
+  gw::security::Principal la{"LA372", "local-authority", "la-system"};
+  for (const char* i : {"create", "update"}) {
+    auto c = p.write_conditions(la, "CareTeam", i);
+    ASSERT_EQ(c.size(), 1u) << i;
+    EXPECT_EQ(c[0].own_organisation, "managingOrganization");
+    EXPECT_TRUE(c[0].except_codes.empty());
+  }
+  EXPECT_TRUE(p.write_conditions(la, "Patient", "create").empty());
+  EXPECT_TRUE(p.write_conditions(who("admin"), "CareTeam", "update").empty());
+  EXPECT_TRUE(p.write_conditions(who("integration"), "CareTeam", "update").empty());
+  auto gp = p.write_conditions(who("gp"), "CareTeam", "update");
+  ASSERT_EQ(gp.size(), 1u);
+  EXPECT_EQ(gp[0].except_codes.size(), 3u);
+  auto camhs = p.write_conditions(who("camhs"), "CareTeam", "create");
+  ASSERT_EQ(camhs.size(), 1u);
+  EXPECT_TRUE(camhs[0].own_organisation.empty());
+  EXPECT_EQ(camhs[0].except_codes.size(), 3u);
+
+  auto doc = [](std::string_view j) { return std::move(*gw::json::parse(j)); };
+  auto plan = doc(R"({"category":[{"coding":[{"system":"http://snomed.info/sct","code":"342191000000101"}]}],
+      "managingOrganization":[{"identifier":{"system":"https://fhir.nhs.uk/Id/ods-organization-code","value":"RX1"}}]})");
+  auto team = doc(R"({"category":[{"coding":[{"system":"http://snomed.info/sct","code":"310210009"}]}],
+      "managingOrganization":[{"identifier":{"system":"https://fhir.nhs.uk/Id/ods-organization-code","value":"RX1"}}]})");
+  EXPECT_FALSE(gp[0].met_by(plan, who("gp")));   // its own organisation, but a plan
+  EXPECT_TRUE(gp[0].met_by(team, who("gp")));
+  EXPECT_FALSE(gp[0].met_by(team, who("gp", "RX2")));
+
+  // An unconditional grant for the same role and type wins over the condition.
+  auto both = Policy::parse(R"({"rules": [
+      {"roles": ["local-authority"], "resources": ["CareTeam"], "interactions": ["update"], "ownOrganisation": "managingOrganization"},
+      {"roles": ["local-authority"], "ods": ["LA999"], "resources": ["CareTeam"], "interactions": ["update"]}]})");
+  ASSERT_TRUE(both.has_value()) << both.error().message;
+  EXPECT_TRUE(both->write_conditions({"LA999", "local-authority", "x"}, "CareTeam", "update").empty());
+  EXPECT_FALSE(both->write_conditions({"LA372", "local-authority", "x"}, "CareTeam", "update").empty());
+
+  // Mistakes stop loading with the path.
+  auto bad = Policy::parse(R"({"rules": [{"roles": ["local-authority"], "resources": ["CareTeam"],
+      "interactions": ["read", "create"], "ownOrganisation": "managingOrganization"}]})");
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_NE(bad.error().message.find("rules[0]"), std::string::npos) << bad.error().message;
+  bad = Policy::parse(R"({"rules": [{"roles": ["local-authority"], "resources": ["CareTeam"],
+      "interactions": ["create"], "ownOrganisation": "managingOrganization.identifier"}]})");
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_NE(bad.error().message.find("rules[0].ownOrganisation"), std::string::npos) << bad.error().message;
+  bad = Policy::parse(R"({"rules": [{"roles": ["gp"], "resources": ["CareTeam"],
+      "interactions": ["create"], "exceptCodes": ["342191000000101"]}]})");
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_NE(bad.error().message.find("rules[0].exceptCodes[0]"), std::string::npos) << bad.error().message;
+}
+
+TEST(Policy, NamesOnlyWantsEveryOccurrenceToCarryTheOdsCode) {
+  auto check = [](std::string_view json, std::string_view ods) {
+    auto d = gw::json::parse(json);
+    return gw::security::names_only(*d, "managingOrganization", ods);
+  };
+  const std::string own = R"({"identifier": {"system": "https://fhir.nhs.uk/Id/ods-organization-code", "value": "LA372"}})";
+  const std::string other = R"({"identifier": {"system": "https://fhir.nhs.uk/Id/ods-organization-code", "value": "LA999"}})";
+  EXPECT_TRUE(check(R"({"managingOrganization": [)" + own + "]}", "LA372"));
+  EXPECT_FALSE(check(R"({"managingOrganization": [)" + own + "]}", "LA999"));
+  EXPECT_FALSE(check(R"({"managingOrganization": [)" + own + "," + other + "]}", "LA372"));
+  EXPECT_FALSE(check(R"({"managingOrganization": []})", "LA372"));
+  EXPECT_FALSE(check(R"({})", "LA372"));
+  EXPECT_FALSE(check(R"({"managingOrganization": [{"reference": "Organization/LA372"}]})", "LA372"));
+  EXPECT_FALSE(check(R"({"managingOrganization": [{"identifier": {"system": "https://example.org", "value": "LA372"}}]})", "LA372"));
+  EXPECT_FALSE(check(R"({"managingOrganization": [)" + own + "]}", ""));
 }
 
 }  // namespace

@@ -1,11 +1,11 @@
-#include "adapters/cashgum/csv_reader.h"
+#include "adapters/csv/csv_reader.h"
 
 #include <csv.h>
 
 #include <cstdint>
 #include <memory>
 
-namespace gw::adapters::cashgum {
+namespace gw::adapters::csv {
 namespace {
 
 // Strict UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF.
@@ -112,6 +112,13 @@ std::string to_utf8(std::string_view raw, Encoding& detected, bool& had_bom) {
   return out;
 }
 
+std::string trim(std::string_view field) {
+  auto b = field.find_first_not_of(" \t\r\n");
+  if (b == std::string_view::npos) return {};
+  auto e = field.find_last_not_of(" \t\r\n");
+  return std::string(field.substr(b, e - b + 1));
+}
+
 Result<CsvFile> read_csv(std::string_view raw) {
   if (raw.find('\0') != std::string_view::npos)
     return make_error(Errc::invalid_input, "not a CSV text file: it contains NUL bytes (binary content)");
@@ -149,4 +156,4 @@ Result<CsvFile> read_csv(std::string_view raw) {
   return file;
 }
 
-}  // namespace gw::adapters::cashgum
+}  // namespace gw::adapters::csv

@@ -1,6 +1,6 @@
 #pragma once
-// RFC 4180 reading for the CASH/GUM files, over libcsv (Debian libcsv-dev,
-// LGPL-2.1+, linked dynamically) in strict mode: quoted fields with commas,
+// RFC 4180 reading for the CSV adapters (CASH/GUM, CP-IS upload), over
+// libcsv (Debian libcsv-dev, LGPL-2.1+, linked dynamically) in strict mode: quoted fields with commas,
 // doubled quotes and line breaks, CRLF or LF. Around it, what libcsv does not
 // do: the text encoding (a UTF-8 byte-order mark is dropped; valid UTF-8 is
 // kept; anything else is read as Windows-1252 and converted to UTF-8) and the
@@ -12,7 +12,7 @@
 
 #include "gateway/common/result.h"
 
-namespace gw::adapters::cashgum {
+namespace gw::adapters::csv {
 
 enum class Encoding { utf8, windows1252 };
 
@@ -31,9 +31,12 @@ struct CsvFile {
 // sequence is either UTF-8 or Windows-1252 (its five undefined bytes become U+FFFD).
 std::string to_utf8(std::string_view raw, Encoding& detected, bool& had_bom);
 
+// The field without leading and trailing blanks (spaces, tabs, line breaks).
+std::string trim(std::string_view field);
+
 // Reads a whole file. File-level errors (Errc::invalid_input) say which line:
 // binary content (a NUL byte), an unterminated quoted field, a quote in the
 // middle of an unquoted field or text after a closing quote.
 Result<CsvFile> read_csv(std::string_view raw);
 
-}  // namespace gw::adapters::cashgum
+}  // namespace gw::adapters::csv

@@ -1,0 +1,41 @@
+// Runs the libFuzzer entry point of tests/fuzz/cpis_upload_fuzz.cc over the
+// sample and mutations of it and of a few hand-made rows, for at most 5
+// seconds. The target aborts on a broken invariant, which fails the test.
+#define GW_FUZZ_NO_ENTRY
+#include "tests/fuzz/cpis_upload_fuzz.cc"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+
+#include "tests/support/fixtures.h"
+#include "tests/support/mutations.h"
+
+namespace gw::fuzz {
+namespace {
+
+TEST(CpisUploadFuzz, SampleAndMutationsWithinFiveSeconds) {
+  const std::string header =
+      "LocalChildID,NHSNumber,FamilyName,GivenName,DateOfBirth,PlanType,StartDate,EndDate,DeleteDate,LAODS,LAName,"
+      "OfficePhone,EmergencyPhone,LACLegalStatus\r\n";
+  std::vector<std::string> corpus = {
+      test::fixture("cpis/upload_sample.csv"),
+      header + "A-1,999 023 7573,\"O'NEIL, Jo\",Jo,2019-05-06,LAC,2026-11-04,2026-11-30,,LA372,\"Council, The\",,01709 1,E1\r\n",
+      header + "A-2,9990237573,X,Y,,UCPP,2026-11-04,,2026-11-05,LA372,,+44 1709 336080,(01709) 336080,\r\n",
+  };
+  for (const auto& c : corpus) cpis_upload_one_input(reinterpret_cast<const uint8_t*>(c.data()), c.size());
+  std::mt19937_64 rng(20261127);  // fixed seed: a failure reproduces
+  const char kInteresting[] = "\",\r\n|-\0\xEF\xBB\xBF\x80\xFF 9";
+  const std::string interesting(kInteresting, sizeof kInteresting - 1);  // the NUL inside included
+  auto start = std::chrono::steady_clock::now();
+  int runs = 0;
+  while (runs < 5000 && std::chrono::steady_clock::now() - start < std::chrono::seconds(5)) {
+    std::string s = test::mutate(corpus[rng() % corpus.size()], corpus, rng, interesting);
+    cpis_upload_one_input(reinterpret_cast<const uint8_t*>(s.data()), s.size());
+    ++runs;
+  }
+  EXPECT_GE(runs, 500) << "too few mutated inputs ran in 5 s";
+}
+
+}  // namespace
+}  // namespace gw::fuzz
