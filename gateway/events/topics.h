@@ -16,6 +16,9 @@ namespace gw::events {
 struct Trigger {
   std::string resource;                   // "Patient"
   std::vector<std::string> interactions;  // "create" | "update" | "delete"
+  // "system|code" the focus must carry in meta.tag ("" = any): which kind of
+  // a resource type fires, e.g. only the AuditEvents of unscheduled accesses.
+  std::string tag{};
 };
 
 struct TopicFilter {
@@ -38,6 +41,9 @@ struct Topic {
   //   "caseload" — the subscriber's organisation cares for the Patient the
   //   focus resource is about (GP, managing organisation, CareTeam or
   //   EpisodeOfCare naming its ODS code).
+  //   "plan-authority" — the subscriber's organisation is the managing
+  //   organisation (the local authority) of a CP-IS plan CareTeam that the
+  //   focus names (an AuditEvent's entity).
   // Further routes (linked children, disclosure audiences) are added with the
   // topics that need them.
   std::string route = "caseload";

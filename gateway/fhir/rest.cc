@@ -9,6 +9,8 @@
 #include "gateway/common/log.h"
 #include "gateway/fhir/bundle.h"
 #include "gateway/fhir/capability.h"
+#include "gateway/fhir/cpis_api.h"
+#include "gateway/fhir/cpis_plan.h"
 #include "gateway/fhir/resource_text.h"
 #include "gateway/fhir/search_params.h"
 #include "gateway/identity/nhs_number.h"
@@ -132,8 +134,18 @@ struct RestApi::Impl {
   RestOptions opts;
   std::string capability;
 
+  CpisApi cpis;  // the national CP-IS API's searches (CareTeam, AuditEvent, Flag)
+
   Impl(store::Store& s, const Validator& v, const security::Policy& p, metrics::Registry& m, RestOptions o)
-      : store(s), validator(v), policy(p), metrics(m), opts(std::move(o)) {}
+      : store(s), validator(v), policy(p), metrics(m), opts(std::move(o)), cpis(cpis_context()) {}
+
+  CpisContext cpis_context() {
+    auto today = opts.today ? opts.today : std::function<std::string()>(cpis::utc_today);
+    return CpisContext{store, policy, std::move(today), [this](const Request& r) { return base(r); },
+                       [](const Request& r, std::string action, std::string entity, int status, std::string patient) {
+                         return audit_row(r, std::move(action), std::move(entity), status, std::move(patient));
+                       }};
+  }
 
   std::string base(const Request& req) const {
     return (opts.public_base_url.empty() ? req.base_url : opts.public_base_url) + "/fhir";
@@ -352,6 +364,7 @@ struct RestApi::Impl {
   // ---- search ----------------------------------------------------------------
 
   void search(Request req, Respond respond, const std::string& type) {
+    if (cpis.handles(type, req)) return cpis.search(type, std::move(req), std::move(respond));
     if (!check_policy(req, type, "search", respond, "fhir_search")) return;
     auto parsed = parse_search(type, req.query, prefer_strict(req));
     if (!parsed) {
@@ -1201,7 +1214,7 @@ struct RestApi::Impl {
 RestApi::RestApi(store::Store& store, const Validator& validator, const security::Policy& policy,
                  metrics::Registry& metrics, RestOptions opts)
     : impl_(std::make_unique<Impl>(store, validator, policy, metrics, std::move(opts))) {
-  impl_->capability = capability_statement_json(validator);
+  impl_->capability = capability_statement_json(validator, policy);
 }
 
 RestApi::~RestApi() = default;
