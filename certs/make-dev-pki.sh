@@ -60,6 +60,11 @@ for line in "${roles[@]}"; do
 keyUsage=critical,digitalSignature"
 done
 
+# A second local authority (CP-IS routing tests: one authority must not hear of another's plans).
+issue client-local-authority-2 "$subj_prefix/O=L0002/OU=local-authority/CN=la-neighbouring-authority" \
+  "extendedKeyUsage=clientAuth
+keyUsage=critical,digitalSignature"
+
 # An unrelated CA and a client it signed: must be refused by the gateway.
 if [[ ! -f other-ca.pem ]]; then
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \

@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
@@ -82,6 +83,27 @@ std::string now_instant() {
   std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
                 tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
   return buf;
+}
+
+// AuditEvent ids that sort in the order the accesses were recorded: the
+// store orders by last_updated and then by id, and many accesses share a
+// millisecond. A clock-seeded counter keeps the order across restarts (as
+// long as the clock does not go back); the uuid keeps ids unguessable.
+std::string sortable_id() {
+  static std::atomic<uint64_t> last{0};
+  uint64_t now = static_cast<uint64_t>(
+                     std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count()) *
+                 1000;
+  uint64_t prev = last.load();
+  uint64_t next;
+  do {
+    next = std::max(prev + 1, now);
+  } while (!last.compare_exchange_weak(prev, next));
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%020llu", static_cast<unsigned long long>(next));
+  return std::string(buf) + "-" + new_uuid();
 }
 
 std::string base64(std::string_view s) {
@@ -556,7 +578,7 @@ void CpisApi::answer_after_recording(const Request& req, Respond& respond, const
   store::WriteOp op;
   op.kind = store::OpKind::create;
   op.type = "AuditEvent";
-  op.id = new_uuid();
+  op.id = sortable_id();
   op.index = index_entries("AuditEvent", *doc);
   op.body = storage_text(*doc, "AuditEvent", doc->GetAllocator());
   store::UnitOfWork unit;
