@@ -507,7 +507,7 @@ void CpisApi::care_team(Request req, Respond respond, Query q) {
     page.total = static_cast<int64_t>(plans->in_scope.size());
     page.items = std::move(plans->in_scope);
     std::string body = searchset_bundle(ctx_.base(req), "CareTeam", req.query, page, kMaxPlansPerPerson, 0, {});
-    answer_after_recording(req, respond, q, plans->patient_id, ids_of(page.items), std::move(body), route);
+    answer_after_recording(req, respond, q, "CareTeam", plans->patient_id, ids_of(page.items), std::move(body), route);
   });
 }
 
@@ -537,18 +537,17 @@ void CpisApi::flags(Request req, Respond respond, Query q) {
                         ",\"resource\":" + cpis::derived_flag(*d, plan.id) + ",\"search\":{\"mode\":\"match\"}}");
     }
     std::string body = searchset_bundle(ctx_.base(req), "Flag", req.query, stored, kMaxFlagsInView, 0, {}, derived);
-    answer_after_recording(req, respond, q, plans->patient_id, ids_of(plans->in_scope), std::move(body), route);
+    answer_after_recording(req, respond, q, "Flag", plans->patient_id, ids_of(plans->in_scope), std::move(body), route);
   });
 }
 
 // An unscheduled access that shows a plan is recorded (and so notified) before
 // the answer leaves: if the record cannot be committed, nothing is shown.
 // Everything else is an ordinary read audit row, committed without waiting.
-void CpisApi::answer_after_recording(const Request& req, Respond& respond, const Query& q,
+void CpisApi::answer_after_recording(const Request& req, Respond& respond, const Query& q, const std::string& type,
                                      const std::string& patient_id, std::vector<std::string> plan_ids,
                                      std::string body, const char* route) {
   std::string patient_ref = patient_id.empty() ? std::string() : "Patient/" + patient_id;
-  std::string type = route == std::string_view("cpis_flag") ? "Flag" : "CareTeam";
   bool record = q.unscheduled.value_or(false) && !plan_ids.empty();
   store::AuditRow row = ctx_.audit_row(req, "search", type + "?patient:identifier", 200, patient_ref);
   row.detail = std::string(q.unscheduled ? (*q.unscheduled ? "cpis unscheduled" : "cpis scheduled") : "cpis") +

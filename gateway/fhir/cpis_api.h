@@ -85,7 +85,7 @@ class CpisApi {
   void care_team(net::Request req, net::Respond respond, Query q);
   void flags(net::Request req, net::Respond respond, Query q);
   void audit_events(net::Request req, net::Respond respond, Query q);
-  void answer_after_recording(const net::Request& req, net::Respond& respond, const Query& q,
+  void answer_after_recording(const net::Request& req, net::Respond& respond, const Query& q, const std::string& type,
                               const std::string& patient_id, std::vector<std::string> plan_ids, std::string body,
                               const char* route);
   void audit_async(store::AuditRow row);
