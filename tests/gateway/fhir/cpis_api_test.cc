@@ -5,13 +5,18 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <future>
+#include <mutex>
 #include <set>
 #include <thread>
 
 #include "gateway/common/json.h"
 #include "gateway/delivery/subscriptions.h"
 #include "gateway/fhir/cpis_api.h"
+#include "gateway/fhir/resource_text.h"
 #include "gateway/fhir/validation.h"
+#include "gateway/security/policy.h"
+#include "gateway/store/store.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/hook_receiver.h"
 #include "tests/support/pki.h"
@@ -431,6 +436,167 @@ TEST(CpisAuditEvent, TheRecordOfAnAccessPassesTheGatewaysOwnRules) {
     // The caller is the requestor unless a person was named.
     EXPECT_EQ((*d)["agent"][0]["requestor"].GetBool(), !with_user);
   }
+}
+
+// ---- the access record is durable before the answer ---------------------------
+
+// A real SQLite store whose AuditEvent commits wait (or fail) until the test
+// says so, to see what CpisApi sends meanwhile.
+class HeldCommits final : public store::Store {
+ public:
+  explicit HeldCommits(store::Store& real) : real_(real) {}
+  Result<void> commit(store::UnitOfWork unit, store::CommitCallback cb) override {
+    bool holds_audit_event = false;
+    for (const auto& op : unit.ops) holds_audit_event |= op.type == "AuditEvent";
+    if (!holds_audit_event) return real_.commit(std::move(unit), std::move(cb));
+    std::lock_guard lock(mu_);
+    held_.emplace_back(std::move(unit), std::move(cb));
+    return {};
+  }
+  // Commits (or fails) what was held.
+  void release(bool fail) {
+    std::vector<std::pair<store::UnitOfWork, store::CommitCallback>> held;
+    {
+      std::lock_guard lock(mu_);
+      held.swap(held_);
+    }
+    for (auto& [unit, cb] : held) {
+      if (fail) cb(make_error(Errc::store_failure, "disk full"));
+      else (void)real_.commit(std::move(unit), std::move(cb));
+    }
+  }
+  size_t held() {
+    std::lock_guard lock(mu_);
+    return held_.size();
+  }
+  Result<store::StoredResource> read(const std::string& t, const std::string& id) override { return real_.read(t, id); }
+  Result<store::StoredResource> vread(const std::string& t, const std::string& id, int64_t v) override {
+    return real_.vread(t, id, v);
+  }
+  Result<std::vector<store::StoredResource>> history(const std::string& t, const std::string& id) override {
+    return real_.history(t, id);
+  }
+  Result<store::SearchPage> search(const store::SearchQuery& q) override { return real_.search(q); }
+  Result<std::optional<std::string>> find_by_unique_key(const std::string& k) override {
+    return real_.find_by_unique_key(k);
+  }
+  Result<std::vector<store::InboundRow>> list_inbound(const std::string& s, int l, int64_t o) override {
+    return real_.list_inbound(s, l, o);
+  }
+  Result<store::InboundRow> get_inbound(int64_t id) override { return real_.get_inbound(id); }
+  Result<std::vector<store::ChangeRow>> changes_after(int64_t a, int l) override { return real_.changes_after(a, l); }
+  Result<int64_t> cursor(const std::string& n) override { return real_.cursor(n); }
+  Result<std::vector<store::EventRow>> events(const std::string& s, int64_t f, int64_t u, const std::string& st,
+                                              int l) override {
+    return real_.events(s, f, u, st, l);
+  }
+  Result<store::EventCounts> event_counts(const std::string& s) override { return real_.event_counts(s); }
+  Result<std::vector<std::string>> subscriptions_with_events(const std::string& s) override {
+    return real_.subscriptions_with_events(s);
+  }
+  void set_commit_listener(std::function<void()> fn) override { real_.set_commit_listener(std::move(fn)); }
+  Result<void> run_read(std::function<void()> fn) override { return real_.run_read(std::move(fn)); }
+  void close() override { real_.close(); }
+  store::Stats stats() const override { return real_.stats(); }
+
+ private:
+  store::Store& real_;
+  std::mutex mu_;
+  std::vector<std::pair<store::UnitOfWork, store::CommitCallback>> held_;
+};
+
+class CpisDurability : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store::SqliteOptions so;
+    so.path = dir_.path() + "/gateway.db";
+    real_ = store::open_sqlite(so);
+    held_ = std::make_unique<HeldCommits>(*real_);
+    auto p = security::Policy::load(std::string(GW_SOURCE_DIR) + "/profiles");
+    ASSERT_TRUE(p.has_value());
+    policy_ = std::move(*p);
+    api_ = std::make_unique<fhir::CpisApi>(fhir::CpisContext{
+        *held_, policy_, [] { return std::string("2026-11-27"); }, [](const net::Request&) { return std::string("https://gw/fhir"); },
+        [](const net::Request&, std::string action, std::string entity, int status, std::string patient) {
+          store::AuditRow a;
+          a.action = std::move(action);
+          a.entity = std::move(entity);
+          a.http_status = status;
+          a.patient_ref = std::move(patient);
+          return a;
+        }});
+    // A child with a plan, straight into the store, shaped as the REST API stores them.
+    auto stored = [](const std::string& type, const std::string& id, const std::string& text) {
+      auto d = json::parse(text);
+      store::WriteOp op;
+      op.type = type;
+      op.id = id;
+      op.index = fhir::index_entries(type, *d);
+      op.body = fhir::storage_text(*d, type, d->GetAllocator());
+      return op;
+    };
+    store::UnitOfWork u;
+    store::WriteOp patient = stored("Patient", "child", test::fixture("fhir/Patient.json", {{"nhs", nhs_}}));
+    patient.unique_key = nhs_;
+    store::WriteOp plan = stored(
+        "CareTeam", "plan",
+        test::fixture("fhir/CpisPlan.json", {{"patient", "child"}, {"nhs", nhs_}, {"la", "L0001"}, {"la_name", "A"},
+                                             {"local_id", "1"}, {"status", "active"}, {"snomed", kCpp},
+                                             {"period", R"({"start":"2026-01-10"})"}}));
+    u.ops = {patient, plan};
+    std::promise<bool> done;
+    ASSERT_TRUE(real_->commit(std::move(u), [&](Result<store::CommitOutcome> r) { done.set_value(r.has_value()); }));
+    ASSERT_TRUE(done.get_future().get());
+  }
+  void TearDown() override { real_->close(); }
+
+  // Sends the unscheduled query; the future is set when the answer is sent.
+  std::future<net::Response> query() {
+    auto answer = std::make_shared<std::promise<net::Response>>();
+    auto f = answer->get_future();
+    net::Request req;
+    req.method = "GET";
+    req.path = "/fhir/CareTeam";
+    req.query = "patient:identifier=https://fhir.nhs.uk/Id/nhs-number%7C" + nhs_;
+    req.headers = {{"isunscheduledaccessevent", "true"}, {"traceid", "t-1"}};
+    req.principal = {"RXX01", "unscheduled-care", "ed-symphony"};
+    EXPECT_TRUE(api_->handles("CareTeam", req));
+    api_->search("CareTeam", std::move(req), [answer](net::Response r) { answer->set_value(std::move(r)); });
+    return f;
+  }
+  bool wait_held() {
+    for (int i = 0; i < 500 && held_->held() == 0; ++i) std::this_thread::sleep_for(10ms);
+    return held_->held() == 1;
+  }
+
+  test::TempDir dir_;
+  std::string nhs_ = test::nhs_number_for(72001);
+  std::unique_ptr<store::Store> real_;
+  std::unique_ptr<HeldCommits> held_;
+  security::Policy policy_;
+  std::unique_ptr<fhir::CpisApi> api_;
+};
+
+TEST_F(CpisDurability, NoAnswerLeavesBeforeTheAccessRecordIsCommitted) {
+  auto f = query();
+  ASSERT_TRUE(wait_held());
+  EXPECT_EQ(f.wait_for(200ms), std::future_status::timeout) << "answered before the AuditEvent was durable";
+  held_->release(false);
+  ASSERT_EQ(f.wait_for(5s), std::future_status::ready);
+  auto r = f.get();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_NE(r.body.find("\"id\":\"plan\""), std::string::npos) << r.body;
+}
+
+TEST_F(CpisDurability, AnAccessThatCannotBeRecordedShowsNoPlan) {
+  auto f = query();
+  ASSERT_TRUE(wait_held());
+  held_->release(true);
+  ASSERT_EQ(f.wait_for(5s), std::future_status::ready);
+  auto r = f.get();
+  EXPECT_GE(r.status, 500);
+  EXPECT_EQ(r.body.find("\"id\":\"plan\""), std::string::npos) << r.body;
+  EXPECT_EQ(r.body.find("0300 123 4567"), std::string::npos) << r.body;
 }
 
 // ---- cpis-access notifications ---------------------------------------------------
