@@ -636,6 +636,23 @@ void CpisApi::audit_events(Request req, Respond respond, Query q) {
             });
 }
 
+bool CpisApi::may_read_access_record(const security::Principal& who, const std::string& body) const {
+  if (ctx_.policy.allows_operation(who, cpis::kTrailOperation)) return true;
+  auto d = json::parse(body);
+  const json::Value* entities = d ? json::member(*d, "entity") : nullptr;
+  if (!entities || !entities->IsArray()) return false;
+  for (const auto& e : entities->GetArray()) {
+    const json::Value* what = e.IsObject() ? json::member(e, "what") : nullptr;
+    auto ref = what && what->IsObject() ? json::get_string(*what, "reference") : std::nullopt;
+    if (!ref || ref->rfind("CareTeam/", 0) != 0) continue;
+    auto plan = ctx_.store.read("CareTeam", std::string(ref->substr(9)));
+    if (!plan) continue;
+    auto p = json::parse(plan->body);
+    if (p && cpis::plan_type_of(*p) && cpis::managing_ods(*p) == who.ods) return true;
+  }
+  return false;
+}
+
 void CpisApi::audit_async(store::AuditRow row) {
   store::UnitOfWork u;
   u.audit.push_back(std::move(row));

@@ -80,6 +80,12 @@ class CpisApi {
   // Answers the search (called on a network thread; reads run on the store's pool).
   void search(const std::string& type, net::Request req, net::Respond respond);
 
+  // Whether `who` may read this stored AuditEvent: the whole trail's roles
+  // (operation audit-trail) any; anyone else (a local authority following its
+  // cpis-access notification) only a record naming a plan its organisation
+  // manages. Reads the plans: call on a store reader thread.
+  bool may_read_access_record(const security::Principal& who, const std::string& body) const;
+
  private:
   struct Query;
   void care_team(net::Request req, net::Respond respond, Query q);

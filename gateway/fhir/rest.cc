@@ -321,8 +321,10 @@ struct RestApi::Impl {
         respond(outcome_response(e, route));
         return;
       }
-      if (hidden_by_labels(r->body, policy.hidden_labels(req.principal))) {
-        // Labelled content this role may not see: as if it did not exist.
+      if (hidden_by_labels(r->body, policy.hidden_labels(req.principal)) ||
+          (type == "AuditEvent" && !r->deleted && !cpis.may_read_access_record(req.principal, r->body))) {
+        // Labelled content this role may not see, or another authority's
+        // access record: as if it did not exist.
         audit_read(req, vid ? "vread" : "read", entity, 404);
         respond(outcome_response(make_error(Errc::not_found, vid ? "version not found" : type + " not found"), route));
         return;

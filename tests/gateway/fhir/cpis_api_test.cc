@@ -661,6 +661,13 @@ TEST(CpisAccessNotification, OnlyTheResponsibleAuthorityHearsOfAnUnscheduledAcce
     ASSERT_EQ(seen.focus.size(), 1u);
     EXPECT_NE(seen.focus[0].find("/AuditEvent/"), std::string::npos) << seen.focus[0];
     // The full resource tells the authority which of its plans was looked at, by whom, with which TraceID.
+    // Each authority may read the access record it was told of, and not the other's.
+    std::string id = seen.focus[0].substr(seen.focus[0].rfind('/') + 1);
+    std::string mine = p.target == "/l0001" ? "local-authority" : "local-authority-2";
+    std::string theirs = p.target == "/l0001" ? "local-authority-2" : "local-authority";
+    EXPECT_EQ(d.call(mine, "GET", "/fhir/AuditEvent/" + id).status, 200);
+    EXPECT_EQ(d.call(theirs, "GET", "/fhir/AuditEvent/" + id).status, 404);
+    EXPECT_EQ(d.call("commissioner", "GET", "/fhir/AuditEvent/" + id).status, 200);
     if (p.target == "/l0001") {
       EXPECT_NE(p.body.find("tr-1"), std::string::npos);
       EXPECT_NE(p.body.find("RXX01"), std::string::npos);
