@@ -3,6 +3,7 @@
 // England's CP-IS API must get the same answers and errors from the gateway,
 // and every unscheduled access must be recorded before it is answered.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <atomic>
 #include <future>
@@ -311,6 +312,26 @@ TEST_F(CpisApiTest, ScheduledQueriesAndQueriesWithoutAPlanLeaveNoAccessEvent) {
   auto trail = data_.call("admin", "GET", nhs_query("AuditEvent", nhs_));
   ASSERT_EQ(trail.status, 200);
   EXPECT_EQ(parse(trail.body)["total"].GetInt(), 0) << trail.body;
+  // The silent read is audited locally all the same: who, about whom, that it was scheduled.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open_v2((gw_->data_dir() + "/gateway.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  auto scheduled_rows = [&] {
+    sqlite3_stmt* st = nullptr;
+    std::string sql =
+        "SELECT count(*) FROM audit WHERE actor_ods = 'B86001' AND actor_system = 'gp-systmone' AND "
+        "entity = 'CareTeam?patient:identifier' AND detail = 'cpis scheduled; plans in scope: 1' AND patient_ref = ?1";
+    EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr), SQLITE_OK);
+    std::string ref = "Patient/" + pid;
+    sqlite3_bind_text(st, 1, ref.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_step(st);
+    int64_t n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return n;
+  };
+  int64_t n = 0;
+  for (int i = 0; i < 100 && (n = scheduled_rows()) == 0; ++i) std::this_thread::sleep_for(20ms);  // committed without waiting
+  EXPECT_EQ(n, 1);
+  sqlite3_close(db);
 }
 
 TEST_F(CpisApiTest, CareRolesSeeTheTwentyFiveMostRecentAccessesNewestFirst) {
