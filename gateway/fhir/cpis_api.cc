@@ -27,6 +27,7 @@ namespace {
 
 constexpr int kMaxPlansPerPerson = 200;  // far above the three plan types a person can hold
 constexpr int kMaxFlagsInView = 1000;
+constexpr int kMaxTrailPage = 1000;  // the REST API's _count ceiling
 
 // ---- the national API's errors (CP-IS producer IG, Error handling) ---------
 
@@ -445,7 +446,7 @@ void CpisApi::search(const std::string& type, Request req, Respond respond) {
   }
   q.nhs = nhs_number_of(*sr);
   if (q.nhs.empty()) return respond(invalid_nhs_number(route));
-  q.count = std::clamp(sr->count, 0, kMaxFlagsInView);
+  q.count = std::clamp(sr->count, 0, kMaxTrailPage);
   q.offset = sr->offset;
   if (type == "AuditEvent") return audit_events(std::move(req), std::move(respond), q);
   if (type == "Flag") return flags(std::move(req), std::move(respond), q);
