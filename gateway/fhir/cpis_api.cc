@@ -212,7 +212,13 @@ std::string cpis::access_audit_event(const Access& a) {
   o.w.EndObject();
   o.kv("display", a.caller.system);
   o.w.EndObject();
-  o.kv("altId", a.caller.role);
+  // The certificate's role (OU=), the gateway's own role names.
+  o.w.Key("role");
+  o.w.StartArray();
+  o.w.StartObject();
+  o.kv("text", a.caller.role);
+  o.w.EndObject();
+  o.w.EndArray();
   o.kv("name", a.caller.system);
   o.w.Key("requestor");
   o.w.Bool(a.user_role_profile.empty() && a.user_name.empty());
