@@ -198,6 +198,14 @@ struct RestApi::Impl {
     return false;
   }
 
+  // A stored resource read by id that `who` must not learn of: labelled
+  // content of a kind its role may not see, or an access record (AuditEvent)
+  // about another authority's plans. Call on a store reader thread.
+  bool hidden_from(const security::Principal& who, const store::StoredResource& r) const {
+    if (hidden_by_labels(r.body, policy.hidden_labels(who))) return true;
+    return r.type == "AuditEvent" && !r.deleted && !cpis.may_read_access_record(who, r.body);
+  }
+
   // Runs fn on the store reader pool; 503 when the pool's queue is full.
   template <class Fn>
   void on_reader(Respond respond, const char* route, Fn fn) {
@@ -321,8 +329,7 @@ struct RestApi::Impl {
         respond(outcome_response(e, route));
         return;
       }
-      if (hidden_by_labels(r->body, policy.hidden_labels(req.principal)) ||
-          (type == "AuditEvent" && !r->deleted && !cpis.may_read_access_record(req.principal, r->body))) {
+      if (hidden_from(req.principal, *r)) {
         // Labelled content this role may not see, or another authority's
         // access record: as if it did not exist.
         audit_read(req, vid ? "vread" : "read", entity, 404);
@@ -1096,7 +1103,7 @@ struct RestApi::Impl {
             std::optional<Error> err;
             if (p.method == "GET") {
               auto r = store.read(p.type, p.id);
-              if (r && hidden_by_labels(r->body, policy.hidden_labels(req->principal)))
+              if (r && hidden_from(req->principal, *r))
                 r = make_error(Errc::not_found, p.type + " not found");
               if (r) rb = std::move(*r);
               else err = r.error();
@@ -1183,7 +1190,7 @@ struct RestApi::Impl {
         auto r = store.run_read([this, st, i, b, done_one, req]() {
           const Prepared& p = st->entries[i];
           auto res = store.read(p.type, p.id);
-          if (res && hidden_by_labels(res->body, policy.hidden_labels(req->principal)))
+          if (res && hidden_from(req->principal, *res))
             res = make_error(Errc::not_found, p.type + " not found");
           std::optional<store::StoredResource> rb;
           std::optional<Error> err;

@@ -688,6 +688,12 @@ TEST(CpisAccessNotification, OnlyTheResponsibleAuthorityHearsOfAnUnscheduledAcce
     std::string theirs = p.target == "/l0001" ? "local-authority-2" : "local-authority";
     EXPECT_EQ(d.call(mine, "GET", "/fhir/AuditEvent/" + id).status, 200);
     EXPECT_EQ(d.call(theirs, "GET", "/fhir/AuditEvent/" + id).status, 404);
+    auto batch = d.call(theirs, "POST", "/fhir",
+                        R"({"resourceType":"Bundle","type":"batch","entry":[{"request":{"method":"GET","url":"AuditEvent/)" +
+                            id + R"("}}]})");
+    EXPECT_EQ(batch.status, 200) << batch.body;
+    EXPECT_NE(batch.body.find("\"status\":\"404\""), std::string::npos) << batch.body;
+    EXPECT_EQ(batch.body.find("RXX01"), std::string::npos) << "another authority's access record leaked through a batch";
     EXPECT_EQ(d.call("commissioner", "GET", "/fhir/AuditEvent/" + id).status, 200);
     if (p.target == "/l0001") {
       EXPECT_NE(p.body.find("tr-1"), std::string::npos);
