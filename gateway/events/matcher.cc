@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "gateway/fhir/cpis_plan.h"
 #include "gateway/fhir/resource_text.h"
 
 namespace gw::events {
@@ -74,25 +75,71 @@ Labels labels_of(const json::Value& r) {
   return l;
 }
 
-// The topic has a trigger for this change whose codes (if any) the resource carries.
-bool triggered(const Topic& topic, const store::ChangeRow& change, const json::Value& resource) {
-  for (const auto& t : topic.triggers) {
-    if (t.resource != change.type ||
-        std::find(t.interactions.begin(), t.interactions.end(), change.interaction) == t.interactions.end())
-      continue;
-    if (t.codes.empty()) return true;
-    for (const auto& c : t.codes)
-      if (has_code(resource, c)) return true;
+// The ids of the CareTeams an AuditEvent's entities point at.
+std::vector<std::string> care_teams_named(const json::Value& resource) {
+  std::vector<std::string> out;
+  const json::Value* entities = json::member(resource, "entity");
+  if (!entities || !entities->IsArray()) return out;
+  for (const auto& e : entities->GetArray()) {
+    const json::Value* what = e.IsObject() ? json::member(e, "what") : nullptr;
+    auto ref = what && what->IsObject() ? json::get_string(*what, "reference") : std::nullopt;
+    if (ref && ref->rfind("CareTeam/", 0) == 0) out.emplace_back(ref->substr(9));
+  }
+  return out;
+}
+
+// plan-authority: the local authority responsible for a plan the focus names,
+// and no one else (not the GP or the ED that also appear on the child's
+// care teams). Read from the stored plan, not from the focus.
+bool plan_authority(const SubscriptionSpec& sub, const json::Value& resource, Lookup& lookup) {
+  for (const auto& id : care_teams_named(resource)) {
+    auto plan = lookup.care_team(id);
+    if (plan && fhir::cpis::plan_type_of(*plan) && fhir::cpis::managing_ods(*plan) == sub.owner.ods) return true;
   }
   return false;
 }
 
 // One function per route named in topics.cc kRoutes. May fill d (for
 // example with the people concerned); sets d.reason when it refuses.
-bool route_allows(const Topic& topic, const SubscriptionSpec& sub, const std::string& patient_id, Lookup& lookup,
-                  Decision& d) {
+bool route_allows(const Topic& topic, const SubscriptionSpec& sub, const std::string& patient_id,
+                  const json::Value& resource, Lookup& lookup, Decision& d) {
   if (topic.route == "caseload") return !patient_id.empty() && lookup.in_caseload(patient_id, sub.owner.ods);
+  if (topic.route == "plan-authority") {
+    if (plan_authority(sub, resource, lookup)) return true;
+    d.reason = "plan-authority";
+    return false;
+  }
   d.reason = "route";
+  return false;
+}
+
+bool has_tag(const json::Value& resource, std::string_view want) {
+  size_t bar = want.find('|');
+  const json::Value* meta = json::member(resource, "meta");
+  const json::Value* tags = meta && meta->IsObject() ? json::member(*meta, "tag") : nullptr;
+  if (!tags || !tags->IsArray()) return false;
+  for (const auto& t : tags->GetArray()) {
+    if (!t.IsObject()) continue;
+    auto sys = json::get_string(t, "system");
+    auto code = json::get_string(t, "code");
+    if (sys && code && *sys == want.substr(0, bar) && *code == want.substr(bar + 1)) return true;
+  }
+  return false;
+}
+
+// A trigger of the topic matches the change's type and interaction, the
+// focus carries the trigger's tag when it names one, and one of its codes
+// (in code or category) when it lists any (a CP-IS plan among all CareTeams).
+bool triggered(const Topic& topic, const store::ChangeRow& change, const json::Value& resource) {
+  for (const auto& t : topic.triggers) {
+    if (t.resource != change.type || std::find(t.interactions.begin(), t.interactions.end(), change.interaction) ==
+                                         t.interactions.end())
+      continue;
+    if (!t.tag.empty() && !has_tag(resource, t.tag)) continue;
+    if (t.codes.empty()) return true;
+    for (const auto& c : t.codes)
+      if (has_code(resource, c)) return true;
+  }
   return false;
 }
 
@@ -154,6 +201,14 @@ bool StoreLookup::in_caseload(const std::string& patient_id, const std::string& 
   return false;
 }
 
+std::optional<json::Document> StoreLookup::care_team(const std::string& id) {
+  auto r = store_.read("CareTeam", id);
+  if (!r) return std::nullopt;
+  auto d = json::parse(r->body);
+  if (!d) return std::nullopt;
+  return std::move(*d);
+}
+
 Decision decide(const Topic& topic, const SubscriptionSpec& sub, const store::ChangeRow& change,
                 const json::Value& resource, Lookup& lookup) {
   Decision d;
@@ -198,7 +253,7 @@ Decision decide(const Topic& topic, const SubscriptionSpec& sub, const store::Ch
   }
   // Route: a subscriber from an organisation hears only about the people the
   // topic's route puts in its care.
-  if (!topic.unrestricted(sub.owner.role) && !route_allows(topic, sub, patient_id, lookup, d)) {
+  if (!topic.unrestricted(sub.owner.role) && !route_allows(topic, sub, patient_id, resource, lookup, d)) {
     if (d.reason.empty()) d.reason = "caseload";
     return d;
   }

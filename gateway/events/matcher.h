@@ -22,6 +22,12 @@ class Lookup {
   // Caseload: the Patient's generalPractitioner/managingOrganization, or a
   // CareTeam or EpisodeOfCare about the Patient, names this ODS code.
   virtual bool in_caseload(const std::string& patient_id, const std::string& ods) = 0;
+  // The current CareTeam resource (a CP-IS plan names its local authority), or nullopt.
+  // (Default: none, for fakes that do not need plans.)
+  virtual std::optional<json::Document> care_team(const std::string& id) {
+    (void)id;
+    return std::nullopt;
+  }
 };
 
 // Caseload over the Store (reads on the calling thread).
@@ -30,6 +36,7 @@ class StoreLookup final : public Lookup {
   explicit StoreLookup(store::Store& s) : store_(s) {}
   std::optional<json::Document> patient(const std::string& id) override;
   bool in_caseload(const std::string& patient_id, const std::string& ods) override;
+  std::optional<json::Document> care_team(const std::string& id) override;
 
  private:
   store::Store& store_;

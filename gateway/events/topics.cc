@@ -48,7 +48,7 @@ const std::set<std::string_view> kFilterParams = {"identifier", "patient", "pati
                                                   "code"};
 const std::set<std::string_view> kInteractions = {"create", "update", "delete"};
 // Routes the matcher implements (matcher.cc, route_allows).
-const std::set<std::string_view> kRoutes = {"caseload"};
+const std::set<std::string_view> kRoutes = {"caseload", "plan-authority"};
 
 }  // namespace
 
@@ -112,6 +112,13 @@ Result<Topic> Topics::parse(std::string_view text, const std::string& source) {
       if (c.find('|') == std::string::npos || c.front() == '|' || c.back() == '|')
         return bad(source, "triggers.codes", "must be system|code values ('" + c + "')");
     tr.codes = *codes;
+    if (const json::Value* tag = json::member(e, "tag")) {
+      std::string_view v = tag->IsString() ? json::as_view(*tag) : std::string_view();
+      size_t bar = v.find('|');
+      if (bar == std::string_view::npos || bar == 0 || bar + 1 == v.size())
+        return bad(source, "triggers.tag", "must be system|code");
+      tr.tag = std::string(v);
+    }
     if (!has(t.types_, tr.resource)) t.types_.push_back(tr.resource);
     t.triggers.push_back(std::move(tr));
   }
@@ -134,7 +141,7 @@ Result<Topic> Topics::parse(std::string_view text, const std::string& source) {
   t.unrestricted_roles = *unr;
   if (const json::Value* r = json::member(*doc, "route")) {
     if (!r->IsString() || !kRoutes.count(std::string_view(r->GetString(), r->GetStringLength())))
-      return bad(source, "route", "must be one of the routes the matcher implements (caseload)");
+      return bad(source, "route", "must be one of the routes the matcher implements (caseload, plan-authority)");
     t.route.assign(r->GetString(), r->GetStringLength());
   }
   return t;

@@ -19,6 +19,9 @@ struct Trigger {
   // "system|code" values; when given, only a resource carrying one of them in
   // code or category fires (a CP-IS plan among all CareTeams). Empty: any.
   std::vector<std::string> codes;
+  // "system|code" the focus must carry in meta.tag ("" = any): which kind of
+  // a resource type fires, e.g. only the AuditEvents of unscheduled accesses.
+  std::string tag{};
 };
 
 struct TopicFilter {
@@ -41,6 +44,9 @@ struct Topic {
   //   "caseload" — the subscriber's organisation cares for the Patient the
   //   focus resource is about (GP, managing organisation, CareTeam or
   //   EpisodeOfCare naming its ODS code).
+  //   "plan-authority" — the subscriber's organisation is the managing
+  //   organisation (the local authority) of a CP-IS plan CareTeam that the
+  //   focus names (an AuditEvent's entity).
   // Further routes (linked children, disclosure audiences) are added with the
   // topics that need them.
   std::string route = "caseload";

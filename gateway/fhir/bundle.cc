@@ -41,14 +41,15 @@ std::string page_url(const std::string& base, const std::string& type, const std
 
 std::string searchset_bundle(const std::string& base, const std::string& type, std::string_view query,
                              const store::SearchPage& page, int count, int64_t offset,
-                             const std::vector<std::string>& ignored_params) {
+                             const std::vector<std::string>& ignored_params,
+                             const std::vector<std::string>& leading_entries) {
   std::string q = query_without_paging(query);
   std::string out;
   size_t est = 256;
   for (const auto& r : page.items) est += r.body.size() + 160;
   out.reserve(est);
   out += "{\"resourceType\":\"Bundle\",\"id\":\"" + new_uuid() + "\",\"type\":\"searchset\",\"total\":";
-  out += std::to_string(page.total);
+  out += std::to_string(page.total + static_cast<int64_t>(leading_entries.size()));
   out += ",\"link\":[{\"relation\":\"self\",\"url\":" + quoted(page_url(base, type, q, count, offset)) + "}";
   if (offset + static_cast<int64_t>(page.items.size()) < page.total && count > 0) {
     out += ",{\"relation\":\"next\",\"url\":" + quoted(page_url(base, type, q, count, offset + count)) + "}";
@@ -59,8 +60,14 @@ std::string searchset_bundle(const std::string& base, const std::string& type, s
   }
   out += "]";
   // FHIR JSON forbids empty arrays: an empty result has no "entry" at all.
-  if (!page.items.empty() || !ignored_params.empty()) out += ",\"entry\":[";
+  bool any_entry = !page.items.empty() || !ignored_params.empty() || !leading_entries.empty();
+  if (any_entry) out += ",\"entry\":[";
   bool first = true;
+  for (const auto& e : leading_entries) {
+    if (!first) out.push_back(',');
+    first = false;
+    out += e;
+  }
   for (const auto& r : page.items) {
     if (!first) out.push_back(',');
     first = false;
@@ -77,7 +84,7 @@ std::string searchset_bundle(const std::string& base, const std::string& type, s
            "\"not-supported\",\"diagnostics\":" +
            quoted(msg) + "}]},\"search\":{\"mode\":\"outcome\"}}";
   }
-  if (!page.items.empty() || !ignored_params.empty()) out += "]";
+  if (any_entry) out += "]";
   out += "}";
   return out;
 }

@@ -11,9 +11,13 @@ namespace gw::fhir {
 
 // searchset with total, self/next links and one entry per resource.
 // `query` is the request's raw query; paging parameters in it are replaced.
+// `leading_entries` (serialised Bundle entries of resources that are not
+// stored, such as the Flags derived from CP-IS plans) come first and count in
+// the total; paging links follow the stored page only.
 std::string searchset_bundle(const std::string& base, const std::string& type, std::string_view query,
                              const store::SearchPage& page, int count, int64_t offset,
-                             const std::vector<std::string>& ignored_params);
+                             const std::vector<std::string>& ignored_params,
+                             const std::vector<std::string>& leading_entries = {});
 
 // history of one resource, newest first.
 std::string history_bundle(const std::string& base, const std::vector<store::StoredResource>& versions);

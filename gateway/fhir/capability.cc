@@ -26,7 +26,7 @@ ParamDoc describe(const std::string& p) {
 }
 }  // namespace
 
-std::string capability_statement_json(const Validator& validator) {
+std::string capability_statement_json(const Validator& validator, const security::Policy& policy) {
   json::Buffer buf;
   json::Writer w(buf);
   auto s = [&](const std::string& v) { w.String(v.c_str(), static_cast<json::SizeType>(v.size())); };
@@ -71,7 +71,10 @@ std::string capability_statement_json(const Validator& validator) {
     w.Key("type"); s(type);
     w.Key("interaction");
     w.StartArray();
+    bool read_only = policy.gateway_written(type);
     for (const char* code : {"read", "vread", "update", "delete", "history-instance", "create", "search-type"}) {
+      std::string_view c = code;
+      if (read_only && (c == "update" || c == "delete" || c == "create")) continue;
       w.StartObject();
       w.Key("code"); s(code);
       w.EndObject();
@@ -79,9 +82,9 @@ std::string capability_statement_json(const Validator& validator) {
     w.EndArray();
     w.Key("versioning"); s("versioned-update");
     w.Key("readHistory"); w.Bool(true);
-    w.Key("updateCreate"); w.Bool(true);
-    w.Key("conditionalCreate"); w.Bool(true);
-    w.Key("conditionalUpdate"); w.Bool(true);
+    w.Key("updateCreate"); w.Bool(!read_only);
+    w.Key("conditionalCreate"); w.Bool(!read_only);
+    w.Key("conditionalUpdate"); w.Bool(!read_only);
     w.Key("conditionalDelete"); s("not-supported");
     auto params = supported_search_params(type);
     if (!params.empty()) {

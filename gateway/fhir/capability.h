@@ -2,12 +2,14 @@
 #include <string>
 
 #include "gateway/fhir/validation.h"
+#include "gateway/security/policy.h"
 
 namespace gw::fhir {
 
 // The CapabilityStatement: exactly the resource types the validator has rules
 // for, the interactions the REST API implements, and the search parameters
-// search_params.h accepts for each type.
-std::string capability_statement_json(const Validator& validator);
+// search_params.h accepts for each type. Types the policy marks gateway-written
+// (AuditEvent) offer reads and search only.
+std::string capability_statement_json(const Validator& validator, const security::Policy& policy);
 
 }  // namespace gw::fhir

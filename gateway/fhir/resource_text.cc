@@ -116,10 +116,27 @@ std::vector<store::IndexEntry> index_entries(std::string_view type, const json::
     add_reference(out, "patient", subject);
   }
   if (patient) add_reference(out, "patient", patient);
+  if (type == "AuditEvent") {
+    // BALP: the Patient is the entity whose what points at it (audit-entity-type 1).
+    if (const json::Value* entities = json::member(resource, "entity"); entities && entities->IsArray())
+      for (const auto& e : entities->GetArray())
+        if (e.IsObject()) add_reference(out, "patient", json::member(e, "what"));
+  }
+  // Tags (system|code) say what kind of record this is, e.g. which AuditEvents
+  // are unscheduled CP-IS accesses.
+  const json::Value* meta = resource.IsObject() ? json::member(resource, "meta") : nullptr;
+  const json::Value* tags = meta && meta->IsObject() ? json::member(*meta, "tag") : nullptr;
+  if (tags && tags->IsArray()) {
+    for (const auto& t : tags->GetArray()) {
+      if (!t.IsObject()) continue;
+      auto code = json::get_string(t, "code");
+      if (code) out.push_back(store::IndexEntry{"_tag", std::string(json::get_string(t, "system").value_or("")),
+                                                std::string(*code)});
+    }
+  }
   // Sensitivity labels are indexed so that searches can leave labelled
   // resources out in SQL, keeping totals and paging honest.
   for (const auto& label : security_labels(resource)) out.push_back(store::IndexEntry{"_security", "", label});
-  (void)type;
   return out;
 }
 

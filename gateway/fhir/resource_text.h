@@ -23,7 +23,9 @@ std::string storage_text(const json::Value& resource, std::string_view type, jso
 // The resource as served: stored text with meta.versionId/lastUpdated spliced in.
 std::string served_text(const store::StoredResource& r);
 
-// Search-index rows for a resource: identifier tokens and patient/subject references.
+// Search-index rows for a resource: identifier tokens, patient/subject references
+// (for AuditEvent, the entity that is a Patient), meta.tag as "_tag" and
+// meta.security codes as "_security".
 std::vector<store::IndexEntry> index_entries(std::string_view type, const json::Value& resource);
 
 // The codes of meta.security (confidentiality and sensitivity labels).

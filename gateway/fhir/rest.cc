@@ -10,6 +10,8 @@
 #include "gateway/common/log.h"
 #include "gateway/fhir/bundle.h"
 #include "gateway/fhir/capability.h"
+#include "gateway/fhir/cpis_api.h"
+#include "gateway/fhir/cpis_plan.h"
 #include "gateway/fhir/resource_text.h"
 #include "gateway/fhir/search_params.h"
 #include "gateway/identity/nhs_number.h"
@@ -133,8 +135,18 @@ struct RestApi::Impl {
   RestOptions opts;
   std::string capability;
 
+  CpisApi cpis;  // the national CP-IS API's searches (CareTeam, AuditEvent, Flag)
+
   Impl(store::Store& s, const Validator& v, const security::Policy& p, metrics::Registry& m, RestOptions o)
-      : store(s), validator(v), policy(p), metrics(m), opts(std::move(o)) {}
+      : store(s), validator(v), policy(p), metrics(m), opts(std::move(o)), cpis(cpis_context()) {}
+
+  CpisContext cpis_context() {
+    auto today = opts.today ? opts.today : std::function<std::string()>(cpis::utc_today);
+    return CpisContext{store, policy, std::move(today), [this](const Request& r) { return base(r); },
+                       [](const Request& r, std::string action, std::string entity, int status, std::string patient) {
+                         return audit_row(r, std::move(action), std::move(entity), status, std::move(patient));
+                       }};
+  }
 
   std::string base(const Request& req) const {
     return (opts.public_base_url.empty() ? req.base_url : opts.public_base_url) + "/fhir";
@@ -185,6 +197,14 @@ struct RestApi::Impl {
                                                              std::string(interaction) + " " + type),
                              route));
     return false;
+  }
+
+  // A stored resource read by id that `who` must not learn of: labelled
+  // content of a kind its role may not see, or an access record (AuditEvent)
+  // about another authority's plans. Call on a store reader thread.
+  bool hidden_from(const security::Principal& who, const store::StoredResource& r) const {
+    if (hidden_by_labels(r.body, policy.hidden_labels(who))) return true;
+    return r.type == "AuditEvent" && !r.deleted && !cpis.may_read_access_record(who, r.body);
   }
 
   // Runs fn on the store reader pool; 503 when the pool's queue is full.
@@ -368,8 +388,9 @@ struct RestApi::Impl {
         respond(outcome_response(e, route));
         return;
       }
-      if (hidden_by_labels(r->body, policy.hidden_labels(req.principal))) {
-        // Labelled content this role may not see: as if it did not exist.
+      if (hidden_from(req.principal, *r)) {
+        // Labelled content this role may not see, or another authority's
+        // access record: as if it did not exist.
         audit_read(req, vid ? "vread" : "read", entity, 404);
         respond(outcome_response(make_error(Errc::not_found, vid ? "version not found" : type + " not found"), route));
         return;
@@ -411,6 +432,7 @@ struct RestApi::Impl {
   // ---- search ----------------------------------------------------------------
 
   void search(Request req, Respond respond, const std::string& type) {
+    if (cpis.handles(type, req)) return cpis.search(type, std::move(req), std::move(respond));
     if (!check_policy(req, type, "search", respond, "fhir_search")) return;
     auto parsed = parse_search(type, req.query, prefer_strict(req));
     if (!parsed) {
@@ -1166,7 +1188,7 @@ struct RestApi::Impl {
             std::optional<Error> err;
             if (p.method == "GET") {
               auto r = store.read(p.type, p.id);
-              if (r && hidden_by_labels(r->body, policy.hidden_labels(req->principal)))
+              if (r && hidden_from(req->principal, *r))
                 r = make_error(Errc::not_found, p.type + " not found");
               if (r) rb = std::move(*r);
               else err = r.error();
@@ -1253,7 +1275,7 @@ struct RestApi::Impl {
         auto r = store.run_read([this, st, i, b, done_one, req]() {
           const Prepared& p = st->entries[i];
           auto res = store.read(p.type, p.id);
-          if (res && hidden_by_labels(res->body, policy.hidden_labels(req->principal)))
+          if (res && hidden_from(req->principal, *res))
             res = make_error(Errc::not_found, p.type + " not found");
           std::optional<store::StoredResource> rb;
           std::optional<Error> err;
@@ -1302,7 +1324,7 @@ struct RestApi::Impl {
 RestApi::RestApi(store::Store& store, const Validator& validator, const security::Policy& policy,
                  metrics::Registry& metrics, RestOptions opts)
     : impl_(std::make_unique<Impl>(store, validator, policy, metrics, std::move(opts))) {
-  impl_->capability = capability_statement_json(validator);
+  impl_->capability = capability_statement_json(validator, policy);
 }
 
 RestApi::~RestApi() = default;

@@ -3,6 +3,7 @@
 // the access policy. Parsing and validation run on the calling (network)
 // thread; every store read runs on the store's reader pool and every write is
 // handed to the store's writer, so a network thread never blocks on SQLite.
+#include <functional>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -20,6 +21,9 @@ struct RestOptions {
   std::string public_base_url;  // overrides the Host-derived base in Location/fullUrl
   int max_count = 1000;         // _count ceiling
   int default_count = 20;
+  // Today's date (YYYY-MM-DD) for the CP-IS 12-month scope; empty = the UTC
+  // date. Tests set it to move the clock.
+  std::function<std::string()> today{};
 };
 
 // Rows committed in the same store transaction as a Bundle that an adapter

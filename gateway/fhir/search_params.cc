@@ -15,7 +15,8 @@ namespace {
 
 // Which parameters each type has, following the FHIR R4 search parameter
 // definitions: Consent and EpisodeOfCare have patient but no subject (subject
-// arrives on Consent only in R5), and Subscription has no identifier at all.
+// arrives on Consent only in R5), Subscription has no identifier at all, and
+// AuditEvent has patient (an entity) but no identifier search in R4.
 struct TypeParams {
   std::string_view type;
   bool identifier;
@@ -23,7 +24,7 @@ struct TypeParams {
   bool subject;
 };
 
-constexpr std::array<TypeParams, 11> kTypes{{
+constexpr std::array<TypeParams, 12> kTypes{{
     {"Patient", true, false, false},
     {"RelatedPerson", true, true, false},
     {"Encounter", true, true, true},
@@ -35,6 +36,7 @@ constexpr std::array<TypeParams, 11> kTypes{{
     {"Consent", true, true, false},
     {"EpisodeOfCare", true, true, false},
     {"Subscription", false, false, false},
+    {"AuditEvent", false, true, false},  // patient: the entity that is a Patient
 }};
 
 const TypeParams* find_type(std::string_view type) {

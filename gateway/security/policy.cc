@@ -51,6 +51,7 @@ struct Policy::Impl {
   std::vector<Grant> grants;
   std::vector<std::pair<std::string, std::vector<std::string>>> operations;  // name -> roles
   std::vector<std::pair<std::string, std::vector<std::string>>> sensitivity;  // label -> roles that may see it
+  std::vector<std::string> gateway_written;  // types no client may create, update or delete
 };
 
 namespace {
@@ -156,7 +157,7 @@ Result<Policy> Policy::parse(std::string_view json_text) {
   Policy p;
   for (auto it = doc->MemberBegin(); it != doc->MemberEnd(); ++it) {
     std::string_view k = json::as_view(it->name);
-    if (k != "rules" && k != "operations" && k != "sensitivity" && k != "comment") {
+    if (k != "rules" && k != "operations" && k != "sensitivity" && k != "gateway_written" && k != "comment") {
       return make_error(Errc::invalid_input, "unknown key '" + std::string(k) + "'", std::string(k));
     }
   }
@@ -186,6 +187,13 @@ Result<Policy> Policy::parse(std::string_view json_text) {
       p.impl_->sensitivity.emplace_back(label, std::move(*roles));
     }
   }
+  if (json::member(*doc, "gateway_written")) {
+    auto types = string_list(*doc, "gateway_written", "policy", [](const std::string& s) -> std::string {
+      return is_type_name(s) ? "" : "not a resource type name";
+    });
+    if (!types) return types.error();
+    p.impl_->gateway_written = std::move(*types);
+  }
   return p;
 }
 
@@ -206,6 +214,10 @@ Result<Policy> Policy::load(const std::string& profiles_dir) {
 
 bool Policy::allows(const Principal& who, std::string_view resource_type, std::string_view interaction) const {
   if (who.role.empty()) return false;
+  // Records the gateway keeps of what happened (AuditEvent) are written by
+  // the gateway alone, whatever a grant says ("*" for admin included).
+  bool write = interaction == "create" || interaction == "update" || interaction == "delete";
+  if (write && contains(impl_->gateway_written, resource_type)) return false;
   for (const auto& g : impl_->grants) {
     if (!contains(g.roles, who.role)) continue;
     if (!contains(g.ods, "*") && !contains(g.ods, who.ods)) continue;
@@ -286,6 +298,10 @@ std::vector<std::string> Policy::hidden_labels(const Principal& who) const {
   for (const auto& [label, roles] : impl_->sensitivity)
     if (!contains(roles, who.role)) out.push_back(label);
   return out;
+}
+
+bool Policy::gateway_written(std::string_view resource_type) const {
+  return contains(impl_->gateway_written, resource_type);
 }
 
 bool Policy::allows_operation(const Principal& who, std::string_view operation) const {

@@ -46,6 +46,9 @@ class Policy {
   std::vector<WriteCondition> write_conditions(const Principal& who, std::string_view resource_type,
                                                std::string_view interaction) const;
 
+  // Types only the gateway writes ("gateway_written" in access.json, e.g.
+  // AuditEvent): create, update and delete are refused to every role.
+  bool gateway_written(std::string_view resource_type) const;
   // operation: "metrics", "admin"...
   bool allows_operation(const Principal& who, std::string_view operation) const;
 

@@ -222,10 +222,13 @@ struct SearchQuery {
   int count = 50;           // page size
   int64_t offset = 0;       // paging offset
   bool want_total = true;
+  // Newest first (last_updated, id descending): "the 25 most recent" without
+  // counting first.
+  bool newest_first = false;
 };
 
 struct SearchPage {
-  std::vector<StoredResource> items;  // ordered by last_updated then id, newest last
+  std::vector<StoredResource> items;  // ordered by last_updated then id, newest last (or first, see newest_first)
   int64_t total = 0;                  // when want_total
 };
 

@@ -3,10 +3,12 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <mutex>
 #include <stdexcept>
 
 #include "adapters/registry.h"
 #include "gateway/delivery/subscriptions.h"
+#include "gateway/fhir/cpis_plan.h"
 #include "gateway/fhir/rest.h"
 #include "gateway/fhir/subscription_api.h"
 #include "gateway/ingest/cpis_upload.h"
@@ -44,6 +46,8 @@ struct InProcessGateway::Parts {
   std::unique_ptr<ops::OpsApi> ops;
   std::unique_ptr<delivery::Subscriptions> subs;
   std::unique_ptr<fhir::SubscriptionApi> sub_api;
+  std::mutex today_mu;
+  std::string today;  // "" = the real date
   net::Router router;
   std::unique_ptr<net::HttpsServer> server;
   uint16_t port = 0;
@@ -68,8 +72,13 @@ InProcessGateway::InProcessGateway(net::Limits limits, const delivery::Subscript
   so.path = dir_.path() + "/gateway.db";
   so.metrics = &parts_->registry;
   parts_->store = store::open_sqlite(so);
+  fhir::RestOptions ro;
+  ro.today = [parts = parts_.get()] {
+    std::lock_guard lock(parts->today_mu);
+    return parts->today.empty() ? fhir::cpis::utc_today() : parts->today;
+  };
   parts_->rest = std::make_unique<fhir::RestApi>(*parts_->store, parts_->validator, parts_->policy,
-                                                 parts_->registry, fhir::RestOptions{});
+                                                 parts_->registry, std::move(ro));
   auto reg = adapters::make_registry(profiles);
   if (!reg) throw std::runtime_error("adapters: " + reg.error().message);
   parts_->adapters = std::move(*reg);
@@ -135,6 +144,11 @@ ingest::Hl7Ingest& InProcessGateway::systmone() { return *parts_->systmone; }
 delivery::Subscriptions& InProcessGateway::subscriptions() {
   if (!parts_->subs) throw std::logic_error("this gateway was built without subscriptions");
   return *parts_->subs;
+}
+
+void InProcessGateway::set_today(std::string date) {
+  std::lock_guard lock(parts_->today_mu);
+  parts_->today = std::move(date);
 }
 
 HttpsClient InProcessGateway::client(const std::string& role) const { return HttpsClient::for_role(parts_->port, role); }

@@ -45,6 +45,9 @@ class InProcessGateway {
   const std::string& data_dir() const { return dir_.path(); }
   // Only when constructed with SubscriptionsOptions.
   delivery::Subscriptions& subscriptions();
+  // Moves the REST API's clock (the CP-IS 12-month scope) to this date,
+  // YYYY-MM-DD; "" goes back to the real UTC date.
+  void set_today(std::string date);
 
  private:
   InProcessGateway(net::Limits limits, const delivery::SubscriptionsOptions* subs);

@@ -210,8 +210,9 @@ Result<SearchPage> search_page_on(Connection& c, const SearchQuery& q, const Que
     // last_updated order instead (it prefers that to a sort when it has no
     // statistics, which costs O(resources) per search).
     bool selective = !q.ids.empty() || !q.params.empty();
-    sel.sql = std::string("SELECT ") + kResourceColumns + where.sql +
-              (selective ? " ORDER BY +r.last_updated, +r.id" : " ORDER BY r.last_updated, r.id") + " LIMIT ? OFFSET ?";
+    std::string order = selective ? " ORDER BY +r.last_updated, +r.id" : " ORDER BY r.last_updated, r.id";
+    if (q.newest_first) order = selective ? " ORDER BY +r.last_updated DESC, +r.id DESC" : " ORDER BY r.last_updated DESC, r.id DESC";
+    sel.sql = std::string("SELECT ") + kResourceColumns + where.sql + order + " LIMIT ? OFFSET ?";
     sel.binds = where.binds;
     auto st = prepare_query(c, sel);
     if (!st) return st.error();

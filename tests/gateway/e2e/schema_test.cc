@@ -41,6 +41,33 @@ TEST(FhirSchema, EveryKindOfResourceTheGatewayEmitsIsValidR4) {
     std::string id(json::get_string(*json::parse(r.body), "id").value_or(""));
     keep(std::string(type) + "-read", req("GET", std::string("/fhir/") + type + "/" + id));
   }
+  // The CP-IS API (CPIS.md section 2): the plan searchset, the AuditEvent an
+  // unscheduled access leaves, the access trail, the derived Flags, the
+  // national error shape.
+  std::string nhs = test::nhs_number_for(42);
+  auto plan = req("POST", "/fhir/CareTeam",
+                  test::fixture("fhir/CpisPlan.json", {{"patient", pid}, {"nhs", nhs}, {"la", "L0001"},
+                                                      {"la_name", "Authority L0001"}, {"local_id", "C1"},
+                                                      {"status", "active"}, {"snomed", "342191000000101"},
+                                                      {"period", R"({"start":"2026-01-10"})"}}));
+  ASSERT_EQ(plan.status, 201) << plan.body;
+  auto ed = gw.client("unscheduled-care");
+  std::string by_nhs = "?patient:identifier=https://fhir.nhs.uk/Id/nhs-number%7C" + nhs;
+  auto national = [&](const std::string& target, const std::string& unscheduled) {
+    auto r = ed.request("GET", target, "", {{"IsUnscheduledAccessEvent", unscheduled}, {"TraceID", "schema-1"},
+                                            {"NHSD-Session-URID", "555021935107"}, {"X-User-Name", "Dr A"}});
+    EXPECT_TRUE(r.has_value());
+    return r ? *r : test::ClientResponse{};
+  };
+  keep("cpis-CareTeam-searchset", national("/fhir/CareTeam" + by_nhs, "true"));
+  keep("cpis-Flag-searchset", national("/fhir/Flag" + by_nhs, "false"));
+  keep("cpis-OperationOutcome-400", national("/fhir/CareTeam" + by_nhs, "maybe"));
+  auto trail = req("GET", "/fhir/AuditEvent" + by_nhs);
+  keep("AuditEvent-searchset", trail);
+  auto trail_doc = json::parse(trail.body);
+  ASSERT_TRUE(trail_doc && trail_doc->HasMember("entry")) << trail.body;
+  std::string ae_id(json::get_string((*trail_doc)["entry"][0]["resource"], "id").value_or(""));
+  keep("AuditEvent-read", req("GET", "/fhir/AuditEvent/" + ae_id));
   keep("CapabilityStatement", req("GET", "/fhir/metadata"));
   keep("searchset", req("GET", "/fhir/Observation?patient=" + pid + "&_count=1"));
   keep("searchset-empty", req("GET", "/fhir/Observation?patient=Patient/nobody"));

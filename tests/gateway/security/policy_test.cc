@@ -200,3 +200,35 @@ TEST(Policy, NamesOnlyWantsEveryOccurrenceToCarryTheOdsCode) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Policy, GatewayWrittenTypesAreWrittenByNoRoleEvenWithAWildcardGrant) {
+  Policy p = parse_ok(R"({
+    "rules": [{"roles": ["admin"], "resources": ["*"], "interactions": ["read", "search", "create", "update", "delete"]}],
+    "gateway_written": ["AuditEvent"]
+  })");
+  for (const char* i : {"create", "update", "delete"}) EXPECT_FALSE(p.allows(who("admin"), "AuditEvent", i)) << i;
+  EXPECT_TRUE(p.allows(who("admin"), "AuditEvent", "read"));
+  EXPECT_TRUE(p.allows(who("admin"), "Patient", "create"));
+  EXPECT_TRUE(p.gateway_written("AuditEvent"));
+  EXPECT_FALSE(Policy::parse(R"({"rules": [], "gateway_written": ["audit event"]})").has_value());
+}
+
+TEST(Policy, ShippedPolicyLetsTheCareRolesQueryCpisAndNoOneWriteAuditEvents) {
+  auto p = Policy::load(std::string(GW_SOURCE_DIR) + "/profiles");
+  ASSERT_TRUE(p.has_value()) << p.error().message;
+  for (const char* role : {"unscheduled-care", "gp", "health-visiting", "midwifery", "school-nursing",
+                           "paediatric-liaison", "lac-health", "camhs"}) {
+    EXPECT_TRUE(p->allows_operation(who(role), "cpis-query")) << role;
+    EXPECT_TRUE(p->allows(who(role), "AuditEvent", "search")) << role;
+    EXPECT_FALSE(p->allows_operation(who(role), "audit-trail")) << role;
+  }
+  for (const char* role : {"local-authority", "sexual-health", "adult-mental-health", "commissioner", "integration"})
+    EXPECT_FALSE(p->allows_operation(who(role), "cpis-query")) << role;
+  EXPECT_TRUE(p->allows_operation(who("commissioner"), "audit-trail"));
+  for (const char* role : {"admin", "integration", "local-authority", "unscheduled-care"})
+    EXPECT_FALSE(p->allows(who(role), "AuditEvent", "create")) << role;
+}
+
+}  // namespace

@@ -1,0 +1,228 @@
+// CP-IS query load: the national CareTeam query over HTTPS keep-alive with
+// client certificates, against plans seeded straight into the store.
+//   cpis_query_load [--plans N] [--connections C] [--seconds S] [--runs R] [--mode unscheduled|silent|ceiling|all]
+// The whole stack in this process (InProcessGateway with the subscriptions
+// engine; a HookReceiver with mutual TLS as the local authority's endpoint).
+// N children, each with one CP-IS plan managed by L0001, which subscribes to
+// cpis-access. Modes:
+//   unscheduled — IsUnscheduledAccessEvent: true: every query commits an
+//                 AuditEvent before its 200 and fans out one notification event;
+//   silent      — IsUnscheduledAccessEvent: false: the read and an audit row;
+//   ceiling     — GET /fhir/metadata: TLS, HTTP and routing only (the ceiling
+//                 PERFORMANCE.md relates the targets to).
+// Each run drives C connections (one thread each, one request in flight) for
+// S seconds; prints one JSON line per run and one with the medians.
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gateway/common/json.h"
+#include "gateway/common/log.h"
+#include "gateway/delivery/subscriptions.h"
+#include "gateway/fhir/resource_text.h"
+#include "tests/support/bench_stats.h"
+#include "tests/support/fixtures.h"
+#include "tests/support/hook_receiver.h"
+#include "tests/support/subscription_kit.h"
+#include "tests/support/test_gateway.h"
+
+using namespace gw;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+store::WriteOp op_for(const std::string& type, const std::string& id, const std::string& text, bool patient_key,
+                      const std::string& nhs) {
+  auto doc = json::parse(text);
+  if (!doc) {
+    std::fprintf(stderr, "fixture is not JSON\n");
+    std::exit(1);
+  }
+  store::WriteOp op;
+  op.kind = store::OpKind::create;
+  op.type = type;
+  op.id = id;
+  op.index = fhir::index_entries(type, *doc);
+  op.body = fhir::storage_text(*doc, type, doc->GetAllocator());
+  if (patient_key) op.unique_key = nhs;
+  return op;
+}
+
+// Children and their plans, committed in large units (the bulk path an upload
+// would take; the REST API is not what is measured here).
+bool seed(store::Store& st, int plans) {
+  const int kPerUnit = 500;
+  std::atomic<int> pending{0};
+  std::atomic<bool> failed{false};
+  for (int base = 0; base < plans; base += kPerUnit) {
+    store::UnitOfWork u;
+    for (int i = base; i < std::min(plans, base + kPerUnit); ++i) {
+      std::string nhs = test::nhs_number_for(static_cast<uint32_t>(i));
+      std::string pid = "child-" + std::to_string(i);
+      u.ops.push_back(op_for("Patient", pid, test::fixture("fhir/Patient.json", {{"nhs", nhs}}), true, nhs));
+      u.ops.push_back(op_for("CareTeam", "plan-" + std::to_string(i),
+                             test::fixture("fhir/CpisPlan.json", {{"patient", pid},
+                                                                 {"nhs", nhs},
+                                                                 {"la", "L0001"},
+                                                                 {"la_name", "Authority L0001"},
+                                                                 {"local_id", std::to_string(i)},
+                                                                 {"status", "active"},
+                                                                 {"snomed", "342191000000101"},
+                                                                 {"period", R"({"start":"2026-01-10"})"}}),
+                             false, nhs));
+    }
+    ++pending;
+    auto r = st.commit(std::move(u), [&](Result<store::CommitOutcome> res) {
+      if (!res) failed = true;
+      --pending;
+    });
+    if (!r) {
+      std::fprintf(stderr, "the store refused a seed unit: %s\n", r.error().message.c_str());
+      return false;
+    }
+  }
+  while (pending.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  return !failed.load();
+}
+
+struct RunResult {
+  double rps = 0, p50_ms = 0, p99_ms = 0;
+  uint64_t ok = 0, errors = 0;
+};
+
+RunResult run(test::InProcessGateway& gw, const std::string& mode, int connections, int seconds, int plans) {
+  std::vector<std::vector<double>> lat(static_cast<size_t>(connections));
+  std::atomic<uint64_t> errors{0};
+  std::atomic<bool> go{false}, stop{false};
+  std::vector<std::thread> threads;
+  const std::string header = mode == "unscheduled" ? "true" : "false";
+  // The HTTPS ceiling of the same stack in the same run: a cached answer, no store.
+  const bool ceiling = mode == "ceiling";
+  for (int c = 0; c < connections; ++c) {
+    threads.emplace_back([&, c] {
+      auto client = gw.client("unscheduled-care");
+      if (!client.connect()) {
+        ++errors;
+        return;
+      }
+      std::mt19937 rng(static_cast<uint32_t>(c) * 7919u + 1);
+      std::uniform_int_distribution<int> pick(0, plans - 1);
+      while (!go.load()) std::this_thread::yield();
+      uint64_t n = 0;
+      while (!stop.load()) {
+        std::string target = ceiling ? "/fhir/metadata"
+                                     : "/fhir/CareTeam?patient:identifier=https://fhir.nhs.uk/Id/nhs-number%7C" +
+                                           test::nhs_number_for(static_cast<uint32_t>(pick(rng)));
+        auto t0 = Clock::now();
+        auto r = client.request("GET", target, "",
+                                {{"IsUnscheduledAccessEvent", header},
+                                 {"TraceID", "bench-" + std::to_string(c) + "-" + std::to_string(n++)}});
+        auto dt = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+        // A 200 must carry the plan: an empty Bundle would measure the wrong thing.
+        if (!r || r->status != 200 || (!ceiling && r->body.find("\"total\":1") == std::string::npos)) {
+          ++errors;
+          continue;
+        }
+        lat[static_cast<size_t>(c)].push_back(dt);
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  auto start = Clock::now();
+  go = true;
+  std::this_thread::sleep_for(std::chrono::seconds(seconds));
+  stop = true;
+  for (auto& t : threads) t.join();
+  double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  std::vector<double> all;
+  for (auto& l : lat) all.insert(all.end(), l.begin(), l.end());
+  RunResult r;
+  r.ok = all.size();
+  r.errors = errors.load();
+  r.rps = static_cast<double>(all.size()) / elapsed;
+  r.p50_ms = test::percentile(all, 0.5);
+  r.p99_ms = test::percentile(all, 0.99);
+  return r;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int seconds = 5, runs = 3, plans = 100'000;
+  std::vector<int> conns = {1, 32};
+  std::vector<std::string> modes = {"unscheduled", "silent", "ceiling"};
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string k = argv[i], v = argv[i + 1];
+    if (k == "--seconds") seconds = std::stoi(v);
+    else if (k == "--runs") runs = std::stoi(v);
+    else if (k == "--plans") plans = std::stoi(v);
+    else if (k == "--connections") conns = {std::stoi(v)};
+    else if (k == "--mode" && v != "all") modes = {v};
+    else {
+      std::fprintf(stderr,
+                   "usage: cpis_query_load [--plans N] [--connections C] [--seconds S] [--runs R] "
+                   "[--mode unscheduled|silent|ceiling|all]\n");
+      return 2;
+    }
+  }
+  log::set_level(log::Level::error);
+  delivery::SubscriptionsOptions so;
+  so.delivery.workers = 4;
+  test::InProcessGateway gw(net::Limits{}, so);
+  test::HookReceiver rx;
+  std::atomic<uint64_t> notifications{0};
+
+  auto seed_start = Clock::now();
+  if (!seed(gw.store(), plans)) {
+    std::fprintf(stderr, "seeding failed\n");
+    return 1;
+  }
+  double seed_s = std::chrono::duration<double>(Clock::now() - seed_start).count();
+  {
+    auto la = gw.client("local-authority");
+    auto r = la.request("POST", "/fhir/Subscription",
+                        test::subscription_json({.topic = "cpis-access", .endpoint = rx.url("/la")}),
+                        {{"Content-Type", "application/fhir+json"}});
+    if (!r || r->status != 201) {
+      std::fprintf(stderr, "the local authority's subscription was refused\n");
+      return 1;
+    }
+    if (!rx.wait_for([](auto& p) { return test::count_type(p, "handshake") >= 1; }, std::chrono::seconds(30))) {
+      std::fprintf(stderr, "no handshake\n");
+      return 1;
+    }
+  }
+  // From here the receiver only counts what it gets (keeping every body would skew memory).
+  rx.set_on_post([&](test::ReceivedPost&& p) {
+    notifications += test::read_notification(p.body).numbers.size();
+  });
+  std::printf("{\"bench\":\"cpis_seed\",\"plans\":%d,\"seconds\":%.1f}\n", plans, seed_s);
+  std::fflush(stdout);
+  for (const auto& mode : modes) {
+    for (int n : conns) {
+      std::vector<double> rps, p50, p99;
+      for (int k = 0; k < runs; ++k) {
+        uint64_t before = notifications.load();
+        RunResult r = run(gw, mode, n, seconds, plans);
+        std::printf("{\"bench\":\"cpis_%s\",\"connections\":%d,\"run\":%d,\"req_per_s\":%.0f,\"p50_ms\":%.3f,"
+                    "\"p99_ms\":%.3f,\"ok\":%llu,\"errors\":%llu,\"notified_during_run\":%llu}\n",
+                    mode.c_str(), n, k + 1, r.rps, r.p50_ms, r.p99_ms, static_cast<unsigned long long>(r.ok),
+                    static_cast<unsigned long long>(r.errors),
+                    static_cast<unsigned long long>(notifications.load() - before));
+        std::fflush(stdout);
+        rps.push_back(r.rps);
+        p50.push_back(r.p50_ms);
+        p99.push_back(r.p99_ms);
+      }
+      std::printf("{\"bench\":\"cpis_%s\",\"connections\":%d,\"median_of\":%d,\"req_per_s\":%.0f,\"p50_ms\":%.3f,"
+                  "\"p99_ms\":%.3f}\n",
+                  mode.c_str(), n, runs, test::median(rps), test::median(p50), test::median(p99));
+      std::fflush(stdout);
+    }
+  }
+  return 0;
+}
