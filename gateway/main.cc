@@ -18,6 +18,8 @@
 #include "gateway/common/log.h"
 #include "gateway/common/metrics.h"
 #include "gateway/config/config.h"
+#include "gateway/delivery/gp_record_feed.h"
+#include "gateway/delivery/hl7_outbound.h"
 #include "gateway/delivery/rest_hook_delivery.h"
 #include "gateway/delivery/subscriptions.h"
 #include "gateway/events/topics.h"
@@ -57,7 +59,9 @@ constexpr const char* kReplayUsage =
     "\n"
     "With --dead-letters: the subscription events that were given up after the retry window\n"
     "(gw_subscription_dead_letters_total) go back to pending for one subscription or all;\n"
-    "a running gateway delivers them within subscriptions.poll_ms, in event-number order.\n";
+    "a running gateway delivers them within subscriptions.poll_ms, in event-number order.\n"
+    "Plan messages for a GP practice that were not delivered (gw_gp_hl7_dead_letters_total)\n"
+    "are replayed the same way with --subscription gp-hl7/<practice ODS> (or --all).\n";
 
 constexpr const char* kServeUsage =
     "usage: cpis-gateway serve [--config FILE] [options]\n"
@@ -105,6 +109,9 @@ struct Core {
   std::unique_ptr<gw::fhir::RestApi> rest;
   std::map<std::string, std::unique_ptr<gw::ingest::Hl7Ingest>> hl7;
   std::map<std::string, std::unique_ptr<gw::ingest::FileIngest>> files;
+  // Plans into GP records (serve only; stopped before the store closes).
+  std::unique_ptr<gw::delivery::Hl7Outbound> gp_outbound;
+  std::unique_ptr<gw::delivery::GpRecordFeed> gp_feed;
   std::string db_path;
 
   std::map<std::string, gw::ingest::Hl7Ingest*> ingesters() const {
@@ -154,6 +161,38 @@ std::unique_ptr<Core> make_core(const gw::config::Config& cfg) {
     }
   }
   return core;
+}
+
+// CP-IS plan changes rendered for the GP record and sent over MLLP to the
+// practice endpoints in gp_hl7.practices (docs/CONFIG.md).
+void start_gp_record(Core& core, const gw::config::Config& cfg) {
+  using namespace gw;
+  const auto& g = cfg.gp_hl7;
+  if (!g.enabled) return;
+  const adapters::Adapter* s1 = core.adapters->find("systmone");
+  if (!s1) throw std::runtime_error("gp_hl7 needs the systmone adapter");
+  std::map<std::string, delivery::MllpEndpoint> endpoints;
+  for (const auto& p : g.practices) {
+    delivery::MllpEndpoint e;
+    e.host = p.address.host;
+    e.port = p.address.port;
+    e.tls = p.tls;
+    e.ca_file = g.endpoint_ca.empty() ? cfg.client_ca : g.endpoint_ca;
+    e.cert_file = cfg.tls_cert;
+    e.key_file = cfg.tls_key;
+    e.connect_timeout = g.connect_timeout;
+    e.ack_timeout = g.ack_timeout;
+    e.max_attempts = 1;  // the feed retries on its own schedule, without holding up other practices
+    endpoints.emplace(p.ods, std::move(e));
+  }
+  core.gp_outbound = std::make_unique<delivery::Hl7Outbound>(*s1, std::move(endpoints));
+  delivery::GpRecordOptions o;
+  o.poll = g.poll;
+  o.first_retry = g.first_retry;
+  o.max_backoff = g.max_backoff;
+  o.retry_for = std::chrono::duration_cast<std::chrono::milliseconds>(g.retry_for);
+  core.gp_feed = std::make_unique<delivery::GpRecordFeed>(*core.store, *core.gp_outbound, core.registry, o);
+  core.gp_feed->start();
 }
 
 int replay(int argc, char** argv) {
@@ -416,6 +455,7 @@ int serve(int argc, char** argv) {
                   static_cast<unsigned>(p),
                   tls ? "mutual TLS, certificate OU=integration" : "plain, allow-listed addresses only");
     };
+    start_gp_record(*core, cfg);
     if (cfg.mllp.plain) start_mllp(*cfg.mllp.plain, false);
     if (cfg.mllp.tls) start_mllp(*cfg.mllp.tls, true);
     std::fflush(stdout);
@@ -428,6 +468,7 @@ int serve(int argc, char** argv) {
     for (auto& m : mllp_servers) m->shutdown(cfg.shutdown_grace);
     server->shutdown(cfg.shutdown_grace);
     if (subscriptions) subscriptions->stop();
+    if (core->gp_feed) core->gp_feed->stop();
     core->store->close();
     log::info("stopped");
   } catch (const std::exception& e) {

@@ -22,6 +22,12 @@ class Lookup {
   // Caseload: the Patient's generalPractitioner/managingOrganization, or a
   // CareTeam or EpisodeOfCare about the Patient, names this ODS code.
   virtual bool in_caseload(const std::string& patient_id, const std::string& ods) = 0;
+  // One stored version of a resource (the one before a change, for routes
+  // that depend on what changed), or nullopt.
+  virtual std::optional<json::Document> version(const std::string& type, const std::string& id, int64_t version) {
+    (void)type, (void)id, (void)version;
+    return std::nullopt;
+  }
 };
 
 // Caseload over the Store (reads on the calling thread).
@@ -30,6 +36,7 @@ class StoreLookup final : public Lookup {
   explicit StoreLookup(store::Store& s) : store_(s) {}
   std::optional<json::Document> patient(const std::string& id) override;
   bool in_caseload(const std::string& patient_id, const std::string& ods) override;
+  std::optional<json::Document> version(const std::string& type, const std::string& id, int64_t version) override;
 
  private:
   store::Store& store_;
