@@ -61,7 +61,7 @@ constexpr const char* kReplayUsage =
     "(gw_subscription_dead_letters_total) go back to pending for one subscription or all;\n"
     "a running gateway delivers them within subscriptions.poll_ms, in event-number order.\n"
     "Plan messages for a GP practice that were not delivered (gw_gp_hl7_dead_letters_total)\n"
-    "are replayed the same way with --subscription gp-hl7/<practice ODS> (or --all).\n";
+    "are replayed the same way with --subscription gp-hl7:<practice ODS> (or --all).\n";
 
 constexpr const char* kServeUsage =
     "usage: cpis-gateway serve [--config FILE] [options]\n"

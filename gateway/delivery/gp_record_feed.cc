@@ -285,7 +285,7 @@ Result<void> GpRecordFeed::settle(const std::string& queue, const store::EventRo
     metrics_
         .counter("gw_gp_hl7_dead_letters_total",
                  "CP-IS plan messages not delivered to the GP practice (replay: cpis-gateway replay --dead-letters "
-                 "--subscription gp-hl7/<ODS>)",
+                 "--subscription gp-hl7:<ODS>)",
                  label(practice) + ",reason=\"" + reason + "\"")
         .inc(static_cast<uint64_t>(dead));
     log::error("gp_hl7_dead_lettered", {{"practice", practice}, {"reason", reason}, {"messages", dead}});

@@ -16,10 +16,10 @@
 //     attempt, then every queued message of that practice is dead-lettered.
 //
 // The queues are the subscription engine's event table under the reserved
-// names "gp-hl7/<practice ODS>" ("gp-hl7/none" when the patient has no
+// names "gp-hl7:<practice ODS>" ("gp-hl7:none" when the patient has no
 // registered practice): the same numbering, delivery state and dead-letter
 // bookkeeping, and `cpis-gateway replay --dead-letters --subscription
-// gp-hl7/<ODS>` (or --all) puts dead messages back in the queue. A queue name
+// gp-hl7:<ODS>` (or --all) puts dead messages back in the queue. A queue name
 // is never a Subscription id (those are UUIDs), so the rest-hook delivery
 // never serves one. Dead letters are counted on /metrics
 // (gw_gp_hl7_dead_letters_total{practice,reason}, gw_gp_hl7_dead{practice}).
@@ -39,10 +39,10 @@
 
 namespace gw::delivery {
 
-inline constexpr std::string_view kGpQueuePrefix = "gp-hl7/";
+inline constexpr std::string_view kGpQueuePrefix = "gp-hl7:";
 inline constexpr std::string_view kNoPractice = "none";
 
-// "gp-hl7/<ods>", or "gp-hl7/none" for an empty ODS code.
+// "gp-hl7:<ods>", or "gp-hl7:none" for an empty ODS code.
 std::string gp_queue(std::string_view practice_ods);
 
 struct GpRecordOptions {
