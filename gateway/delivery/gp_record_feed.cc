@@ -48,6 +48,28 @@ std::string registered_practice(const json::Value& patient) {
   return {};
 }
 
+// Every attempt is a disclosure (or an attempted one) to the practice, audited
+// like a notification: who received what about whom, and whether it arrived.
+// Never the ACK text, which is the practice's free text.
+store::AuditRow disclosure(const std::string& practice, const store::EventRow& m, GpRecordFeed::Settle settle,
+                           const std::string& reason) {
+  store::AuditRow a;
+  a.actor_ods = practice == kNoPractice ? "" : practice;
+  a.actor_role = "gp";
+  a.actor_system = "gp-hl7 mllp";
+  a.action = "notify";
+  a.entity = gp_queue(practice);
+  a.outcome = settle == GpRecordFeed::Settle::delivered ? "success" : "failure";
+  a.detail = "message " + std::to_string(m.number) + " " + m.focus_type + "/" + m.focus_id + "/_history/" +
+             std::to_string(m.focus_version) + " ORU^R01: " +
+             (settle == GpRecordFeed::Settle::delivered ? "accepted"
+              : settle == GpRecordFeed::Settle::dead   ? "dead-lettered (" + reason + ")"
+              : reason.empty()                         ? "to retry"
+                                                       : "dead-lettered (" + reason + ")");
+  a.patient_ref = m.patient_ref;
+  return a;
+}
+
 std::string label(std::string_view practice) { return "practice=\"" + std::string(practice) + "\""; }
 
 }  // namespace
@@ -272,6 +294,7 @@ Result<void> GpRecordFeed::settle(const std::string& queue, const store::EventRo
   } else {
     u.event_updates.push_back({queue, m.number, m.number, "", 1, now, v.error.substr(0, 1000), "pending"});
   }
+  u.audit.push_back(disclosure(practice, m, v.settle, reason));
   int64_t dead_before = 0;
   if (!reason.empty())
     if (auto c = store_.event_counts(queue)) dead_before = c->dead;

@@ -69,8 +69,9 @@ class GpRecordFeed {
   // (delivered or dead-lettered).
   int deliver_once();
 
- private:
   enum class Settle { delivered, dead, retry };
+
+ private:
   struct Verdict {
     Settle settle = Settle::retry;
     std::string reason;  // metrics label for dead letters
