@@ -228,6 +228,24 @@ TEST_F(GpRecordFeedTest, APracticeWithoutAnEndpointOrAPatientWithoutAPracticeIsR
   EXPECT_EQ(practice_.received(), 0u);
 }
 
+TEST_F(GpRecordFeedTest, ADeletedPlanIsSentAsWithdrawn) {
+  start_feed({{kPractice, practice_endpoint()}});
+  const std::string nhs = test::nhs_number_for(4105);
+  std::string plan = create_plan(patient(nhs), nhs);
+  ASSERT_TRUE(eventually([&] { return practice_.received() >= 1; }));
+  auto admin = gw_.client("admin");
+  auto del = admin.request("DELETE", "/fhir/CareTeam/" + plan);
+  ASSERT_TRUE(del.has_value());
+  ASSERT_TRUE(del->status == 200 || del->status == 204) << del->status << " " << del->body;
+  ASSERT_TRUE(eventually([&] { return practice_.received() >= 2; })) << last_error(kPractice);
+  auto m = hl7::Message::parse(std::string_view(practice_.messages()[1].raw));
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->segment("PID").field(3).component(1).raw(), nhs);
+  EXPECT_EQ(m->segment("OBX").field(3).component(1).raw(), "342191000000101");
+  EXPECT_EQ(m->segment("OBX").field(5).component(1).raw(), "N");
+  EXPECT_EQ(m->segment("OBX").field(11).raw(), "W");
+}
+
 TEST_F(GpRecordFeedTest, CareTeamsThatAreNotPlansAreNotSent) {
   start_feed({{kPractice, practice_endpoint()}});
   const std::string nhs = test::nhs_number_for(4104);
