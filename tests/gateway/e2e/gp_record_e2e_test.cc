@@ -113,5 +113,56 @@ TEST(GpRecordE2E, APlanCommittedBeforeKillNineReachesThePracticeAfterRestartAndN
   EXPECT_EQ(again.terminate(), 0);
 }
 
+TEST(GpRecordE2E, ARejectedPlanIsDeadLetteredAtOnceAndTheReplayCommandSendsItAgain) {
+  test::TestMllpHandler practice;
+  practice.set_ack_builder([](const net::MllpMessage& msg) {
+    auto m = hl7::Message::parse(std::string_view(msg.raw));
+    return hl7::build_ack(*m, hl7::AckCode::AR, "unsupported message");
+  });
+  metrics::Registry mllp_metrics;
+  net::MllpOptions mo;
+  net::MllpServer server(mo, practice, mllp_metrics);
+  uint16_t port = server.start();
+  test::TempDir dir;
+  std::string cfg = dir.path() + "/config.json";
+  // A retry window of an hour: only AR can have dead-lettered it within the test.
+  std::ofstream(cfg) << R"({"gp_hl7":{"practices":[{"ods":"B86001","address":"127.0.0.1:)" << port
+                     << R"("}],"poll_ms":50,"retry_for_seconds":3600}})";
+  test::GatewayProcess gw;
+  ASSERT_TRUE(gw.start(dir.path() + "/data", {"--config", cfg})) << gw.log();
+  auto c = test::HttpsClient::for_role(gw.port(), "integration");
+  auto admin = test::HttpsClient::for_role(gw.port(), "admin");
+  const std::string nhs = test::nhs_number_for(8102);
+  auto p = c.request("POST", "/fhir/Patient", test::fixture("fhir/Patient.json", {{"nhs", nhs}}), kJson);
+  ASSERT_TRUE(p.has_value());
+  ASSERT_EQ(p->status, 201);
+  auto plan = c.request("POST", "/fhir/CareTeam", plan_json(id_of(p->body)), kJson);
+  ASSERT_TRUE(plan.has_value());
+  ASSERT_EQ(plan->status, 201) << plan->body;
+  ASSERT_TRUE(eventually([&] {
+    auto m = admin.request("GET", "/metrics");
+    return m && m->body.find(R"(gw_gp_hl7_dead_letters_total{practice="B86001",reason="rejected"} 1)") !=
+                    std::string::npos;
+  }));
+  EXPECT_EQ(control_ids_for(practice, nhs).size(), 1u) << "AR is not retried";
+
+  practice.set_ack_builder(nullptr);
+  std::string out;
+  ASSERT_EQ(test::run_gateway_command(
+                {"replay", "--data-dir", dir.path() + "/data", "--dead-letters", "--subscription", "gp-hl7:B86001"},
+                out),
+            0)
+      << out;
+  EXPECT_NE(out.find("requeued 1"), std::string::npos) << out;
+  ASSERT_TRUE(eventually([&] {
+    auto m = admin.request("GET", "/metrics");
+    return m && m->body.find("gw_gp_hl7_delivered_total 1") != std::string::npos;
+  }));
+  auto ids = control_ids_for(practice, nhs);
+  ASSERT_EQ(ids.size(), 2u);
+  EXPECT_EQ(ids[0], ids[1]);
+  EXPECT_EQ(gw.terminate(), 0);
+}
+
 }  // namespace
 }  // namespace gw
