@@ -188,6 +188,7 @@ void start_gp_record(Core& core, const gw::config::Config& cfg) {
   core.gp_outbound = std::make_unique<delivery::Hl7Outbound>(*s1, std::move(endpoints));
   delivery::GpRecordOptions o;
   o.poll = g.poll;
+  o.workers = g.workers;
   o.first_retry = g.first_retry;
   o.max_backoff = g.max_backoff;
   o.retry_for = std::chrono::duration_cast<std::chrono::milliseconds>(g.retry_for);

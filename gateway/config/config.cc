@@ -259,6 +259,7 @@ Result<void> parse_gp_hl7(const Value& obj, const std::string& path, GpHl7Config
       return true;
     }
     if (k == "poll_ms") return set_ms(v, p, 10, g.poll);
+    if (k == "workers") return set_int(v, p, 1, 256, g.workers);
     if (k == "connect_timeout_ms") return set_ms(v, p, 1, g.connect_timeout);
     if (k == "ack_timeout_ms") return set_ms(v, p, 1, g.ack_timeout);
     if (k == "endpoint_ca") return set_string(v, p, false, g.endpoint_ca);

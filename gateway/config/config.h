@@ -70,6 +70,7 @@ struct GpHl7Config {
   std::chrono::milliseconds max_backoff{300'000};
   std::chrono::seconds retry_for{24 * 3600};             // then the practice's queued messages are dead-lettered
   std::chrono::milliseconds poll{500};                   // change feed and due retries
+  int workers = 4;                                       // practices sent to in parallel
   std::chrono::milliseconds connect_timeout{5'000};
   std::chrono::milliseconds ack_timeout{30'000};
   std::string endpoint_ca;                               // empty = tls.client_ca

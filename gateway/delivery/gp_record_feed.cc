@@ -91,6 +91,8 @@ GpRecordFeed::GpRecordFeed(store::Store& store, Hl7Outbound& outbound, metrics::
 GpRecordFeed::~GpRecordFeed() { stop(); }
 
 void GpRecordFeed::start() {
+  stopping_ = false;
+  for (int i = 0; i < std::max(1, opts_.workers); ++i) workers_.emplace_back([this] { worker_loop(); });
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -100,7 +102,11 @@ void GpRecordFeed::stop() {
     stopping_ = true;
   }
   cv_.notify_all();
+  work_cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  for (auto& w : workers_)
+    if (w.joinable()) w.join();
+  workers_.clear();
 }
 
 void GpRecordFeed::wake() {
@@ -111,27 +117,65 @@ void GpRecordFeed::wake() {
   cv_.notify_one();
 }
 
+// Queueing and scheduling; the sends happen on the workers, so a practice
+// that is slow to answer holds up only its own queue.
 void GpRecordFeed::loop() {
   for (;;) {
-    int queued = 0;
     while (true) {
       auto n = queue_once();
       if (!n) {
         log::error("gp_hl7_queueing_failed", {{"reason", n.error().message}});
         break;
       }
-      queued += *n;
       if (*n == 0) break;
       std::lock_guard lk(mu_);
       if (stopping_) return;
     }
-    int settled = deliver_once();
+    schedule_due();
     std::unique_lock lk(mu_);
     if (stopping_) return;
-    if (settled > 0) continue;  // a practice may have more waiting
     cv_.wait_for(lk, opts_.poll, [this] { return woken_ || stopping_; });
     woken_ = false;
     if (stopping_) return;
+  }
+}
+
+void GpRecordFeed::schedule_due() {
+  auto queues = store_.subscriptions_with_events("pending");
+  if (!queues) {
+    log::error("gp_hl7_scan_failed", {{"reason", queues.error().message}});
+    return;
+  }
+  const auto now = Clock::now();
+  std::lock_guard lk(mu_);
+  for (const auto& queue : *queues) {
+    if (queue.rfind(kGpQueuePrefix, 0) != 0) continue;
+    PracticeState& st = practices_[queue];
+    if (st.busy || st.due > now) continue;
+    st.busy = true;
+    ready_.push_back(queue);
+    work_cv_.notify_one();
+  }
+}
+
+void GpRecordFeed::worker_loop() {
+  std::unique_lock lk(mu_);
+  for (;;) {
+    work_cv_.wait(lk, [this] { return stopping_ || !ready_.empty(); });
+    if (stopping_) return;
+    std::string queue = std::move(ready_.front());
+    ready_.pop_front();
+    PracticeState st = practices_[queue];
+    lk.unlock();
+    int settled = drain(queue, st);
+    lk.lock();
+    st.busy = false;
+    practices_[queue] = st;
+    // A full drain may have left more: look again without waiting for the poll.
+    if (settled >= opts_.drain) {
+      woken_ = true;
+      cv_.notify_one();
+    }
   }
 }
 
@@ -224,6 +268,7 @@ std::chrono::milliseconds GpRecordFeed::backoff(int failures) {
   for (int i = 1; i < failures && d < opts_.max_backoff; ++i) d *= 2;
   d = std::min(d, opts_.max_backoff);
   std::uniform_int_distribution<int64_t> dist(d.count() / 2, d.count());
+  std::lock_guard lk(rng_mu_);
   return std::chrono::milliseconds(dist(rng_));
 }
 
@@ -327,38 +372,29 @@ void GpRecordFeed::refresh_gauges(const std::string& queue) {
   metrics_.gauge("gw_gp_hl7_dead", "CP-IS plan messages dead-lettered, per practice", label(practice)).set(c->dead);
 }
 
-int GpRecordFeed::deliver_once() {
-  auto queues = store_.subscriptions_with_events("pending");
-  if (!queues) {
-    log::error("gp_hl7_scan_failed", {{"reason", queues.error().message}});
-    return 0;
-  }
+// Sends one practice's queue in order until it is empty, `drain` messages
+// were settled, or a message must wait for a retry.
+int GpRecordFeed::drain(const std::string& queue, PracticeState& st) {
   int settled = 0;
-  const auto now = Clock::now();
-  for (const auto& queue : *queues) {
-    if (queue.rfind(kGpQueuePrefix, 0) != 0) continue;
-    PracticeState& st = practices_[queue];
-    if (st.due > now) continue;
-    for (int i = 0; i < opts_.drain; ++i) {
-      auto next = store_.events(queue, 1, 0, "pending", 1);
-      if (!next || next->empty()) break;
-      const store::EventRow& m = next->front();
-      Verdict v = attempt(queue, m);
-      if (auto r = settle(queue, m, v); !r) {
-        log::error("gp_hl7_settle_failed", {{"reason", r.error().message}});
-        st.due = Clock::now() + opts_.first_retry;
-        break;
-      }
-      if (v.settle == Settle::retry) {
-        st.due = Clock::now() + backoff(++st.failures);
-        log::warn("gp_hl7_retry", {{"practice", queue.substr(kGpQueuePrefix.size())}, {"failures", st.failures}});
-        break;
-      }
-      st.failures = 0;
-      ++settled;
+  for (; settled < opts_.drain;) {
+    auto next = store_.events(queue, 1, 0, "pending", 1);
+    if (!next || next->empty()) break;
+    const store::EventRow& m = next->front();
+    Verdict v = attempt(queue, m);
+    if (auto r = settle(queue, m, v); !r) {
+      log::error("gp_hl7_settle_failed", {{"reason", r.error().message}});
+      st.due = Clock::now() + opts_.first_retry;
+      break;
     }
-    refresh_gauges(queue);
+    if (v.settle == Settle::retry) {
+      st.due = Clock::now() + backoff(++st.failures);
+      log::warn("gp_hl7_retry", {{"practice", queue.substr(kGpQueuePrefix.size())}, {"failures", st.failures}});
+      break;
+    }
+    st.failures = 0;
+    ++settled;
   }
+  refresh_gauges(queue);
   return settled;
 }
 

@@ -8,8 +8,9 @@
 //  1. Queueing: a change-feed consumer with its own cursor ("gp-hl7") turns
 //     each plan version into a message queued for the practice, and commits
 //     the queued messages together with the cursor advance (all or nothing).
-//  2. Delivery: per practice, strictly in queue order, the oldest message is
-//     sent and settled: delivered on AA/CA; dead-lettered at once on AR/CR,
+//  2. Delivery: per practice, strictly in queue order (one worker at a time
+//     per practice, practices in parallel), the oldest message is sent and
+//     settled: delivered on AA/CA; dead-lettered at once on AR/CR,
 //     when nothing can be sent (no practice, no endpoint configured for it,
 //     the plan cannot be rendered); AE, a bad ACK or a transport failure is
 //     retried with backoff until retry_for has passed since the first failed
@@ -25,12 +26,14 @@
 // (gw_gp_hl7_dead_letters_total{practice,reason}, gw_gp_hl7_dead{practice}).
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <random>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "gateway/common/json.h"
 #include "gateway/common/metrics.h"
@@ -48,7 +51,8 @@ std::string gp_queue(std::string_view practice_ods);
 struct GpRecordOptions {
   std::string cursor_name = "gp-hl7";
   int page = 200;                                   // changes per queueing transaction
-  int drain = 50;                                   // messages per practice per pass (others get a turn)
+  int drain = 50;                                   // messages per practice per turn (others get a turn)
+  int workers = 4;                                  // practices sent to in parallel (each strictly in order)
   std::chrono::milliseconds poll{500};              // change feed and retries looked at this often
   std::chrono::milliseconds first_retry{5'000};     // then doubling (jittered down to half)
   std::chrono::milliseconds max_backoff{300'000};
@@ -65,9 +69,6 @@ class GpRecordFeed {
 
   // One queueing transaction (tests and the thread): the number of changes consumed.
   Result<int> queue_once();
-  // One delivery pass over the practices whose retry is due: messages settled
-  // (delivered or dead-lettered).
-  int deliver_once();
 
   enum class Settle { delivered, dead, retry };
 
@@ -80,9 +81,13 @@ class GpRecordFeed {
   struct PracticeState {
     int failures = 0;
     std::chrono::steady_clock::time_point due{};
+    bool busy = false;  // a worker has it: one sender per practice keeps the order
   };
 
   void loop();
+  void schedule_due();
+  void worker_loop();
+  int drain(const std::string& queue, PracticeState& st);
   Result<std::string> practice_of(const json::Value& plan, std::string& patient_ref);
   Verdict attempt(const std::string& queue, const store::EventRow& message);
   Result<void> settle(const std::string& queue, const store::EventRow& message, const Verdict& v);
@@ -95,13 +100,16 @@ class GpRecordFeed {
   metrics::Registry& metrics_;
   GpRecordOptions opts_;
   int64_t cursor_ = -1;
-  std::map<std::string, PracticeState> practices_;
+  std::mutex rng_mu_;
   std::mt19937_64 rng_{std::random_device{}()};
 
-  std::mutex mu_;
-  std::condition_variable cv_;
+  std::mutex mu_;  // guards everything below
+  std::map<std::string, PracticeState> practices_;
+  std::deque<std::string> ready_;  // queues handed to the workers
+  std::condition_variable cv_, work_cv_;
   bool woken_ = false, stopping_ = false;
   std::thread thread_;
+  std::vector<std::thread> workers_;
   metrics::Counter *queued_, *delivered_, *retries_;
   metrics::Gauge* cursor_gauge_;
 };

@@ -69,6 +69,7 @@ void expect_same(const Config& a, const Config& b) {
   EXPECT_EQ(a.gp_hl7.max_backoff, b.gp_hl7.max_backoff);
   EXPECT_EQ(a.gp_hl7.retry_for, b.gp_hl7.retry_for);
   EXPECT_EQ(a.gp_hl7.poll, b.gp_hl7.poll);
+  EXPECT_EQ(a.gp_hl7.workers, b.gp_hl7.workers);
   EXPECT_EQ(a.gp_hl7.connect_timeout, b.gp_hl7.connect_timeout);
   EXPECT_EQ(a.gp_hl7.ack_timeout, b.gp_hl7.ack_timeout);
   EXPECT_EQ(a.gp_hl7.endpoint_ca, b.gp_hl7.endpoint_ca);
@@ -315,7 +316,7 @@ TEST(ParseConfig, GpPracticeEndpoints) {
   auto c = parse_config(R"({"gp_hl7": {"practices": [
       {"ods": "B86001", "address": "10.1.2.3:2575"},
       {"ods": "C87001", "address": "gp.example.nhs.uk:2576", "tls": true}],
-    "retry_for_seconds": 60, "first_retry_ms": 100, "endpoint_ca": "/gp-ca.pem"}})");
+    "retry_for_seconds": 60, "first_retry_ms": 100, "workers": 2, "endpoint_ca": "/gp-ca.pem"}})");
   ASSERT_TRUE(c.has_value()) << c.error().message;
   ASSERT_EQ(c->gp_hl7.practices.size(), 2u);
   EXPECT_EQ(c->gp_hl7.practices[0].ods, "B86001");
@@ -326,6 +327,7 @@ TEST(ParseConfig, GpPracticeEndpoints) {
   EXPECT_EQ(c->gp_hl7.retry_for, std::chrono::seconds(60));
   EXPECT_EQ(c->gp_hl7.first_retry, std::chrono::milliseconds(100));
   EXPECT_EQ(c->gp_hl7.endpoint_ca, "/gp-ca.pem");
+  EXPECT_EQ(c->gp_hl7.workers, 2);
 
   auto twice = parse_config(R"({"gp_hl7": {"practices": [{"ods": "B86001", "address": "h:1"}, {"ods": "B86001", "address": "h:2"}]}})");
   ASSERT_FALSE(twice.has_value());

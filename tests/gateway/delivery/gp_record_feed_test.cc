@@ -246,6 +246,25 @@ TEST_F(GpRecordFeedTest, ADeletedPlanIsSentAsWithdrawn) {
   EXPECT_EQ(m->segment("OBX").field(11).raw(), "W");
 }
 
+TEST_F(GpRecordFeedTest, APracticeThatNeverAnswersHoldsUpOnlyItself) {
+  test::TestMllpHandler hung(test::TestMllpHandler::Mode::never);
+  net::MllpServer hung_server(net::MllpOptions{}, hung, mllp_metrics_);
+  MllpEndpoint silent = practice_endpoint();
+  silent.port = hung_server.start();
+  silent.ack_timeout = 60s;  // longer than the test waits for the other practice
+  start_feed({{kPractice, practice_endpoint()}, {"Y12345", silent}});
+  const std::string a = test::nhs_number_for(4106), b = test::nhs_number_for(4107);
+  create_plan(patient(a, "Y12345"), a);
+  ASSERT_TRUE(eventually([&] { return hung.received() == 1; }));
+  create_plan(patient(b), b);
+  EXPECT_TRUE(eventually([&] { return counts(kPractice).delivered == 1; }, 20s))
+      << "the practice that answers waited behind the one that does not";
+  EXPECT_EQ(counts("Y12345").pending, 1);
+  // Closing the silent practice ends the send in flight, so the feed can stop.
+  hung_server.shutdown(std::chrono::milliseconds(0));
+  feed_->stop();
+}
+
 TEST_F(GpRecordFeedTest, CareTeamsThatAreNotPlansAreNotSent) {
   start_feed({{kPractice, practice_endpoint()}});
   const std::string nhs = test::nhs_number_for(4104);
