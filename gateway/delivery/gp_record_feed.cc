@@ -20,8 +20,11 @@ int64_t unix_ms() {
 }
 
 // MSH-10 for one queued message: the same on every resend of it (after a
-// crash or a replay), different for every message. 20 characters.
-std::string control_id_for(const std::string& queue, int64_t number) {
+// crash or a replay), different for every message. The plan's id (a UUID)
+// and version are in it, so a gateway whose store was rebuilt, numbering
+// queues from 1 again, does not reuse ids a practice has already filed.
+// 20 characters.
+std::string control_id_for(const std::string& queue, const store::EventRow& m) {
   uint64_t h = 1469598103934665603ULL;  // FNV-1a
   auto mix = [&h](std::string_view s) {
     for (unsigned char c : s) {
@@ -30,7 +33,8 @@ std::string control_id_for(const std::string& queue, int64_t number) {
     }
   };
   mix(queue);
-  mix("#" + std::to_string(number));
+  mix("#" + std::to_string(m.number) + "#" + m.focus_type + "/" + m.focus_id + "/" + std::to_string(m.focus_version) +
+      "#" + m.interaction);
   char buf[24];
   std::snprintf(buf, sizeof buf, "CPIS%016llx", static_cast<unsigned long long>(h));
   return buf;
@@ -63,9 +67,8 @@ store::AuditRow disclosure(const std::string& practice, const store::EventRow& m
   a.detail = "message " + std::to_string(m.number) + " " + m.focus_type + "/" + m.focus_id + "/_history/" +
              std::to_string(m.focus_version) + " ORU^R01: " +
              (settle == GpRecordFeed::Settle::delivered ? "accepted"
-              : settle == GpRecordFeed::Settle::dead   ? "dead-lettered (" + reason + ")"
-              : reason.empty()                         ? "to retry"
-                                                       : "dead-lettered (" + reason + ")");
+              : reason.empty()                          ? "to retry"
+                                                        : "dead-lettered (" + reason + ")");
   a.patient_ref = m.patient_ref;
   return a;
 }
@@ -296,7 +299,7 @@ GpRecordFeed::Verdict GpRecordFeed::attempt(const std::string& queue, const stor
   std::string bundle = R"({"resourceType":"Bundle","type":"collection","entry":[{"resource":)" + patient->body +
                        R"(},{"resource":)" + json::to_string(*plan_doc) + "}]}";
   IssueSink issues;
-  auto out = outbound_.send(practice, adapters::Bundle{std::move(bundle)}, issues, control_id_for(queue, m.number));
+  auto out = outbound_.send(practice, adapters::Bundle{std::move(bundle)}, issues, control_id_for(queue, m));
   if (!out) {
     if (out.error().code == Errc::unprocessable || out.error().code == Errc::invalid_input) {
       std::string why = out.error().message;
