@@ -7,8 +7,8 @@
 #include "gateway/common/log.h"
 #include "gateway/fhir/cpis_plan.h"
 #include "gateway/hl7/ack.h"
-#include "gateway/identity/nhs_number.h"
 #include "gateway/hl7/er7.h"
+#include "gateway/identity/nhs_number.h"
 
 namespace gw::ingest {
 
@@ -300,26 +300,11 @@ struct Hl7Ingest::Impl {
       if (!*retired_id || survivor == "Patient/" + **retired_id) continue;
       auto plans = plans_of(**retired_id);
       if (!plans) return plans.error();
+      const std::string survivor_nhs = nhs_number_of_entry(st.bundle, survivor);
       for (const auto& plan : *plans) {
         auto doc = json::parse(plan.body);
         if (!doc || !doc->IsObject() || !fhir::cpis::plan_type_of(*doc)) continue;
-        json::Value subject(rapidjson::kObjectType);
-        json::set(subject, "reference", std::string_view(survivor), alloc);
-        if (std::string nhs = nhs_number_of_entry(st.bundle, survivor); !nhs.empty())
-          subject.AddMember("identifier", nhs_identifier(nhs, alloc), alloc);
-        json::Value resource(*doc, alloc);
-        drop_version_meta(resource);
-        json::set(resource, "id", std::string_view(plan.id), alloc);
-        json::set(resource, "subject", std::move(subject), alloc);
-        mark_superseded(resource, retired_nhs, alloc);
-        json::Value request(rapidjson::kObjectType);
-        json::set(request, "method", std::string_view("PUT"), alloc);
-        json::set(request, "url", std::string_view("CareTeam/" + plan.id), alloc);
-        json::set(request, "ifMatch", std::string_view("W/\"" + std::to_string(plan.version) + "\""), alloc);
-        json::Value entry(rapidjson::kObjectType);
-        entry.AddMember("resource", resource, alloc);
-        entry.AddMember("request", request, alloc);
-        moved.push_back(std::move(entry));
+        moved.push_back(moved_plan_entry(plan, *doc, survivor, survivor_nhs, retired_nhs, alloc));
       }
     }
     for (auto& m : moved) entries->PushBack(m, alloc);
@@ -329,6 +314,28 @@ struct Hl7Ingest::Impl {
                                       " child protection plan(s) moved to the surviving record; the local authority "
                                       "is notified"});
     return {};
+  }
+
+  // The transaction entry that re-points one stored plan at the survivor.
+  static json::Value moved_plan_entry(const store::StoredResource& plan, const json::Value& stored,
+                                      const std::string& survivor, const std::string& survivor_nhs,
+                                      const std::string& retired_nhs, json::Allocator& alloc) {
+    json::Value subject(rapidjson::kObjectType);
+    json::set(subject, "reference", std::string_view(survivor), alloc);
+    if (!survivor_nhs.empty()) subject.AddMember("identifier", nhs_identifier(survivor_nhs, alloc), alloc);
+    json::Value resource(stored, alloc);
+    drop_version_meta(resource);
+    json::set(resource, "id", std::string_view(plan.id), alloc);
+    json::set(resource, "subject", std::move(subject), alloc);
+    mark_superseded(resource, retired_nhs, alloc);
+    json::Value request(rapidjson::kObjectType);
+    json::set(request, "method", std::string_view("PUT"), alloc);
+    json::set(request, "url", std::string_view("CareTeam/" + plan.id), alloc);
+    json::set(request, "ifMatch", std::string_view("W/\"" + std::to_string(plan.version) + "\""), alloc);
+    json::Value entry(rapidjson::kObjectType);
+    entry.AddMember("resource", resource, alloc);
+    entry.AddMember("request", request, alloc);
+    return entry;
   }
 
   // The reference a merged-away Patient entry names as its survivor, or "".
