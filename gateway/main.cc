@@ -18,6 +18,7 @@
 #include "gateway/common/log.h"
 #include "gateway/common/metrics.h"
 #include "gateway/config/config.h"
+#include "gateway/delivery/gp_record_admin.h"
 #include "gateway/delivery/gp_record_feed.h"
 #include "gateway/delivery/hl7_outbound.h"
 #include "gateway/delivery/rest_hook_delivery.h"
@@ -371,6 +372,7 @@ int serve(int argc, char** argv) {
   std::unique_ptr<Core> core;
   std::unique_ptr<ops::OpsApi> ops_api;
   std::unique_ptr<ingest::IngestApi> ingest_api;
+  std::unique_ptr<delivery::GpRecordAdmin> gp_admin;
   std::unique_ptr<delivery::Subscriptions> subscriptions;
   std::unique_ptr<fhir::SubscriptionApi> subscription_api;
   net::Router router;
@@ -389,6 +391,8 @@ int serve(int argc, char** argv) {
     router.add("/metrics", ops_api.get());
     router.add("/ingest", ingest_api.get());
     router.add("/admin", ingest_api.get());
+    gp_admin = std::make_unique<delivery::GpRecordAdmin>(*core->store, core->policy);
+    router.add("/admin/gp-hl7", gp_admin.get());
     if (cfg.subscriptions.enabled) {
       auto topics = events::Topics::load(cfg.profiles_dir);
       if (!topics) throw std::runtime_error("topics: " + topics.error().message);

@@ -312,7 +312,8 @@ GpRecordFeed::Verdict GpRecordFeed::attempt(const std::string& queue, const stor
   std::string said = out->text.empty() ? "" : ": " + out->text;
   switch (out->status) {
     case SendStatus::accepted: return {Settle::delivered, "", ""};
-    case SendStatus::rejected: return {Settle::dead, "rejected", "rejected by the practice (" + out->ack_code + ")" + said};
+    case SendStatus::rejected:
+      return {Settle::dead, "rejected", "rejected by the practice (" + out->ack_code + ")" + said};
     case SendStatus::application_error:
       return {Settle::retry, "", "application error from the practice (" + out->ack_code + ")" + said};
     case SendStatus::bad_ack:

@@ -145,6 +145,27 @@ TEST(GpRecordE2E, ARejectedPlanIsDeadLetteredAtOnceAndTheReplayCommandSendsItAga
                     std::string::npos;
   }));
   EXPECT_EQ(control_ids_for(practice, nhs).size(), 1u) << "AR is not retried";
+  // The operator sees which message and why.
+  auto summary = admin.request("GET", "/admin/gp-hl7");
+  ASSERT_TRUE(summary.has_value());
+  ASSERT_EQ(summary->status, 200) << summary->body;
+  EXPECT_NE(summary->body.find(R"({"practice":"B86001","queue":"gp-hl7:B86001","pending":0,"delivered":0,"dead":1)"),
+            std::string::npos)
+      << summary->body;
+  auto dead = admin.request("GET", "/admin/gp-hl7/B86001");
+  ASSERT_TRUE(dead.has_value());
+  ASSERT_EQ(dead->status, 200) << dead->body;
+  auto listed = json::parse(dead->body);
+  ASSERT_TRUE(listed.has_value());
+  const json::Value* msgs = json::member(*listed, "messages");
+  ASSERT_TRUE(msgs && msgs->IsArray() && msgs->Size() == 1u) << dead->body;
+  EXPECT_EQ(json::get_string((*msgs)[0], "status").value_or(""), "dead");
+  EXPECT_EQ(json::get_string((*msgs)[0], "last_error").value_or(""),
+            "rejected by the practice (AR): unsupported message");
+  EXPECT_EQ(json::get_string((*msgs)[0], "plan").value_or("").rfind("CareTeam/" + id_of(plan->body), 0), 0u);
+  auto not_admin = c.request("GET", "/admin/gp-hl7");
+  ASSERT_TRUE(not_admin.has_value());
+  EXPECT_EQ(not_admin->status, 403);
 
   practice.set_ack_builder(nullptr);
   std::string out;

@@ -102,7 +102,8 @@ TEST_F(MergePlanTest, PlansFollowTheSurvivorAndOnlyTheManagingAuthorityIsTold) {
   // The local authority L0001 (the dev PKI's local-authority certificate) subscribes.
   auto la = gw_.client("local-authority");
   auto s = la.request("POST", "/fhir/Subscription",
-                      test::subscription_json({.topic = "cpis-inactive-nhs-number", .endpoint = rx_.url("/la")}), kJson);
+                      test::subscription_json({.topic = "cpis-inactive-nhs-number", .endpoint = rx_.url("/la")}),
+                      kJson);
   ASSERT_TRUE(s.has_value());
   ASSERT_EQ(s->status, 201) << s->body;
   std::string la_sub = id_of(s->body);
