@@ -360,7 +360,11 @@ Result<void> GpRecordFeed::settle(const std::string& queue, const store::EventRo
                  "--subscription gp-hl7:<ODS>)",
                  label(practice) + ",reason=\"" + reason + "\"")
         .inc(static_cast<uint64_t>(dead));
-    log::error("gp_hl7_dead_lettered", {{"practice", practice}, {"reason", reason}, {"messages", dead}});
+    // Nowhere to send it is a configuration matter (warn); a practice that
+    // refused or never took it is a failure (error).
+    bool undeliverable = reason == "no-endpoint" || reason == "no-practice";
+    log::write(undeliverable ? log::Level::warn : log::Level::error, "gp_hl7_dead_lettered",
+               {{"practice", practice}, {"reason", reason}, {"messages", dead}});
   } else {
     retries_->inc();
   }
