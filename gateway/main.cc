@@ -18,6 +18,9 @@
 #include "gateway/common/log.h"
 #include "gateway/common/metrics.h"
 #include "gateway/config/config.h"
+#include "gateway/delivery/gp_record_admin.h"
+#include "gateway/delivery/gp_record_feed.h"
+#include "gateway/delivery/hl7_outbound.h"
 #include "gateway/delivery/rest_hook_delivery.h"
 #include "gateway/delivery/subscriptions.h"
 #include "gateway/events/topics.h"
@@ -58,7 +61,9 @@ constexpr const char* kReplayUsage =
     "\n"
     "With --dead-letters: the subscription events that were given up after the retry window\n"
     "(gw_subscription_dead_letters_total) go back to pending for one subscription or all;\n"
-    "a running gateway delivers them within subscriptions.poll_ms, in event-number order.\n";
+    "a running gateway delivers them within subscriptions.poll_ms, in event-number order.\n"
+    "Plan messages for a GP practice that were not delivered (gw_gp_hl7_dead_letters_total)\n"
+    "are replayed the same way with --subscription gp-hl7:<practice ODS> (or --all).\n";
 
 constexpr const char* kServeUsage =
     "usage: cpis-gateway serve [--config FILE] [options]\n"
@@ -107,6 +112,9 @@ struct Core {
   std::map<std::string, std::unique_ptr<gw::ingest::Hl7Ingest>> hl7;
   std::map<std::string, std::unique_ptr<gw::ingest::FileIngest>> files;
   std::unique_ptr<gw::ingest::CpisUpload> cpis_upload;
+  // Plans into GP records (serve only; stopped before the store closes).
+  std::unique_ptr<gw::delivery::Hl7Outbound> gp_outbound;
+  std::unique_ptr<gw::delivery::GpRecordFeed> gp_feed;
   std::string db_path;
 
   std::map<std::string, gw::ingest::Hl7Ingest*> ingesters() const {
@@ -159,6 +167,39 @@ std::unique_ptr<Core> make_core(const gw::config::Config& cfg) {
     core->cpis_upload = std::make_unique<ingest::CpisUpload>(*cp, *core->rest, *core->store, core->registry);
   }
   return core;
+}
+
+// CP-IS plan changes rendered for the GP record and sent over MLLP to the
+// practice endpoints in gp_hl7.practices (docs/CONFIG.md).
+void start_gp_record(Core& core, const gw::config::Config& cfg) {
+  using namespace gw;
+  const auto& g = cfg.gp_hl7;
+  if (!g.enabled) return;
+  const adapters::Adapter* s1 = core.adapters->find("systmone");
+  if (!s1) throw std::runtime_error("gp_hl7 needs the systmone adapter");
+  std::map<std::string, delivery::MllpEndpoint> endpoints;
+  for (const auto& p : g.practices) {
+    delivery::MllpEndpoint e;
+    e.host = p.address.host;
+    e.port = p.address.port;
+    e.tls = p.tls;
+    e.ca_file = g.endpoint_ca.empty() ? cfg.client_ca : g.endpoint_ca;
+    e.cert_file = cfg.tls_cert;
+    e.key_file = cfg.tls_key;
+    e.connect_timeout = g.connect_timeout;
+    e.ack_timeout = g.ack_timeout;
+    e.max_attempts = 1;  // the feed retries on its own schedule, without holding up other practices
+    endpoints.emplace(p.ods, std::move(e));
+  }
+  core.gp_outbound = std::make_unique<delivery::Hl7Outbound>(*s1, std::move(endpoints));
+  delivery::GpRecordOptions o;
+  o.poll = g.poll;
+  o.workers = g.workers;
+  o.first_retry = g.first_retry;
+  o.max_backoff = g.max_backoff;
+  o.retry_for = std::chrono::duration_cast<std::chrono::milliseconds>(g.retry_for);
+  core.gp_feed = std::make_unique<delivery::GpRecordFeed>(*core.store, *core.gp_outbound, core.registry, o);
+  core.gp_feed->start();
 }
 
 int replay(int argc, char** argv) {
@@ -336,6 +377,7 @@ int serve(int argc, char** argv) {
   std::unique_ptr<Core> core;
   std::unique_ptr<ops::OpsApi> ops_api;
   std::unique_ptr<ingest::IngestApi> ingest_api;
+  std::unique_ptr<delivery::GpRecordAdmin> gp_admin;
   std::unique_ptr<delivery::Subscriptions> subscriptions;
   std::unique_ptr<fhir::SubscriptionApi> subscription_api;
   net::Router router;
@@ -355,6 +397,8 @@ int serve(int argc, char** argv) {
     router.add("/metrics", ops_api.get());
     router.add("/ingest", ingest_api.get());
     router.add("/admin", ingest_api.get());
+    gp_admin = std::make_unique<delivery::GpRecordAdmin>(*core->store, core->policy);
+    router.add("/admin/gp-hl7", gp_admin.get());
     if (cfg.subscriptions.enabled) {
       auto topics = events::Topics::load(cfg.profiles_dir);
       if (!topics) throw std::runtime_error("topics: " + topics.error().message);
@@ -422,6 +466,7 @@ int serve(int argc, char** argv) {
                   static_cast<unsigned>(p),
                   tls ? "mutual TLS, certificate OU=integration" : "plain, allow-listed addresses only");
     };
+    start_gp_record(*core, cfg);
     if (cfg.mllp.plain) start_mllp(*cfg.mllp.plain, false);
     if (cfg.mllp.tls) start_mllp(*cfg.mllp.tls, true);
     std::fflush(stdout);
@@ -434,6 +479,7 @@ int serve(int argc, char** argv) {
     for (auto& m : mllp_servers) m->shutdown(cfg.shutdown_grace);
     server->shutdown(cfg.shutdown_grace);
     if (subscriptions) subscriptions->stop();
+    if (core->gp_feed) core->gp_feed->stop();
     core->store->close();
     log::info("stopped");
   } catch (const std::exception& e) {

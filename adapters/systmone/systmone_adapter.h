@@ -11,6 +11,10 @@
 
 namespace gw::adapters::systmone {
 
+// OBX-3 codes (local) of the local authority's numbers sent with a plan.
+inline constexpr std::string_view kEmergencyDutyPhoneCode = "CPIS-EDT";
+inline constexpr std::string_view kOfficeHoursPhoneCode = "CPIS-OHT";
+
 class SystmOneAdapter final : public Adapter {
  public:
   // Loads profiles_dir/codemaps/*.json and profiles_dir/adapters/systmone.json;

@@ -7,6 +7,7 @@
 
 #include "adapters/systmone/systmone_adapter.h"
 #include "gateway/common/json.h"
+#include "gateway/fhir/cpis_plan.h"
 #include "gateway/hl7/er7.h"
 #include "gateway/identity/nhs_number.h"
 
@@ -211,6 +212,36 @@ const Value* plan_code(const Value& r, const CodeMaps& maps) {
   return nullptr;
 }
 
+// The local authority's numbers on a plan CareTeam (CPIS.md section 1), as
+// OBX|n|TN| rows after the plan row: the practice needs them to act on the
+// plan out of hours. Purpose from the contact-purpose extension, else rank.
+void write_la_phones(Out& o, const Value& plan, std::string_view result_status) {
+  const Value* telecom = arr(plan, "telecom");
+  if (telecom == nullptr) return;
+  std::string emergency, office;
+  for (const auto& t : telecom->GetArray()) {
+    if (sget(t, "system") != "phone" || sget(t, "value").empty()) continue;
+    std::string_view purpose;
+    if (const Value* exts = arr(t, "extension"))
+      for (const auto& e : exts->GetArray())
+        if (sget(e, "url") == fhir::cpis::kContactPurposeUrl) purpose = sget(e, "valueCode");
+    if (purpose.empty()) {
+      auto rank = json::get_int(t, "rank");
+      purpose = rank && *rank == 1 ? "emergency-duty" : rank && *rank == 2 ? "office-hours" : "";
+    }
+    std::string& slot = purpose == "emergency-duty" ? emergency : office;
+    if (slot.empty() && !purpose.empty()) slot = o.esc(sget(t, "value"));
+  }
+  int n = 1;
+  auto row = [&](const std::string& number, std::string_view code, std::string_view text) {
+    if (number.empty()) return;
+    o.seg("OBX|" + std::to_string(++n) + "|TN|" + std::string(code) + "^" + std::string(text) + "^LOCAL||" + number +
+          "||||||" + std::string(result_status));
+  };
+  row(emergency, kEmergencyDutyPhoneCode, "Local authority emergency duty telephone");
+  row(office, kOfficeHoursPhoneCode, "Local authority office hours telephone");
+}
+
 }  // namespace
 
 Result<std::string> fhir_to_hl7(const Bundle& in, const CodeMaps& maps, IssueSink& issues) {
@@ -301,12 +332,17 @@ Result<std::string> fhir_to_hl7(const Bundle& in, const CodeMaps& maps, IssueSin
       if (!ods.empty()) obx15 = o.esc(ods) + "^" + o.esc(sget(*la, "display")) + "^ODS";
     }
     std::string_view status = sget(*plan, "status");
-    bool active = end.empty() && (status == "active" || status.empty());
+    // A plan whose end date is still ahead is active (CPIS.md section 1):
+    // the status says so; only without a status does the end date decide.
+    bool active = status == "active" || (status.empty() && end.empty());
+    // Withdrawn (entered in error): the practice deletes what it filed.
+    std::string_view result_status = status == "entered-in-error" ? "W" : "F";
     std::string plan_id;
     if (const Value* ids = arr(*plan, "identifier"); ids && !ids->Empty()) plan_id = o.esc(sget((*ids)[0], "value"));
     o.seg("OBR|1||" + plan_id + "|CPIS^Child protection information sharing^LOCAL|||" + (start.empty() ? now : start));
     o.seg("OBX|1|CE|" + o.esc(code) + "^" + o.esc(display) + "^SCT||" + (active ? "Y^Yes^HL70136" : "N^No^HL70136") +
-          "||||||F||" + end + "|" + start + "|" + obx15);
+          "||||||" + std::string(result_status) + "|" + end + "||" + start + "|" + obx15);
+    write_la_phones(o, *plan, result_status);
   }
   return std::move(o.s);
 }

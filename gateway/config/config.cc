@@ -205,6 +205,68 @@ Result<void> parse_subscriptions(const Value& obj, const std::string& path, Subs
   });
 }
 
+Result<GpPractice> parse_practice(const Value& v, const std::string& path) {
+  GpPractice g;
+  bool has_address = false;
+  auto r = each_member(v, path, [&](std::string_view k, const Value& pv, const std::string& p) -> Result<bool> {
+    if (k == "ods") return set_string(pv, p, false, g.ods);
+    if (k == "address") {
+      auto l = want_listen(pv, p);
+      if (!l) return l.error();
+      if (l->port == 0) return bad(p, "needs a port other than 0");
+      g.address = *l;
+      has_address = true;
+      return true;
+    }
+    if (k == "tls") {
+      if (!pv.IsBool()) return bad(p, "must be true or false");
+      g.tls = pv.GetBool();
+      return true;
+    }
+    return false;
+  });
+  if (!r) return r.error();
+  if (g.ods.empty() || !has_address) return bad(path, "needs ods and address");
+  return g;
+}
+
+Result<void> parse_gp_hl7(const Value& obj, const std::string& path, GpHl7Config& g) {
+  return each_member(obj, path, [&](std::string_view k, const Value& v, const std::string& p) -> Result<bool> {
+    if (k == "enabled") {
+      if (!v.IsBool()) return bad(p, "must be true or false");
+      g.enabled = v.GetBool();
+      return true;
+    }
+    if (k == "practices") {
+      if (!v.IsArray()) return bad(p, "must be an array of {ods, address, tls}");
+      g.practices.clear();
+      std::set<std::string> seen;
+      for (json::SizeType i = 0; i < v.Size(); ++i) {
+        std::string ip = p + "[" + std::to_string(i) + "]";
+        auto one = parse_practice(v[i], ip);
+        if (!one) return one.error();
+        if (!seen.insert(one->ods).second) return bad(ip + ".ods", "names a practice listed before");
+        g.practices.push_back(std::move(*one));
+      }
+      return true;
+    }
+    if (k == "first_retry_ms") return set_ms(v, p, 1, g.first_retry);
+    if (k == "max_backoff_ms") return set_ms(v, p, 1, g.max_backoff);
+    if (k == "retry_for_seconds") {
+      auto n = want_int(v, p, 1, int64_t{365} * 24 * 3600);
+      if (!n) return n.error();
+      g.retry_for = std::chrono::seconds(*n);
+      return true;
+    }
+    if (k == "poll_ms") return set_ms(v, p, 10, g.poll);
+    if (k == "workers") return set_int(v, p, 1, 256, g.workers);
+    if (k == "connect_timeout_ms") return set_ms(v, p, 1, g.connect_timeout);
+    if (k == "ack_timeout_ms") return set_ms(v, p, 1, g.ack_timeout);
+    if (k == "endpoint_ca") return set_string(v, p, false, g.endpoint_ca);
+    return false;
+  });
+}
+
 Result<bool> sub(Result<void> r) {
   if (!r) return r.error();
   return true;
@@ -295,6 +357,7 @@ Result<Config> parse_config(std::string_view json_text) {
     if (k == "store") return sub(parse_store(v, p, c));
     if (k == "mllp") return sub(parse_mllp(v, p, c.mllp));
     if (k == "subscriptions") return sub(parse_subscriptions(v, p, c.subscriptions));
+    if (k == "gp_hl7") return sub(parse_gp_hl7(v, p, c.gp_hl7));
     if (k == "shutdown_grace_ms") return set_ms(v, p, 0, c.shutdown_grace);
     if (k == "log_level") {
       auto s = want_string(v, p, false);

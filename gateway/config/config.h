@@ -56,6 +56,26 @@ struct SubscriptionsConfig {
   std::string endpoint_ca;                              // CA for endpoints; empty = tls.client_ca
 };
 
+// CP-IS plans sent into GP records over MLLP (docs/CONFIG.md, "gp_hl7").
+struct GpPractice {
+  std::string ods;     // the practice's ODS code (Patient.generalPractitioner)
+  Listen address;      // where its system listens for MLLP
+  bool tls = false;    // MLLP over mutual TLS (our tls.cert, checked against endpoint_ca)
+};
+
+struct GpHl7Config {
+  bool enabled = true;                                   // plan changes are queued (and recorded undeliverable without an endpoint)
+  std::vector<GpPractice> practices;
+  std::chrono::milliseconds first_retry{5'000};          // after AE / unreachable, then doubling
+  std::chrono::milliseconds max_backoff{300'000};
+  std::chrono::seconds retry_for{24 * 3600};             // then the practice's queued messages are dead-lettered
+  std::chrono::milliseconds poll{500};                   // change feed and due retries
+  int workers = 4;                                       // practices sent to in parallel
+  std::chrono::milliseconds connect_timeout{5'000};
+  std::chrono::milliseconds ack_timeout{30'000};
+  std::string endpoint_ca;                               // empty = tls.client_ca
+};
+
 struct Config {
   std::string data_dir = "./data";         // SQLite database, quarantine, raw inputs
   std::string profiles_dir = "./profiles"; // rules, code maps, topics, policy
@@ -73,6 +93,7 @@ struct Config {
   std::string public_base_url;             // if set, used for Location/fullUrl instead of Host
   MllpConfig mllp;
   SubscriptionsConfig subscriptions;
+  GpHl7Config gp_hl7;
 };
 
 // Parses a config file's JSON text. Errors name the offending key.

@@ -25,8 +25,11 @@ class Hl7Outbound {
   // Errc::not_found when no endpoint is configured for ods; Errc::unprocessable
   // when the Bundle cannot be rendered (issues say why); otherwise the send's
   // outcome, accepted or not (a rejection is not an Error: the caller decides
-  // whether to dead-letter).
-  Result<SendOutcome> send(const std::string& ods, const adapters::Bundle& bundle, IssueSink& issues);
+  // whether to dead-letter). control_id, when given, replaces the rendered
+  // MSH-10: a queue that may resend after a crash gives the same message the
+  // same id, so the receiver acknowledges the copy without filing it twice.
+  Result<SendOutcome> send(const std::string& ods, const adapters::Bundle& bundle, IssueSink& issues,
+                           const std::string& control_id = {});
 
  private:
   struct Link {

@@ -99,16 +99,45 @@ bool plan_authority(const SubscriptionSpec& sub, const json::Value& resource, Lo
   return false;
 }
 
+std::string subject_reference(const json::Value& r) {
+  const json::Value* s = json::member(r, "subject");
+  return s ? std::string(json::get_string(*s, "reference").value_or("")) : std::string();
+}
+
+bool has_extension(const json::Value& r, std::string_view url) {
+  const json::Value* exts = json::member(r, "extension");
+  if (!exts || !exts->IsArray()) return false;
+  for (const auto& x : exts->GetArray())
+    if (json::get_string(x, "url").value_or("") == url) return true;
+  return false;
+}
+
+// plan-authority-on-move: a plan CareTeam version that moved the plan to
+// another patient because a merge retired the NHS number (the version
+// carries the superseded-nhs-number mark and its subject differs from the
+// version before), told only to the local authority managing the plan. A
+// later edit of the moved plan keeps the mark but not the move: no event.
+bool plan_moved_to_authority(const SubscriptionSpec& sub, const store::ChangeRow& change, const json::Value& resource,
+                             Lookup& lookup) {
+  if (change.type != "CareTeam" || change.interaction != "update" || change.version < 2) return false;
+  if (!fhir::cpis::plan_type_of(resource) || !has_extension(resource, fhir::cpis::kSupersededNhsNumberUrl))
+    return false;
+  if (sub.owner.ods.empty() || fhir::cpis::managing_ods(resource) != sub.owner.ods) return false;
+  auto before = lookup.version(change.type, change.id, change.version - 1);
+  return before && subject_reference(*before) != subject_reference(resource);
+}
+
 // One function per route named in topics.cc kRoutes. May fill d (for
 // example with the people concerned); sets d.reason when it refuses.
-bool route_allows(const Topic& topic, const SubscriptionSpec& sub, const std::string& patient_id,
-                  const json::Value& resource, Lookup& lookup, Decision& d) {
+bool route_allows(const Topic& topic, const SubscriptionSpec& sub, const store::ChangeRow& change,
+                  const json::Value& resource, const std::string& patient_id, Lookup& lookup, Decision& d) {
   if (topic.route == "caseload") return !patient_id.empty() && lookup.in_caseload(patient_id, sub.owner.ods);
   if (topic.route == "plan-authority") {
     if (plan_authority(sub, resource, lookup)) return true;
     d.reason = "plan-authority";
     return false;
   }
+  if (topic.route == "plan-authority-on-move") return plan_moved_to_authority(sub, change, resource, lookup);
   d.reason = "route";
   return false;
 }
@@ -175,6 +204,14 @@ std::string patient_ref_of(const std::string& type, const std::string& id, const
 std::optional<json::Document> StoreLookup::patient(const std::string& id) {
   auto r = store_.read("Patient", id);
   if (!r) return std::nullopt;
+  auto d = json::parse(r->body);
+  if (!d) return std::nullopt;
+  return std::move(*d);
+}
+
+std::optional<json::Document> StoreLookup::version(const std::string& type, const std::string& id, int64_t version) {
+  auto r = store_.vread(type, id, version);
+  if (!r || r->deleted) return std::nullopt;
   auto d = json::parse(r->body);
   if (!d) return std::nullopt;
   return std::move(*d);
@@ -253,7 +290,7 @@ Decision decide(const Topic& topic, const SubscriptionSpec& sub, const store::Ch
   }
   // Route: a subscriber from an organisation hears only about the people the
   // topic's route puts in its care.
-  if (!topic.unrestricted(sub.owner.role) && !route_allows(topic, sub, patient_id, resource, lookup, d)) {
+  if (!topic.unrestricted(sub.owner.role) && !route_allows(topic, sub, change, resource, patient_id, lookup, d)) {
     if (d.reason.empty()) d.reason = "caseload";
     return d;
   }

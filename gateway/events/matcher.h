@@ -28,6 +28,12 @@ class Lookup {
     (void)id;
     return std::nullopt;
   }
+  // One stored version of a resource (the one before a change, for routes
+  // that depend on what changed), or nullopt.
+  virtual std::optional<json::Document> version(const std::string& type, const std::string& id, int64_t version) {
+    (void)type, (void)id, (void)version;
+    return std::nullopt;
+  }
 };
 
 // Caseload over the Store (reads on the calling thread).
@@ -37,6 +43,7 @@ class StoreLookup final : public Lookup {
   std::optional<json::Document> patient(const std::string& id) override;
   bool in_caseload(const std::string& patient_id, const std::string& ods) override;
   std::optional<json::Document> care_team(const std::string& id) override;
+  std::optional<json::Document> version(const std::string& type, const std::string& id, int64_t version) override;
 
  private:
   store::Store& store_;

@@ -48,7 +48,7 @@ const std::set<std::string_view> kFilterParams = {"identifier", "patient", "pati
                                                   "code"};
 const std::set<std::string_view> kInteractions = {"create", "update", "delete"};
 // Routes the matcher implements (matcher.cc, route_allows).
-const std::set<std::string_view> kRoutes = {"caseload", "plan-authority"};
+const std::set<std::string_view> kRoutes = {"caseload", "plan-authority", "plan-authority-on-move"};
 
 }  // namespace
 
@@ -141,7 +141,7 @@ Result<Topic> Topics::parse(std::string_view text, const std::string& source) {
   t.unrestricted_roles = *unr;
   if (const json::Value* r = json::member(*doc, "route")) {
     if (!r->IsString() || !kRoutes.count(std::string_view(r->GetString(), r->GetStringLength())))
-      return bad(source, "route", "must be one of the routes the matcher implements (caseload, plan-authority)");
+      return bad(source, "route", "must be one of the routes the matcher implements (see kRoutes in topics.cc)");
     t.route.assign(r->GetString(), r->GetStringLength());
   }
   return t;

@@ -17,6 +17,9 @@ inline constexpr std::string_view kContactPurposeUrl =
     "https://cpis-gateway.nhs.uk/StructureDefinition/contact-purpose";
 inline constexpr std::string_view kLacLegalStatusUrl =
     "https://cpis-gateway.nhs.uk/StructureDefinition/lac-legal-status";
+// On a plan CareTeam moved by a merge: valueIdentifier = the retired NHS number.
+inline constexpr std::string_view kSupersededNhsNumberUrl =
+    "https://cpis-gateway.nhs.uk/StructureDefinition/superseded-nhs-number";
 inline constexpr std::string_view kPlanValueSet = "https://fhir.nhs.uk/England/ValueSet/England-ChildProtectionPlan";
 
 struct PlanType {

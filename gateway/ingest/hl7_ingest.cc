@@ -5,8 +5,10 @@
 #include "gateway/common/issues.h"
 #include "gateway/common/json.h"
 #include "gateway/common/log.h"
+#include "gateway/fhir/cpis_plan.h"
 #include "gateway/hl7/ack.h"
 #include "gateway/hl7/er7.h"
+#include "gateway/identity/nhs_number.h"
 
 namespace gw::ingest {
 
@@ -276,6 +278,143 @@ struct Hl7Ingest::Impl {
     return {};
   }
 
+  // A merge (a Patient entry linked replaced-by its survivor) that retires
+  // a record with CP-IS plans: each plan CareTeam follows the survivor in the
+  // same transaction as the merge, pinned to the version read (a concurrent
+  // edit makes the message re-check), and carries the retired NHS number so
+  // the responsible local authority learns which number went
+  // (cpis-inactive-nhs-number, route plan-authority-on-move).
+  Result<void> move_plans_of_merged(MessageState& st) {
+    json::Value* entries = const_cast<json::Value*>(json::member(st.bundle, "entry"));
+    if (!entries || !entries->IsArray()) return {};
+    std::vector<json::Value> moved;
+    auto& alloc = st.bundle.GetAllocator();
+    for (const auto& e : entries->GetArray()) {
+      const json::Value* res = json::member(e, "resource");
+      if (!res || json::get_string(*res, "resourceType").value_or("") != "Patient") continue;
+      std::string survivor = survivor_of(*res);
+      std::string retired_nhs = nhs_number_of(*res);
+      if (survivor.empty() || retired_nhs.empty()) continue;
+      auto retired_id = store.find_by_unique_key(retired_nhs);
+      if (!retired_id) return retired_id.error();
+      if (!*retired_id || survivor == "Patient/" + **retired_id) continue;
+      auto plans = plans_of(**retired_id);
+      if (!plans) return plans.error();
+      const std::string survivor_nhs = nhs_number_of_entry(st.bundle, survivor);
+      for (const auto& plan : *plans) {
+        auto doc = json::parse(plan.body);
+        if (!doc || !doc->IsObject() || !fhir::cpis::plan_type_of(*doc)) continue;
+        moved.push_back(moved_plan_entry(plan, *doc, survivor, survivor_nhs, retired_nhs, alloc));
+      }
+    }
+    for (auto& m : moved) entries->PushBack(m, alloc);
+    if (!moved.empty())
+      st.warnings.push_back(Issue{Severity::warning, "informational", "MRG-1",
+                                  std::to_string(moved.size()) +
+                                      " child protection plan(s) moved to the surviving record; the local authority "
+                                      "is notified"});
+    return {};
+  }
+
+  // The transaction entry that re-points one stored plan at the survivor.
+  static json::Value moved_plan_entry(const store::StoredResource& plan, const json::Value& stored,
+                                      const std::string& survivor, const std::string& survivor_nhs,
+                                      const std::string& retired_nhs, json::Allocator& alloc) {
+    json::Value subject(rapidjson::kObjectType);
+    json::set(subject, "reference", std::string_view(survivor), alloc);
+    if (!survivor_nhs.empty()) subject.AddMember("identifier", nhs_identifier(survivor_nhs, alloc), alloc);
+    json::Value resource(stored, alloc);
+    drop_version_meta(resource);
+    json::set(resource, "id", std::string_view(plan.id), alloc);
+    json::set(resource, "subject", std::move(subject), alloc);
+    mark_superseded(resource, retired_nhs, alloc);
+    json::Value request(rapidjson::kObjectType);
+    json::set(request, "method", std::string_view("PUT"), alloc);
+    json::set(request, "url", std::string_view("CareTeam/" + plan.id), alloc);
+    json::set(request, "ifMatch", std::string_view("W/\"" + std::to_string(plan.version) + "\""), alloc);
+    json::Value entry(rapidjson::kObjectType);
+    entry.AddMember("resource", resource, alloc);
+    entry.AddMember("request", request, alloc);
+    return entry;
+  }
+
+  // The reference a merged-away Patient entry names as its survivor, or "".
+  static std::string survivor_of(const json::Value& patient) {
+    const json::Value* links = json::member(patient, "link");
+    if (!links || !links->IsArray()) return {};
+    for (const auto& l : links->GetArray()) {
+      if (json::get_string(l, "type").value_or("") != "replaced-by") continue;
+      if (const json::Value* other = json::member(l, "other"))
+        return std::string(json::get_string(*other, "reference").value_or(""));
+    }
+    return {};
+  }
+
+  static std::string nhs_number_of(const json::Value& patient) {
+    const json::Value* ids = json::member(patient, "identifier");
+    if (!ids || !ids->IsArray()) return {};
+    for (const auto& id : ids->GetArray())
+      if (json::get_string(id, "system").value_or("") == identity::kNhsNumberSystem)
+        return std::string(json::get_string(id, "value").value_or(""));
+    return {};
+  }
+
+  // The NHS number of the Bundle entry with this fullUrl (the survivor), or "".
+  static std::string nhs_number_of_entry(const json::Value& bundle, const std::string& full_url) {
+    const json::Value* entries = json::member(bundle, "entry");
+    if (!entries || !entries->IsArray()) return {};
+    for (const auto& e : entries->GetArray())
+      if (json::get_string(e, "fullUrl").value_or("") == full_url)
+        if (const json::Value* r = json::member(e, "resource")) return nhs_number_of(*r);
+    return {};
+  }
+
+  static json::Value nhs_identifier(const std::string& nhs, json::Allocator& a) {
+    json::Value id(rapidjson::kObjectType);
+    json::set(id, "system", identity::kNhsNumberSystem, a);
+    json::set(id, "value", std::string_view(nhs), a);
+    return id;
+  }
+
+  // The stored body's meta minus what the store assigns; no meta when nothing is left.
+  static void drop_version_meta(json::Value& resource) {
+    json::Value* meta = const_cast<json::Value*>(json::member(resource, "meta"));
+    if (!meta || !meta->IsObject()) return;
+    meta->RemoveMember("versionId");
+    meta->RemoveMember("lastUpdated");
+    if (meta->ObjectEmpty()) resource.RemoveMember("meta");
+  }
+
+  // Replaces any earlier mark (a plan moved twice names the last number retired).
+  static void mark_superseded(json::Value& care_team, const std::string& retired_nhs, json::Allocator& a) {
+    json::Value kept(rapidjson::kArrayType);
+    if (json::Value* exts = const_cast<json::Value*>(json::member(care_team, "extension")); exts && exts->IsArray())
+      for (auto& x : exts->GetArray())
+        if (json::get_string(x, "url").value_or("") != fhir::cpis::kSupersededNhsNumberUrl) kept.PushBack(x, a);
+    json::Value mark(rapidjson::kObjectType);
+    json::set(mark, "url", fhir::cpis::kSupersededNhsNumberUrl, a);
+    mark.AddMember("valueIdentifier", nhs_identifier(retired_nhs, a), a);
+    kept.PushBack(mark, a);
+    json::set(care_team, "extension", std::move(kept), a);
+  }
+
+  // Every CareTeam whose subject is this Patient (plans are filtered by the caller).
+  Result<std::vector<store::StoredResource>> plans_of(const std::string& patient_id) {
+    std::vector<store::StoredResource> out;
+    for (int64_t offset = 0;; offset += 200) {
+      store::SearchQuery q;
+      q.type = "CareTeam";
+      q.params.push_back({"patient", {{"", "Patient/" + patient_id}}});
+      q.count = 200;
+      q.offset = offset;
+      q.want_total = false;
+      auto page = store.search(q);
+      if (!page) return page.error();
+      for (auto& r : page->items) out.push_back(std::move(r));
+      if (page->items.size() < 200) return out;
+    }
+  }
+
   static void replace_references(json::Value& v, std::string_view from, std::string_view to, json::Allocator& a) {
     if (v.IsObject()) {
       for (auto it = v.MemberBegin(); it != v.MemberEnd(); ++it) {
@@ -295,7 +434,9 @@ struct Hl7Ingest::Impl {
     auto r = store.run_read([this, st, attempt] {
       // A fresh copy per attempt: reconcile edits the Bundle.
       st->bundle = std::move(*json::parse(st->bundle_text));
-      if (auto rc = reconcile_subject(*st); !rc) {
+      auto rc = reconcile_subject(*st);
+      if (rc) rc = move_plans_of_merged(*st);
+      if (!rc) {
         return finish(st, Outcome::unavailable,
                       ack(*st, hl7::AckCode::AR, "the gateway cannot read its store; resend later"), 0, {});
       }

@@ -63,6 +63,16 @@ void expect_same(const Config& a, const Config& b) {
   EXPECT_EQ(a.mllp.max_connections, b.mllp.max_connections);
   EXPECT_EQ(a.mllp.idle_timeout, b.mllp.idle_timeout);
   EXPECT_EQ(a.mllp.handler_timeout, b.mllp.handler_timeout);
+  EXPECT_EQ(a.gp_hl7.enabled, b.gp_hl7.enabled);
+  EXPECT_EQ(a.gp_hl7.practices.size(), b.gp_hl7.practices.size());
+  EXPECT_EQ(a.gp_hl7.first_retry, b.gp_hl7.first_retry);
+  EXPECT_EQ(a.gp_hl7.max_backoff, b.gp_hl7.max_backoff);
+  EXPECT_EQ(a.gp_hl7.retry_for, b.gp_hl7.retry_for);
+  EXPECT_EQ(a.gp_hl7.poll, b.gp_hl7.poll);
+  EXPECT_EQ(a.gp_hl7.workers, b.gp_hl7.workers);
+  EXPECT_EQ(a.gp_hl7.connect_timeout, b.gp_hl7.connect_timeout);
+  EXPECT_EQ(a.gp_hl7.ack_timeout, b.gp_hl7.ack_timeout);
+  EXPECT_EQ(a.gp_hl7.endpoint_ca, b.gp_hl7.endpoint_ca);
 }
 
 // ---- parse_listen ------------------------------------------------------------
@@ -300,6 +310,38 @@ TEST(ParseConfig, MllpIsOffByDefaultAndConfigurable) {
   auto typo = parse_config(R"({"mllp":{"alow":[]}})");
   ASSERT_FALSE(typo.has_value());
   EXPECT_NE(typo.error().message.find("mllp.alow is not a known setting"), std::string::npos);
+}
+
+TEST(ParseConfig, GpPracticeEndpoints) {
+  auto c = parse_config(R"({"gp_hl7": {"practices": [
+      {"ods": "B86001", "address": "10.1.2.3:2575"},
+      {"ods": "C87001", "address": "gp.example.nhs.uk:2576", "tls": true}],
+    "retry_for_seconds": 60, "first_retry_ms": 100, "workers": 2, "endpoint_ca": "/gp-ca.pem"}})");
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  ASSERT_EQ(c->gp_hl7.practices.size(), 2u);
+  EXPECT_EQ(c->gp_hl7.practices[0].ods, "B86001");
+  EXPECT_EQ(c->gp_hl7.practices[0].address.host, "10.1.2.3");
+  EXPECT_EQ(c->gp_hl7.practices[0].address.port, 2575);
+  EXPECT_FALSE(c->gp_hl7.practices[0].tls);
+  EXPECT_TRUE(c->gp_hl7.practices[1].tls);
+  EXPECT_EQ(c->gp_hl7.retry_for, std::chrono::seconds(60));
+  EXPECT_EQ(c->gp_hl7.first_retry, std::chrono::milliseconds(100));
+  EXPECT_EQ(c->gp_hl7.endpoint_ca, "/gp-ca.pem");
+  EXPECT_EQ(c->gp_hl7.workers, 2);
+
+  auto twice = parse_config(R"({"gp_hl7": {"practices": [{"ods": "B86001", "address": "h:1"}, {"ods": "B86001", "address": "h:2"}]}})");
+  ASSERT_FALSE(twice.has_value());
+  EXPECT_NE(twice.error().message.find("gp_hl7.practices[1].ods names a practice listed before"), std::string::npos)
+      << twice.error().message;
+  auto no_port = parse_config(R"({"gp_hl7": {"practices": [{"ods": "B86001", "address": "h:0"}]}})");
+  ASSERT_FALSE(no_port.has_value());
+  EXPECT_NE(no_port.error().message.find("gp_hl7.practices[0].address"), std::string::npos);
+  auto no_address = parse_config(R"({"gp_hl7": {"practices": [{"ods": "B86001"}]}})");
+  ASSERT_FALSE(no_address.has_value());
+  EXPECT_NE(no_address.error().message.find("needs ods and address"), std::string::npos);
+  auto typo = parse_config(R"({"gp_hl7": {"practises": []}})");
+  ASSERT_FALSE(typo.has_value());
+  EXPECT_NE(typo.error().message.find("gp_hl7.practises is not a known setting"), std::string::npos);
 }
 
 // docs/CONFIG.md shows the defaults as a JSON block; it must not drift from the code.
