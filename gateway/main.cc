@@ -26,6 +26,7 @@
 #include "gateway/fhir/validation.h"
 #include "gateway/ingest/hl7_ingest.h"
 #include "gateway/ingest/ingest_api.h"
+#include "gateway/ingest/render_api.h"
 #include "gateway/ingest/mllp_ingest.h"
 #include "gateway/net/mllp_server.h"
 #include "gateway/net/https_server.h"
@@ -331,6 +332,7 @@ int serve(int argc, char** argv) {
   std::unique_ptr<Core> core;
   std::unique_ptr<ops::OpsApi> ops_api;
   std::unique_ptr<ingest::IngestApi> ingest_api;
+  std::unique_ptr<ingest::RenderApi> render_api;
   std::unique_ptr<delivery::Subscriptions> subscriptions;
   std::unique_ptr<fhir::SubscriptionApi> subscription_api;
   net::Router router;
@@ -349,6 +351,10 @@ int serve(int argc, char** argv) {
     router.add("/metrics", ops_api.get());
     router.add("/ingest", ingest_api.get());
     router.add("/admin", ingest_api.get());
+    if (const adapters::Adapter* camhs = core->adapters->find("camhs")) {
+      render_api = std::make_unique<ingest::RenderApi>(*camhs, *core->store, core->policy);
+      router.add("/render/camhs", render_api.get());
+    }
     if (cfg.subscriptions.enabled) {
       auto topics = events::Topics::load(cfg.profiles_dir);
       if (!topics) throw std::runtime_error("topics: " + topics.error().message);

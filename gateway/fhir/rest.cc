@@ -186,6 +186,21 @@ struct RestApi::Impl {
     return false;
   }
 
+  // As if it did not exist for this caller: labelled content its role may
+  // not see, or outside its row scope (a disclosure sent to another
+  // organisation, policy "scope": "recipient").
+  bool hidden_from(const security::Principal& who, const std::string& type, std::string_view interaction,
+                   const std::string& body) const {
+    if (hidden_by_labels(body, policy.hidden_labels(who))) return true;
+    auto scope = policy.row_scope(who, type, interaction);
+    if (!scope || body.empty()) return false;
+    auto doc = json::parse(body);
+    if (!doc) return true;  // unreadable: fail closed
+    for (const auto& e : index_entries(type, *doc))
+      if (e.param == *scope && e.value == who.ods) return false;
+    return true;
+  }
+
   // Runs fn on the store reader pool; 503 when the pool's queue is full.
   template <class Fn>
   void on_reader(Respond respond, const char* route, Fn fn) {
@@ -309,8 +324,8 @@ struct RestApi::Impl {
         respond(outcome_response(e, route));
         return;
       }
-      if (hidden_by_labels(r->body, policy.hidden_labels(req.principal))) {
-        // Labelled content this role may not see: as if it did not exist.
+      if (hidden_from(req.principal, type, vid ? "vread" : "read", r->body)) {
+        // Labelled or out-of-scope content: as if it did not exist.
         audit_read(req, vid ? "vread" : "read", entity, 404);
         respond(outcome_response(make_error(Errc::not_found, vid ? "version not found" : type + " not found"), route));
         return;
@@ -335,8 +350,9 @@ struct RestApi::Impl {
         respond(outcome_response(h.error(), "fhir_history"));
         return;
       }
-      auto hidden = policy.hidden_labels(req.principal);
-      std::erase_if(*h, [&](const store::StoredResource& v) { return hidden_by_labels(v.body, hidden); });
+      std::erase_if(*h, [&](const store::StoredResource& v) {
+        return hidden_from(req.principal, type, "history", v.body);
+      });
       if (h->empty()) {
         respond(outcome_response(make_error(Errc::not_found, type + " not found"), "fhir_history"));
         return;
@@ -408,6 +424,8 @@ struct RestApi::Impl {
     q.count = std::min(sr.count, opts.max_count);
     q.offset = sr.offset;
     q.exclude_security = policy.hidden_labels(req.principal);
+    if (auto scope = policy.row_scope(req.principal, type, "search"))
+      q.params.push_back(store::ParamConstraint{*scope, {{"", req.principal.ods}}});
     for (const auto& occ : sr.identifier) q.params.push_back(token_constraint("identifier", occ));
     for (const auto& occ : sr.patient_refs) {
       store::ParamConstraint c{"patient", {}};
@@ -1081,7 +1099,7 @@ struct RestApi::Impl {
             std::optional<Error> err;
             if (p.method == "GET") {
               auto r = store.read(p.type, p.id);
-              if (r && hidden_by_labels(r->body, policy.hidden_labels(req->principal)))
+              if (r && hidden_from(req->principal, p.type, "read", r->body))
                 r = make_error(Errc::not_found, p.type + " not found");
               if (r) rb = std::move(*r);
               else err = r.error();
@@ -1168,7 +1186,7 @@ struct RestApi::Impl {
         auto r = store.run_read([this, st, i, b, done_one, req]() {
           const Prepared& p = st->entries[i];
           auto res = store.read(p.type, p.id);
-          if (res && hidden_by_labels(res->body, policy.hidden_labels(req->principal)))
+          if (res && hidden_from(req->principal, p.type, "read", res->body))
             res = make_error(Errc::not_found, p.type + " not found");
           std::optional<store::StoredResource> rb;
           std::optional<Error> err;

@@ -22,7 +22,7 @@ struct TypeParams {
   bool subject;
 };
 
-constexpr std::array<TypeParams, 11> kTypes{{
+constexpr std::array<TypeParams, 12> kTypes{{
     {"Patient", true, false, false},
     {"RelatedPerson", true, true, false},
     {"Encounter", true, true, true},
@@ -34,6 +34,7 @@ constexpr std::array<TypeParams, 11> kTypes{{
     {"Consent", true, true, false},
     {"EpisodeOfCare", true, true, false},
     {"Subscription", false, false, false},
+    {"Communication", true, true, true},
 }};
 
 const TypeParams* find_type(std::string_view type) {

@@ -36,6 +36,7 @@ struct Grant {
   std::vector<std::string> ods;  // "*" = any organisation
   std::vector<std::string> resources;  // "*" = every type
   std::vector<std::string> interactions;
+  std::string scope;  // "" = every resource of the types; "recipient" = those naming the caller's ODS there
 };
 
 bool contains(const std::vector<std::string>& v, std::string_view s) {
@@ -79,7 +80,7 @@ Result<Grant> parse_grant(const json::Value& rule, const std::string& where) {
   if (!rule.IsObject()) return make_error(Errc::invalid_input, where + " must be an object", where);
   for (auto it = rule.MemberBegin(); it != rule.MemberEnd(); ++it) {
     std::string_view k = json::as_view(it->name);
-    if (k != "roles" && k != "ods" && k != "resources" && k != "interactions" && k != "comment") {
+    if (k != "roles" && k != "ods" && k != "resources" && k != "interactions" && k != "scope" && k != "comment") {
       return make_error(Errc::invalid_input, where + ": unknown key '" + std::string(k) + "'", where);
     }
   }
@@ -109,6 +110,12 @@ Result<Grant> parse_grant(const json::Value& rule, const std::string& where) {
   });
   if (!inter) return inter.error();
   g.interactions = std::move(*inter);
+  if (const json::Value* sc = json::member(rule, "scope")) {
+    // The scopes the FHIR layer enforces (index parameters naming an ODS code).
+    if (!sc->IsString() || json::as_view(*sc) != "recipient")
+      return make_error(Errc::invalid_input, where + ".scope must be \"recipient\"", where + ".scope");
+    g.scope = std::string(json::as_view(*sc));
+  }
   return g;
 }
 
@@ -183,6 +190,20 @@ bool Policy::allows(const Principal& who, std::string_view resource_type, std::s
     if (contains(g.interactions, interaction)) return true;
   }
   return false;
+}
+
+std::optional<std::string> Policy::row_scope(const Principal& who, std::string_view resource_type,
+                                             std::string_view interaction) const {
+  std::optional<std::string> scope;
+  for (const auto& g : impl_->grants) {
+    if (!contains(g.roles, who.role)) continue;
+    if (!contains(g.ods, "*") && !contains(g.ods, who.ods)) continue;
+    if (!contains(g.resources, "*") && !contains(g.resources, resource_type)) continue;
+    if (!contains(g.interactions, interaction)) continue;
+    if (g.scope.empty()) return std::nullopt;  // an unscoped grant sees everything
+    scope = g.scope;
+  }
+  return scope;
 }
 
 std::vector<std::string> Policy::hidden_labels(const Principal& who) const {

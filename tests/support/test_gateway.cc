@@ -10,6 +10,7 @@
 #include "gateway/fhir/rest.h"
 #include "gateway/fhir/subscription_api.h"
 #include "gateway/ingest/ingest_api.h"
+#include "gateway/ingest/render_api.h"
 #include "gateway/fhir/validation.h"
 #include "gateway/net/https_server.h"
 #include "gateway/ops/ops.h"
@@ -39,6 +40,7 @@ struct InProcessGateway::Parts {
   std::unique_ptr<ingest::Hl7Ingest> systmone;
   std::unique_ptr<ingest::FileIngest> camhs, cashgum;
   std::unique_ptr<ingest::IngestApi> ingest_api;
+  std::unique_ptr<ingest::RenderApi> render_api;
   std::unique_ptr<ops::OpsApi> ops;
   std::unique_ptr<delivery::Subscriptions> subs;
   std::unique_ptr<fhir::SubscriptionApi> sub_api;
@@ -83,6 +85,9 @@ InProcessGateway::InProcessGateway(net::Limits limits, const delivery::Subscript
       *parts_->store, parts_->policy);
   parts_->router.add("/ingest", parts_->ingest_api.get());
   parts_->router.add("/admin", parts_->ingest_api.get());
+  parts_->render_api = std::make_unique<ingest::RenderApi>(*parts_->adapters->find("camhs"), *parts_->store,
+                                                           parts_->policy);
+  parts_->router.add("/render/camhs", parts_->render_api.get());
   parts_->ops = std::make_unique<ops::OpsApi>(parts_->registry, parts_->policy, [] { return true; });
   parts_->router.add("/fhir", parts_->rest.get());
   parts_->router.add("/healthz", parts_->ops.get());
