@@ -123,4 +123,20 @@ TEST(Policy, ShippedPolicyLoadsAndGrantsTheDocumentedDefaults) {
   EXPECT_FALSE(p.allows_operation(who("gp"), "metrics"));
 }
 
+TEST(Policy, AScopedRuleOpensOnlyTheCallersOwnDisclosures) {
+  auto p = Policy::parse(R"({"rules":[
+    {"roles":["gp"],"resources":["Communication"],"interactions":["read","search"],"scope":"recipient"},
+    {"roles":["admin"],"resources":["*"],"interactions":["read"]}]})");
+  ASSERT_TRUE(p.has_value()) << p.error().message;
+  Principal gp{"B86001", "gp", "x"}, admin{"RXX", "admin", "y"};
+  EXPECT_TRUE(p->allows(gp, "Communication", "read"));
+  EXPECT_EQ(p->row_scope(gp, "Communication", "read"), std::optional<std::string>("recipient"));
+  EXPECT_EQ(p->row_scope(admin, "Communication", "read"), std::nullopt);
+  EXPECT_FALSE(p->allows(gp, "Communication", "create"));
+  auto bad = Policy::parse(
+      R"({"rules":[{"roles":["gp"],"resources":["Communication"],"interactions":["read"],"scope":"anyone"}]})");
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().expression, "rules[0].scope");
+}
+
 }  // namespace
