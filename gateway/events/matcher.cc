@@ -291,14 +291,7 @@ bool StoreLookup::in_caseload(const std::string& patient_id, const std::string& 
       if (const json::Value* m = json::member(*p, k); m && names_organisation(*m, ods)) return true;
   }
   for (const char* type : {"CareTeam", "EpisodeOfCare"}) {
-    store::SearchQuery q;
-    q.type = type;
-    q.params.push_back(store::ParamConstraint{"patient", {{"", "Patient/" + patient_id}}});
-    q.count = 200;
-    q.want_total = false;
-    auto page = store_.search(q);
-    if (!page) continue;
-    for (const auto& r : page->items) {
+    for (const auto& r : about_patient(type, patient_id)) {
       auto d = json::parse(r.body);
       if (d && names_organisation(*d, ods)) return true;
     }
