@@ -348,6 +348,9 @@ TEST(RelapseIndicator, MidwiferyHearsWhileCaringForThePregnantParent) {
 // The young person's registration: GP practice B86001 and the local CAMHS
 // team RXX07 on the SystmOne care team (the extract's trust RXE holds the
 // referral; RXX07 is the community CAMHS team the dev PKI has a certificate for).
+// The GP is also a ZCT row because the extract's conditional PUT replaces the
+// whole Patient and drops PD1's generalPractitioner (the merge policy of
+// another issue); the care team survives as its own resource.
 void register_young_person(Fixture& f) {
   f.hl7(a28(kYoungPerson, "Amy", "20110304", "B86001",
             {"ZCT|CAMHS|RXX07^CAMHS Rotherham|20260901|", "ZCT|GP|B86001^Practice|20110401|"}));
