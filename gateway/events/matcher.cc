@@ -230,6 +230,12 @@ std::optional<json::Document> StoreLookup::resource(const std::string& type, con
 }
 
 std::vector<std::string> StoreLookup::linked_children(const std::string& parent_id) {
+  auto it = children_.find(parent_id);
+  if (it == children_.end()) it = children_.emplace(parent_id, read_linked_children(parent_id)).first;
+  return it->second;
+}
+
+std::vector<std::string> StoreLookup::read_linked_children(const std::string& parent_id) {
   std::vector<std::string> out;
   auto parent = patient(parent_id);
   if (!parent) return out;

@@ -2,6 +2,7 @@
 // Decides whether one resource version is an event for one subscription:
 // topic trigger, the subscription's filters, the subscriber's caseload, and
 // the sensitivity labels that limit what the payload may carry.
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -38,7 +39,9 @@ class Lookup {
   virtual std::optional<json::Document> resource(const std::string&, const std::string&) { return std::nullopt; }
 };
 
-// Caseload over the Store (reads on the calling thread).
+// Caseload over the Store (reads on the calling thread). Lives for one
+// fan-out pass, so the family links of a parent are read once for all the
+// subscriptions deciding on the same change.
 class StoreLookup final : public Lookup {
  public:
   explicit StoreLookup(store::Store& s) : store_(s) {}
@@ -51,6 +54,8 @@ class StoreLookup final : public Lookup {
 
  private:
   std::vector<store::StoredResource> about_patient(const char* type, const std::string& patient_id);
+  std::vector<std::string> read_linked_children(const std::string& parent_id);
+  std::map<std::string, std::vector<std::string>> children_;  // parent id -> linked children (this pass)
   store::Store& store_;
 };
 
