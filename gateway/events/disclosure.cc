@@ -111,7 +111,8 @@ std::vector<std::string> observed_lines(const json::Value& obs, Lookup& lookup) 
   std::string team;
   std::string plan_id = local_id(first(json::member(obs, "basedOn")), "CarePlan");
   if (!plan_id.empty())
-    if (auto plan = lookup.resource("CarePlan", plan_id)) team = team_contact(first(json::member(*plan, "careTeam")), lookup);
+    if (auto plan = lookup.resource("CarePlan", plan_id))
+      team = team_contact(first(json::member(*plan, "careTeam")), lookup);
   const json::Value* who = practitioner(json::member(obs, "performer"));
   std::string line = contact_line(who ? str_at(*who, "display") : std::string(), team);
   if (!line.empty()) out.push_back(line);
@@ -123,7 +124,8 @@ std::vector<std::string> tier4_lines(const json::Value& enc) {
   const json::Value* period = json::member(enc, "period");
   out.push_back("Discharged from Tier 4 CAMHS inpatient care on " + (period ? str_at(*period, "end") : std::string()));
   if (const json::Value* sp = json::member(enc, "serviceProvider"))
-    if (const json::Value* id = json::member(*sp, "identifier")) out.push_back("Tier 4 provider (ODS): " + str_at(*id, "value"));
+    if (const json::Value* id = json::member(*sp, "identifier"))
+      out.push_back("Tier 4 provider (ODS): " + str_at(*id, "value"));
   return out;
 }
 
@@ -161,7 +163,8 @@ std::string nhs_number_of(const std::string& patient_id, Lookup& lookup) {
 Value person(const std::string& patient_id, Lookup& lookup, bool literal, json::Allocator& a) {
   Value r(rapidjson::kObjectType);
   if (literal) json::set(r, "reference", "Patient/" + patient_id, a);
-  if (std::string nhs = nhs_number_of(patient_id, lookup); !nhs.empty()) json::set(r, "identifier", nhs_identifier(nhs, a), a);
+  if (std::string nhs = nhs_number_of(patient_id, lookup); !nhs.empty())
+    json::set(r, "identifier", nhs_identifier(nhs, a), a);
   return r;
 }
 
@@ -190,7 +193,8 @@ const json::Value* sender_of(const std::string& type, const json::Value& focus) 
 
 std::optional<std::vector<std::string>> shareable_lines(const std::string& type, const json::Value& focus,
                                                         Lookup& lookup) {
-  if (type == "CarePlan" && coded(json::member(focus, "category"), kRelapsePlan)) return relapse_plan_lines(focus, lookup);
+  if (type == "CarePlan" && coded(json::member(focus, "category"), kRelapsePlan))
+    return relapse_plan_lines(focus, lookup);
   if (type == "Observation" && coded(json::member(focus, "category"), kRelapseObserved))
     return observed_lines(focus, lookup);
   if (type == "Encounter" && coded(json::member(focus, "serviceType"), kTier4)) return tier4_lines(focus);

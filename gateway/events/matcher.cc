@@ -158,6 +158,15 @@ bool route_allows(const Topic& topic, const SubscriptionSpec& sub, const std::st
   return false;
 }
 
+// On a linked-children topic the organisations caring for the children are
+// the ones concerned, so an `organization` filter is met by them too.
+bool cares_for_a_linked_child(const Topic& topic, const std::string& parent_id, const std::string& ods, Lookup& lookup) {
+  if (topic.route != "linked-children") return false;
+  for (const auto& child : lookup.linked_children(parent_id))
+    if (lookup.in_caseload(child, ods)) return true;
+  return false;
+}
+
 // Unrestricted roles (admin) skip the route; a disclosure still names the
 // people the route is about.
 void concern_everyone(const Topic& topic, const std::string& patient_id, Lookup& lookup, Decision& d) {
@@ -340,7 +349,8 @@ Decision decide(const Topic& topic, const SubscriptionSpec& sub, const store::Ch
         const json::Value* p = patient();
         any = p && token_matches(fhir::index_entries("Patient", *p), "identifier", v);
       } else if (f.parameter == "organization") {
-        any = !patient_id.empty() && lookup.in_caseload(patient_id, v);
+        any = !patient_id.empty() &&
+              (lookup.in_caseload(patient_id, v) || cares_for_a_linked_child(topic, patient_id, v, lookup));
       } else if (f.parameter == "code") {
         any = has_code(resource, v);
       }

@@ -131,7 +131,8 @@ Result<Topic> Topics::parse(std::string_view text, const std::string& source) {
   t.unrestricted_roles = *unr;
   if (const json::Value* r = json::member(*doc, "route")) {
     if (!r->IsString() || !kRoutes.count(std::string_view(r->GetString(), r->GetStringLength())))
-      return bad(source, "route", "must be one of the routes the matcher implements (caseload, linked-children, camhs-and-gp)");
+      return bad(source, "route",
+                 "must be one of the routes the matcher implements (caseload, linked-children, camhs-and-gp)");
     t.route.assign(r->GetString(), r->GetStringLength());
   }
   if (const json::Value* p = json::member(*doc, "payload")) {

@@ -127,6 +127,19 @@ TEST(LinkedChildren, EachServiceIsToldAboutTheChildrenItCaresForOnly) {
   EXPECT_EQ(other.reason, "caseload");
 }
 
+TEST(LinkedChildren, AnOrganizationFilterIsMetByTheCaringServiceOfAChild) {
+  FakeLookup l;
+  l.caseload = {{"c2", {"HV1"}}};
+  Topic t = topic("relapse-indicator");
+  auto plan = doc(kSignature);
+  SubscriptionSpec own = sub("health-visiting", "HV1");
+  own.filters.push_back(Filter{"CarePlan", "organization", {"HV1"}});
+  EXPECT_TRUE(decide(t, own, change("CarePlan"), plan, l).notify);
+  SubscriptionSpec elsewhere = sub("health-visiting", "HV1");
+  elsewhere.filters.push_back(Filter{"CarePlan", "organization", {"HV2"}});
+  EXPECT_EQ(decide(t, elsewhere, change("CarePlan"), plan, l).reason, "filter");
+}
+
 TEST(LinkedChildren, MidwiferyOnlyWhileCaringForThePregnantParent) {
   FakeLookup l;
   l.caseload = {{"p", {"MW1"}}};
