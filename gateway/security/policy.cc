@@ -49,6 +49,7 @@ struct Policy::Impl {
   std::vector<Grant> grants;
   std::vector<std::pair<std::string, std::vector<std::string>>> operations;  // name -> roles
   std::vector<std::pair<std::string, std::vector<std::string>>> sensitivity;  // label -> roles that may see it
+  std::vector<std::string> gateway_written;  // types no caller creates, updates or deletes
 };
 
 namespace {
@@ -133,7 +134,7 @@ Result<Policy> Policy::parse(std::string_view json_text) {
   Policy p;
   for (auto it = doc->MemberBegin(); it != doc->MemberEnd(); ++it) {
     std::string_view k = json::as_view(it->name);
-    if (k != "rules" && k != "operations" && k != "sensitivity" && k != "comment") {
+    if (k != "rules" && k != "operations" && k != "sensitivity" && k != "gatewayWritten" && k != "comment") {
       return make_error(Errc::invalid_input, "unknown key '" + std::string(k) + "'", std::string(k));
     }
   }
@@ -152,6 +153,13 @@ Result<Policy> Policy::parse(std::string_view json_text) {
       if (!roles) return roles.error();
       p.impl_->operations.emplace_back(name, std::move(*roles));
     }
+  }
+  if (json::member(*doc, "gatewayWritten")) {
+    auto types = string_list(*doc, "gatewayWritten", "policy", [](const std::string& s) -> std::string {
+      return is_type_name(s) ? "" : "not a resource type name";
+    });
+    if (!types) return types.error();
+    p.impl_->gateway_written = std::move(*types);
   }
   if (const json::Value* sens = json::member(*doc, "sensitivity")) {
     if (!sens->IsObject()) return make_error(Errc::invalid_input, "sensitivity must be an object", "sensitivity");
@@ -183,6 +191,9 @@ Result<Policy> Policy::load(const std::string& profiles_dir) {
 
 bool Policy::allows(const Principal& who, std::string_view resource_type, std::string_view interaction) const {
   if (who.role.empty()) return false;
+  // What the gateway writes itself (disclosures) is nobody's to change, admin included.
+  bool writes = interaction == "create" || interaction == "update" || interaction == "delete";
+  if (writes && contains(impl_->gateway_written, resource_type)) return false;
   for (const auto& g : impl_->grants) {
     if (!contains(g.roles, who.role)) continue;
     if (!contains(g.ods, "*") && !contains(g.ods, who.ods)) continue;

@@ -272,9 +272,11 @@ TEST(RelapseIndicator, DisclosuresAreReadableByTheirRecipientOnlyAndAudited) {
   ASSERT_EQ(s.status, 200);
   EXPECT_EQ((*json::parse(s.body))["total"].GetInt(), 1);
   EXPECT_NE(s.body.find(hv_comm), std::string::npos);
-  // Never written by a client.
-  EXPECT_EQ(f.call("gp", "POST", "/fhir/Communication", "{\"resourceType\":\"Communication\",\"status\":\"completed\"}").status,
-            403);
+  // Never written by a client, admin included.
+  const std::string forged = "{\"resourceType\":\"Communication\",\"status\":\"completed\"}";
+  EXPECT_EQ(f.call("gp", "POST", "/fhir/Communication", forged).status, 403);
+  EXPECT_EQ(f.call("admin", "POST", "/fhir/Communication", forged).status, 403);
+  EXPECT_EQ(f.call("admin", "DELETE", "/fhir/Communication/" + gp_comm).status, 403);
   // The parent's plan itself stays with the mental-health services.
   auto plans = f.call("gp", "GET", "/fhir/CarePlan");
   EXPECT_EQ((*json::parse(plans.body))["total"].GetInt(), 0);

@@ -133,6 +133,14 @@ TEST(Policy, AScopedRuleOpensOnlyTheCallersOwnDisclosures) {
   EXPECT_EQ(p->row_scope(gp, "Communication", "read"), std::optional<std::string>("recipient"));
   EXPECT_EQ(p->row_scope(admin, "Communication", "read"), std::nullopt);
   EXPECT_FALSE(p->allows(gp, "Communication", "create"));
+  // Written by the gateway only: not even admin's blanket grant creates, updates or deletes it.
+  auto written = Policy::parse(R"({"rules":[{"roles":["admin"],"resources":["*"],"interactions":["read","create","update","delete"]}],
+    "gatewayWritten":["Communication"]})");
+  ASSERT_TRUE(written.has_value()) << written.error().message;
+  EXPECT_TRUE(written->allows(admin, "Communication", "read"));
+  EXPECT_FALSE(written->allows(admin, "Communication", "create"));
+  EXPECT_FALSE(written->allows(admin, "Communication", "delete"));
+  EXPECT_TRUE(written->allows(admin, "Patient", "create"));
   auto bad = Policy::parse(
       R"({"rules":[{"roles":["gp"],"resources":["Communication"],"interactions":["read"],"scope":"anyone"}]})");
   ASSERT_FALSE(bad.has_value());
