@@ -30,6 +30,7 @@
 #include "gateway/ingest/cpis_upload.h"
 #include "gateway/ingest/hl7_ingest.h"
 #include "gateway/ingest/ingest_api.h"
+#include "gateway/ingest/render_api.h"
 #include "gateway/ingest/mllp_ingest.h"
 #include "gateway/net/mllp_server.h"
 #include "gateway/net/https_server.h"
@@ -378,6 +379,7 @@ int serve(int argc, char** argv) {
   std::unique_ptr<ops::OpsApi> ops_api;
   std::unique_ptr<ingest::IngestApi> ingest_api;
   std::unique_ptr<delivery::GpRecordAdmin> gp_admin;
+  std::unique_ptr<ingest::RenderApi> render_api;
   std::unique_ptr<delivery::Subscriptions> subscriptions;
   std::unique_ptr<fhir::SubscriptionApi> subscription_api;
   net::Router router;
@@ -399,6 +401,10 @@ int serve(int argc, char** argv) {
     router.add("/admin", ingest_api.get());
     gp_admin = std::make_unique<delivery::GpRecordAdmin>(*core->store, core->policy);
     router.add("/admin/gp-hl7", gp_admin.get());
+    if (const adapters::Adapter* camhs = core->adapters->find("camhs")) {
+      render_api = std::make_unique<ingest::RenderApi>(*camhs, *core->store, core->policy);
+      router.add("/render/camhs", render_api.get());
+    }
     if (cfg.subscriptions.enabled) {
       auto topics = events::Topics::load(cfg.profiles_dir);
       if (!topics) throw std::runtime_error("topics: " + topics.error().message);

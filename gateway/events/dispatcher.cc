@@ -4,6 +4,7 @@
 #include <set>
 
 #include "gateway/common/log.h"
+#include "gateway/events/disclosure.h"
 #include "gateway/events/matcher.h"
 #include "gateway/fhir/resource_text.h"
 
@@ -76,6 +77,8 @@ Dispatcher::Dispatcher(store::Store& store, const Topics& topics, SubscriptionSe
   events_total_ = &metrics.counter("gw_subscription_events_total", "Notification events created by the fan-out");
   withheld_total_ = &metrics.counter("gw_subscription_events_withheld_total",
                                      "Matching changes not notified because of caseload or sensitivity rules");
+  disclosures_total_ = &metrics.counter("gw_subscription_disclosures_total",
+                                        "Communications derived for disclosure topics (relapse-indicator, tier4-discharge)");
   lag_ = &metrics.gauge("gw_subscription_fanout_cursor", "Last change-feed seq consumed by the fan-out");
 }
 
@@ -146,6 +149,57 @@ void Dispatcher::mark_unowned(const std::string& id) {
   if (!r) log::warn("subscription_mark_refused", {{"subscription", id}});
 }
 
+bool Dispatcher::disclosure_unchanged(const store::ChangeRow& ch, const json::Value& focus, Lookup& lookup) {
+  if (ch.version < 2) return false;
+  auto prev = store_.vread(ch.type, ch.id, ch.version - 1);
+  if (!prev || prev->deleted) return false;
+  auto before = json::parse(prev->body);
+  if (!before) return false;
+  auto was = shareable_lines(ch.type, *before, lookup);
+  auto now = shareable_lines(ch.type, focus, lookup);
+  return was && now && *was == *now;
+}
+
+bool Dispatcher::add_disclosure(const Topic& topic, const SubscriptionSpec& sub, const store::ChangeRow& ch,
+                                const json::Value& focus, const Decision& d, Lookup& lookup, store::UnitOfWork& unit) {
+  auto disclosure = derive_disclosure(topic, sub, ch, focus, d, lookup);
+  if (!disclosure) return false;
+  store::WriteOp op;
+  op.kind = store::OpKind::create;
+  op.type = "Communication";
+  op.id = disclosure->id;
+  op.body = fhir::storage_text(disclosure->resource, "Communication", disclosure->resource.GetAllocator());
+  op.index = fhir::index_entries("Communication", disclosure->resource);
+  unit.ops.push_back(std::move(op));
+  store::NewEvent e;
+  e.subscription = sub.id;
+  e.change_seq = ch.seq;
+  e.focus_type = "Communication";
+  e.focus_id = disclosure->id;
+  e.focus_version = 1;
+  e.interaction = "create";
+  e.patient_ref = d.patient_ref;
+  e.content = d.content;
+  unit.events.push_back(std::move(e));
+  // Who received what about whom, and why (CPIS.md §4): one row per person
+  // concerned so that a patient's disclosure history finds it.
+  for (const auto& person : disclosure->about) {
+    store::AuditRow ar;
+    ar.actor_ods = sub.owner.ods;
+    ar.actor_role = sub.owner.role;
+    ar.actor_system = sub.owner.system;
+    ar.action = "disclose";
+    ar.entity = "Communication/" + disclosure->id;
+    ar.outcome = "success";
+    ar.detail = topic.name + " disclosed to subscription " + sub.id + " for purpose " + disclosure->purpose +
+                " (derived from " + ch.type + "/" + ch.id + "; the focus itself is not sent)";
+    ar.patient_ref = "Patient/" + person;
+    unit.audit.push_back(std::move(ar));
+  }
+  disclosures_total_->inc();
+  return true;
+}
+
 Result<int> Dispatcher::run_once() {
   if (cursor_ < 0) {
     auto c = store_.cursor(opts_.cursor_name);
@@ -172,6 +226,7 @@ Result<int> Dispatcher::run_once() {
     }
     std::optional<json::Document> doc;  // the version, read once for all subscriptions
     bool doc_tried = false;
+    std::optional<bool> unchanged;  // disclosure topics: decided once per change
     for (const auto& sub : set_.all()) {
       if (sub->status == "off") continue;
       if (sub->end && !sub->end->empty() && *sub->end < ch.ts) continue;
@@ -190,9 +245,17 @@ Result<int> Dispatcher::run_once() {
         }
       }
       if (!doc) continue;
+      if (t->disclosure()) {
+        if (!unchanged) unchanged = ch.interaction == "update" && disclosure_unchanged(ch, *doc, lookup);
+        if (*unchanged) continue;
+      }
       Decision d = decide(*t, *sub, ch, *doc, lookup);
       if (!d.notify) {
         if (d.reason == "caseload" || d.reason == "sensitivity") ++withheld;
+        continue;
+      }
+      if (d.disclose) {
+        if (add_disclosure(*t, *sub, ch, *doc, d, lookup, unit)) got_events.insert(sub->id);
         continue;
       }
       store::NewEvent e;

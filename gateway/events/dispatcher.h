@@ -14,7 +14,9 @@
 #include <thread>
 #include <vector>
 
+#include "gateway/common/json.h"
 #include "gateway/common/metrics.h"
+#include "gateway/events/matcher.h"
 #include "gateway/events/subscription.h"
 #include "gateway/events/topics.h"
 #include "gateway/store/store.h"
@@ -63,6 +65,14 @@ class Dispatcher {
  private:
   void loop();
   void mark_unowned(const std::string& id);
+  // Disclosure topics (disclosure.h): writes the derived Communication, its
+  // event and the disclosure audit into the fan-out's unit. False when
+  // nothing may be disclosed for this subscriber.
+  bool add_disclosure(const Topic& topic, const SubscriptionSpec& sub, const store::ChangeRow& ch,
+                      const json::Value& focus, const Decision& d, Lookup& lookup, store::UnitOfWork& unit);
+  // An update whose shareable content is what the previous version already
+  // disclosed (an extract re-sent unchanged): nothing new leaves.
+  bool disclosure_unchanged(const store::ChangeRow& ch, const json::Value& focus, Lookup& lookup);
   store::Store& store_;
   const Topics& topics_;
   SubscriptionSet& set_;
@@ -75,6 +85,7 @@ class Dispatcher {
   std::thread thread_;
   metrics::Counter* events_total_ = nullptr;
   metrics::Counter* withheld_total_ = nullptr;
+  metrics::Counter* disclosures_total_ = nullptr;
   metrics::Gauge* lag_ = nullptr;
 };
 

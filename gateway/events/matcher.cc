@@ -4,10 +4,17 @@
 
 #include "gateway/fhir/cpis_plan.h"
 #include "gateway/fhir/resource_text.h"
+#include "gateway/identity/nhs_number.h"
 
 namespace gw::events {
 
 namespace {
+
+// SNOMED CT "Estimated date of delivery": what the SystmOne ZPN booking
+// writes (adapters/systmone FORMAT.md); the only pregnancy signal the feeds carry.
+constexpr std::string_view kEddCode = "http://snomed.info/sct|161714006";
+// An open referral to this service is the organisation's CAMHS caseload (camhs FORMAT.md).
+constexpr std::string_view kCamhsService = "https://cpis-gateway.nhs.uk/CodeSystem/service|camhs";
 
 bool token_matches(const std::vector<store::IndexEntry>& index, const std::string& param, const std::string& want) {
   std::string system, value = want;
@@ -24,8 +31,9 @@ bool token_matches(const std::vector<store::IndexEntry>& index, const std::strin
   return false;
 }
 
-// Any coding in code/category equal to system|code (or code alone).
-bool has_code(const json::Value& v, const std::string& want) {
+// A CodeableConcept, or an array of them, with a coding equal to system|code
+// (or code alone).
+bool concepts_have(const json::Value& m, const std::string& want) {
   std::string system, code = want;
   if (auto bar = want.find('|'); bar != std::string::npos) {
     system = want.substr(0, bar);
@@ -41,22 +49,27 @@ bool has_code(const json::Value& v, const std::string& want) {
     }
     return false;
   };
-  for (const char* k : {"code", "category"}) {
-    const json::Value* m = json::member(v, k);
-    if (!m) continue;
-    if (m->IsArray()) {
-      for (const auto& cc : m->GetArray())
-        if (cc.IsObject() && check_cc(cc)) return true;
-    } else if (m->IsObject() && check_cc(*m)) {
-      return true;
-    }
+  if (m.IsArray()) {
+    for (const auto& cc : m.GetArray())
+      if (cc.IsObject() && check_cc(cc)) return true;
+    return false;
   }
+  return m.IsObject() && check_cc(m);
+}
+
+// Any coding in code/category/serviceType equal to system|code (or code alone).
+bool has_code(const json::Value& v, const std::string& want) {
+  for (const char* k : {"code", "category", "serviceType"})
+    if (const json::Value* m = json::member(v, k); m && concepts_have(*m, want)) return true;
   return false;
 }
 
 // Sensitivity labels in meta.security.
 struct Labels {
-  bool sexual_health = false;  // R, STD, HIV, SEX
+  // STD, HIV, SEX; and confidentiality R unless the resource is mental-health
+  // or substance-misuse content (the camhs adapter puts R beside PSY/SUD on
+  // spells and referrals, which the PSY/SUD rules below govern).
+  bool sexual_health = false;
   bool psy = false, sud = false;
 };
 
@@ -65,13 +78,16 @@ Labels labels_of(const json::Value& r) {
   const json::Value* meta = json::member(r, "meta");
   const json::Value* sec = meta ? json::member(*meta, "security") : nullptr;
   if (!sec || !sec->IsArray()) return l;
+  bool restricted = false;
   for (const auto& c : sec->GetArray()) {
     auto code = json::get_string(c, "code");
     if (!code) continue;
-    if (*code == "R" || *code == "STD" || *code == "HIV" || *code == "SEX") l.sexual_health = true;
+    if (*code == "STD" || *code == "HIV" || *code == "SEX") l.sexual_health = true;
+    if (*code == "R") restricted = true;
     if (*code == "PSY") l.psy = true;
     if (*code == "SUD") l.sud = true;
   }
+  if (restricted && !l.psy && !l.sud) l.sexual_health = true;
   return l;
 }
 
@@ -127,6 +143,59 @@ bool plan_moved_to_authority(const SubscriptionSpec& sub, const store::ChangeRow
   return before && subject_reference(*before) != subject_reference(resource);
 }
 
+// A dotted path ("period.end") present in the resource (first element of arrays).
+bool has_path(const json::Value& v, std::string_view path) {
+  const json::Value* cur = &v;
+  while (!path.empty()) {
+    size_t dot = path.find('.');
+    std::string_view key = path.substr(0, dot);
+    if (cur->IsArray()) {
+      if (cur->Empty()) return false;
+      cur = &(*cur)[0];
+    }
+    cur = cur->IsObject() ? json::member(*cur, key) : nullptr;
+    if (!cur || cur->IsNull()) return false;
+    path = dot == std::string_view::npos ? std::string_view() : path.substr(dot + 1);
+  }
+  return true;
+}
+
+// The topic's conditions on the focus (topics.h: statuses, requires),
+// so that e.g. tier4-discharge fires for a finished Tier 4 spell and not for
+// every Encounter.
+bool focus_qualifies(const Topic& topic, const json::Value& resource) {
+  if (!topic.statuses.empty()) {
+    auto st = json::get_string(resource, "status");
+    if (!st || std::find(topic.statuses.begin(), topic.statuses.end(), *st) == topic.statuses.end()) return false;
+  }
+  for (const auto& p : topic.requires_paths)
+    if (!has_path(resource, p)) return false;
+  return true;
+}
+
+// CPIS.md §3: parent -> each linked child -> the services caring for that
+// child; midwifery also while it cares for the parent and she is pregnant.
+// Only the children in this subscriber's care are concerned (a health
+// visitor of one child is not told about a sibling it does not care for).
+bool linked_children_allow(const SubscriptionSpec& sub, const std::string& parent_id, Lookup& lookup, Decision& d) {
+  if (parent_id.empty()) return false;
+  for (const auto& child : lookup.linked_children(parent_id))
+    if (lookup.in_caseload(child, sub.owner.ods)) d.concerned.push_back(child);
+  if (sub.owner.role == "midwifery" && lookup.in_caseload(parent_id, sub.owner.ods) && lookup.pregnant(parent_id))
+    d.pregnancy = true;
+  return !d.concerned.empty() || d.pregnancy;
+}
+
+// CPIS.md §4 tier4-discharge: the local CAMHS team (open CAMHS referral or
+// care-team membership) and the young person's GP practice.
+bool camhs_and_gp_allow(const SubscriptionSpec& sub, const std::string& patient_id, Lookup& lookup, Decision& d) {
+  if (patient_id.empty()) return false;
+  bool ok = (sub.owner.role == "camhs" && lookup.holds_camhs_care(patient_id, sub.owner.ods)) ||
+            (sub.owner.role == "gp" && lookup.in_caseload(patient_id, sub.owner.ods));
+  if (ok) d.concerned.push_back(patient_id);
+  return ok;
+}
+
 // One function per route named in topics.cc kRoutes. May fill d (for
 // example with the people concerned); sets d.reason when it refuses.
 bool route_allows(const Topic& topic, const SubscriptionSpec& sub, const store::ChangeRow& change,
@@ -138,6 +207,8 @@ bool route_allows(const Topic& topic, const SubscriptionSpec& sub, const store::
     return false;
   }
   if (topic.route == "plan-authority-on-move") return plan_moved_to_authority(sub, change, resource, lookup);
+  if (topic.route == "linked-children") return linked_children_allow(sub, patient_id, lookup, d);
+  if (topic.route == "camhs-and-gp") return camhs_and_gp_allow(sub, patient_id, lookup, d);
   d.reason = "route";
   return false;
 }
@@ -170,6 +241,30 @@ bool triggered(const Topic& topic, const store::ChangeRow& change, const json::V
       if (has_code(resource, c)) return true;
   }
   return false;
+}
+
+// On a linked-children topic the organisations caring for the children are
+// the ones concerned, so an `organization` filter is met by them too.
+bool cares_for_a_linked_child(const Topic& topic, const std::string& parent_id, const std::string& ods, Lookup& lookup) {
+  if (topic.route != "linked-children") return false;
+  for (const auto& child : lookup.linked_children(parent_id))
+    if (lookup.in_caseload(child, ods)) return true;
+  return false;
+}
+
+// Unrestricted roles (admin) skip the route; a disclosure still names the
+// people the route is about.
+void concern_everyone(const Topic& topic, const std::string& patient_id, Lookup& lookup, Decision& d) {
+  if (patient_id.empty()) return;
+  if (topic.route == "linked-children") d.concerned = lookup.linked_children(patient_id);
+  else d.concerned.push_back(patient_id);
+}
+
+// The roles that may see PSY / SUD content (as the policy's sensitivity table).
+bool may_see(const Labels& l, const std::string& role) {
+  bool psy_ok = role == "adult-mental-health" || role == "camhs";
+  bool sud_ok = role == "substance-misuse";
+  return (!l.psy || psy_ok) && (!l.sud || sud_ok);
 }
 
 }  // namespace
@@ -217,20 +312,94 @@ std::optional<json::Document> StoreLookup::version(const std::string& type, cons
   return std::move(*d);
 }
 
+std::vector<store::StoredResource> StoreLookup::about_patient(const char* type, const std::string& patient_id) {
+  store::SearchQuery q;
+  q.type = type;
+  q.params.push_back(store::ParamConstraint{"patient", {{"", "Patient/" + patient_id}}});
+  q.count = 200;
+  q.want_total = false;
+  auto page = store_.search(q);
+  if (!page) return {};
+  return std::move(page->items);
+}
+
+std::optional<json::Document> StoreLookup::resource(const std::string& type, const std::string& id) {
+  auto r = store_.read(type, id);
+  if (!r) return std::nullopt;
+  auto d = json::parse(r->body);
+  if (!d) return std::nullopt;
+  return std::move(*d);
+}
+
+std::vector<std::string> StoreLookup::linked_children(const std::string& parent_id) {
+  auto it = children_.find(parent_id);
+  if (it == children_.end()) it = children_.emplace(parent_id, read_linked_children(parent_id)).first;
+  return it->second;
+}
+
+std::vector<std::string> StoreLookup::read_linked_children(const std::string& parent_id) {
+  std::vector<std::string> out;
+  auto parent = patient(parent_id);
+  if (!parent) return out;
+  store::SearchQuery q;
+  q.type = "RelatedPerson";
+  store::ParamConstraint nhs{"identifier", {}};
+  for (const auto& e : fhir::index_entries("Patient", *parent))
+    if (e.param == "identifier" && e.system == identity::kNhsNumberSystem) nhs.any_of.emplace_back(e.system, e.value);
+  if (nhs.any_of.empty()) return out;  // family links are keyed on NHS numbers
+  q.params.push_back(std::move(nhs));
+  q.count = 200;
+  q.want_total = false;
+  auto page = store_.search(q);
+  if (!page) return out;
+  for (const auto& r : page->items) {
+    auto d = json::parse(r.body);
+    if (!d || json::get_bool(*d, "active") == false) continue;
+    for (const auto& e : fhir::index_entries("RelatedPerson", *d)) {
+      if (e.param != "patient") continue;
+      std::string child = e.value.substr(8);
+      if (child != parent_id && std::find(out.begin(), out.end(), child) == out.end()) out.push_back(child);
+    }
+  }
+  return out;
+}
+
+bool StoreLookup::pregnant(const std::string& patient_id) {
+  const std::string today = fhir::cpis::utc_today();
+  for (const auto& r : about_patient("Observation", patient_id)) {
+    auto d = json::parse(r.body);
+    if (!d || !has_code(*d, std::string(kEddCode))) continue;
+    auto status = json::get_string(*d, "status").value_or("");
+    if (status == "entered-in-error" || status == "cancelled") continue;
+    auto edd = json::get_string(*d, "valueDateTime");
+    if (edd && edd->substr(0, 10) >= today) return true;
+  }
+  return false;
+}
+
+bool StoreLookup::holds_camhs_care(const std::string& patient_id, const std::string& ods) {
+  for (const auto& r : about_patient("EpisodeOfCare", patient_id)) {
+    auto d = json::parse(r.body);
+    if (!d || json::get_string(*d, "status").value_or("") != "active") continue;
+    const json::Value* type = json::member(*d, "type");
+    const json::Value* org = json::member(*d, "managingOrganization");
+    if (type && concepts_have(*type, std::string(kCamhsService)) && org && names_organisation(*org, ods)) return true;
+  }
+  for (const auto& r : about_patient("CareTeam", patient_id)) {
+    auto d = json::parse(r.body);
+    if (!d || json::get_string(*d, "status").value_or("") != "active") continue;
+    if (const json::Value* p = json::member(*d, "participant"); p && names_organisation(*p, ods)) return true;
+  }
+  return false;
+}
+
 bool StoreLookup::in_caseload(const std::string& patient_id, const std::string& ods) {
   if (auto p = patient(patient_id)) {
     for (const char* k : {"generalPractitioner", "managingOrganization"})
       if (const json::Value* m = json::member(*p, k); m && names_organisation(*m, ods)) return true;
   }
   for (const char* type : {"CareTeam", "EpisodeOfCare"}) {
-    store::SearchQuery q;
-    q.type = type;
-    q.params.push_back(store::ParamConstraint{"patient", {{"", "Patient/" + patient_id}}});
-    q.count = 200;
-    q.want_total = false;
-    auto page = store_.search(q);
-    if (!page) continue;
-    for (const auto& r : page->items) {
+    for (const auto& r : about_patient(type, patient_id)) {
       auto d = json::parse(r.body);
       if (d && names_organisation(*d, ods)) return true;
     }
@@ -251,6 +420,10 @@ Decision decide(const Topic& topic, const SubscriptionSpec& sub, const store::Ch
   Decision d;
   if (!topic.fires() || !triggered(topic, change, resource)) {
     d.reason = "not-triggered";
+    return d;
+  }
+  if (!focus_qualifies(topic, resource)) {
+    d.reason = "focus-condition";
     return d;
   }
   d.patient_ref = patient_ref_of(change.type, change.id, resource);
@@ -277,7 +450,8 @@ Decision decide(const Topic& topic, const SubscriptionSpec& sub, const store::Ch
         const json::Value* p = patient();
         any = p && token_matches(fhir::index_entries("Patient", *p), "identifier", v);
       } else if (f.parameter == "organization") {
-        any = !patient_id.empty() && lookup.in_caseload(patient_id, v);
+        any = !patient_id.empty() &&
+              (lookup.in_caseload(patient_id, v) || cares_for_a_linked_child(topic, patient_id, v, lookup));
       } else if (f.parameter == "code") {
         any = has_code(resource, v);
       }
@@ -290,7 +464,9 @@ Decision decide(const Topic& topic, const SubscriptionSpec& sub, const store::Ch
   }
   // Route: a subscriber from an organisation hears only about the people the
   // topic's route puts in its care.
-  if (!topic.unrestricted(sub.owner.role) && !route_allows(topic, sub, change, resource, patient_id, lookup, d)) {
+  if (topic.unrestricted(sub.owner.role)) {
+    if (topic.disclosure()) concern_everyone(topic, patient_id, lookup, d);
+  } else if (!route_allows(topic, sub, change, resource, patient_id, lookup, d)) {
     if (d.reason.empty()) d.reason = "caseload";
     return d;
   }
@@ -302,9 +478,15 @@ Decision decide(const Topic& topic, const SubscriptionSpec& sub, const store::Ch
     d.reason = "sensitivity";
     return d;
   }
-  bool psy_ok = sub.owner.role == "adult-mental-health" || sub.owner.role == "camhs";
-  bool sud_ok = sub.owner.role == "substance-misuse";
-  if (d.content == "full-resource" && ((l.psy && !psy_ok) || (l.sud && !sud_ok))) d.content = "id-only";
+  // A disclosure carries only what may leave (it has no labels), so the
+  // subscriber gets it at the content level it asked for.
+  d.disclose = topic.payload == "disclosure" ||
+               (topic.payload == "disclosure-when-hidden" && !may_see(l, sub.owner.role));
+  if (d.disclose && change.interaction == "delete") {
+    d.reason = "disclosure-of-delete";  // nothing to disclose about a removed record
+    return d;
+  }
+  if (!d.disclose && d.content == "full-resource" && !may_see(l, sub.owner.role)) d.content = "id-only";
   if (change.interaction == "delete" && d.content == "full-resource") d.content = "id-only";
   d.notify = true;
   return d;

@@ -2,8 +2,10 @@
 // Decides whether one resource version is an event for one subscription:
 // topic trigger, the subscription's filters, the subscriber's caseload, and
 // the sensitivity labels that limit what the payload may carry.
+#include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "gateway/common/json.h"
 #include "gateway/events/subscription.h"
@@ -34,9 +36,24 @@ class Lookup {
     (void)type, (void)id, (void)version;
     return std::nullopt;
   }
+  // The children linked to this parent by family links (RelatedPerson with
+  // the parent's NHS number as identifier and patient = the child; both the
+  // systmone NK1 and the camhs Dependant mappings write that same resource),
+  // as Patient ids. Defaults: no facts (fakes that do not need them).
+  virtual std::vector<std::string> linked_children(const std::string&) { return {}; }
+  // An estimated date of delivery that has not passed is recorded for her.
+  virtual bool pregnant(const std::string&) { return false; }
+  // This organisation holds the young person's open CAMHS referral
+  // (EpisodeOfCare of service camhs) or is a member of an active CareTeam
+  // about them.
+  virtual bool holds_camhs_care(const std::string&, const std::string&) { return false; }
+  // Any current resource (a disclosure's contact details), or nullopt.
+  virtual std::optional<json::Document> resource(const std::string&, const std::string&) { return std::nullopt; }
 };
 
-// Caseload over the Store (reads on the calling thread).
+// Caseload over the Store (reads on the calling thread). Lives for one
+// fan-out pass, so the family links of a parent are read once for all the
+// subscriptions deciding on the same change.
 class StoreLookup final : public Lookup {
  public:
   explicit StoreLookup(store::Store& s) : store_(s) {}
@@ -44,8 +61,15 @@ class StoreLookup final : public Lookup {
   bool in_caseload(const std::string& patient_id, const std::string& ods) override;
   std::optional<json::Document> care_team(const std::string& id) override;
   std::optional<json::Document> version(const std::string& type, const std::string& id, int64_t version) override;
+  std::vector<std::string> linked_children(const std::string& parent_id) override;
+  bool pregnant(const std::string& patient_id) override;
+  bool holds_camhs_care(const std::string& patient_id, const std::string& ods) override;
+  std::optional<json::Document> resource(const std::string& type, const std::string& id) override;
 
  private:
+  std::vector<store::StoredResource> about_patient(const char* type, const std::string& patient_id);
+  std::vector<std::string> read_linked_children(const std::string& parent_id);
+  std::map<std::string, std::vector<std::string>> children_;  // parent id -> linked children (this pass)
   store::Store& store_;
 };
 
@@ -60,6 +84,14 @@ struct Decision {
   std::string content;      // what this subscriber gets: empty | id-only | full-resource
   std::string patient_ref;  // for the audit
   std::string reason;       // why not (debug/metrics), never an identifier
+  // The topic's payload is a disclosure for this subscriber (a derived
+  // Communication instead of the focus).
+  bool disclose = false;
+  // Patient ids this subscriber is told about (routes that decide it: the
+  // linked children in its care; the young person for tier4-discharge).
+  std::vector<std::string> concerned;
+  // Midwifery: cares for the parent while she is pregnant (the unborn child).
+  bool pregnancy = false;
 };
 
 Decision decide(const Topic& topic, const SubscriptionSpec& sub, const store::ChangeRow& change,

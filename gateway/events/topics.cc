@@ -48,7 +48,10 @@ const std::set<std::string_view> kFilterParams = {"identifier", "patient", "pati
                                                   "code"};
 const std::set<std::string_view> kInteractions = {"create", "update", "delete"};
 // Routes the matcher implements (matcher.cc, route_allows).
-const std::set<std::string_view> kRoutes = {"caseload", "plan-authority", "plan-authority-on-move"};
+const std::set<std::string_view> kRoutes = {"caseload", "plan-authority", "plan-authority-on-move", "linked-children",
+                                            "camhs-and-gp"};
+// Payload kinds the dispatcher implements (dispatcher.cc, disclosure.cc).
+const std::set<std::string_view> kPayloads = {"focus", "disclosure", "disclosure-when-hidden"};
 
 }  // namespace
 
@@ -74,7 +77,8 @@ Result<Topic> Topics::parse(std::string_view text, const std::string& source) {
     std::string_view k(m.name.GetString(), m.name.GetStringLength());
     static const std::set<std::string_view> known = {"name",    "url",     "title", "status",
                                                       "description", "triggers", "filters", "roles",
-                                                      "unrestricted_roles", "route", "comment"};
+                                                      "unrestricted_roles", "route", "payload",
+                                                      "statuses", "requires", "comment"};
     if (!known.count(k)) return bad(source, std::string(k), "is not a known topic key");
   }
   auto name = string_of(*doc, "name", source);
@@ -144,6 +148,17 @@ Result<Topic> Topics::parse(std::string_view text, const std::string& source) {
       return bad(source, "route", "must be one of the routes the matcher implements (see kRoutes in topics.cc)");
     t.route.assign(r->GetString(), r->GetStringLength());
   }
+  if (const json::Value* p = json::member(*doc, "payload")) {
+    if (!p->IsString() || !kPayloads.count(std::string_view(p->GetString(), p->GetStringLength())))
+      return bad(source, "payload", "must be focus, disclosure or disclosure-when-hidden");
+    t.payload.assign(p->GetString(), p->GetStringLength());
+  }
+  auto statuses = strings(*doc, "statuses", source, false);
+  if (!statuses) return statuses.error();
+  t.statuses = *statuses;
+  auto req = strings(*doc, "requires", source, false);
+  if (!req) return req.error();
+  t.requires_paths = *req;
   return t;
 }
 

@@ -47,11 +47,27 @@ struct Topic {
   //   "plan-authority" — the subscriber's organisation is the managing
   //   organisation (the local authority) of a CP-IS plan CareTeam that the
   //   focus names (an AuditEvent's entity).
-  // Further routes (linked children, disclosure audiences) are added with the
-  // topics that need them.
+  //   "linked-children" — the focus is about a parent: the subscriber cares for
+  //   at least one child linked to that parent by a family link (or, for
+  //   midwifery, cares for the parent while she is pregnant). CPIS.md §3.
+  //   "camhs-and-gp" — a CAMHS subscriber holds the young person's open CAMHS
+  //   referral or care-team membership; a GP subscriber is the young person's
+  //   practice. CPIS.md §4 (tier4-discharge).
   std::string route = "caseload";
+  // What the subscriber is sent (CPIS.md §3 "what leaves"):
+  //   "focus" — the changed resource itself (lowered to id-only when labelled);
+  //   "disclosure" — a Communication the fan-out derives per subscriber,
+  //   carrying only what may leave, written with the event;
+  //   "disclosure-when-hidden" — the focus for roles that may see its
+  //   labels, a derived Communication for every other role.
+  std::string payload = "focus";
+  // Conditions on the focus resource (all that are given must hold):
+  //   statuses — its status is one of these;
+  //   requires — these dotted paths are present (e.g. "period.end").
+  std::vector<std::string> statuses, requires_paths;
 
   bool fires() const { return status == "active"; }
+  bool disclosure() const { return payload != "focus"; }
   bool triggered_by(std::string_view type, std::string_view interaction) const;
   bool allows_filter(std::string_view parameter) const;
   bool allows_role(std::string_view role) const;

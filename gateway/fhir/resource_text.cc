@@ -137,6 +137,16 @@ std::vector<store::IndexEntry> index_entries(std::string_view type, const json::
   // Sensitivity labels are indexed so that searches can leave labelled
   // resources out in SQL, keeping totals and paging honest.
   for (const auto& label : security_labels(resource)) out.push_back(store::IndexEntry{"_security", "", label});
+  // A disclosure is readable by the organisations it was sent to only
+  // (policy "scope": "recipient"): indexed so that searches filter in SQL.
+  if (type == "Communication") {
+    if (const json::Value* rs = json::member(resource, "recipient"); rs && rs->IsArray())
+      for (const auto& r : rs->GetArray())
+        if (const json::Value* id = r.IsObject() ? json::member(r, "identifier") : nullptr; id && id->IsObject())
+          if (auto v = json::get_string(*id, "value"))
+            out.push_back(store::IndexEntry{"recipient", std::string(json::get_string(*id, "system").value_or("")),
+                                            std::string(*v)});
+  }
   return out;
 }
 

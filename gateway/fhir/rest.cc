@@ -199,12 +199,20 @@ struct RestApi::Impl {
     return false;
   }
 
-  // A stored resource read by id that `who` must not learn of: labelled
-  // content of a kind its role may not see, or an access record (AuditEvent)
-  // about another authority's plans. Call on a store reader thread.
-  bool hidden_from(const security::Principal& who, const store::StoredResource& r) const {
+  // As if it did not exist for this caller: labelled content its role may
+  // not see, an access record (AuditEvent) about another authority's plans,
+  // or outside its row scope (a disclosure sent to another organisation,
+  // policy "scope": "recipient"). Call on a store reader thread.
+  bool hidden_from(const security::Principal& who, const store::StoredResource& r, std::string_view interaction) const {
     if (hidden_by_labels(r.body, policy.hidden_labels(who))) return true;
-    return r.type == "AuditEvent" && !r.deleted && !cpis.may_read_access_record(who, r.body);
+    if (r.type == "AuditEvent" && !r.deleted && !cpis.may_read_access_record(who, r.body)) return true;
+    auto scope = policy.row_scope(who, r.type, interaction);
+    if (!scope || r.body.empty()) return false;
+    auto doc = json::parse(r.body);
+    if (!doc) return true;  // unreadable: fail closed
+    for (const auto& e : index_entries(r.type, *doc))
+      if (e.param == *scope && e.value == who.ods) return false;
+    return true;
   }
 
   // Runs fn on the store reader pool; 503 when the pool's queue is full.
@@ -388,9 +396,9 @@ struct RestApi::Impl {
         respond(outcome_response(e, route));
         return;
       }
-      if (hidden_from(req.principal, *r)) {
-        // Labelled content this role may not see, or another authority's
-        // access record: as if it did not exist.
+      if (hidden_from(req.principal, *r, vid ? "vread" : "read")) {
+        // Labelled, out-of-scope content or another authority's access
+        // record: as if it did not exist.
         audit_read(req, vid ? "vread" : "read", entity, 404);
         respond(outcome_response(make_error(Errc::not_found, vid ? "version not found" : type + " not found"), route));
         return;
@@ -415,8 +423,9 @@ struct RestApi::Impl {
         respond(outcome_response(h.error(), "fhir_history"));
         return;
       }
-      auto hidden = policy.hidden_labels(req.principal);
-      std::erase_if(*h, [&](const store::StoredResource& v) { return hidden_by_labels(v.body, hidden); });
+      std::erase_if(*h, [&](const store::StoredResource& v) {
+        return hidden_from(req.principal, v, "history");
+      });
       if (h->empty()) {
         respond(outcome_response(make_error(Errc::not_found, type + " not found"), "fhir_history"));
         return;
@@ -489,6 +498,8 @@ struct RestApi::Impl {
     q.count = std::min(sr.count, opts.max_count);
     q.offset = sr.offset;
     q.exclude_security = policy.hidden_labels(req.principal);
+    if (auto scope = policy.row_scope(req.principal, type, "search"))
+      q.params.push_back(store::ParamConstraint{*scope, {{"", req.principal.ods}}});
     for (const auto& occ : sr.identifier) q.params.push_back(token_constraint("identifier", occ));
     for (const auto& occ : sr.patient_refs) {
       store::ParamConstraint c{"patient", {}};
@@ -1188,7 +1199,7 @@ struct RestApi::Impl {
             std::optional<Error> err;
             if (p.method == "GET") {
               auto r = store.read(p.type, p.id);
-              if (r && hidden_from(req->principal, *r))
+              if (r && hidden_from(req->principal, *r, "read"))
                 r = make_error(Errc::not_found, p.type + " not found");
               if (r) rb = std::move(*r);
               else err = r.error();
@@ -1275,7 +1286,7 @@ struct RestApi::Impl {
         auto r = store.run_read([this, st, i, b, done_one, req]() {
           const Prepared& p = st->entries[i];
           auto res = store.read(p.type, p.id);
-          if (res && hidden_from(req->principal, *res))
+          if (res && hidden_from(req->principal, *res, "read"))
             res = make_error(Errc::not_found, p.type + " not found");
           std::optional<store::StoredResource> rb;
           std::optional<Error> err;

@@ -24,7 +24,7 @@ struct TypeParams {
   bool subject;
 };
 
-constexpr std::array<TypeParams, 12> kTypes{{
+constexpr std::array<TypeParams, 13> kTypes{{
     {"Patient", true, false, false},
     {"RelatedPerson", true, true, false},
     {"Encounter", true, true, true},
@@ -37,6 +37,7 @@ constexpr std::array<TypeParams, 12> kTypes{{
     {"EpisodeOfCare", true, true, false},
     {"Subscription", false, false, false},
     {"AuditEvent", false, true, false},  // patient: the entity that is a Patient
+    {"Communication", true, true, true},
 }};
 
 const TypeParams* find_type(std::string_view type) {

@@ -39,6 +39,7 @@ struct Grant {
   // "ownOrganisation" / "exceptCodes": what the content must be for the grant to hold.
   WriteCondition condition;
   bool conditional() const { return !condition.own_organisation.empty() || !condition.except_codes.empty(); }
+  std::string scope;  // "" = every resource of the types; "recipient" = those naming the caller's ODS there
 };
 
 bool contains(const std::vector<std::string>& v, std::string_view s) {
@@ -84,7 +85,7 @@ Result<Grant> parse_grant(const json::Value& rule, const std::string& where) {
   for (auto it = rule.MemberBegin(); it != rule.MemberEnd(); ++it) {
     std::string_view k = json::as_view(it->name);
     if (k != "roles" && k != "ods" && k != "resources" && k != "interactions" && k != "ownOrganisation" &&
-        k != "exceptCodes" && k != "comment") {
+        k != "exceptCodes" && k != "scope" && k != "comment") {
       return make_error(Errc::invalid_input, where + ": unknown key '" + std::string(k) + "'", where);
     }
   }
@@ -140,6 +141,12 @@ Result<Grant> parse_grant(const json::Value& rule, const std::string& where) {
                           where);
     }
   }
+  if (const json::Value* sc = json::member(rule, "scope")) {
+    // The scopes the FHIR layer enforces (index parameters naming an ODS code).
+    if (!sc->IsString() || json::as_view(*sc) != "recipient")
+      return make_error(Errc::invalid_input, where + ".scope must be \"recipient\"", where + ".scope");
+    g.scope = std::string(json::as_view(*sc));
+  }
   return g;
 }
 
@@ -157,7 +164,7 @@ Result<Policy> Policy::parse(std::string_view json_text) {
   Policy p;
   for (auto it = doc->MemberBegin(); it != doc->MemberEnd(); ++it) {
     std::string_view k = json::as_view(it->name);
-    if (k != "rules" && k != "operations" && k != "sensitivity" && k != "gateway_written" && k != "comment") {
+    if (k != "rules" && k != "operations" && k != "sensitivity" && k != "gatewayWritten" && k != "comment") {
       return make_error(Errc::invalid_input, "unknown key '" + std::string(k) + "'", std::string(k));
     }
   }
@@ -177,6 +184,13 @@ Result<Policy> Policy::parse(std::string_view json_text) {
       p.impl_->operations.emplace_back(name, std::move(*roles));
     }
   }
+  if (json::member(*doc, "gatewayWritten")) {
+    auto types = string_list(*doc, "gatewayWritten", "policy", [](const std::string& s) -> std::string {
+      return is_type_name(s) ? "" : "not a resource type name";
+    });
+    if (!types) return types.error();
+    p.impl_->gateway_written = std::move(*types);
+  }
   if (const json::Value* sens = json::member(*doc, "sensitivity")) {
     if (!sens->IsObject()) return make_error(Errc::invalid_input, "sensitivity must be an object", "sensitivity");
     for (auto it = sens->MemberBegin(); it != sens->MemberEnd(); ++it) {
@@ -186,13 +200,6 @@ Result<Policy> Policy::parse(std::string_view json_text) {
       if (!roles) return roles.error();
       p.impl_->sensitivity.emplace_back(label, std::move(*roles));
     }
-  }
-  if (json::member(*doc, "gateway_written")) {
-    auto types = string_list(*doc, "gateway_written", "policy", [](const std::string& s) -> std::string {
-      return is_type_name(s) ? "" : "not a resource type name";
-    });
-    if (!types) return types.error();
-    p.impl_->gateway_written = std::move(*types);
   }
   return p;
 }
@@ -291,6 +298,20 @@ bool names_only(const json::Value& resource, std::string_view element, std::stri
   if (!v->IsArray()) return is_ods(*v);
   if (v->Empty()) return false;
   return std::all_of(v->Begin(), v->End(), is_ods);
+}
+
+std::optional<std::string> Policy::row_scope(const Principal& who, std::string_view resource_type,
+                                             std::string_view interaction) const {
+  std::optional<std::string> scope;
+  for (const auto& g : impl_->grants) {
+    if (!contains(g.roles, who.role)) continue;
+    if (!contains(g.ods, "*") && !contains(g.ods, who.ods)) continue;
+    if (!contains(g.resources, "*") && !contains(g.resources, resource_type)) continue;
+    if (!contains(g.interactions, interaction)) continue;
+    if (g.scope.empty()) return std::nullopt;  // an unscoped grant sees everything
+    scope = g.scope;
+  }
+  return scope;
 }
 
 std::vector<std::string> Policy::hidden_labels(const Principal& who) const {

@@ -3,6 +3,7 @@
 // rule grants a role (optionally only some ODS codes) a set of interactions on
 // a set of resource types, or named operations ("metrics", "admin").
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -51,6 +52,13 @@ class Policy {
   bool gateway_written(std::string_view resource_type) const;
   // operation: "metrics", "admin"...
   bool allows_operation(const Principal& who, std::string_view operation) const;
+
+  // Row scope of what a role may see of a type: nullopt when a grant without
+  // a scope allows the interaction; otherwise the search-index parameter
+  // (e.g. "recipient") that must name the caller's ODS code for a resource
+  // to exist for it (a rule's "scope" key in access.json).
+  std::optional<std::string> row_scope(const Principal& who, std::string_view resource_type,
+                                       std::string_view interaction) const;
 
   // Sensitivity labels (meta.security codes such as STD, HIV, SEX, PSY, SUD)
   // that hide a resource from this caller: a resource carrying any of them is

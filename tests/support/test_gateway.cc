@@ -13,6 +13,7 @@
 #include "gateway/fhir/subscription_api.h"
 #include "gateway/ingest/cpis_upload.h"
 #include "gateway/ingest/ingest_api.h"
+#include "gateway/ingest/render_api.h"
 #include "gateway/fhir/validation.h"
 #include "gateway/net/https_server.h"
 #include "gateway/ops/ops.h"
@@ -43,6 +44,7 @@ struct InProcessGateway::Parts {
   std::unique_ptr<ingest::FileIngest> camhs, cashgum;
   std::unique_ptr<ingest::CpisUpload> cpis_upload;
   std::unique_ptr<ingest::IngestApi> ingest_api;
+  std::unique_ptr<ingest::RenderApi> render_api;
   std::unique_ptr<ops::OpsApi> ops;
   std::unique_ptr<delivery::Subscriptions> subs;
   std::unique_ptr<fhir::SubscriptionApi> sub_api;
@@ -98,6 +100,9 @@ InProcessGateway::InProcessGateway(net::Limits limits, const delivery::Subscript
   parts_->ingest_api->add_answering("cpis-upload", parts_->cpis_upload.get());
   parts_->router.add("/ingest", parts_->ingest_api.get());
   parts_->router.add("/admin", parts_->ingest_api.get());
+  parts_->render_api = std::make_unique<ingest::RenderApi>(*parts_->adapters->find("camhs"), *parts_->store,
+                                                           parts_->policy);
+  parts_->router.add("/render/camhs", parts_->render_api.get());
   parts_->ops = std::make_unique<ops::OpsApi>(parts_->registry, parts_->policy, [] { return true; });
   parts_->router.add("/fhir", parts_->rest.get());
   parts_->router.add("/healthz", parts_->ops.get());

@@ -147,5 +147,54 @@ TEST(SubscriptionE2E, DeadLettersComeBackWithTheReplayCommand) {
   EXPECT_EQ(again.terminate(), 0);
 }
 
+// The real binary wires the disclosure topics and the CAMHS rendering: a
+// CAMHS extract accepted over HTTPS reaches the GP of the linked child as a
+// Communication, and the discharged spell renders as CAMHS XML.
+TEST(SubscriptionE2E, RelapseDisclosureAndCamhsRenderingInTheRealBinary) {
+  test::TempDir dir;
+  std::string cfg = write_config(dir, R"({"first_retry_ms":100,"max_backoff_ms":500,"poll_ms":200})");
+  HookReceiver rx;
+  GatewayProcess gw;
+  ASSERT_TRUE(gw.start(dir.path() + "/data", {"--config", cfg})) << gw.log();
+  auto gp = HttpsClient::for_role(gw.port(), "gp");
+  auto s = gp.request("POST", "/fhir/Subscription",
+                      test::subscription_json({.topic = "relapse-indicator", .endpoint = rx.url(), .content = "full-resource"}),
+                      {{"Content-Type", "application/fhir+json"}});
+  ASSERT_TRUE(s.has_value());
+  ASSERT_EQ(s->status, 201) << s->body;
+  ASSERT_TRUE(rx.wait_for([](auto& p) { return test::count_type(p, "handshake") >= 1; }, 10s));
+  auto feed = HttpsClient::for_role(gw.port(), "integration");
+  // Noah registered at GP practice B86001 (the gp certificate's organisation).
+  auto a28 = feed.request("POST", "/ingest/systmone",
+                          "MSH|^~\\&|SYSTMONE|RFR|ROUTE|CPISGW|20261103091500+0000||ADT^A28^ADT_A05|E2E-1|P|2.4\r"
+                          "EVN|A28|20261103091500\rPID|1||9990316767^^^NHS^NH||THOMPSON^Noah||20230111|M\r"
+                          "PD1|||Practice^^B86001^^^NHS^ODS\r");
+  ASSERT_TRUE(a28.has_value());
+  ASSERT_EQ(a28->status, 200) << a28->body;
+  auto x = feed.request("POST", "/ingest/camhs", test::fixture("camhs/extract_sample.xml"), {{"Content-Type", "application/xml"}});
+  ASSERT_TRUE(x.has_value());
+  ASSERT_EQ(x->status, 200) << x->body;
+  ASSERT_TRUE(rx.wait_for([](auto& p) { return test::event_numbers(p).size() >= 1; }, 15s));
+  std::string body;
+  for (const auto& p : rx.posts())
+    if (test::read_notification(p.body).type == "event-notification") body = p.body;
+  EXPECT_NE(body.find("\"resourceType\":\"Communication\""), std::string::npos) << body;
+  EXPECT_NE(body.find("9990316767"), std::string::npos);   // Noah, in this GP's care
+  EXPECT_EQ(body.find("9990237573"), std::string::npos);   // Ellie is not registered here
+  EXPECT_EQ(body.find("\"PSY\""), std::string::npos);
+
+  auto camhs = HttpsClient::for_role(gw.port(), "camhs");
+  auto enc = camhs.request("GET", "/fhir/Encounter?_count=5");
+  ASSERT_TRUE(enc.has_value());
+  auto d = json::parse(enc->body);
+  ASSERT_TRUE(d && d->HasMember("entry")) << enc->body;
+  std::string id = (*d)["entry"][0]["resource"]["id"].GetString();
+  auto xml = camhs.request("GET", "/render/camhs/Encounter/" + id);
+  ASSERT_TRUE(xml.has_value());
+  EXPECT_EQ(xml->status, 200) << xml->body;
+  EXPECT_NE(xml->body.find("<HospitalSpell"), std::string::npos) << xml->body;
+  EXPECT_EQ(gw.terminate(), 0);
+}
+
 }  // namespace
 }  // namespace gw

@@ -105,5 +105,17 @@ TEST(Topics, TriggerCodesMustBeSystemBarCode) {
   EXPECT_EQ(bad.error().expression, "triggers.codes");
 }
 
+TEST(Topics, PayloadRouteAndFocusConditionsAreCheckedAtLoad) {
+  const std::string head =
+      R"({"name":"x","url":"https://cpis-gateway.nhs.uk/SubscriptionTopic/x","title":"t","status":"active","triggers":[{"resource":"Patient","interactions":["create"]}],"roles":["admin"],)";
+  EXPECT_EQ(Topics::parse(head + R"("payload":"everything"})", "x.json").error().expression, "payload");
+  EXPECT_EQ(Topics::parse(head + R"("route":"everyone"})", "x.json").error().expression, "route");
+  auto ok = Topics::parse(head + R"("route":"linked-children","payload":"disclosure","statuses":["active"],"requires":["period.end"]})",
+                          "x.json");
+  ASSERT_TRUE(ok.has_value()) << ok.error().message;
+  EXPECT_TRUE(ok->disclosure());
+  EXPECT_EQ(ok->requires_paths, std::vector<std::string>{"period.end"});
+}
+
 }  // namespace
 }  // namespace gw::events

@@ -83,7 +83,7 @@ constexpr std::string_view kPatient = R"({
 
 TEST(Validator, LoadsEveryShippedType) {
   const auto& types = shipped().resource_types();
-  std::vector<std::string> expected = {"AuditEvent", "CarePlan", "CareTeam", "Consent", "Encounter", "EpisodeOfCare", "Flag",
+  std::vector<std::string> expected = {"AuditEvent", "CarePlan", "CareTeam", "Communication", "Consent", "Encounter", "EpisodeOfCare", "Flag",
                                        "Observation", "Organization", "Patient", "RelatedPerson", "Subscription"};
   EXPECT_EQ(types, expected);
   EXPECT_TRUE(shipped().supports("Flag"));

@@ -206,13 +206,13 @@ namespace {
 TEST(Policy, GatewayWrittenTypesAreWrittenByNoRoleEvenWithAWildcardGrant) {
   Policy p = parse_ok(R"({
     "rules": [{"roles": ["admin"], "resources": ["*"], "interactions": ["read", "search", "create", "update", "delete"]}],
-    "gateway_written": ["AuditEvent"]
+    "gatewayWritten": ["AuditEvent"]
   })");
   for (const char* i : {"create", "update", "delete"}) EXPECT_FALSE(p.allows(who("admin"), "AuditEvent", i)) << i;
   EXPECT_TRUE(p.allows(who("admin"), "AuditEvent", "read"));
   EXPECT_TRUE(p.allows(who("admin"), "Patient", "create"));
   EXPECT_TRUE(p.gateway_written("AuditEvent"));
-  EXPECT_FALSE(Policy::parse(R"({"rules": [], "gateway_written": ["audit event"]})").has_value());
+  EXPECT_FALSE(Policy::parse(R"({"rules": [], "gatewayWritten": ["audit event"]})").has_value());
 }
 
 TEST(Policy, ShippedPolicyLetsTheCareRolesQueryCpisAndNoOneWriteAuditEvents) {
@@ -229,6 +229,30 @@ TEST(Policy, ShippedPolicyLetsTheCareRolesQueryCpisAndNoOneWriteAuditEvents) {
   EXPECT_TRUE(p->allows_operation(who("commissioner"), "audit-trail"));
   for (const char* role : {"admin", "integration", "local-authority", "unscheduled-care"})
     EXPECT_FALSE(p->allows(who(role), "AuditEvent", "create")) << role;
+}
+
+TEST(Policy, AScopedRuleOpensOnlyTheCallersOwnDisclosures) {
+  auto p = Policy::parse(R"({"rules":[
+    {"roles":["gp"],"resources":["Communication"],"interactions":["read","search"],"scope":"recipient"},
+    {"roles":["admin"],"resources":["*"],"interactions":["read"]}]})");
+  ASSERT_TRUE(p.has_value()) << p.error().message;
+  Principal gp{"B86001", "gp", "x"}, admin{"RXX", "admin", "y"};
+  EXPECT_TRUE(p->allows(gp, "Communication", "read"));
+  EXPECT_EQ(p->row_scope(gp, "Communication", "read"), std::optional<std::string>("recipient"));
+  EXPECT_EQ(p->row_scope(admin, "Communication", "read"), std::nullopt);
+  EXPECT_FALSE(p->allows(gp, "Communication", "create"));
+  // Written by the gateway only: not even admin's blanket grant creates, updates or deletes it.
+  auto written = Policy::parse(R"({"rules":[{"roles":["admin"],"resources":["*"],"interactions":["read","create","update","delete"]}],
+    "gatewayWritten":["Communication"]})");
+  ASSERT_TRUE(written.has_value()) << written.error().message;
+  EXPECT_TRUE(written->allows(admin, "Communication", "read"));
+  EXPECT_FALSE(written->allows(admin, "Communication", "create"));
+  EXPECT_FALSE(written->allows(admin, "Communication", "delete"));
+  EXPECT_TRUE(written->allows(admin, "Patient", "create"));
+  auto bad = Policy::parse(
+      R"({"rules":[{"roles":["gp"],"resources":["Communication"],"interactions":["read"],"scope":"anyone"}]})");
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().expression, "rules[0].scope");
 }
 
 }  // namespace

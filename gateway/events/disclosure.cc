@@ -1,0 +1,267 @@
+#include "gateway/events/disclosure.h"
+
+#include <algorithm>
+
+#include "gateway/fhir/cpis_plan.h"
+#include "gateway/identity/nhs_number.h"
+
+namespace gw::events {
+
+namespace {
+
+using json::Value;
+
+constexpr std::string_view kRelapsePlan = "https://cpis-gateway.nhs.uk/CodeSystem/care-plan-category|relapse-prevention";
+constexpr std::string_view kRelapseObserved =
+    "https://cpis-gateway.nhs.uk/CodeSystem/observation-category|relapse-indicator";
+constexpr std::string_view kTier4 = "https://cpis-gateway.nhs.uk/CodeSystem/service|camhs-tier4";
+constexpr std::string_view kIndicatorCode = "https://cpis-gateway.nhs.uk/CodeSystem/camhs|relapse-indicator";
+constexpr std::string_view kReviewDue = "https://cpis-gateway.nhs.uk/StructureDefinition/review-due";
+
+bool coded(const json::Value* concepts, std::string_view want) {
+  if (!concepts) return false;
+  auto bar = want.find('|');
+  std::string_view system = want.substr(0, bar), code = want.substr(bar + 1);
+  auto one = [&](const json::Value& cc) {
+    const json::Value* cs = cc.IsObject() ? json::member(cc, "coding") : nullptr;
+    if (!cs || !cs->IsArray()) return false;
+    for (const auto& c : cs->GetArray())
+      if (json::get_string(c, "system") == system && json::get_string(c, "code") == code) return true;
+    return false;
+  };
+  if (concepts->IsArray()) return std::any_of(concepts->Begin(), concepts->End(), one);
+  return one(*concepts);
+}
+
+std::string str_at(const json::Value& v, std::string_view key) {
+  return std::string(json::get_string(v, key).value_or(""));
+}
+
+const json::Value* first(const json::Value* v) {
+  if (!v) return nullptr;
+  if (v->IsArray()) return v->Empty() ? nullptr : &(*v)[0];
+  return v;
+}
+
+// "CareTeam/abc" (or an absolute URL ending so) -> "abc"; "" otherwise.
+std::string local_id(const json::Value* ref, std::string_view type) {
+  if (!ref || !ref->IsObject()) return {};
+  std::string r = str_at(*ref, "reference");
+  std::string prefix = std::string(type) + "/";
+  auto pos = r.rfind(prefix);
+  if (pos == std::string::npos || (pos > 0 && r[pos - 1] != '/')) return {};
+  return r.substr(pos + prefix.size());
+}
+
+// The care team's name and open phone numbers: the service to contact.
+std::string team_contact(const json::Value* team_ref, Lookup& lookup) {
+  std::string id = local_id(team_ref, "CareTeam");
+  if (id.empty()) return {};
+  auto team = lookup.resource("CareTeam", id);
+  if (!team) return {};
+  std::string out = str_at(*team, "name");
+  if (const json::Value* tel = json::member(*team, "telecom"); tel && tel->IsArray())
+    for (const auto& t : tel->GetArray())
+      if (auto v = json::get_string(t, "value")) out += (out.empty() ? "" : ", ") + std::string(*v);
+  return out;
+}
+
+std::string contact_line(std::string who, const std::string& team) {
+  if (!team.empty()) who += (who.empty() ? "" : ", ") + team;
+  return who.empty() ? std::string() : "Contact: " + who;
+}
+
+// The professional who recorded or observed it: a Practitioner reference.
+const json::Value* practitioner(const json::Value* refs) {
+  if (!refs) return nullptr;
+  if (!refs->IsArray()) return refs;
+  for (const auto& r : refs->GetArray())
+    if (json::get_string(r, "type") == "Practitioner") return &r;
+  return nullptr;
+}
+
+std::vector<std::string> relapse_plan_lines(const json::Value& plan, Lookup& lookup) {
+  std::vector<std::string> out;
+  out.push_back("Relapse signature recorded on " + str_at(plan, "created"));
+  if (const json::Value* ext = json::member(plan, "extension"); ext && ext->IsArray())
+    for (const auto& e : ext->GetArray())
+      if (json::get_string(e, "url") == kReviewDue) out.push_back("Review due on " + str_at(e, "valueDate"));
+  if (const json::Value* acts = json::member(plan, "activity"); acts && acts->IsArray()) {
+    for (const auto& a : acts->GetArray()) {
+      const json::Value* det = json::member(a, "detail");
+      if (!det) continue;
+      std::string text = str_at(*det, "description");
+      if (coded(json::member(*det, "code"), kIndicatorCode)) out.push_back("Indicator: " + text);
+      else if (json::get_string(*det, "kind") == "CommunicationRequest") out.push_back("Agreed action: " + text);
+    }
+  }
+  const json::Value* author = json::member(plan, "author");
+  std::string line = contact_line(author ? str_at(*author, "display") : std::string(),
+                                  team_contact(first(json::member(plan, "careTeam")), lookup));
+  if (!line.empty()) out.push_back(line);
+  return out;
+}
+
+std::vector<std::string> observed_lines(const json::Value& obs, Lookup& lookup) {
+  std::vector<std::string> out;
+  const json::Value* code = json::member(obs, "code");
+  out.push_back("Indicator observed on " + str_at(obs, "effectiveDateTime") + ": " +
+                (code ? str_at(*code, "text") : std::string()));
+  // Who to contact: the signature's care team (the observation's note stays behind).
+  std::string team;
+  std::string plan_id = local_id(first(json::member(obs, "basedOn")), "CarePlan");
+  if (!plan_id.empty())
+    if (auto plan = lookup.resource("CarePlan", plan_id))
+      team = team_contact(first(json::member(*plan, "careTeam")), lookup);
+  const json::Value* who = practitioner(json::member(obs, "performer"));
+  std::string line = contact_line(who ? str_at(*who, "display") : std::string(), team);
+  if (!line.empty()) out.push_back(line);
+  return out;
+}
+
+std::vector<std::string> tier4_lines(const json::Value& enc) {
+  std::vector<std::string> out;
+  const json::Value* period = json::member(enc, "period");
+  out.push_back("Discharged from Tier 4 CAMHS inpatient care on " + (period ? str_at(*period, "end") : std::string()));
+  if (const json::Value* sp = json::member(enc, "serviceProvider"))
+    if (const json::Value* id = json::member(*sp, "identifier"))
+      out.push_back("Tier 4 provider (ODS): " + str_at(*id, "value"));
+  return out;
+}
+
+// A Reference reduced to what identifies and names (no clinical context).
+Value safe_reference(const json::Value& ref, json::Allocator& a) {
+  Value out(rapidjson::kObjectType);
+  for (const char* k : {"type", "display"})
+    if (auto s = json::get_string(ref, k)) json::set(out, k, *s, a);
+  if (const json::Value* id = json::member(ref, "identifier"); id && id->IsObject()) {
+    Value i(rapidjson::kObjectType);
+    for (const char* k : {"system", "value"})
+      if (auto s = json::get_string(*id, k)) json::set(i, k, *s, a);
+    json::set(out, "identifier", std::move(i), a);
+  }
+  return out;
+}
+
+Value nhs_identifier(const std::string& nhs, json::Allocator& a) {
+  Value i(rapidjson::kObjectType);
+  json::set(i, "system", identity::kNhsNumberSystem, a);
+  json::set(i, "value", nhs, a);
+  return i;
+}
+
+std::string nhs_number_of(const std::string& patient_id, Lookup& lookup) {
+  auto p = lookup.patient(patient_id);
+  if (!p) return {};
+  if (const json::Value* ids = json::member(*p, "identifier"); ids && ids->IsArray())
+    for (const auto& i : ids->GetArray())
+      if (json::get_string(i, "system") == identity::kNhsNumberSystem) return str_at(i, "value");
+  return {};
+}
+
+// A person concerned: Patient/<id> and the NHS number the receiver matches on.
+Value person(const std::string& patient_id, Lookup& lookup, bool literal, json::Allocator& a) {
+  Value r(rapidjson::kObjectType);
+  if (literal) json::set(r, "reference", "Patient/" + patient_id, a);
+  if (std::string nhs = nhs_number_of(patient_id, lookup); !nhs.empty())
+    json::set(r, "identifier", nhs_identifier(nhs, a), a);
+  return r;
+}
+
+Value coding_concept(std::string_view system, std::string_view code, json::Allocator& a) {
+  Value c(rapidjson::kObjectType);
+  json::set(c, "system", system, a);
+  json::set(c, "code", code, a);
+  Value cs(rapidjson::kArrayType);
+  cs.PushBack(c, a);
+  Value cc(rapidjson::kObjectType);
+  json::set(cc, "coding", std::move(cs), a);
+  Value arr(rapidjson::kArrayType);
+  arr.PushBack(cc, a);
+  return arr;
+}
+
+// The sender: the professional for relapse content, the Tier 4 provider for a discharge.
+const json::Value* sender_of(const std::string& type, const json::Value& focus) {
+  if (type == "CarePlan") return json::member(focus, "author");
+  if (type == "Observation") return practitioner(json::member(focus, "performer"));
+  if (type == "Encounter") return json::member(focus, "serviceProvider");
+  return nullptr;
+}
+
+}  // namespace
+
+std::optional<std::vector<std::string>> shareable_lines(const std::string& type, const json::Value& focus,
+                                                        Lookup& lookup) {
+  if (type == "CarePlan" && coded(json::member(focus, "category"), kRelapsePlan))
+    return relapse_plan_lines(focus, lookup);
+  if (type == "Observation" && coded(json::member(focus, "category"), kRelapseObserved))
+    return observed_lines(focus, lookup);
+  if (type == "Encounter" && coded(json::member(focus, "serviceType"), kTier4)) return tier4_lines(focus);
+  return std::nullopt;
+}
+
+std::optional<Disclosure> derive_disclosure(const Topic& topic, const SubscriptionSpec& sub,
+                                            const store::ChangeRow& change, const json::Value& focus,
+                                            const Decision& decision, Lookup& lookup) {
+  auto lines = shareable_lines(change.type, focus, lookup);
+  if (!lines) return std::nullopt;
+  if (decision.pregnancy) lines->push_back("The parent is in your care and pregnant: the unborn child is concerned");
+  std::string subject_id = decision.patient_ref.rfind("Patient/", 0) == 0 ? decision.patient_ref.substr(8) : "";
+  if (subject_id.empty()) return std::nullopt;
+
+  Disclosure out;
+  // One per subscription and change: a retried fan-out writes the same id.
+  out.id = "disclosure-" + sub.id + "-" + std::to_string(change.seq);
+  out.purpose = "safeguarding-children";
+  auto& doc = out.resource;
+  doc.SetObject();
+  auto& a = doc.GetAllocator();
+  json::set(doc, "resourceType", "Communication", a);
+  json::set(doc, "id", out.id, a);
+  Value ident(rapidjson::kObjectType);
+  json::set(ident, "system", kDisclosureIdSystem, a);
+  json::set(ident, "value", out.id, a);
+  Value idents(rapidjson::kArrayType);
+  idents.PushBack(ident, a);
+  json::set(doc, "identifier", std::move(idents), a);
+  json::set(doc, "status", "completed", a);
+  json::set(doc, "category", coding_concept(kDisclosureTopicSystem, topic.name, a), a);
+  // The relapse focus is about the parent: the receiver is told whose
+  // indicators to look out for by NHS number only, not given a pointer into
+  // the parent's record. A discharge is about the young person it cares for.
+  const bool about_parent = topic.route == "linked-children";
+  json::set(doc, "subject", person(subject_id, lookup, !about_parent, a), a);
+  out.about.push_back(subject_id);
+  if (about_parent) {
+    Value about(rapidjson::kArrayType);
+    for (const auto& child : decision.concerned) {
+      about.PushBack(person(child, lookup, true, a), a);
+      out.about.push_back(child);
+    }
+    if (!about.Empty()) json::set(doc, "about", std::move(about), a);
+  }
+  json::set(doc, "sent", change.ts, a);
+  Value rcpt(rapidjson::kObjectType);
+  json::set(rcpt, "type", "Organization", a);
+  Value ods(rapidjson::kObjectType);
+  json::set(ods, "system", fhir::cpis::kOdsSystem, a);
+  json::set(ods, "value", sub.owner.ods, a);
+  json::set(rcpt, "identifier", std::move(ods), a);
+  Value rcpts(rapidjson::kArrayType);
+  rcpts.PushBack(rcpt, a);
+  json::set(doc, "recipient", std::move(rcpts), a);
+  if (const json::Value* s = sender_of(change.type, focus); s && s->IsObject())
+    json::set(doc, "sender", safe_reference(*s, a), a);
+  json::set(doc, "reasonCode", coding_concept(kDisclosurePurposeSystem, out.purpose, a), a);
+  Value payload(rapidjson::kArrayType);
+  for (const auto& l : *lines) {
+    Value p(rapidjson::kObjectType);
+    json::set(p, "contentString", l, a);
+    payload.PushBack(p, a);
+  }
+  json::set(doc, "payload", std::move(payload), a);
+  return out;
+}
+
+}  // namespace gw::events
