@@ -21,6 +21,7 @@
 #include "gateway/delivery/rest_hook_delivery.h"
 #include "gateway/delivery/subscriptions.h"
 #include "gateway/events/topics.h"
+#include "gateway/fhir/cohort.h"
 #include "gateway/fhir/subscription_api.h"
 #include "gateway/fhir/rest.h"
 #include "gateway/fhir/validation.h"
@@ -331,6 +332,7 @@ int serve(int argc, char** argv) {
   std::unique_ptr<Core> core;
   std::unique_ptr<ops::OpsApi> ops_api;
   std::unique_ptr<ingest::IngestApi> ingest_api;
+  std::unique_ptr<fhir::SafeguardingCohortApi> cohort_api;
   std::unique_ptr<delivery::Subscriptions> subscriptions;
   std::unique_ptr<fhir::SubscriptionApi> subscription_api;
   net::Router router;
@@ -349,6 +351,8 @@ int serve(int argc, char** argv) {
     router.add("/metrics", ops_api.get());
     router.add("/ingest", ingest_api.get());
     router.add("/admin", ingest_api.get());
+    cohort_api = std::make_unique<fhir::SafeguardingCohortApi>(*core->store, core->policy);
+    cohort_api->add_routes(router);
     if (cfg.subscriptions.enabled) {
       auto topics = events::Topics::load(cfg.profiles_dir);
       if (!topics) throw std::runtime_error("topics: " + topics.error().message);

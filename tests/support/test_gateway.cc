@@ -7,6 +7,7 @@
 
 #include "adapters/registry.h"
 #include "gateway/delivery/subscriptions.h"
+#include "gateway/fhir/cohort.h"
 #include "gateway/fhir/rest.h"
 #include "gateway/fhir/subscription_api.h"
 #include "gateway/ingest/ingest_api.h"
@@ -39,6 +40,7 @@ struct InProcessGateway::Parts {
   std::unique_ptr<ingest::Hl7Ingest> systmone;
   std::unique_ptr<ingest::FileIngest> camhs, cashgum;
   std::unique_ptr<ingest::IngestApi> ingest_api;
+  std::unique_ptr<fhir::SafeguardingCohortApi> cohort;
   std::unique_ptr<ops::OpsApi> ops;
   std::unique_ptr<delivery::Subscriptions> subs;
   std::unique_ptr<fhir::SubscriptionApi> sub_api;
@@ -85,6 +87,8 @@ InProcessGateway::InProcessGateway(net::Limits limits, const delivery::Subscript
   parts_->router.add("/admin", parts_->ingest_api.get());
   parts_->ops = std::make_unique<ops::OpsApi>(parts_->registry, parts_->policy, [] { return true; });
   parts_->router.add("/fhir", parts_->rest.get());
+  parts_->cohort = std::make_unique<fhir::SafeguardingCohortApi>(*parts_->store, parts_->policy);
+  parts_->cohort->add_routes(parts_->router);
   parts_->router.add("/healthz", parts_->ops.get());
   parts_->router.add("/readyz", parts_->ops.get());
   parts_->router.add("/metrics", parts_->ops.get());
