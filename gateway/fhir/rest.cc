@@ -1070,6 +1070,7 @@ struct RestApi::Impl {
           return;
         }
         auto outcome = std::make_shared<store::CommitOutcome>(std::move(*res));
+        if (extras && extras->on_commit) extras->on_commit(*outcome);
         // GET entries are answered after the writes, from the committed state.
         on_reader(std::move(*shared_resp), route, [this, req, entries, op_index, outcome, route](Respond& respond) {
           std::string b = base(*req);

@@ -3,6 +3,7 @@
 // the access policy. Parsing and validation run on the calling (network)
 // thread; every store read runs on the store's reader pool and every write is
 // handed to the store's writer, so a network thread never blocks on SQLite.
+#include <functional>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -30,6 +31,9 @@ struct TransactionExtras {
   std::vector<store::InboundRow> inbound;
   std::vector<std::pair<int64_t, std::string>> inbound_status;
   std::vector<store::OutboxRow> outbox;
+  // Called once with the commit's outcome (on the writer thread, before the
+  // answer), e.g. so a file sender can be told which inbound row keeps its file.
+  std::function<void(const store::CommitOutcome&)> on_commit;
 };
 
 class RestApi final : public net::Handler {
