@@ -144,8 +144,11 @@ std::unique_ptr<Core> make_core(const gw::config::Config& cfg) {
   so.max_batch = cfg.store_max_batch;
   so.metrics = &core->registry;
   core->store = store::open_sqlite(so);
-  core->rest = std::make_unique<fhir::RestApi>(*core->store, core->validator, core->policy, core->registry,
-                                               fhir::RestOptions{cfg.public_base_url, 1000, 20});
+  auto merge = fhir::MergePolicy::load(cfg.profiles_dir);
+  if (!merge) throw std::runtime_error("merge policy: " + merge.error().message);
+  fhir::RestOptions ro{cfg.public_base_url, 1000, 20};
+  ro.merge = std::make_shared<const fhir::MergePolicy>(std::move(*merge));
+  core->rest = std::make_unique<fhir::RestApi>(*core->store, core->validator, core->policy, core->registry, ro);
   if (const adapters::Adapter* s1 = core->adapters->find("systmone")) {
     core->hl7["systmone"] = std::make_unique<ingest::Hl7Ingest>(*s1, *core->rest, *core->store, core->registry);
   }

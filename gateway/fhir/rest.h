@@ -10,6 +10,7 @@
 #include <string>
 
 #include "gateway/common/metrics.h"
+#include "gateway/fhir/merge_policy.h"
 #include "gateway/fhir/validation.h"
 #include "gateway/net/http.h"
 #include "gateway/security/policy.h"
@@ -21,6 +22,8 @@ struct RestOptions {
   std::string public_base_url;  // overrides the Host-derived base in Location/fullUrl
   int max_count = 1000;         // _count ceiling
   int default_count = 20;
+  // Cross-feed merge of adapter updates (profiles/merge/feeds.json); none = replace.
+  std::shared_ptr<const MergePolicy> merge = nullptr;
 };
 
 // Rows committed in the same store transaction as a Bundle that an adapter
@@ -28,6 +31,9 @@ struct RestOptions {
 // outbox events.
 struct TransactionExtras {
   std::optional<std::string> idempotency_key;
+  // The adapter that produced the Bundle: its updates of existing resources
+  // are merged per RestOptions::merge.
+  std::string feed;
   std::vector<store::InboundRow> inbound;
   std::vector<std::pair<int64_t, std::string>> inbound_status;
   std::vector<store::OutboxRow> outbox;

@@ -90,6 +90,7 @@ void FileIngest::submit(Accepted a) {
   req.req_id = src.msg_id;
   req.body = std::move(a.bundle_json);
   fhir::TransactionExtras extras;
+  extras.feed = std::string(adapter_.format_id());
   extras.idempotency_key =
       std::string(adapter_.format_id()) + "|" + src.principal.ods + "|sha256:" + sha256_hex(*a.raw);
   store::InboundRow row;

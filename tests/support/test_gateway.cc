@@ -68,8 +68,12 @@ InProcessGateway::InProcessGateway(net::Limits limits, const delivery::Subscript
   so.path = dir_.path() + "/gateway.db";
   so.metrics = &parts_->registry;
   parts_->store = store::open_sqlite(so);
+  auto merge = fhir::MergePolicy::load(profiles);
+  if (!merge) throw std::runtime_error("merge policy: " + merge.error().message);
+  fhir::RestOptions ro;
+  ro.merge = std::make_shared<const fhir::MergePolicy>(std::move(*merge));
   parts_->rest = std::make_unique<fhir::RestApi>(*parts_->store, parts_->validator, parts_->policy,
-                                                 parts_->registry, fhir::RestOptions{});
+                                                 parts_->registry, ro);
   auto reg = adapters::make_registry(profiles);
   if (!reg) throw std::runtime_error("adapters: " + reg.error().message);
   parts_->adapters = std::move(*reg);
