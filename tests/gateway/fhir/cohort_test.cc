@@ -2,6 +2,10 @@
 // of their linked children, only for the caller's own caseload, with labelled
 // links left out and bad numbers named by parameter.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <fstream>
 
 #include "gateway/common/json.h"
 #include "tests/support/plan_seed.h"
@@ -53,6 +57,22 @@ std::string part_string(const json::Value& p, std::string_view name, std::string
     if (auto s = json::get_string(*part, type)) return std::string(*s);
   }
   return {};
+}
+
+// The answer is valid FHIR R4 (tests/tools/fhir-validate.js, the R4 JSON schema).
+void expect_valid_r4(const std::string& body) {
+  test::TempDir out;
+  std::ofstream(out.path() + "/cohort.json") << body;
+  std::string cmd = "node " + std::string(GW_SOURCE_DIR) + "/tests/tools/fhir-validate.js " + out.path() + " 2>&1";
+  FILE* pipe = popen(cmd.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::string output;
+  char buf[4096];
+  while (size_t k = fread(buf, 1, sizeof buf, pipe)) output.append(buf, k);
+  int status = pclose(pipe);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << output;
+  EXPECT_NE(output.find("fhir-validate: 1 resources, 0 invalid"), std::string::npos) << output;
 }
 
 struct Family {
@@ -149,6 +169,7 @@ TEST(SafeguardingCohort, AnswersPlansOfThePersonAndTheirChildrenInTheCallersCase
   EXPECT_EQ(part_string(*bad, "status", "valueCode"), "invalid");
   EXPECT_NE(r->body.find("\"expression\":[\"Parameters.parameter[2]\"]"), std::string::npos) << r->body;
   EXPECT_EQ(r->body.find("9990079197"), std::string::npos);
+  expect_valid_r4(r->body);
 }
 
 TEST(SafeguardingCohort, TheCamhsTeamSeesItsOwnCaseloadOnly) {
