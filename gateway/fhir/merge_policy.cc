@@ -20,6 +20,9 @@ struct ElementRule {
 struct TypeRules {
   std::set<std::string, std::less<>> feeds;
   std::vector<std::string> choices;  // choice elements' base names: deceased for deceased[x]
+  // feed -> the extension url it always writes on this type: its presence on
+  // the stored version says that feed has written it.
+  std::map<std::string, std::string, std::less<>> marks;
   std::map<std::string, ElementRule, std::less<>> elements;
 };
 
@@ -43,7 +46,7 @@ Result<void> only_keys(const json::Value& obj, const std::string& path, std::ini
 }
 
 Result<TypeRules> parse_type(const json::Value& v, const std::string& path) {
-  if (auto ok = only_keys(v, path, {"comment", "feeds", "elements", "choices"}); !ok) return ok.error();
+  if (auto ok = only_keys(v, path, {"comment", "feeds", "elements", "choices", "marks"}); !ok) return ok.error();
   TypeRules t;
   if (const json::Value* choices = json::member(v, "choices")) {
     if (!choices->IsArray()) return make_error(Errc::invalid_input, path + ".choices must be an array", path + ".choices");
@@ -56,6 +59,15 @@ Result<TypeRules> parse_type(const json::Value& v, const std::string& path) {
   for (const auto& f : feeds->GetArray()) {
     if (!f.IsString()) return make_error(Errc::invalid_input, path + ".feeds: names are strings", path + ".feeds");
     t.feeds.emplace(json::as_view(f));
+  }
+  if (const json::Value* marks = json::member(v, "marks")) {
+    if (!marks->IsObject()) return make_error(Errc::invalid_input, path + ".marks must be an object", path + ".marks");
+    for (const auto& m : marks->GetObject()) {
+      std::string feed(json::as_view(m.name));
+      if (!t.feeds.contains(feed) || !m.value.IsString())
+        return make_error(Errc::invalid_input, path + ".marks: a feed of 'feeds' -> an extension url", path + ".marks");
+      t.marks.emplace(std::move(feed), std::string(json::as_view(m.value)));
+    }
   }
   const json::Value* elements = json::member(v, "elements");
   if (!elements || !elements->IsObject())
@@ -123,6 +135,18 @@ bool other_choice_sent(const TypeRules& t, std::string_view name, const json::Va
       if (k != name && k.rfind(base, 0) == 0) return true;
     }
   }
+  return false;
+}
+
+// Whether `owner` has written the stored version: its mark extension is
+// there (a feed without a mark is assumed to have written it).
+bool written_by(const TypeRules& t, std::string_view owner, const json::Value& current) {
+  auto m = t.marks.find(owner);
+  if (m == t.marks.end()) return true;
+  const json::Value* exts = json::member(current, "extension");
+  if (!exts || !exts->IsArray()) return false;
+  for (const auto& e : exts->GetArray())
+    if (json::get_string(e, "url").value_or("") == m->second) return true;
   return false;
 }
 
@@ -194,7 +218,9 @@ void MergePolicy::merge(std::string_view type, std::string_view feed, const json
       case How::by_url: union_by(*sent, m.value, "url", a); break;
       case How::labels: keep_labels(*sent, m.value, a); break;
       case How::replace:
-        if (!rule.owner.empty() && rule.owner != feed) *sent = json::Value(m.value, a);  // the owner's value stays
+        // The owner's value stays; what another feed wrote, the next feed may change.
+        if (!rule.owner.empty() && rule.owner != feed && written_by(it->second, rule.owner, current))
+          *sent = json::Value(m.value, a);
         break;
     }
   }

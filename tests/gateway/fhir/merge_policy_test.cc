@@ -146,6 +146,23 @@ TEST(MergePolicy, ElementRulesFromData) {
   EXPECT_EQ(out.find("deceasedBoolean"), std::string::npos) << "one form of a choice element";
   EXPECT_FALSE(incoming->HasMember("id"));
 
+  // Until the owner has written the resource (its mark), another feed keeps
+  // its own record up to date.
+  auto marked = fhir::MergePolicy::parse(R"({"types":{"Patient":{"feeds":["a","b"],"marks":{"a":"urn:mark-a"},
+    "elements":{"address":{"owner":"a"}}}}})");
+  ASSERT_TRUE(marked.has_value()) << marked.error().message;
+  auto only_b = json::parse(R"({"resourceType":"Patient","address":[{"postalCode":"S60 1AA"}]})");
+  auto b_moves = json::parse(R"({"resourceType":"Patient","address":[{"postalCode":"S65 2AA"}]})");
+  marked->merge("Patient", "b", *only_b, *b_moves);
+  EXPECT_NE(json::to_string(*b_moves).find("S65 2AA"), std::string::npos);
+  auto by_a = json::parse(R"({"resourceType":"Patient","extension":[{"url":"urn:mark-a","valueInstant":"2026-11-03T09:16:00Z"}],
+    "address":[{"city":"Rotherham"}]})");
+  auto b_again = json::parse(R"({"resourceType":"Patient","address":[{"postalCode":"S65 2AA"}]})");
+  marked->merge("Patient", "b", *by_a, *b_again);
+  EXPECT_NE(json::to_string(*b_again).find("Rotherham"), std::string::npos);
+  EXPECT_EQ(json::to_string(*b_again).find("S65 2AA"), std::string::npos);
+  EXPECT_FALSE(fhir::MergePolicy::parse(R"({"types":{"Patient":{"feeds":["a"],"marks":{"z":"u"},"elements":{}}}})"));
+
   auto owner_sends = json::parse(R"({"resourceType":"Patient","address":[{"postalCode":"S60 1AA"}]})");
   policy->merge("Patient", "a", *current, *owner_sends);
   EXPECT_NE(json::to_string(*owner_sends).find("S60 1AA"), std::string::npos);
