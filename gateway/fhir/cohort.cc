@@ -283,13 +283,89 @@ class ParametersWriter {
     value("end", "valueDateTime", p.end);
     end_part();
   }
-  json::Writer& raw() { return w_; }
-
  private:
   void key(std::string_view k) { w_.Key(k.data(), static_cast<json::SizeType>(k.size())); }
   void str(std::string_view s) { w_.String(s.data(), static_cast<json::SizeType>(s.size())); }
   json::Writer& w_;
 };
+
+store::AuditRow audit_row(const security::Principal& who, uint64_t req_id, std::string action, std::string entity,
+                          std::string patient_ref) {
+  store::AuditRow row;
+  row.actor_ods = who.ods;
+  row.actor_role = who.role;
+  row.actor_system = who.system;
+  row.action = std::move(action);
+  row.entity = std::move(entity);
+  row.outcome = "success";
+  row.http_status = 200;
+  row.request_id = std::to_string(req_id);
+  row.patient_ref = std::move(patient_ref);
+  return row;
+}
+
+// In caseload: the person's own plans, then each linked child with a plan.
+void write_family(ParametersWriter& out, store::Store& store, const std::string& patient_id, const std::string& nhs,
+                  const std::vector<std::string>& hidden, const std::string& today) {
+  auto own = plans_of(store, patient_id, hidden, today);
+  out.boolean("onPlan", !own.empty());
+  for (const auto& p : own) out.plan(p);
+  for (const auto& c : children_with_plans(store, nhs, hidden, today)) {
+    out.begin_part("childWithPlan");
+    out.nhs_number("nhsNumber", c.nhs);
+    for (const auto& p : c.plans) out.plan(p);
+    out.end_part();
+  }
+}
+
+// The Parameters answer; an audit row per person answered in caseload goes into `audit`.
+std::string answer(store::Store& store, const std::vector<std::string>& hidden, const std::string& today,
+                   const security::Principal& who, uint64_t req_id, const std::vector<Asked>& asked,
+                   const std::vector<Issue>& issues, store::UnitOfWork& audit) {
+  events::StoreLookup caseload(store);
+  json::Buffer buf;
+  json::Writer w(buf);
+  ParametersWriter out(w);
+  w.StartObject();
+  w.Key("resourceType");
+  w.String("Parameters");
+  w.Key("parameter");
+  w.StartArray();
+  for (const Asked& a : asked) {
+    out.begin_part("patient");
+    out.integer("index", a.index);
+    out.nhs_number("nhsNumber", a.nhs);
+    std::optional<std::string> id;
+    if (!a.nhs.empty())
+      if (auto found = store.find_by_unique_key(a.nhs); found && *found) id = **found;
+    if (a.nhs.empty()) {
+      out.value("status", "valueCode", "invalid");
+    } else if (!id || !caseload.in_caseload(*id, who.ods)) {
+      // Unknown to the gateway or cared for elsewhere: the same answer.
+      out.value("status", "valueCode", "not-in-caseload");
+    } else {
+      out.value("status", "valueCode", "in-caseload");
+      write_family(out, store, *id, a.nhs, hidden, today);
+      audit.audit.push_back(audit_row(who, req_id, "safeguarding-cohort", "Patient/" + *id, "Patient/" + *id));
+    }
+    out.end_part();
+  }
+  if (!issues.empty()) {
+    w.StartObject();
+    w.Key("name");
+    w.String("outcome");
+    w.Key("resource");
+    std::string oo = operation_outcome(issues);
+    w.RawValue(oo.data(), oo.size(), rapidjson::kObjectType);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  auto summary = audit_row(who, req_id, "operation", std::string(SafeguardingCohortApi::kPath.substr(6)), "");
+  summary.detail = std::to_string(asked.size()) + " numbers asked";
+  audit.audit.push_back(std::move(summary));
+  return std::string(buf.GetString(), buf.GetSize());
+}
 
 }  // namespace
 
@@ -319,85 +395,15 @@ void SafeguardingCohortApi::handle(net::Request req, net::Respond respond) {
   auto shared = std::make_shared<net::Respond>(std::move(respond));
   auto work = [this, shared, who = req.principal, req_id = req.req_id, asked = std::move(*asked),
                issues = std::move(issues)] {
-    const std::string today = today_();
-    const auto hidden = policy_.hidden_labels(who);
-    events::StoreLookup caseload(store_);
     store::UnitOfWork audit;
-    json::Buffer buf;
-    json::Writer w(buf);
-    ParametersWriter out(w);
-    w.StartObject();
-    w.Key("resourceType");
-    w.String("Parameters");
-    w.Key("parameter");
-    w.StartArray();
-    for (const Asked& a : asked) {
-      out.begin_part("patient");
-      out.integer("index", a.index);
-      out.nhs_number("nhsNumber", a.nhs);
-      std::optional<std::string> id;
-      if (!a.nhs.empty())
-        if (auto found = store_.find_by_unique_key(a.nhs); found && *found) id = **found;
-      if (a.nhs.empty()) {
-        out.value("status", "valueCode", "invalid");
-      } else if (!id || !caseload.in_caseload(*id, who.ods)) {
-        // Unknown to the gateway or cared for elsewhere: the same answer.
-        out.value("status", "valueCode", "not-in-caseload");
-      } else {
-        out.value("status", "valueCode", "in-caseload");
-        auto own = plans_of(store_, *id, hidden, today);
-        out.boolean("onPlan", !own.empty());
-        for (const auto& p : own) out.plan(p);
-        for (const auto& c : children_with_plans(store_, a.nhs, hidden, today)) {
-          out.begin_part("childWithPlan");
-          out.nhs_number("nhsNumber", c.nhs);
-          for (const auto& p : c.plans) out.plan(p);
-          out.end_part();
-        }
-        store::AuditRow row;
-        row.actor_ods = who.ods;
-        row.actor_role = who.role;
-        row.actor_system = who.system;
-        row.action = "safeguarding-cohort";
-        row.entity = "Patient/" + *id;
-        row.outcome = "success";
-        row.http_status = 200;
-        row.request_id = std::to_string(req_id);
-        row.patient_ref = "Patient/" + *id;
-        audit.audit.push_back(std::move(row));
-      }
-      out.end_part();
-    }
-    if (!issues.empty()) {
-      w.StartObject();
-      w.Key("name");
-      w.String("outcome");
-      w.Key("resource");
-      std::string oo = operation_outcome(issues);
-      w.RawValue(oo.data(), oo.size(), rapidjson::kObjectType);
-      w.EndObject();
-    }
-    w.EndArray();
-    w.EndObject();
+    net::Response resp;
+    resp.route = kRoute;
+    resp.body = answer(store_, policy_.hidden_labels(who), today_(), who, req_id, asked, issues, audit);
     // Who asked about whom is audited; the answer does not wait for it.
-    store::AuditRow summary;
-    summary.actor_ods = who.ods;
-    summary.actor_role = who.role;
-    summary.actor_system = who.system;
-    summary.action = "operation";
-    summary.entity = std::string(kPath.substr(6));
-    summary.outcome = "success";
-    summary.http_status = 200;
-    summary.request_id = std::to_string(req_id);
-    summary.detail = std::to_string(asked.size()) + " numbers asked";
-    audit.audit.push_back(std::move(summary));
     auto r = store_.commit(std::move(audit), [](Result<store::CommitOutcome> res) {
       if (!res) log::error("audit_write_failed", {{"reason", res.error().message}});
     });
     if (!r) log::error("audit_write_refused", {{"reason", r.error().message}});
-    net::Response resp;
-    resp.route = kRoute;
-    resp.body.assign(buf.GetString(), buf.GetSize());
     (*shared)(std::move(resp));
   };
   if (auto r = store_.run_read(std::move(work)); !r) (*shared)(outcome_response(r.error()));
