@@ -7,6 +7,7 @@
 #include "gateway/common/log.h"
 #include "gateway/events/matcher.h"
 #include "gateway/fhir/cpis_plan.h"
+#include "gateway/fhir/cpis_plans_held.h"
 #include "gateway/fhir/resource_text.h"
 #include "gateway/identity/nhs_number.h"
 
@@ -123,27 +124,16 @@ std::string managing_name(const json::Value& care_team) {
 // caller's labels allow.
 std::vector<Plan> plans_of(store::Store& store, const std::string& patient_id,
                            const std::vector<std::string>& hidden, const std::string& today) {
-  store::SearchQuery q;
-  q.type = "CareTeam";
-  q.params.push_back(store::ParamConstraint{"patient", {{"", "Patient/" + patient_id}}});
-  q.exclude_security = hidden;
-  q.count = 200;
-  q.want_total = false;
   std::vector<Plan> out;
-  auto page = store.search(q);
-  if (!page) return out;
-  for (const auto& r : page->items) {
-    auto d = json::parse(r.body);
-    if (!d) continue;
-    const cpis::PlanType* type = cpis::plan_type_of(*d);
-    if (!type || !cpis::in_scope(*d, today)) continue;
+  for (const auto& held : cpis::plans_in_scope(store, patient_id, today, hidden)) {
+    const json::Value& ct = held.care_team;
     Plan p;
-    p.type = type;
-    p.la_ods = cpis::managing_ods(*d);
-    p.la_name = managing_name(*d);
-    p.emergency = contact_number(*d, "emergency-duty");
-    p.office_hours = contact_number(*d, "office-hours");
-    if (const json::Value* period = json::member(*d, "period")) {
+    p.type = held.type;
+    p.la_ods = cpis::managing_ods(ct);
+    p.la_name = managing_name(ct);
+    p.emergency = contact_number(ct, "emergency-duty");
+    p.office_hours = contact_number(ct, "office-hours");
+    if (const json::Value* period = json::member(ct, "period")) {
       p.start = std::string(json::get_string(*period, "start").value_or(""));
       p.end = std::string(json::get_string(*period, "end").value_or(""));
     }

@@ -2,7 +2,7 @@
 
 #include <map>
 
-#include "gateway/fhir/cpis_plan.h"
+#include "gateway/fhir/cpis_plans_held.h"
 #include "gateway/identity/nhs_number.h"
 
 namespace gw::ingest {
@@ -55,26 +55,15 @@ std::map<std::string, PlanFacts> plans_for(store::Store& store, const std::strin
   std::map<std::string, PlanFacts> out;
   auto id = store.find_by_unique_key(nhs);
   if (!id || !*id) return out;
-  store::SearchQuery q;
-  q.type = "CareTeam";
-  q.params.push_back(store::ParamConstraint{"patient", {{"", "Patient/" + **id}}});
-  q.count = 200;
-  q.want_total = false;
-  auto page = store.search(q);
-  if (!page) return out;
-  for (const auto& r : page->items) {
-    auto d = json::parse(r.body);
-    if (!d) continue;
-    const fhir::cpis::PlanType* type = fhir::cpis::plan_type_of(*d);
-    if (!type || !fhir::cpis::in_scope(*d, today)) continue;
-    PlanFacts& f = out[std::string(type->abbreviation)];
-    const json::Value* period = json::member(*d, "period");
-    std::string end(period ? json::get_string(*period, "end").value_or("") : "");
-    if (end.empty() || end.substr(0, 10) >= today) {
+  for (const auto& held : fhir::cpis::plans_in_scope(store, **id, today)) {
+    PlanFacts& f = out[std::string(held.type->abbreviation)];
+    const json::Value* period = json::member(held.care_team, "period");
+    std::string end_day(period ? json::get_string(*period, "end").value_or("").substr(0, 10) : "");
+    if (end_day.empty() || end_day >= today) {
       f.current = true;
-      f.la_ods = fhir::cpis::managing_ods(*d);
-    } else if (end > f.ended) {
-      f.ended = end.substr(0, 10);
+      f.la_ods = fhir::cpis::managing_ods(held.care_team);
+    } else if (end_day > f.ended) {
+      f.ended = end_day;
     }
   }
   return out;
