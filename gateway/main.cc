@@ -354,7 +354,7 @@ int serve(int argc, char** argv) {
     router.add("/metrics", ops_api.get());
     router.add("/ingest", ingest_api.get());
     router.add("/admin", ingest_api.get());
-    cohort_api = std::make_unique<fhir::SafeguardingCohortApi>(*core->store, core->policy);
+    cohort_api = std::make_unique<fhir::SafeguardingCohortApi>(*core->store, core->policy, cfg.profiles_dir);
     cohort_api->add_routes(router);
     if (cfg.subscriptions.enabled) {
       auto topics = events::Topics::load(cfg.profiles_dir);

@@ -1,6 +1,9 @@
 #include "gateway/fhir/cohort.h"
 
+#include <fstream>
 #include <set>
+#include <sstream>
+#include <stdexcept>
 
 #include "gateway/common/issues.h"
 #include "gateway/common/json.h"
@@ -360,12 +363,30 @@ std::string answer(store::Store& store, const std::vector<std::string>& hidden, 
 }  // namespace
 
 SafeguardingCohortApi::SafeguardingCohortApi(store::Store& store, const security::Policy& policy,
-                                             std::function<std::string()> today)
-    : store_(store), policy_(policy), today_(today ? std::move(today) : std::function<std::string()>(cpis::utc_today)) {}
+                                             const std::string& profiles_dir, std::function<std::string()> today)
+    : store_(store), policy_(policy), today_(today ? std::move(today) : std::function<std::string()>(cpis::utc_today)) {
+  std::string path = profiles_dir + "/operations/safeguarding-cohort.json";
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto doc = json::parse(ss.str());
+  if (!in || !doc || !doc->IsObject() || json::get_string(*doc, "resourceType") != "OperationDefinition")
+    throw std::runtime_error(path + ": an OperationDefinition is required");
+  definition_ = json::to_string(*doc);
+}
 
-void SafeguardingCohortApi::add_routes(net::Router& router) { router.add(std::string(kPath), this); }
+void SafeguardingCohortApi::add_routes(net::Router& router) {
+  router.add(std::string(kPath), this);
+  router.add(std::string(kDefinitionPath), this);
+}
 
 void SafeguardingCohortApi::handle(net::Request req, net::Respond respond) {
+  if (req.path == kDefinitionPath && req.method == "GET") {
+    net::Response r;
+    r.route = "fhir_operation_definition";
+    r.body = definition_;
+    return respond(std::move(r));
+  }
   if (req.path != kPath) return respond(outcome_response(make_error(Errc::not_found, "no such FHIR endpoint")));
   if (!policy_.allows_operation(req.principal, "safeguarding-cohort") || req.principal.ods.empty()) {
     return respond(outcome_response(make_error(

@@ -7,7 +7,9 @@
 // per number, in the order asked (docs/safeguarding-cohort.md). A person the
 // caller's organisation does not care for — or whom the gateway does not
 // know — gets the same answer, "not-in-caseload", so the question reveals
-// nothing about them. Policy operation "safeguarding-cohort".
+// nothing about them. Policy operation "safeguarding-cohort". Its
+// OperationDefinition (profiles/operations/safeguarding-cohort.json) is served
+// at GET /fhir/OperationDefinition/safeguarding-cohort to every client.
 #include <functional>
 #include <string>
 
@@ -20,11 +22,14 @@ namespace gw::fhir {
 class SafeguardingCohortApi final : public net::Handler {
  public:
   static constexpr std::string_view kPath = "/fhir/Patient/$safeguarding-cohort";
+  static constexpr std::string_view kDefinitionPath = "/fhir/OperationDefinition/safeguarding-cohort";
   // Most NHS numbers one request may carry: a caseload, not the population.
   static constexpr size_t kMaxNumbers = 1000;
 
-  // today: the date the 12-month plan scope is measured from (injected for tests).
-  SafeguardingCohortApi(store::Store& store, const security::Policy& policy,
+  // Reads the OperationDefinition from profiles_dir (std::runtime_error when
+  // it is missing or not one: start-up only). today: the date the 12-month
+  // plan scope is measured from (injected for tests).
+  SafeguardingCohortApi(store::Store& store, const security::Policy& policy, const std::string& profiles_dir,
                         std::function<std::string()> today = {});
   void add_routes(net::Router& router);
   void handle(net::Request req, net::Respond respond) override;
@@ -33,6 +38,7 @@ class SafeguardingCohortApi final : public net::Handler {
   store::Store& store_;
   const security::Policy& policy_;
   std::function<std::string()> today_;
+  std::string definition_;
 };
 
 }  // namespace gw::fhir

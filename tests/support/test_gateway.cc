@@ -91,7 +91,7 @@ InProcessGateway::InProcessGateway(net::Limits limits, const delivery::Subscript
   parts_->router.add("/admin", parts_->ingest_api.get());
   parts_->ops = std::make_unique<ops::OpsApi>(parts_->registry, parts_->policy, [] { return true; });
   parts_->router.add("/fhir", parts_->rest.get());
-  parts_->cohort = std::make_unique<fhir::SafeguardingCohortApi>(*parts_->store, parts_->policy);
+  parts_->cohort = std::make_unique<fhir::SafeguardingCohortApi>(*parts_->store, parts_->policy, profiles);
   parts_->cohort->add_routes(parts_->router);
   parts_->router.add("/healthz", parts_->ops.get());
   parts_->router.add("/readyz", parts_->ops.get());

@@ -59,7 +59,7 @@ std::string part_string(const json::Value& p, std::string_view name, std::string
   return {};
 }
 
-// The answer is valid FHIR R4 (tests/tools/fhir-validate.js, the R4 JSON schema).
+// The resource is valid FHIR R4 (tests/tools/fhir-validate.js, the R4 JSON schema).
 void expect_valid_r4(const std::string& body) {
   test::TempDir out;
   std::ofstream(out.path() + "/cohort.json") << body;
@@ -208,9 +208,14 @@ TEST(SafeguardingCohort, OtherRolesAndMalformedRequestsAreRefused) {
   auto xml = amh.request("POST", kPath, "<Parameters/>", {{"Content-Type", "application/fhir+xml"}});
   EXPECT_EQ(xml->status, 415);
 
-  // The operation is advertised.
+  // The operation is advertised, and its definition is there to read.
   auto meta = amh.request("GET", "/fhir/metadata");
   EXPECT_NE(meta->body.find("\"name\":\"safeguarding-cohort\""), std::string::npos);
+  auto gp = gw.client("gp");
+  auto def = gp.request("GET", "/fhir/OperationDefinition/safeguarding-cohort");
+  ASSERT_EQ(def->status, 200);
+  EXPECT_NE(def->body.find("\"code\":\"safeguarding-cohort\""), std::string::npos);
+  expect_valid_r4(def->body);
 }
 
 }  // namespace
