@@ -5,7 +5,9 @@
 #include <sys/wait.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "gateway/common/json.h"
 #include "tests/support/plan_seed.h"
@@ -216,6 +218,70 @@ TEST(SafeguardingCohort, OtherRolesAndMalformedRequestsAreRefused) {
   ASSERT_EQ(def->status, 200);
   EXPECT_NE(def->body.find("\"code\":\"safeguarding-cohort\""), std::string::npos);
   expect_valid_r4(def->body);
+}
+
+std::string fixture(const std::string& rel) {
+  std::ifstream in(std::filesystem::path(GW_SOURCE_DIR) / "tests/fixtures" / rel, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Jade (9990079196) and her children Ellie (9990237573, on a CPP plan) and
+// Noah (9990316767), linked by what a feed sends; the adult mental-health
+// service RXX08 cares for Jade. Returns the cohort answer for Jade.
+std::string cohort_for_jade(InProcessGateway& gw) {
+  auto admin = gw.client("admin");
+  auto ellie = admin.request("GET", "/fhir/Patient?identifier=https://fhir.nhs.uk/Id/nhs-number%7C9990237573");
+  auto d = json::parse(ellie->body);
+  EXPECT_EQ((*d)["total"].GetInt(), 1) << "the feed created the child";
+  if ((*d)["total"].GetInt() != 1) return {};
+  std::string ellie_id(json::get_string((*d)["entry"][0]["resource"], "id").value_or(""));
+  test::create_plan(admin, ellie_id, "9990237573", PlanSeed{});
+  auto amh = gw.client("adult-mental-health");
+  auto r = amh.request("POST", kPath, cohort_request({"9990079196"}), {{"Content-Type", "application/fhir+json"}});
+  EXPECT_EQ(r->status, 200) << r->body;
+  return r->body;
+}
+
+void expect_ellie_only(const std::string& body) {
+  auto d = json::parse(body);
+  ASSERT_TRUE(d.has_value()) << body;
+  const json::Value* jade = answer_for(*d, 0);
+  ASSERT_NE(jade, nullptr) << body;
+  EXPECT_EQ(part_string(*jade, "status", "valueCode"), "in-caseload");
+  auto children = parts_named(*jade, "childWithPlan");
+  ASSERT_EQ(children.size(), 1u) << body;
+  EXPECT_EQ(part_string(*children[0], "nhsNumber", "valueIdentifier"), "9990237573");
+  EXPECT_EQ(body.find("9990316767"), std::string::npos) << "Noah has no plan";
+}
+
+TEST(SafeguardingCohort, FamilyLinksFromTheCamhsExtractAreFollowed) {
+  InProcessGateway gw;
+  // The sample extract as the adult mental-health trust RXX08 would send it:
+  // Jade's Dependant rows become the family links, her referral the caseload.
+  std::string extract = fixture("camhs/extract_sample.xml");
+  extract.replace(extract.find("OrgIDProvider=\"RXE\""), 19, "OrgIDProvider=\"RXX08\"");
+  auto integration = gw.client("integration");
+  auto r = integration.request("POST", "/ingest/camhs", extract, {{"Content-Type", "application/xml"}});
+  ASSERT_EQ(r->status, 200) << r->body;
+  expect_ellie_only(cohort_for_jade(gw));
+}
+
+TEST(SafeguardingCohort, FamilyLinksFromSystmOneAreFollowed) {
+  InProcessGateway gw;
+  // The A28's NK1 rows with the children's NHS numbers become the family links.
+  auto integration = gw.client("integration");
+  auto r = integration.request("POST", "/ingest/systmone", fixture("systmone/adt_a28_parent.hl7"));
+  ASSERT_EQ(r->status, 200) << r->body;
+  auto admin = gw.client("admin");
+  auto jade = json::parse(
+      admin.request("GET", "/fhir/Patient?identifier=https://fhir.nhs.uk/Id/nhs-number%7C9990079196")->body);
+  std::string jade_id(json::get_string((*jade)["entry"][0]["resource"], "id").value_or(""));
+  test::create_resource(admin, "EpisodeOfCare",
+                        R"({"resourceType":"EpisodeOfCare","status":"active","patient":{"reference":"Patient/)" +
+                            jade_id + R"("},"managingOrganization":)" + ods_ref("RXX08") + "}");
+  expect_ellie_only(cohort_for_jade(gw));
 }
 
 }  // namespace
