@@ -24,6 +24,7 @@
 #include "gateway/delivery/rest_hook_delivery.h"
 #include "gateway/delivery/subscriptions.h"
 #include "gateway/events/topics.h"
+#include "gateway/fhir/cohort.h"
 #include "gateway/fhir/subscription_api.h"
 #include "gateway/fhir/rest.h"
 #include "gateway/fhir/validation.h"
@@ -154,8 +155,11 @@ std::unique_ptr<Core> make_core(const gw::config::Config& cfg) {
   so.max_batch = cfg.store_max_batch;
   so.metrics = &core->registry;
   core->store = store::open_sqlite(so);
-  core->rest = std::make_unique<fhir::RestApi>(*core->store, core->validator, core->policy, core->registry,
-                                               fhir::RestOptions{cfg.public_base_url, 1000, 20});
+  auto merge = fhir::MergePolicy::load(cfg.profiles_dir);
+  if (!merge) throw std::runtime_error("merge policy: " + merge.error().message);
+  fhir::RestOptions ro{cfg.public_base_url, 1000, 20};
+  ro.merge = std::make_shared<const fhir::MergePolicy>(std::move(*merge));
+  core->rest = std::make_unique<fhir::RestApi>(*core->store, core->validator, core->policy, core->registry, ro);
   if (const adapters::Adapter* s1 = core->adapters->find("systmone")) {
     core->hl7["systmone"] = std::make_unique<ingest::Hl7Ingest>(*s1, *core->rest, *core->store, core->registry);
   }
@@ -380,6 +384,7 @@ int serve(int argc, char** argv) {
   std::unique_ptr<ingest::IngestApi> ingest_api;
   std::unique_ptr<delivery::GpRecordAdmin> gp_admin;
   std::unique_ptr<ingest::RenderApi> render_api;
+  std::unique_ptr<fhir::SafeguardingCohortApi> cohort_api;
   std::unique_ptr<delivery::Subscriptions> subscriptions;
   std::unique_ptr<fhir::SubscriptionApi> subscription_api;
   net::Router router;
@@ -405,6 +410,8 @@ int serve(int argc, char** argv) {
       render_api = std::make_unique<ingest::RenderApi>(*camhs, *core->store, core->policy);
       router.add("/render/camhs", render_api.get());
     }
+    cohort_api = std::make_unique<fhir::SafeguardingCohortApi>(*core->store, core->policy, cfg.profiles_dir);
+    cohort_api->add_routes(router);
     if (cfg.subscriptions.enabled) {
       auto topics = events::Topics::load(cfg.profiles_dir);
       if (!topics) throw std::runtime_error("topics: " + topics.error().message);

@@ -24,6 +24,25 @@ ParamDoc describe(const std::string& p) {
   if (p == "subject:identifier") return {"subject:identifier", "token", "Chained: the subject's identifier"};
   return {nullptr, "token", ""};
 }
+
+// POST /fhir/Patient/$safeguarding-cohort (gateway/fhir/cohort.h, docs/safeguarding-cohort.md).
+void write_cohort_operation(json::Writer& w) {
+  w.Key("operation");
+  w.StartArray();
+  w.StartObject();
+  w.Key("name");
+  w.String("safeguarding-cohort");
+  w.Key("definition");
+  w.String("https://cpis-gateway.nhs.uk/OperationDefinition/safeguarding-cohort");
+  w.Key("documentation");
+  w.String(
+      "POST a Parameters resource with one nhsNumber (valueString or valueIdentifier) per person on your caseload; "
+      "the answer says, for each person your organisation cares for, whether they are on a CP-IS plan in scope and "
+      "which of their linked children are (plan type, local authority, emergency-duty number). Roles camhs, "
+      "adult-mental-health, substance-misuse.");
+  w.EndObject();
+  w.EndArray();
+}
 }  // namespace
 
 std::string capability_statement_json(const Validator& validator, const security::Policy& policy) {
@@ -86,6 +105,7 @@ std::string capability_statement_json(const Validator& validator, const security
     w.Key("conditionalCreate"); w.Bool(!read_only);
     w.Key("conditionalUpdate"); w.Bool(!read_only);
     w.Key("conditionalDelete"); s("not-supported");
+    if (type == "Patient") write_cohort_operation(w);
     auto params = supported_search_params(type);
     if (!params.empty()) {
       w.Key("searchParam");

@@ -1121,6 +1121,8 @@ struct RestApi::Impl {
     on_reader(std::move(respond), route, [this, req, entries, extras, route, attempt](Respond& respond) mutable {
       std::map<std::string, std::string> refs;
       std::vector<store::WriteOp> ops(entries->size());
+      // Versions an adapter's update is merged into (merge_policy.h).
+      std::vector<std::optional<store::StoredResource>> merge_base(entries->size());
       for (size_t i = 0; i < entries->size(); ++i) {
         const auto& p = (*entries)[i];
         if (!p.op) continue;
@@ -1136,7 +1138,12 @@ struct RestApi::Impl {
           op.id_resolved = true;
           auto found = store.search(match_query(p.type, op.match, 2));
           if (!found) return respond(outcome_response(found.error(), route));
-          if (found->items.size() == 1) op.id = found->items[0].id;
+          if (found->items.size() == 1) {
+            op.id = found->items[0].id;
+            if (merged_feed(extras, p.type)) merge_base[i] = std::move(found->items[0]);
+          }
+        } else if (op.kind == store::OpKind::update && merged_feed(extras, p.type)) {
+          if (auto cur = store.read(p.type, op.id); cur && !cur->deleted) merge_base[i] = std::move(*cur);
         }
         if (auto e = check_replaced(*req, p.own, op, entry_path(i) + ".resource")) {
           audit_read(*req, "transaction", "Bundle", http_status_for(e->code));
@@ -1157,6 +1164,7 @@ struct RestApi::Impl {
           json::Document d;
           d.CopyFrom(*p.doc, d.GetAllocator());
           resolve_references(d, refs, d.GetAllocator());
+          if (merge_base[i]) merge_into(*merge_base[i], *extras, d, op);
           op.unique_key = nhs_unique_key(p.type, d);
           op.index = index_entries(p.type, d);
           op.body = storage_text(d, p.type, d.GetAllocator());
@@ -1188,6 +1196,7 @@ struct RestApi::Impl {
           return;
         }
         auto outcome = std::make_shared<store::CommitOutcome>(std::move(*res));
+        if (extras && extras->on_commit) extras->on_commit(*outcome);
         // GET entries are answered after the writes, from the committed state.
         on_reader(std::move(*shared_resp), route, [this, req, entries, op_index, outcome, route](Respond& respond) {
           std::string b = base(*req);
@@ -1219,6 +1228,21 @@ struct RestApi::Impl {
   }
 
   static constexpr int kTransactionAttempts = 5;
+
+  bool merged_feed(const std::shared_ptr<TransactionExtras>& extras, const std::string& type) const {
+    return extras && opts.merge && !extras->feed.empty() && opts.merge->merges(type, extras->feed);
+  }
+
+  // The feed's resource merged into the version read; written only if that
+  // version is still current (a newer one fails the unit with
+  // version_conflict, and commit_transaction reads and merges again).
+  void merge_into(const store::StoredResource& base, const TransactionExtras& extras, json::Document& d,
+                  store::WriteOp& op) const {
+    auto cur = json::parse(base.body);
+    if (!cur || !cur->IsObject()) return;
+    opts.merge->merge(op.type, extras.feed, *cur, d);
+    if (!op.if_match) op.if_match = base.version;
+  }
 
   static store::SearchQuery match_query(const std::string& type, const std::vector<store::Match>& ms, int count) {
     store::SearchQuery q;

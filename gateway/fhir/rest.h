@@ -10,6 +10,7 @@
 #include <string>
 
 #include "gateway/common/metrics.h"
+#include "gateway/fhir/merge_policy.h"
 #include "gateway/fhir/validation.h"
 #include "gateway/net/http.h"
 #include "gateway/security/policy.h"
@@ -24,6 +25,8 @@ struct RestOptions {
   // Today's date (YYYY-MM-DD) for the CP-IS 12-month scope; empty = the UTC
   // date. Tests set it to move the clock.
   std::function<std::string()> today{};
+  // Cross-feed merge of adapter updates (profiles/merge/feeds.json); none = replace.
+  std::shared_ptr<const MergePolicy> merge = nullptr;
 };
 
 // Rows committed in the same store transaction as a Bundle that an adapter
@@ -31,9 +34,15 @@ struct RestOptions {
 // outbox events.
 struct TransactionExtras {
   std::optional<std::string> idempotency_key;
+  // The adapter that produced the Bundle: its updates of existing resources
+  // are merged per RestOptions::merge.
+  std::string feed;
   std::vector<store::InboundRow> inbound;
   std::vector<std::pair<int64_t, std::string>> inbound_status;
   std::vector<store::OutboxRow> outbox;
+  // Called once with the commit's outcome (on the writer thread, before the
+  // answer), e.g. so a file sender can be told which inbound row keeps its file.
+  std::function<void(const store::CommitOutcome&)> on_commit;
 };
 
 class RestApi final : public net::Handler {

@@ -4,6 +4,7 @@
 
 #include "gateway/common/json.h"
 #include "gateway/common/log.h"
+#include "gateway/fhir/cpis_plan.h"
 
 namespace gw::ingest {
 
@@ -19,13 +20,6 @@ std::string sha256_hex(std::string_view s) {
     out.push_back(hex[c & 15]);
   }
   return out;
-}
-
-size_t entry_count(std::string_view bundle) {
-  auto d = json::parse(bundle);
-  if (!d || !d->IsObject()) return 0;
-  const json::Value* e = json::member(*d, "entry");
-  return e && e->IsArray() ? e->Size() : 0;
 }
 
 }  // namespace
@@ -68,8 +62,12 @@ const char* file_result_name(FileResult::Kind k) {
 }
 
 FileIngest::FileIngest(const adapters::Adapter& adapter, fhir::RestApi& rest, store::Store& store,
-                       metrics::Registry& metrics)
-    : adapter_(adapter), rest_(rest), store_(store), metrics_(metrics) {}
+                       metrics::Registry& metrics, std::function<std::string()> today)
+    : adapter_(adapter),
+      rest_(rest),
+      store_(store),
+      metrics_(metrics),
+      today_(today ? std::move(today) : std::function<std::string()>(fhir::cpis::utc_today)) {}
 
 void FileIngest::handle(std::string raw_in, Source src, std::function<void(FileResult)> done) {
   auto raw = std::make_shared<std::string>(std::move(raw_in));
@@ -82,37 +80,70 @@ void FileIngest::handle(std::string raw_in, Source src, std::function<void(FileR
     }
     return quarantine(raw, src, std::move(issues), bundle.error().message, std::move(done));
   }
-  size_t n = entry_count(bundle->json);
-  bool partial = sink.has_errors();
+  auto doc = json::parse(bundle->json);
+  size_t n = 0;
+  std::vector<StatedIndicator> stated;
+  if (doc && doc->IsObject()) {
+    if (const json::Value* e = json::member(*doc, "entry"); e && e->IsArray()) n = e->Size();
+    stated = stated_plan_indicators(*doc);
+  }
+  Accepted a{raw, src, std::move(bundle->json), std::move(issues), n, sink.has_errors(), 0, std::move(done)};
+  if (stated.empty()) return submit(std::move(a));
+  // The CP-IS cross-check reads the store: on a reader, then the commit.
+  auto shared = std::make_shared<Accepted>(std::move(a));
+  auto r = store_.run_read([this, shared, stated = std::move(stated)] {
+    auto found = plan_mismatches(store_, stated, today_());
+    shared->plan_mismatches = found.size();
+    shared->issues.insert(shared->issues.end(), found.begin(), found.end());
+    submit(std::move(*shared));
+  });
+  if (!r) {
+    FileResult out;
+    out.kind = FileResult::Kind::unavailable;
+    out.issues = std::move(shared->issues);
+    out.message = "the gateway is busy; send the file again later";
+    shared->done(std::move(out));
+  }
+}
+
+void FileIngest::submit(Accepted a) {
+  const auto& src = a.src;
   net::Request req;
   req.method = "POST";
   req.path = req.target = "/fhir";
   req.principal = src.principal;
   req.conn_id = src.conn_id;
   req.req_id = src.msg_id;
-  req.body = std::move(bundle->json);
+  req.body = std::move(a.bundle_json);
   fhir::TransactionExtras extras;
-  extras.idempotency_key = file_idempotency_key(adapter_.format_id(), src.principal.ods, *raw);
+  extras.feed = std::string(adapter_.format_id());
+  extras.idempotency_key = file_idempotency_key(adapter_.format_id(), src.principal.ods, *a.raw);
   store::InboundRow row;
   row.adapter = std::string(adapter_.format_id());
   row.channel = src.channel;
   row.sender_ods = src.principal.ods;
   row.sender_system = src.principal.system;
   row.status = "accepted";
-  row.reason = partial ? "accepted in part: some records refused" : "";
-  row.issues_json = issues_json(issues);
-  row.raw = *raw;
+  row.reason = a.partial ? "accepted in part: some records refused" : "";
+  row.issues_json = issues_json(a.issues);
+  row.raw = *a.raw;
   extras.inbound.push_back(std::move(row));
-  auto shared_issues = std::make_shared<std::vector<Issue>>(std::move(issues));
-  auto shared_done = std::make_shared<std::function<void(FileResult)>>(std::move(done));
+  auto shared = std::make_shared<Accepted>(std::move(a));
+  auto inbound_id = std::make_shared<int64_t>(0);
+  extras.on_commit = [inbound_id](const store::CommitOutcome& o) {
+    if (!o.inbound_ids.empty()) *inbound_id = o.inbound_ids[0];
+  };
   std::string adapter(adapter_.format_id());
-  rest_.submit_transaction(std::move(req), std::move(extras),
-                           [this, raw, src, shared_issues, shared_done, n, partial, adapter](net::Response resp) {
+  rest_.submit_transaction(std::move(req), std::move(extras), [this, shared, inbound_id, adapter](net::Response resp) {
     FileResult r;
-    r.issues = *shared_issues;
+    r.issues = shared->issues;
+    r.plan_mismatches = shared->plan_mismatches;
+    const size_t n = shared->resources;
+    const bool partial = shared->partial;
     if (resp.status == 200) {
       r.kind = partial ? FileResult::Kind::partial : FileResult::Kind::accepted;
       r.resources = n;
+      r.inbound_id = *inbound_id;
       r.message = partial ? "the valid records were accepted; the others are listed with their problems"
                           : "every record was accepted";
     } else if (resp.status == 409 && resp.body.find("idempotency-key") != std::string::npos) {
@@ -124,7 +155,7 @@ void FileIngest::handle(std::string raw_in, Source src, std::function<void(FileR
     } else {
       // The mapped FHIR was refused as a whole: keep the file for replay, and
       // say why (our own OperationOutcome texts never hold identifiers).
-      std::vector<Issue> why = *shared_issues;
+      std::vector<Issue> why = shared->issues;
       std::string detail;
       if (auto d = json::parse(resp.body); d && d->IsObject()) {
         if (const json::Value* is = json::member(*d, "issue"); is && is->IsArray() && !is->Empty())
@@ -133,14 +164,17 @@ void FileIngest::handle(std::string raw_in, Source src, std::function<void(FileR
       why.push_back(Issue{Severity::error, "processing", "",
                           "the mapped FHIR was refused (HTTP " + std::to_string(resp.status) + ")" +
                               (detail.empty() ? "" : ": " + detail)});
-      return quarantine(raw, src, std::move(why), "mapped FHIR refused", std::move(*shared_done));
+      return quarantine(shared->raw, shared->src, std::move(why), "mapped FHIR refused", std::move(shared->done));
     }
     metrics_
         .counter("gw_ingest_files_total", "Legacy files by adapter and outcome",
                  "adapter=\"" + adapter + "\",outcome=\"" + file_result_name(r.kind) + "\"")
         .inc();
-    log::info("ingest_file", {{"adapter", adapter}, {"outcome", file_result_name(r.kind)}, {"resources", n}});
-    (*shared_done)(std::move(r));
+    log::info("ingest_file", {{"adapter", adapter},
+                              {"outcome", file_result_name(r.kind)},
+                              {"resources", n},
+                              {"plan_mismatches", r.plan_mismatches}});
+    shared->done(std::move(r));
   });
 }
 

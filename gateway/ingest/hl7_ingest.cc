@@ -449,6 +449,7 @@ struct Hl7Ingest::Impl {
       req.req_id = st->src.msg_id;
       req.body = json::to_string(st->bundle);
       fhir::TransactionExtras extras;
+      extras.feed = std::string(adapter.format_id());
       if (!st->idempotency_key.empty()) extras.idempotency_key = st->idempotency_key;
       extras.inbound.push_back(inbound_row(*st, "accepted", "", st->warnings));
       if (st->src.replay_of) extras.inbound_status.emplace_back(st->src.replay_of, "replayed");

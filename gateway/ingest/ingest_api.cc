@@ -282,6 +282,8 @@ void IngestApi::ingest_whole_file(net::Request req, net::Respond respond, FileIn
       if (i.severity == Severity::error || i.severity == Severity::fatal) ++refused;
     w.Key("problems");
     w.Uint64(refused);
+    w.Key("planMismatches");
+    w.Uint64(r.plan_mismatches);
     w.Key("issues");
     write_issues(w, r.issues);
     w.EndObject();

@@ -5,6 +5,10 @@
 //                            (answered per message); for camhs an XML extract,
 //                            for cashgum a CSV file (answered per record/row);
 //                            cpis-upload answers itself (gateway/ingest/cpis_upload.h).
+//                            Whole files are answered {adapter, outcome,
+//                            message, resources, inbound_id (the kept file),
+//                            problems, planMismatches (CP-IS cross-check,
+//                            plan_crosscheck.h), issues}.
 //                            Policy operation "ingest:{adapter}". 200 when
 //                            anything was accepted (the body lists what was
 //                            not), 422 when nothing was, 503 when busy.

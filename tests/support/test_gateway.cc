@@ -9,6 +9,7 @@
 #include "adapters/registry.h"
 #include "gateway/delivery/subscriptions.h"
 #include "gateway/fhir/cpis_plan.h"
+#include "gateway/fhir/cohort.h"
 #include "gateway/fhir/rest.h"
 #include "gateway/fhir/subscription_api.h"
 #include "gateway/ingest/cpis_upload.h"
@@ -45,6 +46,7 @@ struct InProcessGateway::Parts {
   std::unique_ptr<ingest::CpisUpload> cpis_upload;
   std::unique_ptr<ingest::IngestApi> ingest_api;
   std::unique_ptr<ingest::RenderApi> render_api;
+  std::unique_ptr<fhir::SafeguardingCohortApi> cohort;
   std::unique_ptr<ops::OpsApi> ops;
   std::unique_ptr<delivery::Subscriptions> subs;
   std::unique_ptr<fhir::SubscriptionApi> sub_api;
@@ -74,7 +76,10 @@ InProcessGateway::InProcessGateway(net::Limits limits, const delivery::Subscript
   so.path = dir_.path() + "/gateway.db";
   so.metrics = &parts_->registry;
   parts_->store = store::open_sqlite(so);
+  auto merge = fhir::MergePolicy::load(profiles);
+  if (!merge) throw std::runtime_error("merge policy: " + merge.error().message);
   fhir::RestOptions ro;
+  ro.merge = std::make_shared<const fhir::MergePolicy>(std::move(*merge));
   ro.today = [parts = parts_.get()] {
     std::lock_guard lock(parts->today_mu);
     return parts->today.empty() ? fhir::cpis::utc_today() : parts->today;
@@ -105,6 +110,8 @@ InProcessGateway::InProcessGateway(net::Limits limits, const delivery::Subscript
   parts_->router.add("/render/camhs", parts_->render_api.get());
   parts_->ops = std::make_unique<ops::OpsApi>(parts_->registry, parts_->policy, [] { return true; });
   parts_->router.add("/fhir", parts_->rest.get());
+  parts_->cohort = std::make_unique<fhir::SafeguardingCohortApi>(*parts_->store, parts_->policy, profiles);
+  parts_->cohort->add_routes(parts_->router);
   parts_->router.add("/healthz", parts_->ops.get());
   parts_->router.add("/readyz", parts_->ops.get());
   parts_->router.add("/metrics", parts_->ops.get());
