@@ -22,6 +22,10 @@ class Lookup {
   // Caseload: the Patient's generalPractitioner/managingOrganization, or a
   // CareTeam or EpisodeOfCare about the Patient, names this ODS code.
   virtual bool in_caseload(const std::string& patient_id, const std::string& ods) = 0;
+  // Id of the live Patient keyed on this (normalised) NHS number: resolves a
+  // logical reference such as the sexual-health concern Flag's subject, which
+  // names the child by NHS number only. Fakes without patients answer nullopt.
+  virtual std::optional<std::string> patient_id_by_nhs_number(const std::string&) { return std::nullopt; }
 };
 
 // Caseload over the Store (reads on the calling thread).
@@ -30,6 +34,7 @@ class StoreLookup final : public Lookup {
   explicit StoreLookup(store::Store& s) : store_(s) {}
   std::optional<json::Document> patient(const std::string& id) override;
   bool in_caseload(const std::string& patient_id, const std::string& ods) override;
+  std::optional<std::string> patient_id_by_nhs_number(const std::string& nhs) override;
 
  private:
   store::Store& store_;
@@ -40,6 +45,9 @@ bool names_organisation(const json::Value& v, const std::string& ods);
 
 // "Patient/<id>" the resource is about ("" when none).
 std::string patient_ref_of(const std::string& type, const std::string& id, const json::Value& resource);
+
+// True when the resource's disclosable-to extension lists this audience code.
+bool disclosable_to(const json::Value& resource, std::string_view audience);
 
 struct Decision {
   bool notify = false;

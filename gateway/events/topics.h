@@ -38,9 +38,20 @@ struct Topic {
   //   "caseload" — the subscriber's organisation cares for the Patient the
   //   focus resource is about (GP, managing organisation, CareTeam or
   //   EpisodeOfCare naming its ODS code).
-  // Further routes (linked children, disclosure audiences) are added with the
-  // topics that need them.
+  //   "disclosure-audience" — content derived from restricted records (a
+  //   sexual-health clinic's safeguarding concern): the subscriber's role
+  //   must map, through `audiences`, to a code the focus resource lists in its
+  //   disclosable-to extension, and its organisation must care for the Patient
+  //   (caseload as above).
+  // Further routes (linked children) are added with the topics that need them.
   std::string route = "caseload";
+  // disclosure-audience: subscriber role -> the disclosable-to code it answers to.
+  std::map<std::string, std::string> audiences;
+  // Set on topics whose every event is a disclosure to be audited with its
+  // purpose and legal basis (CPIS.md section 4, DESIGN.md Sensitive data).
+  std::string purpose, legal_basis;
+
+  bool audits_disclosure() const { return !legal_basis.empty(); }
 
   bool fires() const { return status == "active"; }
   bool triggered_by(std::string_view type, std::string_view interaction) const;

@@ -9,11 +9,13 @@
 
 namespace gw::fhir {
 
-// searchset with total, self/next links and one entry per resource.
+// searchset with total, self/next links and one entry per resource, then
+// the `included` resources (search.mode include, not counted in total).
 // `query` is the request's raw query; paging parameters in it are replaced.
 std::string searchset_bundle(const std::string& base, const std::string& type, std::string_view query,
                              const store::SearchPage& page, int count, int64_t offset,
-                             const std::vector<std::string>& ignored_params);
+                             const std::vector<std::string>& ignored_params,
+                             const std::vector<store::StoredResource>& included = {});
 
 // history of one resource, newest first.
 std::string history_bundle(const std::string& base, const std::vector<store::StoredResource>& versions);

@@ -9,6 +9,8 @@
 #include "gateway/common/log.h"
 #include "gateway/fhir/bundle.h"
 #include "gateway/fhir/capability.h"
+#include "gateway/fhir/everything.h"
+#include "gateway/fhir/include.h"
 #include "gateway/fhir/resource_text.h"
 #include "gateway/fhir/search_params.h"
 #include "gateway/identity/nhs_number.h"
@@ -247,6 +249,10 @@ struct RestApi::Impl {
       if (m == "DELETE") return remove(std::move(req), std::move(respond), type, id);
       return method_not_allowed(m, "an instance accepts GET, PUT and DELETE", respond);
     }
+    if (seg.size() == 3 && seg[2] == "$everything" && type == "Patient") {
+      if (m != "GET") return method_not_allowed(m, "$everything accepts GET", respond);
+      return everything(std::move(req), std::move(respond), id);
+    }
     if (seg[2] != "_history" || seg.size() > 4) {
       respond(outcome_response(make_error(Errc::not_found, "no such FHIR endpoint"), "fhir_unknown"));
       return;
@@ -444,11 +450,57 @@ struct RestApi::Impl {
       }
       page = std::move(*res);
     }
+    std::vector<store::StoredResource> included;
+    if (!sr.includes.empty() || !sr.revincludes.empty()) {
+      auto inc = included_resources(store, sr, page, include_context(req));
+      if (!inc) {
+        respond(outcome_response(inc.error(), "fhir_search"));
+        return;
+      }
+      included = std::move(*inc);
+    }
     audit_read(req, "search", type + search_param_names(req.query), 200);
     Response resp;
     resp.route = "fhir_search";
-    resp.body = searchset_bundle(base(req), type, req.query, page, q.count, q.offset, sr.ignored);
+    resp.body = searchset_bundle(base(req), type, req.query, page, q.count, q.offset, sr.ignored, included);
     respond(std::move(resp));
+  }
+
+  // What a caller may see beyond the resources it searched for: the same
+  // hidden labels, and only the types it may search.
+  IncludeContext include_context(const Request& req) const {
+    IncludeContext ctx;
+    ctx.hidden_labels = policy.hidden_labels(req.principal);
+    ctx.may_search = [this, who = req.principal](std::string_view type) { return policy.allows(who, type, "search"); };
+    ctx.limit = opts.max_count;
+    return ctx;
+  }
+
+  // ---- Patient/$everything ------------------------------------------------------
+
+  void everything(Request req, Respond respond, const std::string& id) {
+    const char* route = "fhir_everything";
+    if (!check_policy(req, "Patient", "read", respond, route)) return;
+    auto parsed = parse_search("Patient", req.query, false);  // _count and _offset; the rest is reported ignored
+    if (!parsed) {
+      respond(outcome_response(parsed.error(), route));
+      return;
+    }
+    on_reader(std::move(respond), route, [this, req = std::move(req), id, sr = std::move(*parsed), route](Respond& respond) {
+      int count = std::min(sr.count, opts.max_count);
+      auto page = patient_everything(store, validator.resource_types(), id, include_context(req), count, sr.offset);
+      std::string entity = "Patient/" + id;
+      if (!page) {
+        audit_read(req, "everything", entity, http_status_for(page.error().code));
+        respond(outcome_response(page.error(), route));
+        return;
+      }
+      audit_read(req, "everything", entity, 200, entity);
+      Response resp;
+      resp.route = route;
+      resp.body = searchset_bundle(base(req), entity + "/$everything", req.query, *page, count, sr.offset, sr.ignored);
+      respond(std::move(resp));
+    });
   }
 
   // "?identifier,patient:identifier" — parameter names only, never values.
@@ -1087,6 +1139,10 @@ struct RestApi::Impl {
               else err = r.error();
             }
             const store::OpOutcome* o = op_index[i] == SIZE_MAX ? nullptr : &outcome->ops[op_index[i]];
+            if (o && o->noop && hidden_from(req->principal, p.type, o->id)) {
+              out += kHiddenMatchEntry;
+              continue;
+            }
             out += response_entry(b, p, o, rb, err, {});
           }
           out += "]}";
@@ -1101,6 +1157,21 @@ struct RestApi::Impl {
   }
 
   static constexpr int kTransactionAttempts = 5;
+
+  // A conditional create in a transaction that matched labelled content the
+  // caller may not see: nothing was created, and the answer must not name
+  // (location, etag) what exists.
+  static constexpr std::string_view kHiddenMatchEntry =
+      "{\"response\":{\"status\":\"200 OK\",\"outcome\":{\"resourceType\":\"OperationOutcome\",\"issue\":[{"
+      "\"severity\":\"information\",\"code\":\"informational\",\"diagnostics\":\"a matching resource exists; "
+      "nothing was created\"}]}}}";
+
+  bool hidden_from(const security::Principal& who, const std::string& type, const std::string& id) {
+    auto hidden = policy.hidden_labels(who);
+    if (hidden.empty()) return false;
+    auto cur = store.read(type, id);
+    return cur && hidden_by_labels(cur->body, hidden);
+  }
 
   static store::SearchQuery match_query(const std::string& type, const std::vector<store::Match>& ms, int count) {
     store::SearchQuery q;
@@ -1185,13 +1256,20 @@ struct RestApi::Impl {
       unit.audit.push_back(audit_row(*req, action_name(p.op->kind), entity, 200,
                                      p.type == "Patient" ? entity : std::string()));
       unit.ops.push_back(*p.op);
-      auto r = store.commit(std::move(unit), [this, st, i, b, done_one](Result<store::CommitOutcome> res) {
+      auto r = store.commit(std::move(unit), [this, st, i, b, done_one, req](Result<store::CommitOutcome> res) {
         const Prepared& p = st->entries[i];
         if (!res) {
           done_one(i, response_entry(b, p, nullptr, std::nullopt, res.error(), {}));
           return;
         }
-        done_one(i, response_entry(b, p, &res->ops.at(0), std::nullopt, std::nullopt, {}));
+        store::OpOutcome o = res->ops.at(0);
+        if (!o.noop) return done_one(i, response_entry(b, p, &o, std::nullopt, std::nullopt, {}));
+        // The match may be hidden from the caller: look on a reader, not the writer.
+        auto rr = store.run_read([this, st, i, b, done_one, req, o]() {
+          if (hidden_from(req->principal, st->entries[i].type, o.id)) return done_one(i, std::string(kHiddenMatchEntry));
+          done_one(i, response_entry(b, st->entries[i], &o, std::nullopt, std::nullopt, {}));
+        });
+        if (!rr) done_one(i, response_entry(b, p, nullptr, std::nullopt, rr.error(), {}));
       });
       if (!r) done_one(i, response_entry(b, p, nullptr, std::nullopt, r.error(), {}));
     }
