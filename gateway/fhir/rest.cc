@@ -665,8 +665,33 @@ struct RestApi::Impl {
     op.unique_key = nhs_unique_key(type, doc);
     op.index = index_entries(type, doc);
     op.body = storage_text(doc, type, doc.GetAllocator());
-    if (url_id.empty()) return submit_write(std::move(req), std::move(respond), std::move(op), route);
+    if (url_id.empty()) return conditional_write_if_visible(std::move(req), std::move(respond), std::move(op), route);
     write_if_visible(std::move(req), std::move(respond), std::move(op), route);
+  }
+
+  // A conditional update whose criteria match labelled content the caller may
+  // not see is refused as if nothing matched and nothing could be written
+  // there (404), like a write by id: otherwise a role that guesses a clinic's
+  // identifier could overwrite (and unlabel) the clinic's record.
+  void conditional_write_if_visible(Request req, Respond respond, store::WriteOp op, const char* route) {
+    auto hidden = policy.hidden_labels(req.principal);
+    if (hidden.empty()) return submit_write(std::move(req), std::move(respond), std::move(op), route);
+    on_reader(std::move(respond), route,
+              [this, req = std::move(req), op = std::move(op), hidden, route](Respond& respond) mutable {
+                if (matches_hidden(op, hidden)) {
+                  audit_read(req, action_name(op.kind), op.type, 404);
+                  return respond(outcome_response(make_error(Errc::not_found, op.type + " not found"), route));
+                }
+                submit_write(std::move(req), std::move(respond), std::move(op), route);
+              });
+  }
+
+  bool matches_hidden(const store::WriteOp& op, const std::vector<std::string>& hidden) {
+    auto found = store.search(match_query(op.type, op.match, 2));
+    if (!found) return false;
+    for (const auto& r : found->items)
+      if (hidden_by_labels(r.body, hidden)) return true;
+    return false;
   }
 
   // A write by id to labelled content the caller may not see is answered as
@@ -1075,6 +1100,12 @@ struct RestApi::Impl {
           auto found = store.search(match_query(p.type, op.match, 2));
           if (!found) return respond(outcome_response(found.error(), route));
           if (found->items.size() == 1) op.id = found->items[0].id;
+          for (const auto& r : found->items)
+            if (hidden_by_labels(r.body, policy.hidden_labels(req->principal)))
+              return respond(outcome_response(
+                  make_error(Errc::not_found, "transaction rolled back, nothing was written: " + p.type + " not found",
+                             entry_path(i) + ".request.url"),
+                  route));
         }
         if (p.full_url.rfind("urn:uuid:", 0) == 0 && op.kind != store::OpKind::remove) {
           refs[p.full_url] = p.type + "/" + op.id;

@@ -2,8 +2,9 @@
 // every role the policy does not name: in reads, vreads, history, searches
 // (totals included), chained searches, _include and _revinclude,
 // Patient/$everything, Bundle reads, conditional creates (plain and inside a
-// transaction, whose response must not name the hidden resource) and
-// subscription notifications. A matrix over all fifteen roles, not a sample.
+// transaction, whose response must not name the hidden resource), conditional
+// updates (plain and in a transaction: refused, the record untouched).
+// Subscription payloads: tests/gateway/events/sensitive_notifications_test.cc. A matrix over all fifteen roles, not a sample.
 #include <gtest/gtest.h>
 
 #include "gateway/common/json.h"
@@ -158,6 +159,28 @@ class SensitivityTest : public ::testing::Test {
     return out;
   }
 
+  // A conditional update (REST and inside a transaction) by a role that may
+  // not see the match: the status of each.
+  static std::pair<int, int> conditional_updates(const std::string& role, const std::string& local_id) {
+    auto c = gw_->client(role);
+    std::string criteria = "identifier=urn:cpis-gateway:local-id:RSH01%7C" + local_id;
+    auto put = c.request("PUT", "/fhir/Patient?" + criteria, labelled_patient(local_id, ""), kJson);
+    auto tx = c.request("POST", "/fhir",
+                        R"({"resourceType":"Bundle","type":"transaction","entry":[{"resource":)" +
+                            labelled_patient(local_id, "") + R"(,"request":{"method":"PUT","url":"Patient?)" + criteria +
+                            R"("}}]})",
+                        kJson);
+    return {put ? put->status : 0, tx ? tx->status : 0};
+  }
+
+  // The clinic's record is unchanged: version 1, still labelled.
+  static void expect_untouched(const std::string& owner, const std::string& id) {
+    auto r = gw_->client(owner).request("GET", "/fhir/Patient/" + id);
+    ASSERT_EQ(r->status, 200);
+    EXPECT_EQ(r->header("etag").value_or(""), "W/\"1\"") << "someone who may not see it changed it";
+    EXPECT_NE(r->body.find("\"security\""), std::string::npos);
+  }
+
   static InProcessGateway* gw_;
 };
 InProcessGateway* SensitivityTest::gw_ = nullptr;
@@ -210,8 +233,12 @@ TEST_F(SensitivityTest, SexualHealthContentIsForSexualHealthOnly) {
     } else {
       expect_hidden(role, p);
       expect_hidden_when_following(role, p, reads_patients(role));
+      auto [put, tx] = conditional_updates(role, "SH-1");
+      EXPECT_TRUE(put == 404 || put == 403) << role << ": conditional update answered " << put;
+      EXPECT_TRUE(tx == 404 || tx == 403) << role << ": transaction conditional update answered " << tx;
     }
   }
+  expect_untouched("sexual-health", m.patient);
 }
 
 TEST_F(SensitivityTest, MentalHealthContentStaysWithMentalHealthServices) {
@@ -228,8 +255,12 @@ TEST_F(SensitivityTest, MentalHealthContentStaysWithMentalHealthServices) {
     } else {
       expect_hidden(role, p);
       expect_hidden_when_following(role, p, reads_patients(role));
+      auto [put, tx] = conditional_updates(role, "MH-1");
+      EXPECT_TRUE(put == 404 || put == 403) << role << ": conditional update answered " << put;
+      EXPECT_TRUE(tx == 404 || tx == 403) << role << ": transaction conditional update answered " << tx;
     }
   }
+  expect_untouched("camhs", m.patient);
 }
 
 TEST_F(SensitivityTest, WritesByIdToHiddenContentAreRefusedAsNotFound) {
