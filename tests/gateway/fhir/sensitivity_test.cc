@@ -278,6 +278,27 @@ TEST_F(SensitivityTest, WritesByIdToHiddenContentAreRefusedAsNotFound) {
   EXPECT_EQ(r->header("etag").value_or(""), "W/\"1\"");
 }
 
+TEST_F(SensitivityTest, EverythingIsPagedOverTheWholeVisibleRecord) {
+  Made m = make_all("sexual-health", "SH-P", label("STD"));
+  auto clinic = gw_->client("sexual-health");
+  auto page = [&](const std::string& q) {
+    auto r = clinic.request("GET", "/fhir/Patient/" + m.patient + "/$everything?" + q);
+    EXPECT_EQ(r->status, 200) << r->body;
+    return *json::parse(r->body);
+  };
+  auto first = page("_count=2");
+  EXPECT_EQ(first["total"].GetInt(), 3);
+  ASSERT_EQ(first["entry"].Size(), 2u);
+  EXPECT_STREQ(first["entry"][0]["resource"]["resourceType"].GetString(), "Patient");
+  EXPECT_NE(json::to_string(first["link"]).find("\"next\""), std::string::npos);
+  auto second = page("_count=2&_offset=2");
+  ASSERT_EQ(second["entry"].Size(), 1u);
+  EXPECT_STREQ(second["entry"][0]["resource"]["resourceType"].GetString(), "Observation");
+  EXPECT_EQ(gw_->client("sexual-health").request("GET", "/fhir/Patient/no-such-id/$everything")->status, 404);
+  EXPECT_EQ(gw_->client("sexual-health").request("POST", "/fhir/Patient/" + m.patient + "/$everything", "{}", kJson)->status,
+            405);
+}
+
 TEST_F(SensitivityTest, UnlabelledContentIsUnaffected) {
   std::string id = make("integration", "PLAIN-1", label("N"));
   EXPECT_EQ(probe("gp", id, "PLAIN-1").read, 200);
