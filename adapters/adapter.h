@@ -4,7 +4,9 @@
 //   static Result<AdapterPtr> create(const AdapterConfig&, const Profiles&)
 // that validates its code tables up front, so an adapter that exists is valid.
 // Formats are registered explicitly in registry.cc (no static initialisers).
+#include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -16,6 +18,9 @@ namespace gw::adapters {
 // A FHIR Bundle as JSON text (type transaction for parse results).
 struct Bundle {
   std::string json;
+  // Number of entries, when the adapter counted them while writing (saves
+  // the caller a parse of a large Bundle just to count); nullopt = unknown.
+  std::optional<std::size_t> entries{};
 };
 
 class Adapter {

@@ -867,6 +867,7 @@ Bundle CashGumAdapter::bundle_of(const CsvParseResult& result) {
   std::string json = R"({"resourceType":"Bundle","type":"transaction")";
   std::set<std::string_view> seen;
   bool first = true;
+  std::size_t n = 0;
   for (const auto& r : result.rows) {
     if (r.status == RowStatus::rejected) continue;
     for (const auto& e : r.entries) {
@@ -874,11 +875,12 @@ Bundle CashGumAdapter::bundle_of(const CsvParseResult& result) {
       json += first ? R"(,"entry":[)" : ",";
       first = false;
       json += e.json;
+      ++n;
     }
   }
   if (!first) json += ']';
   json += '}';
-  return Bundle{std::move(json)};
+  return Bundle{std::move(json), n};
 }
 
 Result<Bundle> CashGumAdapter::parse(std::string_view raw, IssueSink& issues) const {

@@ -48,6 +48,26 @@ std::optional<SubscriptionSpec> spec_from(const store::StoredResource& r) {
   return s;
 }
 
+// The audit of one disclosure (CPIS.md section 4: who received what about
+// whom, under which purpose), committed with the event so that no disclosure
+// exists without it. The actor is the recipient; whether the delivery
+// succeeded is audited per attempt by the delivery ("notify" rows).
+store::AuditRow disclosure_audit(const Topic& t, const SubscriptionSpec& sub, const store::ChangeRow& ch,
+                                 const std::string& patient_ref) {
+  store::AuditRow a;
+  a.actor_ods = sub.owner.ods;
+  a.actor_role = sub.owner.role;
+  a.actor_system = sub.owner.system;
+  a.action = "disclose";
+  a.entity = ch.type + "/" + ch.id + "/_history/" + std::to_string(ch.version);
+  a.outcome = "success";
+  a.request_id = "change-" + std::to_string(ch.seq);
+  a.detail = "topic=" + t.name + "; subscription=Subscription/" + sub.id + "; purpose=" + t.purpose +
+             "; legal basis=" + t.legal_basis;
+  a.patient_ref = patient_ref;
+  return a;
+}
+
 }  // namespace
 
 std::optional<SubscriptionSpec> load_subscription(store::Store& s, const std::string& id) {
@@ -268,6 +288,7 @@ Result<int> Dispatcher::run_once() {
       e.patient_ref = d.patient_ref;
       e.content = d.content;
       unit.events.push_back(std::move(e));
+      if (t->audits_disclosure()) unit.audit.push_back(disclosure_audit(*t, *sub, ch, d.patient_ref));
       got_events.insert(sub->id);
     }
   }

@@ -196,6 +196,21 @@ bool camhs_and_gp_allow(const SubscriptionSpec& sub, const std::string& patient_
   return ok;
 }
 
+constexpr std::string_view kDisclosableTo = "https://cpis-gateway.nhs.uk/StructureDefinition/disclosable-to";
+
+// disclosure-audience: the service that recorded the concern decided who may
+// hear of it (disclosable-to); of those audiences, only the organisations that
+// care for the child do. A role the topic gives no audience hears nothing.
+bool disclosure_audience_allows(const Topic& topic, const SubscriptionSpec& sub, const std::string& patient_id,
+                                const json::Value& resource, Lookup& lookup, Decision& d) {
+  auto audience = topic.audiences.find(sub.owner.role);
+  if (audience == topic.audiences.end() || !disclosable_to(resource, audience->second)) {
+    d.reason = "audience";
+    return false;
+  }
+  return !patient_id.empty() && lookup.in_caseload(patient_id, sub.owner.ods);
+}
+
 // One function per route named in topics.cc kRoutes. May fill d (for
 // example with the people concerned); sets d.reason when it refuses.
 bool route_allows(const Topic& topic, const SubscriptionSpec& sub, const store::ChangeRow& change,
@@ -209,6 +224,8 @@ bool route_allows(const Topic& topic, const SubscriptionSpec& sub, const store::
   if (topic.route == "plan-authority-on-move") return plan_moved_to_authority(sub, change, resource, lookup);
   if (topic.route == "linked-children") return linked_children_allow(sub, patient_id, lookup, d);
   if (topic.route == "camhs-and-gp") return camhs_and_gp_allow(sub, patient_id, lookup, d);
+  if (topic.route == "disclosure-audience")
+    return disclosure_audience_allows(topic, sub, patient_id, resource, lookup, d);
   d.reason = "route";
   return false;
 }
@@ -267,6 +284,21 @@ bool may_see(const Labels& l, const std::string& role) {
   return (!l.psy || psy_ok) && (!l.sud || sud_ok);
 }
 
+// "Patient/<id>" of the Patient a subject/patient reference names only by
+// NHS number (a logical reference), or "".
+std::string patient_ref_by_nhs_number(const json::Value& resource, Lookup& lookup) {
+  for (const char* k : {"subject", "patient"}) {
+    const json::Value* ref = json::member(resource, k);
+    const json::Value* ident = ref && ref->IsObject() ? json::member(*ref, "identifier") : nullptr;
+    if (!ident || !ident->IsObject()) continue;
+    if (json::get_string(*ident, "system").value_or("") != identity::kNhsNumberSystem) continue;
+    auto nhs = identity::normalise_nhs_number(json::get_string(*ident, "value").value_or(""));
+    if (!nhs) continue;
+    if (auto id = lookup.patient_id_by_nhs_number(*nhs)) return "Patient/" + *id;
+  }
+  return {};
+}
+
 }  // namespace
 
 bool names_organisation(const json::Value& v, const std::string& ods) {
@@ -294,6 +326,22 @@ std::string patient_ref_of(const std::string& type, const std::string& id, const
   for (const auto& e : fhir::index_entries(type, resource))
     if (e.param == "patient" || e.param == "subject") return e.value;
   return {};
+}
+
+bool disclosable_to(const json::Value& resource, std::string_view audience) {
+  const json::Value* ext = json::member(resource, "extension");
+  if (!ext || !ext->IsArray()) return false;
+  for (const auto& e : ext->GetArray())
+    if (json::get_string(e, "url").value_or("") == kDisclosableTo &&
+        json::get_string(e, "valueCode").value_or("") == audience)
+      return true;
+  return false;
+}
+
+std::optional<std::string> StoreLookup::patient_id_by_nhs_number(const std::string& nhs) {
+  auto r = store_.find_by_unique_key(nhs);
+  if (!r) return std::nullopt;
+  return *r;
 }
 
 std::optional<json::Document> StoreLookup::patient(const std::string& id) {
@@ -427,6 +475,7 @@ Decision decide(const Topic& topic, const SubscriptionSpec& sub, const store::Ch
     return d;
   }
   d.patient_ref = patient_ref_of(change.type, change.id, resource);
+  if (d.patient_ref.empty()) d.patient_ref = patient_ref_by_nhs_number(resource, lookup);
   std::string patient_id = d.patient_ref.rfind("Patient/", 0) == 0 ? d.patient_ref.substr(8) : std::string();
   std::optional<json::Document> patient_doc;
   auto patient = [&]() -> const json::Value* {

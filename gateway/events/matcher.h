@@ -49,6 +49,10 @@ class Lookup {
   virtual bool holds_camhs_care(const std::string&, const std::string&) { return false; }
   // Any current resource (a disclosure's contact details), or nullopt.
   virtual std::optional<json::Document> resource(const std::string&, const std::string&) { return std::nullopt; }
+  // Id of the live Patient keyed on this (normalised) NHS number: resolves a
+  // logical reference such as the sexual-health concern Flag's subject, which
+  // names the child by NHS number only. Fakes without patients answer nullopt.
+  virtual std::optional<std::string> patient_id_by_nhs_number(const std::string&) { return std::nullopt; }
 };
 
 // Caseload over the Store (reads on the calling thread). Lives for one
@@ -65,6 +69,7 @@ class StoreLookup final : public Lookup {
   bool pregnant(const std::string& patient_id) override;
   bool holds_camhs_care(const std::string& patient_id, const std::string& ods) override;
   std::optional<json::Document> resource(const std::string& type, const std::string& id) override;
+  std::optional<std::string> patient_id_by_nhs_number(const std::string& nhs) override;
 
  private:
   std::vector<store::StoredResource> about_patient(const char* type, const std::string& patient_id);
@@ -78,6 +83,9 @@ bool names_organisation(const json::Value& v, const std::string& ods);
 
 // "Patient/<id>" the resource is about ("" when none).
 std::string patient_ref_of(const std::string& type, const std::string& id, const json::Value& resource);
+
+// True when the resource's disclosable-to extension lists this audience code.
+bool disclosable_to(const json::Value& resource, std::string_view audience);
 
 struct Decision {
   bool notify = false;

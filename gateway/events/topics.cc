@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -48,10 +49,36 @@ const std::set<std::string_view> kFilterParams = {"identifier", "patient", "pati
                                                   "code"};
 const std::set<std::string_view> kInteractions = {"create", "update", "delete"};
 // Routes the matcher implements (matcher.cc, route_allows).
-const std::set<std::string_view> kRoutes = {"caseload", "plan-authority", "plan-authority-on-move", "linked-children",
-                                            "camhs-and-gp"};
+const std::set<std::string_view> kRoutes = {"caseload",        "plan-authority", "plan-authority-on-move",
+                                            "linked-children", "camhs-and-gp",   "disclosure-audience"};
 // Payload kinds the dispatcher implements (dispatcher.cc, disclosure.cc).
 const std::set<std::string_view> kPayloads = {"focus", "disclosure", "disclosure-when-hidden"};
+
+// The disclosure keys: audiences (role -> disclosable-to code, every role a
+// subscriber role), purpose and legal_basis (both or neither). The
+// disclosure-audience route needs all three: a disclosure nobody can account
+// for must not be configurable.
+std::optional<Error> parse_disclosure(const json::Value& doc, const std::string& source, Topic& t) {
+  if (const json::Value* a = json::member(doc, "audiences")) {
+    if (!a->IsObject()) return bad(source, "audiences", "must be an object (role -> disclosable-to code)");
+    for (const auto& m : a->GetObject()) {
+      std::string role(m.name.GetString(), m.name.GetStringLength());
+      if (!has(t.roles, role)) return bad(source, "audiences", "names '" + role + "' which is not in roles");
+      if (!m.value.IsString() || m.value.GetStringLength() == 0)
+        return bad(source, "audiences." + role, "must be a non-empty string");
+      t.audiences[role].assign(m.value.GetString(), m.value.GetStringLength());
+    }
+  }
+  t.purpose = std::string(json::get_string(doc, "purpose").value_or(""));
+  t.legal_basis = std::string(json::get_string(doc, "legal_basis").value_or(""));
+  if (t.purpose.empty() != t.legal_basis.empty())
+    return bad(source, t.purpose.empty() ? "purpose" : "legal_basis", "is required with the other");
+  if (t.route == "disclosure-audience") {
+    if (t.audiences.empty()) return bad(source, "audiences", "is required by the disclosure-audience route");
+    if (!t.audits_disclosure()) return bad(source, "legal_basis", "is required by the disclosure-audience route");
+  }
+  return std::nullopt;
+}
 
 }  // namespace
 
@@ -78,7 +105,8 @@ Result<Topic> Topics::parse(std::string_view text, const std::string& source) {
     static const std::set<std::string_view> known = {"name",    "url",     "title", "status",
                                                       "description", "triggers", "filters", "roles",
                                                       "unrestricted_roles", "route", "payload",
-                                                      "statuses", "requires", "comment"};
+                                                      "statuses", "requires", "comment",
+                                                      "audiences", "purpose", "legal_basis"};
     if (!known.count(k)) return bad(source, std::string(k), "is not a known topic key");
   }
   auto name = string_of(*doc, "name", source);
@@ -159,6 +187,7 @@ Result<Topic> Topics::parse(std::string_view text, const std::string& source) {
   auto req = strings(*doc, "requires", source, false);
   if (!req) return req.error();
   t.requires_paths = *req;
+  if (auto e = parse_disclosure(*doc, source, t)) return *e;
   return t;
 }
 

@@ -53,6 +53,11 @@ struct Topic {
   //   "camhs-and-gp" — a CAMHS subscriber holds the young person's open CAMHS
   //   referral or care-team membership; a GP subscriber is the young person's
   //   practice. CPIS.md §4 (tier4-discharge).
+  //   "disclosure-audience" — content derived from restricted records (a
+  //   sexual-health clinic's safeguarding concern): the subscriber's role
+  //   must map, through `audiences`, to a code the focus resource lists in its
+  //   disclosable-to extension, and its organisation must care for the Patient
+  //   (caseload as above).
   std::string route = "caseload";
   // What the subscriber is sent (CPIS.md §3 "what leaves"):
   //   "focus" — the changed resource itself (lowered to id-only when labelled);
@@ -65,6 +70,13 @@ struct Topic {
   //   statuses — its status is one of these;
   //   requires — these dotted paths are present (e.g. "period.end").
   std::vector<std::string> statuses, requires_paths;
+  // disclosure-audience: subscriber role -> the disclosable-to code it answers to.
+  std::map<std::string, std::string> audiences;
+  // Set on topics whose every event is a disclosure to be audited with its
+  // purpose and legal basis (CPIS.md section 4, DESIGN.md Sensitive data).
+  std::string purpose, legal_basis;
+
+  bool audits_disclosure() const { return !legal_basis.empty(); }
 
   bool fires() const { return status == "active"; }
   bool disclosure() const { return payload != "focus"; }

@@ -42,11 +42,13 @@ std::string page_url(const std::string& base, const std::string& type, const std
 std::string searchset_bundle(const std::string& base, const std::string& type, std::string_view query,
                              const store::SearchPage& page, int count, int64_t offset,
                              const std::vector<std::string>& ignored_params,
+                             const std::vector<store::StoredResource>& included,
                              const std::vector<std::string>& leading_entries) {
   std::string q = query_without_paging(query);
   std::string out;
   size_t est = 256;
   for (const auto& r : page.items) est += r.body.size() + 160;
+  for (const auto& r : included) est += r.body.size() + 160;
   out.reserve(est);
   out += "{\"resourceType\":\"Bundle\",\"id\":\"" + new_uuid() + "\",\"type\":\"searchset\",\"total\":";
   out += std::to_string(page.total + static_cast<int64_t>(leading_entries.size()));
@@ -60,7 +62,7 @@ std::string searchset_bundle(const std::string& base, const std::string& type, s
   }
   out += "]";
   // FHIR JSON forbids empty arrays: an empty result has no "entry" at all.
-  bool any_entry = !page.items.empty() || !ignored_params.empty() || !leading_entries.empty();
+  bool any_entry = !page.items.empty() || !included.empty() || !ignored_params.empty() || !leading_entries.empty();
   if (any_entry) out += ",\"entry\":[";
   bool first = true;
   for (const auto& e : leading_entries) {
@@ -68,13 +70,17 @@ std::string searchset_bundle(const std::string& base, const std::string& type, s
     first = false;
     out += e;
   }
-  for (const auto& r : page.items) {
+  auto entry = [&](const store::StoredResource& r, const char* mode) {
     if (!first) out.push_back(',');
     first = false;
     out += "{\"fullUrl\":" + quoted(base + "/" + r.type + "/" + r.id) + ",\"resource\":";
     out += served_text(r);
-    out += ",\"search\":{\"mode\":\"match\"}}";
-  }
+    out += ",\"search\":{\"mode\":\"";
+    out += mode;
+    out += "\"}}";
+  };
+  for (const auto& r : page.items) entry(r, "match");
+  for (const auto& r : included) entry(r, "include");
   if (!ignored_params.empty()) {
     // Lenient handling: say which parameters were not applied (FHIR search "outcome" entry).
     if (!first) out.push_back(',');

@@ -9,7 +9,8 @@
 
 namespace gw::fhir {
 
-// searchset with total, self/next links and one entry per resource.
+// searchset with total, self/next links and one entry per resource, then
+// the `included` resources (search.mode include, not counted in total).
 // `query` is the request's raw query; paging parameters in it are replaced.
 // `leading_entries` (serialised Bundle entries of resources that are not
 // stored, such as the Flags derived from CP-IS plans) come first and count in
@@ -17,6 +18,7 @@ namespace gw::fhir {
 std::string searchset_bundle(const std::string& base, const std::string& type, std::string_view query,
                              const store::SearchPage& page, int count, int64_t offset,
                              const std::vector<std::string>& ignored_params,
+                             const std::vector<store::StoredResource>& included = {},
                              const std::vector<std::string>& leading_entries = {});
 
 // history of one resource, newest first.

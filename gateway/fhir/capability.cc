@@ -1,6 +1,8 @@
 #include "gateway/fhir/capability.h"
 
+#include <algorithm>
 #include <ctime>
+#include <vector>
 
 #include "gateway/common/json.h"
 #include "gateway/fhir/search_params.h"
@@ -42,6 +44,33 @@ void write_cohort_operation(json::Writer& w) {
       "adult-mental-health, substance-misuse.");
   w.EndObject();
   w.EndArray();
+}
+
+bool has(const std::vector<std::string>& v, const char* x) { return std::find(v.begin(), v.end(), x) != v.end(); }
+
+// searchInclude: this type's own patient/subject references; searchRevInclude
+// (Patient only): every type's references to a Patient (search_params.cc).
+void write_includes(json::Writer& w, const std::string& type, const std::vector<std::string>& types) {
+  auto strings = [&](const char* key, const std::vector<std::string>& values) {
+    if (values.empty()) return;
+    w.Key(key);
+    w.StartArray();
+    for (const auto& v : values) w.String(v.c_str(), static_cast<json::SizeType>(v.size()));
+    w.EndArray();
+  };
+  auto refs_of = [](const std::string& t) {
+    std::vector<std::string> out;
+    auto params = supported_search_params(t);
+    for (const char* p : {"patient", "subject"})
+      if (has(params, p)) out.push_back(t + ":" + p);
+    return out;
+  };
+  strings("searchInclude", refs_of(type));
+  if (type != "Patient") return;
+  std::vector<std::string> rev;
+  for (const auto& t : types)
+    for (auto& r : refs_of(t)) rev.push_back(std::move(r));
+  strings("searchRevInclude", rev);
 }
 }  // namespace
 
@@ -107,6 +136,7 @@ std::string capability_statement_json(const Validator& validator, const security
     w.Key("conditionalDelete"); s("not-supported");
     if (type == "Patient") write_cohort_operation(w);
     auto params = supported_search_params(type);
+    write_includes(w, type, validator.resource_types());
     if (!params.empty()) {
       w.Key("searchParam");
       w.StartArray();
@@ -119,6 +149,18 @@ std::string capability_statement_json(const Validator& validator, const security
         w.Key("documentation"); s(d.doc);
         w.EndObject();
       }
+      w.EndArray();
+    }
+    if (type == "Patient") {
+      w.Key("operation");
+      w.StartArray();
+      w.StartObject();
+      w.Key("name"); s("everything");
+      w.Key("definition"); s("http://hl7.org/fhir/OperationDefinition/Patient-everything");
+      w.Key("documentation");
+      s("GET only; _count and _offset page the Patient and every resource whose patient/subject it is; content the "
+        "caller may not see (sensitivity labels, types its role may not search) is neither returned nor counted.");
+      w.EndObject();
       w.EndArray();
     }
     w.EndObject();

@@ -415,6 +415,26 @@ bool only_patient_identifier(const SearchRequest& sr) {
          sr.subject_identifier.empty() && sr.last_updated.empty() && sr.patient_identifier.size() == 1;
 }
 
+// The national AuditEvent query adds _include=AuditEvent:entity-type=…|ASSIGNED;
+// the agents it would include are inside each AuditEvent already, so it is
+// dropped before the general search parser (which includes Patients only).
+std::string without_national_include(std::string_view query) {
+  if (query.starts_with('?')) query.remove_prefix(1);
+  std::string out;
+  size_t pos = 0;
+  while (pos <= query.size()) {
+    size_t amp = query.find('&', pos);
+    if (amp == std::string_view::npos) amp = query.size();
+    std::string_view pair = query.substr(pos, amp - pos);
+    pos = amp + 1;
+    bool national = pair.starts_with("_include=") && pair.find("entity-type") != std::string_view::npos;
+    if (pair.empty() || national) continue;
+    if (!out.empty()) out.push_back('&');
+    out.append(pair);
+  }
+  return out;
+}
+
 }  // namespace
 
 bool CpisApi::handles(const std::string& type, const Request& req) const {
@@ -445,7 +465,7 @@ void CpisApi::search(const std::string& type, Request req, Respond respond) {
   // The header is required on the CareTeam query; on a Flag view it is
   // optional but, when sent, must be valid and is honoured the same way.
   if (q.header_invalid || (type == "CareTeam" && !q.unscheduled)) return respond(invalid_header(route));
-  auto sr = parse_search(type, req.query, false);
+  auto sr = parse_search(type, type == "AuditEvent" ? without_national_include(req.query) : req.query, false);
   if (!sr) {
     if (sr.error().expression.rfind("patient", 0) == 0) return respond(invalid_nhs_number(route));
     return respond(error_response(sr.error(), route));
@@ -543,7 +563,7 @@ void CpisApi::flags(Request req, Respond respond, Query q) {
       derived.push_back("{\"fullUrl\":" + quoted("urn:uuid:" + new_uuid()) +
                         ",\"resource\":" + cpis::derived_flag(*d, plan.id) + ",\"search\":{\"mode\":\"match\"}}");
     }
-    std::string body = searchset_bundle(ctx_.base(req), "Flag", req.query, stored, kMaxFlagsInView, 0, {}, derived);
+    std::string body = searchset_bundle(ctx_.base(req), "Flag", req.query, stored, kMaxFlagsInView, 0, {}, {}, derived);
     answer_after_recording(req, respond, q, "Flag", plans->patient_id, ids_of(plans->in_scope), std::move(body), route);
   });
 }

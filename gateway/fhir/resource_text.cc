@@ -1,5 +1,7 @@
 #include "gateway/fhir/resource_text.h"
 
+#include <algorithm>
+
 #include <openssl/rand.h>
 
 #include <cstdio>
@@ -170,6 +172,18 @@ bool hidden_by_labels(std::string_view body, const std::vector<std::string>& hid
     for (const auto& h : hidden)
       if (label == h) return true;
   return false;
+}
+
+bool keeps_hidden_labels(std::string_view stored_body, const json::Value& incoming,
+                         const std::vector<std::string>& hidden) {
+  auto stored = json::parse(stored_body);
+  if (!stored) return false;
+  auto now = security_labels(incoming);
+  for (const auto& label : security_labels(*stored))
+    if (std::find(hidden.begin(), hidden.end(), label) != hidden.end() &&
+        std::find(now.begin(), now.end(), label) == now.end())
+      return false;
+  return true;
 }
 
 std::string etag(int64_t version) { return "W/\"" + std::to_string(version) + "\""; }

@@ -12,6 +12,8 @@
 #include "gateway/fhir/capability.h"
 #include "gateway/fhir/cpis_api.h"
 #include "gateway/fhir/cpis_plan.h"
+#include "gateway/fhir/everything.h"
+#include "gateway/fhir/include.h"
 #include "gateway/fhir/resource_text.h"
 #include "gateway/fhir/search_params.h"
 #include "gateway/identity/nhs_number.h"
@@ -334,6 +336,10 @@ struct RestApi::Impl {
       if (m == "DELETE") return remove(std::move(req), std::move(respond), type, id);
       return method_not_allowed(m, "an instance accepts GET, PUT and DELETE", respond);
     }
+    if (seg.size() == 3 && seg[2] == "$everything" && type == "Patient") {
+      if (m != "GET") return method_not_allowed(m, "$everything accepts GET", respond);
+      return everything(std::move(req), std::move(respond), id);
+    }
     if (seg[2] != "_history" || seg.size() > 4) {
       respond(outcome_response(make_error(Errc::not_found, "no such FHIR endpoint"), "fhir_unknown"));
       return;
@@ -536,11 +542,57 @@ struct RestApi::Impl {
       }
       page = std::move(*res);
     }
+    std::vector<store::StoredResource> included;
+    if (!sr.includes.empty() || !sr.revincludes.empty()) {
+      auto inc = included_resources(store, sr, page, include_context(req));
+      if (!inc) {
+        respond(outcome_response(inc.error(), "fhir_search"));
+        return;
+      }
+      included = std::move(*inc);
+    }
     audit_read(req, "search", type + search_param_names(req.query), 200);
     Response resp;
     resp.route = "fhir_search";
-    resp.body = searchset_bundle(base(req), type, req.query, page, q.count, q.offset, sr.ignored);
+    resp.body = searchset_bundle(base(req), type, req.query, page, q.count, q.offset, sr.ignored, included);
     respond(std::move(resp));
+  }
+
+  // What a caller may see beyond the resources it searched for: the same
+  // hidden labels, and only the types it may search.
+  IncludeContext include_context(const Request& req) const {
+    IncludeContext ctx;
+    ctx.hidden_labels = policy.hidden_labels(req.principal);
+    ctx.may_search = [this, who = req.principal](std::string_view type) { return policy.allows(who, type, "search"); };
+    ctx.limit = opts.max_count;
+    return ctx;
+  }
+
+  // ---- Patient/$everything ------------------------------------------------------
+
+  void everything(Request req, Respond respond, const std::string& id) {
+    const char* route = "fhir_everything";
+    if (!check_policy(req, "Patient", "read", respond, route)) return;
+    auto parsed = parse_search("Patient", req.query, false);  // _count and _offset; the rest is reported ignored
+    if (!parsed) {
+      respond(outcome_response(parsed.error(), route));
+      return;
+    }
+    on_reader(std::move(respond), route, [this, req = std::move(req), id, sr = std::move(*parsed), route](Respond& respond) {
+      int count = std::min(sr.count, opts.max_count);
+      auto page = patient_everything(store, validator.resource_types(), id, include_context(req), count, sr.offset);
+      std::string entity = "Patient/" + id;
+      if (!page) {
+        audit_read(req, "everything", entity, http_status_for(page.error().code));
+        respond(outcome_response(page.error(), route));
+        return;
+      }
+      audit_read(req, "everything", entity, 200, entity);
+      Response resp;
+      resp.route = route;
+      resp.body = searchset_bundle(base(req), entity + "/$everything", req.query, *page, count, sr.offset, sr.ignored);
+      respond(std::move(resp));
+    });
   }
 
   // "?identifier,patient:identifier" — parameter names only, never values.
@@ -714,24 +766,40 @@ struct RestApi::Impl {
     op.unique_key = nhs_unique_key(type, doc);
     op.index = index_entries(type, doc);
     op.body = storage_text(doc, type, doc.GetAllocator());
-    if (url_id.empty() && own.empty()) return submit_write(std::move(req), std::move(respond), std::move(op), route);
     write_if_visible(std::move(req), std::move(respond), std::move(op), route, std::move(own));
   }
 
-  // A write by id to labelled content the caller may not see is answered as
-  // if the resource did not exist (it must neither change it nor learn of it).
+  // A conditional update whose criteria match labelled content the caller may
+  // not see is refused as if nothing matched and nothing could be written
+  // there (404), like a write by id: otherwise a role that guesses a clinic's
+  // identifier could overwrite (and unlabel) the clinic's record.
+  bool matches_hidden(const store::WriteOp& op, const std::vector<std::string>& hidden) {
+    auto found = store.search(match_query(op.type, op.match, 2));
+    if (!found) return false;
+    for (const auto& r : found->items)
+      if (hidden_by_labels(r.body, hidden)) return true;
+    return false;
+  }
+
+  // A write by id, or a conditional write whose match is, to labelled content
+  // the caller may not see is answered as if the resource did not exist (it
+  // must neither change it nor learn of it).
   // `own`: what the content replaced must be for this caller (conditions()).
   void write_if_visible(Request req, Respond respond, store::WriteOp op, const char* route, Conditions own = {}) {
     auto hidden = policy.hidden_labels(req.principal);
     if (hidden.empty() && own.empty()) return submit_write(std::move(req), std::move(respond), std::move(op), route);
     on_reader(std::move(respond), route,
               [this, req = std::move(req), op = std::move(op), hidden, own, route](Respond& respond) mutable {
+                bool hidden_target = false;
                 if (op.match.empty()) {
                   auto cur = store.read(op.type, op.id);
-                  if (cur && hidden_by_labels(cur->body, hidden)) {
-                    audit_read(req, action_name(op.kind), op.type + "/" + op.id, 404);
-                    return respond(outcome_response(make_error(Errc::not_found, op.type + " not found"), route));
-                  }
+                  hidden_target = cur && hidden_by_labels(cur->body, hidden);
+                } else {
+                  hidden_target = !hidden.empty() && matches_hidden(op, hidden);
+                }
+                if (hidden_target) {
+                  audit_read(req, action_name(op.kind), op.match.empty() ? op.type + "/" + op.id : op.type, 404);
+                  return respond(outcome_response(make_error(Errc::not_found, op.type + " not found"), route));
                 }
                 if (auto e = check_replaced(req, own, op, own.empty() ? op.type : condition_path(op.type, own))) {
                   audit_read(req, action_name(op.kind), op.type, http_status_for(e->code));
@@ -1138,6 +1206,15 @@ struct RestApi::Impl {
           op.id_resolved = true;
           auto found = store.search(match_query(p.type, op.match, 2));
           if (!found) return respond(outcome_response(found.error(), route));
+          // A match the caller may not see: refused unless the entry keeps
+          // its hidden labels (a feed resending what it wrote; never a strip).
+          for (const auto& r : found->items)
+            if (auto hidden = policy.hidden_labels(req->principal);
+                hidden_by_labels(r.body, hidden) && !(p.doc && keeps_hidden_labels(r.body, *p.doc, hidden)))
+              return respond(outcome_response(
+                  make_error(Errc::not_found, "transaction rolled back, nothing was written: " + p.type + " not found",
+                             entry_path(i) + ".request.url"),
+                  route));
           if (found->items.size() == 1) {
             op.id = found->items[0].id;
             if (merged_feed(extras, p.type)) merge_base[i] = std::move(found->items[0]);
@@ -1214,6 +1291,10 @@ struct RestApi::Impl {
               else err = r.error();
             }
             const store::OpOutcome* o = op_index[i] == SIZE_MAX ? nullptr : &outcome->ops[op_index[i]];
+            if (o && o->noop && hidden_by_id(req->principal, p.type, o->id)) {
+              out += kHiddenMatchEntry;
+              continue;
+            }
             out += response_entry(b, p, o, rb, err, {});
           }
           out += "]}";
@@ -1242,6 +1323,20 @@ struct RestApi::Impl {
     if (!cur || !cur->IsObject()) return;
     opts.merge->merge(op.type, extras.feed, *cur, d);
     if (!op.if_match) op.if_match = base.version;
+  }
+
+  // A conditional create in a transaction that matched labelled content the
+  // caller may not see: nothing was created, and the answer must not name
+  // (location, etag) what exists.
+  static constexpr std::string_view kHiddenMatchEntry =
+      "{\"response\":{\"status\":\"200 OK\",\"outcome\":{\"resourceType\":\"OperationOutcome\",\"issue\":[{"
+      "\"severity\":\"information\",\"code\":\"informational\",\"diagnostics\":\"a matching resource exists; "
+      "nothing was created\"}]}}}";
+
+  // The current version of type/id is hidden from `who` (hidden_from above). Reader thread.
+  bool hidden_by_id(const security::Principal& who, const std::string& type, const std::string& id) {
+    auto cur = store.read(type, id);
+    return cur && hidden_from(who, *cur, "read");
   }
 
   static store::SearchQuery match_query(const std::string& type, const std::vector<store::Match>& ms, int count) {
@@ -1329,13 +1424,20 @@ struct RestApi::Impl {
         unit.audit.push_back(audit_row(*req, action_name(p.op->kind), entity, 200,
                                        p.type == "Patient" ? entity : std::string()));
         unit.ops.push_back(*p.op);
-        auto r = store.commit(std::move(unit), [this, st, i, b, done_one](Result<store::CommitOutcome> res) {
+        auto r = store.commit(std::move(unit), [this, st, i, b, done_one, req](Result<store::CommitOutcome> res) {
           const Prepared& p = st->entries[i];
           if (!res) {
             done_one(i, response_entry(b, p, nullptr, std::nullopt, res.error(), {}));
             return;
           }
-          done_one(i, response_entry(b, p, &res->ops.at(0), std::nullopt, std::nullopt, {}));
+          store::OpOutcome o = res->ops.at(0);
+          if (!o.noop) return done_one(i, response_entry(b, p, &o, std::nullopt, std::nullopt, {}));
+          // The match may be hidden from the caller: look on a reader, not the writer.
+          auto rr = store.run_read([this, st, i, b, done_one, req, o]() {
+            if (hidden_by_id(req->principal, st->entries[i].type, o.id)) return done_one(i, std::string(kHiddenMatchEntry));
+            done_one(i, response_entry(b, st->entries[i], &o, std::nullopt, std::nullopt, {}));
+          });
+          if (!rr) done_one(i, response_entry(b, p, nullptr, std::nullopt, rr.error(), {}));
         });
         if (!r) done_one(i, response_entry(b, p, nullptr, std::nullopt, r.error(), {}));
       };

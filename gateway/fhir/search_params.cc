@@ -388,6 +388,26 @@ std::vector<std::string> supported_search_params(std::string_view type) {
   return out;
 }
 
+// "<Type>:<param>[:Patient]". _include names the searched type as the source;
+// _revinclude needs a search of Patients (the only reference target indexed).
+static Result<IncludeParam> parse_include(std::string_view type, const std::string& name, const std::string& value,
+                                   bool reverse) {
+  IncludeParam inc;
+  size_t c1 = value.find(':');
+  size_t c2 = c1 == std::string::npos ? std::string::npos : value.find(':', c1 + 1);
+  inc.source_type = value.substr(0, c1);
+  inc.param = c1 == std::string::npos ? std::string() : value.substr(c1 + 1, c2 - c1 - 1);
+  std::string target = c2 == std::string::npos ? std::string("Patient") : value.substr(c2 + 1);
+  const TypeParams* src = find_type(inc.source_type);
+  bool indexed = src && ((inc.param == "patient" && src->patient) || (inc.param == "subject" && src->subject));
+  if (!indexed || target != "Patient") {
+    return invalid(name, name + ": supported values are <Type>:patient or <Type>:subject (references to Patient)");
+  }
+  if (!reverse && inc.source_type != type) return invalid(name, "_include must name the searched type " + std::string(type));
+  if (reverse && type != "Patient") return invalid(name, "_revinclude is supported on Patient searches only");
+  return inc;
+}
+
 Result<SearchRequest> parse_search(std::string_view type, std::string_view query, bool strict) {
   const TypeParams* t = find_type(type);
   if (t == nullptr) {
@@ -424,6 +444,13 @@ Result<SearchRequest> parse_search(std::string_view type, std::string_view query
     if (base == "_format" || base == "_pretty") {
       // Content negotiation and pretty-printing are the REST layer's business.
       if (!modifier.empty()) return invalid(name, "modifier not supported: " + name);
+      continue;
+    }
+    if (base == "_include" || base == "_revinclude") {
+      if (!modifier.empty()) return invalid(name, "modifier not supported: " + name);
+      auto inc = parse_include(type, name, value, base == "_revinclude");
+      if (!inc) return inc.error();
+      (base == "_include" ? sr.includes : sr.revincludes).push_back(std::move(*inc));
       continue;
     }
     if (!known) {

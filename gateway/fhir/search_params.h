@@ -2,8 +2,8 @@
 // FHIR search parameter parsing for the parameters this server supports:
 // _id, identifier (system|value), patient, subject (references),
 // patient:identifier and subject:identifier (chained on the Patient's
-// identifier), _lastUpdated (prefixes eq ge gt le lt sa eb), _count, and the
-// paging cursor _offset. Each repetition of a parameter ANDs; commas within
+// identifier), _lastUpdated (prefixes eq ge gt le lt sa eb), _count, the
+// paging cursor _offset, and _include / _revinclude over patient|subject. Each repetition of a parameter ANDs; commas within
 // one value OR. Unknown parameters: 400 under Prefer: handling=strict,
 // otherwise ignored and reported back (Bundle self link / OperationOutcome).
 #include <string>
@@ -25,6 +25,13 @@ struct DateBound {
   std::string value;   // ISO 8601 instant "YYYY-MM-DDThh:mm:ss.sssZ" (UTC, full precision)
 };
 
+// _include=<Type>:<param>[:Patient] / _revinclude=<Type>:<param>: the
+// reference params the index keeps (patient, subject) point at Patients only.
+struct IncludeParam {
+  std::string source_type;  // the type holding the reference
+  std::string param;        // "patient" | "subject"
+};
+
 struct SearchRequest {
   std::vector<std::string> ids;                               // _id (OR)
   std::vector<std::vector<TokenValue>> identifier;            // each inner list ORs
@@ -33,6 +40,8 @@ struct SearchRequest {
   std::vector<std::vector<TokenValue>> patient_identifier;    // chained
   std::vector<std::vector<TokenValue>> subject_identifier;    // chained
   std::vector<DateBound> last_updated;
+  std::vector<IncludeParam> includes;     // _include: Patients the matches refer to
+  std::vector<IncludeParam> revincludes;  // _revinclude: resources referring to the matched Patients
   int count = 20;
   int64_t offset = 0;
   std::vector<std::string> ignored;  // names of unknown parameters that were ignored (lenient)

@@ -22,6 +22,14 @@ std::string sha256_hex(std::string_view s) {
   return out;
 }
 
+// For adapters that do not count their entries (a whole parse of the Bundle).
+size_t entry_count(std::string_view bundle) {
+  auto d = json::parse(bundle);
+  if (!d || !d->IsObject()) return 0;
+  const json::Value* e = json::member(*d, "entry");
+  return e && e->IsArray() ? e->Size() : 0;
+}
+
 }  // namespace
 
 std::string file_idempotency_key(std::string_view adapter, std::string_view sender_ods, std::string_view raw) {
@@ -80,12 +88,12 @@ void FileIngest::handle(std::string raw_in, Source src, std::function<void(FileR
     }
     return quarantine(raw, src, std::move(issues), bundle.error().message, std::move(done));
   }
-  auto doc = json::parse(bundle->json);
-  size_t n = 0;
+  size_t n = bundle->entries ? *bundle->entries : entry_count(bundle->json);
+  // Only CAMHS extracts state CPP/LAC indicators to cross-check with CP-IS;
+  // other files (a 100 k-row CSV) are not parsed a second time.
   std::vector<StatedIndicator> stated;
-  if (doc && doc->IsObject()) {
-    if (const json::Value* e = json::member(*doc, "entry"); e && e->IsArray()) n = e->Size();
-    stated = stated_plan_indicators(*doc);
+  if (adapter_.format_id() == "camhs") {
+    if (auto doc = json::parse(bundle->json); doc && doc->IsObject()) stated = stated_plan_indicators(*doc);
   }
   Accepted a{raw, src, std::move(bundle->json), std::move(issues), n, sink.has_errors(), 0, std::move(done)};
   if (stated.empty()) return submit(std::move(a));

@@ -145,6 +145,12 @@ CREATE TABLE sub_events(
 CREATE INDEX sub_events_by_status ON sub_events(status, subscription, number);
 CREATE INDEX sub_events_by_sub_status ON sub_events(subscription, status, number);
 )sql"},
+      {5, R"sql(
+-- The sensitivity filter asks, for each search candidate, whether it carries a
+-- label the caller may not see: a partial index holding only the label rows
+-- answers that from the index alone, whatever else the resource is indexed by.
+CREATE INDEX search_index_security ON search_index(type, id, value) WHERE param = '_security';
+)sql"},
   };
   return steps;
 }

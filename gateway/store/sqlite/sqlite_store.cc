@@ -188,8 +188,12 @@ Query search_where(const SearchQuery& q) {
   }
   for (const auto& p : q.params) restrict_by_param(w, q.type, p.param, p.any_of);
   if (!q.exclude_security.empty()) {
-    w.add(" AND r.id NOT IN (SELECT s.id FROM search_index s WHERE s.type = ?", q.type);
-    w.add(" AND s.param = '_security' AND s.value IN (");
+    // Correlated, so each candidate's own few index rows are probed through
+    // search_index_security (migration 5): the cost follows the candidates, not the
+    // number of labelled resources of the type in the whole store. "+value":
+    // one range probe of the candidate's few label rows, not one per hidden label.
+    w.add(" AND NOT EXISTS (SELECT 1 FROM search_index s WHERE s.type = r.type AND s.id = r.id");
+    w.add(" AND s.param = '_security' AND +s.value IN (");
     for (size_t i = 0; i < q.exclude_security.size(); ++i) w.add(i ? ", ?" : "?", q.exclude_security[i]);
     w.add("))");
   }

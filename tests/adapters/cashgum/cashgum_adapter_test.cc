@@ -215,6 +215,10 @@ TEST_F(CashGumTest, GoldenFixtures) {
     auto got_doc = json::parse(got->json);
     ASSERT_TRUE(got_doc);
     EXPECT_TRUE(*got_doc == *want) << name << "\n" << got->json;
+    // The count the ingest route uses instead of parsing the Bundle again.
+    const json::Value* entry = json::member(*got_doc, "entry");
+    ASSERT_TRUE(got->entries.has_value());
+    EXPECT_EQ(*got->entries, entry ? entry->Size() : 0u) << name;
     std::string all_issues;
     for (const auto& i : sink.issues()) all_issues += i.expression + " " + i.message + "\n";
     check_no_identifiers(all_issues, name);

@@ -117,5 +117,32 @@ TEST(Topics, PayloadRouteAndFocusConditionsAreCheckedAtLoad) {
   EXPECT_EQ(ok->requires_paths, std::vector<std::string>{"period.end"});
 }
 
+TEST(Topics, ADisclosureRouteNeedsAudiencesAndALegalBasis) {
+  const std::string head =
+      R"({"name":"x","url":"https://cpis-gateway.nhs.uk/SubscriptionTopic/x","title":"t","status":"active","triggers":[{"resource":"Flag","interactions":["create"]}],"roles":["gp","admin"],"route":"disclosure-audience")";
+  auto no_audiences = Topics::parse(head + R"(,"purpose":"p","legal_basis":"b"})", "x.json");
+  ASSERT_FALSE(no_audiences.has_value());
+  EXPECT_EQ(no_audiences.error().expression, "audiences");
+  auto no_basis = Topics::parse(head + R"(,"audiences":{"gp":"gp"}})", "x.json");
+  ASSERT_FALSE(no_basis.has_value());
+  EXPECT_EQ(no_basis.error().expression, "legal_basis");
+  auto stranger = Topics::parse(head + R"(,"audiences":{"midwifery":"gp"},"purpose":"p","legal_basis":"b"})", "x.json");
+  ASSERT_FALSE(stranger.has_value());
+  EXPECT_EQ(stranger.error().expression, "audiences");
+  auto ok = Topics::parse(head + R"(,"audiences":{"gp":"gp"},"purpose":"p","legal_basis":"b"})", "x.json");
+  ASSERT_TRUE(ok.has_value()) << ok.error().message;
+  EXPECT_TRUE(ok->audits_disclosure());
+  EXPECT_EQ(ok->audiences.at("gp"), "gp");
+
+  // The shipped topic: active, routed by audience, every event audited.
+  auto all = Topics::load(std::string(GW_SOURCE_DIR) + "/profiles");
+  ASSERT_TRUE(all.has_value()) << all.error().message;
+  const Topic* t = all->by_name("safeguarding-concern");
+  ASSERT_NE(t, nullptr);
+  EXPECT_TRUE(t->fires());
+  EXPECT_EQ(t->route, "disclosure-audience");
+  EXPECT_TRUE(t->audits_disclosure());
+}
+
 }  // namespace
 }  // namespace gw::events

@@ -336,5 +336,24 @@ TEST(ParseSearch, InvalidPercentEncodingNamesTheParameter) {
   EXPECT_EQ(err("Patient", "ident%zzifier=a").code, Errc::invalid_input);
 }
 
+TEST(ParseSearch, IncludeAndRevincludeFollowPatientReferencesOnly) {
+  auto inc = ok("Observation", "_include=Observation:patient&_include=Observation:subject:Patient");
+  ASSERT_EQ(inc.includes.size(), 2u);
+  EXPECT_EQ(inc.includes[0].source_type, "Observation");
+  EXPECT_EQ(inc.includes[0].param, "patient");
+  EXPECT_EQ(inc.includes[1].param, "subject");
+  auto rev = ok("Patient", "_revinclude=Flag:subject");
+  ASSERT_EQ(rev.revincludes.size(), 1u);
+  EXPECT_EQ(rev.revincludes[0].source_type, "Flag");
+  // The searched type must be the source of an _include; only Patient targets are indexed.
+  EXPECT_EQ(err("Observation", "_include=Encounter:patient").expression, "_include");
+  EXPECT_EQ(err("Observation", "_include=Observation:performer").expression, "_include");
+  EXPECT_EQ(err("Observation", "_include=Observation:subject:Group").expression, "_include");
+  EXPECT_EQ(err("Observation", "_include=*").expression, "_include");
+  EXPECT_EQ(err("Observation", "_include:iterate=Observation:patient").expression, "_include:iterate");
+  EXPECT_EQ(err("Observation", "_revinclude=Flag:subject").expression, "_revinclude");
+  EXPECT_EQ(err("Patient", "_revinclude=Organization:patient").expression, "_revinclude");
+}
+
 }  // namespace
 }  // namespace gw::fhir

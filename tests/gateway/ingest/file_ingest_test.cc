@@ -47,10 +47,21 @@ TEST(FileIngest, CashGumFileIsTakenRowByRowOnceAndStaysInTheService) {
   EXPECT_TRUE(outcome == "accepted" || outcome == "partial") << r->body;
   EXPECT_GT((*d)["resources"].GetInt(), 0);
 
-  // Posting the same file again changes nothing and says so.
+  // Posting the same file again changes nothing and says so: no new version,
+  // no new change-feed row (so no notification), no second copy kept.
+  auto store_state = [&] {
+    auto changes = gw.store().changes_after(0, 100000);
+    auto inbound = gw.store().list_inbound("", 1000, 0);
+    EXPECT_TRUE(changes && inbound);
+    return std::make_pair(changes->size(), inbound->size());
+  };
+  auto before = store_state();
+  EXPECT_GT(before.first, 0u);
   auto again = clinic.request("POST", "/ingest/cashgum", file, {{"Content-Type", "text/csv"}});
   EXPECT_EQ(again->status, 200);
   EXPECT_NE(again->body.find("\"outcome\":\"duplicate\""), std::string::npos) << again->body;
+  EXPECT_NE(again->body.find("nothing changed"), std::string::npos) << again->body;
+  EXPECT_EQ(store_state(), before) << "the second post changed the store";
 
   // The clinic sees its attendances; a GP sees none of them, not even in a count.
   EXPECT_GT(total(gw, "sexual-health", "/fhir/Encounter?_count=1"), 0);
