@@ -89,15 +89,10 @@ bool seed(store::Store& st, int plans) {
   return !failed.load();
 }
 
-struct RunResult {
-  double rps = 0, p50_ms = 0, p99_ms = 0;
-  uint64_t ok = 0, errors = 0;
-};
+using test::RunResult;
 
 RunResult run(test::InProcessGateway& gw, const std::string& mode, int connections, int seconds, int plans) {
-  std::vector<std::vector<double>> lat(static_cast<size_t>(connections));
-  std::atomic<uint64_t> errors{0};
-  std::atomic<bool> go{false}, stop{false};
+  test::LoadRun load(connections);
   std::vector<std::thread> threads;
   const std::string header = mode == "unscheduled" ? "true" : "false";
   // The HTTPS ceiling of the same stack in the same run: a cached answer, no store.
@@ -106,14 +101,14 @@ RunResult run(test::InProcessGateway& gw, const std::string& mode, int connectio
     threads.emplace_back([&, c] {
       auto client = gw.client("unscheduled-care");
       if (!client.connect()) {
-        ++errors;
+        load.error();
         return;
       }
       std::mt19937 rng(static_cast<uint32_t>(c) * 7919u + 1);
       std::uniform_int_distribution<int> pick(0, plans - 1);
-      while (!go.load()) std::this_thread::yield();
+      load.wait_for_start();
       uint64_t n = 0;
-      while (!stop.load()) {
+      while (!load.stopping()) {
         std::string target = ceiling ? "/fhir/metadata"
                                      : "/fhir/CareTeam?patient:identifier=https://fhir.nhs.uk/Id/nhs-number%7C" +
                                            test::nhs_number_for(static_cast<uint32_t>(pick(rng)));
@@ -124,29 +119,14 @@ RunResult run(test::InProcessGateway& gw, const std::string& mode, int connectio
         auto dt = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
         // A 200 must carry the plan: an empty Bundle would measure the wrong thing.
         if (!r || r->status != 200 || (!ceiling && r->body.find("\"total\":1") == std::string::npos)) {
-          ++errors;
+          load.error();
           continue;
         }
-        lat[static_cast<size_t>(c)].push_back(dt);
+        load.record(c, dt);
       }
     });
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  auto start = Clock::now();
-  go = true;
-  std::this_thread::sleep_for(std::chrono::seconds(seconds));
-  stop = true;
-  for (auto& t : threads) t.join();
-  double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-  std::vector<double> all;
-  for (auto& l : lat) all.insert(all.end(), l.begin(), l.end());
-  RunResult r;
-  r.ok = all.size();
-  r.errors = errors.load();
-  r.rps = static_cast<double>(all.size()) / elapsed;
-  r.p50_ms = test::percentile(all, 0.5);
-  r.p99_ms = test::percentile(all, 0.99);
-  return r;
+  return load.time(threads, seconds);
 }
 
 }  // namespace

@@ -24,29 +24,24 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-struct RunResult {
-  double rps = 0, p50_ms = 0, p99_ms = 0;
-  uint64_t ok = 0, errors = 0;
-};
+using test::RunResult;
 
 std::atomic<uint32_t> g_next_patient{1'000'000};
 
 RunResult run(uint16_t port, const std::string& mode, int connections, int seconds, int seeded) {
   const std::string patient_template = test::fixture("fhir/Patient.json", {{"nhs", "NHS_NUMBER"}});
-  std::vector<std::vector<double>> lat(static_cast<size_t>(connections));
-  std::atomic<uint64_t> errors{0};
-  std::atomic<bool> go{false}, stop{false};
+  test::LoadRun load(connections);
   std::vector<std::thread> threads;
   for (int c = 0; c < connections; ++c) {
     threads.emplace_back([&, c] {
       auto client = test::HttpsClient::for_role(port, "integration");
       if (!client.connect()) {
-        ++errors;
+        load.error();
         return;
       }
-      while (!go.load()) std::this_thread::yield();
+      load.wait_for_start();
       uint32_t i = static_cast<uint32_t>(c);
-      while (!stop.load()) {
+      while (!load.stopping()) {
         std::string target, body, method;
         if (mode == "read") {
           method = "GET";
@@ -62,29 +57,14 @@ RunResult run(uint16_t port, const std::string& mode, int connections, int secon
         auto r = client.request(method, target, body, {{"Content-Type", "application/fhir+json"}});
         auto dt = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
         if (!r || (r->status != 200 && r->status != 201)) {
-          ++errors;
+          load.error();
           continue;
         }
-        lat[static_cast<size_t>(c)].push_back(dt);
+        load.record(c, dt);
       }
     });
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  auto start = Clock::now();
-  go = true;
-  std::this_thread::sleep_for(std::chrono::seconds(seconds));
-  stop = true;
-  for (auto& t : threads) t.join();
-  double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-  std::vector<double> all;
-  for (auto& l : lat) all.insert(all.end(), l.begin(), l.end());
-  RunResult r;
-  r.ok = all.size();
-  r.errors = errors.load();
-  r.rps = static_cast<double>(all.size()) / elapsed;
-  r.p50_ms = test::percentile(all, 0.5);
-  r.p99_ms = test::percentile(all, 0.99);
-  return r;
+  return load.time(threads, seconds);
 }
 
 }  // namespace

@@ -36,29 +36,24 @@ std::string a28(uint32_t n) {
          "ZCT|HV|RFRHV1^Rawmarsh Health Visiting Team|20190601|\rZSC|Y|Y|20190601\r";
 }
 
-struct RunResult {
-  double rate = 0, p50_ms = 0, p99_ms = 0;
-  uint64_t ok = 0, errors = 0;
-};
+using test::RunResult;
 
 RunResult run(uint16_t port, int connections, int seconds, double offered) {
-  std::vector<std::vector<double>> lat(static_cast<size_t>(connections));
-  std::atomic<uint64_t> errors{0};
-  std::atomic<bool> go{false}, stop{false};
+  test::LoadRun load(connections);
   std::vector<std::thread> threads;
   for (int c = 0; c < connections; ++c) {
     threads.emplace_back([&, c] {
       test::RawMllpClient client;
       if (!client.connect(port)) {
-        ++errors;
+        load.error();
         return;
       }
-      while (!go.load()) std::this_thread::yield();
+      load.wait_for_start();
       auto next = Clock::now();
       auto gap = offered > 0 ? std::chrono::duration_cast<Clock::duration>(
                                    std::chrono::duration<double>(connections / offered))
                              : Clock::duration::zero();
-      while (!stop.load()) {
+      while (!load.stopping()) {
         if (offered > 0) {
           std::this_thread::sleep_until(next);
           next += gap;
@@ -66,36 +61,21 @@ RunResult run(uint16_t port, int connections, int seconds, double offered) {
         uint32_t n = g_seq.fetch_add(1);
         auto t0 = Clock::now();
         if (!client.send_message(a28(n))) {
-          ++errors;
+          load.error();
           return;
         }
         auto frames = client.read_frames(1, std::chrono::seconds(10));
         auto dt = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
         auto f = frames.empty() ? std::nullopt : test::ack_fields(frames[0]);
         if (!f || f->code != "AA") {
-          ++errors;
+          load.error();
           continue;
         }
-        lat[static_cast<size_t>(c)].push_back(dt);
+        load.record(c, dt);
       }
     });
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  auto start = Clock::now();
-  go = true;
-  std::this_thread::sleep_for(std::chrono::seconds(seconds));
-  stop = true;
-  for (auto& t : threads) t.join();
-  double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-  std::vector<double> all;
-  for (auto& l : lat) all.insert(all.end(), l.begin(), l.end());
-  RunResult r;
-  r.ok = all.size();
-  r.errors = errors.load();
-  r.rate = static_cast<double>(all.size()) / elapsed;
-  r.p50_ms = test::percentile(all, 0.5);
-  r.p99_ms = test::percentile(all, 0.99);
-  return r;
+  return load.time(threads, seconds);
 }
 
 }  // namespace
@@ -128,10 +108,10 @@ int main(int argc, char** argv) {
       RunResult r = run(gw.mllp_port(), n, seconds, rate);
       std::printf("{\"bench\":\"mllp_ingest_durable\",\"connections\":%d,\"offered_per_s\":%.0f,\"run\":%d,"
                   "\"msgs_per_s\":%.0f,\"ack_p50_ms\":%.3f,\"ack_p99_ms\":%.3f,\"ok\":%llu,\"errors\":%llu}\n",
-                  n, rate, k + 1, r.rate, r.p50_ms, r.p99_ms, static_cast<unsigned long long>(r.ok),
+                  n, rate, k + 1, r.rps, r.p50_ms, r.p99_ms, static_cast<unsigned long long>(r.ok),
                   static_cast<unsigned long long>(r.errors));
       std::fflush(stdout);
-      rates.push_back(r.rate);
+      rates.push_back(r.rps);
       p50.push_back(r.p50_ms);
       p99.push_back(r.p99_ms);
     }
