@@ -153,6 +153,7 @@ std::unique_ptr<Core> make_core(const gw::config::Config& cfg) {
   so.reader_threads = cfg.store_reader_threads;
   so.writer_queue_capacity = cfg.store_writer_queue;
   so.max_batch = cfg.store_max_batch;
+  so.writer_cache_mib = cfg.store_writer_cache_mib;
   so.metrics = &core->registry;
   core->store = store::open_sqlite(so);
   auto merge = fhir::MergePolicy::load(cfg.profiles_dir);

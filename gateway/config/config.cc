@@ -172,6 +172,7 @@ Result<void> parse_store(const Value& obj, const std::string& path, Config& c) {
     if (k == "reader_threads") return set_int(v, p, 1, 256, c.store_reader_threads);
     if (k == "writer_queue") return set_int(v, p, 1, 10'000'000, c.store_writer_queue);
     if (k == "max_batch") return set_int(v, p, 1, 100'000, c.store_max_batch);
+    if (k == "writer_cache_mib") return set_int(v, p, 16, 65'536, c.store_writer_cache_mib);
     return false;
   });
 }

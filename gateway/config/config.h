@@ -88,6 +88,7 @@ struct Config {
   int store_reader_threads = 2;
   size_t store_writer_queue = 10000;       // units of work waiting for the writer
   size_t store_max_batch = 512;            // units per group commit
+  int store_writer_cache_mib = 256;        // the writer's SQLite page cache
   std::chrono::milliseconds shutdown_grace{10'000};
   std::string log_level = "info";          // debug|info|warn|error
   std::string public_base_url;             // if set, used for Location/fullUrl instead of Host

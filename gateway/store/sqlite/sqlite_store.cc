@@ -664,11 +664,13 @@ class SqliteStore final : public Store {
     // FULL: a unit is acknowledged only once it survives power loss.
     if (auto r = writer_->exec("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON"); !r) fail(r.error().message);
     // Ids are random UUIDs, so inserts land all over every B-tree: keep the
-    // interior pages in memory (64 MiB) instead of re-reading them per commit,
-    // and checkpoint every ~40 MiB of WAL rather than every 4 MiB so a page
-    // written many times between checkpoints is copied back once.
-    if (auto r = writer_->exec("PRAGMA cache_size=-65536; PRAGMA mmap_size=268435456; PRAGMA wal_autocheckpoint=10000");
-        !r) {
+    // interior pages in memory (SqliteOptions::writer_cache_mib) instead of
+    // re-reading them per commit, and checkpoint every ~40 MiB of WAL rather
+    // than every 4 MiB so a page written many times between checkpoints is
+    // copied back once.
+    const std::string pragmas = "PRAGMA cache_size=-" + std::to_string(int64_t{opts_.writer_cache_mib} * 1024) +
+                                "; PRAGMA mmap_size=268435456; PRAGMA wal_autocheckpoint=10000";
+    if (auto r = writer_->exec(pragmas); !r) {
       fail(r.error().message);
     }
     auto applied = sqlite::migrate(*writer_, iso_now().c_str());

@@ -20,6 +20,9 @@ TEST(CpisUploadFuzz, SampleAndMutationsWithinFiveSeconds) {
       "OfficePhone,EmergencyPhone,LACLegalStatus\r\n";
   std::vector<std::string> corpus = {
       test::fixture("cpis/upload_sample.csv"),
+      // Found by libFuzzer: another row's LocalChildID carries an NHS number
+      // (the answer echoes LocalChildIDs as the authority wrote them).
+      test::fixture("cpis/fuzz_nhs_number_in_local_child_id.csv"),
       header + "A-1,999 023 7573,\"O'NEIL, Jo\",Jo,2019-05-06,LAC,2026-11-04,2026-11-30,,LA372,\"Council, The\",,01709 1,E1\r\n",
       header + "A-2,9990237573,X,Y,,UCPP,2026-11-04,,2026-11-05,LA372,,+44 1709 336080,(01709) 336080,\r\n",
   };

@@ -47,6 +47,7 @@ void expect_same(const Config& a, const Config& b) {
   EXPECT_EQ(a.store_reader_threads, b.store_reader_threads);
   EXPECT_EQ(a.store_writer_queue, b.store_writer_queue);
   EXPECT_EQ(a.store_max_batch, b.store_max_batch);
+  EXPECT_EQ(a.store_writer_cache_mib, b.store_writer_cache_mib);
   EXPECT_EQ(a.shutdown_grace, b.shutdown_grace);
   EXPECT_EQ(a.log_level, b.log_level);
   EXPECT_EQ(a.public_base_url, b.public_base_url);
@@ -156,6 +157,7 @@ TEST(ParseConfig, EmptyObjectGivesDocumentedDefaults) {
   EXPECT_EQ(c->store_reader_threads, 2);
   EXPECT_EQ(c->store_writer_queue, 10000u);
   EXPECT_EQ(c->store_max_batch, 512u);
+  EXPECT_EQ(c->store_writer_cache_mib, 256);
   EXPECT_EQ(c->shutdown_grace, 10'000ms);
   EXPECT_EQ(c->log_level, "info");
   EXPECT_EQ(c->public_base_url, "");
@@ -170,7 +172,7 @@ TEST(ParseConfig, EveryKeyIsApplied) {
     "limits": {"header_bytes": 4096, "body_bytes": 123, "max_connections": 5, "max_pipelined": 3,
                "handshake_timeout_ms": 11, "read_timeout_ms": 12, "idle_timeout_ms": 13,
                "handler_timeout_ms": 14},
-    "store": {"reader_threads": 9, "writer_queue": 99, "max_batch": 8},
+    "store": {"reader_threads": 9, "writer_queue": 99, "max_batch": 8, "writer_cache_mib": 1024},
     "shutdown_grace_ms": 0, "log_level": "debug",
     "public_base_url": "https://gw.example.nhs.uk/"
   })");
@@ -194,6 +196,7 @@ TEST(ParseConfig, EveryKeyIsApplied) {
   EXPECT_EQ(c->store_reader_threads, 9);
   EXPECT_EQ(c->store_writer_queue, 99u);
   EXPECT_EQ(c->store_max_batch, 8u);
+  EXPECT_EQ(c->store_writer_cache_mib, 1024);
   EXPECT_EQ(c->shutdown_grace, 0ms);
   EXPECT_EQ(c->log_level, "debug");
   EXPECT_EQ(c->public_base_url, "https://gw.example.nhs.uk");  // "/fhir" is appended to it
@@ -249,6 +252,7 @@ TEST(ParseConfig, RangesAreChecked) {
   EXPECT_EQ(config_error(R"({"limits": {"read_timeout_ms": 0}})").expression, "limits.read_timeout_ms");
   EXPECT_EQ(config_error(R"({"store": {"reader_threads": 0}})").expression, "store.reader_threads");
   EXPECT_EQ(config_error(R"({"store": {"max_batch": 0}})").expression, "store.max_batch");
+  EXPECT_EQ(config_error(R"({"store": {"writer_cache_mib": 8}})").expression, "store.writer_cache_mib");
   EXPECT_EQ(config_error(R"({"shutdown_grace_ms": -1})").expression, "shutdown_grace_ms");
 }
 
