@@ -4,6 +4,17 @@
 
 namespace gw::test {
 
+delivery::SubscriptionsOptions fast_subscriptions(int workers, std::chrono::milliseconds poll) {
+  delivery::SubscriptionsOptions o;
+  o.delivery.workers = workers;
+  o.delivery.first_retry = std::chrono::milliseconds(100);
+  o.delivery.max_backoff = std::chrono::milliseconds(400);
+  o.delivery.post_timeout = std::chrono::milliseconds(2000);
+  o.delivery.poll = poll;
+  o.fanout.poll = poll;
+  return o;
+}
+
 std::string subscription_json(const SubscriptionArgs& a) {
   std::string s = R"({"resourceType":"Subscription","status":")" + a.status +
                   R"(","reason":"test","criteria":"https://cpis-gateway.nhs.uk/SubscriptionTopic/)" + a.topic + "\"";

@@ -1,14 +1,20 @@
 #pragma once
 // Helpers for subscription tests: a backport-IG Subscription body, and
 // reading the notification Bundles a HookReceiver recorded.
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "gateway/delivery/subscriptions.h"
 #include "tests/support/hook_receiver.h"
 
 namespace gw::test {
+
+// Subscription engine timings for tests: retries within a second, polls every
+// `poll`, `workers` delivery workers (16 is the engine's default).
+delivery::SubscriptionsOptions fast_subscriptions(int workers, std::chrono::milliseconds poll);
 
 struct SubscriptionArgs {
   std::string topic = "patient-change";

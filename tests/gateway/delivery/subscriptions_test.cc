@@ -31,16 +31,7 @@ using test::HookReceiver;
 using test::ReceivedPost;
 using test::SubscriptionArgs;
 
-delivery::SubscriptionsOptions fast_options() {
-  delivery::SubscriptionsOptions o;
-  o.delivery.workers = 8;
-  o.delivery.first_retry = 100ms;
-  o.delivery.max_backoff = 400ms;
-  o.delivery.post_timeout = 2000ms;
-  o.delivery.poll = 200ms;
-  o.fanout.poll = 200ms;
-  return o;
-}
+delivery::SubscriptionsOptions fast_options() { return test::fast_subscriptions(8, std::chrono::milliseconds(200)); }
 
 std::string id_of(const std::string& body) {
   auto d = json::parse(body);

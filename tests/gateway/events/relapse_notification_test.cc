@@ -31,16 +31,7 @@ constexpr const char* kEllie = "9990237573";
 constexpr const char* kNoah = "9990316767";
 constexpr const char* kYoungPerson = "9990633525";  // the sample's Tier 4 spell
 
-delivery::SubscriptionsOptions fast_options() {
-  delivery::SubscriptionsOptions o;
-  o.delivery.workers = 4;
-  o.delivery.first_retry = 100ms;
-  o.delivery.max_backoff = 400ms;
-  o.delivery.post_timeout = 2000ms;
-  o.delivery.poll = 200ms;
-  o.fanout.poll = 200ms;
-  return o;
-}
+delivery::SubscriptionsOptions fast_options() { return test::fast_subscriptions(4, std::chrono::milliseconds(200)); }
 
 // A SystmOne registration: PD1 GP practice, ZCT care-team rows, NK1 family rows.
 std::string a28(const std::string& nhs, const std::string& name, const std::string& dob, const std::string& gp,

@@ -622,16 +622,7 @@ TEST_F(CpisDurability, AnAccessThatCannotBeRecordedShowsNoPlan) {
 
 // ---- cpis-access notifications ---------------------------------------------------
 
-delivery::SubscriptionsOptions fast_options() {
-  delivery::SubscriptionsOptions o;
-  o.delivery.workers = 4;
-  o.delivery.first_retry = 100ms;
-  o.delivery.max_backoff = 400ms;
-  o.delivery.post_timeout = 2000ms;
-  o.delivery.poll = 100ms;
-  o.fanout.poll = 100ms;
-  return o;
-}
+delivery::SubscriptionsOptions fast_options() { return test::fast_subscriptions(4, std::chrono::milliseconds(100)); }
 
 TEST(CpisAccessNotification, OnlyTheResponsibleAuthorityHearsOfAnUnscheduledAccess) {
   InProcessGateway gw(net::Limits{}, fast_options());

@@ -29,15 +29,7 @@ std::string row(const std::string& local_id, const std::string& nhs, const std::
          ",Test council,01709 1,01709 336080,\n";
 }
 
-delivery::SubscriptionsOptions fast_options() {
-  delivery::SubscriptionsOptions o;
-  o.delivery.first_retry = 100ms;
-  o.delivery.max_backoff = 400ms;
-  o.delivery.post_timeout = 2000ms;
-  o.delivery.poll = 200ms;
-  o.fanout.poll = 200ms;
-  return o;
-}
+delivery::SubscriptionsOptions fast_options() { return test::fast_subscriptions(16, std::chrono::milliseconds(200)); }
 
 struct Answer {
   int status = 0;
