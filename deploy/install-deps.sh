@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake pkg-config git
+  build-essential cmake pkg-config git python3
   libboost1.81-dev rapidjson-dev libssl-dev openssl
   libsqlite3-dev libpq-dev libxml2-dev libcsv-dev
   libgtest-dev libgmock-dev libbenchmark-dev

@@ -18,16 +18,16 @@
 #include "gateway/common/log.h"
 #include "gateway/common/metrics.h"
 #include "gateway/config/config.h"
-#include "gateway/delivery/gp_record_admin.h"
-#include "gateway/delivery/gp_record_feed.h"
-#include "gateway/delivery/hl7_outbound.h"
-#include "gateway/delivery/rest_hook_delivery.h"
-#include "gateway/delivery/subscriptions.h"
+#include "gateway/admin/gp_record_admin.h"
+#include "gateway/events/gp_record_feed.h"
+#include "gateway/events/hl7_outbound.h"
+#include "gateway/events/rest_hook_delivery.h"
+#include "gateway/events/subscriptions.h"
 #include "gateway/events/topics.h"
 #include "gateway/fhir/cohort.h"
 #include "gateway/fhir/subscription_api.h"
 #include "gateway/fhir/rest.h"
-#include "gateway/fhir/validation.h"
+#include "gateway/write/validation.h"
 #include "gateway/ingest/cpis_upload.h"
 #include "gateway/ingest/hl7_ingest.h"
 #include "gateway/ingest/ingest_api.h"
@@ -106,7 +106,7 @@ std::string locate_profiles(const std::string& configured, const char* argv0) {
 // are destroyed in reverse.
 struct Core {
   gw::metrics::Registry registry;
-  gw::fhir::Validator validator;
+  gw::write::Validator validator;
   gw::security::Policy policy;
   std::unique_ptr<gw::adapters::Registry> adapters;
   std::unique_ptr<gw::store::Store> store;
@@ -115,8 +115,8 @@ struct Core {
   std::map<std::string, std::unique_ptr<gw::ingest::FileIngest>> files;
   std::unique_ptr<gw::ingest::CpisUpload> cpis_upload;
   // Plans into GP records (serve only; stopped before the store closes).
-  std::unique_ptr<gw::delivery::Hl7Outbound> gp_outbound;
-  std::unique_ptr<gw::delivery::GpRecordFeed> gp_feed;
+  std::unique_ptr<gw::events::Hl7Outbound> gp_outbound;
+  std::unique_ptr<gw::events::GpRecordFeed> gp_feed;
   std::string db_path;
 
   std::map<std::string, gw::ingest::Hl7Ingest*> ingesters() const {
@@ -135,7 +135,7 @@ struct Core {
 std::unique_ptr<Core> make_core(const gw::config::Config& cfg) {
   using namespace gw;
   auto core = std::make_unique<Core>();
-  auto validator = fhir::Validator::load(cfg.profiles_dir);
+  auto validator = write::Validator::load(cfg.profiles_dir);
   if (!validator) throw std::runtime_error("profiles: " + validator.error().message);
   core->validator = std::move(*validator);
   auto policy = security::Policy::load(cfg.profiles_dir);
@@ -156,10 +156,10 @@ std::unique_ptr<Core> make_core(const gw::config::Config& cfg) {
   so.writer_cache_mib = cfg.store_writer_cache_mib;
   so.metrics = &core->registry;
   core->store = store::open_sqlite(so);
-  auto merge = fhir::MergePolicy::load(cfg.profiles_dir);
+  auto merge = write::MergePolicy::load(cfg.profiles_dir);
   if (!merge) throw std::runtime_error("merge policy: " + merge.error().message);
   fhir::RestOptions ro{cfg.public_base_url, 1000, 20};
-  ro.merge = std::make_shared<const fhir::MergePolicy>(std::move(*merge));
+  ro.merge = std::make_shared<const write::MergePolicy>(std::move(*merge));
   core->rest = std::make_unique<fhir::RestApi>(*core->store, core->validator, core->policy, core->registry, ro);
   if (const adapters::Adapter* s1 = core->adapters->find("systmone")) {
     core->hl7["systmone"] = std::make_unique<ingest::Hl7Ingest>(*s1, *core->rest, *core->store, core->registry);
@@ -197,14 +197,14 @@ void start_gp_record(Core& core, const gw::config::Config& cfg) {
     e.max_attempts = 1;  // the feed retries on its own schedule, without holding up other practices
     endpoints.emplace(p.ods, std::move(e));
   }
-  core.gp_outbound = std::make_unique<delivery::Hl7Outbound>(*s1, std::move(endpoints));
-  delivery::GpRecordOptions o;
+  core.gp_outbound = std::make_unique<events::Hl7Outbound>(*s1, std::move(endpoints));
+  events::GpRecordOptions o;
   o.poll = g.poll;
   o.workers = g.workers;
   o.first_retry = g.first_retry;
   o.max_backoff = g.max_backoff;
   o.retry_for = std::chrono::duration_cast<std::chrono::milliseconds>(g.retry_for);
-  core.gp_feed = std::make_unique<delivery::GpRecordFeed>(*core.store, *core.gp_outbound, core.registry, o);
+  core.gp_feed = std::make_unique<events::GpRecordFeed>(*core.store, *core.gp_outbound, core.registry, o);
   core.gp_feed->start();
 }
 
@@ -257,7 +257,7 @@ int replay(int argc, char** argv) {
       store::SqliteOptions so;
       so.path = (std::filesystem::path(cfg.data_dir) / "gateway.db").string();
       auto st = store::open_sqlite(so);
-      auto n = delivery::RestHookDelivery::replay_dead_letters(*st, subscription);
+      auto n = events::RestHookDelivery::replay_dead_letters(*st, subscription);
       st->close();
       if (!n) return fail_start("replay: " + n.error().message);
       std::printf("requeued %lld dead-lettered event(s)%s%s\n", static_cast<long long>(*n),
@@ -383,10 +383,10 @@ int serve(int argc, char** argv) {
   std::unique_ptr<Core> core;
   std::unique_ptr<ops::OpsApi> ops_api;
   std::unique_ptr<ingest::IngestApi> ingest_api;
-  std::unique_ptr<delivery::GpRecordAdmin> gp_admin;
+  std::unique_ptr<admin::GpRecordAdmin> gp_admin;
   std::unique_ptr<ingest::RenderApi> render_api;
   std::unique_ptr<fhir::SafeguardingCohortApi> cohort_api;
-  std::unique_ptr<delivery::Subscriptions> subscriptions;
+  std::unique_ptr<events::Subscriptions> subscriptions;
   std::unique_ptr<fhir::SubscriptionApi> subscription_api;
   net::Router router;
   std::unique_ptr<net::HttpsServer> server;
@@ -405,7 +405,7 @@ int serve(int argc, char** argv) {
     router.add("/metrics", ops_api.get());
     router.add("/ingest", ingest_api.get());
     router.add("/admin", ingest_api.get());
-    gp_admin = std::make_unique<delivery::GpRecordAdmin>(*core->store, core->policy);
+    gp_admin = std::make_unique<admin::GpRecordAdmin>(*core->store, core->policy);
     router.add("/admin/gp-hl7", gp_admin.get());
     if (const adapters::Adapter* camhs = core->adapters->find("camhs")) {
       render_api = std::make_unique<ingest::RenderApi>(*camhs, *core->store, core->policy);
@@ -416,7 +416,7 @@ int serve(int argc, char** argv) {
     if (cfg.subscriptions.enabled) {
       auto topics = events::Topics::load(cfg.profiles_dir);
       if (!topics) throw std::runtime_error("topics: " + topics.error().message);
-      delivery::SubscriptionsOptions so;
+      events::SubscriptionsOptions so;
       const auto& sc = cfg.subscriptions;
       so.delivery.workers = sc.delivery_workers;
       so.delivery.first_retry = sc.first_retry;
@@ -429,7 +429,7 @@ int serve(int argc, char** argv) {
       so.delivery.ca_file = sc.endpoint_ca.empty() ? cfg.client_ca : sc.endpoint_ca;
       so.delivery.cert_file = cfg.tls_cert;
       so.delivery.key_file = cfg.tls_key;
-      subscriptions = std::make_unique<delivery::Subscriptions>(*core->store, std::move(*topics), registry, so);
+      subscriptions = std::make_unique<events::Subscriptions>(*core->store, std::move(*topics), registry, so);
       subscription_api = std::make_unique<fhir::SubscriptionApi>(*core->rest, *subscriptions, core->policy,
                                                                  cfg.public_base_url);
       subscription_api->add_routes(router);

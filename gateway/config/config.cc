@@ -108,7 +108,7 @@ Result<void> parse_tls(const Value& obj, const std::string& path, Config& c) {
   });
 }
 
-Result<void> parse_limits(const Value& obj, const std::string& path, net::Limits& l) {
+Result<void> parse_limits(const Value& obj, const std::string& path, config::Limits& l) {
   return each_member(obj, path, [&](std::string_view k, const Value& v, const std::string& p) -> Result<bool> {
     // Below 1 KiB not even a request line with the usual headers fits.
     if (k == "header_bytes") return set_int(v, p, 1024, 1024 * 1024, l.header_bytes);

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "gateway/common/result.h"
-#include "gateway/net/limits.h"
+#include "gateway/config/limits.h"
 
 namespace gw::config {
 
@@ -84,7 +84,7 @@ struct Config {
   std::string tls_cert = "./pki/server.pem";
   std::string tls_key = "./pki/server.key";
   std::string client_ca = "./pki/ca.pem";
-  net::Limits limits;                      // header/body/timeouts/connections/pipelining
+  config::Limits limits;                      // header/body/timeouts/connections/pipelining
   int store_reader_threads = 2;
   size_t store_writer_queue = 10000;       // units of work waiting for the writer
   size_t store_max_batch = 512;            // units per group commit

@@ -12,7 +12,7 @@
 #include <boost/beast/ssl.hpp>
 #include <optional>
 
-#include "gateway/net/tls.h"
+#include "gateway/delivery/tls_client.h"
 
 namespace gw::delivery {
 
@@ -89,7 +89,7 @@ struct HttpsPoster::Impl {
     auto results = resolver.resolve(u.host, u.port, ec);
     if (ec) return make_error(Errc::unavailable, "resolve: " + ec.message());
     stream.emplace(ioc, ctx);
-    if (auto r = net::expect_peer_name(stream->native_handle(), u.host); !r) return r.error();
+    if (auto r = expect_peer_name(stream->native_handle(), u.host); !r) return r.error();
     ec = run(deadline, [&](auto h) { lowest().async_connect(results, h); });
     if (ec) {
       close();

@@ -18,7 +18,7 @@
 #include "gateway/common/log.h"
 #include "gateway/hl7/er7.h"
 #include "gateway/hl7/mllp.h"
-#include "gateway/net/tls.h"
+#include "gateway/delivery/tls_client.h"
 
 namespace gw::delivery {
 
@@ -66,7 +66,7 @@ std::string ack_text(const hl7::Message& ack) {
 struct MllpSender::Impl {
   explicit Impl(MllpEndpoint ep) : endpoint(std::move(ep)), rng(std::random_device{}()) {
     if (endpoint.tls) {
-      auto ctx = net::make_client_context(endpoint.ca_file, endpoint.cert_file, endpoint.key_file);
+      auto ctx = make_client_context(endpoint.ca_file, endpoint.cert_file, endpoint.key_file);
       if (!ctx) throw std::runtime_error("MLLP endpoint " + where() + ": " + ctx.error().message);
       tls_ctx = std::move(*ctx);
     }
@@ -108,7 +108,7 @@ struct MllpSender::Impl {
     if (ec) return make_error(Errc::unavailable, "resolve " + endpoint.host + ": " + ec.message());
     if (tls_ctx) {
       tls.emplace(ioc, *tls_ctx);
-      if (auto r = net::expect_peer_name(tls->native_handle(), endpoint.host); !r) return r.error();
+      if (auto r = expect_peer_name(tls->native_handle(), endpoint.host); !r) return r.error();
     } else {
       plain.emplace(ioc);
     }

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "gateway/fhir/cpis_plan.h"
+#include "gateway/model/cpis_plan.h"
 #include "gateway/identity/nhs_number.h"
 
 namespace gw::events {
@@ -245,7 +245,7 @@ std::optional<Disclosure> derive_disclosure(const Topic& topic, const Subscripti
   Value rcpt(rapidjson::kObjectType);
   json::set(rcpt, "type", "Organization", a);
   Value ods(rapidjson::kObjectType);
-  json::set(ods, "system", fhir::cpis::kOdsSystem, a);
+  json::set(ods, "system", model::cpis::kOdsSystem, a);
   json::set(ods, "value", sub.owner.ods, a);
   json::set(rcpt, "identifier", std::move(ods), a);
   Value rcpts(rapidjson::kArrayType);

@@ -6,7 +6,7 @@
 #include "gateway/common/log.h"
 #include "gateway/events/disclosure.h"
 #include "gateway/events/matcher.h"
-#include "gateway/fhir/resource_text.h"
+#include "gateway/model/resource_text.h"
 
 namespace gw::events {
 
@@ -158,8 +158,8 @@ void Dispatcher::mark_unowned(const std::string& id) {
   op.id = id;
   op.if_match = cur->version;
   op.upsert = false;
-  op.body = fhir::storage_text(*d, "Subscription", a);
-  op.index = fhir::index_entries("Subscription", *d);
+  op.body = model::storage_text(*d, "Subscription", a);
+  op.index = model::index_entries("Subscription", *d);
   // Its own unit: a concurrent client update (version conflict) must not
   // hold back the cursor.
   auto r = store_.commit(store::UnitOfWork{{std::move(op)}, {}, {}, {}, {}, {}},
@@ -188,8 +188,8 @@ bool Dispatcher::add_disclosure(const Topic& topic, const SubscriptionSpec& sub,
   op.kind = store::OpKind::create;
   op.type = "Communication";
   op.id = disclosure->id;
-  op.body = fhir::storage_text(disclosure->resource, "Communication", disclosure->resource.GetAllocator());
-  op.index = fhir::index_entries("Communication", disclosure->resource);
+  op.body = model::storage_text(disclosure->resource, "Communication", disclosure->resource.GetAllocator());
+  op.index = model::index_entries("Communication", disclosure->resource);
   unit.ops.push_back(std::move(op));
   store::NewEvent e;
   e.subscription = sub.id;

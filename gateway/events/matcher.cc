@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
-#include "gateway/fhir/cpis_plan.h"
-#include "gateway/fhir/resource_text.h"
+#include "gateway/model/cpis_plan.h"
+#include "gateway/model/resource_text.h"
 #include "gateway/identity/nhs_number.h"
 
 namespace gw::events {
@@ -110,7 +110,7 @@ std::vector<std::string> care_teams_named(const json::Value& resource) {
 bool plan_authority(const SubscriptionSpec& sub, const json::Value& resource, Lookup& lookup) {
   for (const auto& id : care_teams_named(resource)) {
     auto plan = lookup.care_team(id);
-    if (plan && fhir::cpis::plan_type_of(*plan) && fhir::cpis::managing_ods(*plan) == sub.owner.ods) return true;
+    if (plan && model::cpis::plan_type_of(*plan) && model::cpis::managing_ods(*plan) == sub.owner.ods) return true;
   }
   return false;
 }
@@ -136,9 +136,9 @@ bool has_extension(const json::Value& r, std::string_view url) {
 bool plan_moved_to_authority(const SubscriptionSpec& sub, const store::ChangeRow& change, const json::Value& resource,
                              Lookup& lookup) {
   if (change.type != "CareTeam" || change.interaction != "update" || change.version < 2) return false;
-  if (!fhir::cpis::plan_type_of(resource) || !has_extension(resource, fhir::cpis::kSupersededNhsNumberUrl))
+  if (!model::cpis::plan_type_of(resource) || !has_extension(resource, model::cpis::kSupersededNhsNumberUrl))
     return false;
-  if (sub.owner.ods.empty() || fhir::cpis::managing_ods(resource) != sub.owner.ods) return false;
+  if (sub.owner.ods.empty() || model::cpis::managing_ods(resource) != sub.owner.ods) return false;
   auto before = lookup.version(change.type, change.id, change.version - 1);
   return before && subject_reference(*before) != subject_reference(resource);
 }
@@ -323,7 +323,7 @@ bool names_organisation(const json::Value& v, const std::string& ods) {
 
 std::string patient_ref_of(const std::string& type, const std::string& id, const json::Value& resource) {
   if (type == "Patient") return "Patient/" + id;
-  for (const auto& e : fhir::index_entries(type, resource))
+  for (const auto& e : model::index_entries(type, resource))
     if (e.param == "patient" || e.param == "subject") return e.value;
   return {};
 }
@@ -392,7 +392,7 @@ std::vector<std::string> StoreLookup::read_linked_children(const std::string& pa
   store::SearchQuery q;
   q.type = "RelatedPerson";
   store::ParamConstraint nhs{"identifier", {}};
-  for (const auto& e : fhir::index_entries("Patient", *parent))
+  for (const auto& e : model::index_entries("Patient", *parent))
     if (e.param == "identifier" && e.system == identity::kNhsNumberSystem) nhs.any_of.emplace_back(e.system, e.value);
   if (nhs.any_of.empty()) return out;  // family links are keyed on NHS numbers
   q.params.push_back(std::move(nhs));
@@ -403,7 +403,7 @@ std::vector<std::string> StoreLookup::read_linked_children(const std::string& pa
   for (const auto& r : page->items) {
     auto d = json::parse(r.body);
     if (!d || json::get_bool(*d, "active") == false) continue;
-    for (const auto& e : fhir::index_entries("RelatedPerson", *d)) {
+    for (const auto& e : model::index_entries("RelatedPerson", *d)) {
       if (e.param != "patient") continue;
       std::string child = e.value.substr(8);
       if (child != parent_id && std::find(out.begin(), out.end(), child) == out.end()) out.push_back(child);
@@ -413,7 +413,7 @@ std::vector<std::string> StoreLookup::read_linked_children(const std::string& pa
 }
 
 bool StoreLookup::pregnant(const std::string& patient_id) {
-  const std::string today = fhir::cpis::utc_today();
+  const std::string today = model::cpis::utc_today();
   for (const auto& r : about_patient("Observation", patient_id)) {
     auto d = json::parse(r.body);
     if (!d || !has_code(*d, std::string(kEddCode))) continue;
@@ -483,7 +483,7 @@ Decision decide(const Topic& topic, const SubscriptionSpec& sub, const store::Ch
     if (!patient_doc && !patient_id.empty()) patient_doc = lookup.patient(patient_id);
     return patient_doc ? &*patient_doc : nullptr;
   };
-  auto index = fhir::index_entries(change.type, resource);
+  auto index = model::index_entries(change.type, resource);
   for (const auto& f : sub.filters) {
     if (!f.resource.empty() && f.resource != change.type) {
       d.reason = "filter-resource";
@@ -497,7 +497,7 @@ Decision decide(const Topic& topic, const SubscriptionSpec& sub, const store::Ch
         any = !d.patient_ref.empty() && (v == d.patient_ref || v.ends_with("/" + d.patient_ref));
       } else if (f.parameter == "patient:identifier") {
         const json::Value* p = patient();
-        any = p && token_matches(fhir::index_entries("Patient", *p), "identifier", v);
+        any = p && token_matches(model::index_entries("Patient", *p), "identifier", v);
       } else if (f.parameter == "organization") {
         any = !patient_id.empty() &&
               (lookup.in_caseload(patient_id, v) || cares_for_a_linked_child(topic, patient_id, v, lookup));

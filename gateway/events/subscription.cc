@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
-#include "gateway/fhir/search_params.h"
+#include "gateway/model/search_params.h"
 
 namespace gw::events {
 
@@ -57,7 +57,7 @@ void parse_filter(std::string_view text, std::vector<Filter>& out, IssueSink& is
     }
     Filter f;
     f.resource = resource;
-    auto name = fhir::percent_decode(part.substr(0, eq), true);
+    auto name = model::percent_decode(part.substr(0, eq), true);
     if (!name) {
       issues.error("invalid", where, "bad percent-encoding in a filter parameter");
       continue;
@@ -66,7 +66,7 @@ void parse_filter(std::string_view text, std::vector<Filter>& out, IssueSink& is
     std::string_view vals = part.substr(eq + 1);
     while (true) {
       auto comma = vals.find(',');
-      auto v = fhir::percent_decode(vals.substr(0, comma), true);
+      auto v = model::percent_decode(vals.substr(0, comma), true);
       if (!v || v->empty()) {
         issues.error("invalid", where, "bad or empty filter value");
         break;

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "gateway/common/json.h"
-#include "gateway/fhir/search_params.h"
+#include "gateway/model/search_params.h"
 
 namespace gw::fhir {
 
@@ -60,7 +60,7 @@ void write_includes(json::Writer& w, const std::string& type, const std::vector<
   };
   auto refs_of = [](const std::string& t) {
     std::vector<std::string> out;
-    auto params = supported_search_params(t);
+    auto params = model::supported_search_params(t);
     for (const char* p : {"patient", "subject"})
       if (has(params, p)) out.push_back(t + ":" + p);
     return out;
@@ -74,7 +74,7 @@ void write_includes(json::Writer& w, const std::string& type, const std::vector<
 }
 }  // namespace
 
-std::string capability_statement_json(const Validator& validator, const security::Policy& policy) {
+std::string capability_statement_json(const write::Validator& validator, const security::Policy& policy) {
   json::Buffer buf;
   json::Writer w(buf);
   auto s = [&](const std::string& v) { w.String(v.c_str(), static_cast<json::SizeType>(v.size())); };
@@ -135,7 +135,7 @@ std::string capability_statement_json(const Validator& validator, const security
     w.Key("conditionalUpdate"); w.Bool(!read_only);
     w.Key("conditionalDelete"); s("not-supported");
     if (type == "Patient") write_cohort_operation(w);
-    auto params = supported_search_params(type);
+    auto params = model::supported_search_params(type);
     write_includes(w, type, validator.resource_types());
     if (!params.empty()) {
       w.Key("searchParam");

@@ -1,7 +1,7 @@
 #pragma once
 #include <string>
 
-#include "gateway/fhir/validation.h"
+#include "gateway/write/validation.h"
 #include "gateway/security/policy.h"
 
 namespace gw::fhir {
@@ -10,6 +10,6 @@ namespace gw::fhir {
 // for, the interactions the REST API implements, and the search parameters
 // search_params.h accepts for each type. Types the policy marks gateway-written
 // (AuditEvent) offer reads and search only.
-std::string capability_statement_json(const Validator& validator, const security::Policy& policy);
+std::string capability_statement_json(const write::Validator& validator, const security::Policy& policy);
 
 }  // namespace gw::fhir

@@ -9,9 +9,9 @@
 #include "gateway/common/json.h"
 #include "gateway/common/log.h"
 #include "gateway/events/matcher.h"
-#include "gateway/fhir/cpis_plan.h"
-#include "gateway/fhir/cpis_plans_held.h"
-#include "gateway/fhir/resource_text.h"
+#include "gateway/model/cpis_plan.h"
+#include "gateway/cpis/cpis_plans_held.h"
+#include "gateway/model/resource_text.h"
 #include "gateway/identity/nhs_number.h"
 
 namespace gw::fhir {
@@ -29,7 +29,7 @@ struct Asked {
 };
 
 struct Plan {
-  const cpis::PlanType* type = nullptr;
+  const model::cpis::PlanType* type = nullptr;
   std::string la_ods, la_name, emergency, office_hours, start, end;
 };
 
@@ -110,7 +110,7 @@ std::string contact_number(const json::Value& care_team, std::string_view purpos
     for (const auto& e : ext->GetArray()) {
       auto url = json::get_string(e, "url");
       auto code = json::get_string(e, "valueCode");
-      if (url && *url == cpis::kContactPurposeUrl && code && *code == purpose)
+      if (url && *url == model::cpis::kContactPurposeUrl && code && *code == purpose)
         return std::string(json::get_string(t, "value").value_or(""));
     }
   }
@@ -132,7 +132,7 @@ std::vector<Plan> plans_of(store::Store& store, const std::string& patient_id,
     const json::Value& ct = held.care_team;
     Plan p;
     p.type = held.type;
-    p.la_ods = cpis::managing_ods(ct);
+    p.la_ods = model::cpis::managing_ods(ct);
     p.la_name = managing_name(ct);
     p.emergency = contact_number(ct, "emergency-duty");
     p.office_hours = contact_number(ct, "office-hours");
@@ -178,7 +178,7 @@ std::vector<Child> children_with_plans(store::Store& store, const std::string& p
     if (!d) continue;
     if (auto active = json::get_bool(*d, "active"); active && !*active) continue;
     bool family_link = false;
-    for (const auto& e : index_entries("RelatedPerson", *d))
+    for (const auto& e : model::index_entries("RelatedPerson", *d))
       if (e.param == "identifier" && e.system == kFamilyLink) family_link = true;
     const json::Value* patient = json::member(*d, "patient");
     auto ref = patient ? json::get_string(*patient, "reference") : std::nullopt;
@@ -186,7 +186,7 @@ std::vector<Child> children_with_plans(store::Store& store, const std::string& p
     std::string child_id(ref->substr(8));
     if (!seen.insert(child_id).second) continue;
     auto child = store.read("Patient", child_id);
-    if (!child || child->deleted || hidden_by_labels(child->body, hidden)) continue;
+    if (!child || child->deleted || model::hidden_by_labels(child->body, hidden)) continue;
     auto cd = json::parse(child->body);
     if (!cd) continue;
     Child c;
@@ -260,7 +260,7 @@ class ParametersWriter {
     key("valueCoding");
     w_.StartObject();
     key("system");
-    str(cpis::kSnomed);
+    str(model::cpis::kSnomed);
     key("code");
     str(p.type->snomed);
     key("display");
@@ -364,7 +364,7 @@ std::string answer(store::Store& store, const std::vector<std::string>& hidden, 
 
 SafeguardingCohortApi::SafeguardingCohortApi(store::Store& store, const security::Policy& policy,
                                              const std::string& profiles_dir, std::function<std::string()> today)
-    : store_(store), policy_(policy), today_(today ? std::move(today) : std::function<std::string()>(cpis::utc_today)) {
+    : store_(store), policy_(policy), today_(today ? std::move(today) : std::function<std::string()>(model::cpis::utc_today)) {
   std::string path = profiles_dir + "/operations/safeguarding-cohort.json";
   std::ifstream in(path, std::ios::binary);
   std::stringstream ss;

@@ -2,14 +2,14 @@
 
 #include <algorithm>
 
-#include "gateway/fhir/search_params.h"
+#include "gateway/model/search_params.h"
 
 namespace gw::fhir {
 
 namespace {
 
 bool has_patient_param(const std::string& type) {
-  auto params = supported_search_params(type);
+  auto params = model::supported_search_params(type);
   return std::find(params.begin(), params.end(), "patient") != params.end();
 }
 

@@ -3,7 +3,7 @@
 #include <set>
 
 #include "gateway/common/json.h"
-#include "gateway/fhir/resource_text.h"
+#include "gateway/model/resource_text.h"
 
 namespace gw::fhir {
 
@@ -14,14 +14,14 @@ using Seen = std::set<std::string>;  // "Type/id" already in the answer
 std::string key_of(const store::StoredResource& r) { return r.type + "/" + r.id; }
 
 // Patient ids the matches name in `param` (index entries are "Patient/<id>").
-std::vector<std::string> referenced_patients(const store::SearchPage& page, const IncludeParam& inc) {
+std::vector<std::string> referenced_patients(const store::SearchPage& page, const model::IncludeParam& inc) {
   std::vector<std::string> ids;
   std::set<std::string> unique;
   for (const auto& r : page.items) {
     if (r.type != inc.source_type) continue;
     auto doc = json::parse(r.body);
     if (!doc) continue;
-    for (const auto& e : index_entries(r.type, *doc))
+    for (const auto& e : model::index_entries(r.type, *doc))
       if (e.param == inc.param && unique.insert(e.value.substr(8)).second) ids.push_back(e.value.substr(8));
   }
   return ids;
@@ -38,7 +38,7 @@ Result<void> add_page(store::Store& store, const store::SearchQuery& q, Seen& se
 
 }  // namespace
 
-Result<std::vector<store::StoredResource>> included_resources(store::Store& store, const SearchRequest& sr,
+Result<std::vector<store::StoredResource>> included_resources(store::Store& store, const model::SearchRequest& sr,
                                                               const store::SearchPage& page,
                                                               const IncludeContext& ctx) {
   std::vector<store::StoredResource> out;

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "gateway/common/result.h"
-#include "gateway/fhir/search_params.h"
+#include "gateway/model/search_params.h"
 #include "gateway/store/store.h"
 
 namespace gw::fhir {
@@ -23,7 +23,7 @@ struct IncludeContext {
 // The resources that the page's matches refer to (_include) and that refer to
 // the matched Patients (_revinclude), each once and none that is already a
 // match, in a stable order.
-Result<std::vector<store::StoredResource>> included_resources(store::Store& store, const SearchRequest& sr,
+Result<std::vector<store::StoredResource>> included_resources(store::Store& store, const model::SearchRequest& sr,
                                                               const store::SearchPage& page,
                                                               const IncludeContext& ctx);
 

@@ -8,14 +8,14 @@
 
 #include "gateway/common/issues.h"
 #include "gateway/common/log.h"
-#include "gateway/fhir/bundle.h"
+#include "gateway/model/bundle.h"
 #include "gateway/fhir/capability.h"
-#include "gateway/fhir/cpis_api.h"
-#include "gateway/fhir/cpis_plan.h"
+#include "gateway/cpis/cpis_api.h"
+#include "gateway/model/cpis_plan.h"
 #include "gateway/fhir/everything.h"
 #include "gateway/fhir/include.h"
-#include "gateway/fhir/resource_text.h"
-#include "gateway/fhir/search_params.h"
+#include "gateway/model/resource_text.h"
+#include "gateway/model/search_params.h"
 #include "gateway/identity/nhs_number.h"
 
 namespace gw::fhir {
@@ -131,20 +131,20 @@ std::optional<int64_t> parse_etag_version(std::string_view v) {
 
 struct RestApi::Impl {
   store::Store& store;
-  const Validator& validator;
+  const write::Validator& validator;
   const security::Policy& policy;
   metrics::Registry& metrics;
   RestOptions opts;
   std::string capability;
 
-  CpisApi cpis;  // the national CP-IS API's searches (CareTeam, AuditEvent, Flag)
+  cpis::CpisApi cpis_api;  // the national CP-IS API's searches (CareTeam, AuditEvent, Flag)
 
-  Impl(store::Store& s, const Validator& v, const security::Policy& p, metrics::Registry& m, RestOptions o)
-      : store(s), validator(v), policy(p), metrics(m), opts(std::move(o)), cpis(cpis_context()) {}
+  Impl(store::Store& s, const write::Validator& v, const security::Policy& p, metrics::Registry& m, RestOptions o)
+      : store(s), validator(v), policy(p), metrics(m), opts(std::move(o)), cpis_api(cpis_context()) {}
 
-  CpisContext cpis_context() {
-    auto today = opts.today ? opts.today : std::function<std::string()>(cpis::utc_today);
-    return CpisContext{store, policy, std::move(today), [this](const Request& r) { return base(r); },
+  cpis::CpisContext cpis_context() {
+    auto today = opts.today ? opts.today : std::function<std::string()>(model::cpis::utc_today);
+    return cpis::CpisContext{store, policy, std::move(today), [this](const Request& r) { return base(r); },
                        [](const Request& r, std::string action, std::string entity, int status, std::string patient) {
                          return audit_row(r, std::move(action), std::move(entity), status, std::move(patient));
                        }};
@@ -206,13 +206,13 @@ struct RestApi::Impl {
   // or outside its row scope (a disclosure sent to another organisation,
   // policy "scope": "recipient"). Call on a store reader thread.
   bool hidden_from(const security::Principal& who, const store::StoredResource& r, std::string_view interaction) const {
-    if (hidden_by_labels(r.body, policy.hidden_labels(who))) return true;
-    if (r.type == "AuditEvent" && !r.deleted && !cpis.may_read_access_record(who, r.body)) return true;
+    if (model::hidden_by_labels(r.body, policy.hidden_labels(who))) return true;
+    if (r.type == "AuditEvent" && !r.deleted && !cpis_api.may_read_access_record(who, r.body)) return true;
     auto scope = policy.row_scope(who, r.type, interaction);
     if (!scope || r.body.empty()) return false;
     auto doc = json::parse(r.body);
     if (!doc) return true;  // unreadable: fail closed
-    for (const auto& e : index_entries(r.type, *doc))
+    for (const auto& e : model::index_entries(r.type, *doc))
       if (e.param == *scope && e.value == who.ods) return false;
     return true;
   }
@@ -324,7 +324,7 @@ struct RestApi::Impl {
     if (seg.size() == 2 && id == "_search") {
       return method_not_allowed(m, "search by POST is not supported; use GET", respond);
     }
-    if (!is_valid_id(id)) {
+    if (!model::is_valid_id(id)) {
       respond(outcome_response(make_error(Errc::invalid_input, "'" + id.substr(0, 80) + "' is not a valid FHIR id",
                                           type + ".id"),
                                "fhir_instance"));
@@ -371,8 +371,8 @@ struct RestApi::Impl {
     Response resp;
     resp.status = status;
     resp.route = std::move(route);
-    resp.headers.emplace_back("ETag", etag(r.version));
-    resp.headers.emplace_back("Last-Modified", http_date(r.last_updated));
+    resp.headers.emplace_back("ETag", model::etag(r.version));
+    resp.headers.emplace_back("Last-Modified", model::http_date(r.last_updated));
     if (!location_base.empty()) {
       resp.headers.emplace_back("Location", location_base + "/" + r.type + "/" + r.id + "/_history/" +
                                                 std::to_string(r.version));
@@ -382,7 +382,7 @@ struct RestApi::Impl {
     } else if (pr == PreferReturn::outcome) {
       resp.body = operation_outcome(std::vector<Issue>{});
     } else {
-      resp.body = served_text(r);
+      resp.body = model::served_text(r);
     }
     return resp;
   }
@@ -439,7 +439,7 @@ struct RestApi::Impl {
       audit_read(req, "history", type + "/" + id, 200, type == "Patient" ? type + "/" + id : std::string());
       Response resp;
       resp.route = "fhir_history";
-      resp.body = history_bundle(base(req), *h);
+      resp.body = model::history_bundle(base(req), *h);
       respond(std::move(resp));
     });
   }
@@ -447,9 +447,9 @@ struct RestApi::Impl {
   // ---- search ----------------------------------------------------------------
 
   void search(Request req, Respond respond, const std::string& type) {
-    if (cpis.handles(type, req)) return cpis.search(type, std::move(req), std::move(respond));
+    if (cpis_api.handles(type, req)) return cpis_api.search(type, std::move(req), std::move(respond));
     if (!check_policy(req, type, "search", respond, "fhir_search")) return;
-    auto parsed = parse_search(type, req.query, prefer_strict(req));
+    auto parsed = model::parse_search(type, req.query, prefer_strict(req));
     if (!parsed) {
       respond(outcome_response(parsed.error(), "fhir_search"));
       return;
@@ -460,14 +460,14 @@ struct RestApi::Impl {
               });
   }
 
-  static std::string normalise_token_value(const TokenValue& t) {
+  static std::string normalise_token_value(const model::TokenValue& t) {
     if (t.system == identity::kNhsNumberSystem) {
       if (auto n = identity::normalise_nhs_number(t.value)) return *n;
     }
     return t.value;
   }
 
-  static store::ParamConstraint token_constraint(const std::string& param, const std::vector<TokenValue>& any) {
+  static store::ParamConstraint token_constraint(const std::string& param, const std::vector<model::TokenValue>& any) {
     store::ParamConstraint c;
     c.param = param;
     for (const auto& t : any) c.any_of.emplace_back(t.has_system ? t.system : std::string(), normalise_token_value(t));
@@ -476,7 +476,7 @@ struct RestApi::Impl {
 
   // Resolves a chained patient:identifier (or subject:identifier) to a
   // reference constraint; false when no Patient matches (empty result).
-  bool resolve_chain(const std::string& param, const std::vector<TokenValue>& any, store::SearchQuery& q,
+  bool resolve_chain(const std::string& param, const std::vector<model::TokenValue>& any, store::SearchQuery& q,
                      Error& err) {
     store::SearchQuery pq;
     pq.type = "Patient";
@@ -497,7 +497,7 @@ struct RestApi::Impl {
     return true;
   }
 
-  void run_search(const Request& req, Respond& respond, const std::string& type, const SearchRequest& sr) {
+  void run_search(const Request& req, Respond& respond, const std::string& type, const model::SearchRequest& sr) {
     store::SearchQuery q;
     q.type = type;
     q.ids = sr.ids;
@@ -554,7 +554,7 @@ struct RestApi::Impl {
     audit_read(req, "search", type + search_param_names(req.query), 200);
     Response resp;
     resp.route = "fhir_search";
-    resp.body = searchset_bundle(base(req), type, req.query, page, q.count, q.offset, sr.ignored, included);
+    resp.body = model::searchset_bundle(base(req), type, req.query, page, q.count, q.offset, sr.ignored, included);
     respond(std::move(resp));
   }
 
@@ -573,7 +573,7 @@ struct RestApi::Impl {
   void everything(Request req, Respond respond, const std::string& id) {
     const char* route = "fhir_everything";
     if (!check_policy(req, "Patient", "read", respond, route)) return;
-    auto parsed = parse_search("Patient", req.query, false);  // _count and _offset; the rest is reported ignored
+    auto parsed = model::parse_search("Patient", req.query, false);  // _count and _offset; the rest is reported ignored
     if (!parsed) {
       respond(outcome_response(parsed.error(), route));
       return;
@@ -590,7 +590,7 @@ struct RestApi::Impl {
       audit_read(req, "everything", entity, 200, entity);
       Response resp;
       resp.route = route;
-      resp.body = searchset_bundle(base(req), entity + "/$everything", req.query, *page, count, sr.offset, sr.ignored);
+      resp.body = model::searchset_bundle(base(req), entity + "/$everything", req.query, *page, count, sr.offset, sr.ignored);
       respond(std::move(resp));
     });
   }
@@ -668,7 +668,7 @@ struct RestApi::Impl {
   // each with a single value, so the writer can check them atomically.
   static Result<std::vector<store::Match>> criteria(const std::string& type, std::string_view query,
                                                     const char* what) {
-    auto sr = parse_search(type, query, true);
+    auto sr = model::parse_search(type, query, true);
     if (!sr) return sr.error();
     std::vector<store::Match> out;
     for (const auto& occ : sr->identifier) {
@@ -699,7 +699,7 @@ struct RestApi::Impl {
     store::WriteOp op;
     op.kind = store::OpKind::create;
     op.type = type;
-    op.id = new_uuid();  // a server assigns the id on create; any id sent is ignored
+    op.id = model::new_uuid();  // a server assigns the id on create; any id sent is ignored
     op.unique_key = nhs_unique_key(type, doc);
     if (auto ine = req.header("if-none-exist")) {
       std::string_view q = *ine;
@@ -711,8 +711,8 @@ struct RestApi::Impl {
       }
       op.if_none_exist = std::move(*c);
     }
-    op.index = index_entries(type, doc);
-    op.body = storage_text(doc, type, doc.GetAllocator());
+    op.index = model::index_entries(type, doc);
+    op.body = model::storage_text(doc, type, doc.GetAllocator());
     submit_write(std::move(req), std::move(respond), std::move(op), route);
   }
 
@@ -749,11 +749,11 @@ struct RestApi::Impl {
         return;
       }
       op.match = std::move(*c);
-      if (body_id && !is_valid_id(*body_id)) {
+      if (body_id && !model::is_valid_id(*body_id)) {
         respond(outcome_response(make_error(Errc::invalid_input, "invalid id", "id"), route));
         return;
       }
-      op.id = body_id ? std::string(*body_id) : new_uuid();
+      op.id = body_id ? std::string(*body_id) : model::new_uuid();
     }
     if (auto im = req.header("if-match")) {
       auto v = parse_etag_version(*im);
@@ -764,8 +764,8 @@ struct RestApi::Impl {
       op.if_match = *v;
     }
     op.unique_key = nhs_unique_key(type, doc);
-    op.index = index_entries(type, doc);
-    op.body = storage_text(doc, type, doc.GetAllocator());
+    op.index = model::index_entries(type, doc);
+    op.body = model::storage_text(doc, type, doc.GetAllocator());
     write_if_visible(std::move(req), std::move(respond), std::move(op), route, std::move(own));
   }
 
@@ -777,7 +777,7 @@ struct RestApi::Impl {
     auto found = store.search(match_query(op.type, op.match, 2));
     if (!found) return false;
     for (const auto& r : found->items)
-      if (hidden_by_labels(r.body, hidden)) return true;
+      if (model::hidden_by_labels(r.body, hidden)) return true;
     return false;
   }
 
@@ -793,7 +793,7 @@ struct RestApi::Impl {
                 bool hidden_target = false;
                 if (op.match.empty()) {
                   auto cur = store.read(op.type, op.id);
-                  hidden_target = cur && hidden_by_labels(cur->body, hidden);
+                  hidden_target = cur && model::hidden_by_labels(cur->body, hidden);
                 } else {
                   hidden_target = !hidden.empty() && matches_hidden(op, hidden);
                 }
@@ -876,7 +876,7 @@ struct RestApi::Impl {
       Response resp;
       resp.status = 200;
       resp.route = route;
-      resp.headers.emplace_back("ETag", etag(o.version));
+      resp.headers.emplace_back("ETag", model::etag(o.version));
       resp.body = operation_outcome(std::vector<Issue>{
           Issue{Severity::information, "informational", "", type + " deleted (version " +
                                                                  std::to_string(o.version) + ")"}});
@@ -891,7 +891,7 @@ struct RestApi::Impl {
           respond(outcome_response(r.error(), route));
           return;
         }
-        if (hidden_by_labels(r->body, policy.hidden_labels(who))) {
+        if (model::hidden_by_labels(r->body, policy.hidden_labels(who))) {
           // The match is labelled content this caller may not see: say that
           // nothing was created, show nothing of what exists.
           Response resp;
@@ -933,7 +933,7 @@ struct RestApi::Impl {
 
   static void prefix_issues(std::vector<Issue>& issues, const std::string& prefix, const std::string& type) {
     for (auto& is : issues) {
-      // Validator paths start with the type ("Patient.gender"); re-root them on the entry.
+      // write::Validator paths start with the type ("Patient.gender"); re-root them on the entry.
       std::string e = is.expression;
       if (e.rfind(type, 0) == 0) e = e.substr(type.size());
       if (!e.empty() && e[0] != '.') e = "." + e;
@@ -973,7 +973,7 @@ struct RestApi::Impl {
     if (seg.size() > 2) return fail(Errc::invalid_input, "request.url form not supported here", path + ".request.url");
     if (seg.size() == 2) {
       p.id = std::string(seg[1]);
-      if (!is_valid_id(p.id)) return fail(Errc::invalid_input, "invalid id in request.url", path + ".request.url");
+      if (!model::is_valid_id(p.id)) return fail(Errc::invalid_input, "invalid id in request.url", path + ".request.url");
     }
     std::string_view interaction;
     if (p.method == "GET") interaction = "read";
@@ -1021,7 +1021,7 @@ struct RestApi::Impl {
       }
       if (p.method == "POST") {
         op.kind = store::OpKind::create;
-        op.id = new_uuid();
+        op.id = model::new_uuid();
         if (auto ine = json::get_string(*request, "ifNoneExist")) {
           std::string_view q = *ine;
           if (auto pos = q.find('?'); pos != std::string_view::npos) q = q.substr(pos + 1);
@@ -1042,7 +1042,7 @@ struct RestApi::Impl {
           if (!c) return fail(c.error().code, c.error().message, path + ".request.url");
           op.match = std::move(*c);
           auto body_id = json::get_string(*p.doc, "id");
-          op.id = body_id && is_valid_id(*body_id) ? std::string(*body_id) : new_uuid();
+          op.id = body_id && model::is_valid_id(*body_id) ? std::string(*body_id) : model::new_uuid();
         }
         if (auto im = json::get_string(*request, "ifMatch")) {
           auto v = parse_etag_version(*im);
@@ -1078,8 +1078,8 @@ struct RestApi::Impl {
   static void finalise_op(Prepared& p) {
     if (!p.op || !p.doc) return;
     p.op->unique_key = nhs_unique_key(p.type, *p.doc);
-    p.op->index = index_entries(p.type, *p.doc);
-    p.op->body = storage_text(*p.doc, p.type, p.doc->GetAllocator());
+    p.op->index = model::index_entries(p.type, *p.doc);
+    p.op->body = model::storage_text(*p.doc, p.type, p.doc->GetAllocator());
   }
 
   static std::string status_text(int status) {
@@ -1099,23 +1099,23 @@ struct RestApi::Impl {
     if (err) {
       int status = http_status_for(err->code);
       std::string oo = issues.empty() ? operation_outcome(*err) : operation_outcome(issues);
-      out += "\"response\":{\"status\":" + quoted(std::to_string(status)) + ",\"outcome\":" + oo + "}}";
+      out += "\"response\":{\"status\":" + model::quoted(std::to_string(status)) + ",\"outcome\":" + oo + "}}";
       return out;
     }
     if (p.method == "GET") {
       if (read_back) {
-        out += "\"fullUrl\":" + quoted(base_url + "/" + p.type + "/" + p.id) + ",\"resource\":" + served_text(*read_back);
-        out += ",\"response\":{\"status\":\"200 OK\",\"etag\":" + quoted(etag(read_back->version)) + "}}";
+        out += "\"fullUrl\":" + model::quoted(base_url + "/" + p.type + "/" + p.id) + ",\"resource\":" + model::served_text(*read_back);
+        out += ",\"response\":{\"status\":\"200 OK\",\"etag\":" + model::quoted(model::etag(read_back->version)) + "}}";
       }
       return out;
     }
     int status = p.method == "DELETE" ? 200 : (o->created ? 201 : 200);
-    if (p.method != "DELETE") out += "\"fullUrl\":" + quoted(base_url + "/" + p.type + "/" + o->id) + ",";
-    out += "\"response\":{\"status\":" + quoted(status_text(status));
+    if (p.method != "DELETE") out += "\"fullUrl\":" + model::quoted(base_url + "/" + p.type + "/" + o->id) + ",";
+    out += "\"response\":{\"status\":" + model::quoted(status_text(status));
     if (p.method != "DELETE") {
-      out += ",\"location\":" + quoted(p.type + "/" + o->id + "/_history/" + std::to_string(o->version));
+      out += ",\"location\":" + model::quoted(p.type + "/" + o->id + "/_history/" + std::to_string(o->version));
     }
-    out += ",\"etag\":" + quoted(etag(o->version)) + ",\"lastModified\":" + quoted(o->last_updated) + "}}";
+    out += ",\"etag\":" + model::quoted(model::etag(o->version)) + ",\"lastModified\":" + model::quoted(o->last_updated) + "}}";
     return out;
   }
 
@@ -1198,7 +1198,7 @@ struct RestApi::Impl {
         op = *p.op;
         if (op.kind == store::OpKind::create && !op.if_none_exist.empty()) {
           op.id_resolved = true;
-          op.id = new_uuid();
+          op.id = model::new_uuid();
           auto found = store.search(match_query(p.type, op.if_none_exist, 1));
           if (!found) return respond(outcome_response(found.error(), route));
           if (!found->items.empty()) op.id = found->items[0].id;
@@ -1210,7 +1210,7 @@ struct RestApi::Impl {
           // its hidden labels (a feed resending what it wrote; never a strip).
           for (const auto& r : found->items)
             if (auto hidden = policy.hidden_labels(req->principal);
-                hidden_by_labels(r.body, hidden) && !(p.doc && keeps_hidden_labels(r.body, *p.doc, hidden)))
+                model::hidden_by_labels(r.body, hidden) && !(p.doc && model::keeps_hidden_labels(r.body, *p.doc, hidden)))
               return respond(outcome_response(
                   make_error(Errc::not_found, "transaction rolled back, nothing was written: " + p.type + " not found",
                              entry_path(i) + ".request.url"),
@@ -1243,8 +1243,8 @@ struct RestApi::Impl {
           resolve_references(d, refs, d.GetAllocator());
           if (merge_base[i]) merge_into(*merge_base[i], *extras, d, op);
           op.unique_key = nhs_unique_key(p.type, d);
-          op.index = index_entries(p.type, d);
-          op.body = storage_text(d, p.type, d.GetAllocator());
+          op.index = model::index_entries(p.type, d);
+          op.body = model::storage_text(d, p.type, d.GetAllocator());
         }
         op_index[i] = unit.ops.size();
         std::string entity = p.type + "/" + op.id;
@@ -1458,7 +1458,7 @@ struct RestApi::Impl {
   }
 };
 
-RestApi::RestApi(store::Store& store, const Validator& validator, const security::Policy& policy,
+RestApi::RestApi(store::Store& store, const write::Validator& validator, const security::Policy& policy,
                  metrics::Registry& metrics, RestOptions opts)
     : impl_(std::make_unique<Impl>(store, validator, policy, metrics, std::move(opts))) {
   impl_->capability = capability_statement_json(validator, policy);

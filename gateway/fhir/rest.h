@@ -10,8 +10,8 @@
 #include <string>
 
 #include "gateway/common/metrics.h"
-#include "gateway/fhir/merge_policy.h"
-#include "gateway/fhir/validation.h"
+#include "gateway/write/merge_policy.h"
+#include "gateway/write/validation.h"
 #include "gateway/net/http.h"
 #include "gateway/security/policy.h"
 #include "gateway/store/store.h"
@@ -26,7 +26,7 @@ struct RestOptions {
   // date. Tests set it to move the clock.
   std::function<std::string()> today{};
   // Cross-feed merge of adapter updates (profiles/merge/feeds.json); none = replace.
-  std::shared_ptr<const MergePolicy> merge = nullptr;
+  std::shared_ptr<const write::MergePolicy> merge = nullptr;
 };
 
 // Rows committed in the same store transaction as a Bundle that an adapter
@@ -47,7 +47,7 @@ struct TransactionExtras {
 
 class RestApi final : public net::Handler {
  public:
-  RestApi(store::Store& store, const Validator& validator, const security::Policy& policy,
+  RestApi(store::Store& store, const write::Validator& validator, const security::Policy& policy,
           metrics::Registry& metrics, RestOptions opts);
   ~RestApi() override;
   void handle(net::Request req, net::Respond respond) override;

@@ -5,10 +5,10 @@
 #include "gateway/common/issues.h"
 #include "gateway/common/json.h"
 #include "gateway/common/log.h"
-#include "gateway/delivery/notification.h"
+#include "gateway/events/notification.h"
 #include "gateway/events/subscription.h"
-#include "gateway/fhir/resource_text.h"
-#include "gateway/fhir/search_params.h"
+#include "gateway/model/resource_text.h"
+#include "gateway/model/search_params.h"
 
 namespace gw::fhir {
 
@@ -47,7 +47,7 @@ std::optional<std::string> query_param(std::string_view query, std::string_view 
     std::string_view part = query.substr(0, amp);
     auto eq = part.find('=');
     if (part.substr(0, eq) == name) {
-      auto v = percent_decode(eq == std::string_view::npos ? std::string_view() : part.substr(eq + 1), true);
+      auto v = model::percent_decode(eq == std::string_view::npos ? std::string_view() : part.substr(eq + 1), true);
       if (v) return *v;
       return std::nullopt;
     }
@@ -103,7 +103,7 @@ std::string only_owned(const std::string& bundle, const security::Principal& who
 
 }  // namespace
 
-SubscriptionApi::SubscriptionApi(RestApi& rest, delivery::Subscriptions& subs, const security::Policy& policy,
+SubscriptionApi::SubscriptionApi(RestApi& rest, events::Subscriptions& subs, const security::Policy& policy,
                                  std::string public_base_url)
     : rest_(rest), subs_(subs), policy_(policy), public_base_url_(std::move(public_base_url)) {
   // The CapabilityStatement the REST API built, plus the topics (backport
@@ -268,7 +268,7 @@ void SubscriptionApi::status(Request req, Respond respond, const std::string& id
     std::vector<std::string> params;
     for (const auto& s : targets) {
       auto c = subs_.store().event_counts(s->id);
-      delivery::Notification n;
+      events::Notification n;
       n.base = b;
       n.subscription_id = s->id;
       n.topic_url = s->topic_url;
@@ -282,7 +282,7 @@ void SubscriptionApi::status(Request req, Respond respond, const std::string& id
           n.error_text = std::string(json::get_string(*d, "error").value_or(""));
         }
       }
-      params.push_back(delivery::status_parameters(n));
+      params.push_back(events::status_parameters(n));
     }
     Response resp;
     resp.body = searchset(params);
@@ -336,7 +336,7 @@ void SubscriptionApi::events(Request req, Respond respond, const std::string& id
       (*shared)(outcome(Errc::store_failure, "the event store could not be read", "", route));
       return;
     }
-    delivery::Notification n;
+    events::Notification n;
     n.base = b;
     n.subscription_id = s->id;
     n.topic_url = s->topic_url;
@@ -345,7 +345,7 @@ void SubscriptionApi::events(Request req, Respond respond, const std::string& id
     n.events_since_start = c->events;
     n.content = content;
     for (const auto& e : *evs) {
-      delivery::NotificationEvent ne;
+      events::NotificationEvent ne;
       ne.number = e.number;
       ne.timestamp = e.created;
       ne.focus_type = e.focus_type;
@@ -354,12 +354,12 @@ void SubscriptionApi::events(Request req, Respond respond, const std::string& id
       ne.interaction = e.interaction;
       // Never more than the fan-out decided for this event (sensitivity).
       if (content == "full-resource" && e.content == "full-resource") {
-        if (auto r = subs_.store().vread(e.focus_type, e.focus_id, e.focus_version)) ne.resource_json = served_text(*r);
+        if (auto r = subs_.store().vread(e.focus_type, e.focus_id, e.focus_version)) ne.resource_json = model::served_text(*r);
       }
       n.events.push_back(std::move(ne));
     }
     Response resp;
-    resp.body = delivery::notification_bundle(n);
+    resp.body = events::notification_bundle(n);
     resp.route = route;
     (*shared)(std::move(resp));
   });
@@ -398,7 +398,7 @@ void SubscriptionApi::admin(Request req, Respond respond) {
   if (req.method != "POST") return respond(outcome(Errc::method_not_allowed, "use POST", "", route));
   auto shared = std::make_shared<Respond>(std::move(respond));
   auto r = subs_.store().run_read([this, shared, id, route]() {
-    auto n = delivery::RestHookDelivery::replay_dead_letters(subs_.store(), id);
+    auto n = events::RestHookDelivery::replay_dead_letters(subs_.store(), id);
     if (!n) {
       (*shared)(outcome(n.error().code, n.error().message, "", route));
       return;

@@ -8,7 +8,7 @@
 #include <memory>
 #include <string>
 
-#include "gateway/delivery/subscriptions.h"
+#include "gateway/events/subscriptions.h"
 #include "gateway/fhir/rest.h"
 #include "gateway/net/http.h"
 #include "gateway/security/policy.h"
@@ -17,7 +17,7 @@ namespace gw::fhir {
 
 class SubscriptionApi final : public net::Handler {
  public:
-  SubscriptionApi(RestApi& rest, delivery::Subscriptions& subs, const security::Policy& policy,
+  SubscriptionApi(RestApi& rest, events::Subscriptions& subs, const security::Policy& policy,
                   std::string public_base_url);
   // Routes this handler wants: /fhir/Subscription, /fhir/Basic, /fhir/metadata, /admin/subscriptions.
   void add_routes(net::Router& router);
@@ -33,7 +33,7 @@ class SubscriptionApi final : public net::Handler {
   std::string base(const net::Request& req) const;
 
   RestApi& rest_;
-  delivery::Subscriptions& subs_;
+  events::Subscriptions& subs_;
   const security::Policy& policy_;
   std::string public_base_url_;
   std::string capability_;

@@ -3,7 +3,7 @@
 #include <map>
 
 #include "gateway/common/log.h"
-#include "gateway/fhir/cpis_plan.h"
+#include "gateway/model/cpis_plan.h"
 #include "gateway/identity/nhs_number.h"
 #include "gateway/ingest/file_ingest.h"
 
@@ -65,7 +65,7 @@ void CpisUpload::handle(net::Request req, net::Respond respond) {
   run->src.msg_id = req.req_id;
   run->req = std::move(req);
   run->respond = std::move(respond);
-  auto parsed = adapter_.parse_records(run->req.body, cpis::UploadContext{run->src.principal.ods, fhir::cpis::utc_today()});
+  auto parsed = adapter_.parse_records(run->req.body, cpis::UploadContext{run->src.principal.ods, model::cpis::utc_today()});
   if (!parsed) {
     // Not a file we can read record by record: keep it whole and say why.
     Error e = parsed.error();
@@ -92,10 +92,10 @@ void CpisUpload::check_against_store(std::shared_ptr<Run> run) {
         if (it->second) ++run->totals.known_nhs_numbers;
       }
       if (rec.accepted() && rec.withdrawal &&
-          !exists(store_, "CareTeam", fhir::cpis::kPlanIdSystem, rec.plan_identifier)) {
+          !exists(store_, "CareTeam", model::cpis::kPlanIdSystem, rec.plan_identifier)) {
         rec.problems.push_back(cpis::Problem{
             "DeleteDate", "not-found",
-            "no plan with this LocalChildID and PlanType is held for this authority, so there is nothing to withdraw"});
+            "no plan with this LocalChildID and model::cpis::PlanType is held for this authority, so there is nothing to withdraw"});
       }
     }
     commit(run);

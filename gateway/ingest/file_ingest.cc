@@ -4,7 +4,7 @@
 
 #include "gateway/common/json.h"
 #include "gateway/common/log.h"
-#include "gateway/fhir/cpis_plan.h"
+#include "gateway/model/cpis_plan.h"
 
 namespace gw::ingest {
 
@@ -75,7 +75,7 @@ FileIngest::FileIngest(const adapters::Adapter& adapter, fhir::RestApi& rest, st
       rest_(rest),
       store_(store),
       metrics_(metrics),
-      today_(today ? std::move(today) : std::function<std::string()>(fhir::cpis::utc_today)) {}
+      today_(today ? std::move(today) : std::function<std::string()>(model::cpis::utc_today)) {}
 
 void FileIngest::handle(std::string raw_in, Source src, std::function<void(FileResult)> done) {
   auto raw = std::make_shared<std::string>(std::move(raw_in));

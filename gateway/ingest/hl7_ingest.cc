@@ -5,7 +5,7 @@
 #include "gateway/common/issues.h"
 #include "gateway/common/json.h"
 #include "gateway/common/log.h"
-#include "gateway/fhir/cpis_plan.h"
+#include "gateway/model/cpis_plan.h"
 #include "gateway/hl7/ack.h"
 #include "gateway/hl7/er7.h"
 #include "gateway/identity/nhs_number.h"
@@ -303,7 +303,7 @@ struct Hl7Ingest::Impl {
       const std::string survivor_nhs = nhs_number_of_entry(st.bundle, survivor);
       for (const auto& plan : *plans) {
         auto doc = json::parse(plan.body);
-        if (!doc || !doc->IsObject() || !fhir::cpis::plan_type_of(*doc)) continue;
+        if (!doc || !doc->IsObject() || !model::cpis::plan_type_of(*doc)) continue;
         moved.push_back(moved_plan_entry(plan, *doc, survivor, survivor_nhs, retired_nhs, alloc));
       }
     }
@@ -390,9 +390,9 @@ struct Hl7Ingest::Impl {
     json::Value kept(rapidjson::kArrayType);
     if (json::Value* exts = const_cast<json::Value*>(json::member(care_team, "extension")); exts && exts->IsArray())
       for (auto& x : exts->GetArray())
-        if (json::get_string(x, "url").value_or("") != fhir::cpis::kSupersededNhsNumberUrl) kept.PushBack(x, a);
+        if (json::get_string(x, "url").value_or("") != model::cpis::kSupersededNhsNumberUrl) kept.PushBack(x, a);
     json::Value mark(rapidjson::kObjectType);
-    json::set(mark, "url", fhir::cpis::kSupersededNhsNumberUrl, a);
+    json::set(mark, "url", model::cpis::kSupersededNhsNumberUrl, a);
     mark.AddMember("valueIdentifier", nhs_identifier(retired_nhs, a), a);
     kept.PushBack(mark, a);
     json::set(care_team, "extension", std::move(kept), a);

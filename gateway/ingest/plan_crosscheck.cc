@@ -2,7 +2,7 @@
 
 #include <map>
 
-#include "gateway/fhir/cpis_plans_held.h"
+#include "gateway/cpis/cpis_plans_held.h"
 #include "gateway/identity/nhs_number.h"
 
 namespace gw::ingest {
@@ -55,13 +55,13 @@ std::map<std::string, PlanFacts> plans_for(store::Store& store, const std::strin
   std::map<std::string, PlanFacts> out;
   auto id = store.find_by_unique_key(nhs);
   if (!id || !*id) return out;
-  for (const auto& held : fhir::cpis::plans_in_scope(store, **id, today)) {
+  for (const auto& held : cpis::plans_in_scope(store, **id, today)) {
     PlanFacts& f = out[std::string(held.type->abbreviation)];
     const json::Value* period = json::member(held.care_team, "period");
     std::string end_day(period ? json::get_string(*period, "end").value_or("").substr(0, 10) : "");
     if (end_day.empty() || end_day >= today) {
       f.current = true;
-      f.la_ods = fhir::cpis::managing_ods(held.care_team);
+      f.la_ods = model::cpis::managing_ods(held.care_team);
     } else if (end_day > f.ended) {
       f.ended = end_day;
     }

@@ -4,7 +4,7 @@
 
 #include "gateway/common/issues.h"
 #include "gateway/common/json.h"
-#include "gateway/fhir/resource_text.h"
+#include "gateway/model/resource_text.h"
 
 namespace gw::ingest {
 
@@ -32,8 +32,8 @@ std::string now_iso() {
 // A collection Bundle holding the spell and its Patient, as render expects.
 std::string render_input(const store::StoredResource& encounter, const store::StoredResource& patient) {
   std::string out = "{\"resourceType\":\"Bundle\",\"type\":\"collection\",\"timestamp\":\"" + now_iso() + "\",\"entry\":[";
-  out += "{\"fullUrl\":\"Patient/" + patient.id + "\",\"resource\":" + fhir::served_text(patient) + "},";
-  out += "{\"fullUrl\":\"Encounter/" + encounter.id + "\",\"resource\":" + fhir::served_text(encounter) + "}]}";
+  out += "{\"fullUrl\":\"Patient/" + patient.id + "\",\"resource\":" + model::served_text(patient) + "},";
+  out += "{\"fullUrl\":\"Encounter/" + encounter.id + "\",\"resource\":" + model::served_text(encounter) + "}]}";
   return out;
 }
 
@@ -45,7 +45,7 @@ RenderApi::RenderApi(const adapters::Adapter& camhs, store::Store& store, const 
 void RenderApi::handle(net::Request req, net::Respond respond) {
   constexpr std::string_view kPrefix = "/render/camhs/Encounter/";
   std::string_view path = req.path;
-  if (path.rfind(kPrefix, 0) != 0 || !fhir::is_valid_id(path.substr(kPrefix.size()))) {
+  if (path.rfind(kPrefix, 0) != 0 || !model::is_valid_id(path.substr(kPrefix.size()))) {
     return respond(error_response(make_error(Errc::not_found, "no such endpoint (GET /render/camhs/Encounter/{id})")));
   }
   if (!policy_.allows_operation(req.principal, "render:camhs")) {
@@ -61,7 +61,7 @@ void RenderApi::handle(net::Request req, net::Respond respond) {
 
 void RenderApi::render(const net::Request& req, net::Respond& respond, const std::string& encounter_id) {
   auto enc = store_.read("Encounter", encounter_id);
-  if (!enc || enc->deleted || fhir::hidden_by_labels(enc->body, policy_.hidden_labels(req.principal)))
+  if (!enc || enc->deleted || model::hidden_by_labels(enc->body, policy_.hidden_labels(req.principal)))
     return respond(error_response(make_error(Errc::not_found, "Encounter not found")));
   auto doc = json::parse(enc->body);
   if (!doc) return respond(error_response(make_error(Errc::internal, "stored Encounter is unreadable")));

@@ -9,7 +9,7 @@
 #include "gateway/common/metrics.h"
 #include "gateway/common/result.h"
 #include "gateway/net/http.h"
-#include "gateway/net/limits.h"
+#include "gateway/config/limits.h"
 #include "gateway/net/tls.h"
 
 namespace gw::net {
@@ -19,7 +19,7 @@ struct HttpsOptions {
   uint16_t port = 8443;  // 0 = ephemeral (tests)
   int threads = 2;       // network threads
   TlsFiles tls;
-  Limits limits;
+  config::Limits limits;
 };
 
 class HttpsServer {

@@ -32,19 +32,6 @@ struct TlsFiles {
 // loaded: this runs at start-up, where a bad path is a configuration error.
 std::unique_ptr<boost::asio::ssl::context> make_server_context(const TlsFiles& files);
 
-// A client context for outbound connections: the peer must chain to ca_file;
-// cert_file/key_file (both or neither) are presented as the client
-// certificate (the gateway presents its server certificate). The error names
-// the file that could not be loaded.
-Result<std::unique_ptr<boost::asio::ssl::context>> make_client_context(const std::string& ca_file,
-                                                                       const std::string& cert_file,
-                                                                       const std::string& key_file);
-
-// Sets SNI and the name the server certificate must carry: an IP SAN when
-// `host` is an address literal, a DNS name otherwise. Without this OpenSSL
-// accepts any certificate from the CA, whoever it was issued to.
-Result<void> expect_peer_name(ssl_st* ssl, const std::string& host);
-
 // The principal from the verified peer certificate of a completed handshake;
 // empty fields when there is no certificate (callers that required one never
 // see that case).

@@ -115,7 +115,7 @@ void BM_CamhsIngest10k(benchmark::State& state) {
   std::string previous = doc;  // another file (another SHA-256) about the same people
   const std::string created = "Created=\"2026-12-01";
   previous.replace(previous.find(created), created.size(), "Created=\"2026-11-01");
-  gw::net::Limits limits;
+  gw::config::Limits limits;
   limits.body_bytes = 64 * 1024 * 1024;
   limits.read_timeout = limits.handler_timeout = std::chrono::minutes(10);
   for (auto _ : state) {

@@ -38,7 +38,7 @@ double parse_map_seconds(const std::string& file) {
 
 // One POST of the whole file to a fresh gateway; seconds, or a negative value on failure.
 double ingest_seconds(const std::string& file, int* resources) {
-  gw::net::Limits limits;
+  gw::config::Limits limits;
   limits.body_bytes = 512u * 1024 * 1024;
   limits.read_timeout = std::chrono::minutes(10);
   limits.handler_timeout = std::chrono::minutes(10);

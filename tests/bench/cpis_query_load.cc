@@ -22,8 +22,8 @@
 
 #include "gateway/common/json.h"
 #include "gateway/common/log.h"
-#include "gateway/delivery/subscriptions.h"
-#include "gateway/fhir/resource_text.h"
+#include "gateway/events/subscriptions.h"
+#include "gateway/model/resource_text.h"
 #include "tests/support/bench_stats.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/hook_receiver.h"
@@ -46,8 +46,8 @@ store::WriteOp op_for(const std::string& type, const std::string& id, const std:
   op.kind = store::OpKind::create;
   op.type = type;
   op.id = id;
-  op.index = fhir::index_entries(type, *doc);
-  op.body = fhir::storage_text(*doc, type, doc->GetAllocator());
+  op.index = model::index_entries(type, *doc);
+  op.body = model::storage_text(*doc, type, doc->GetAllocator());
   if (patient_key) op.unique_key = nhs;
   return op;
 }
@@ -150,9 +150,9 @@ int main(int argc, char** argv) {
     }
   }
   log::set_level(log::Level::error);
-  delivery::SubscriptionsOptions so;
+  events::SubscriptionsOptions so;
   so.delivery.workers = 4;
-  test::InProcessGateway gw(net::Limits{}, so);
+  test::InProcessGateway gw(config::Limits{}, so);
   test::HookReceiver rx;
   std::atomic<uint64_t> notifications{0};
 

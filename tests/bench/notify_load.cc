@@ -20,8 +20,8 @@
 
 #include "gateway/common/json.h"
 #include "gateway/common/log.h"
-#include "gateway/delivery/subscriptions.h"
-#include "gateway/fhir/resource_text.h"
+#include "gateway/events/subscriptions.h"
+#include "gateway/model/resource_text.h"
 #include "tests/support/bench_stats.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/hook_receiver.h"
@@ -47,12 +47,12 @@ int main(int argc, char** argv) {
     }
   }
   gw::log::set_level(gw::log::Level::error);
-  delivery::SubscriptionsOptions so;
+  events::SubscriptionsOptions so;
   so.delivery.workers = workers;
   so.delivery.first_retry = std::chrono::milliseconds(100);
   so.delivery.poll = std::chrono::milliseconds(500);
   so.fanout.poll = std::chrono::milliseconds(500);
-  test::InProcessGateway gw(net::Limits{}, so);
+  test::InProcessGateway gw(config::Limits{}, so);
   test::HookReceiver rx;
 
   for (int s = 0; s < subscribers; ++s) {
@@ -102,9 +102,9 @@ int main(int argc, char** argv) {
     store::WriteOp op;
     op.kind = store::OpKind::create;
     op.type = "Patient";
-    op.id = fhir::new_uuid();
-    op.index = fhir::index_entries("Patient", *doc);
-    op.body = fhir::storage_text(*doc, "Patient", doc->GetAllocator());
+    op.id = model::new_uuid();
+    op.index = model::index_entries("Patient", *doc);
+    op.body = model::storage_text(*doc, "Patient", doc->GetAllocator());
     std::string id = op.id;
     store::UnitOfWork u;
     u.ops.push_back(std::move(op));

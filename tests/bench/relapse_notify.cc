@@ -21,7 +21,7 @@
 
 #include "gateway/common/json.h"
 #include "gateway/common/log.h"
-#include "gateway/delivery/subscriptions.h"
+#include "gateway/events/subscriptions.h"
 #include "tests/support/bench_stats.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/hook_receiver.h"
@@ -80,12 +80,12 @@ struct RunResult {
 };
 
 RunResult run(int families, int rate, uint32_t seed_base) {
-  delivery::SubscriptionsOptions so;
+  events::SubscriptionsOptions so;
   so.delivery.workers = 8;
   so.delivery.first_retry = std::chrono::milliseconds(100);
   so.delivery.poll = std::chrono::milliseconds(500);
   so.fanout.poll = std::chrono::milliseconds(500);
-  test::InProcessGateway gw(net::Limits{}, so);
+  test::InProcessGateway gw(config::Limits{}, so);
   test::HookReceiver rx;
   RunResult out;
   for (const char* role : {"gp", "health-visiting"}) {

@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "gateway/common/json.h"
-#include "gateway/fhir/resource_text.h"
+#include "gateway/model/resource_text.h"
 #include "gateway/security/policy.h"
 #include "tests/support/bench_stats.h"
 #include "tests/support/test_gateway.h"
@@ -42,9 +42,9 @@ gw::store::WriteOp observation(int i, bool labelled, const std::string& patient)
   gw::store::WriteOp op;
   op.kind = gw::store::OpKind::create;
   op.type = "Observation";
-  op.id = gw::fhir::new_uuid();
-  op.index = gw::fhir::index_entries("Observation", *doc);
-  op.body = gw::fhir::storage_text(*doc, "Observation", doc->GetAllocator());
+  op.id = gw::model::new_uuid();
+  op.index = gw::model::index_entries("Observation", *doc);
+  op.body = gw::model::storage_text(*doc, "Observation", doc->GetAllocator());
   return op;
 }
 

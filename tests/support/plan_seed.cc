@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "gateway/common/json.h"
-#include "gateway/fhir/cpis_plan.h"
+#include "gateway/model/cpis_plan.h"
 #include "gateway/identity/nhs_number.h"
 
 namespace gw::test {
@@ -33,13 +33,13 @@ std::string create_patient(HttpsClient& c, const std::string& nhs, const std::st
 }
 
 std::string create_plan(HttpsClient& c, const std::string& patient_id, const std::string& nhs, const PlanSeed& p) {
-  const fhir::cpis::PlanType* type = fhir::cpis::plan_type_by_abbreviation(p.abbreviation);
+  const model::cpis::PlanType* type = model::cpis::plan_type_by_abbreviation(p.abbreviation);
   EXPECT_NE(type, nullptr) << p.abbreviation;
   if (!type) return {};
   std::string status = !p.status.empty() ? p.status : p.end.empty() ? "active" : "inactive";
-  std::string purpose = std::string(fhir::cpis::kContactPurposeUrl);
+  std::string purpose = std::string(model::cpis::kContactPurposeUrl);
   std::string body = R"({"resourceType":"CareTeam","identifier":[{"system":")" +
-                     std::string(fhir::cpis::kPlanIdSystem) + R"(","value":")" + p.la_ods + "|" + nhs + "|" +
+                     std::string(model::cpis::kPlanIdSystem) + R"(","value":")" + p.la_ods + "|" + nhs + "|" +
                      p.abbreviation + R"("}],"status":")" + status + R"(","category":[{"coding":[{"system":"http://snomed.info/sct","code":")" +
                      std::string(type->snomed) + R"(","display":")" + std::string(type->display) +
                      R"("}]}],"subject":{"reference":"Patient/)" + patient_id +

@@ -4,8 +4,8 @@
 
 namespace gw::test {
 
-delivery::SubscriptionsOptions fast_subscriptions(int workers, std::chrono::milliseconds poll) {
-  delivery::SubscriptionsOptions o;
+events::SubscriptionsOptions fast_subscriptions(int workers, std::chrono::milliseconds poll) {
+  events::SubscriptionsOptions o;
   o.delivery.workers = workers;
   o.delivery.first_retry = std::chrono::milliseconds(100);
   o.delivery.max_backoff = std::chrono::milliseconds(400);

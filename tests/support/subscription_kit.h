@@ -7,14 +7,14 @@
 #include <utility>
 #include <vector>
 
-#include "gateway/delivery/subscriptions.h"
+#include "gateway/events/subscriptions.h"
 #include "tests/support/hook_receiver.h"
 
 namespace gw::test {
 
 // Subscription engine timings for tests: retries within a second, polls every
 // `poll`, `workers` delivery workers (16 is the engine's default).
-delivery::SubscriptionsOptions fast_subscriptions(int workers, std::chrono::milliseconds poll);
+events::SubscriptionsOptions fast_subscriptions(int workers, std::chrono::milliseconds poll);
 
 struct SubscriptionArgs {
   std::string topic = "patient-change";

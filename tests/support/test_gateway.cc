@@ -7,15 +7,15 @@
 #include <stdexcept>
 
 #include "adapters/registry.h"
-#include "gateway/delivery/subscriptions.h"
-#include "gateway/fhir/cpis_plan.h"
+#include "gateway/events/subscriptions.h"
+#include "gateway/model/cpis_plan.h"
 #include "gateway/fhir/cohort.h"
 #include "gateway/fhir/rest.h"
 #include "gateway/fhir/subscription_api.h"
 #include "gateway/ingest/cpis_upload.h"
 #include "gateway/ingest/ingest_api.h"
 #include "gateway/ingest/render_api.h"
-#include "gateway/fhir/validation.h"
+#include "gateway/write/validation.h"
 #include "gateway/net/https_server.h"
 #include "gateway/ops/ops.h"
 #include "gateway/security/policy.h"
@@ -36,7 +36,7 @@ TempDir::~TempDir() {
 
 struct InProcessGateway::Parts {
   metrics::Registry registry;
-  fhir::Validator validator;
+  write::Validator validator;
   security::Policy policy;
   std::unique_ptr<store::Store> store;
   std::unique_ptr<fhir::RestApi> rest;
@@ -48,7 +48,7 @@ struct InProcessGateway::Parts {
   std::unique_ptr<ingest::RenderApi> render_api;
   std::unique_ptr<fhir::SafeguardingCohortApi> cohort;
   std::unique_ptr<ops::OpsApi> ops;
-  std::unique_ptr<delivery::Subscriptions> subs;
+  std::unique_ptr<events::Subscriptions> subs;
   std::unique_ptr<fhir::SubscriptionApi> sub_api;
   std::mutex today_mu;
   std::string today;  // "" = the real date
@@ -57,15 +57,15 @@ struct InProcessGateway::Parts {
   uint16_t port = 0;
 };
 
-InProcessGateway::InProcessGateway(net::Limits limits) : InProcessGateway(limits, nullptr) {}
+InProcessGateway::InProcessGateway(config::Limits limits) : InProcessGateway(limits, nullptr) {}
 
-InProcessGateway::InProcessGateway(net::Limits limits, const delivery::SubscriptionsOptions& subs)
+InProcessGateway::InProcessGateway(config::Limits limits, const events::SubscriptionsOptions& subs)
     : InProcessGateway(limits, &subs) {}
 
-InProcessGateway::InProcessGateway(net::Limits limits, const delivery::SubscriptionsOptions* subs)
+InProcessGateway::InProcessGateway(config::Limits limits, const events::SubscriptionsOptions* subs)
     : parts_(std::make_unique<Parts>()) {
   const std::string profiles = std::string(GW_SOURCE_DIR) + "/profiles";
-  auto v = fhir::Validator::load(profiles);
+  auto v = write::Validator::load(profiles);
   if (!v) throw std::runtime_error("profiles: " + v.error().message);
   parts_->validator = std::move(*v);
   auto p = security::Policy::load(profiles);
@@ -76,13 +76,13 @@ InProcessGateway::InProcessGateway(net::Limits limits, const delivery::Subscript
   so.path = dir_.path() + "/gateway.db";
   so.metrics = &parts_->registry;
   parts_->store = store::open_sqlite(so);
-  auto merge = fhir::MergePolicy::load(profiles);
+  auto merge = write::MergePolicy::load(profiles);
   if (!merge) throw std::runtime_error("merge policy: " + merge.error().message);
   fhir::RestOptions ro;
-  ro.merge = std::make_shared<const fhir::MergePolicy>(std::move(*merge));
+  ro.merge = std::make_shared<const write::MergePolicy>(std::move(*merge));
   ro.today = [parts = parts_.get()] {
     std::lock_guard lock(parts->today_mu);
-    return parts->today.empty() ? fhir::cpis::utc_today() : parts->today;
+    return parts->today.empty() ? model::cpis::utc_today() : parts->today;
   };
   parts_->rest = std::make_unique<fhir::RestApi>(*parts_->store, parts_->validator, parts_->policy,
                                                  parts_->registry, std::move(ro));
@@ -120,11 +120,11 @@ InProcessGateway::InProcessGateway(net::Limits limits, const delivery::Subscript
   if (subs) {
     auto topics = events::Topics::load(profiles);
     if (!topics) throw std::runtime_error("topics: " + topics.error().message);
-    delivery::SubscriptionsOptions so = *subs;
+    events::SubscriptionsOptions so = *subs;
     if (so.delivery.ca_file.empty()) so.delivery.ca_file = pki + "/ca.pem";
     so.delivery.cert_file = pki + "/server.pem";
     so.delivery.key_file = pki + "/server.key";
-    parts_->subs = std::make_unique<delivery::Subscriptions>(*parts_->store, std::move(*topics), parts_->registry, so);
+    parts_->subs = std::make_unique<events::Subscriptions>(*parts_->store, std::move(*topics), parts_->registry, so);
     parts_->sub_api =
         std::make_unique<fhir::SubscriptionApi>(*parts_->rest, *parts_->subs, parts_->policy, std::string());
     parts_->sub_api->add_routes(parts_->router);
@@ -153,7 +153,7 @@ uint16_t InProcessGateway::port() const { return parts_->port; }
 store::Store& InProcessGateway::store() { return *parts_->store; }
 metrics::Registry& InProcessGateway::metrics() { return parts_->registry; }
 ingest::Hl7Ingest& InProcessGateway::systmone() { return *parts_->systmone; }
-delivery::Subscriptions& InProcessGateway::subscriptions() {
+events::Subscriptions& InProcessGateway::subscriptions() {
   if (!parts_->subs) throw std::logic_error("this gateway was built without subscriptions");
   return *parts_->subs;
 }

@@ -7,14 +7,14 @@
 
 #include "gateway/common/metrics.h"
 #include "gateway/ingest/hl7_ingest.h"
-#include "gateway/net/limits.h"
+#include "gateway/config/limits.h"
 #include "gateway/store/store.h"
 #include "tests/support/https_client.h"
 
-namespace gw::delivery {
+namespace gw::events {
 class Subscriptions;
 struct SubscriptionsOptions;
-}  // namespace gw::delivery
+}  // namespace gw::events
 
 namespace gw::test {
 
@@ -31,9 +31,9 @@ class TempDir {
 
 class InProcessGateway {
  public:
-  explicit InProcessGateway(net::Limits limits = {});
+  explicit InProcessGateway(config::Limits limits = {});
   // With the subscriptions engine (delivery options: short retries for tests).
-  InProcessGateway(net::Limits limits, const delivery::SubscriptionsOptions& subs);
+  InProcessGateway(config::Limits limits, const events::SubscriptionsOptions& subs);
   ~InProcessGateway();
   uint16_t port() const;
   // A client presenting client-<role>.pem from the dev PKI.
@@ -44,13 +44,13 @@ class InProcessGateway {
   ingest::Hl7Ingest& systmone();
   const std::string& data_dir() const { return dir_.path(); }
   // Only when constructed with SubscriptionsOptions.
-  delivery::Subscriptions& subscriptions();
+  events::Subscriptions& subscriptions();
   // Moves the REST API's clock (the CP-IS 12-month scope) to this date,
   // YYYY-MM-DD; "" goes back to the real UTC date.
   void set_today(std::string date);
 
  private:
-  InProcessGateway(net::Limits limits, const delivery::SubscriptionsOptions* subs);
+  InProcessGateway(config::Limits limits, const events::SubscriptionsOptions* subs);
   struct Parts;
   TempDir dir_;
   std::unique_ptr<Parts> parts_;

@@ -19,7 +19,7 @@
 #include "adapters/registry.h"
 #include "adapters/systmone/systmone_adapter.h"
 #include "gateway/common/json.h"
-#include "gateway/fhir/validation.h"
+#include "gateway/write/validation.h"
 
 namespace gw::adapters::camhs {
 namespace {
@@ -70,9 +70,9 @@ class CamhsTest : public ::testing::Test {
     auto a = CamhsAdapter::create(GW_SOURCE_DIR "/profiles");
     ASSERT_TRUE(a) << a.error().message;
     adapter_ = static_cast<CamhsAdapter*>(a->release());
-    auto v = fhir::Validator::load(GW_SOURCE_DIR "/profiles");
+    auto v = write::Validator::load(GW_SOURCE_DIR "/profiles");
     ASSERT_TRUE(v) << v.error().message;
-    validator_ = new fhir::Validator(std::move(*v));
+    validator_ = new write::Validator(std::move(*v));
   }
   static void TearDownTestSuite() {
     delete adapter_;
@@ -106,10 +106,10 @@ class CamhsTest : public ::testing::Test {
   }
 
   static CamhsAdapter* adapter_;
-  static fhir::Validator* validator_;
+  static write::Validator* validator_;
 };
 CamhsAdapter* CamhsTest::adapter_ = nullptr;
-fhir::Validator* CamhsTest::validator_ = nullptr;
+write::Validator* CamhsTest::validator_ = nullptr;
 
 std::vector<const json::Value*> resources(const json::Document& d, std::string_view type) {
   std::vector<const json::Value*> out;

@@ -19,7 +19,7 @@
 
 #include "adapters/registry.h"
 #include "gateway/common/json.h"
-#include "gateway/fhir/validation.h"
+#include "gateway/write/validation.h"
 
 namespace gw::adapters::cashgum {
 namespace {
@@ -77,19 +77,19 @@ class CashGumTest : public ::testing::Test {
     auto a = CashGumAdapter::create(GW_SOURCE_DIR "/profiles");
     ASSERT_TRUE(a) << a.error().message;
     adapter_ = static_cast<CashGumAdapter*>(a->release());
-    auto v = fhir::Validator::load(GW_SOURCE_DIR "/profiles");
+    auto v = write::Validator::load(GW_SOURCE_DIR "/profiles");
     ASSERT_TRUE(v) << v.error().message;
-    validator_ = new fhir::Validator(std::move(*v));
+    validator_ = new write::Validator(std::move(*v));
   }
   static void TearDownTestSuite() {
     delete adapter_;
     delete validator_;
   }
   static CashGumAdapter* adapter_;
-  static fhir::Validator* validator_;
+  static write::Validator* validator_;
 };
 CashGumAdapter* CashGumTest::adapter_ = nullptr;
-fhir::Validator* CashGumTest::validator_ = nullptr;
+write::Validator* CashGumTest::validator_ = nullptr;
 
 std::vector<fs::path> cases() {
   std::vector<fs::path> out;
@@ -110,7 +110,7 @@ constexpr std::string_view kConf = "http://terminology.hl7.org/CodeSystem/v3-Con
 constexpr std::string_view kAct = "http://terminology.hl7.org/CodeSystem/v3-ActCode";
 
 // Checks every entry of a parsed file: validation, labels, the concern's content.
-void check_entries(const CsvParseResult& r, const fhir::Validator& validator, const std::string& label) {
+void check_entries(const CsvParseResult& r, const write::Validator& validator, const std::string& label) {
   for (const auto& row : r.rows) {
     if (row.status == RowStatus::rejected) {
       EXPECT_TRUE(row.entries.empty()) << label << " row " << row.row;

@@ -17,7 +17,7 @@
 
 #include "adapters/registry.h"
 #include "gateway/common/json.h"
-#include "gateway/fhir/validation.h"
+#include "gateway/write/validation.h"
 
 namespace gw::adapters::systmone {
 namespace {
@@ -65,9 +65,9 @@ class SystmOneTest : public ::testing::Test {
     auto a = SystmOneAdapter::create(GW_SOURCE_DIR "/profiles");
     ASSERT_TRUE(a) << a.error().message;
     adapter_ = a->release();
-    auto v = fhir::Validator::load(GW_SOURCE_DIR "/profiles");
+    auto v = write::Validator::load(GW_SOURCE_DIR "/profiles");
     ASSERT_TRUE(v) << v.error().message;
-    validator_ = new fhir::Validator(std::move(*v));
+    validator_ = new write::Validator(std::move(*v));
   }
   static void TearDownTestSuite() {
     delete adapter_;
@@ -94,10 +94,10 @@ class SystmOneTest : public ::testing::Test {
   }
 
   static Adapter* adapter_;
-  static fhir::Validator* validator_;
+  static write::Validator* validator_;
 };
 Adapter* SystmOneTest::adapter_ = nullptr;
-fhir::Validator* SystmOneTest::validator_ = nullptr;
+write::Validator* SystmOneTest::validator_ = nullptr;
 
 std::vector<fs::path> cases(const fs::path& dir) {
   std::vector<fs::path> out;

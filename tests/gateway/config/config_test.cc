@@ -206,8 +206,8 @@ TEST(ParseConfig, PartialSectionKeepsOtherDefaults) {
   auto c = parse_config(R"({"limits": {"body_bytes": 1000}})");
   ASSERT_TRUE(c.has_value());
   EXPECT_EQ(c->limits.body_bytes, 1000u);
-  EXPECT_EQ(c->limits.header_bytes, net::Limits{}.header_bytes);
-  EXPECT_EQ(c->limits.read_timeout, net::Limits{}.read_timeout);
+  EXPECT_EQ(c->limits.header_bytes, config::Limits{}.header_bytes);
+  EXPECT_EQ(c->limits.read_timeout, config::Limits{}.read_timeout);
 }
 
 TEST(ParseConfig, UnknownKeysAreNamedWithTheirPath) {

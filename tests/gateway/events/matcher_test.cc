@@ -8,7 +8,7 @@
 
 #include "gateway/events/matcher.h"
 #include "gateway/events/topics.h"
-#include "gateway/fhir/cpis_api.h"
+#include "gateway/cpis/cpis_api.h"
 
 namespace gw::events {
 namespace {
@@ -36,7 +36,7 @@ std::string plan_json(const std::string& la, bool is_plan = true) {
 }
 
 json::Document access(bool unscheduled, std::vector<std::string> plans) {
-  fhir::cpis::Access a;
+  cpis::Access a;
   a.unscheduled = unscheduled;
   a.caller = {"RXX01", "unscheduled-care", "ed-symphony"};
   a.nhs_number = "9000000009";
@@ -44,7 +44,7 @@ json::Document access(bool unscheduled, std::vector<std::string> plans) {
   a.plan_ids = std::move(plans);
   a.resource_type = "CareTeam";
   a.recorded = "2026-11-27T07:00:00.000Z";
-  return std::move(*json::parse(fhir::cpis::access_audit_event(a)));
+  return std::move(*json::parse(cpis::access_audit_event(a)));
 }
 
 SubscriptionSpec la(const std::string& ods) {

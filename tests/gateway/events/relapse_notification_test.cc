@@ -14,7 +14,7 @@
 #include <sqlite3.h>
 
 #include "gateway/common/json.h"
-#include "gateway/delivery/subscriptions.h"
+#include "gateway/events/subscriptions.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/hook_receiver.h"
 #include "tests/support/subscription_kit.h"
@@ -31,7 +31,7 @@ constexpr const char* kEllie = "9990237573";
 constexpr const char* kNoah = "9990316767";
 constexpr const char* kYoungPerson = "9990633525";  // the sample's Tier 4 spell
 
-delivery::SubscriptionsOptions fast_options() { return test::fast_subscriptions(4, std::chrono::milliseconds(200)); }
+events::SubscriptionsOptions fast_options() { return test::fast_subscriptions(4, std::chrono::milliseconds(200)); }
 
 // A SystmOne registration: PD1 GP practice, ZCT care-team rows, NK1 family rows.
 std::string a28(const std::string& nhs, const std::string& name, const std::string& dob, const std::string& gp,
@@ -54,7 +54,7 @@ std::string id_of(const std::string& body) {
 }
 
 struct Fixture {
-  test::InProcessGateway gw{net::Limits{}, fast_options()};
+  test::InProcessGateway gw{config::Limits{}, fast_options()};
   test::HookReceiver rx;
   std::map<std::string, test::HttpsClient> clients;
 

@@ -12,7 +12,7 @@
 #include <map>
 
 #include "gateway/common/json.h"
-#include "gateway/delivery/subscriptions.h"
+#include "gateway/events/subscriptions.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/hook_receiver.h"
 #include "tests/support/subscription_kit.h"
@@ -23,8 +23,8 @@ namespace {
 
 using namespace std::literals;
 
-delivery::SubscriptionsOptions fast_options() {
-  delivery::SubscriptionsOptions o;
+events::SubscriptionsOptions fast_options() {
+  events::SubscriptionsOptions o;
   o.delivery.workers = 4;
   o.delivery.first_retry = 100ms;
   o.delivery.max_backoff = 400ms;
@@ -38,7 +38,7 @@ const std::string kHeader =
     "CSEIndicators,ReferredTo,ReferralDate,Practitioner\n";
 
 struct Fixture {
-  test::InProcessGateway gw{net::Limits{}, fast_options()};
+  test::InProcessGateway gw{config::Limits{}, fast_options()};
   test::HookReceiver rx;
 
   test::ClientResponse call(const std::string& role, const std::string& method, const std::string& target,

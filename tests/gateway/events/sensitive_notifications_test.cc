@@ -8,7 +8,7 @@
 #include <map>
 
 #include "gateway/common/json.h"
-#include "gateway/delivery/subscriptions.h"
+#include "gateway/events/subscriptions.h"
 #include "gateway/events/topics.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/hook_receiver.h"
@@ -40,11 +40,11 @@ std::string patient(const std::string& nhs, const std::string& security) {
 }
 
 TEST(SensitiveNotifications, LabelledChangesNotifyNoRoleThatMayNotReadThem) {
-  delivery::SubscriptionsOptions o;
+  events::SubscriptionsOptions o;
   o.delivery.workers = 4;
   o.delivery.poll = 200ms;
   o.fanout.poll = 200ms;
-  test::InProcessGateway gw(net::Limits{}, o);
+  test::InProcessGateway gw(config::Limits{}, o);
   test::HookReceiver rx;
   auto topics = events::Topics::load(std::string(GW_SOURCE_DIR) + "/profiles");
   ASSERT_TRUE(topics.has_value());

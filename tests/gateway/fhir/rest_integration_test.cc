@@ -250,7 +250,7 @@ TEST_F(RestApiTest, ErrorStatusesAreOperationOutcomes) {
 }
 
 TEST_F(RestApiTest, BodyOverTheLimitIs413WithAnOperationOutcome) {
-  net::Limits small;
+  config::Limits small;
   small.body_bytes = 2048;
   InProcessGateway tiny(small);
   auto c = tiny.client("integration");

@@ -8,7 +8,7 @@
 #include <thread>
 
 #include "gateway/common/json.h"
-#include "gateway/delivery/subscriptions.h"
+#include "gateway/events/subscriptions.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/hook_receiver.h"
 #include "tests/support/subscription_kit.h"
@@ -29,7 +29,7 @@ std::string row(const std::string& local_id, const std::string& nhs, const std::
          ",Test council,01709 1,01709 336080,\n";
 }
 
-delivery::SubscriptionsOptions fast_options() { return test::fast_subscriptions(16, std::chrono::milliseconds(200)); }
+events::SubscriptionsOptions fast_options() { return test::fast_subscriptions(16, std::chrono::milliseconds(200)); }
 
 struct Answer {
   int status = 0;
@@ -41,7 +41,7 @@ struct Answer {
 
 class CpisUploadTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() { gw_ = new test::InProcessGateway(net::Limits{}, fast_options()); }
+  static void SetUpTestSuite() { gw_ = new test::InProcessGateway(config::Limits{}, fast_options()); }
   static void TearDownTestSuite() {
     delete gw_;
     gw_ = nullptr;

@@ -8,8 +8,8 @@
 #include <thread>
 
 #include "gateway/common/json.h"
-#include "gateway/delivery/subscriptions.h"
-#include "gateway/fhir/cpis_plan.h"
+#include "gateway/events/subscriptions.h"
+#include "gateway/model/cpis_plan.h"
 #include "gateway/ingest/hl7_ingest.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/hook_receiver.h"
@@ -44,8 +44,8 @@ std::string id_of(const std::string& body) {
   return d && d->IsObject() ? std::string(json::get_string(*d, "id").value_or("")) : std::string();
 }
 
-delivery::SubscriptionsOptions fast() {
-  delivery::SubscriptionsOptions o;
+events::SubscriptionsOptions fast() {
+  events::SubscriptionsOptions o;
   o.delivery.first_retry = 50ms;
   o.delivery.max_backoff = 200ms;
   o.delivery.poll = 100ms;
@@ -93,7 +93,7 @@ class MergePlanTest : public ::testing::Test {
     return c ? c->events : -1;
   }
 
-  test::InProcessGateway gw_{net::Limits{}, fast()};
+  test::InProcessGateway gw_{config::Limits{}, fast()};
   test::HttpsClient integration_ = gw_.client("integration");
   test::HookReceiver rx_;
 };
@@ -142,7 +142,7 @@ TEST_F(MergePlanTest, PlansFollowTheSurvivorAndOnlyTheManagingAuthorityIsTold) {
     ASSERT_TRUE(exts && exts->IsArray());
     bool marked = false;
     for (const auto& x : exts->GetArray())
-      if (json::get_string(x, "url").value_or("") == fhir::cpis::kSupersededNhsNumberUrl)
+      if (json::get_string(x, "url").value_or("") == model::cpis::kSupersededNhsNumberUrl)
         marked = json::get_string(*json::member(x, "valueIdentifier"), "value").value_or("") == retired;
     EXPECT_TRUE(marked) << plan;
   }

@@ -75,7 +75,7 @@ class TestHandler : public Handler {
 
 class HttpsServerTest : public ::testing::Test {
  protected:
-  void start(Limits limits = {}) {
+  void start(config::Limits limits = {}) {
     const std::string& pki = test::dev_pki_dir();
     HttpsOptions opts;
     opts.host = "127.0.0.1";
@@ -252,7 +252,7 @@ TEST_F(HttpsServerTest, PipelinedResponsesComeBackInRequestOrder) {
 }
 
 TEST_F(HttpsServerTest, PipelineDepthIsBounded) {
-  Limits l;
+  config::Limits l;
   l.max_pipelined = 2;
   start(l);
   auto c = client();
@@ -271,7 +271,7 @@ TEST_F(HttpsServerTest, PipelineDepthIsBounded) {
 }
 
 TEST_F(HttpsServerTest, BodyOverLimitGets413OperationOutcomeThenClose) {
-  Limits l;
+  config::Limits l;
   l.body_bytes = 1024;
   start(l);
   auto c = client();
@@ -287,7 +287,7 @@ TEST_F(HttpsServerTest, BodyOverLimitGets413OperationOutcomeThenClose) {
 }
 
 TEST_F(HttpsServerTest, OversizedHeaderGets4xx) {
-  Limits l;
+  config::Limits l;
   l.header_bytes = 1024;
   start(l);
   auto c = client();
@@ -330,7 +330,7 @@ TEST_F(HttpsServerTest, UnknownRouteGets404OperationOutcome) {
 }
 
 TEST_F(HttpsServerTest, HandlerThatNeverAnswersGets504) {
-  Limits l;
+  config::Limits l;
   l.handler_timeout = 200ms;
   start(l);
   auto c = client();
@@ -346,7 +346,7 @@ TEST_F(HttpsServerTest, HandlerThatNeverAnswersGets504) {
 }
 
 TEST_F(HttpsServerTest, LateAnswerAfter504IsIgnored) {
-  Limits l;
+  config::Limits l;
   l.handler_timeout = 100ms;
   start(l);
   auto c = client();
@@ -361,7 +361,7 @@ TEST_F(HttpsServerTest, LateAnswerAfter504IsIgnored) {
 }
 
 TEST_F(HttpsServerTest, IdleConnectionIsClosedAfterIdleTimeout) {
-  Limits l;
+  config::Limits l;
   l.idle_timeout = 200ms;
   start(l);
   auto c = client();
@@ -373,7 +373,7 @@ TEST_F(HttpsServerTest, IdleConnectionIsClosedAfterIdleTimeout) {
 }
 
 TEST_F(HttpsServerTest, SlowHandlerIsNotCutByIdleTimeout) {
-  Limits l;
+  config::Limits l;
   // Longer than the client's 150 ms post-handshake wait for a TLS 1.3 alert.
   l.idle_timeout = 250ms;
   start(l);
@@ -385,7 +385,7 @@ TEST_F(HttpsServerTest, SlowHandlerIsNotCutByIdleTimeout) {
 }
 
 TEST_F(HttpsServerTest, ConnectionsBeyondMaxAreClosed) {
-  Limits l;
+  config::Limits l;
   l.max_connections = 2;
   start(l);
   auto a = client(), b = client();

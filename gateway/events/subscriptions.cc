@@ -1,0 +1,40 @@
+#include "gateway/events/subscriptions.h"
+
+#include <stdexcept>
+
+namespace gw::events {
+
+Subscriptions::Subscriptions(store::Store& store, events::Topics topics, metrics::Registry& metrics,
+                             SubscriptionsOptions opts)
+    : store_(store), topics_(std::move(topics)) {
+  delivery_ = std::make_unique<RestHookDelivery>(store_, topics_, set_, metrics, opts.delivery);
+  RestHookDelivery* d = delivery_.get();
+  dispatcher_ = std::make_unique<events::Dispatcher>(
+      store_, topics_, set_, metrics, opts.fanout,
+      [d](const std::vector<std::string>& with_events, const std::vector<std::string>& changed) {
+        d->on_events(with_events, changed);
+      });
+}
+
+Subscriptions::~Subscriptions() { stop(); }
+
+void Subscriptions::start() {
+  if (auto r = events::load_all(store_, set_); !r) {
+    throw std::runtime_error("subscriptions: cannot load: " + r.error().message);
+  }
+  delivery_->start();
+  dispatcher_->start();
+  events::Dispatcher* f = dispatcher_.get();
+  store_.set_commit_listener([f] { f->wake(); });
+  started_ = true;
+}
+
+void Subscriptions::stop() {
+  if (!started_) return;
+  started_ = false;
+  store_.set_commit_listener(nullptr);
+  dispatcher_->stop();
+  delivery_->stop();
+}
+
+}  // namespace gw::events

@@ -1,0 +1,43 @@
+#pragma once
+// The subscriptions engine assembled: topics, the live subscription set, the
+// fan-out over the change feed and the rest-hook delivery. main and the
+// in-process test gateway build one of these; stop() before the store closes.
+#include <memory>
+
+#include "gateway/common/metrics.h"
+#include "gateway/events/rest_hook_delivery.h"
+#include "gateway/events/dispatcher.h"
+#include "gateway/events/topics.h"
+#include "gateway/store/store.h"
+
+namespace gw::events {
+
+struct SubscriptionsOptions {
+  DeliveryOptions delivery;
+  events::DispatcherOptions fanout;
+};
+
+class Subscriptions {
+ public:
+  // Throws std::runtime_error at start-up (TLS files, store).
+  Subscriptions(store::Store& store, events::Topics topics, metrics::Registry& metrics, SubscriptionsOptions opts);
+  ~Subscriptions();
+  void start();
+  void stop();
+
+  const events::Topics& topics() const { return topics_; }
+  events::SubscriptionSet& set() { return set_; }
+  RestHookDelivery& delivery() { return *delivery_; }
+  events::Dispatcher& dispatcher() { return *dispatcher_; }
+  store::Store& store() { return store_; }
+
+ private:
+  store::Store& store_;
+  events::Topics topics_;
+  events::SubscriptionSet set_;
+  std::unique_ptr<RestHookDelivery> delivery_;
+  std::unique_ptr<events::Dispatcher> dispatcher_;
+  bool started_ = false;
+};
+
+}  // namespace gw::events

@@ -1,0 +1,30 @@
+#pragma once
+// Bundle texts the REST API answers with. Built by string concatenation of
+// already-serialised resources: no DOM for the (large) response.
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "gateway/store/store.h"
+
+namespace gw::model {
+
+// searchset with total, self/next links and one entry per resource, then
+// the `included` resources (search.mode include, not counted in total).
+// `query` is the request's raw query; paging parameters in it are replaced.
+// `leading_entries` (serialised Bundle entries of resources that are not
+// stored, such as the Flags derived from CP-IS plans) come first and count in
+// the total; paging links follow the stored page only.
+std::string searchset_bundle(const std::string& base, const std::string& type, std::string_view query,
+                             const store::SearchPage& page, int count, int64_t offset,
+                             const std::vector<std::string>& ignored_params,
+                             const std::vector<store::StoredResource>& included = {},
+                             const std::vector<std::string>& leading_entries = {});
+
+// history of one resource, newest first.
+std::string history_bundle(const std::string& base, const std::vector<store::StoredResource>& versions);
+
+// JSON string literal (with quotes) for s.
+std::string quoted(std::string_view s);
+
+}  // namespace gw::model
