@@ -7,14 +7,14 @@
 #include <optional>
 
 #include "gateway/common/json.h"
-#include "gateway/fhir/cpis_plan.h"
-#include "gateway/fhir/resource_text.h"
-#include "gateway/fhir/search_params.h"
+#include "gateway/model/cpis_plan.h"
+#include "gateway/model/resource_text.h"
+#include "gateway/model/search_params.h"
 #include "gateway/identity/nhs_number.h"
 
 namespace gw::adapters::cpis {
 
-namespace plan = gw::fhir::cpis;
+namespace plan = gw::model::cpis;
 
 namespace {
 
@@ -214,9 +214,9 @@ class RowReader {
 
   void map() {
     out_.plan_identifier = field(kLaOds) + "|" + out_.local_child_id + "|" + std::string(type_->abbreviation);
-    out_.patient.full_url = "urn:uuid:" + fhir::new_uuid();
+    out_.patient.full_url = "urn:uuid:" + model::new_uuid();
     out_.patient.json = patient_entry();
-    out_.plan.full_url = "urn:uuid:" + fhir::new_uuid();
+    out_.plan.full_url = "urn:uuid:" + model::new_uuid();
     out_.plan.json = plan_entry();
   }
 
@@ -257,7 +257,7 @@ class RowReader {
     put(w, "method", "POST");
     put(w, "url", "Patient");
     // Conditional create: a Patient the gateway already holds is kept as it is.
-    put(w, "ifNoneExist", "identifier=" + fhir::token_query_value(identity::kNhsNumberSystem, out_.nhs_number));
+    put(w, "ifNoneExist", "identifier=" + model::token_query_value(identity::kNhsNumberSystem, out_.nhs_number));
     w.EndObject();
     w.EndObject();
     return std::string(buf.GetString(), buf.GetSize());
@@ -355,7 +355,7 @@ class RowReader {
     w.StartObject();
     put(w, "method", "PUT");
     // Conditional update on the plan identifier: uploading the plan again updates it.
-    put(w, "url", "CareTeam?identifier=" + fhir::token_query_value(plan::kPlanIdSystem, out_.plan_identifier));
+    put(w, "url", "CareTeam?identifier=" + model::token_query_value(plan::kPlanIdSystem, out_.plan_identifier));
     w.EndObject();
     w.EndObject();
     return std::string(buf.GetString(), buf.GetSize());

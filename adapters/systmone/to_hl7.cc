@@ -7,7 +7,7 @@
 
 #include "adapters/systmone/systmone_adapter.h"
 #include "gateway/common/json.h"
-#include "gateway/fhir/cpis_plan.h"
+#include "gateway/model/cpis_plan.h"
 #include "gateway/hl7/er7.h"
 #include "gateway/identity/nhs_number.h"
 
@@ -224,7 +224,7 @@ void write_la_phones(Out& o, const Value& plan, std::string_view result_status) 
     std::string_view purpose;
     if (const Value* exts = arr(t, "extension"))
       for (const auto& e : exts->GetArray())
-        if (sget(e, "url") == fhir::cpis::kContactPurposeUrl) purpose = sget(e, "valueCode");
+        if (sget(e, "url") == model::cpis::kContactPurposeUrl) purpose = sget(e, "valueCode");
     if (purpose.empty()) {
       auto rank = json::get_int(t, "rank");
       purpose = rank && *rank == 1 ? "emergency-duty" : rank && *rank == 2 ? "office-hours" : "";
