@@ -37,6 +37,8 @@
 #include "gateway/net/https_server.h"
 #include "gateway/ops/ops.h"
 #include "gateway/security/policy.h"
+#include "gateway/security/visibility.h"
+#include "gateway/write/write_service.h"
 #include "gateway/store/store.h"
 
 namespace {
@@ -110,6 +112,8 @@ struct Core {
   gw::security::Policy policy;
   std::unique_ptr<gw::adapters::Registry> adapters;
   std::unique_ptr<gw::store::Store> store;
+  std::unique_ptr<gw::security::Visibility> visibility;
+  std::unique_ptr<gw::write::WriteService> writes;
   std::unique_ptr<gw::fhir::RestApi> rest;
   std::map<std::string, std::unique_ptr<gw::ingest::Hl7Ingest>> hl7;
   std::map<std::string, std::unique_ptr<gw::ingest::FileIngest>> files;
@@ -158,19 +162,21 @@ std::unique_ptr<Core> make_core(const gw::config::Config& cfg) {
   core->store = store::open_sqlite(so);
   auto merge = write::MergePolicy::load(cfg.profiles_dir);
   if (!merge) throw std::runtime_error("merge policy: " + merge.error().message);
+  core->visibility = std::make_unique<security::Visibility>(core->policy, *core->store);
+  core->writes = std::make_unique<write::WriteService>(*core->store, core->validator, core->policy, *core->visibility,
+                                                       std::make_shared<const write::MergePolicy>(std::move(*merge)));
   fhir::RestOptions ro{cfg.public_base_url, 1000, 20};
-  ro.merge = std::make_shared<const write::MergePolicy>(std::move(*merge));
-  core->rest = std::make_unique<fhir::RestApi>(*core->store, core->validator, core->policy, core->registry, ro);
+  core->rest = std::make_unique<fhir::RestApi>(*core->store, *core->writes, *core->visibility, core->registry, ro);
   if (const adapters::Adapter* s1 = core->adapters->find("systmone")) {
-    core->hl7["systmone"] = std::make_unique<ingest::Hl7Ingest>(*s1, *core->rest, *core->store, core->registry);
+    core->hl7["systmone"] = std::make_unique<ingest::Hl7Ingest>(*s1, *core->writes, core->registry);
   }
   for (const char* name : {"camhs", "cashgum"}) {
     if (const adapters::Adapter* a = core->adapters->find(name)) {
-      core->files[name] = std::make_unique<ingest::FileIngest>(*a, *core->rest, *core->store, core->registry);
+      core->files[name] = std::make_unique<ingest::FileIngest>(*a, *core->writes, core->registry);
     }
   }
   if (auto* cp = dynamic_cast<const adapters::cpis::CpisUploadAdapter*>(core->adapters->find("cpis-upload"))) {
-    core->cpis_upload = std::make_unique<ingest::CpisUpload>(*cp, *core->rest, *core->store, core->registry);
+    core->cpis_upload = std::make_unique<ingest::CpisUpload>(*cp, *core->writes, core->registry);
   }
   return core;
 }
@@ -430,7 +436,7 @@ int serve(int argc, char** argv) {
       so.delivery.cert_file = cfg.tls_cert;
       so.delivery.key_file = cfg.tls_key;
       subscriptions = std::make_unique<events::Subscriptions>(*core->store, std::move(*topics), registry, so);
-      subscription_api = std::make_unique<fhir::SubscriptionApi>(*core->rest, *subscriptions, core->policy,
+      subscription_api = std::make_unique<fhir::SubscriptionApi>(*core->rest, *core->writes, *subscriptions,
                                                                  cfg.public_base_url);
       subscription_api->add_routes(router);
     }

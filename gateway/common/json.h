@@ -44,6 +44,8 @@ std::string_view as_view(const Value& v);  // v must be a string
 
 // Builders (copy the string into the allocator).
 Value str(std::string_view s, Allocator& a);
+inline Value object() { return Value(rapidjson::kObjectType); }
+inline Value array() { return Value(rapidjson::kArrayType); }
 // Sets obj[key] = v, replacing an existing member.
 void set(Value& obj, std::string_view key, Value v, Allocator& a);
 void set(Value& obj, std::string_view key, std::string_view s, Allocator& a);

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "gateway/audit/audit_rows.h"
 #include "gateway/common/issues.h"
 #include "gateway/common/log.h"
 #include "gateway/model/bundle.h"
@@ -453,7 +454,7 @@ void CpisApi::search(const std::string& type, Request req, Respond respond) {
   bool allowed = type == "AuditEvent" ? ctx_.policy.allows(req.principal, "AuditEvent", "search")
                                       : ctx_.policy.allows_operation(req.principal, cpis::kQueryOperation);
   if (!allowed) {
-    audit_async(ctx_.audit_row(req, "search", type + "?patient:identifier", 403, ""));
+    ctx_.writes.record({audit::row(req.principal, "search", type + "?patient:identifier", 403, std::to_string(req.req_id))});
     return respond(access_denied(route));
   }
   Query q;
@@ -576,14 +577,14 @@ void CpisApi::answer_after_recording(const Request& req, Respond& respond, const
                                      std::string body, const char* route) {
   std::string patient_ref = patient_id.empty() ? std::string() : "Patient/" + patient_id;
   bool record = q.unscheduled.value_or(false) && !plan_ids.empty();
-  store::AuditRow row = ctx_.audit_row(req, "search", type + "?patient:identifier", 200, patient_ref);
+  store::AuditRow row = audit::row(req.principal, "search", type + "?patient:identifier", 200, std::to_string(req.req_id), patient_ref);
   row.detail = std::string(q.unscheduled ? (*q.unscheduled ? "cpis unscheduled" : "cpis scheduled") : "cpis") +
                "; plans in scope: " + std::to_string(plan_ids.size());
   Response resp;
   resp.route = route;
   resp.body = std::move(body);
   if (!record) {
-    audit_async(std::move(row));
+    ctx_.writes.record({std::move(row)});
     return respond(std::move(resp));
   }
   cpis::Access a;
@@ -601,27 +602,31 @@ void CpisApi::answer_after_recording(const Request& req, Respond& respond, const
   a.recorded = now_instant();
   auto doc = json::parse(cpis::access_audit_event(a));
   if (!doc) return respond(error_response(doc.error(), route));
-  store::WriteOp op;
-  op.kind = store::OpKind::create;
-  op.type = "AuditEvent";
-  op.id = sortable_id();
-  op.index = model::index_entries("AuditEvent", *doc);
-  op.body = model::storage_text(*doc, "AuditEvent", doc->GetAllocator());
-  store::UnitOfWork unit;
-  unit.ops.push_back(std::move(op));
-  unit.audit.push_back(std::move(row));
+  // The access record is the gateway's own (no role writes AuditEvents);
+  // its id sorts in the order the accesses were recorded.
+  write::Entry e;
+  e.method = write::Method::put;
+  e.type = "AuditEvent";
+  e.id = sortable_id();
+  json::set(*doc, "id", std::string_view(e.id), doc->GetAllocator());
+  e.resource = std::make_shared<json::Document>(std::move(*doc));
+  write::Request w;
+  w.who = req.principal;
+  w.request_id = std::to_string(req.req_id);
+  w.internal = true;
+  w.entries.push_back(std::move(e));
+  w.audit.push_back(std::move(row));
   auto shared_resp = std::make_shared<Respond>(std::move(respond));
   auto answer = std::make_shared<Response>(std::move(resp));
-  auto r = ctx_.store.commit(std::move(unit), [shared_resp, answer, route](Result<store::CommitOutcome> res) {
-    if (!res) {
-      log::error("cpis_access_record_failed", {{"reason", res.error().message}});
-      Error e = res.error();
+  ctx_.writes.submit(std::move(w), [shared_resp, answer, route](write::Outcome out) {
+    if (out.failure) {
+      log::error("cpis_access_record_failed", {{"reason", out.failure->message}});
+      Error e = *out.failure;
       e.message = "the access could not be recorded, so nothing is shown: " + e.message;
       return (*shared_resp)(error_response(e, route));
     }
     (*shared_resp)(std::move(*answer));
   });
-  if (!r) (*shared_resp)(error_response(r.error(), route));
 }
 
 void CpisApi::audit_events(Request req, Respond respond, Query q) {
@@ -653,7 +658,7 @@ void CpisApi::audit_events(Request req, Respond respond, Query q) {
                 page = std::move(*res);
                 if (!whole_trail) page.total = static_cast<int64_t>(page.items.size());
               }
-              audit_async(ctx_.audit_row(req, "search", "AuditEvent?patient:identifier", 200, patient_ref));
+              ctx_.writes.record({audit::row(req.principal, "search", "AuditEvent?patient:identifier", 200, std::to_string(req.req_id), patient_ref)});
               Response resp;
               resp.route = route;
               // _include=AuditEvent:entity-type=… (sent by national clients) adds nothing
@@ -661,32 +666,6 @@ void CpisApi::audit_events(Request req, Respond respond, Query q) {
               resp.body = model::searchset_bundle(ctx_.base(req), "AuditEvent", req.query, page, count, offset, {});
               respond(std::move(resp));
             });
-}
-
-bool CpisApi::may_read_access_record(const security::Principal& who, const std::string& body) const {
-  if (ctx_.policy.allows_operation(who, cpis::kTrailOperation)) return true;
-  auto d = json::parse(body);
-  const json::Value* entities = d ? json::member(*d, "entity") : nullptr;
-  if (!entities || !entities->IsArray()) return false;
-  for (const auto& e : entities->GetArray()) {
-    const json::Value* what = e.IsObject() ? json::member(e, "what") : nullptr;
-    auto ref = what && what->IsObject() ? json::get_string(*what, "reference") : std::nullopt;
-    if (!ref || ref->rfind("CareTeam/", 0) != 0) continue;
-    auto plan = ctx_.store.read("CareTeam", std::string(ref->substr(9)));
-    if (!plan) continue;
-    auto p = json::parse(plan->body);
-    if (p && model::cpis::plan_type_of(*p) && model::cpis::managing_ods(*p) == who.ods) return true;
-  }
-  return false;
-}
-
-void CpisApi::audit_async(store::AuditRow row) {
-  store::UnitOfWork u;
-  u.audit.push_back(std::move(row));
-  auto r = ctx_.store.commit(std::move(u), [](Result<store::CommitOutcome> res) {
-    if (!res) log::error("audit_write_failed", {{"reason", res.error().message}});
-  });
-  if (!r) log::error("audit_write_refused", {{"reason", r.error().message}});
 }
 
 }  // namespace gw::cpis

@@ -17,7 +17,9 @@
 #include "gateway/common/json.h"
 #include "gateway/net/http.h"
 #include "gateway/security/policy.h"
+#include "gateway/security/visibility.h"
 #include "gateway/store/store.h"
+#include "gateway/write/write_service.h"
 
 namespace gw::cpis {
 
@@ -29,7 +31,7 @@ inline constexpr std::string_view kRoleProfileSystem = "https://fhir.nhs.uk/Id/s
 inline constexpr std::string_view kTraceIdSystem = "https://cpis-gateway.nhs.uk/Id/trace-id";
 // Care settings query CP-IS; commissioners and admins see every access record.
 inline constexpr std::string_view kQueryOperation = "cpis-query";
-inline constexpr std::string_view kTrailOperation = "audit-trail";
+inline constexpr std::string_view kTrailOperation = security::kTrailOperation;
 // The care-role view of the trail, as the national API: the 25 most recent.
 inline constexpr int kRecentAccesses = 25;
 
@@ -55,14 +57,13 @@ std::string access_audit_event(const Access& a);
 // The Flag derived from a plan CareTeam (not stored), as JSON text.
 std::string derived_flag(const json::Value& care_team, const std::string& care_team_id);
 
-// What CpisApi borrows from the REST API it is part of.
+// What CpisApi works with.
 struct CpisContext {
   store::Store& store;
+  write::WriteService& writes;                            // access records and audit rows
   const security::Policy& policy;
   std::function<std::string()> today;                     // YYYY-MM-DD, injectable
   std::function<std::string(const net::Request&)> base;  // ".../fhir" for fullUrls
-  // The REST API's audit row for a request (who, action, entity, status, patient).
-  std::function<store::AuditRow(const net::Request&, std::string, std::string, int, std::string)> audit_row;
 };
 
 class CpisApi {
@@ -77,12 +78,6 @@ class CpisApi {
   // Answers the search (called on a network thread; reads run on the store's pool).
   void search(const std::string& type, net::Request req, net::Respond respond);
 
-  // Whether `who` may read this stored AuditEvent: the whole trail's roles
-  // (operation audit-trail) any; anyone else (a local authority following its
-  // cpis-access notification) only a record naming a plan its organisation
-  // manages. Reads the plans: call on a store reader thread.
-  bool may_read_access_record(const security::Principal& who, const std::string& body) const;
-
  private:
   struct Query;
   void care_team(net::Request req, net::Respond respond, Query q);
@@ -91,7 +86,6 @@ class CpisApi {
   void answer_after_recording(const net::Request& req, net::Respond& respond, const Query& q, const std::string& type,
                               const std::string& patient_id, std::vector<std::string> plan_ids, std::string body,
                               const char* route);
-  void audit_async(store::AuditRow row);
 
   CpisContext ctx_;
 };

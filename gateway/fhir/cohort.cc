@@ -12,6 +12,7 @@
 #include "gateway/model/cpis_plan.h"
 #include "gateway/cpis/cpis_plans_held.h"
 #include "gateway/model/resource_text.h"
+#include "gateway/security/visibility.h"
 #include "gateway/identity/nhs_number.h"
 
 namespace gw::fhir {
@@ -186,7 +187,7 @@ std::vector<Child> children_with_plans(store::Store& store, const std::string& p
     std::string child_id(ref->substr(8));
     if (!seen.insert(child_id).second) continue;
     auto child = store.read("Patient", child_id);
-    if (!child || child->deleted || model::hidden_by_labels(child->body, hidden)) continue;
+    if (!child || child->deleted || security::hidden_by_labels(child->body, hidden)) continue;
     auto cd = json::parse(child->body);
     if (!cd) continue;
     Child c;

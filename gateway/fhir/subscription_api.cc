@@ -9,6 +9,8 @@
 #include "gateway/events/subscription.h"
 #include "gateway/model/resource_text.h"
 #include "gateway/model/search_params.h"
+#include "gateway/fhir/responses.h"
+#include "gateway/write/bundle_entries.h"
 
 namespace gw::fhir {
 
@@ -64,8 +66,13 @@ std::optional<int64_t> to_int(const std::string& s) {
   return n;
 }
 
-bool owns(const events::SubscriptionSpec& s, const security::Principal& who) {
-  return who.role == "admin" || (s.owner.ods == who.ods && s.owner.role == who.role);
+// Operators (policy operation "admin") see and manage every subscription.
+bool sees_all(const security::Policy& policy, const security::Principal& who) {
+  return policy.allows_operation(who, "admin");
+}
+
+bool owns(const security::Policy& policy, const events::SubscriptionSpec& s, const security::Principal& who) {
+  return sees_all(policy, who) || (s.owner.ods == who.ods && s.owner.role == who.role);
 }
 
 // A searchset Bundle around already-serialised resources.
@@ -81,7 +88,7 @@ std::string searchset(const std::vector<std::string>& resources) {
 
 // The searchset without entries owned by someone else; total and paging
 // links then describe the unfiltered search, so they are dropped.
-std::string only_owned(const std::string& bundle, const security::Principal& who) {
+std::string only_owned(const security::Policy& policy, const std::string& bundle, const security::Principal& who) {
   auto d = json::parse(bundle);
   if (!d || !d->IsObject() || !d->HasMember("entry") || !(*d)["entry"].IsArray()) return bundle;
   auto& entries = (*d)["entry"];
@@ -91,7 +98,7 @@ std::string only_owned(const std::string& bundle, const security::Principal& who
     bool mine = false;
     if (r && r->IsObject()) {
       events::SubscriptionSpec s = events::read_subscription(*r, ignored);
-      mine = s.has_owner && owns(s, who);
+      mine = s.has_owner && owns(policy, s, who);
     }
     if (mine) ++it;
     else it = entries.Erase(it);
@@ -103,9 +110,9 @@ std::string only_owned(const std::string& bundle, const security::Principal& who
 
 }  // namespace
 
-SubscriptionApi::SubscriptionApi(RestApi& rest, events::Subscriptions& subs, const security::Policy& policy,
+SubscriptionApi::SubscriptionApi(RestApi& rest, write::WriteService& writes, events::Subscriptions& subs,
                                  std::string public_base_url)
-    : rest_(rest), subs_(subs), policy_(policy), public_base_url_(std::move(public_base_url)) {
+    : rest_(rest), writes_(writes), subs_(subs), policy_(writes.policy()), public_base_url_(std::move(public_base_url)) {
   // The CapabilityStatement the REST API built, plus the topics (backport
   // IG: capabilitystatement-subscriptiontopic-canonical) and the operations.
   auto doc = json::parse(rest_.capability_statement());
@@ -175,18 +182,19 @@ void SubscriptionApi::handle(Request req, Respond respond) {
   if (seg.size() == 3 && seg[2] == "$status") return status(std::move(req), std::move(respond), "");
   if (seg.size() == 4 && seg[3] == "$status") return status(std::move(req), std::move(respond), seg[2]);
   if (seg.size() == 4 && seg[3] == "$events") return events(std::move(req), std::move(respond), seg[2]);
-  if (seg.size() >= 3 && seg[2].front() != '$' && req.principal.role != "admin" &&
+  if (seg.size() >= 3 && seg[2].front() != '$' && !sees_all(policy_, req.principal) &&
       policy_.allows(req.principal, "Subscription", "read")) {
     return owner_gate(std::move(req), std::move(respond), seg[2], seg.size() == 3 && req.method == "PUT");
   }
   bool write_call = (req.method == "POST" && seg.size() == 2) || (req.method == "PUT" && seg.size() == 3);
   if (write_call) return write(std::move(req), std::move(respond));
-  if (req.method == "GET" && seg.size() == 2 && req.principal.role != "admin") {
+  if (req.method == "DELETE" && seg.size() == 3) return remove(std::move(req), std::move(respond), seg[2]);
+  if (req.method == "GET" && seg.size() == 2 && !sees_all(policy_, req.principal)) {
     // A search answers only the caller's own subscriptions: others' carry
     // their endpoints and headers (often credentials).
     security::Principal who = req.principal;
-    return rest_.handle(std::move(req), [who, respond = std::move(respond)](Response r) mutable {
-      if (r.status == 200) r.body = only_owned(r.body, who);
+    return rest_.handle(std::move(req), [this, who, respond = std::move(respond)](Response r) mutable {
+      if (r.status == 200) r.body = only_owned(policy_, r.body, who);
       respond(std::move(r));
     });
   }
@@ -205,13 +213,14 @@ void SubscriptionApi::owner_gate(Request req, Respond respond, const std::string
       auto d = json::parse(cur->body);
       IssueSink ignored;
       events::SubscriptionSpec s = d ? events::read_subscription(*d, ignored) : events::SubscriptionSpec{};
-      if (s.has_owner && !owns(s, shared_req->principal)) {
+      if (s.has_owner && !owns(policy_, s, shared_req->principal)) {
         (*shared)(outcome(Errc::forbidden, "this Subscription belongs to another organisation or role", "",
                           "fhir_subscription"));
         return;
       }
     }
     if (then_write) write(std::move(*shared_req), std::move(*shared));
+    else if (shared_req->method == "DELETE") remove(std::move(*shared_req), std::move(*shared), id);
     else rest_.handle(std::move(*shared_req), std::move(*shared));
   });
   if (!r) (*shared)(outcome(r.error().code, r.error().message, "", "fhir_subscription"));
@@ -226,6 +235,7 @@ void SubscriptionApi::write(Request req, Respond respond) {
   if (!doc || !doc->IsObject() || json::get_string(*doc, "resourceType").value_or("") != "Subscription") {
     return rest_.handle(std::move(req), std::move(respond));  // its 400 with the parse position
   }
+  if (auto e = check_formats(req, true)) return respond(outcome_response(*e, route));
   IssueSink read_issues;
   events::SubscriptionSpec spec = events::read_subscription(*doc, read_issues);
   events::Verdict v = events::check_subscription(spec, read_issues, req.principal, subs_.topics(), policy_);
@@ -239,8 +249,71 @@ void SubscriptionApi::write(Request req, Respond respond) {
     return;
   }
   events::prepare_for_store(*doc, req.principal);
-  req.body = json::to_string(*doc);
-  rest_.handle(std::move(req), std::move(respond));
+  write::Entry e;
+  e.type = "Subscription";
+  if (req.method == "POST") {
+    e.method = write::Method::post;
+  } else {
+    e.method = write::Method::put;
+    auto seg = segments(req.path);
+    e.id = seg.size() == 3 ? seg[2] : std::string();
+    auto body_id = json::get_string(*doc, "id");
+    if (!body_id || *body_id != e.id) {
+      return respond(outcome(Errc::invalid_input, "the resource id does not match the id in the URL", "id", route));
+    }
+    if (auto im = req.header("if-match")) {
+      auto ver = write::parse_etag_version(*im);
+      if (!ver) return respond(outcome(Errc::invalid_input, "If-Match must be an ETag such as W/\"3\"", "", route));
+      e.if_match = *ver;
+    }
+  }
+  e.resource = std::make_shared<json::Document>(std::move(*doc));
+  write::Request w;
+  w.who = req.principal;
+  w.request_id = std::to_string(req.req_id);
+  write::Request shape;
+  write::Entry only_shape;
+  only_shape.method = e.method;
+  only_shape.type = e.type;
+  only_shape.id = e.id;
+  shape.entries.push_back(std::move(only_shape));
+  w.entries.push_back(std::move(e));
+  auto shared_req = std::make_shared<Request>(std::move(req));
+  writes_.submit(std::move(w), [this, shared_req, shape = std::move(shape), route,
+                                respond = std::move(respond)](write::Outcome out) {
+    respond(write_response(*shared_req, shape, out, base(*shared_req), route));
+  });
+}
+
+void SubscriptionApi::remove(Request req, Respond respond, const std::string& id) {
+  const char* route = "fhir_delete";
+  if (!policy_.allows(req.principal, "Subscription", "delete")) {
+    return rest_.handle(std::move(req), std::move(respond));  // its 403
+  }
+  write::Entry e;
+  e.method = write::Method::remove;
+  e.type = "Subscription";
+  e.id = id;
+  if (auto im = req.header("if-match")) {
+    auto ver = write::parse_etag_version(*im);
+    if (!ver) return respond(outcome(Errc::invalid_input, "If-Match must be an ETag such as W/\"3\"", "", route));
+    e.if_match = *ver;
+  }
+  write::Request w;
+  w.who = req.principal;
+  w.request_id = std::to_string(req.req_id);
+  write::Request shape;
+  write::Entry only_shape;
+  only_shape.method = e.method;
+  only_shape.type = e.type;
+  only_shape.id = e.id;
+  shape.entries.push_back(std::move(only_shape));
+  w.entries.push_back(std::move(e));
+  auto shared_req = std::make_shared<Request>(std::move(req));
+  writes_.submit(std::move(w), [this, shared_req, shape = std::move(shape), route,
+                                respond = std::move(respond)](write::Outcome out) {
+    respond(write_response(*shared_req, shape, out, base(*shared_req), route));
+  });
 }
 
 void SubscriptionApi::status(Request req, Respond respond, const std::string& id) {
@@ -254,13 +327,13 @@ void SubscriptionApi::status(Request req, Respond respond, const std::string& id
   std::vector<events::SubscriptionSet::Ptr> targets;
   if (!id.empty()) {
     auto s = subs_.set().get(id);
-    if (!s || !owns(*s, req.principal)) {
+    if (!s || !owns(policy_, *s, req.principal)) {
       return respond(outcome(Errc::not_found, "no such Subscription of yours", "", "fhir_subscription_status"));
     }
     targets.push_back(s);
   } else {
     for (const auto& s : subs_.set().all())
-      if (owns(*s, req.principal)) targets.push_back(s);
+      if (owns(policy_, *s, req.principal)) targets.push_back(s);
   }
   auto shared = std::make_shared<Respond>(std::move(respond));
   std::string b = base(req);
@@ -301,7 +374,7 @@ void SubscriptionApi::events(Request req, Respond respond, const std::string& id
     return respond(outcome(Errc::forbidden, "role '" + req.principal.role + "' may not read Subscription", "", route));
   }
   auto s = subs_.set().get(id);
-  if (!s || !owns(*s, req.principal)) return respond(outcome(Errc::not_found, "no such Subscription of yours", "", route));
+  if (!s || !owns(policy_, *s, req.principal)) return respond(outcome(Errc::not_found, "no such Subscription of yours", "", route));
   int64_t since = 1, until = 0;
   if (auto v = query_param(req.query, "eventsSinceNumber")) {
     auto n = to_int(*v);

@@ -10,6 +10,7 @@
 
 #include "gateway/events/subscriptions.h"
 #include "gateway/fhir/rest.h"
+#include "gateway/write/write_service.h"
 #include "gateway/net/http.h"
 #include "gateway/security/policy.h"
 
@@ -17,7 +18,9 @@ namespace gw::fhir {
 
 class SubscriptionApi final : public net::Handler {
  public:
-  SubscriptionApi(RestApi& rest, events::Subscriptions& subs, const security::Policy& policy,
+  // Reads of /fhir/Subscription beyond the owner's gate are the REST API's;
+  // every create and update is checked here and written by `writes`.
+  SubscriptionApi(RestApi& rest, write::WriteService& writes, events::Subscriptions& subs,
                   std::string public_base_url);
   // Routes this handler wants: /fhir/Subscription, /fhir/Basic, /fhir/metadata, /admin/subscriptions.
   void add_routes(net::Router& router);
@@ -25,6 +28,7 @@ class SubscriptionApi final : public net::Handler {
 
  private:
   void write(net::Request req, net::Respond respond);
+  void remove(net::Request req, net::Respond respond, const std::string& id);
   void owner_gate(net::Request req, net::Respond respond, const std::string& id, bool then_write);
   void status(net::Request req, net::Respond respond, const std::string& id);
   void events(net::Request req, net::Respond respond, const std::string& id);
@@ -33,6 +37,7 @@ class SubscriptionApi final : public net::Handler {
   std::string base(const net::Request& req) const;
 
   RestApi& rest_;
+  write::WriteService& writes_;
   events::Subscriptions& subs_;
   const security::Policy& policy_;
   std::string public_base_url_;

@@ -6,6 +6,7 @@
 #include "gateway/model/cpis_plan.h"
 #include "gateway/identity/nhs_number.h"
 #include "gateway/ingest/file_ingest.h"
+#include "gateway/write/bundle_entries.h"
 
 namespace gw::ingest {
 
@@ -53,9 +54,8 @@ struct CpisUpload::Run {
   cpis::Totals totals;
 };
 
-CpisUpload::CpisUpload(const cpis::CpisUploadAdapter& adapter, fhir::RestApi& rest, store::Store& store,
-                       metrics::Registry& metrics)
-    : adapter_(adapter), rest_(rest), store_(store), metrics_(metrics) {}
+CpisUpload::CpisUpload(const cpis::CpisUploadAdapter& adapter, write::WriteService& writes, metrics::Registry& metrics)
+    : adapter_(adapter), writes_(writes), store_(writes.store()), metrics_(metrics) {}
 
 void CpisUpload::handle(net::Request req, net::Respond respond) {
   auto run = std::make_shared<Run>();
@@ -108,15 +108,15 @@ void CpisUpload::commit(std::shared_ptr<Run> run) {
   for (const auto& rec : run->records) any = any || rec.accepted();
   if (!any) return refuse(run, "no record of this file was accepted");
 
-  net::Request tx;
-  tx.method = "POST";
-  tx.path = tx.target = "/fhir";
-  tx.principal = run->src.principal;
-  tx.conn_id = run->src.conn_id;
-  tx.req_id = run->src.msg_id;
-  tx.body = cpis::CpisUploadAdapter::bundle_of(run->records).json;
-  fhir::TransactionExtras extras;
-  extras.idempotency_key = file_idempotency_key(kAdapter, run->src.principal.ods, run->req.body);
+  write::Request w;
+  w.who = run->src.principal;
+  w.request_id = std::to_string(run->src.msg_id);
+  w.action = "transaction";
+  {
+    auto doc = json::parse(cpis::CpisUploadAdapter::bundle_of(run->records).json);
+    if (doc && doc->IsObject()) w.entries = write::entries_from_bundle(json::member(*doc, "entry"));
+  }
+  w.idempotency_key = file_idempotency_key(kAdapter, run->src.principal.ods, run->req.body);
   store::InboundRow row;
   row.adapter = std::string(kAdapter);
   row.channel = run->src.channel;
@@ -127,17 +127,18 @@ void CpisUpload::commit(std::shared_ptr<Run> run) {
   row.reason = rejected.empty() ? "" : "accepted in part: some records refused (CPR07)";
   row.issues_json = issues_json(rejected);
   row.raw = run->req.body;
-  extras.inbound.push_back(std::move(row));
-  rest_.submit_transaction(std::move(tx), std::move(extras), [this, run](net::Response resp) {
-    if (resp.status == 200) return answer(run, 200);
-    if (resp.status == 409 && resp.body.find("idempotency-key") != std::string::npos) {
+  w.inbound.push_back(std::move(row));
+  writes_.submit(std::move(w), [this, run](write::Outcome out) {
+    if (!out.failure) return answer(run, 200);
+    const Error& e = *out.failure;
+    if (e.code == Errc::conflict && e.expression == "idempotency-key") {
       run->totals.duplicate = true;
       return answer(run, 200);
     }
-    if (resp.status == 503) return answer(run, 503);
+    if (e.code == Errc::unavailable || e.code == Errc::store_failure) return answer(run, 503);
     // The mapped plans were refused as a whole (a bug, or the policy): keep the
     // file for replay; our own OperationOutcome texts hold no identifiers.
-    refuse(run, "the mapped plans were refused (HTTP " + std::to_string(resp.status) + ")");
+    refuse(run, "the mapped plans were refused (HTTP " + std::to_string(http_status_for(e.code)) + "): " + e.message);
   });
 }
 

@@ -16,16 +16,15 @@
 
 #include "adapters/cpis/cpis_upload_adapter.h"
 #include "gateway/common/metrics.h"
-#include "gateway/fhir/rest.h"
 #include "gateway/net/http.h"
 #include "gateway/store/store.h"
+#include "gateway/write/write_service.h"
 
 namespace gw::ingest {
 
 class CpisUpload final : public net::Handler {
  public:
-  CpisUpload(const adapters::cpis::CpisUploadAdapter& adapter, fhir::RestApi& rest, store::Store& store,
-             metrics::Registry& metrics);
+  CpisUpload(const adapters::cpis::CpisUploadAdapter& adapter, write::WriteService& writes, metrics::Registry& metrics);
   // req.body is the file, req.principal the sender (already allowed to send it).
   void handle(net::Request req, net::Respond respond) override;
 
@@ -39,7 +38,7 @@ class CpisUpload final : public net::Handler {
   void count(std::string_view outcome);
 
   const adapters::cpis::CpisUploadAdapter& adapter_;
-  fhir::RestApi& rest_;
+  write::WriteService& writes_;
   store::Store& store_;
   metrics::Registry& metrics_;
 };

@@ -5,6 +5,7 @@
 #include "gateway/common/json.h"
 #include "gateway/common/log.h"
 #include "gateway/model/cpis_plan.h"
+#include "gateway/write/bundle_entries.h"
 
 namespace gw::ingest {
 
@@ -69,11 +70,11 @@ const char* file_result_name(FileResult::Kind k) {
   return "unknown";
 }
 
-FileIngest::FileIngest(const adapters::Adapter& adapter, fhir::RestApi& rest, store::Store& store,
-                       metrics::Registry& metrics, std::function<std::string()> today)
+FileIngest::FileIngest(const adapters::Adapter& adapter, write::WriteService& writes, metrics::Registry& metrics,
+                       std::function<std::string()> today)
     : adapter_(adapter),
-      rest_(rest),
-      store_(store),
+      writes_(writes),
+      store_(writes.store()),
       metrics_(metrics),
       today_(today ? std::move(today) : std::function<std::string()>(model::cpis::utc_today)) {}
 
@@ -116,16 +117,18 @@ void FileIngest::handle(std::string raw_in, Source src, std::function<void(FileR
 
 void FileIngest::submit(Accepted a) {
   const auto& src = a.src;
-  net::Request req;
-  req.method = "POST";
-  req.path = req.target = "/fhir";
-  req.principal = src.principal;
-  req.conn_id = src.conn_id;
-  req.req_id = src.msg_id;
-  req.body = std::move(a.bundle_json);
-  fhir::TransactionExtras extras;
-  extras.feed = std::string(adapter_.format_id());
-  extras.idempotency_key = file_idempotency_key(adapter_.format_id(), src.principal.ods, *a.raw);
+  auto doc = json::parse(a.bundle_json);
+  write::Request w;
+  w.who = src.principal;
+  w.request_id = std::to_string(src.msg_id);
+  w.action = "transaction";
+  w.feed = std::string(adapter_.format_id());
+  if (doc && doc->IsObject()) {
+    w.message_time = std::string(json::get_string(*doc, "timestamp").value_or(""));
+    w.entries = write::entries_from_bundle(json::member(*doc, "entry"));
+  }
+  a.bundle_json.clear();
+  w.idempotency_key = file_idempotency_key(adapter_.format_id(), src.principal.ods, *a.raw);
   store::InboundRow row;
   row.adapter = std::string(adapter_.format_id());
   row.channel = src.channel;
@@ -135,43 +138,36 @@ void FileIngest::submit(Accepted a) {
   row.reason = a.partial ? "accepted in part: some records refused" : "";
   row.issues_json = issues_json(a.issues);
   row.raw = *a.raw;
-  extras.inbound.push_back(std::move(row));
+  w.inbound.push_back(std::move(row));
   auto shared = std::make_shared<Accepted>(std::move(a));
-  auto inbound_id = std::make_shared<int64_t>(0);
-  extras.on_commit = [inbound_id](const store::CommitOutcome& o) {
-    if (!o.inbound_ids.empty()) *inbound_id = o.inbound_ids[0];
-  };
   std::string adapter(adapter_.format_id());
-  rest_.submit_transaction(std::move(req), std::move(extras), [this, shared, inbound_id, adapter](net::Response resp) {
+  writes_.submit(std::move(w), [this, shared, adapter](write::Outcome out) {
     FileResult r;
     r.issues = shared->issues;
     r.plan_mismatches = shared->plan_mismatches;
     const size_t n = shared->resources;
     const bool partial = shared->partial;
-    if (resp.status == 200) {
+    if (!out.failure) {
       r.kind = partial ? FileResult::Kind::partial : FileResult::Kind::accepted;
       r.resources = n;
-      r.inbound_id = *inbound_id;
+      r.inbound_id = out.inbound_ids.empty() ? 0 : out.inbound_ids[0];
+      r.issues.insert(r.issues.end(), out.notes.begin(), out.notes.end());
       r.message = partial ? "the valid records were accepted; the others are listed with their problems"
                           : "every record was accepted";
-    } else if (resp.status == 409 && resp.body.find("idempotency-key") != std::string::npos) {
+    } else if (out.failure->code == Errc::conflict && out.failure->expression == "idempotency-key") {
       r.kind = FileResult::Kind::duplicate;
       r.message = "this file was already accepted from this sender; nothing changed";
-    } else if (resp.status == 503) {
+    } else if (out.failure->code == Errc::unavailable || out.failure->code == Errc::store_failure) {
       r.kind = FileResult::Kind::unavailable;
       r.message = "the gateway is busy; send the file again later";
     } else {
       // The mapped FHIR was refused as a whole: keep the file for replay, and
       // say why (our own OperationOutcome texts never hold identifiers).
       std::vector<Issue> why = shared->issues;
-      std::string detail;
-      if (auto d = json::parse(resp.body); d && d->IsObject()) {
-        if (const json::Value* is = json::member(*d, "issue"); is && is->IsArray() && !is->Empty())
-          detail = std::string(json::get_string((*is)[0], "diagnostics").value_or(""));
-      }
-      why.push_back(Issue{Severity::error, "processing", "",
-                          "the mapped FHIR was refused (HTTP " + std::to_string(resp.status) + ")" +
-                              (detail.empty() ? "" : ": " + detail)});
+      why.insert(why.end(), out.issues.begin(), out.issues.end());
+      why.push_back(Issue{Severity::error, "processing", out.failure->expression,
+                          "the mapped FHIR was refused (HTTP " + std::to_string(http_status_for(out.failure->code)) +
+                              "): " + out.failure->message});
       return quarantine(shared->raw, shared->src, std::move(why), "mapped FHIR refused", std::move(shared->done));
     }
     metrics_

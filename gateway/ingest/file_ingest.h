@@ -15,7 +15,7 @@
 #include "adapters/adapter.h"
 #include "gateway/common/issues.h"
 #include "gateway/common/metrics.h"
-#include "gateway/fhir/rest.h"
+#include "gateway/write/write_service.h"
 #include "gateway/ingest/hl7_ingest.h"
 #include "gateway/ingest/plan_crosscheck.h"
 #include "gateway/store/store.h"
@@ -45,7 +45,7 @@ void keep_quarantined(store::Store& store, std::string_view adapter, const Sourc
 class FileIngest {
  public:
   // today: the date the CP-IS cross-check measures plan scope from (injected for tests).
-  FileIngest(const adapters::Adapter& adapter, fhir::RestApi& rest, store::Store& store, metrics::Registry& metrics,
+  FileIngest(const adapters::Adapter& adapter, write::WriteService& writes, metrics::Registry& metrics,
              std::function<std::string()> today = {});
   // done is called once, from a store thread, after the commit it reports.
   void handle(std::string raw, Source src, std::function<void(FileResult)> done);
@@ -66,7 +66,7 @@ class FileIngest {
   void quarantine(std::shared_ptr<std::string> raw, const Source& src, std::vector<Issue> issues, std::string reason,
                   std::function<void(FileResult)> done);
   const adapters::Adapter& adapter_;
-  fhir::RestApi& rest_;
+  write::WriteService& writes_;
   store::Store& store_;
   metrics::Registry& metrics_;
   std::function<std::string()> today_;

@@ -14,9 +14,9 @@
 
 #include "adapters/adapter.h"
 #include "gateway/common/metrics.h"
-#include "gateway/fhir/rest.h"
 #include "gateway/security/principal.h"
 #include "gateway/store/store.h"
+#include "gateway/write/write_service.h"
 
 namespace gw::ingest {
 
@@ -40,7 +40,7 @@ struct IngestResult {
 
 class Hl7Ingest {
  public:
-  Hl7Ingest(const adapters::Adapter& adapter, fhir::RestApi& rest, store::Store& store, metrics::Registry& metrics);
+  Hl7Ingest(const adapters::Adapter& adapter, write::WriteService& writes, metrics::Registry& metrics);
   ~Hl7Ingest();
 
   // done is called exactly once, from a store thread, after whatever the ACK

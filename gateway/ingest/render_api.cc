@@ -5,6 +5,7 @@
 #include "gateway/common/issues.h"
 #include "gateway/common/json.h"
 #include "gateway/model/resource_text.h"
+#include "gateway/security/visibility.h"
 
 namespace gw::ingest {
 
@@ -61,7 +62,7 @@ void RenderApi::handle(net::Request req, net::Respond respond) {
 
 void RenderApi::render(const net::Request& req, net::Respond& respond, const std::string& encounter_id) {
   auto enc = store_.read("Encounter", encounter_id);
-  if (!enc || enc->deleted || model::hidden_by_labels(enc->body, policy_.hidden_labels(req.principal)))
+  if (!enc || enc->deleted || security::hidden_by_labels(enc->body, policy_.hidden_labels(req.principal)))
     return respond(error_response(make_error(Errc::not_found, "Encounter not found")));
   auto doc = json::parse(enc->body);
   if (!doc) return respond(error_response(make_error(Errc::internal, "stored Encounter is unreadable")));

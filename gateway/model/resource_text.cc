@@ -164,28 +164,6 @@ std::vector<std::string> security_labels(const json::Value& resource) {
   return out;
 }
 
-bool hidden_by_labels(std::string_view body, const std::vector<std::string>& hidden) {
-  if (hidden.empty() || body.find("\"security\"") == std::string_view::npos) return false;
-  auto doc = json::parse(body);
-  if (!doc) return true;  // unreadable: fail closed
-  for (const auto& label : security_labels(*doc))
-    for (const auto& h : hidden)
-      if (label == h) return true;
-  return false;
-}
-
-bool keeps_hidden_labels(std::string_view stored_body, const json::Value& incoming,
-                         const std::vector<std::string>& hidden) {
-  auto stored = json::parse(stored_body);
-  if (!stored) return false;
-  auto now = security_labels(incoming);
-  for (const auto& label : security_labels(*stored))
-    if (std::find(hidden.begin(), hidden.end(), label) != hidden.end() &&
-        std::find(now.begin(), now.end(), label) == now.end())
-      return false;
-  return true;
-}
-
 std::string etag(int64_t version) { return "W/\"" + std::to_string(version) + "\""; }
 
 std::string http_date(std::string_view iso) {

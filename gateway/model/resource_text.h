@@ -30,15 +30,6 @@ std::vector<store::IndexEntry> index_entries(std::string_view type, const json::
 
 // The codes of meta.security (confidentiality and sensitivity labels).
 std::vector<std::string> security_labels(const json::Value& resource);
-// True when the stored resource text carries one of the `hidden` labels (see
-// security::Policy::hidden_labels); an unreadable body counts as hidden.
-bool hidden_by_labels(std::string_view body, const std::vector<std::string>& hidden);
-// Every hidden label the stored version carries is also on the incoming
-// resource: a feed that cannot read what it replaces may still resend it,
-// but never strip the labels that keep it from others.
-bool keeps_hidden_labels(std::string_view stored_body, const json::Value& incoming,
-                         const std::vector<std::string>& hidden);
-
 // ETag and Last-Modified (RFC 7231 IMF-fixdate) for a version.
 std::string etag(int64_t version);
 std::string http_date(std::string_view iso_instant);

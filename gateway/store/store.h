@@ -158,6 +158,14 @@ struct EventCounts {
   std::string oldest_pending;  // created of the oldest pending event, "" when none
 };
 
+class TxView;
+struct UnitOfWork;
+// Runs on the writer thread inside the unit's transaction, before its ops are
+// applied: it may resolve and fill in the unit (ops, audit rows...) from what
+// it reads. An error fails the unit alone (nothing of it is written). It must
+// not block on anything but the TxView.
+using PrepareHook = std::function<Result<void>(TxView&, UnitOfWork&)>;
+
 struct UnitOfWork {
   std::vector<WriteOp> ops;  // all or nothing
   std::vector<AuditRow> audit;
@@ -174,6 +182,7 @@ struct UnitOfWork {
   std::vector<NewEvent> events{};
   std::vector<EventUpdate> event_updates{};
   std::optional<std::pair<std::string, int64_t>> cursor{};  // (consumer name, last seq consumed)
+  PrepareHook prepare{};
 };
 
 struct OpOutcome {
@@ -230,6 +239,22 @@ struct SearchQuery {
 struct SearchPage {
   std::vector<StoredResource> items;  // ordered by last_updated then id, newest last (or first, see newest_first)
   int64_t total = 0;                  // when want_total
+};
+
+// Reads inside the writer's transaction, for a unit's prepare hook: they see
+// every unit committed before it, including the earlier units of the same
+// group commit, and nothing can change between what the hook reads and what
+// the unit writes.
+class TxView {
+ public:
+  virtual ~TxView() = default;
+  // As Store::read: Errc::not_found, or Errc::gone for a deleted resource.
+  virtual Result<StoredResource> read(const std::string& type, const std::string& id) = 0;
+  // Live ids of `type` matching every Match, oldest first, at most `limit`.
+  virtual Result<std::vector<std::string>> match(const std::string& type, const std::vector<Match>& matches,
+                                                 int limit) = 0;
+  virtual Result<SearchPage> search(const SearchQuery& q) = 0;
+  virtual Result<std::optional<std::string>> find_by_unique_key(const std::string& key) = 0;
 };
 
 struct Stats {  // for /metrics

@@ -118,7 +118,18 @@ class Gateway:
             return [l for i, l in enumerate(f) if a <= i < b]
 
     def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
+        # Signal the gateway itself: killing strace would only detach it.
+        try:
+            kids = open("/proc/%d/task/%d/children" % (self.proc.pid, self.proc.pid)).read().split()
+        except OSError:
+            kids = []
+        for k in kids:
+            try:
+                os.kill(int(k), signal.SIGTERM)
+            except OSError:
+                pass
+        if not kids:
+            self.proc.send_signal(signal.SIGTERM)
         try:
             self.proc.wait(30)
         except subprocess.TimeoutExpired:

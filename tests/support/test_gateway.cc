@@ -11,6 +11,8 @@
 #include "gateway/model/cpis_plan.h"
 #include "gateway/fhir/cohort.h"
 #include "gateway/fhir/rest.h"
+#include "gateway/security/visibility.h"
+#include "gateway/write/write_service.h"
 #include "gateway/fhir/subscription_api.h"
 #include "gateway/ingest/cpis_upload.h"
 #include "gateway/ingest/ingest_api.h"
@@ -39,6 +41,8 @@ struct InProcessGateway::Parts {
   write::Validator validator;
   security::Policy policy;
   std::unique_ptr<store::Store> store;
+  std::unique_ptr<security::Visibility> visibility;
+  std::unique_ptr<write::WriteService> writes;
   std::unique_ptr<fhir::RestApi> rest;
   std::unique_ptr<adapters::Registry> adapters;
   std::unique_ptr<ingest::Hl7Ingest> systmone;
@@ -78,30 +82,33 @@ InProcessGateway::InProcessGateway(config::Limits limits, const events::Subscrip
   parts_->store = store::open_sqlite(so);
   auto merge = write::MergePolicy::load(profiles);
   if (!merge) throw std::runtime_error("merge policy: " + merge.error().message);
+  parts_->visibility = std::make_unique<security::Visibility>(parts_->policy, *parts_->store);
+  parts_->writes = std::make_unique<write::WriteService>(*parts_->store, parts_->validator, parts_->policy,
+                                                         *parts_->visibility,
+                                                         std::make_shared<const write::MergePolicy>(std::move(*merge)));
   fhir::RestOptions ro;
-  ro.merge = std::make_shared<const write::MergePolicy>(std::move(*merge));
   ro.today = [parts = parts_.get()] {
     std::lock_guard lock(parts->today_mu);
     return parts->today.empty() ? model::cpis::utc_today() : parts->today;
   };
-  parts_->rest = std::make_unique<fhir::RestApi>(*parts_->store, parts_->validator, parts_->policy,
+  parts_->rest = std::make_unique<fhir::RestApi>(*parts_->store, *parts_->writes, *parts_->visibility,
                                                  parts_->registry, std::move(ro));
   auto reg = adapters::make_registry(profiles);
   if (!reg) throw std::runtime_error("adapters: " + reg.error().message);
   parts_->adapters = std::move(*reg);
-  parts_->systmone = std::make_unique<ingest::Hl7Ingest>(*parts_->adapters->find("systmone"), *parts_->rest,
-                                                         *parts_->store, parts_->registry);
-  parts_->camhs = std::make_unique<ingest::FileIngest>(*parts_->adapters->find("camhs"), *parts_->rest,
-                                                       *parts_->store, parts_->registry);
-  parts_->cashgum = std::make_unique<ingest::FileIngest>(*parts_->adapters->find("cashgum"), *parts_->rest,
-                                                         *parts_->store, parts_->registry);
+  parts_->systmone = std::make_unique<ingest::Hl7Ingest>(*parts_->adapters->find("systmone"), *parts_->writes,
+                                                         parts_->registry);
+  parts_->camhs = std::make_unique<ingest::FileIngest>(*parts_->adapters->find("camhs"), *parts_->writes,
+                                                       parts_->registry);
+  parts_->cashgum = std::make_unique<ingest::FileIngest>(*parts_->adapters->find("cashgum"), *parts_->writes,
+                                                         parts_->registry);
   parts_->ingest_api = std::make_unique<ingest::IngestApi>(
       std::map<std::string, ingest::Hl7Ingest*>{{"systmone", parts_->systmone.get()}},
       std::map<std::string, ingest::FileIngest*>{{"camhs", parts_->camhs.get()}, {"cashgum", parts_->cashgum.get()}},
       *parts_->store, parts_->policy);
   parts_->cpis_upload = std::make_unique<ingest::CpisUpload>(
-      dynamic_cast<const adapters::cpis::CpisUploadAdapter&>(*parts_->adapters->find("cpis-upload")), *parts_->rest,
-      *parts_->store, parts_->registry);
+      dynamic_cast<const adapters::cpis::CpisUploadAdapter&>(*parts_->adapters->find("cpis-upload")), *parts_->writes,
+      parts_->registry);
   parts_->ingest_api->add_answering("cpis-upload", parts_->cpis_upload.get());
   parts_->router.add("/ingest", parts_->ingest_api.get());
   parts_->router.add("/admin", parts_->ingest_api.get());
@@ -126,7 +133,7 @@ InProcessGateway::InProcessGateway(config::Limits limits, const events::Subscrip
     so.delivery.key_file = pki + "/server.key";
     parts_->subs = std::make_unique<events::Subscriptions>(*parts_->store, std::move(*topics), parts_->registry, so);
     parts_->sub_api =
-        std::make_unique<fhir::SubscriptionApi>(*parts_->rest, *parts_->subs, parts_->policy, std::string());
+        std::make_unique<fhir::SubscriptionApi>(*parts_->rest, *parts_->writes, *parts_->subs, std::string());
     parts_->sub_api->add_routes(parts_->router);
   }
   net::HttpsOptions ho;

@@ -592,7 +592,28 @@ EventRow row_to_event(const Statement& st) {
   return e;
 }
 
-Result<CommitOutcome> apply_unit_body(Connection& c, const UnitOfWork& u, const std::string& now) {
+// The prepare hook's view: the writer connection, inside the open transaction.
+class WriterView final : public TxView {
+ public:
+  explicit WriterView(Connection& c) : c_(c) {}
+  Result<StoredResource> read(const std::string& type, const std::string& id) override { return read_on(c_, type, id); }
+  Result<std::vector<std::string>> match(const std::string& type, const std::vector<Match>& ms, int limit) override {
+    return matching_ids(c_, type, ms, limit);
+  }
+  Result<SearchPage> search(const SearchQuery& q) override { return search_page_on(c_, q, search_where(q)); }
+  Result<std::optional<std::string>> find_by_unique_key(const std::string& key) override {
+    return unique_key_on(c_, key);
+  }
+
+ private:
+  Connection& c_;
+};
+
+Result<CommitOutcome> apply_unit_body(Connection& c, UnitOfWork& u, const std::string& now) {
+  if (u.prepare) {
+    WriterView view(c);
+    if (auto r = u.prepare(view, u); !r) return r.error();
+  }
   CommitOutcome out;
   if (u.idempotency_key)
     if (auto r = claim_idempotency_key(c, *u.idempotency_key, now); !r) return r.error();

@@ -467,9 +467,9 @@ class HeldCommits final : public store::Store {
  public:
   explicit HeldCommits(store::Store& real) : real_(real) {}
   Result<void> commit(store::UnitOfWork unit, store::CommitCallback cb) override {
-    bool holds_audit_event = false;
-    for (const auto& op : unit.ops) holds_audit_event |= op.type == "AuditEvent";
-    if (!holds_audit_event) return real_.commit(std::move(unit), std::move(cb));
+    // Resource writes come from the write service with their prepare hook
+    // (the access record's AuditEvent); audit-only units pass straight on.
+    if (!unit.prepare) return real_.commit(std::move(unit), std::move(cb));
     std::lock_guard lock(mu_);
     held_.emplace_back(std::move(unit), std::move(cb));
     return {};
@@ -536,16 +536,14 @@ class CpisDurability : public ::testing::Test {
     auto p = security::Policy::load(std::string(GW_SOURCE_DIR) + "/profiles");
     ASSERT_TRUE(p.has_value());
     policy_ = std::move(*p);
+    auto v = write::Validator::load(std::string(GW_SOURCE_DIR) + "/profiles");
+    ASSERT_TRUE(v.has_value());
+    validator_ = std::move(*v);
+    visibility_ = std::make_unique<security::Visibility>(policy_, *held_);
+    writes_ = std::make_unique<write::WriteService>(*held_, validator_, policy_, *visibility_, nullptr);
     api_ = std::make_unique<cpis::CpisApi>(cpis::CpisContext{
-        *held_, policy_, [] { return std::string("2026-11-27"); }, [](const net::Request&) { return std::string("https://gw/fhir"); },
-        [](const net::Request&, std::string action, std::string entity, int status, std::string patient) {
-          store::AuditRow a;
-          a.action = std::move(action);
-          a.entity = std::move(entity);
-          a.http_status = status;
-          a.patient_ref = std::move(patient);
-          return a;
-        }});
+        *held_, *writes_, policy_, [] { return std::string("2026-11-27"); },
+        [](const net::Request&) { return std::string("https://gw/fhir"); }});
     // A child with a plan, straight into the store, shaped as the REST API stores them.
     auto stored = [](const std::string& type, const std::string& id, const std::string& text) {
       auto d = json::parse(text);
@@ -595,6 +593,9 @@ class CpisDurability : public ::testing::Test {
   std::unique_ptr<store::Store> real_;
   std::unique_ptr<HeldCommits> held_;
   security::Policy policy_;
+  write::Validator validator_;
+  std::unique_ptr<security::Visibility> visibility_;
+  std::unique_ptr<write::WriteService> writes_;
   std::unique_ptr<cpis::CpisApi> api_;
 };
 

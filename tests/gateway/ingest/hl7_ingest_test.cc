@@ -196,6 +196,59 @@ TEST_F(Hl7IngestTest, AfterAMergeMessagesForTheOldNumberReachTheSurvivor) {
   EXPECT_EQ(total("/fhir/Encounter?subject=Patient/" + oid), 0);
 }
 
+// Issue 12: a demographic message naming a number merged away used to be
+// acknowledged AA while neither record changed (its Patient entry was dropped).
+TEST_F(Hl7IngestTest, AfterAMergeANewerDemographicMessageForTheOldNumberUpdatesTheSurvivor) {
+  const std::string retired = "9434766028", kept = "9434766036";
+  std::string a28 = read_file(fixtures() / "adt_a31_update.hl7");
+  std::string a28_nhs(hl7::Message::parse(std::string_view(a28))->segment("PID").field(3).repetition(0).component(1).raw());
+  std::string a28_ts(hl7::Message::parse(std::string_view(a28))->msh().field(7).raw());
+  ASSERT_EQ(ingest(variant(a28, "SRV-A28", {{a28_nhs, retired}, {a28_ts, "20261101090000+0000"}})).outcome,
+            Outcome::accepted);
+  // The A40 (MSH-7 2026-11-06) merges the retired number into the kept one.
+  std::string a40 = read_file(fixtures() / "adt_a40_merge.hl7");
+  ASSERT_EQ(ingest(variant(a40, "SRV-A40", {{"9990395950", kept}, {"9990316767", retired}})).outcome,
+            Outcome::accepted);
+  auto survivor = get(patient_search(kept));
+  ASSERT_EQ(survivor["total"].GetInt(), 1);
+  std::string sid(json::get_string(survivor["entry"][0]["resource"], "id").value_or(""));
+  std::string before = json::to_string(survivor["entry"][0]["resource"]);
+  ASSERT_EQ(before.find("NEWFAMILY"), std::string::npos);
+
+  // A newer A31 that still names the retired number, with a new family name.
+  std::string a31 = read_file(fixtures() / "adt_a31_update.hl7");
+  auto pid = hl7::Message::parse(std::string_view(a31))->segment("PID");
+  std::string nhs(pid.field(3).repetition(0).component(1).raw());
+  std::string family(pid.field(5).component(1).raw());
+  std::string ts(hl7::Message::parse(std::string_view(a31))->msh().field(7).raw());
+  IngestResult r = ingest(variant(a31, "SRV-A31", {{nhs, retired}, {family, "NEWFAMILY"}, {ts, "20261120100000+0000"}}));
+  ASSERT_EQ(r.outcome, Outcome::accepted) << r.ack;
+  EXPECT_NE(r.ack.find("surviving record"), std::string::npos) << r.ack;
+
+  // The survivor carries the new demographics and keeps its own NHS number.
+  survivor = get(patient_search(kept));
+  ASSERT_EQ(survivor["total"].GetInt(), 1);
+  EXPECT_EQ(std::string(json::get_string(survivor["entry"][0]["resource"], "id").value_or("")), sid);
+  std::string after = json::to_string(survivor["entry"][0]["resource"]);
+  EXPECT_NE(after.find("NEWFAMILY"), std::string::npos) << after;
+  EXPECT_NE(after.find(kept), std::string::npos) << after;
+  EXPECT_EQ(after.find("\"value\":\"" + retired + "\""), std::string::npos) << "the survivor took the retired number\n"
+                                                                            << after;
+  // The retired record is still merged away and unchanged in name.
+  auto old = get(patient_search(retired));
+  ASSERT_EQ(old["total"].GetInt(), 1);
+  std::string old_json = json::to_string(old["entry"][0]["resource"]);
+  EXPECT_NE(old_json.find("replaced-by"), std::string::npos) << old_json;
+  EXPECT_EQ(old_json.find("NEWFAMILY"), std::string::npos) << old_json;
+
+  // An older message for the retired number changes nothing.
+  r = ingest(variant(a31, "SRV-A31-OLD", {{nhs, retired}, {family, "OLDERNAME"}, {ts, "20261102100000+0000"}}));
+  ASSERT_EQ(r.outcome, Outcome::accepted) << r.ack;
+  after = json::to_string(get(patient_search(kept))["entry"][0]["resource"]);
+  EXPECT_EQ(after.find("OLDERNAME"), std::string::npos) << after;
+  EXPECT_NE(after.find("NEWFAMILY"), std::string::npos) << after;
+}
+
 TEST_F(Hl7IngestTest, AFamilyLinkFromBothRecordsIsOneLink) {
   ingest(variant(read_file(fixtures() / "adt_a28_child.hl7"), "FAM-1"));
   ingest(variant(read_file(fixtures() / "adt_a28_parent.hl7"), "FAM-2"));

@@ -1,0 +1,61 @@
+#include "gateway/security/visibility.h"
+
+#include <algorithm>
+
+#include "gateway/model/cpis_plan.h"
+#include "gateway/model/resource_text.h"
+
+namespace gw::security {
+
+bool hidden_by_labels(std::string_view body, const std::vector<std::string>& hidden) {
+  if (hidden.empty() || body.find("\"security\"") == std::string_view::npos) return false;
+  auto doc = json::parse(body);
+  if (!doc) return true;  // unreadable: fail closed
+  for (const auto& label : model::security_labels(*doc))
+    for (const auto& h : hidden)
+      if (label == h) return true;
+  return false;
+}
+
+bool keeps_hidden_labels(std::string_view stored_body, const json::Value& incoming,
+                         const std::vector<std::string>& hidden) {
+  auto stored = json::parse(stored_body);
+  if (!stored) return false;
+  auto now = model::security_labels(incoming);
+  for (const auto& label : model::security_labels(*stored))
+    if (std::find(hidden.begin(), hidden.end(), label) != hidden.end() &&
+        std::find(now.begin(), now.end(), label) == now.end())
+      return false;
+  return true;
+}
+
+bool Visibility::hidden_from(const Principal& who, const store::StoredResource& r, std::string_view interaction) const {
+  if (hidden_by_labels(r.body, policy_.hidden_labels(who))) return true;
+  if (r.type == "AuditEvent" && !r.deleted && !may_read_access_record(who, r.body)) return true;
+  auto scope = policy_.row_scope(who, r.type, interaction);
+  if (!scope || r.body.empty()) return false;
+  auto doc = json::parse(r.body);
+  if (!doc) return true;  // unreadable: fail closed
+  for (const auto& e : model::index_entries(r.type, *doc))
+    if (e.param == *scope && e.value == who.ods) return false;
+  return true;
+}
+
+bool Visibility::may_read_access_record(const Principal& who, const std::string& body) const {
+  if (policy_.allows_operation(who, kTrailOperation)) return true;
+  auto d = json::parse(body);
+  const json::Value* entities = d ? json::member(*d, "entity") : nullptr;
+  if (!entities || !entities->IsArray()) return false;
+  for (const auto& e : entities->GetArray()) {
+    const json::Value* what = e.IsObject() ? json::member(e, "what") : nullptr;
+    auto ref = what && what->IsObject() ? json::get_string(*what, "reference") : std::nullopt;
+    if (!ref || ref->rfind("CareTeam/", 0) != 0) continue;
+    auto plan = store_.read("CareTeam", std::string(ref->substr(9)));
+    if (!plan) continue;
+    auto p = json::parse(plan->body);
+    if (p && model::cpis::plan_type_of(*p) && model::cpis::managing_ods(*p) == who.ods) return true;
+  }
+  return false;
+}
+
+}  // namespace gw::security
