@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <future>
 #include <map>
 #include <cstdio>
@@ -80,6 +81,8 @@ constexpr const char* kServeUsage =
     "  --mllp-listen HOST:PORT   plain MLLP, only for addresses on the allow-list (mllp.allow;\n"
     "                            default loopback only); off unless given\n"
     "  --mllp-tls-listen HOST:PORT  MLLP over mutual TLS (client certificate OU=integration)\n"
+    "  --ops-listen HOST:PORT    plain-HTTP /healthz, /readyz, /metrics for probes and scrapers\n"
+    "                            (no client certificate; ':PORT' binds loopback); off unless given\n"
     "  --log-level LEVEL         debug|info|warn|error\n";
 
 int fail_start(const std::string& what) {
@@ -356,6 +359,10 @@ int serve(int argc, char** argv) {
       auto l = config::parse_listen(v);
       if (!l) return fail_start("--https-listen: " + l.error().message);
       cfg.https = *l;
+    } else if (k == "--ops-listen") {
+      auto l = config::parse_listen(v);
+      if (!l) return fail_start("--ops-listen: " + l.error().message);
+      cfg.ops_listen = *l;
     } else if (k == "--mllp-listen" || k == "--mllp-tls-listen") {
       auto l = config::parse_listen(v);
       if (!l) return fail_start(k + ": " + l.error().message);
@@ -373,6 +380,9 @@ int serve(int argc, char** argv) {
   sigemptyset(&sigs);
   sigaddset(&sigs, SIGTERM);
   sigaddset(&sigs, SIGINT);
+  // systemd's ExecReload sends SIGHUP, whose default action would kill the
+  // gateway; until certificates are reloaded on it, it is logged and ignored.
+  sigaddset(&sigs, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
@@ -381,7 +391,9 @@ int serve(int argc, char** argv) {
   // Declared in dependency order: destroyed in reverse, the listener first.
   std::atomic<bool> draining{false};
   std::unique_ptr<Core> core;
+  std::unique_ptr<ops::Readiness> readiness;
   std::unique_ptr<ops::OpsApi> ops_api;
+  std::unique_ptr<ops::OpsApi> ops_open_api;
   std::unique_ptr<ingest::IngestApi> ingest_api;
   std::unique_ptr<delivery::GpRecordAdmin> gp_admin;
   std::unique_ptr<ingest::RenderApi> render_api;
@@ -390,12 +402,15 @@ int serve(int argc, char** argv) {
   std::unique_ptr<fhir::SubscriptionApi> subscription_api;
   net::Router router;
   std::unique_ptr<net::HttpsServer> server;
+  net::Router ops_router;
+  std::unique_ptr<net::HttpsServer> ops_server;
   std::vector<std::unique_ptr<ingest::MllpIngestHandler>> mllp_handlers;
   std::vector<std::unique_ptr<net::MllpServer>> mllp_servers;
   try {
     core = make_core(cfg);
     metrics::Registry& registry = core->registry;
-    ops_api = std::make_unique<ops::OpsApi>(registry, core->policy, [&draining] { return !draining.load(); });
+    readiness = std::make_unique<ops::Readiness>(*core->store, [&draining] { return draining.load(); });
+    ops_api = std::make_unique<ops::OpsApi>(registry, core->policy, *readiness);
     ingest_api =
         std::make_unique<ingest::IngestApi>(core->ingesters(), core->file_ingesters(), *core->store, core->policy);
     if (core->cpis_upload) ingest_api->add_answering("cpis-upload", core->cpis_upload.get());
@@ -480,6 +495,24 @@ int serve(int argc, char** argv) {
                   static_cast<unsigned>(p),
                   tls ? "mutual TLS, certificate OU=integration" : "plain, allow-listed addresses only");
     };
+    if (cfg.ops_listen) {
+      // Only the three operations routes: this listener has no client identity.
+      ops_open_api = std::make_unique<ops::OpsApi>(registry, core->policy, *readiness, ops::OpsApi::Access::listener);
+      for (const char* route : {"/healthz", "/readyz", "/metrics"}) ops_router.add(route, ops_open_api.get());
+      net::HttpsOptions oo;
+      oo.host = cfg.ops_listen->host;
+      oo.port = cfg.ops_listen->port;
+      oo.threads = 1;
+      oo.limits = cfg.limits;
+      oo.limits.max_connections = 64;  // probes and scrapers, not clients
+      oo.plain_http = true;
+      oo.metrics_prefix = "gw_ops_http";
+      ops_server = std::make_unique<net::HttpsServer>(oo, ops_router, registry);
+      uint16_t p = ops_server->start();
+      std::string h = oo.host.find(':') != std::string::npos ? "[" + oo.host + "]" : oo.host;
+      std::printf("cpis-gateway operations listening on http://%s:%u (/healthz /readyz /metrics; plain HTTP)\n",
+                  h.c_str(), static_cast<unsigned>(p));
+    }
     start_gp_record(*core, cfg);
     if (cfg.mllp.plain) start_mllp(*cfg.mllp.plain, false);
     if (cfg.mllp.tls) start_mllp(*cfg.mllp.tls, true);
@@ -487,11 +520,17 @@ int serve(int argc, char** argv) {
     log::info("started", {{"https_port", static_cast<unsigned>(port)}});
 
     int sig = 0;
-    sigwait(&sigs, &sig);
+    for (;;) {
+      sigwait(&sigs, &sig);
+      if (sig != SIGHUP) break;
+      log::warn("reload_ignored", {{"signal", sig}, {"reason", "this version does not reload on SIGHUP"}});
+    }
     log::info("stopping", {{"signal", sig}});
     draining.store(true);
     for (auto& m : mllp_servers) m->shutdown(cfg.shutdown_grace);
     server->shutdown(cfg.shutdown_grace);
+    // Last, so load balancers see /readyz say "draining" while the rest drains.
+    if (ops_server) ops_server->shutdown(std::chrono::milliseconds(0));
     if (subscriptions) subscriptions->stop();
     if (core->gp_feed) core->gp_feed->stop();
     core->store->close();
