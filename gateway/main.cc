@@ -85,7 +85,8 @@ constexpr const char* kServeUsage =
     "\n"
     "Without --config the documented defaults apply (docs/CONFIG.md); these flags override the file:\n"
     "  --data-dir DIR            where the SQLite store lives (default ./data)\n"
-    "  --profiles-dir DIR        profile rules, policy, topics (default ./profiles)\n"
+    "  --profiles-dir DIR        profile rules, policy, topics (default ./profiles, else the installed\n"
+    "                            BINDIR/../share/cpis-gateway/profiles, else the source tree's)\n"
     "  --https-listen HOST:PORT  FHIR/HTTPS listener (default 127.0.0.1:8443)\n"
     "  --tls-cert FILE           server certificate chain, PEM (default ./pki/server.pem)\n"
     "  --tls-key FILE            server private key, PEM (default ./pki/server.key)\n"
@@ -102,15 +103,20 @@ int fail_start(const std::string& what) {
   return 2;
 }
 
-// Profiles ship with the source tree; when started from elsewhere, look beside the binary.
+// Where the profiles are when none was named and ./profiles is not there:
+// the installed layout first (PREFIX/bin/cpis-gateway beside
+// PREFIX/share/cpis-gateway/profiles, as `cmake --install` and the .deb lay it
+// out), then the source tree of a build (build/bin/ -> the repository).
 std::string locate_profiles(const std::string& configured, const char* argv0) {
   namespace fs = std::filesystem;
   if (fs::exists(configured)) return configured;
   std::error_code ec;
   fs::path exe = fs::canonical("/proc/self/exe", ec);
   if (!ec) {
-    fs::path guess = exe.parent_path().parent_path().parent_path() / "profiles";  // build/bin/ -> repo
-    if (fs::exists(guess)) return guess.string();
+    for (const fs::path& guess : {exe.parent_path().parent_path() / "share" / "cpis-gateway" / "profiles",
+                                  exe.parent_path().parent_path().parent_path() / "profiles"}) {
+      if (fs::exists(guess)) return guess.string();
+    }
   }
   (void)argv0;
   return configured;
