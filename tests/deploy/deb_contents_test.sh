@@ -7,8 +7,7 @@ set -uo pipefail
 build="$1"
 src="$2"
 source "$src/tests/deploy/lib.sh"
-deb=$(ls "$build"/deploy-test/deb/cpis-gateway_*_amd64.deb 2>/dev/null | head -1)
-if [[ -z "$deb" ]]; then not_ok "no package from deb_build"; finish; exit 1; fi
+require_deb "$build"
 work=$(mktemp -d "$build/deploy-test/contents.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 

@@ -15,8 +15,13 @@ set -uo pipefail
 build="$1"
 src="$2"
 source "$src/tests/deploy/lib.sh"
-deb=$(ls "$build"/deploy-test/deb/cpis-gateway_*_amd64.deb 2>/dev/null | head -1)
-if [[ -z "$deb" ]]; then not_ok "no package from deb_build"; finish; exit 1; fi
+require_deb "$build"
+if [[ $(id -u) -ne 0 ]]; then
+  # mmdebstrap --mode=root, chroot and unshare need root (CI runs as root).
+  not_ok "this test needs root to make and enter a Debian root"
+  finish
+  exit 1
+fi
 root="$build/deploy-test/fresh-root"
 rm -rf "$root"
 trap 'rm -rf "$root"' EXIT

@@ -30,3 +30,13 @@ wait_for_line() {
   done
   return 1
 }
+
+# Sets $deb to the package deb_build.sh made under build dir $1, or ends the test.
+require_deb() {
+  deb=$(ls "$1"/deploy-test/deb/cpis-gateway_*_amd64.deb 2>/dev/null | head -1)
+  if [[ -z "$deb" ]]; then
+    not_ok "no package from deb_build (run the deploy_deb_build test first)"
+    finish
+    exit 1
+  fi
+}

@@ -5,29 +5,18 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
-#include <atomic>
+#include <chrono>
 #include <filesystem>
-#include <mutex>
-#include <thread>
 
-#include "gateway/common/json.h"
-#include "tests/support/fixtures.h"
 #include "tests/support/gateway_process.h"
 #include "tests/support/https_client.h"
-#include "tests/support/plain_http.h"
+#include "tests/support/patient_writers.h"
 #include "tests/support/test_gateway.h"
 
 namespace gw {
 namespace {
 
 using test::GatewayProcess;
-using test::HttpsClient;
-
-std::string id_of(const std::string& body) {
-  auto d = json::parse(body);
-  if (!d || !d->IsObject()) return {};
-  return std::string(json::get_string(*d, "id").value_or(""));
-}
 
 std::string pragma(const std::string& db, const char* sql) {
   sqlite3* h = nullptr;
@@ -49,49 +38,22 @@ TEST(Backup, TakenUnderWriteLoadRestoresWithEveryWriteAcknowledgedBeforeIt) {
   GatewayProcess gw;
   ASSERT_TRUE(gw.start(dir.path())) << gw.log();
 
-  std::mutex mu;
-  std::vector<std::string> acked;
-  std::atomic<bool> stop{false};
-  std::vector<std::thread> writers;
-  for (int t = 0; t < 4; ++t) {
-    writers.emplace_back([&, t] {
-      auto c = HttpsClient::for_role(gw.port(), "integration");
-      for (uint32_t i = 0; !stop.load(); ++i) {
-        auto r = c.request("POST", "/fhir/Patient",
-                           test::fixture("fhir/Patient.json", {{"nhs", test::nhs_number_for(200000 + t * 10000 + i)}}),
-                           {{"Content-Type", "application/fhir+json"}});
-        if (!r) return;
-        if (r->status == 201) {
-          std::lock_guard lock(mu);
-          acked.push_back(id_of(r->body));
-        }
-      }
-    });
-  }
-  auto count = [&] {
-    std::lock_guard lock(mu);
-    return acked.size();
-  };
-  for (int i = 0; i < 1000 && count() < 150; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-
-  std::vector<std::string> before;
-  {
-    std::lock_guard lock(mu);
-    before = acked;  // every one of these was answered 201 before the backup started
-  }
+  test::PatientWriters writers(gw.port(), 4, 200000);
+  writers.wait_for(150, std::chrono::seconds(10));
+  // Every one of these was answered 201 before the backup started.
+  std::vector<std::string> before = writers.acked();
   ASSERT_GE(before.size(), 100u) << gw.log();
   const std::string file = out.path() + "/gateway-backup.db";
   std::string output;
   int rc = test::run_gateway_command({"backup", "--data-dir", dir.path(), "--to", file}, output);
-  size_t during = count();
-  // Let the writers go on a little, so the gateway is demonstrably still
+  size_t during = writers.acked_count();
+  // The writers go on a little, so the gateway is demonstrably still
   // committing after the copy (the copy did not stop the writer).
-  for (int i = 0; i < 500 && count() < during + 20; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  stop = true;
-  for (auto& w : writers) w.join();
+  writers.wait_for(during + 20, std::chrono::seconds(5));
+  writers.stop();
   ASSERT_EQ(rc, 0) << output;
   EXPECT_NE(output.find("integrity ok"), std::string::npos) << output;
-  EXPECT_GT(count(), during) << "writes stopped during or after the backup";
+  EXPECT_GT(writers.acked_count(), during) << "writes stopped during or after the backup";
   EXPECT_EQ(gw.terminate(), 0) << gw.log();
 
   EXPECT_EQ(pragma(file, "PRAGMA integrity_check"), "ok");
@@ -105,14 +67,8 @@ TEST(Backup, TakenUnderWriteLoadRestoresWithEveryWriteAcknowledgedBeforeIt) {
   auto ready = test::plain_http_request(back.ops_port(), "GET", "/readyz");
   ASSERT_TRUE(ready.has_value());
   EXPECT_EQ(ready->status, 200) << ready->body;
-  auto c = HttpsClient::for_role(back.port(), "gp");
-  size_t missing = 0;
-  for (const auto& id : before) {
-    auto r = c.request("GET", "/fhir/Patient/" + id);
-    ASSERT_TRUE(r.has_value());
-    if (r->status != 200) ++missing;
-  }
-  EXPECT_EQ(missing, 0u) << "of " << before.size() << " acknowledged before the backup";
+  EXPECT_EQ(test::missing_patients(back.port(), before), 0u)
+      << "of " << before.size() << " acknowledged before the backup";
   EXPECT_EQ(back.terminate(), 0) << back.log();
 }
 

@@ -8,7 +8,6 @@
 #include "tests/support/gateway_process.h"
 #include "tests/support/https_client.h"
 #include "tests/support/pki.h"
-#include "tests/support/plain_http.h"
 #include "tests/support/test_gateway.h"
 
 namespace gw {
