@@ -70,6 +70,11 @@ else
   kill -9 "$pid" 2>/dev/null
 fi
 
+# The maintainer scripts' upgrade path (configure with the old version given).
+if apt-get install -y -qq --reinstall "$deb" >>/tmp/apt.log 2>&1; then ok "reinstall over itself (the upgrade path)"; else not_ok "reinstall"; fi
+check "after the upgrade path: config.json still root:cpis-gateway 0640" test "$(stat -c '%U:%G %a' /etc/cpis-gateway/config.json)" = "root:cpis-gateway 640"
+check "after the upgrade path: the store is still there" test -s /var/lib/cpis-gateway/gateway.db
+
 apt-get remove -y -qq cpis-gateway >>/tmp/apt.log 2>&1
 check "remove: binary gone" test ! -e /usr/bin/cpis-gateway
 check "remove: configuration kept" test -f /etc/cpis-gateway/config.json
