@@ -10,6 +10,10 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-14 libclang-rt-14-dev
   nodejs npm curl ca-certificates
+  # Install and package tests (tests/deploy/): the .deb checked with lintian and
+  # installed into a fresh Debian 12 root made by mmdebstrap; the systemd unit
+  # checked with systemd-analyze (from systemd, which does not run as init here).
+  mmdebstrap lintian systemd file
 )
 
 missing=()

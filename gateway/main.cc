@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <future>
 #include <map>
 #include <cstdio>
@@ -39,6 +40,7 @@
 #include "gateway/security/policy.h"
 #include "gateway/security/visibility.h"
 #include "gateway/write/write_service.h"
+#include "gateway/store/sqlite/backup.h"
 #include "gateway/store/store.h"
 
 namespace {
@@ -51,7 +53,18 @@ constexpr const char* kUsage =
     "  version    print the version\n"
     "  audit      audit trail tools (not available in this version)\n"
     "  replay     re-run quarantined legacy messages through the current mapping\n"
-    "             (see 'cpis-gateway replay --help')\n";
+    "             (see 'cpis-gateway replay --help')\n"
+    "  backup     copy the embedded store of a running or stopped gateway to one file\n"
+    "             (see 'cpis-gateway backup --help')\n";
+
+constexpr const char* kBackupUsage =
+    "usage: cpis-gateway backup --data-dir DIR --to FILE\n"
+    "\n"
+    "Copies DIR/gateway.db to FILE with SQLite's online backup API while the gateway goes on\n"
+    "serving: FILE holds every write acknowledged before the backup began, checked with\n"
+    "PRAGMA integrity_check, as one self-contained file. FILE must not exist. To restore: stop\n"
+    "the gateway, put FILE in an empty data directory as gateway.db, start it (docs/OPERATIONS.md).\n"
+    "Exits 0 when the copy is complete and intact.\n";
 
 constexpr const char* kReplayUsage =
     "usage: cpis-gateway replay --data-dir DIR [--profiles-dir DIR] (--id N ... | --all)\n"
@@ -74,7 +87,8 @@ constexpr const char* kServeUsage =
     "\n"
     "Without --config the documented defaults apply (docs/CONFIG.md); these flags override the file:\n"
     "  --data-dir DIR            where the SQLite store lives (default ./data)\n"
-    "  --profiles-dir DIR        profile rules, policy, topics (default ./profiles)\n"
+    "  --profiles-dir DIR        profile rules, policy, topics (default ./profiles, else the installed\n"
+    "                            BINDIR/../share/cpis-gateway/profiles, else the source tree's)\n"
     "  --https-listen HOST:PORT  FHIR/HTTPS listener (default 127.0.0.1:8443)\n"
     "  --tls-cert FILE           server certificate chain, PEM (default ./pki/server.pem)\n"
     "  --tls-key FILE            server private key, PEM (default ./pki/server.key)\n"
@@ -82,6 +96,8 @@ constexpr const char* kServeUsage =
     "  --mllp-listen HOST:PORT   plain MLLP, only for addresses on the allow-list (mllp.allow;\n"
     "                            default loopback only); off unless given\n"
     "  --mllp-tls-listen HOST:PORT  MLLP over mutual TLS (client certificate OU=integration)\n"
+    "  --ops-listen HOST:PORT    plain-HTTP /healthz, /readyz, /metrics for probes and scrapers\n"
+    "                            (no client certificate; ':PORT' binds loopback); off unless given\n"
     "  --log-level LEVEL         debug|info|warn|error\n";
 
 int fail_start(const std::string& what) {
@@ -89,15 +105,20 @@ int fail_start(const std::string& what) {
   return 2;
 }
 
-// Profiles ship with the source tree; when started from elsewhere, look beside the binary.
+// Where the profiles are when none was named and ./profiles is not there:
+// the installed layout first (PREFIX/bin/cpis-gateway beside
+// PREFIX/share/cpis-gateway/profiles, as `cmake --install` and the .deb lay it
+// out), then the source tree of a build (build/bin/ -> the repository).
 std::string locate_profiles(const std::string& configured, const char* argv0) {
   namespace fs = std::filesystem;
   if (fs::exists(configured)) return configured;
   std::error_code ec;
   fs::path exe = fs::canonical("/proc/self/exe", ec);
   if (!ec) {
-    fs::path guess = exe.parent_path().parent_path().parent_path() / "profiles";  // build/bin/ -> repo
-    if (fs::exists(guess)) return guess.string();
+    for (const fs::path& guess : {exe.parent_path().parent_path() / "share" / "cpis-gateway" / "profiles",
+                                  exe.parent_path().parent_path().parent_path() / "profiles"}) {
+      if (fs::exists(guess)) return guess.string();
+    }
   }
   (void)argv0;
   return configured;
@@ -330,6 +351,31 @@ int replay(int argc, char** argv) {
   return failed ? 1 : 0;
 }
 
+int backup(int argc, char** argv) {
+  std::string data_dir, to;
+  for (int i = 0; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      std::fputs(kBackupUsage, stdout);
+      return 0;
+    }
+    if (i + 1 >= argc) return fail_start("backup: '" + a + "' needs a value (try --help)");
+    std::string v = argv[++i];
+    if (a == "--data-dir") data_dir = v;
+    else if (a == "--to") to = v;
+    else return fail_start("backup: unknown option '" + a + "' (try --help)");
+  }
+  if (data_dir.empty() || to.empty()) return fail_start("backup: needs --data-dir DIR and --to FILE");
+  std::string db = (std::filesystem::path(data_dir) / "gateway.db").string();
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = gw::store::sqlite::backup_database(db, to);
+  if (!r) return fail_start("backup: " + r.error().message);
+  std::printf("backed up %s to %s: %lld pages, %lld bytes, integrity ok, %.1f s\n", db.c_str(), to.c_str(),
+              static_cast<long long>(r->pages), static_cast<long long>(r->bytes),
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  return 0;
+}
+
 int serve(int argc, char** argv) {
   using namespace gw;
   std::string config_file;
@@ -362,6 +408,10 @@ int serve(int argc, char** argv) {
       auto l = config::parse_listen(v);
       if (!l) return fail_start("--https-listen: " + l.error().message);
       cfg.https = *l;
+    } else if (k == "--ops-listen") {
+      auto l = config::parse_listen(v);
+      if (!l) return fail_start("--ops-listen: " + l.error().message);
+      cfg.ops_listen = *l;
     } else if (k == "--mllp-listen" || k == "--mllp-tls-listen") {
       auto l = config::parse_listen(v);
       if (!l) return fail_start(k + ": " + l.error().message);
@@ -379,6 +429,9 @@ int serve(int argc, char** argv) {
   sigemptyset(&sigs);
   sigaddset(&sigs, SIGTERM);
   sigaddset(&sigs, SIGINT);
+  // systemd's ExecReload sends SIGHUP, whose default action would kill the
+  // gateway; until certificates are reloaded on it, it is logged and ignored.
+  sigaddset(&sigs, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
@@ -387,7 +440,9 @@ int serve(int argc, char** argv) {
   // Declared in dependency order: destroyed in reverse, the listener first.
   std::atomic<bool> draining{false};
   std::unique_ptr<Core> core;
+  std::unique_ptr<ops::Readiness> readiness;
   std::unique_ptr<ops::OpsApi> ops_api;
+  std::unique_ptr<ops::OpsApi> ops_open_api;
   std::unique_ptr<ingest::IngestApi> ingest_api;
   std::unique_ptr<admin::GpRecordAdmin> gp_admin;
   std::unique_ptr<ingest::RenderApi> render_api;
@@ -396,12 +451,15 @@ int serve(int argc, char** argv) {
   std::unique_ptr<fhir::SubscriptionApi> subscription_api;
   net::Router router;
   std::unique_ptr<net::HttpsServer> server;
+  net::Router ops_router;
+  std::unique_ptr<net::HttpsServer> ops_server;
   std::vector<std::unique_ptr<ingest::MllpIngestHandler>> mllp_handlers;
   std::vector<std::unique_ptr<net::MllpServer>> mllp_servers;
   try {
     core = make_core(cfg);
     metrics::Registry& registry = core->registry;
-    ops_api = std::make_unique<ops::OpsApi>(registry, core->policy, [&draining] { return !draining.load(); });
+    readiness = std::make_unique<ops::Readiness>(*core->store, [&draining] { return draining.load(); });
+    ops_api = std::make_unique<ops::OpsApi>(registry, core->policy, *readiness);
     ingest_api =
         std::make_unique<ingest::IngestApi>(core->ingesters(), core->file_ingesters(), *core->store, core->policy);
     if (core->cpis_upload) ingest_api->add_answering("cpis-upload", core->cpis_upload.get());
@@ -486,6 +544,24 @@ int serve(int argc, char** argv) {
                   static_cast<unsigned>(p),
                   tls ? "mutual TLS, certificate OU=integration" : "plain, allow-listed addresses only");
     };
+    if (cfg.ops_listen) {
+      // Only the three operations routes: this listener has no client identity.
+      ops_open_api = std::make_unique<ops::OpsApi>(registry, core->policy, *readiness, ops::OpsApi::Access::listener);
+      for (const char* route : {"/healthz", "/readyz", "/metrics"}) ops_router.add(route, ops_open_api.get());
+      net::HttpsOptions oo;
+      oo.host = cfg.ops_listen->host;
+      oo.port = cfg.ops_listen->port;
+      oo.threads = 1;
+      oo.limits = cfg.limits;
+      oo.limits.max_connections = 64;  // probes and scrapers, not clients
+      oo.plain_http = true;
+      oo.metrics_prefix = "gw_ops_http";
+      ops_server = std::make_unique<net::HttpsServer>(oo, ops_router, registry);
+      uint16_t p = ops_server->start();
+      std::string h = oo.host.find(':') != std::string::npos ? "[" + oo.host + "]" : oo.host;
+      std::printf("cpis-gateway operations listening on http://%s:%u (/healthz /readyz /metrics; plain HTTP)\n",
+                  h.c_str(), static_cast<unsigned>(p));
+    }
     start_gp_record(*core, cfg);
     if (cfg.mllp.plain) start_mllp(*cfg.mllp.plain, false);
     if (cfg.mllp.tls) start_mllp(*cfg.mllp.tls, true);
@@ -493,11 +569,17 @@ int serve(int argc, char** argv) {
     log::info("started", {{"https_port", static_cast<unsigned>(port)}});
 
     int sig = 0;
-    sigwait(&sigs, &sig);
+    for (;;) {
+      sigwait(&sigs, &sig);
+      if (sig != SIGHUP) break;
+      log::warn("reload_ignored", {{"signal", sig}, {"reason", "this version does not reload on SIGHUP"}});
+    }
     log::info("stopping", {{"signal", sig}});
     draining.store(true);
     for (auto& m : mllp_servers) m->shutdown(cfg.shutdown_grace);
     server->shutdown(cfg.shutdown_grace);
+    // Last, so load balancers see /readyz say "draining" while the rest drains.
+    if (ops_server) ops_server->shutdown(std::chrono::milliseconds(0));
     if (subscriptions) subscriptions->stop();
     if (core->gp_feed) core->gp_feed->stop();
     core->store->close();
@@ -526,6 +608,7 @@ int main(int argc, char** argv) {
   }
   if (cmd == "serve") return serve(argc - 2, argv + 2);
   if (cmd == "replay") return replay(argc - 2, argv + 2);
+  if (cmd == "backup") return backup(argc - 2, argv + 2);
   if (cmd == "audit") {
     std::fprintf(stderr, "cpis-gateway: '%s' is not available in this version\n", cmd.c_str());
     return 2;

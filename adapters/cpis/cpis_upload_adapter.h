@@ -3,7 +3,7 @@
 // beside this file): one CSV file, one row per plan -> a conditional create
 // of the Patient (by NHS number) and a conditional update of the plan
 // CareTeam (by identifier LAODS|LocalChildID|PlanType, so uploading a plan
-// again updates it), following the plan model of gateway/fhir/cpis_plan.h.
+// again updates it), following the plan model of gateway/model/cpis_plan.h.
 // Pure: no I/O; "today" and the sender's ODS code come in an UploadContext.
 //
 //   parse_records(raw, ctx) -> Result<UploadParse>

@@ -167,6 +167,18 @@ Result<void> parse_mllp(const Value& obj, const std::string& path, MllpConfig& m
   });
 }
 
+Result<void> parse_ops(const Value& obj, const std::string& path, Config& c) {
+  return each_member(obj, path, [&](std::string_view k, const Value& v, const std::string& p) -> Result<bool> {
+    if (k == "listen") {
+      auto l = want_listen(v, p);
+      if (!l) return l.error();
+      c.ops_listen = *l;
+      return true;
+    }
+    return false;
+  });
+}
+
 Result<void> parse_store(const Value& obj, const std::string& path, Config& c) {
   return each_member(obj, path, [&](std::string_view k, const Value& v, const std::string& p) -> Result<bool> {
     if (k == "reader_threads") return set_int(v, p, 1, 256, c.store_reader_threads);
@@ -357,6 +369,7 @@ Result<Config> parse_config(std::string_view json_text) {
     if (k == "limits") return sub(parse_limits(v, p, c.limits));
     if (k == "store") return sub(parse_store(v, p, c));
     if (k == "mllp") return sub(parse_mllp(v, p, c.mllp));
+    if (k == "ops") return sub(parse_ops(v, p, c));
     if (k == "subscriptions") return sub(parse_subscriptions(v, p, c.subscriptions));
     if (k == "gp_hl7") return sub(parse_gp_hl7(v, p, c.gp_hl7));
     if (k == "shutdown_grace_ms") return set_ms(v, p, 0, c.shutdown_grace);

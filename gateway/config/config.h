@@ -92,6 +92,9 @@ struct Config {
   std::chrono::milliseconds shutdown_grace{10'000};
   std::string log_level = "info";          // debug|info|warn|error
   std::string public_base_url;             // if set, used for Location/fullUrl instead of Host
+  // Plain-HTTP /healthz, /readyz, /metrics for probes and scrapers that have
+  // no client certificate (--ops-listen); off unless set.
+  std::optional<Listen> ops_listen;
   MllpConfig mllp;
   SubscriptionsConfig subscriptions;
   GpHl7Config gp_hl7;

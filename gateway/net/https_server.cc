@@ -22,6 +22,7 @@
 #include <optional>
 #include <stdexcept>
 #include <thread>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -114,9 +115,9 @@ struct Core {
       : opts(o),
         router(r),
         registry(reg),
-        ssl_ctx(make_server_context(o.tls)),
-        open_gauge(reg.gauge("gw_http_open_connections", "Open HTTPS connections")),
-        refused(reg.counter("gw_http_connections_refused_total",
+        ssl_ctx(o.plain_http ? nullptr : make_server_context(o.tls)),
+        open_gauge(reg.gauge(o.metrics_prefix + "_open_connections", "Open HTTP(S) connections")),
+        refused(reg.counter(o.metrics_prefix + "_connections_refused_total",
                             "Connections closed on accept because max_connections was reached")),
         handshake_failures(reg.counter("gw_tls_handshake_failures_total", "TLS handshakes that failed")) {}
 
@@ -140,10 +141,23 @@ struct Core {
   bool posts_open = true;
 };
 
-class Session : public Connection, public std::enable_shared_from_this<Session> {
+// One session type for both listeners, as in Beast's server-flex example:
+// kTls = true is the mutual-TLS FHIR/admin listener; kTls = false the plain
+// operations listener, which has no handshake and no client identity.
+template <bool kTls>
+class Session : public Connection, public std::enable_shared_from_this<Session<kTls>> {
+  using Stream = std::conditional_t<kTls, beast::ssl_stream<beast::tcp_stream>, beast::tcp_stream>;
+
+  static Stream make_stream(tcp::socket&& socket, Core& core) {
+    if constexpr (kTls)
+      return Stream(std::move(socket), *core.ssl_ctx);
+    else
+      return Stream(std::move(socket));
+  }
+
  public:
   Session(tcp::socket&& socket, std::shared_ptr<Core> core, std::string remote)
-      : stream_(std::move(socket), *core->ssl_ctx),
+      : stream_(make_stream(std::move(socket), *core)),
         core_(std::move(core)),
         conn_id_(core_->next_conn.fetch_add(1)),
         remote_(std::move(remote)),
@@ -160,13 +174,18 @@ class Session : public Connection, public std::enable_shared_from_this<Session> 
   uint64_t id() const { return conn_id_; }
 
   void run() {
-    core_->connections->add(conn_id_, weak_from_this());
-    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->do_handshake(); });
+    core_->connections->add(conn_id_, this->weak_from_this());
+    asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
+      if constexpr (kTls)
+        self->do_handshake();
+      else
+        self->on_connected();
+    });
   }
 
   // Shutdown, phase one: finish what was asked, then close.
   void begin_drain() override {
-    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+    asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
       self->draining_ = true;
       if (!self->handshake_done_) return self->force_close();
       if (self->slots_.empty() && !self->writing_) self->do_close();
@@ -175,7 +194,7 @@ class Session : public Connection, public std::enable_shared_from_this<Session> 
 
   // Shutdown, phase two (grace over): drop everything.
   void force_close_async() override {
-    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->force_close(); });
+    asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] { self->force_close(); });
   }
 
  private:
@@ -194,7 +213,7 @@ class Session : public Connection, public std::enable_shared_from_this<Session> 
   void do_handshake() {
     beast::get_lowest_layer(stream_).expires_after(core_->opts.limits.handshake_timeout);
     stream_.async_handshake(ssl::stream_base::server,
-                            beast::bind_front_handler(&Session::on_handshake, shared_from_this()));
+                            beast::bind_front_handler(&Session::on_handshake, this->shared_from_this()));
   }
 
   void on_handshake(beast::error_code ec) {
@@ -205,9 +224,14 @@ class Session : public Connection, public std::enable_shared_from_this<Session> 
       beast::get_lowest_layer(stream_).socket().close(ignored);
       return;
     }
-    handshake_done_ = true;
     // verify_fail_if_no_peer_cert guarantees a verified certificate here.
     principal_ = principal_from_peer(stream_.native_handle());
+    on_connected();
+  }
+
+  // The connection is ready for requests (after the handshake, with TLS).
+  void on_connected() {
+    handshake_done_ = true;
     log::info("conn_open", {{"conn", conn_id_},
                             {"remote", remote_},
                             {"ods", principal_.ods},
@@ -233,14 +257,14 @@ class Session : public Connection, public std::enable_shared_from_this<Session> 
     in_body_ = false;
     arm_read_timer();
     http::async_read_header(stream_, buffer_, *parser_,
-                            beast::bind_front_handler(&Session::on_read_header, shared_from_this()));
+                            beast::bind_front_handler(&Session::on_read_header, this->shared_from_this()));
   }
 
   void on_read_header(beast::error_code ec, std::size_t) {
     if (ec) return on_read_error(ec);
     in_body_ = true;
     arm_read_timer();
-    http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::on_read, shared_from_this()));
+    http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::on_read, this->shared_from_this()));
   }
 
   // Idle and read deadlines only run while nothing is owed to the client.
@@ -250,7 +274,7 @@ class Session : public Connection, public std::enable_shared_from_this<Session> 
     if (!reading_ || !slots_.empty() || closing_) return;
     auto d = in_body_ || buffer_.size() > 0 ? core_->opts.limits.read_timeout : core_->opts.limits.idle_timeout;
     read_timer_.expires_after(d);
-    read_timer_.async_wait([self = shared_from_this(), gen = read_timer_gen_, body = in_body_](beast::error_code ec) {
+    read_timer_.async_wait([self = this->shared_from_this(), gen = read_timer_gen_, body = in_body_](beast::error_code ec) {
       if (ec || gen != self->read_timer_gen_) return;
       log::info("conn_timeout", {{"conn", self->conn_id_}, {"phase", body ? "read" : "idle"}});
       self->do_close();
@@ -343,7 +367,7 @@ class Session : public Connection, public std::enable_shared_from_this<Session> 
       req.headers.emplace_back(std::move(name), std::string(f.value()));
     }
     auto host = req.header("host");
-    req.base_url = "https://" + (host && plausible_host(*host) ? std::string(*host) : core_->listener_authority);
+    req.base_url = (kTls ? "https://" : "http://") + (host && plausible_host(*host) ? std::string(*host) : core_->listener_authority);
     req.body = std::move(msg.body());
 
     auto path = percent_decode(target.substr(0, q));
@@ -362,10 +386,10 @@ class Session : public Connection, public std::enable_shared_from_this<Session> 
       slot.handler_timer = std::make_unique<asio::steady_timer>(stream_.get_executor());
       slot.handler_timer->expires_after(core_->opts.limits.handler_timeout);
       slot.handler_timer->async_wait(
-          beast::bind_front_handler(&Session::on_handler_timeout, shared_from_this(), req_id));
+          beast::bind_front_handler(&Session::on_handler_timeout, this->shared_from_this(), req_id));
       // The handler may answer from any thread, even after this session is
       // gone; a weak reference lets a late answer fall on the floor.
-      Respond respond = [weak = weak_from_this(), core = core_, exec = stream_.get_executor(),
+      Respond respond = [weak = this->weak_from_this(), core = core_, exec = stream_.get_executor(),
                          req_id](Response r) {
         std::lock_guard lock(core->post_mu);
         if (!core->posts_open) return;
@@ -434,7 +458,7 @@ class Session : public Connection, public std::enable_shared_from_this<Session> 
     writing_ = true;
     beast::get_lowest_layer(stream_).expires_after(core_->opts.limits.read_timeout);
     http::async_write(stream_, *slots_.front().res,
-                      beast::bind_front_handler(&Session::on_write, shared_from_this()));
+                      beast::bind_front_handler(&Session::on_write, this->shared_from_this()));
   }
 
   void on_write(beast::error_code ec, std::size_t) {
@@ -461,14 +485,14 @@ class Session : public Connection, public std::enable_shared_from_this<Session> 
     auto key = s.route + "\n" + std::to_string(s.status);
     auto it = counters_.find(key);
     if (it == counters_.end()) {
-      auto& c = core_->registry.counter("gw_http_requests_total", "HTTP requests answered",
+      auto& c = core_->registry.counter(core_->opts.metrics_prefix + "_requests_total", "HTTP requests answered",
                                         "route=\"" + s.route + "\",status=\"" + std::to_string(s.status) + "\"");
       it = counters_.emplace(key, &c).first;
     }
     it->second->inc();
     auto hit = histograms_.find(s.route);
     if (hit == histograms_.end()) {
-      auto& h = core_->registry.histogram("gw_http_request_seconds", "HTTP request latency",
+      auto& h = core_->registry.histogram(core_->opts.metrics_prefix + "_request_seconds", "HTTP request latency",
                                           metrics::latency_buckets(), "route=\"" + s.route + "\"");
       hit = histograms_.emplace(s.route, &h).first;
     }
@@ -499,9 +523,11 @@ class Session : public Connection, public std::enable_shared_from_this<Session> 
 
   void do_shutdown() {
     shut_started_ = true;
-    if (peer_gone_) return close_socket();
-    beast::get_lowest_layer(stream_).expires_after(kTlsShutdownTimeout);
-    stream_.async_shutdown([self = shared_from_this()](beast::error_code) { self->close_socket(); });
+    if (peer_gone_ || !kTls) return close_socket();
+    if constexpr (kTls) {
+      beast::get_lowest_layer(stream_).expires_after(kTlsShutdownTimeout);
+      stream_.async_shutdown([self = this->shared_from_this()](beast::error_code) { self->close_socket(); });
+    }
   }
 
   void close_socket() {
@@ -529,7 +555,7 @@ class Session : public Connection, public std::enable_shared_from_this<Session> 
     force_close();
   }
 
-  beast::ssl_stream<beast::tcp_stream> stream_;
+  Stream stream_;
   std::shared_ptr<Core> core_;
   uint64_t conn_id_;
   std::string remote_;
@@ -557,10 +583,14 @@ class Session : public Connection, public std::enable_shared_from_this<Session> 
 struct HttpsServer::Impl {
   Impl(const HttpsOptions& opts, const Router& router, metrics::Registry& metrics)
       : core(std::make_shared<Core>(opts, router, metrics)),
-        listener(ListenerOptions{"https", "mtls", opts.host, opts.port, opts.limits.max_connections, opts.threads},
+        listener(ListenerOptions{opts.plain_http ? "ops" : "https", opts.plain_http ? "plain-http" : "mtls", opts.host,
+                                 opts.port, opts.limits.max_connections, opts.threads},
                  core->connections, core->refused,
                  [c = core](tcp::socket socket, const tcp::endpoint&, std::string remote) {
-                   std::make_shared<Session>(std::move(socket), c, std::move(remote))->run();
+                   if (c->opts.plain_http)
+                     std::make_shared<Session<false>>(std::move(socket), c, std::move(remote))->run();
+                   else
+                     std::make_shared<Session<true>>(std::move(socket), c, std::move(remote))->run();
                  }) {
     core->listener_authority = listener.authority();
   }

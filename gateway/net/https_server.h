@@ -2,6 +2,7 @@
 // HTTPS/1.1 listener: Boost.Beast, async, one strand per connection, mutual
 // TLS (1.2 and 1.3 only, client certificate required and verified against the
 // configured CA), keep-alive with bounded pipelining, limits from Limits.
+// The same sessions serve the plain-HTTP operations listener (plain_http).
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -20,6 +21,14 @@ struct HttpsOptions {
   int threads = 2;       // network threads
   TlsFiles tls;
   config::Limits limits;
+  // The operations listener (/healthz, /readyz, /metrics for probes and
+  // scrapers): plain HTTP, no handshake, no client identity, so every request
+  // reaches the router with an empty principal. Give it a router holding only
+  // routes that need none; clinical routes stay on the mutual-TLS listener.
+  bool plain_http = false;
+  // Names of this listener's metrics (<prefix>_requests_total, ...), so the
+  // operations listener's probes are not counted as FHIR traffic.
+  std::string metrics_prefix = "gw_http";
 };
 
 class HttpsServer {

@@ -4,8 +4,8 @@
 
 namespace gw::ops {
 
-OpsApi::OpsApi(metrics::Registry& metrics, const security::Policy& policy, std::function<bool()> ready)
-    : metrics_(metrics), policy_(policy), ready_(std::move(ready)) {}
+OpsApi::OpsApi(metrics::Registry& metrics, const security::Policy& policy, Readiness& readiness, Access access)
+    : metrics_(metrics), policy_(policy), readiness_(readiness), access_(access) {}
 
 void OpsApi::handle(net::Request req, net::Respond respond) {
   net::Response r;
@@ -21,14 +21,19 @@ void OpsApi::handle(net::Request req, net::Respond respond) {
     r.content_type = "application/json";
     r.body = "{\"status\":\"ok\"}";
   } else if (req.path == "/readyz") {
-    r.route = "readyz";
-    r.content_type = "application/json";
-    bool ok = ready_();
-    r.status = ok ? 200 : 503;
-    r.body = ok ? "{\"status\":\"ready\"}" : "{\"status\":\"not ready\"}";
+    // Answered from the store's threads when a probe runs; never blocks this one.
+    readiness_.check([respond = std::move(respond)](ReadinessReport rep) {
+      net::Response rr;
+      rr.route = "readyz";
+      rr.content_type = "application/json";
+      rr.status = rep.ready ? 200 : 503;
+      rr.body = std::move(rep.body);
+      respond(std::move(rr));
+    });
+    return;
   } else if (req.path == "/metrics") {
     r.route = "metrics";
-    if (!policy_.allows_operation(req.principal, "metrics")) {
+    if (access_ == Access::policy && !policy_.allows_operation(req.principal, "metrics")) {
       r.status = 403;
       r.body = operation_outcome(make_error(Errc::forbidden, "role '" + req.principal.role + "' may not read metrics"));
     } else {

@@ -54,6 +54,7 @@ bool GatewayProcess::start(const std::string& data_dir, const std::vector<std::s
   std::regex re("listening on https://127\\.0\\.0\\.1:([0-9]+)/fhir");
   std::regex mllp_re("HL7 v2 MLLP listening on [^:]+:([0-9]+)");
   std::regex mllp_tls_re("HL7 v2 MLLP/TLS listening on [^:]+:([0-9]+)");
+  std::regex ops_re("operations listening on http://[^ ]+:([0-9]+) ");
   auto wants = [&](const char* flag) {
     return std::find(extra_args.begin(), extra_args.end(), flag) != extra_args.end();
   };
@@ -63,10 +64,12 @@ bool GatewayProcess::start(const std::string& data_dir, const std::vector<std::s
     char buf[4096];
     ssize_t n;
     while ((n = read(out_fd_, buf, sizeof buf)) > 0) output_.append(buf, static_cast<size_t>(n));
-    std::smatch m, mm, mt;
+    std::smatch m, mm, mt, mo;
     bool mllp_ok = !wants("--mllp-listen") || std::regex_search(output_, mm, mllp_re);
     bool tls_ok = !wants("--mllp-tls-listen") || std::regex_search(output_, mt, mllp_tls_re);
-    if (mllp_ok && tls_ok && std::regex_search(output_, m, re)) {
+    bool ops_ok = !wants("--ops-listen") || std::regex_search(output_, mo, ops_re);
+    if (mllp_ok && tls_ok && ops_ok && std::regex_search(output_, m, re)) {
+      if (wants("--ops-listen")) ops_port_ = static_cast<uint16_t>(std::stoi(mo[1].str()));
       port_ = static_cast<uint16_t>(std::stoi(m[1].str()));
       if (wants("--mllp-listen")) mllp_port_ = static_cast<uint16_t>(std::stoi(mm[1].str()));
       if (wants("--mllp-tls-listen")) mllp_tls_port_ = static_cast<uint16_t>(std::stoi(mt[1].str()));

@@ -20,6 +20,8 @@ class GatewayProcess {
   // The plain / TLS MLLP ports when started with --mllp-listen / --mllp-tls-listen.
   uint16_t mllp_port() const { return mllp_port_; }
   uint16_t mllp_tls_port() const { return mllp_tls_port_; }
+  // The plain-HTTP operations port when started with --ops-listen.
+  uint16_t ops_port() const { return ops_port_; }
   // SIGKILL: no chance to flush or drain.
   void kill9();
   // SIGTERM and wait; returns the exit status (or -1 when killed by a signal).
@@ -32,7 +34,7 @@ class GatewayProcess {
   pid_t pid_ = -1;
   int out_fd_ = -1;
   uint16_t port_ = 0;
-  uint16_t mllp_port_ = 0, mllp_tls_port_ = 0;
+  uint16_t mllp_port_ = 0, mllp_tls_port_ = 0, ops_port_ = 0;
   std::string output_;
 };
 

@@ -26,6 +26,19 @@ namespace {
 Error net_error(std::string_view what, beast::error_code ec) {
   return make_error(Errc::unavailable, std::string(what) + ": " + ec.message());
 }
+
+ClientResponse to_client_response(http::response<http::string_body>&& msg) {
+  ClientResponse out;
+  out.status = static_cast<int>(msg.result_int());
+  for (const auto& f : msg) {
+    std::string name(f.name_string());
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    out.headers.emplace_back(std::move(name), std::string(f.value()));
+  }
+  out.body = std::move(msg.body());
+  out.keep_alive = msg.keep_alive();
+  return out;
+}
 }  // namespace
 
 std::optional<std::string> ClientResponse::header(std::string_view lower_name) const {
@@ -152,16 +165,7 @@ struct HttpsClient::Impl {
       close();
       return net_error("read", ec);
     }
-    auto msg = parser.release();
-    ClientResponse out;
-    out.status = static_cast<int>(msg.result_int());
-    for (const auto& f : msg) {
-      std::string name(f.name_string());
-      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      out.headers.emplace_back(std::move(name), std::string(f.value()));
-    }
-    out.body = std::move(msg.body());
-    out.keep_alive = msg.keep_alive();
+    ClientResponse out = to_client_response(parser.release());
     if (!out.keep_alive) close();
     return out;
   }
@@ -228,5 +232,26 @@ Result<ClientResponse> HttpsClient::request(std::string_view method, std::string
 
 Result<void> HttpsClient::send_raw(std::string_view bytes) { return impl_->send_raw(bytes); }
 Result<ClientResponse> HttpsClient::read_response() { return impl_->read_response(); }
+
+Result<ClientResponse> plain_http_request(uint16_t port, std::string_view method, std::string_view target,
+                                          std::chrono::milliseconds timeout) {
+  asio::io_context ioc;
+  beast::tcp_stream stream(ioc);
+  beast::error_code ec;
+  stream.expires_after(timeout);
+  stream.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), ec);
+  if (ec) return net_error("connect", ec);
+  http::request<http::string_body> req{http::string_to_verb(method), std::string(target), 11};
+  req.set(http::field::host, "127.0.0.1:" + std::to_string(port));
+  req.keep_alive(false);
+  req.prepare_payload();
+  http::write(stream, req, ec);
+  if (ec) return net_error("write", ec);
+  beast::flat_buffer buf;
+  http::response<http::string_body> res;
+  http::read(stream, buf, res, ec);
+  if (ec) return net_error("read", ec);
+  return to_client_response(std::move(res));
+}
 
 }  // namespace gw::test

@@ -1,6 +1,7 @@
 #pragma once
 // A small synchronous HTTPS/1.1 client for tests and benchmarks: mutual TLS
-// with the dev PKI, keep-alive, and raw writes for pipelining tests. Beast
+// with the dev PKI, keep-alive, and raw writes for pipelining tests; and one
+// plain-HTTP request for the operations listener. Beast
 // stays in the .cc so tests that use it compile fast.
 #include <chrono>
 #include <cstdint>
@@ -62,5 +63,11 @@ class HttpsClient {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// One plain-HTTP/1.1 request to 127.0.0.1 (no TLS, no client certificate):
+// what a load-balancer probe or a Prometheus scraper does to the operations
+// listener.
+Result<ClientResponse> plain_http_request(uint16_t port, std::string_view method, std::string_view target,
+                                          std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
 }  // namespace gw::test

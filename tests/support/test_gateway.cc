@@ -51,6 +51,7 @@ struct InProcessGateway::Parts {
   std::unique_ptr<ingest::IngestApi> ingest_api;
   std::unique_ptr<ingest::RenderApi> render_api;
   std::unique_ptr<fhir::SafeguardingCohortApi> cohort;
+  std::unique_ptr<ops::Readiness> readiness;
   std::unique_ptr<ops::OpsApi> ops;
   std::unique_ptr<events::Subscriptions> subs;
   std::unique_ptr<fhir::SubscriptionApi> sub_api;
@@ -115,7 +116,8 @@ InProcessGateway::InProcessGateway(config::Limits limits, const events::Subscrip
   parts_->render_api = std::make_unique<ingest::RenderApi>(*parts_->adapters->find("camhs"), *parts_->store,
                                                            parts_->policy);
   parts_->router.add("/render/camhs", parts_->render_api.get());
-  parts_->ops = std::make_unique<ops::OpsApi>(parts_->registry, parts_->policy, [] { return true; });
+  parts_->readiness = std::make_unique<ops::Readiness>(*parts_->store, [] { return false; });
+  parts_->ops = std::make_unique<ops::OpsApi>(parts_->registry, parts_->policy, *parts_->readiness);
   parts_->router.add("/fhir", parts_->rest.get());
   parts_->cohort = std::make_unique<fhir::SafeguardingCohortApi>(*parts_->store, parts_->policy, profiles);
   parts_->cohort->add_routes(parts_->router);

@@ -53,6 +53,7 @@ void expect_same(const Config& a, const Config& b) {
   EXPECT_EQ(a.public_base_url, b.public_base_url);
   EXPECT_EQ(a.mllp.plain.has_value(), b.mllp.plain.has_value());
   EXPECT_EQ(a.mllp.tls.has_value(), b.mllp.tls.has_value());
+  EXPECT_EQ(a.ops_listen.has_value(), b.ops_listen.has_value());
   ASSERT_EQ(a.mllp.allow.size(), b.mllp.allow.size());
   for (size_t i = 0; i < a.mllp.allow.size(); ++i) {
     EXPECT_EQ(a.mllp.allow[i].cidr, b.mllp.allow[i].cidr);
@@ -292,6 +293,21 @@ TEST(ParseConfig, ExampleFileParses) {
   EXPECT_EQ(c->https.port, 8443);
   EXPECT_EQ(c->network_threads, 4);
   EXPECT_EQ(c->public_base_url, "https://cpis-gateway.example.nhs.uk");
+}
+
+TEST(ParseConfig, OpsListenerIsOffByDefaultLoopbackForBarePortAndNamedOnError) {
+  EXPECT_FALSE(Config{}.ops_listen.has_value());
+  auto c = parse_config(R"({"ops": {"listen": ":9464"}})");
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  ASSERT_TRUE(c->ops_listen.has_value());
+  EXPECT_EQ(c->ops_listen->host, "127.0.0.1");
+  EXPECT_EQ(c->ops_listen->port, 9464);
+  EXPECT_EQ(config_error(R"({"ops": {"listen": "9464"}})").expression, "ops.listen");
+  EXPECT_EQ(config_error(R"({"ops": {"lisen": ":9464"}})").expression, "ops.lisen");
+  auto ex = load_config_file(std::string(GW_SOURCE_DIR) + "/deploy/config.example.json");
+  ASSERT_TRUE(ex.has_value()) << ex.error().message;
+  ASSERT_TRUE(ex->ops_listen.has_value());
+  EXPECT_EQ(ex->ops_listen->host, "127.0.0.1");
 }
 
 TEST(ParseConfig, MllpIsOffByDefaultAndConfigurable) {

@@ -2,14 +2,13 @@
 // must be there after a restart. Also the SIGTERM drain and the CLI surface.
 #include <gtest/gtest.h>
 
-#include <atomic>
-#include <mutex>
-#include <thread>
+#include <chrono>
 
 #include "gateway/common/json.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/gateway_process.h"
 #include "tests/support/https_client.h"
+#include "tests/support/patient_writers.h"
 #include "tests/support/test_gateway.h"
 
 namespace gw {
@@ -17,12 +16,6 @@ namespace {
 
 using test::GatewayProcess;
 using test::HttpsClient;
-
-std::string id_of(const std::string& body) {
-  auto d = json::parse(body);
-  if (!d || !d->IsObject()) return {};
-  return std::string(json::get_string(*d, "id").value_or(""));
-}
 
 TEST(Durability, KillNineRightAfterA201KeepsTheResource) {
   test::TempDir dir;
@@ -38,7 +31,7 @@ TEST(Durability, KillNineRightAfterA201KeepsTheResource) {
   GatewayProcess again;
   ASSERT_TRUE(again.start(dir.path())) << again.log();
   auto c2 = HttpsClient::for_role(again.port(), "gp");
-  auto read = c2.request("GET", "/fhir/Patient/" + id_of(r->body));
+  auto read = c2.request("GET", "/fhir/Patient/" + test::resource_id(r->body));
   ASSERT_TRUE(read.has_value());
   EXPECT_EQ(read->status, 200) << read->body;
 }
@@ -47,45 +40,17 @@ TEST(Durability, KillNineUnderConcurrentLoadLosesNothingAcknowledged) {
   test::TempDir dir;
   GatewayProcess gw;
   ASSERT_TRUE(gw.start(dir.path())) << gw.log();
-  std::mutex mu;
-  std::vector<std::string> acked;
-  std::atomic<bool> stop{false};
-  std::vector<std::thread> writers;
-  for (int t = 0; t < 8; ++t) {
-    writers.emplace_back([&, t] {
-      auto c = HttpsClient::for_role(gw.port(), "integration");
-      for (uint32_t i = 0; !stop.load(); ++i) {
-        auto r = c.request("POST", "/fhir/Patient",
-                           test::fixture("fhir/Patient.json", {{"nhs", test::nhs_number_for(100000 + t * 10000 + i)}}),
-                           {{"Content-Type", "application/fhir+json"}});
-        if (!r) return;  // the server died under us: that request was never acknowledged
-        if (r->status == 201) {
-          std::lock_guard<std::mutex> lock(mu);
-          acked.push_back(id_of(r->body));
-        }
-      }
-    });
-  }
+  test::PatientWriters writers(gw.port(), 8, 100000);
   // Kill while requests are in flight on every connection.
-  for (int i = 0; i < 400; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    std::lock_guard<std::mutex> lock(mu);
-    if (acked.size() >= 150) break;
-  }
+  writers.wait_for(150, std::chrono::seconds(2));
   gw.kill9();
-  stop = true;
-  for (auto& w : writers) w.join();
+  writers.stop();
+  auto acked = writers.acked();
   ASSERT_GT(acked.size(), 50u);
 
   GatewayProcess again;
   ASSERT_TRUE(again.start(dir.path())) << again.log();
-  auto c = HttpsClient::for_role(again.port(), "gp");
-  size_t missing = 0;
-  for (const auto& id : acked) {
-    auto r = c.request("GET", "/fhir/Patient/" + id);
-    if (!r || r->status != 200) ++missing;
-  }
-  EXPECT_EQ(missing, 0u) << "of " << acked.size() << " acknowledged creates";
+  EXPECT_EQ(test::missing_patients(again.port(), acked), 0u) << "of " << acked.size() << " acknowledged creates";
 }
 
 TEST(Durability, SigtermDrainsAndExitsZero) {
@@ -103,7 +68,7 @@ TEST(Durability, SigtermDrainsAndExitsZero) {
   GatewayProcess again;
   ASSERT_TRUE(again.start(dir.path())) << again.log();
   auto c2 = HttpsClient::for_role(again.port(), "gp");
-  auto read = c2.request("GET", "/fhir/Patient/" + id_of(r->body));
+  auto read = c2.request("GET", "/fhir/Patient/" + test::resource_id(r->body));
   ASSERT_TRUE(read.has_value());
   EXPECT_EQ(read->status, 200);
 }
