@@ -294,6 +294,21 @@ Result<int> Dispatcher::run_once() {
   }
   int64_t last = changes->back().seq;
   unit.cursor = std::make_pair(opts_.cursor_name, last);
+  if (unit.events.empty() && unit.ops.empty() && unit.audit.empty()) {
+    // Nothing for anyone: the cursor rides with the next group commit. Were
+    // it lost in a crash, these changes would be decided again, to the same
+    // nothing.
+    unit.lazy = true;
+    auto r = store_.commit(std::move(unit), [](Result<store::CommitOutcome> res) {
+      if (!res) log::warn("subscription_cursor_not_saved", {{"reason", res.error().message}});
+    });
+    if (!r) return r.error();
+    cursor_ = last;
+    lag_->set(last);
+    withheld_total_->inc(withheld);
+    if (notify_ && !changed_subs.empty()) notify_({}, changed_subs);
+    return static_cast<int>(changes->size());
+  }
   size_t n_events = unit.events.size();
   std::promise<Result<store::CommitOutcome>> p;
   auto f = p.get_future();

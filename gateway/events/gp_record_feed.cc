@@ -258,6 +258,18 @@ Result<int> GpRecordFeed::queue_once() {
   int64_t last = changes->back().seq;
   unit.cursor = std::make_pair(opts_.cursor_name, last);
   size_t n = unit.events.size();
+  if (n == 0 && unit.ops.empty() && unit.audit.empty()) {
+    // No plan among these changes: the cursor rides with the next group
+    // commit (lost in a crash, the same changes are looked at again).
+    unit.lazy = true;
+    auto r = store_.commit(std::move(unit), [](Result<store::CommitOutcome> res) {
+      if (!res) log::warn("gp_hl7_cursor_not_saved", {{"reason", res.error().message}});
+    });
+    if (!r) return r.error();
+    cursor_ = last;
+    cursor_gauge_->set(last);
+    return static_cast<int>(changes->size());
+  }
   auto res = commit_sync(std::move(unit));
   if (!res) return res.error();
   cursor_ = last;

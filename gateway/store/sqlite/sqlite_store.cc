@@ -290,13 +290,16 @@ class SqliteStore final : public Store {
     }
     // FULL: a unit is acknowledged only once it survives power loss.
     if (auto r = writer_->exec("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON"); !r) fail(r.error().message);
-    // Ids are random UUIDs, so inserts land all over every B-tree: keep the
-    // interior pages in memory (SqliteOptions::writer_cache_mib) instead of
-    // re-reading them per commit, and checkpoint every ~40 MiB of WAL rather
-    // than every 4 MiB so a page written many times between checkpoints is
-    // copied back once.
+    // The writer keeps the interior pages of every B-tree in memory
+    // (SqliteOptions::writer_cache_mib) instead of re-reading them per commit.
+    // It never checkpoints: an automatic checkpoint would run inside COMMIT,
+    // between the fsync and the callbacks, and hold every answer of the batch
+    // back; the checkpointer thread does it on its own connection (PASSIVE:
+    // it never blocks the writer), and journal_size_limit trims the WAL file
+    // once a checkpoint let it start over.
     const std::string pragmas = "PRAGMA cache_size=-" + std::to_string(int64_t{opts_.writer_cache_mib} * 1024) +
-                                "; PRAGMA mmap_size=268435456; PRAGMA wal_autocheckpoint=10000";
+                                "; PRAGMA mmap_size=268435456; PRAGMA wal_autocheckpoint=0"
+                                "; PRAGMA journal_size_limit=67108864";
     if (auto r = writer_->exec(pragmas); !r) {
       fail(r.error().message);
     }
@@ -317,6 +320,12 @@ class SqliteStore final : public Store {
     };
     for (int i = 0; i < opts_.reader_threads; ++i) readers_.push_back(open_reader());
     fallback_ = open_reader();
+    {
+      auto c = Connection::open(opts_.path, Connection::Mode::read_write_create, opts_.busy_timeout_ms);
+      if (!c) fail(c.error().message);
+      checkpointer_ = std::move(*c);
+    }
+    sqlite3_wal_hook(writer_->raw(), &SqliteStore::on_wal_commit, this);
 
     if (opts_.metrics) {
       commit_seconds_ = &opts_.metrics->histogram("gw_store_commit_seconds",
@@ -325,9 +334,13 @@ class SqliteStore final : public Store {
                                                batch_bounds());
       depth_gauge_ = &opts_.metrics->gauge("gw_store_writer_queue_depth", "Units waiting for the store writer");
       failures_ = &opts_.metrics->counter("gw_store_commit_failures_total", "Store commits that failed");
+      checkpoints_ = &opts_.metrics->counter("gw_store_checkpoints_total", "WAL checkpoints run off the commit path");
+      checkpoint_seconds_ = &opts_.metrics->histogram("gw_store_checkpoint_seconds", "WAL checkpoint duration (seconds)",
+                                                      metrics::latency_buckets());
     }
 
     writer_thread_ = std::thread([this] { writer_loop(); });
+    checkpoint_thread_ = std::thread([this] { checkpoint_loop(); });
     for (auto& r : readers_) {
       Connection* conn = r.get();
       reader_threads_.emplace_back([this, conn] { reader_loop(conn); });
@@ -343,6 +356,7 @@ class SqliteStore final : public Store {
       std::lock_guard lk(wmu_);
       if (wclosing_) return make_error(Errc::unavailable, "store is closing");
       if (wq_.size() >= queue_capacity_) return make_error(Errc::unavailable, "store writer queue is full");
+      if (!unit.lazy) ++urgent_queued_;
       wq_.push_back(Pending{std::move(unit), std::move(cb)});
       set_depth(wq_.size());
     }
@@ -517,6 +531,12 @@ class SqliteStore final : public Store {
     // The writer drains what is queued first; callbacks may still queue reads.
     if (writer_thread_.joinable()) writer_thread_.join();
     {
+      std::lock_guard lk(cmu_);
+      cstop_ = true;
+    }
+    ccv_.notify_all();
+    if (checkpoint_thread_.joinable()) checkpoint_thread_.join();
+    {
       std::lock_guard lk(rmu_);
       rclosing_ = true;
     }
@@ -556,9 +576,15 @@ class SqliteStore final : public Store {
         std::unique_lock lk(wmu_);
         wcv_.wait(lk, [this] { return !wq_.empty() || wclosing_; });
         if (wq_.empty()) return;  // closing and drained
+        // Only lazy units queued: wait a while for a unit someone waits on,
+        // so they share its fsync instead of paying one of their own.
+        if (!wclosing_ && urgent_queued_ == 0) {
+          wcv_.wait_for(lk, opts_.lazy_delay, [this] { return urgent_queued_ > 0 || wclosing_; });
+        }
         size_t n = std::min(opts_.max_batch, wq_.size());
         batch.reserve(n);
         for (size_t i = 0; i < n; ++i) {
+          if (!wq_.front().unit.lazy) --urgent_queued_;
           batch.push_back(std::move(wq_.front()));
           wq_.pop_front();
         }
@@ -644,6 +670,40 @@ class SqliteStore final : public Store {
     }
   }
 
+  // After every commit of the writer (its thread): the WAL's size in pages.
+  static int on_wal_commit(void* self, sqlite3*, const char*, int pages) {
+    auto* s = static_cast<SqliteStore*>(self);
+    if (pages >= s->opts_.checkpoint_pages) {
+      {
+        std::lock_guard lk(s->cmu_);
+        s->checkpoint_due_ = true;
+      }
+      s->ccv_.notify_one();
+    }
+    return SQLITE_OK;
+  }
+
+  void checkpoint_loop() {
+    for (;;) {
+      {
+        std::unique_lock lk(cmu_);
+        ccv_.wait(lk, [this] { return checkpoint_due_ || cstop_; });
+        if (cstop_) return;
+        checkpoint_due_ = false;
+      }
+      int log_pages = 0, copied = 0;
+      auto t0 = std::chrono::steady_clock::now();
+      int rc = sqlite3_wal_checkpoint_v2(checkpointer_->raw(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &log_pages, &copied);
+      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+        log::warn("store_checkpoint_failed", {{"reason", checkpointer_->last_error()}});
+      } else if (checkpoints_) {
+        checkpoints_->inc();
+        if (checkpoint_seconds_) checkpoint_seconds_->observe(secs);
+      }
+    }
+  }
+
   void reader_loop(Connection* conn) {
     tls_reader = ReaderSlot{this, conn};
     for (;;) {
@@ -672,6 +732,11 @@ class SqliteStore final : public Store {
 
   std::unique_ptr<Connection> writer_;
   std::unique_ptr<sqlite::RowWriter> rows_;
+  std::unique_ptr<Connection> checkpointer_;
+  std::thread checkpoint_thread_;
+  std::mutex cmu_;
+  std::condition_variable ccv_;
+  bool checkpoint_due_ = false, cstop_ = false;
   std::vector<std::unique_ptr<Connection>> readers_;
   std::unique_ptr<Connection> fallback_;
   std::mutex fallback_mu_;
@@ -679,6 +744,7 @@ class SqliteStore final : public Store {
   std::mutex wmu_;
   std::condition_variable wcv_;
   std::deque<Pending> wq_;
+  size_t urgent_queued_ = 0;  // queued units that are not lazy
   bool wclosing_ = false;
   std::thread writer_thread_;
 
@@ -699,6 +765,8 @@ class SqliteStore final : public Store {
   metrics::Histogram* batch_units_ = nullptr;
   metrics::Gauge* depth_gauge_ = nullptr;
   metrics::Counter* failures_ = nullptr;
+  metrics::Counter* checkpoints_ = nullptr;
+  metrics::Histogram* checkpoint_seconds_ = nullptr;
 };
 
 }  // namespace
