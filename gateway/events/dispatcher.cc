@@ -105,7 +105,10 @@ Dispatcher::Dispatcher(store::Store& store, const Topics& topics, SubscriptionSe
 Dispatcher::~Dispatcher() { stop(); }
 
 void Dispatcher::start() {
-  thread_ = std::thread([this] { loop(); });
+  thread_ = std::thread([this] {
+    log::name_thread("gw-fanout");
+    loop();
+  });
 }
 
 void Dispatcher::stop() {

@@ -95,8 +95,14 @@ GpRecordFeed::~GpRecordFeed() { stop(); }
 
 void GpRecordFeed::start() {
   stopping_ = false;
-  for (int i = 0; i < std::max(1, opts_.workers); ++i) workers_.emplace_back([this] { worker_loop(); });
-  thread_ = std::thread([this] { loop(); });
+  for (int i = 0; i < std::max(1, opts_.workers); ++i) workers_.emplace_back([this] {
+    log::name_thread("gw-gp-send");
+    worker_loop();
+  });
+  thread_ = std::thread([this] {
+    log::name_thread("gw-gp-queue");
+    loop();
+  });
 }
 
 void GpRecordFeed::stop() {

@@ -339,11 +339,20 @@ class SqliteStore final : public Store {
                                                       metrics::latency_buckets());
     }
 
-    writer_thread_ = std::thread([this] { writer_loop(); });
-    checkpoint_thread_ = std::thread([this] { checkpoint_loop(); });
+    writer_thread_ = std::thread([this] {
+      log::name_thread("gw-writer");
+      writer_loop();
+    });
+    checkpoint_thread_ = std::thread([this] {
+      log::name_thread("gw-checkpoint");
+      checkpoint_loop();
+    });
     for (auto& r : readers_) {
       Connection* conn = r.get();
-      reader_threads_.emplace_back([this, conn] { reader_loop(conn); });
+      reader_threads_.emplace_back([this, conn] {
+        log::name_thread("gw-reader");
+        reader_loop(conn);
+      });
     }
     log::info("store_opened", {{"engine", "sqlite"},
                                {"migrations_applied", migrations_applied_},
