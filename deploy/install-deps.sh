@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything cpis-gateway needs to build and test on Debian 12.
+# python3: the hazard-log check and a real HTTP/1.0 receiver in the delivery
+# tests; testssl.sh: the TLS audit of both listeners (tests/gateway/e2e/tls_audit_test.cc).
 # Idempotent: packages already present are left alone; safe to run again.
 set -euo pipefail
 
@@ -10,6 +12,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-14 libclang-rt-14-dev
   nodejs npm curl ca-certificates
+  python3 testssl.sh
 )
 
 missing=()
