@@ -10,13 +10,9 @@
 
 #include "gateway/common/json.h"
 
-#pragma GCC diagnostic push
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wclass-memaccess"
-#endif
+// document.h, which needs a warning silenced, comes through json.h.
 #include <rapidjson/pointer.h>
 #include <rapidjson/schema.h>
-#pragma GCC diagnostic pop
 
 namespace gw::json {
 

@@ -161,18 +161,14 @@ std::vector<Found> leaks(const std::string& log, const Secrets& s) {
 TEST(LogPrivacy, NoPatientIdentifierOrMessageBodyInAnyLogLineFromAnyChannel) {
   test::TempDir dir;
   // The GP practice the plans go to, and the subscriber's endpoint.
-  metrics::Registry practice_metrics;
-  test::TestMllpHandler practice;
-  net::MllpOptions po;
-  net::MllpServer practice_server(po, practice, practice_metrics);
-  uint16_t practice_port = practice_server.start();
+  test::TestPractice practice;
   test::HookReceiver hook;
 
   std::string config = dir.path() + "/gateway.json";
   std::ofstream(config) << R"({"log_level": "debug",
     "subscriptions": {"first_retry_ms": 200, "poll_ms": 100},
     "gp_hl7": {"poll_ms": 100, "first_retry_ms": 200,
-               "practices": [{"ods": "B86001", "address": "127.0.0.1:)" << practice_port << R"("}]}})";
+               "practices": [{"ods": "B86001", "address": "127.0.0.1:)" << practice.port << R"("}]}})";
   GatewayProcess gw;
   ASSERT_TRUE(gw.start(dir.path() + "/data", {"--config", config, "--mllp-listen", "127.0.0.1:0"})) << gw.log();
   Secrets secrets;
@@ -280,8 +276,8 @@ TEST(LogPrivacy, NoPatientIdentifierOrMessageBodyInAnyLogLineFromAnyChannel) {
   // The outbound channels have had their turn.
   EXPECT_TRUE(hook.wait_for([](const auto& posts) { return posts.size() >= 3; }, 15s)) << hook.posts().size();
   auto until = std::chrono::steady_clock::now() + 15s;
-  while (practice.received() == 0 && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(50ms);
-  EXPECT_GE(practice.received(), 1u) << "no plan reached the GP practice";
+  while (practice.handler.received() == 0 && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(50ms);
+  EXPECT_GE(practice.handler.received(), 1u) << "no plan reached the GP practice";
   EXPECT_GE(replayed, 1u) << "no quarantined message to replay: the error paths did not run";
   EXPECT_EQ(gw.terminate(), 0);
 

@@ -14,6 +14,7 @@
 #include "tests/support/fixtures.h"
 #include "tests/support/gateway_process.h"
 #include "tests/support/https_client.h"
+#include "tests/support/mllp_test_kit.h"
 #include "tests/support/pki.h"
 #include "tests/support/test_gateway.h"
 
@@ -23,11 +24,6 @@ namespace {
 using test::GatewayProcess;
 using test::HttpsClient;
 
-std::string a28(const std::string& nhs, const std::string& control_id) {
-  return "MSH|^~\\&|SYSTMONE|RFR|ROUTE|CPISGW|20261103091500+0000||ADT^A28^ADT_A05|" + control_id +
-         "|P|2.4|||||GBR|UNICODE UTF-8\rEVN|A28|20261103091500\rPID|1||" + nhs +
-         "^^^NHS^NH||TEST^Child^^^Miss||20190506|F\rPV1|1|N\r";
-}
 
 size_t count_of(const std::string& haystack, const std::string& needle) {
   size_t n = 0;
@@ -64,13 +60,7 @@ struct PkiGateway {
     return r ? r->status : 0;
   }
   delivery::MllpEndpoint feed(const std::string& role) const {
-    delivery::MllpEndpoint e;
-    e.host = "127.0.0.1";
-    e.port = gw.mllp_tls_port();
-    e.tls = true;
-    e.ca_file = pki + "/ca.pem";
-    e.cert_file = pki + "/client-" + role + ".pem";
-    e.key_file = pki + "/client-" + role + ".key";
+    delivery::MllpEndpoint e = test::tls_feed(gw.mllp_tls_port(), pki, role);
     e.max_attempts = 1;
     e.ack_timeout = std::chrono::seconds(5);
     return e;
@@ -94,7 +84,7 @@ TEST(TlsE2E, ARevokedClientCertificateIsRefusedAfterSighupWhileOpenConnectionsCa
   auto open_https = g.client("gp");
   ASSERT_EQ(open_https.request("GET", "/fhir/metadata")->status, 200);
   delivery::MllpSender open_feed(g.feed("integration"));
-  auto first = open_feed.send(a28(test::nhs_number_for(7101), "CRL-1"));
+  auto first = open_feed.send(test::systmone_a28(test::nhs_number_for(7101), "CRL-1"));
   ASSERT_TRUE(first.has_value());
   ASSERT_EQ(first->ack_code, "AA") << first->last_error;
 
@@ -107,7 +97,7 @@ TEST(TlsE2E, ARevokedClientCertificateIsRefusedAfterSighupWhileOpenConnectionsCa
   EXPECT_EQ(g.fresh_status("gp"), 0) << "a revoked certificate was accepted after the reload";
   EXPECT_EQ(g.fresh_status("camhs"), 200) << "a certificate nobody revoked was refused";
   delivery::MllpSender new_feed(g.feed("integration"));
-  auto refused = new_feed.send(a28(test::nhs_number_for(7102), "CRL-2"));
+  auto refused = new_feed.send(test::systmone_a28(test::nhs_number_for(7102), "CRL-2"));
   ASSERT_TRUE(refused.has_value());
   EXPECT_FALSE(refused->ok()) << "a revoked feed certificate was accepted on MLLP/TLS";
 
@@ -116,7 +106,7 @@ TEST(TlsE2E, ARevokedClientCertificateIsRefusedAfterSighupWhileOpenConnectionsCa
   auto again = open_https.request("GET", "/fhir/metadata");
   ASSERT_TRUE(again.has_value()) << again.error().message;
   EXPECT_EQ(again->status, 200);
-  auto second = open_feed.send(a28(test::nhs_number_for(7103), "CRL-3"));
+  auto second = open_feed.send(test::systmone_a28(test::nhs_number_for(7103), "CRL-3"));
   ASSERT_TRUE(second.has_value());
   EXPECT_EQ(second->ack_code, "AA") << second->last_error;
   EXPECT_EQ(second->attempts, 1);
