@@ -20,6 +20,8 @@
 #include <vector>
 
 #include "gateway/common/metrics.h"
+#include "gateway/common/result.h"
+#include "gateway/config/limits.h"
 #include "gateway/net/tls.h"
 #include "gateway/security/principal.h"
 
@@ -73,6 +75,13 @@ struct MllpOptions {
   std::chrono::milliseconds idle_timeout{300'000};  // nothing received and nothing owed
   std::chrono::milliseconds handshake_timeout{10'000};
   std::chrono::milliseconds handler_timeout{30'000};
+  // A frame begun must end within this (slowloris); bytes outside any frame
+  // do not count as activity for idle_timeout.
+  std::chrono::milliseconds frame_timeout{30'000};
+  // Per caller (the certificate identity, or the allow-list entry): over the
+  // rate or concurrency the listener stops reading from that connection
+  // until the caller may go on. Nothing already read is ever refused.
+  config::CallerLimits per_principal;
   int threads = 2;
 };
 
@@ -91,6 +100,11 @@ class MllpServer {
   // to the handler (up to the grace period), then closes every connection
   // and joins the threads. Replies arriving later are dropped.
   void shutdown(std::chrono::milliseconds grace);
+
+  // TLS listeners: reads the certificate, key, client CA and CRLs again for
+  // connections accepted from now on; open connections keep theirs. On
+  // error the current files stay in use and the error names the bad one.
+  Result<void> reload_tls();
 
   uint16_t port() const;
   size_t open_connections() const;

@@ -24,6 +24,24 @@ std::string hl7_message(const std::string& control_id, size_t padding) {
   return m;
 }
 
+std::string systmone_a28(const std::string& nhs, const std::string& control_id) {
+  return "MSH|^~\\&|SYSTMONE|RFR|ROUTE|CPISGW|20261103091500+0000||ADT^A28^ADT_A05|" + control_id +
+         "|P|2.4|||||GBR|UNICODE UTF-8\rEVN|A28|20261103091500\rPID|1||" + nhs +
+         "^^^NHS^NH||TEST^Child^^^Miss||20190506|F|||1 Test Lane^^Rotherham^^S62 6AA^GBR^H|||||||||||||||||||||NSTS01\r"
+         "PV1|1|N\r";
+}
+
+delivery::MllpEndpoint tls_feed(uint16_t port, const std::string& pki_dir, const std::string& role) {
+  delivery::MllpEndpoint e;
+  e.host = "127.0.0.1";
+  e.port = port;
+  e.tls = true;
+  e.ca_file = pki_dir + "/ca.pem";
+  e.cert_file = pki_dir + "/client-" + role + ".pem";
+  e.key_file = pki_dir + "/client-" + role + ".key";
+  return e;
+}
+
 std::optional<AckFields> ack_fields(const std::string& ack) {
   auto m = hl7::Message::parse(std::string_view(ack));
   if (!m) return std::nullopt;

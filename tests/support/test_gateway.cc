@@ -142,7 +142,7 @@ InProcessGateway::InProcessGateway(config::Limits limits, const events::Subscrip
   ho.host = "127.0.0.1";
   ho.port = 0;
   ho.threads = 2;
-  ho.tls = net::TlsFiles{pki + "/server.pem", pki + "/server.key", pki + "/ca.pem"};
+  ho.tls = net::TlsFiles{pki + "/server.pem", pki + "/server.key", pki + "/ca.pem", {}};
   ho.limits = limits;
   parts_->server = std::make_unique<net::HttpsServer>(ho, parts_->router, parts_->registry);
   parts_->port = parts_->server->start();

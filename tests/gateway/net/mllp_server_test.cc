@@ -35,7 +35,7 @@ class MllpServerTest : public ::testing::Test {
     const std::string& pki = test::dev_pki_dir();
     MllpOptions o;
     o.tls = true;
-    o.tls_files = TlsFiles{pki + "/server.pem", pki + "/server.key", pki + "/ca.pem"};
+    o.tls_files = TlsFiles{pki + "/server.pem", pki + "/server.key", pki + "/ca.pem", {}};
     return o;
   }
 
