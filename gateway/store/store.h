@@ -72,18 +72,63 @@ struct WriteOp {
   // fails with version_conflict instead of leaving dangling references, and
   // the caller resolves again and retries.
   bool id_resolved = false;
+  // Who wrote this version ("ODS|system"), kept with it so that a disclosure
+  // decided later from the change feed names the organisation whose record
+  // left (ChangeRow::source). "" for the gateway's own writes.
+  std::string source{};
 };
 
-// A minimal audit row (who, what, when, outcome), committed with the change.
+// One audit row, committed with the change it records (IHE BALP's who, what,
+// about whom, when, outcome, why and how; audit/audit_rows.h builds them and
+// audit/balp.h renders them as AuditEvents). The store numbers the rows in
+// commit order (seq), stamps them (ts) and chains each to the one before
+// (store/audit_chain.h, docs/AUDIT.md): every field below is hashed.
 struct AuditRow {
   std::string actor_ods, actor_role, actor_system;
-  std::string action;        // "create", "read", "search", "update", "delete", "transaction"...
+  std::string action;        // "create", "read", "search", "update", "delete", "transaction", "ingest",
+                             // "disclose", "notify", "replay", "admin"... (the BALP subtype)
   std::string entity;        // "Patient/123" or a search path without values
-  std::string outcome;       // "success" | "failure"
+  // "success"; "failure"; for a delivery attempt "retry" (failed, to be
+  // retried) or "dead" (failed and dead-lettered).
+  std::string outcome;
   int http_status = 0;
   std::string request_id;
   std::string detail;        // free text, never a patient identifier
   std::string patient_ref;   // "Patient/<id>" when known, for BALP patient search
+  // The user behind the system, when the caller said who (role profile id,
+  // name). After the older fields so that positional initialisers keep working.
+  std::string person{};
+  std::string channel{};     // "rest", "mllp", "mllp-tls", "file", "rest-hook", "gp-feed", "replay", "cli", "internal"
+  std::string purpose{};     // purpose of use: a v3 code (TREAT, ETREAT, HOPERAT...) or a topic's own
+  // disclose/notify: the organisation (and system) whose record left; the
+  // actor is the recipient. Empty for everything else (the actor is the source).
+  std::string src_ods{}, src_system{};
+  std::string topic{};       // the topic of a disclosure, else the resource or message type
+  int64_t latency_ms = 0;    // a delivered notification: commit to the receiver's 2xx/AA
+  int64_t items = 0;         // CP-IS query: plans in scope; notify: events in the notification
+};
+
+// An audit row as stored: its number, time and chain value.
+struct AuditRecord : AuditRow {
+  int64_t seq = 0;
+  std::string ts;     // ISO 8601 UTC with milliseconds; never earlier than the row before
+  std::string chain;  // 32 bytes (store/audit_chain.h); empty on rows older than the chain
+};
+
+// A signed (or, for the rows that predate the chain, computed) statement of
+// the chain's value at one record, committed in the trail's own order.
+struct AuditCheckpoint {
+  int64_t seq = 0;
+  std::string ts;
+  std::string chain;      // 32 bytes: the chain value of record `seq`
+  std::string signature;  // over audit_chain::checkpoint_message(); empty for "migration"
+  std::string signer;     // the signing certificate (PEM), or "migration"
+};
+
+// The chain's head as the writer sees it inside its transaction.
+struct AuditHead {
+  int64_t seq = 0;    // 0: no record yet
+  std::string chain;  // 32 bytes
 };
 
 // A subscription-engine outbox row, committed with the change (later issues).
@@ -107,6 +152,21 @@ struct InboundRow {
   std::string issues_json;      // JSON array of {severity, code, expression, message}
   std::string raw;              // the bytes as received
   int64_t replay_of = 0;        // the quarantined row this one replays
+  std::string kind{};           // what it is: the HL7 message type ("ADT^A28"), or the file's format
+  std::string answer{};         // what the sender was told when it was refused (the ACK), "" otherwise
+  // Filled by the store: the change-feed seqs (ChangeRow::seq) of the
+  // versions the same unit wrote, comma-separated: "the FHIR it became".
+  std::string written{};
+};
+
+// Which kept messages to list (InboundRow fields; "" / 0 = any), newest first.
+struct InboundFilter {
+  std::string status, adapter, channel, kind;
+  std::string sender;                        // sender ODS code or system name
+  std::string received_from, received_to;    // ISO 8601 UTC bounds, [from, to)
+  int limit = 50;
+  int64_t before_id = 0;                     // paging: rows with a smaller id (0 = from the newest)
+  bool with_raw = false;
 };
 
 // ---- change feed and subscription events -------------------------------------
@@ -119,6 +179,7 @@ struct ChangeRow {
   int64_t version = 0;
   std::string interaction;   // "create" | "update" | "delete"
   std::string ts;            // the version's last_updated
+  std::string source{};      // WriteOp::source of the version ("ODS|system"), "" when not recorded
 };
 
 // A notification event for one subscription; the writer gives it the
@@ -184,6 +245,9 @@ struct UnitOfWork {
   std::vector<EventUpdate> event_updates{};
   std::optional<std::pair<std::string, int64_t>> cursor{};  // (consumer name, last seq consumed)
   PrepareHook prepare{};
+  // A statement of the audit chain's value, committed in the trail's order
+  // (audit/checkpoints.h fills it from TxView::audit_head in a prepare hook).
+  std::optional<AuditCheckpoint> audit_checkpoint{};
   // Nobody waits on this unit (a change-feed cursor that moved without
   // producing anything): it rides with the next group commit instead of
   // costing an fsync of its own, committed at the latest after
@@ -197,6 +261,7 @@ struct OpOutcome {
   std::string last_updated;  // ISO 8601 instant with milliseconds, UTC ("...Z")
   bool created = false;      // a new resource was created
   bool noop = false;         // conditional create matched an existing resource
+  int64_t seq = 0;           // the change-feed seq of the version written (0 when none)
 };
 
 struct CommitOutcome {
@@ -261,6 +326,52 @@ class TxView {
                                                  int limit) = 0;
   virtual Result<SearchPage> search(const SearchQuery& q) = 0;
   virtual Result<std::optional<std::string>> find_by_unique_key(const std::string& key) = 0;
+  // The audit chain's head, including the rows of the units before this one.
+  virtual AuditHead audit_head() { return {}; }
+};
+
+// ---- reading the audit trail --------------------------------------------------
+// Each filter is an OR over its values; filters AND together. Newest first.
+struct AuditQuery {
+  std::optional<std::string> ts_ge, ts_gt, ts_le, ts_lt;  // ISO 8601 UTC instants (text order is time order)
+  std::vector<std::string> agents;     // actor_ods, actor_system, person or src_ods equal to one of these
+  std::vector<std::string> roles;      // actor_role
+  std::vector<std::string> entities;   // entity or patient_ref
+  std::vector<std::string> patients;   // patient_ref ("Patient/<id>")
+  std::vector<std::string> actions, outcomes, channels, purposes, topics;
+  // Only events of this organisation: it acted, or its record left (src_ods).
+  std::optional<std::string> organisation;
+  int count = 20;
+  int64_t offset = 0;
+  bool want_total = true;
+  // A query that runs longer is stopped (Errc::unavailable): a year of a busy
+  // trust's trail must not hold a reader for minutes.
+  std::chrono::milliseconds budget{10000};
+};
+
+struct AuditPage {
+  std::vector<AuditRecord> items;
+  std::optional<int64_t> total;  // absent when not asked for, or when counting ran out of budget
+};
+
+// Counts over [ts_from, ts_to), grouped by the row's flow columns (and day).
+struct AuditSummaryQuery {
+  std::string ts_from, ts_to;  // ISO 8601 UTC instants
+  bool by_day = false;
+  size_t max_groups = 200000;  // more groups than this: Errc::invalid_input (narrow the range)
+  std::chrono::milliseconds budget{60000};
+};
+
+struct AuditGroup {
+  std::string day;  // YYYY-MM-DD, when by_day
+  std::string actor_ods, actor_role, actor_system, src_ods, src_system;
+  std::string action, channel, topic, purpose, outcome;
+  // Delivered notifications are grouped by latency to two significant
+  // figures (1234 ms -> 1200), so percentiles come from a bounded histogram.
+  int64_t latency_ms = 0;
+  int64_t events = 0;
+  int64_t with_items = 0;  // rows whose items > 0 (CP-IS queries that found a plan)
+  int64_t items = 0;       // sum of items
 };
 
 struct Stats {  // for /metrics
@@ -292,6 +403,28 @@ class Store {
   // Inbound messages by status ("" = any), newest first; raw included.
   virtual Result<std::vector<InboundRow>> list_inbound(const std::string& status, int limit, int64_t offset) = 0;
   virtual Result<InboundRow> get_inbound(int64_t id) = 0;
+  // Kept messages by the filter. The default pages through list_inbound and
+  // filters in memory; an engine answers it with its own query.
+  virtual Result<std::vector<InboundRow>> find_inbound(const InboundFilter& f);
+  // How many kept messages there are in each status.
+  virtual Result<std::vector<std::pair<std::string, int64_t>>> inbound_counts() {
+    return make_error(Errc::unavailable, "this store does not count kept messages");
+  }
+
+  // The audit trail (BALP search, data-flow reports). Engines without them
+  // answer unavailable.
+  virtual Result<AuditPage> search_audit(const AuditQuery& q) {
+    (void)q;
+    return make_error(Errc::unavailable, "this store does not search the audit trail");
+  }
+  virtual Result<AuditRecord> audit_record(int64_t seq) {
+    (void)seq;
+    return make_error(Errc::unavailable, "this store does not read audit records");
+  }
+  virtual Result<std::vector<AuditGroup>> summarise_audit(const AuditSummaryQuery& q) {
+    (void)q;
+    return make_error(Errc::unavailable, "this store does not summarise the audit trail");
+  }
 
   // Change feed: rows with seq > after, oldest first, at most limit.
   virtual Result<std::vector<ChangeRow>> changes_after(int64_t after, int limit) = 0;

@@ -63,6 +63,14 @@ struct Request {
   std::string message_time;
   // The gateway's own record (an access AuditEvent): no role's policy applies.
   bool internal = false;
+  // What the audit rows say of how and why (audit/audit_rows.h): the channel
+  // the request came through, the purpose of use when the caller stated one
+  // ("" = the action's default), the user behind the system when known, and
+  // what a feed's Bundle was (its message or file type, "ADT^A28").
+  std::string channel = "rest";
+  std::string purpose{};
+  std::string person{};
+  std::string topic{};
   // Committed in the same transaction.
   std::optional<std::string> idempotency_key;
   std::vector<store::InboundRow> inbound;

@@ -188,16 +188,49 @@ struct State {
   std::vector<Issue> notes;
 };
 
+// Read audit rows waiting for the next group commit: bounded, so that a
+// writer that falls behind makes reads refuse loudly instead of growing
+// memory or losing rows.
+struct AuditQueue {
+  std::mutex mu;
+  std::vector<store::AuditRow> rows;
+  bool flush_queued = false;
+  size_t capacity = 100000;
+  metrics::Gauge* depth = nullptr;
+  metrics::Counter* refused = nullptr;
+  metrics::Counter* lost = nullptr;
+};
+
 struct WriteService::Impl {
   store::Store& store;
   const Validator& validator;
   const security::Policy& policy;
   const security::Visibility& visibility;
   std::shared_ptr<const MergePolicy> merge;
+  std::shared_ptr<AuditQueue> audit_queue = std::make_shared<AuditQueue>();
 
   Impl(store::Store& s, const Validator& v, const security::Policy& p, const security::Visibility& vis,
-       std::shared_ptr<const MergePolicy> m)
-      : store(s), validator(v), policy(p), visibility(vis), merge(std::move(m)) {}
+       std::shared_ptr<const MergePolicy> m, metrics::Registry* metrics, size_t queue_rows)
+      : store(s), validator(v), policy(p), visibility(vis), merge(std::move(m)) {
+    audit_queue->capacity = std::max<size_t>(queue_rows, 1);
+    if (metrics) {
+      audit_queue->depth = &metrics->gauge("gw_audit_queue_rows", "Read audit rows waiting for the next commit");
+      audit_queue->refused = &metrics->counter(
+          "gw_audit_refused_total", "Audit rows refused because the audit queue was full (the request got 503)");
+      audit_queue->lost = &metrics->counter("gw_audit_lost_total",
+                                            "Queued audit rows whose commit failed (the store failed)");
+      metrics->gauge("gw_audit_queue_capacity_rows", "Capacity of the read audit queue")
+          .set(static_cast<int64_t>(audit_queue->capacity));
+    }
+  }
+
+  // How and why, as the request says (audit/audit_rows.h).
+  static store::AuditRow stamped(const Request& r, store::AuditRow a) {
+    if (!r.channel.empty()) a.channel = r.channel;
+    if (!r.purpose.empty()) a.purpose = r.purpose;
+    if (!r.person.empty()) a.person = r.person;
+    return a;
+  }
 
   // ---- checks on the caller's thread ------------------------------------------
 
@@ -310,7 +343,7 @@ struct WriteService::Impl {
       entity = e.id.empty() ? e.type : e.type + "/" + e.id;
     }
     if (action.empty()) return;
-    record({audit::row(r.who, action, entity, status, r.request_id)});
+    (void)record({stamped(r, audit::row(r.who, action, entity, status, r.request_id))});
   }
 
   void commit(std::shared_ptr<State> st) {
@@ -525,13 +558,14 @@ struct WriteService::Impl {
       st.op_index[i] = u.ops.size();
       std::string entity = e.type + "/" + op.id;
       if (!r.internal) {
-        u.audit.push_back(audit::row(r.who, action_name(op.kind), entity, 200, r.request_id,
-                                     e.type == "Patient" ? entity : std::string()));
+        u.audit.push_back(stamped(r, audit::row(r.who, action_name(op.kind), entity, 200, r.request_id,
+                                                e.type == "Patient" ? entity : std::string())));
+        op.source = audit::source_of(r.who);
       }
       u.ops.push_back(std::move(op));
     }
     if (auto moved = move_plans(st, view, targets, docs, ids, u); !moved) return moved.error();
-    if (!r.action.empty()) u.audit.push_back(audit::row(r.who, r.action, "Bundle", 200, r.request_id));
+    if (!r.action.empty()) u.audit.push_back(bundle_row(r, 200));
     // What was decided on the sender's behalf is kept with its message too.
     if (!st.notes.empty())
       for (auto& row : u.inbound) row.issues_json = append_issues(row.issues_json, st.notes);
@@ -573,7 +607,8 @@ struct WriteService::Impl {
         op.index = model::index_entries("CareTeam", p.care_team);
         op.body = model::storage_text(p.care_team, "CareTeam", p.care_team.GetAllocator());
         std::string entity = "CareTeam/" + p.id;
-        u.audit.push_back(audit::row(r.who, "update", entity, 200, r.request_id));
+        u.audit.push_back(stamped(r, audit::row(r.who, "update", entity, 200, r.request_id)));
+        op.source = audit::source_of(r.who);
         u.ops.push_back(std::move(op));
         ++moved;
       }
@@ -669,11 +704,11 @@ struct WriteService::Impl {
         last = --b->pending == 0;
       }
       if (!last) return;
-      if (!st->req.action.empty()) record({audit::row(st->req.who, st->req.action, "Bundle", 200, st->req.request_id)});
+      if (!st->req.action.empty()) (void)record({bundle_row(st->req, 200)});
       st->done(std::move(b->out));
     };
     if (n == 0) {
-      if (!st->req.action.empty()) record({audit::row(st->req.who, st->req.action, "Bundle", 200, st->req.request_id)});
+      if (!st->req.action.empty()) (void)record({bundle_row(st->req, 200)});
       return st->done(Outcome{});
     }
     for (size_t i = 0; i < n; ++i) {
@@ -690,6 +725,9 @@ struct WriteService::Impl {
       one.who = st->req.who;
       one.request_id = st->req.request_id;
       one.internal = st->req.internal;
+      one.channel = st->req.channel;
+      one.purpose = st->req.purpose;
+      one.person = st->req.person;
       one.entries.push_back(std::move(e));
       auto sub = std::make_shared<State>();
       sub->req = std::move(one);
@@ -709,26 +747,73 @@ struct WriteService::Impl {
     }
   }
 
-  void record(std::vector<store::AuditRow> rows) {
-    if (rows.empty()) return;
+  // The row of a whole Bundle: a feed's says what the message was.
+  static store::AuditRow bundle_row(const Request& r, int status) {
+    store::AuditRow a = stamped(r, audit::row(r.who, r.action, "Bundle", status, r.request_id));
+    if (!r.topic.empty()) a.topic = r.topic;
+    return a;
+  }
+
+  Result<void> record(std::vector<store::AuditRow> rows) {
+    if (rows.empty()) return {};
+    std::shared_ptr<AuditQueue> q = audit_queue;
+    bool flush = false;
+    {
+      std::lock_guard lk(q->mu);
+      if (q->rows.size() + rows.size() > q->capacity) {
+        if (q->refused) q->refused->inc(rows.size());
+        log::error("audit_queue_full", {{"rows", static_cast<uint64_t>(q->rows.size())},
+                                        {"capacity", static_cast<uint64_t>(q->capacity)}});
+        return make_error(Errc::unavailable, "the audit trail cannot keep up: try again shortly");
+      }
+      for (auto& a : rows) q->rows.push_back(std::move(a));
+      if (q->depth) q->depth->set(static_cast<int64_t>(q->rows.size()));
+      flush = !q->flush_queued;
+      q->flush_queued = true;
+    }
+    if (flush) queue_flush(q);
+    return {};
+  }
+
+  // One unit takes every row queued by the time the writer reaches it: under
+  // load one unit (and no extra fsync) per group commit, whatever the reads.
+  void queue_flush(const std::shared_ptr<AuditQueue>& q) {
+    auto taken = std::make_shared<size_t>(0);
     store::UnitOfWork u;
-    u.audit = std::move(rows);
-    auto r = store.commit(std::move(u), [](Result<store::CommitOutcome> res) {
-      if (!res) log::error("audit_write_failed", {{"reason", res.error().message}});
+    u.prepare = [q, taken](store::TxView&, store::UnitOfWork& unit) -> Result<void> {
+      std::lock_guard lk(q->mu);
+      unit.audit.swap(q->rows);
+      q->flush_queued = false;
+      *taken = unit.audit.size();
+      if (q->depth) q->depth->set(0);
+      return {};
+    };
+    auto r = store.commit(std::move(u), [q, taken](Result<store::CommitOutcome> res) {
+      if (res) return;
+      if (q->lost) q->lost->inc(*taken);
+      log::error("audit_write_failed", {{"rows", static_cast<uint64_t>(*taken)}, {"reason", res.error().message}});
     });
-    if (!r) log::error("audit_write_refused", {{"reason", r.error().message}});
+    if (!r) {
+      // The rows stay queued (and counted against the bound); the next
+      // record() queues the flush again.
+      std::lock_guard lk(q->mu);
+      q->flush_queued = false;
+      log::warn("audit_flush_deferred", {{"reason", r.error().message}});
+    }
   }
 };
 
 WriteService::WriteService(store::Store& store, const Validator& validator, const security::Policy& policy,
-                           const security::Visibility& visibility, std::shared_ptr<const MergePolicy> merge)
-    : impl_(std::make_unique<Impl>(store, validator, policy, visibility, std::move(merge))) {}
+                           const security::Visibility& visibility, std::shared_ptr<const MergePolicy> merge,
+                           metrics::Registry* metrics, size_t audit_queue_rows)
+    : impl_(std::make_unique<Impl>(store, validator, policy, visibility, std::move(merge), metrics,
+                                   audit_queue_rows)) {}
 
 WriteService::~WriteService() = default;
 
 void WriteService::submit(Request req, Done done) { impl_->submit(std::move(req), std::move(done)); }
 
-void WriteService::record(std::vector<store::AuditRow> rows) { impl_->record(std::move(rows)); }
+Result<void> WriteService::record(std::vector<store::AuditRow> rows) { return impl_->record(std::move(rows)); }
 
 const Validator& WriteService::validator() const { return impl_->validator; }
 const security::Policy& WriteService::policy() const { return impl_->policy; }

@@ -16,6 +16,7 @@
 #include <memory>
 #include <vector>
 
+#include "gateway/common/metrics.h"
 #include "gateway/security/policy.h"
 #include "gateway/store/store.h"
 #include "gateway/write/merge_policy.h"
@@ -33,8 +34,10 @@ class WriteService {
   using Done = std::function<void(Outcome)>;
 
   // merge: the cross-feed merge policy (none: an adapter's update replaces).
+  // metrics: where the audit queue's gauges and counters go (none in some tests).
   WriteService(store::Store& store, const Validator& validator, const security::Policy& policy,
-               const security::Visibility& visibility, std::shared_ptr<const MergePolicy> merge);
+               const security::Visibility& visibility, std::shared_ptr<const MergePolicy> merge,
+               metrics::Registry* metrics = nullptr, size_t audit_queue_rows = 100000);
   ~WriteService();
   WriteService(const WriteService&) = delete;
   WriteService& operator=(const WriteService&) = delete;
@@ -43,9 +46,12 @@ class WriteService {
   // commit (or the failure: then nothing of the request was written).
   void submit(Request req, Done done);
 
-  // Audit rows alone (who read what): committed with the next group commit;
-  // a refusal (store closing, queue full) is logged loudly, never silent.
-  void record(std::vector<store::AuditRow> rows);
+  // Audit rows alone (who read what): held in a bounded queue and committed
+  // with the next group commit, all the rows queued meanwhile in one unit.
+  // When the queue is full the rows are refused (unavailable): the caller
+  // must not answer what it would have audited (a 503), and the refusal is
+  // counted (gw_audit_refused_total) and logged. Never a silent drop.
+  Result<void> record(std::vector<store::AuditRow> rows);
 
   const Validator& validator() const;
   const security::Policy& policy() const;

@@ -69,6 +69,8 @@ Result<bool> Statement::step() {
   // the ones it expects into conflicts before they can happen.
   if ((rc & 0xff) == SQLITE_CONSTRAINT) code = Errc::conflict;
   if ((rc & 0xff) == SQLITE_BUSY) code = Errc::unavailable;
+  // A query stopped by its time budget (a progress handler): try later, or less.
+  if ((rc & 0xff) == SQLITE_INTERRUPT) code = Errc::unavailable;
   return make_error(code, std::string("sqlite step: ") + sqlite3_errmsg(sqlite3_db_handle(stmt_)));
 }
 

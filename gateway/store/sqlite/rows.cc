@@ -349,7 +349,7 @@ Result<std::optional<std::string>> unique_key_on(Connection& c, const std::strin
 
 Result<std::vector<ChangeRow>> changes_after_on(Connection& c, int64_t after, int limit) {
   auto st = c.cached(
-      "SELECT v.vid, r.type, r.id, v.version, v.op, v.ts FROM ver v JOIN res r ON r.rid = v.rid "
+      "SELECT v.vid, r.type, r.id, v.version, v.op, v.ts, v.src FROM ver v JOIN res r ON r.rid = v.rid "
       "WHERE v.vid > ?1 ORDER BY v.vid LIMIT ?2");
   if (!st) return st.error();
   st->bind(1, after).bind(2, static_cast<int64_t>(limit));
@@ -359,7 +359,7 @@ Result<std::vector<ChangeRow>> changes_after_on(Connection& c, int64_t after, in
     if (!row) return row.error();
     if (!*row) break;
     out.push_back(ChangeRow{st->int64(0), st->text(1), st->text(2), st->int64(3), interaction_of(st->int64(4)),
-                            clock::iso_ms(st->int64(5))});
+                            clock::iso_ms(st->int64(5)), st->text(6)});
   }
   return out;
 }
@@ -549,10 +549,11 @@ Result<OpOutcome> RowWriter::write_version(const WriteOp& op, const Current& cur
   int64_t vid = next_vid_++;
   int64_t version = cur.version + 1;
   {
-    auto st = c_.cached("INSERT INTO ver(vid, rid, version, ts, op, prev, body) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+    auto st = c_.cached(
+        "INSERT INTO ver(vid, rid, version, ts, op, prev, body, src) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
     if (!st) return st.error();
     st->bind(1, vid).bind(2, cur.rid).bind(3, version).bind(4, now).bind(5, int64_t{op_code}).bind(6, cur.vid);
-    st->bind(7, deleted ? std::string_view("") : std::string_view(op.body));
+    st->bind(7, deleted ? std::string_view("") : std::string_view(op.body)).bind(8, op.source);
     if (auto r = st->run(); !r) return r.error();
   }
   std::string keys = deleted ? std::string() : encode_keys(index_keys(op.index));
@@ -576,7 +577,7 @@ Result<OpOutcome> RowWriter::write_version(const WriteOp& op, const Current& cur
   }
   if (auto r = replace_index(op.type, cur.rid, cur.keys, keys); !r) return r.error();
   if (auto r = replace_unique_key(cur.rid, cur.ukey, ukey); !r) return r.error();
-  return OpOutcome{op.id, version, clock::iso_ms(now), false, false};
+  return OpOutcome{op.id, version, clock::iso_ms(now), false, false, vid};
 }
 
 Result<OpOutcome> RowWriter::apply(const WriteOp& op, int64_t now_ms) {

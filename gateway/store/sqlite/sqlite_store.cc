@@ -18,6 +18,7 @@
 #include "gateway/common/log.h"
 #include "gateway/common/metrics.h"
 #include "gateway/common/clock.h"
+#include "gateway/store/sqlite/audit_trail.h"
 #include "gateway/store/sqlite/connection.h"
 #include "gateway/store/sqlite/rows.h"
 #include "gateway/store/sqlite/schema.h"
@@ -50,7 +51,7 @@ thread_local ReaderSlot tls_reader;
 
 constexpr const char* kInboundColumns =
     "id, received, adapter, channel, sender_ods, sender_system, control_id, status, reason, issues_json, raw, "
-    "replay_of";
+    "replay_of, kind, answer, written";
 
 InboundRow row_to_inbound(Statement& st) {
   InboundRow m;
@@ -66,18 +67,10 @@ InboundRow row_to_inbound(Statement& st) {
   m.issues_json = st.text(9);
   m.raw = st.text(10);
   m.replay_of = st.int64(11);
+  m.kind = st.text(12);
+  m.answer = st.text(13);
+  m.written = st.text(14);
   return m;
-}
-
-Result<void> insert_audit(Connection& c, const AuditRow& a, const std::string& now) {
-  auto st = c.cached(
-      "INSERT INTO audit(ts, actor_ods, actor_role, actor_system, action, entity, outcome, http_status, "
-      "request_id, detail, patient_ref) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
-  if (!st) return st.error();
-  st->bind(1, now).bind(2, a.actor_ods).bind(3, a.actor_role).bind(4, a.actor_system).bind(5, a.action);
-  st->bind(6, a.entity).bind(7, a.outcome).bind(8, static_cast<int64_t>(a.http_status)).bind(9, a.request_id);
-  st->bind(10, a.detail).bind(11, a.patient_ref);
-  return st->run();
 }
 
 Result<void> insert_outbox(Connection& c, const OutboxRow& o, const std::string& now) {
@@ -98,14 +91,15 @@ Result<void> claim_idempotency_key(Connection& c, const std::string& key, const 
   return {};
 }
 
-Result<int64_t> insert_inbound(Connection& c, const InboundRow& m, const std::string& now) {
+Result<int64_t> insert_inbound(Connection& c, const InboundRow& m, const std::string& now, const std::string& written) {
   auto st = c.cached(
       "INSERT INTO inbound(received, adapter, channel, sender_ods, sender_system, control_id, status, reason, "
-      "issues_json, raw, replay_of) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
+      "issues_json, raw, replay_of, kind, answer, written) "
+      "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)");
   if (!st) return st.error();
   st->bind(1, now).bind(2, m.adapter).bind(3, m.channel).bind(4, m.sender_ods).bind(5, m.sender_system);
   st->bind(6, m.control_id).bind(7, m.status).bind(8, m.reason).bind(9, m.issues_json).bind(10, m.raw);
-  st->bind(11, m.replay_of);
+  st->bind(11, m.replay_of).bind(12, m.kind).bind(13, m.answer).bind(14, written);
   if (auto r = st->run(); !r) return r.error();
   return static_cast<int64_t>(sqlite3_last_insert_rowid(c.raw()));
 }
@@ -200,7 +194,7 @@ EventRow row_to_event(const Statement& st) {
 // The prepare hook's view: the writer connection, inside the open transaction.
 class WriterView final : public TxView {
  public:
-  explicit WriterView(Connection& c) : c_(c) {}
+  WriterView(Connection& c, const sqlite::AuditTrailWriter& audit) : c_(c), audit_(audit) {}
   Result<StoredResource> read(const std::string& type, const std::string& id) override { return read_on(c_, type, id); }
   Result<std::vector<std::string>> match(const std::string& type, const std::vector<Match>& ms, int limit) override {
     return match_on(c_, type, ms, limit);
@@ -209,15 +203,17 @@ class WriterView final : public TxView {
   Result<std::optional<std::string>> find_by_unique_key(const std::string& key) override {
     return unique_key_on(c_, key);
   }
+  AuditHead audit_head() override { return audit_.head(); }
 
  private:
   Connection& c_;
+  const sqlite::AuditTrailWriter& audit_;
 };
 
-Result<CommitOutcome> apply_unit_body(Connection& c, RowWriter& rows, UnitOfWork& u, int64_t now_ms,
-                                      const std::string& now) {
+Result<CommitOutcome> apply_unit_body(Connection& c, RowWriter& rows, sqlite::AuditTrailWriter& audit, UnitOfWork& u,
+                                      int64_t now_ms, const std::string& now) {
   if (u.prepare) {
-    WriterView view(c);
+    WriterView view(c, audit);
     if (auto r = u.prepare(view, u); !r) return r.error();
   }
   CommitOutcome out;
@@ -230,11 +226,20 @@ Result<CommitOutcome> apply_unit_body(Connection& c, RowWriter& rows, UnitOfWork
     out.ops.push_back(std::move(*r));
   }
   for (const auto& a : u.audit)
-    if (auto r = insert_audit(c, a, now); !r) return r.error();
+    if (auto r = audit.insert(a, now); !r) return r.error();
+  if (u.audit_checkpoint)
+    if (auto r = audit.insert_checkpoint(*u.audit_checkpoint); !r) return r.error();
   for (const auto& o : u.outbox)
     if (auto r = insert_outbox(c, o, now); !r) return r.error();
+  // A kept message points at the versions its unit wrote ("the FHIR it became").
+  std::string written;
+  for (const auto& op : out.ops) {
+    if (op.seq <= 0) continue;
+    if (!written.empty()) written += ',';
+    written += std::to_string(op.seq);
+  }
   for (const auto& m : u.inbound) {
-    auto id = insert_inbound(c, m, now);
+    auto id = insert_inbound(c, m, now, written);
     if (!id) return id.error();
     out.inbound_ids.push_back(*id);
   }
@@ -308,6 +313,8 @@ class SqliteStore final : public Store {
     migrations_applied_ = *applied;
     rows_ = std::make_unique<sqlite::RowWriter>(*writer_);
     if (auto r = rows_->load(); !r) fail(r.error().message);
+    audit_ = std::make_unique<sqlite::AuditTrailWriter>(*writer_);
+    if (auto r = audit_->load(); !r) fail(r.error().message);
 
     auto open_reader = [&]() {
       auto c = Connection::open(opts_.path, Connection::Mode::read_write_create, opts_.busy_timeout_ms);
@@ -418,6 +425,77 @@ class SqliteStore final : public Store {
       if (!*row) return make_error(Errc::not_found, "inbound message not found");
       return row_to_inbound(*st);
     });
+  }
+
+  Result<std::vector<InboundRow>> find_inbound(const InboundFilter& f) override {
+    return with_reader([&](Connection& c) -> Result<std::vector<InboundRow>> {
+      std::string cols = kInboundColumns;
+      if (!f.with_raw) cols.replace(cols.find(" raw,"), 5, " x'' AS raw,");
+      std::string sql = "SELECT " + cols + " FROM inbound WHERE 1";
+      std::vector<std::string> texts;
+      auto eq = [&](const char* col, const std::string& v) {
+        if (v.empty()) return;
+        sql += std::string(" AND ") + col + " = ?";
+        texts.push_back(v);
+      };
+      eq("status", f.status);
+      eq("adapter", f.adapter);
+      eq("channel", f.channel);
+      eq("kind", f.kind);
+      if (!f.sender.empty()) {
+        sql += " AND (sender_ods = ? OR sender_system = ?)";
+        texts.push_back(f.sender);
+        texts.push_back(f.sender);
+      }
+      if (!f.received_from.empty()) {
+        sql += " AND received >= ?";
+        texts.push_back(f.received_from);
+      }
+      if (!f.received_to.empty()) {
+        sql += " AND received < ?";
+        texts.push_back(f.received_to);
+      }
+      sql += " AND id < ? ORDER BY id DESC LIMIT ?";
+      auto st = c.cached_text(sql);
+      if (!st) return st.error();
+      int i = 1;
+      for (const auto& t : texts) st->bind(i++, t);
+      st->bind(i, f.before_id > 0 ? f.before_id : INT64_MAX).bind(i + 1, static_cast<int64_t>(std::max(f.limit, 0)));
+      std::vector<InboundRow> out;
+      for (;;) {
+        auto row = st->step();
+        if (!row) return row.error();
+        if (!*row) break;
+        out.push_back(row_to_inbound(*st));
+      }
+      return out;
+    });
+  }
+
+  Result<std::vector<std::pair<std::string, int64_t>>> inbound_counts() override {
+    return with_reader([&](Connection& c) -> Result<std::vector<std::pair<std::string, int64_t>>> {
+      // inbound_by_status(status, id) answers this from the index alone.
+      auto st = c.cached("SELECT status, count(*) FROM inbound GROUP BY status");
+      if (!st) return st.error();
+      std::vector<std::pair<std::string, int64_t>> out;
+      for (;;) {
+        auto row = st->step();
+        if (!row) return row.error();
+        if (!*row) break;
+        out.emplace_back(st->text(0), st->int64(1));
+      }
+      return out;
+    });
+  }
+
+  Result<AuditPage> search_audit(const AuditQuery& q) override {
+    return with_reader([&](Connection& c) { return sqlite::search_audit_on(c, q); });
+  }
+  Result<AuditRecord> audit_record(int64_t seq) override {
+    return with_reader([&](Connection& c) { return sqlite::audit_record_on(c, seq); });
+  }
+  Result<std::vector<AuditGroup>> summarise_audit(const AuditSummaryQuery& q) override {
+    return with_reader([&](Connection& c) { return sqlite::summarise_audit_on(c, q); });
   }
 
   Result<std::vector<ChangeRow>> changes_after(int64_t after, int limit) override {
@@ -619,11 +697,13 @@ class SqliteStore final : public Store {
         failure = r.error().message;
         break;
       }
-      auto res = apply_unit_body(c, *rows_, batch[i].unit, now_ms, now);
+      const auto audit_mark = audit_->mark();
+      auto res = apply_unit_body(c, *rows_, *audit_, batch[i].unit, now_ms, now);
       if (!res) {
         if (res.error().code == Errc::store_failure) {
           log::warn("store_unit_failed", {{"reason", res.error().message}});
         }
+        audit_->restore(audit_mark);
         if (auto r = run_cached(c, "ROLLBACK TO unit"); !r) failure = r.error().message;
         // What the unit handed out (label bits above all) is gone with it.
         else if (auto r2 = rows_->reload(); !r2) failure = r2.error().message;
@@ -637,6 +717,7 @@ class SqliteStore final : public Store {
     if (!failure.empty()) {
       (void)c.exec("ROLLBACK");
       if (auto r = rows_->reload(); !r) log::error("store_reload_failed", {{"reason", r.error().message}});
+      if (auto r = audit_->load(); !r) log::error("store_reload_failed", {{"reason", r.error().message}});
       log::error("store_commit_failed", {{"units", static_cast<uint64_t>(batch.size())}, {"reason", failure}});
       if (failures_) failures_->inc();
       results.clear();
@@ -741,6 +822,7 @@ class SqliteStore final : public Store {
 
   std::unique_ptr<Connection> writer_;
   std::unique_ptr<sqlite::RowWriter> rows_;
+  std::unique_ptr<sqlite::AuditTrailWriter> audit_;
   std::unique_ptr<Connection> checkpointer_;
   std::thread checkpoint_thread_;
   std::mutex cmu_;
