@@ -208,7 +208,8 @@ std::unique_ptr<Core> make_core(const gw::config::Config& cfg) {
   if (!merge) throw std::runtime_error("merge policy: " + merge.error().message);
   core->visibility = std::make_unique<security::Visibility>(core->policy, *core->store);
   core->writes = std::make_unique<write::WriteService>(*core->store, core->validator, core->policy, *core->visibility,
-                                                       std::make_shared<const write::MergePolicy>(std::move(*merge)));
+                                                       std::make_shared<const write::MergePolicy>(std::move(*merge)),
+                                                       &core->registry);
   fhir::RestOptions ro{cfg.public_base_url, 1000, 20};
   core->rest = std::make_unique<fhir::RestApi>(*core->store, *core->writes, *core->visibility, core->registry, ro);
   if (const adapters::Adapter* s1 = core->adapters->find("systmone")) {

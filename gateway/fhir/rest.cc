@@ -74,11 +74,16 @@ struct RestApi::Impl {
   // ---- audit -------------------------------------------------------------
 
   // Reads are audited too (who saw what); the row is committed with the next
-  // group commit because the answer does not depend on it.
-  void audit_read(const Request& req, std::string action, std::string entity, int status,
-                  std::string patient_ref = {}) {
-    writes.record({audit::row(req.principal, std::move(action), std::move(entity), status, std::to_string(req.req_id),
-                              std::move(patient_ref))});
+  // group commit because the answer does not depend on it. When the bounded
+  // audit queue refuses the row, nothing is shown: the caller answers the
+  // refusal (503) instead, so no read goes unrecorded. Returns false then.
+  [[nodiscard]] bool audit_read(const Request& req, Respond& respond, const char* route, std::string action,
+                                std::string entity, int status, std::string patient_ref = {}) {
+    auto r = writes.record({audit::row(req.principal, std::move(action), std::move(entity), status,
+                                       std::to_string(req.req_id), std::move(patient_ref))});
+    if (r) return true;
+    respond(outcome_response(r.error(), route));
+    return false;
   }
 
   // ---- helpers -------------------------------------------------------------
@@ -226,23 +231,24 @@ struct RestApi::Impl {
         if (e.code == Errc::not_found) e.message = vid ? "version not found" : type + " not found";
         if (e.code == Errc::gone) e.message = type + " was deleted";
         int status = http_status_for(e.code);
-        audit_read(req, vid ? "vread" : "read", entity, status);
+        if (!audit_read(req, respond, route, vid ? "vread" : "read", entity, status)) return;
         respond(outcome_response(e, route));
         return;
       }
       if (hidden_from(req.principal, *r, vid ? "vread" : "read")) {
         // Labelled, out-of-scope content or another authority's access
         // record: as if it did not exist.
-        audit_read(req, vid ? "vread" : "read", entity, 404);
+        if (!audit_read(req, respond, route, vid ? "vread" : "read", entity, 404)) return;
         respond(outcome_response(make_error(Errc::not_found, vid ? "version not found" : type + " not found"), route));
         return;
       }
       if (r->deleted) {  // vread of a deletion
-        audit_read(req, "vread", entity, 410);
+        if (!audit_read(req, respond, route, "vread", entity, 410)) return;
         respond(outcome_response(make_error(Errc::gone, "this version records the deletion of the " + type), route));
         return;
       }
-      audit_read(req, vid ? "vread" : "read", entity, 200, type == "Patient" ? entity : std::string());
+      if (!audit_read(req, respond, route, vid ? "vread" : "read", entity, 200, type == "Patient" ? entity : std::string()))
+        return;
       respond(resource_response(*r, 200, "", PreferReturn::representation, route));
     });
   }
@@ -264,7 +270,9 @@ struct RestApi::Impl {
         respond(outcome_response(make_error(Errc::not_found, type + " not found"), "fhir_history"));
         return;
       }
-      audit_read(req, "history", type + "/" + id, 200, type == "Patient" ? type + "/" + id : std::string());
+      if (!audit_read(req, respond, "fhir_history", "history", type + "/" + id, 200,
+                      type == "Patient" ? type + "/" + id : std::string()))
+        return;
       Response resp;
       resp.route = "fhir_history";
       resp.body = model::history_bundle(base(req), *h);
@@ -379,7 +387,7 @@ struct RestApi::Impl {
       }
       included = std::move(*inc);
     }
-    audit_read(req, "search", type + search_param_names(req.query), 200);
+    if (!audit_read(req, respond, "fhir_search", "search", type + search_param_names(req.query), 200)) return;
     Response resp;
     resp.route = "fhir_search";
     resp.body = model::searchset_bundle(base(req), type, req.query, page, q.count, q.offset, sr.ignored, included);
@@ -411,11 +419,11 @@ struct RestApi::Impl {
       auto page = patient_everything(store, validator.resource_types(), id, include_context(req), count, sr.offset);
       std::string entity = "Patient/" + id;
       if (!page) {
-        audit_read(req, "everything", entity, http_status_for(page.error().code));
+        if (!audit_read(req, respond, route, "everything", entity, http_status_for(page.error().code))) return;
         respond(outcome_response(page.error(), route));
         return;
       }
-      audit_read(req, "everything", entity, 200, entity);
+      if (!audit_read(req, respond, route, "everything", entity, 200, entity)) return;
       Response resp;
       resp.route = route;
       resp.body = model::searchset_bundle(base(req), entity + "/$everything", req.query, *page, count, sr.offset, sr.ignored);

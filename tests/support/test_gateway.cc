@@ -86,7 +86,8 @@ InProcessGateway::InProcessGateway(config::Limits limits, const events::Subscrip
   parts_->visibility = std::make_unique<security::Visibility>(parts_->policy, *parts_->store);
   parts_->writes = std::make_unique<write::WriteService>(*parts_->store, parts_->validator, parts_->policy,
                                                          *parts_->visibility,
-                                                         std::make_shared<const write::MergePolicy>(std::move(*merge)));
+                                                         std::make_shared<const write::MergePolicy>(std::move(*merge)),
+                                                         &parts_->registry);
   fhir::RestOptions ro;
   ro.today = [parts = parts_.get()] {
     std::lock_guard lock(parts->today_mu);
