@@ -10,7 +10,9 @@
 #include <memory>
 
 #include "gateway/audit/audit_rows.h"
+#include "gateway/audit/trail_search.h"
 #include "gateway/common/issues.h"
+#include "gateway/common/json_out.h"
 #include "gateway/common/log.h"
 #include "gateway/model/bundle.h"
 #include "gateway/model/cpis_plan.h"
@@ -116,34 +118,7 @@ std::string base64(std::string_view s) {
   return out;
 }
 
-// ---- JSON writing helpers ----------------------------------------------------
-
-struct Out {
-  json::Buffer buf;
-  json::Writer w{buf};
-  void s(std::string_view v) { w.String(v.data(), static_cast<json::SizeType>(v.size())); }
-  void kv(const char* k, std::string_view v) {
-    w.Key(k);
-    s(v);
-  }
-  void coding(std::string_view system, std::string_view code, std::string_view display = {}) {
-    w.StartObject();
-    kv("system", system);
-    kv("code", code);
-    if (!display.empty()) kv("display", display);
-    w.EndObject();
-  }
-  void codeable(std::string_view system, std::string_view code, std::string_view display = {}) {
-    w.StartObject();
-    w.Key("coding");
-    w.StartArray();
-    coding(system, code, display);
-    w.EndArray();
-    w.EndObject();
-  }
-  void raw(const json::Value& v) { v.Accept(w); }
-  std::string text() const { return std::string(buf.GetString(), buf.GetSize()); }
-};
+using json::Out;
 
 constexpr std::string_view kDcm = "http://dicom.nema.org/resources/ontology/DCM";
 constexpr std::string_view kEntityType = "http://terminology.hl7.org/CodeSystem/audit-entity-type";
@@ -438,6 +413,54 @@ std::string without_national_include(std::string_view query) {
 
 }  // namespace
 
+namespace {
+
+bool has_param(std::string_view query, std::string_view name) {
+  size_t pos = 0;
+  while (pos <= query.size()) {
+    size_t amp = query.find('&', pos);
+    if (amp == std::string_view::npos) amp = query.size();
+    std::string_view pair = query.substr(pos, amp - pos);
+    if (pair.substr(0, pair.find('=')) == name) return true;
+    pos = amp + 1;
+  }
+  return false;
+}
+
+// GET /fhir/AuditEvent without patient:identifier: the gateway's own audit
+// trail, BALP-shaped (audit/trail_search.h). Commissioners and admins
+// (operation audit-trail) see all of it; every other role that may search
+// AuditEvent only the events of its own organisation (it acted, or its
+// record left). The search is itself audited.
+void trail_search(CpisContext& ctx, Request req, Respond respond) {
+  const char* route = "audit_trail";
+  bool whole_trail = ctx.policy.allows_operation(req.principal, cpis::kTrailOperation);
+  if (!whole_trail && !ctx.policy.allows(req.principal, "AuditEvent", "search")) {
+    (void)ctx.writes.record({audit::row(req.principal, "audit-search", "AuditEvent", 403, std::to_string(req.req_id))});
+    return respond(access_denied(route));
+  }
+  auto q = audit::parse_trail_query(req.query, kMaxTrailPage);
+  if (!q) return respond(error_response(q.error(), route));
+  if (!whole_trail) q->organisation = req.principal.ods;
+  auto shared = std::make_shared<Respond>(std::move(respond));
+  auto r = ctx.store.run_read([&ctx, shared, req = std::move(req), q = std::move(*q), route]() mutable {
+    Respond& respond = *shared;
+    auto page = ctx.store.search_audit(q);
+    if (!page) return respond(error_response(page.error(), route));
+    if (auto a = ctx.writes.record({audit::row(req.principal, "audit-search", "AuditEvent", 200,
+                                               std::to_string(req.req_id))});
+        !a)
+      return respond(error_response(a.error(), route));
+    Response resp;
+    resp.route = route;
+    resp.body = audit::trail_bundle(ctx.base(req), req.query, *page, q.count, q.offset);
+    respond(std::move(resp));
+  });
+  if (!r) (*shared)(error_response(r.error(), route));
+}
+
+}  // namespace
+
 bool CpisApi::handles(const std::string& type, const Request& req) const {
   if (type == "AuditEvent") return true;
   if (type == "CareTeam") return national_headers(req);
@@ -450,11 +473,13 @@ bool CpisApi::handles(const std::string& type, const Request& req) const {
 }
 
 void CpisApi::search(const std::string& type, Request req, Respond respond) {
+  if (type == "AuditEvent" && !has_param(req.query, "patient:identifier"))
+    return trail_search(ctx_, std::move(req), std::move(respond));
   const char* route = type == "AuditEvent" ? "cpis_audit_event" : type == "Flag" ? "cpis_flag" : "cpis_care_team";
   bool allowed = type == "AuditEvent" ? ctx_.policy.allows(req.principal, "AuditEvent", "search")
                                       : ctx_.policy.allows_operation(req.principal, cpis::kQueryOperation);
   if (!allowed) {
-    ctx_.writes.record({audit::row(req.principal, "search", type + "?patient:identifier", 403, std::to_string(req.req_id))});
+    (void)ctx_.writes.record({audit::row(req.principal, "search", type + "?patient:identifier", 403, std::to_string(req.req_id))});
     return respond(access_denied(route));
   }
   Query q;
@@ -580,11 +605,17 @@ void CpisApi::answer_after_recording(const Request& req, Respond& respond, const
   store::AuditRow row = audit::row(req.principal, "search", type + "?patient:identifier", 200, std::to_string(req.req_id), patient_ref);
   row.detail = std::string(q.unscheduled ? (*q.unscheduled ? "cpis unscheduled" : "cpis scheduled") : "cpis") +
                "; plans in scope: " + std::to_string(plan_ids.size());
+  // What the data-flow reports count: plans found, and unscheduled care as
+  // its own purpose of use; the user behind the system when the caller said.
+  row.items = static_cast<int64_t>(plan_ids.size());
+  if (q.unscheduled.value_or(false)) row.purpose = std::string(audit::kPurposeEmergency);
+  row.person = recordable(req.header("nhsd-session-urid"));
   Response resp;
   resp.route = route;
   resp.body = std::move(body);
   if (!record) {
-    ctx_.writes.record({std::move(row)});
+    // A refused audit row (the queue is full) shows nothing.
+    if (auto r = ctx_.writes.record({std::move(row)}); !r) return respond(error_response(r.error(), route));
     return respond(std::move(resp));
   }
   cpis::Access a;
@@ -658,7 +689,10 @@ void CpisApi::audit_events(Request req, Respond respond, Query q) {
                 page = std::move(*res);
                 if (!whole_trail) page.total = static_cast<int64_t>(page.items.size());
               }
-              ctx_.writes.record({audit::row(req.principal, "search", "AuditEvent?patient:identifier", 200, std::to_string(req.req_id), patient_ref)});
+              if (auto r = ctx_.writes.record({audit::row(req.principal, "search", "AuditEvent?patient:identifier", 200,
+                                                          std::to_string(req.req_id), patient_ref)});
+                  !r)
+                return respond(error_response(r.error(), route));
               Response resp;
               resp.route = route;
               // _include=AuditEvent:entity-type=… (sent by national clients) adds nothing
