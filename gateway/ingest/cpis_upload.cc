@@ -2,6 +2,7 @@
 
 #include <map>
 
+#include "gateway/audit/audit_rows.h"
 #include "gateway/common/log.h"
 #include "gateway/model/cpis_plan.h"
 #include "gateway/identity/nhs_number.h"
@@ -112,6 +113,8 @@ void CpisUpload::commit(std::shared_ptr<Run> run) {
   w.who = run->src.principal;
   w.request_id = std::to_string(run->src.msg_id);
   w.action = "transaction";
+  w.channel = std::string(audit::kChannelFile);
+  w.topic = std::string(kAdapter);
   {
     auto doc = json::parse(cpis::CpisUploadAdapter::bundle_of(run->records).json);
     if (doc && doc->IsObject()) w.entries = write::entries_from_bundle(json::member(*doc, "entry"));

@@ -2,6 +2,7 @@
 
 #include <openssl/sha.h>
 
+#include "gateway/audit/audit_rows.h"
 #include "gateway/common/json.h"
 #include "gateway/common/log.h"
 #include "gateway/model/cpis_plan.h"
@@ -123,6 +124,8 @@ void FileIngest::submit(Accepted a) {
   w.request_id = std::to_string(src.msg_id);
   w.action = "transaction";
   w.feed = std::string(adapter_.format_id());
+  w.channel = std::string(audit::kChannelFile);
+  w.topic = std::string(adapter_.format_id());
   if (doc && doc->IsObject()) {
     w.message_time = std::string(json::get_string(*doc, "timestamp").value_or(""));
     w.entries = write::entries_from_bundle(json::member(*doc, "entry"));

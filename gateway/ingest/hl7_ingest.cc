@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "gateway/audit/audit_rows.h"
 #include "gateway/common/issues.h"
 #include "gateway/common/json.h"
 #include "gateway/common/log.h"
@@ -177,6 +178,9 @@ struct Hl7Ingest::Impl {
     w.request_id = std::to_string(st->src.msg_id);
     w.action = "transaction";
     w.feed = std::string(adapter.format_id());
+    // The audit trail's channel and topic (audit/audit_rows.h).
+    w.channel = audit::audit_channel(st->src.channel);
+    w.topic = std::string(adapter.format_id());
     w.message_time = std::string(json::get_string(*doc, "timestamp").value_or(""));
     w.entries = write::entries_from_bundle(json::member(*doc, "entry"));
     if (!st->idempotency_key.empty()) w.idempotency_key = st->idempotency_key;
@@ -268,6 +272,9 @@ struct Hl7Ingest::Impl {
     a.http_status = o == Outcome::invalid ? 422 : 400;
     a.request_id = std::to_string(st->src.msg_id);
     a.detail = std::string(adapter.format_id()) + " message quarantined";
+    a.channel = audit::audit_channel(st->src.channel);
+    a.topic = std::string(adapter.format_id());
+    a.purpose = std::string(audit::kPurposeTreatment);
     u.audit.push_back(std::move(a));
     auto shared_issues = std::make_shared<std::vector<Issue>>(std::move(issues));
     auto shared_ack = std::make_shared<std::string>(std::move(ack_text));
