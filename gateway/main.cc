@@ -21,6 +21,7 @@
 #include "gateway/common/metrics.h"
 #include "gateway/config/config.h"
 #include "gateway/config/profile_schemas.h"
+#include "gateway/admin/audit_flows.h"
 #include "gateway/admin/gp_record_admin.h"
 #include "gateway/audit/checkpoints.h"
 #include "gateway/audit/verify.h"
@@ -528,6 +529,7 @@ int serve(int argc, char** argv) {
   std::unique_ptr<ops::OpsApi> ops_open_api;
   std::unique_ptr<ingest::IngestApi> ingest_api;
   std::unique_ptr<admin::GpRecordAdmin> gp_admin;
+  std::unique_ptr<admin::AuditFlows> audit_flows;
   std::unique_ptr<ingest::RenderApi> render_api;
   std::unique_ptr<fhir::SafeguardingCohortApi> cohort_api;
   std::unique_ptr<events::Subscriptions> subscriptions;
@@ -556,6 +558,8 @@ int serve(int argc, char** argv) {
     router.add("/admin", ingest_api.get());
     gp_admin = std::make_unique<admin::GpRecordAdmin>(*core->store, core->policy);
     router.add("/admin/gp-hl7", gp_admin.get());
+    audit_flows = std::make_unique<admin::AuditFlows>(*core->store, *core->writes, core->policy);
+    router.add("/audit", audit_flows.get());
     if (const adapters::Adapter* camhs = core->adapters->find("camhs")) {
       render_api = std::make_unique<ingest::RenderApi>(*camhs, *core->store, core->policy);
       router.add("/render/camhs", render_api.get());

@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "adapters/registry.h"
+#include "gateway/admin/audit_flows.h"
 #include "gateway/events/subscriptions.h"
 #include "gateway/model/cpis_plan.h"
 #include "gateway/fhir/cohort.h"
@@ -43,6 +44,7 @@ struct InProcessGateway::Parts {
   std::unique_ptr<store::Store> store;
   std::unique_ptr<security::Visibility> visibility;
   std::unique_ptr<write::WriteService> writes;
+  std::unique_ptr<admin::AuditFlows> flows;
   std::unique_ptr<fhir::RestApi> rest;
   std::unique_ptr<adapters::Registry> adapters;
   std::unique_ptr<ingest::Hl7Ingest> systmone;
@@ -120,6 +122,8 @@ InProcessGateway::InProcessGateway(config::Limits limits, const events::Subscrip
   parts_->readiness = std::make_unique<ops::Readiness>(*parts_->store, [] { return false; });
   parts_->ops = std::make_unique<ops::OpsApi>(parts_->registry, parts_->policy, *parts_->readiness);
   parts_->router.add("/fhir", parts_->rest.get());
+  parts_->flows = std::make_unique<admin::AuditFlows>(*parts_->store, *parts_->writes, parts_->policy);
+  parts_->router.add("/audit", parts_->flows.get());
   parts_->cohort = std::make_unique<fhir::SafeguardingCohortApi>(*parts_->store, parts_->policy, profiles);
   parts_->cohort->add_routes(parts_->router);
   parts_->router.add("/healthz", parts_->ops.get());

@@ -1,0 +1,253 @@
+#include "gateway/admin/audit_flows.h"
+
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <tuple>
+
+#include "gateway/audit/audit_rows.h"
+#include "gateway/common/clock.h"
+#include "gateway/common/issues.h"
+#include "gateway/common/json.h"
+#include "gateway/model/search_params.h"
+#include "gateway/security/visibility.h"
+
+namespace gw::admin {
+
+namespace {
+
+constexpr const char* kRoute = "audit_flows";
+constexpr std::string_view kGateway = "cpis-gateway";
+constexpr int64_t kMaxSpanMs = 366LL * 24 * 3600 * 1000;
+
+net::Response answer(int status, std::string body, std::string content_type) {
+  net::Response r;
+  r.status = status;
+  r.content_type = std::move(content_type);
+  r.body = std::move(body);
+  r.route = kRoute;
+  // Counts by organisation, no patient data; still not for shared caches.
+  r.headers.emplace_back("Cache-Control", "no-store");
+  return r;
+}
+
+net::Response refused(const Error& e) {
+  return answer(http_status_for(e.code), operation_outcome(e), "application/fhir+json; charset=utf-8");
+}
+
+bool is_read(std::string_view a) {
+  for (std::string_view r : {"read", "vread", "history", "search", "everything", "audit-search", "audit-read", "report"})
+    if (a == r) return true;
+  return false;
+}
+
+// YYYY-MM-DD (midnight UTC) or an instant.
+std::optional<int64_t> instant_of(std::string_view v) {
+  if (v.size() == 10) {
+    std::string t = std::string(v) + "T00:00:00Z";
+    return clock::parse_iso_ms(t);
+  }
+  return clock::parse_iso_ms(v);
+}
+
+void put(json::Writer& w, const char* k, std::string_view v) {
+  w.Key(k);
+  w.String(v.data(), static_cast<json::SizeType>(v.size()));
+}
+
+// CSV field: always quoted; a leading = + - @ is defused so a spreadsheet
+// does not run it as a formula.
+std::string csv_field(std::string_view v) {
+  std::string out = "\"";
+  if (!v.empty() && (v[0] == '=' || v[0] == '+' || v[0] == '-' || v[0] == '@')) out.push_back('\'');
+  for (char c : v) {
+    if (c == '"') out.push_back('"');
+    out.push_back(c);
+  }
+  out.push_back('"');
+  return out;
+}
+
+}  // namespace
+
+std::vector<Flow> flows_of(const std::vector<store::AuditGroup>& groups) {
+  using Key = std::tuple<std::string, std::string, std::string, std::string, std::string, std::string, std::string>;
+  struct Acc {
+    Flow f;
+    std::string action;
+    std::vector<std::pair<int64_t, int64_t>> latencies;  // (ms, delivered count)
+  };
+  std::map<Key, Acc> acc;
+  for (const auto& g : groups) {
+    std::string from_org, from_system, to_org;
+    if (g.action == "disclose" || g.action == "notify") {
+      from_org = g.src_ods.empty() ? std::string(kGateway) : g.src_ods;
+      from_system = g.src_system;
+      to_org = g.actor_ods;
+    } else if (is_read(g.action)) {
+      from_org = std::string(kGateway);
+      to_org = g.actor_ods;
+    } else {
+      from_org = g.actor_ods;
+      from_system = g.actor_system;
+      to_org = std::string(kGateway);
+    }
+    Key k{from_org, from_system, to_org, g.channel, g.topic, g.purpose, g.action};
+    auto& a = acc[k];
+    if (a.f.from_org.empty()) {
+      a.f.from_org = from_org;
+      a.f.from_system = from_system;
+      a.f.to_org = to_org;
+      a.f.channel = g.channel;
+      a.f.topic = g.topic;
+      a.f.purpose = g.purpose;
+      a.action = g.action;
+    }
+    a.f.events += g.events;
+    if (g.outcome == "failure") a.f.failures += g.events;
+    if (g.outcome == "retry") a.f.retries += g.events;
+    if (g.outcome == "dead") a.f.dead += g.events;
+    if (g.action == "notify" && g.outcome == "success") {
+      a.f.delivered += g.events;
+      a.latencies.emplace_back(g.latency_ms, g.events);
+    }
+  }
+  std::vector<Flow> out;
+  for (auto& [k, a] : acc) {
+    if (!a.latencies.empty()) {
+      std::sort(a.latencies.begin(), a.latencies.end());
+      auto at = [&](double q) {
+        // The smallest latency with at least q of the deliveries at or below it.
+        int64_t need = std::max<int64_t>(1, static_cast<int64_t>(q * static_cast<double>(a.f.delivered) + 0.999999));
+        int64_t seen = 0;
+        for (const auto& [ms, n] : a.latencies) {
+          seen += n;
+          if (seen >= need) return ms;
+        }
+        return a.latencies.back().first;
+      };
+      a.f.latency_median_ms = at(0.5);
+      a.f.latency_p99_ms = at(0.99);
+    }
+    // The action is part of the flow's identity (a read and a write of the
+    // same type are two flows) and shown as the topic's qualifier.
+    a.f.topic = a.f.topic.empty() ? a.action : a.f.topic + " " + a.action;
+    out.push_back(std::move(a.f));
+  }
+  std::stable_sort(out.begin(), out.end(), [](const Flow& x, const Flow& y) { return x.events > y.events; });
+  return out;
+}
+
+Result<std::pair<std::string, std::string>> flow_period(std::string_view query, bool& csv) {
+  std::optional<int64_t> from, to;
+  csv = false;
+  size_t pos = 0;
+  while (pos <= query.size()) {
+    size_t amp = query.find('&', pos);
+    if (amp == std::string_view::npos) amp = query.size();
+    std::string_view pair = query.substr(pos, amp - pos);
+    pos = amp + 1;
+    if (pair.empty()) continue;
+    auto eq = pair.find('=');
+    std::string name(pair.substr(0, eq));
+    auto value = model::percent_decode(eq == std::string_view::npos ? "" : pair.substr(eq + 1), true);
+    if (!value) return make_error(Errc::invalid_input, name + ": " + value.error().message, name);
+    if (name == "from" || name == "to") {
+      auto t = instant_of(*value);
+      if (!t)
+        return make_error(Errc::invalid_input,
+                          name + ": '" + *value + "' is not a date (YYYY-MM-DD) or an instant (YYYY-MM-DDThh:mm:ssZ)",
+                          name);
+      (name == "from" ? from : to) = *t;
+    } else if (name == "format") {
+      if (*value == "csv") csv = true;
+      else if (*value != "json") return make_error(Errc::invalid_input, "format: csv or json", name);
+    } else {
+      return make_error(Errc::invalid_input, "'" + name + "' is not a parameter of /audit/flows (from, to, format)",
+                        name);
+    }
+  }
+  if (!from) return make_error(Errc::invalid_input, "from: required (YYYY-MM-DD)", "from");
+  if (!to) return make_error(Errc::invalid_input, "to: required (YYYY-MM-DD)", "to");
+  if (*to <= *from) return make_error(Errc::invalid_input, "to: must be after from (the period is [from, to))", "to");
+  if (*to - *from > kMaxSpanMs) return make_error(Errc::invalid_input, "to: the period is longer than 366 days", "to");
+  return std::make_pair(clock::iso_ms(*from), clock::iso_ms(*to));
+}
+
+void AuditFlows::handle(net::Request req, net::Respond respond) {
+  if (!policy_.allows_operation(req.principal, security::kTrailOperation)) {
+    (void)writes_.record({audit::row(req.principal, "report", "/audit/flows", 403, std::to_string(req.req_id))});
+    return respond(
+        refused(make_error(Errc::forbidden, "role '" + req.principal.role + "' may not read the data-flow reports")));
+  }
+  if (req.method != "GET") return respond(refused(make_error(Errc::method_not_allowed, "use GET")));
+  if (req.path != "/audit/flows") return respond(refused(make_error(Errc::not_found, "no such report")));
+  bool csv = false;
+  auto period = flow_period(req.query, csv);
+  if (!period) return respond(refused(period.error()));
+  auto shared = std::make_shared<net::Respond>(std::move(respond));
+  auto r = store_.run_read([this, shared, req = std::move(req), p = std::move(*period), csv] {
+    store::AuditSummaryQuery q;
+    q.ts_from = p.first;
+    q.ts_to = p.second;
+    auto groups = store_.summarise_audit(q);
+    if (!groups) return (*shared)(refused(groups.error()));
+    // The report is itself an audited read of the trail.
+    if (auto a = writes_.record({audit::row(req.principal, "report", "/audit/flows", 200, std::to_string(req.req_id))});
+        !a)
+      return (*shared)(refused(a.error()));
+    auto flows = flows_of(*groups);
+    if (csv) {
+      std::string out =
+          "from_org,from_system,to_org,channel,topic,purpose,events,failures,retries,dead,delivered,"
+          "latency_median_ms,latency_p99_ms\r\n";
+      for (const auto& f : flows) {
+        for (std::string_view v : {std::string_view(f.from_org), std::string_view(f.from_system),
+                                   std::string_view(f.to_org), std::string_view(f.channel), std::string_view(f.topic),
+                                   std::string_view(f.purpose)})
+          out += csv_field(v) + ",";
+        out += std::to_string(f.events) + "," + std::to_string(f.failures) + "," + std::to_string(f.retries) + "," +
+               std::to_string(f.dead) + "," + std::to_string(f.delivered) + "," +
+               (f.latency_median_ms < 0 ? "" : std::to_string(f.latency_median_ms)) + "," +
+               (f.latency_p99_ms < 0 ? "" : std::to_string(f.latency_p99_ms)) + "\r\n";
+      }
+      auto resp = answer(200, std::move(out), "text/csv; charset=utf-8");
+      resp.headers.emplace_back("Content-Disposition", "attachment; filename=\"flows.csv\"");
+      return (*shared)(std::move(resp));
+    }
+    json::Buffer buf;
+    json::Writer w(buf);
+    w.StartObject();
+    put(w, "from", p.first);
+    put(w, "to", p.second);
+    w.Key("flows");
+    w.StartArray();
+    for (const auto& f : flows) {
+      w.StartObject();
+      put(w, "from_org", f.from_org);
+      put(w, "from_system", f.from_system);
+      put(w, "to_org", f.to_org);
+      put(w, "channel", f.channel);
+      put(w, "topic", f.topic);
+      put(w, "purpose", f.purpose);
+      for (auto [k, v] : {std::pair<const char*, int64_t>{"events", f.events}, {"failures", f.failures},
+                          {"retries", f.retries}, {"dead", f.dead}, {"delivered", f.delivered}}) {
+        w.Key(k);
+        w.Int64(v);
+      }
+      if (f.latency_median_ms >= 0) {
+        w.Key("latency_median_ms");
+        w.Int64(f.latency_median_ms);
+        w.Key("latency_p99_ms");
+        w.Int64(f.latency_p99_ms);
+      }
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+    (*shared)(answer(200, std::string(buf.GetString(), buf.GetSize()), "application/json; charset=utf-8"));
+  });
+  if (!r) (*shared)(refused(r.error()));
+}
+
+}  // namespace gw::admin

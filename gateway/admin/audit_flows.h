@@ -1,0 +1,49 @@
+#pragma once
+// GET /audit/flows?from=&to=[&format=csv] (issue 16, item 4): who shared
+// what with whom over a period, counted from the audit trail
+// (store::Store::summarise_audit). Commissioners and admins (operation
+// audit-trail) only. One row per flow: source organisation and system ->
+// destination organisation -> channel -> topic (or resource type) ->
+// purpose, with its events, failures, retries, dead letters, and for
+// delivered notifications the commit-to-delivery latency (median, p99).
+// docs/AUDIT.md says how each figure is counted.
+//
+// from/to: YYYY-MM-DD (midnight UTC) or an ISO 8601 instant; [from, to),
+// at most 366 days. Malformed, reversed or too long: 400 naming the parameter.
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "gateway/common/result.h"
+#include "gateway/net/http.h"
+#include "gateway/security/policy.h"
+#include "gateway/store/store.h"
+#include "gateway/write/write_service.h"
+
+namespace gw::admin {
+
+struct Flow {
+  std::string from_org, from_system, to_org, channel, topic, purpose;
+  int64_t events = 0, failures = 0, retries = 0, dead = 0, delivered = 0;
+  int64_t latency_median_ms = -1, latency_p99_ms = -1;  // -1: no delivered notification
+};
+
+// The flows of the summarised groups, largest first. Pure: for tests.
+std::vector<Flow> flows_of(const std::vector<store::AuditGroup>& groups);
+
+// [from, to) as ISO instants from the query; errors name the parameter.
+Result<std::pair<std::string, std::string>> flow_period(std::string_view query, bool& csv);
+
+class AuditFlows final : public net::Handler {
+ public:
+  AuditFlows(store::Store& store, write::WriteService& writes, const security::Policy& policy)
+      : store_(store), writes_(writes), policy_(policy) {}
+  void handle(net::Request req, net::Respond respond) override;
+
+ private:
+  store::Store& store_;
+  write::WriteService& writes_;
+  const security::Policy& policy_;
+};
+
+}  // namespace gw::admin
