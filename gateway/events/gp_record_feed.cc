@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <future>
 
+#include "gateway/audit/audit_rows.h"
+#include "gateway/common/clock.h"
 #include "gateway/common/json.h"
 #include "gateway/common/log.h"
 #include "gateway/model/cpis_plan.h"
@@ -63,7 +65,13 @@ store::AuditRow disclosure(const std::string& practice, const store::EventRow& m
   a.actor_system = "gp-hl7 mllp";
   a.action = "notify";
   a.entity = gp_queue(practice);
-  a.outcome = settle == GpRecordFeed::Settle::delivered ? "success" : "failure";
+  // Delivered; given up (dead-lettered: a reason is given); or to be retried.
+  a.outcome = settle == GpRecordFeed::Settle::delivered ? "success" : !reason.empty() ? "dead" : "retry";
+  a.channel = std::string(audit::kChannelGpFeed);
+  a.topic = "gp-record";
+  a.purpose = std::string(audit::kPurposeTreatment);
+  if (settle == GpRecordFeed::Settle::delivered)
+    if (auto created = clock::parse_iso_ms(m.created)) a.latency_ms = std::max<int64_t>(clock::now_ms() - *created, 0);
   a.detail = "message " + std::to_string(m.number) + " " + m.focus_type + "/" + m.focus_id + "/_history/" +
              std::to_string(m.focus_version) + " ORU^R01: " +
              (settle == GpRecordFeed::Settle::delivered ? "accepted"

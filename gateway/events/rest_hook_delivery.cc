@@ -6,6 +6,7 @@
 #include <future>
 #include <stdexcept>
 
+#include "gateway/audit/audit_rows.h"
 #include "gateway/common/log.h"
 #include "gateway/delivery/https_poster.h"
 #include "gateway/events/notification.h"
@@ -17,6 +18,12 @@ namespace gw::events {
 using Clock = std::chrono::steady_clock;
 
 namespace {
+
+// "https://.../SubscriptionTopic/cpis-access" -> "cpis-access": the audit row's topic.
+std::string topic_name(const std::string& url) {
+  auto slash = url.find_last_of('/');
+  return slash == std::string::npos ? url : url.substr(slash + 1);
+}
 
 int64_t unix_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -352,26 +359,20 @@ void RestHookDelivery::failed(State& st, const events::SubscriptionSpec& spec,
   int64_t now = unix_ms();
   store::UnitOfWork u;
   int64_t first_ms = now;
+  if (!evs.empty() && evs.front().first_attempt_ms > 0) first_ms = evs.front().first_attempt_ms;
+  bool give_up = !evs.empty() && now - first_ms >= opts_.retry_for.count();
   if (!evs.empty()) {
-    if (evs.front().first_attempt_ms > 0) first_ms = evs.front().first_attempt_ms;
     u.event_updates.push_back(
         store::EventUpdate{spec.id, evs.front().number, evs.back().number, "", 1, now, error, "pending"});
+    // One audit row per event and attempt: retried, or given up (dead).
     for (const auto& e : evs) {
-      store::AuditRow ar;
-      ar.actor_ods = spec.owner.ods;
-      ar.actor_role = spec.owner.role;
-      ar.actor_system = spec.owner.system;
-      ar.action = "notify";
-      ar.entity = "Subscription/" + spec.id;
-      ar.outcome = "failure";
-      ar.http_status = http_status;
-      ar.detail = "event " + std::to_string(e.number) + " " + e.focus_type + "/" + e.focus_id + " " + e.content +
-                  ": " + error;
-      ar.patient_ref = e.patient_ref;
-      u.audit.push_back(std::move(ar));
+      u.audit.push_back(audit::delivery(spec.owner, topic_name(spec.topic_url), "", "",
+                                        give_up ? audit::Delivery::dead : audit::Delivery::retry, http_status, 0,
+                                        "Subscription/" + spec.id, e.patient_ref, audit::kChannelRestHook,
+                                        "event " + std::to_string(e.number) + " " + e.focus_type + "/" + e.focus_id +
+                                            " " + e.content + ": " + error));
     }
   }
-  bool give_up = !evs.empty() && now - first_ms >= opts_.retry_for.count();
   if (give_up) {
     // Past the retry window: every pending event of this subscription is
     // dead-lettered (kept, counted, replayable), so that later events start
@@ -513,19 +514,14 @@ void RestHookDelivery::serve(const std::string& id) {
     u.event_updates.push_back(
         store::EventUpdate{id, evs->front().number, evs->back().number, "delivered", 1, 0, std::string(), "pending"});
     for (const auto& e : *evs) {
-      store::AuditRow ar;
-      ar.actor_ods = spec->owner.ods;
-      ar.actor_role = spec->owner.role;
-      ar.actor_system = spec->owner.system;
-      ar.action = "notify";
-      ar.entity = "Subscription/" + id;
-      ar.outcome = "success";
-      ar.http_status = http_status;
-      ar.detail = "event " + std::to_string(e.number) + " " + e.focus_type + "/" + e.focus_id + " " + n.content;
-      ar.patient_ref = e.patient_ref;
-      u.audit.push_back(std::move(ar));
       int64_t created = iso_to_ms(e.created);
       if (created > 0) latency_->observe(static_cast<double>(now - created) / 1000.0);
+      // Delivered: with the latency from the event's commit, for the data-flow reports.
+      u.audit.push_back(audit::delivery(spec->owner, topic_name(spec->topic_url), "", "", audit::Delivery::delivered,
+                                        http_status, created > 0 ? now - created : 0, "Subscription/" + id,
+                                        e.patient_ref, audit::kChannelRestHook,
+                                        "event " + std::to_string(e.number) + " " + e.focus_type + "/" + e.focus_id +
+                                            " " + n.content));
     }
     {
       std::lock_guard lk(mu_);

@@ -210,6 +210,20 @@ TEST_F(GpRecordFeedTest, AnApplicationErrorIsRetriedThenDeadLetteredAndComesBack
   ASSERT_TRUE(eventually([&] { return counts(kPractice).delivered == 1; })) << last_error(kPractice);
   EXPECT_GT(practice_.received(), before);
   EXPECT_EQ(counts(kPractice).dead, 0);
+
+  // The audit trail tells the attempts apart, as the data-flow reports count them.
+  auto trail = [&](const char* outcome) {
+    store::AuditQuery q;
+    q.channels = {"gp-feed"};
+    q.outcomes = {outcome};
+    q.agents = {kPractice};
+    auto page = gw_.store().search_audit(q);
+    EXPECT_TRUE(page.has_value());
+    return page ? page->total.value_or(-1) : -1;
+  };
+  EXPECT_TRUE(eventually([&] { return trail("success") == 1; }));
+  EXPECT_EQ(trail("dead"), 1);
+  EXPECT_GE(trail("retry"), 1);
 }
 
 TEST_F(GpRecordFeedTest, APracticeWithoutAnEndpointOrAPatientWithoutAPracticeIsRecordedUndeliverable) {

@@ -386,7 +386,11 @@ TEST(Subscriptions, EndpointFailingThenRecoveringGetsEverythingInOrderAndStatusF
     return n;
   };
   EXPECT_EQ(count("outcome = 'success' AND actor_role = 'integration' AND actor_ods = 'RXX' AND patient_ref LIKE 'Patient/%'"), 6);
-  EXPECT_EQ(count("outcome = 'failure' AND http_status = 503"), 4);
+  // Failed attempts within the retry window are "retry" (BALP outcome 4), not given up.
+  EXPECT_EQ(count("outcome = 'retry' AND http_status = 503"), 4);
+  // What the data-flow reports count: the channel, the topic, and for a delivery its latency.
+  EXPECT_EQ(count("channel = 'rest-hook' AND topic != '' AND purpose = 'TREAT'"), 10);
+  EXPECT_EQ(count("outcome = 'success' AND latency_ms > 0"), 6);
   sqlite3_close(db);
 }
 
