@@ -68,7 +68,58 @@ std::string csv_field(std::string_view v) {
   return out;
 }
 
+// The smallest latency with at least q of the deliveries at or below it.
+int64_t percentile(std::vector<std::pair<int64_t, int64_t>> latencies, int64_t total, double q) {
+  if (latencies.empty() || total <= 0) return -1;
+  std::sort(latencies.begin(), latencies.end());
+  int64_t need = std::max<int64_t>(1, static_cast<int64_t>(q * static_cast<double>(total) + 0.999999));
+  int64_t seen = 0;
+  for (const auto& [ms, n] : latencies) {
+    seen += n;
+    if (seen >= need) return ms;
+  }
+  return latencies.back().first;
+}
+
 }  // namespace
+
+Safeguarding safeguarding_of(const std::vector<store::AuditGroup>& groups) {
+  Safeguarding out;
+  std::map<std::string, SiteQueries> sites;
+  std::map<std::string, std::pair<TopicDeliveries, std::vector<std::pair<int64_t, int64_t>>>> topics;
+  for (std::string_view t : kSafeguardingTopics) topics[std::string(t)].first.topic = std::string(t);
+  for (const auto& g : groups) {
+    // A CP-IS query (CareTeam or Flag by NHS number) made for unscheduled care.
+    if (g.action == "search" && g.purpose == audit::kPurposeEmergency) {
+      auto& s = sites[g.actor_ods];
+      s.site = g.actor_ods;
+      s.queries += g.events;
+      s.found_plan += g.with_items;
+    }
+    if (g.action != "notify") continue;
+    auto it = topics.find(g.topic);
+    if (it == topics.end()) continue;
+    auto& [t, lat] = it->second;
+    if (g.outcome == "success") {
+      t.delivered += g.events;
+      lat.emplace_back(g.latency_ms, g.events);
+    } else if (g.outcome == "retry") {
+      t.retries += g.events;
+    } else if (g.outcome == "dead") {
+      t.dead += g.events;
+    }
+  }
+  for (auto& [k, s] : sites) out.cpis_queries.push_back(std::move(s));
+  std::stable_sort(out.cpis_queries.begin(), out.cpis_queries.end(),
+                   [](const SiteQueries& a, const SiteQueries& b) { return a.queries > b.queries; });
+  for (std::string_view name : kSafeguardingTopics) {
+    auto& [t, lat] = topics[std::string(name)];
+    t.latency_median_ms = percentile(lat, t.delivered, 0.5);
+    t.latency_p99_ms = percentile(lat, t.delivered, 0.99);
+    out.disclosures.push_back(std::move(t));
+  }
+  return out;
+}
 
 std::vector<Flow> flows_of(const std::vector<store::AuditGroup>& groups) {
   using Key = std::tuple<std::string, std::string, std::string, std::string, std::string, std::string, std::string>;
@@ -114,21 +165,8 @@ std::vector<Flow> flows_of(const std::vector<store::AuditGroup>& groups) {
   }
   std::vector<Flow> out;
   for (auto& [k, a] : acc) {
-    if (!a.latencies.empty()) {
-      std::sort(a.latencies.begin(), a.latencies.end());
-      auto at = [&](double q) {
-        // The smallest latency with at least q of the deliveries at or below it.
-        int64_t need = std::max<int64_t>(1, static_cast<int64_t>(q * static_cast<double>(a.f.delivered) + 0.999999));
-        int64_t seen = 0;
-        for (const auto& [ms, n] : a.latencies) {
-          seen += n;
-          if (seen >= need) return ms;
-        }
-        return a.latencies.back().first;
-      };
-      a.f.latency_median_ms = at(0.5);
-      a.f.latency_p99_ms = at(0.99);
-    }
+    a.f.latency_median_ms = percentile(a.latencies, a.f.delivered, 0.5);
+    a.f.latency_p99_ms = percentile(a.latencies, a.f.delivered, 0.99);
     // The action is part of the flow's identity (a read and a write of the
     // same type are two flows) and shown as the topic's qualifier.
     a.f.topic = a.f.topic.empty() ? a.action : a.f.topic + " " + a.action;
@@ -244,6 +282,56 @@ void AuditFlows::handle(net::Request req, net::Respond respond) {
       w.EndObject();
     }
     w.EndArray();
+    auto sg = safeguarding_of(*groups);
+    w.Key("safeguarding");
+    w.StartObject();
+    w.Key("cpis_queries_by_unscheduled_care_site");
+    w.StartArray();
+    for (const auto& s : sg.cpis_queries) {
+      w.StartObject();
+      put(w, "site", s.site);
+      w.Key("queries");
+      w.Int64(s.queries);
+      w.Key("found_plan");
+      w.Int64(s.found_plan);
+      w.EndObject();
+    }
+    w.EndArray();
+    w.Key("disclosures_by_topic");
+    w.StartArray();
+    for (const auto& t : sg.disclosures) {
+      w.StartObject();
+      put(w, "topic", t.topic);
+      w.Key("delivered");
+      w.Int64(t.delivered);
+      w.Key("retries");
+      w.Int64(t.retries);
+      w.Key("dead");
+      w.Int64(t.dead);
+      if (t.latency_median_ms >= 0) {
+        w.Key("latency_median_ms");
+        w.Int64(t.latency_median_ms);
+        w.Key("latency_p99_ms");
+        w.Int64(t.latency_p99_ms);
+      }
+      w.EndObject();
+    }
+    w.EndArray();
+    // Figures the trail cannot give yet: said, not shown as 0.
+    w.Key("not_counted");
+    w.StartArray();
+    for (auto [figure, why] : {std::pair<const char*, const char*>{
+                                   "pregnancy_notifications_incomplete",
+                                   "the gateway does not yet record whether a pregnancy notification was complete"},
+                               {"lac_health_assessment_timeliness",
+                                "the gateway does not yet record when a due LAC health assessment took place"}}) {
+      w.StartObject();
+      put(w, "figure", figure);
+      put(w, "why", why);
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
     w.EndObject();
     (*shared)(answer(200, std::string(buf.GetString(), buf.GetSize()), "application/json; charset=utf-8"));
   });

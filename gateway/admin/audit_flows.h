@@ -31,6 +31,25 @@ struct Flow {
 // The flows of the summarised groups, largest first. Pure: for tests.
 std::vector<Flow> flows_of(const std::vector<store::AuditGroup>& groups);
 
+// The safeguarding figures the inspection asked for (docs/AUDIT.md).
+struct SiteQueries {
+  std::string site;              // ODS code of the unscheduled-care site
+  int64_t queries = 0;           // CP-IS queries made for unscheduled care (purpose ETREAT)
+  int64_t found_plan = 0;        // of which found at least one plan in scope
+};
+struct TopicDeliveries {
+  std::string topic;             // subscription topic name
+  int64_t delivered = 0, retries = 0, dead = 0;
+  int64_t latency_median_ms = -1, latency_p99_ms = -1;
+};
+struct Safeguarding {
+  std::vector<SiteQueries> cpis_queries;       // by site, most queries first
+  std::vector<TopicDeliveries> disclosures;    // one per topic of kSafeguardingTopics, in that order
+};
+inline constexpr std::string_view kSafeguardingTopics[] = {"cpis-access", "relapse-indicator", "tier4-discharge",
+                                                           "safeguarding-concern", "pregnancy-notification"};
+Safeguarding safeguarding_of(const std::vector<store::AuditGroup>& groups);
+
 // [from, to) as ISO instants from the query; errors name the parameter.
 Result<std::pair<std::string, std::string>> flow_period(std::string_view query, bool& csv);
 

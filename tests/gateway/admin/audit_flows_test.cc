@@ -3,10 +3,15 @@
 // the parameter. flows_of's percentiles are checked on known groups.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <iterator>
+#include <thread>
+
 #include "gateway/admin/audit_flows.h"
 #include "gateway/common/clock.h"
 #include "gateway/common/json.h"
 #include "tests/support/fixtures.h"
+#include "tests/support/plan_seed.h"
 #include "tests/support/test_gateway.h"
 
 namespace gw::admin {
@@ -84,6 +89,75 @@ TEST(AuditFlows, CountsAScriptedLoadInJsonAndCsv) {
   EXPECT_NE(missing_to->body.find("to: required"), std::string::npos) << missing_to->body;
   auto reversed = c.request("GET", "/audit/flows?from=2026-02-01&to=2026-01-01");
   EXPECT_NE(reversed->body.find("to: must be after from"), std::string::npos) << reversed->body;
+}
+
+TEST(AuditFlows, SafeguardingFiguresCountUnscheduledCpisQueriesAndWhetherTheyFoundAPlan) {
+  test::InProcessGateway gw;
+  auto admin = gw.client("admin");
+  const std::string with_plan = test::nhs_number_for(501), without = test::nhs_number_for(502);
+  std::string child = test::create_patient(admin, with_plan);
+  test::create_patient(admin, without);
+  ASSERT_FALSE(test::create_plan(admin, child, with_plan, test::PlanSeed{}).empty());
+  auto ed = gw.client("unscheduled-care");  // RXX01
+  const std::vector<std::pair<std::string, std::string>> unscheduled = {{"IsUnscheduledAccessEvent", "true"},
+                                                                        {"TraceID", "t-1"}};
+  for (const auto& nhs : {with_plan, without}) {
+    auto r = ed.request("GET", "/fhir/CareTeam?patient:identifier=https://fhir.nhs.uk/Id/nhs-number%7C" + nhs, "",
+                        unscheduled);
+    ASSERT_TRUE(r.has_value());
+    ASSERT_EQ(r->status, 200) << r->body;
+  }
+  const int64_t now = clock::now_ms();
+  const std::string target = "/audit/flows?from=" + day_of(now) + "&to=" + day_of(now + 24 * 3600 * 1000);
+  auto c = gw.client("commissioner");
+  int64_t queries = -1, found = -1;
+  json::Document d;
+  // The query that found nothing is audited with the next group commit.
+  for (int i = 0; i < 100 && queries < 2; ++i) {
+    auto r = c.request("GET", target);
+    ASSERT_TRUE(r.has_value());
+    ASSERT_EQ(r->status, 200) << r->body;
+    d.Parse(r->body.c_str());
+    ASSERT_TRUE(d.HasMember("safeguarding")) << r->body;
+    for (const auto& s : d["safeguarding"]["cpis_queries_by_unscheduled_care_site"].GetArray()) {
+      if (std::string(s["site"].GetString()) != "RXX01") continue;
+      queries = s["queries"].GetInt64();
+      found = s["found_plan"].GetInt64();
+    }
+    if (queries < 2) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(queries, 2);
+  EXPECT_EQ(found, 1);
+  // Every safeguarding topic is listed, and what cannot be counted says so.
+  EXPECT_EQ(d["safeguarding"]["disclosures_by_topic"].Size(), std::size(kSafeguardingTopics));
+  EXPECT_EQ(d["safeguarding"]["not_counted"].Size(), 2u);
+}
+
+TEST(AuditFlows, SafeguardingDisclosuresByTopic) {
+  store::AuditGroup a;
+  a.action = "notify";
+  a.topic = "relapse-indicator";
+  a.outcome = "success";
+  a.latency_ms = 300;
+  a.events = 4;
+  store::AuditGroup b = a;
+  b.outcome = "dead";
+  b.latency_ms = 0;
+  b.events = 1;
+  store::AuditGroup other = a;
+  other.topic = "patient-change";  // not a safeguarding topic
+  auto sg = safeguarding_of({a, b, other});
+  ASSERT_EQ(sg.disclosures.size(), std::size(kSafeguardingTopics));
+  for (const auto& t : sg.disclosures) {
+    if (t.topic == "relapse-indicator") {
+      EXPECT_EQ(t.delivered, 4);
+      EXPECT_EQ(t.dead, 1);
+      EXPECT_EQ(t.latency_median_ms, 300);
+    } else {
+      EXPECT_EQ(t.delivered, 0) << t.topic;
+      EXPECT_EQ(t.latency_median_ms, -1) << t.topic;
+    }
+  }
 }
 
 TEST(AuditFlows, LatencyPercentilesComeFromDeliveredNotifications) {
