@@ -151,6 +151,22 @@ CREATE INDEX sub_events_by_sub_status ON sub_events(subscription, status, number
 -- answers that from the index alone, whatever else the resource is indexed by.
 CREATE INDEX search_index_security ON search_index(type, id, value) WHERE param = '_security';
 )sql"},
+      // Issue 15 (the lead renumbers at merge): durable timers (docs/TIMERS.md).
+      {6, R"sql(
+CREATE TABLE timers(
+  key TEXT PRIMARY KEY,
+  kind TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  due TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  status TEXT NOT NULL,
+  scheduled TEXT NOT NULL,
+  settled TEXT NOT NULL DEFAULT ''
+) WITHOUT ROWID;
+-- the runner's question: what is pending and due by now, earliest first
+CREATE INDEX timers_pending_due ON timers(due, key) WHERE status = 'pending';
+CREATE INDEX timers_by_subject ON timers(kind, subject, due);
+)sql"},
   };
   return steps;
 }
