@@ -21,6 +21,7 @@ constexpr std::string_view kOds = "https://fhir.nhs.uk/Id/ods-organization-code"
 constexpr std::string_view kLocalId = "urn:cpis-gateway:local-id:";
 constexpr std::string_view kIdBase = "https://cpis-gateway.nhs.uk/Id/";
 constexpr std::string_view kExtBase = "https://cpis-gateway.nhs.uk/StructureDefinition/";
+constexpr std::string_view kOnsDistrictSystem = "https://cpis-gateway.nhs.uk/CodeSystem/ons-district";
 
 std::string upper_trim(std::string_view s) {
   auto b = s.find_first_not_of(" \t");
@@ -690,6 +691,16 @@ class Mapper {
       o.kv("url", std::string(kExtBase) + "safeguarding-referred-to");
       o.key("valueCoding");
       o.coding(t_.system("referredTo"), x.referred, t_.referred_to.find(x.referred)->second.display);
+      o.end();
+    }
+    if (!x.la.empty()) {
+      // The authority of residence (ONS district code): a concern referred to
+      // social care reaches it even when the child has no CP-IS plan
+      // (profiles/area/services.json authorityByOnsCode maps it to an ODS code).
+      o.obj();
+      o.kv("url", std::string(kExtBase) + "authority-of-residence");
+      o.key("valueCoding");
+      o.coding(std::string(kOnsDistrictSystem), x.la, "");
       o.end();
     }
     if (x.referral_date) {
