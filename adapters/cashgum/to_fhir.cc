@@ -21,7 +21,6 @@ constexpr std::string_view kOds = "https://fhir.nhs.uk/Id/ods-organization-code"
 constexpr std::string_view kLocalId = "urn:cpis-gateway:local-id:";
 constexpr std::string_view kIdBase = "https://cpis-gateway.nhs.uk/Id/";
 constexpr std::string_view kExtBase = "https://cpis-gateway.nhs.uk/StructureDefinition/";
-constexpr std::string_view kOnsDistrictSystem = "https://cpis-gateway.nhs.uk/CodeSystem/ons-district";
 
 std::string upper_trim(std::string_view s) {
   auto b = s.find_first_not_of(" \t");
@@ -693,15 +692,23 @@ class Mapper {
       o.coding(t_.system("referredTo"), x.referred, t_.referred_to.find(x.referred)->second.display);
       o.end();
     }
-    if (!x.la.empty()) {
-      // The authority of residence (ONS district code): a concern referred to
-      // social care reaches it even when the child has no CP-IS plan
-      // (profiles/area/services.json authorityByOnsCode maps it to an ODS code).
-      o.obj();
-      o.kv("url", std::string(kExtBase) + "authority-of-residence");
-      o.key("valueCoding");
-      o.coding(std::string(kOnsDistrictSystem), x.la, "");
-      o.end();
+    if (std::find(to.begin(), to.end(), "local-authority") != to.end()) {
+      // Referred to social care: which authority — the one of the LA column
+      // (ONS code) through profiles/area/services.json — so it is told even
+      // when the child has no CP-IS plan. The ONS code itself stays behind.
+      auto la = x.la.empty() ? t_.authority_by_ons.end() : t_.authority_by_ons.find(x.la);
+      if (la == t_.authority_by_ons.end()) {
+        warning("incomplete", "LA",
+                x.la.empty() ? "no LA code: the concern reaches an authority only through a CP-IS plan"
+                             : "no authority for this ONS code in profiles/area/services.json (authorityByOnsCode): "
+                               "the concern reaches an authority only through a CP-IS plan");
+      } else {
+        o.obj();
+        o.kv("url", std::string(kExtBase) + "referred-to-authority");
+        o.key("valueReference");
+        o.ref_identifier("Organization", kOds, la->second);
+        o.end();
+      }
     }
     if (x.referral_date) {
       o.obj();

@@ -244,6 +244,15 @@ Result<std::shared_ptr<const Area>> Area::load(const std::string& profiles_dir, 
   return std::make_shared<const Area>(std::move(*a));
 }
 
+Result<std::map<std::string, std::string, std::less<>>> load_authority_by_ons(const std::string& profiles_dir) {
+  std::string sp = (std::filesystem::path(profiles_dir) / kServicesFile).string();
+  auto s = read_profile(sp);
+  if (!s) return s.error();
+  std::map<std::string, std::string, std::less<>> out;
+  if (auto r = string_map(*s, "authorityByOnsCode", sp, out); !r) return r.error();
+  return out;
+}
+
 std::optional<Team> Area::health_visiting_for_practice(std::string_view practice_ods) const {
   auto it = hv_by_practice_.find(practice_ods);
   if (it == hv_by_practice_.end()) return std::nullopt;

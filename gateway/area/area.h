@@ -69,6 +69,11 @@ struct LacRules {
 inline constexpr std::string_view kServicesFile = "area/services.json";
 inline constexpr std::string_view kRulesFile = "area/flow-rules.json";
 
+// profiles_dir/area/services.json authorityByOnsCode alone (ONS district
+// code -> the authority's ODS code), for the CASH/GUM adapter, which names
+// the authority a concern is referred to (the file carries only the ONS code).
+Result<std::map<std::string, std::string, std::less<>>> load_authority_by_ons(const std::string& profiles_dir);
+
 class Area {
  public:
   // profiles_dir/area/services.json, area/flow-rules.json and the calendar
