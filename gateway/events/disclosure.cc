@@ -1,8 +1,10 @@
 #include "gateway/events/disclosure.h"
 
 #include <algorithm>
+#include <cstdio>
 
 #include "gateway/model/cpis_plan.h"
+#include "gateway/model/resource_text.h"
 #include "gateway/identity/nhs_number.h"
 
 namespace gw::events {
@@ -201,13 +203,157 @@ std::optional<std::vector<std::string>> shareable_lines(const std::string& type,
   return std::nullopt;
 }
 
+namespace {
+
+constexpr std::string_view kContentIdSystem = "https://cpis-gateway.nhs.uk/Id/disclosure-content";
+constexpr std::string_view kCompletenessSystem = "https://cpis-gateway.nhs.uk/CodeSystem/notification-completeness";
+
+// FNV-1a: a stable fingerprint of what was disclosed (not a secret).
+std::string fingerprint(const std::string& focus_ref, const std::vector<std::string>& lines) {
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&h](std::string_view s) {
+    for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+    h = (h ^ 0xff) * 1099511628211ull;
+  };
+  mix(focus_ref);
+  for (const auto& l : lines) mix(l);
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+}  // namespace
+
+void add_to_unit(const Topic& topic, const SubscriptionSpec& sub, const Disclosure& disclosure,
+                 const std::string& source, int64_t change_seq, const std::string& patient_ref,
+                 const std::string& content, store::UnitOfWork& unit) {
+  json::Document copy;
+  copy.CopyFrom(disclosure.resource, copy.GetAllocator());
+  store::WriteOp op;
+  op.kind = store::OpKind::create;
+  op.type = "Communication";
+  op.id = disclosure.id;
+  op.body = model::storage_text(copy, "Communication", copy.GetAllocator());
+  op.index = model::index_entries("Communication", copy);
+  unit.ops.push_back(std::move(op));
+  store::NewEvent e;
+  e.subscription = sub.id;
+  e.change_seq = change_seq;
+  e.focus_type = "Communication";
+  e.focus_id = disclosure.id;
+  e.focus_version = 1;
+  e.interaction = "create";
+  e.patient_ref = patient_ref;
+  e.content = content;
+  unit.events.push_back(std::move(e));
+  // Who received what about whom, and why (CPIS.md section 4): one row per
+  // person concerned so that a patient's disclosure history finds it.
+  for (const auto& person : disclosure.about) {
+    store::AuditRow ar;
+    ar.actor_ods = sub.owner.ods;
+    ar.actor_role = sub.owner.role;
+    ar.actor_system = sub.owner.system;
+    ar.action = "disclose";
+    ar.entity = "Communication/" + disclosure.id;
+    ar.outcome = "success";
+    ar.detail = topic.name + " disclosed to subscription " + sub.id + " for purpose " + disclosure.purpose +
+                " (derived from " + source + "; the focus itself is not sent)" +
+                (topic.legal_basis.empty() ? "" : "; legal basis=" + topic.legal_basis);
+    ar.patient_ref = "Patient/" + person;
+    unit.audit.push_back(std::move(ar));
+  }
+}
+
+std::optional<Disclosure> flow_communication(const Topic& topic, const SubscriptionSpec& sub, const std::string& id,
+                                             const std::string& sent, const std::string& focus_ref,
+                                             const FlowDisclosure& content, const std::vector<std::string>& concerned,
+                                             Lookup& lookup) {
+  const std::string mark =
+      sub.id + "-" + fingerprint(content.about_ref.empty() ? focus_ref : content.about_ref, content.lines);
+  if (!lookup.ids_by_identifier("Communication", std::string(kContentIdSystem), mark).empty() ||
+      !lookup.claim_once(mark))
+    return std::nullopt;
+  Disclosure out;
+  out.id = id;
+  out.purpose = "safeguarding-children";
+  auto& doc = out.resource;
+  doc.SetObject();
+  auto& a = doc.GetAllocator();
+  json::set(doc, "resourceType", "Communication", a);
+  json::set(doc, "id", out.id, a);
+  Value idents(rapidjson::kArrayType);
+  for (auto [system, value] : {std::pair{kDisclosureIdSystem, std::string_view(out.id)},
+                               std::pair{kContentIdSystem, std::string_view(mark)}}) {
+    Value ident(rapidjson::kObjectType);
+    json::set(ident, "system", system, a);
+    json::set(ident, "value", value, a);
+    idents.PushBack(ident, a);
+  }
+  json::set(doc, "identifier", std::move(idents), a);
+  json::set(doc, "status", "completed", a);
+  json::set(doc, "category", coding_concept(kDisclosureTopicSystem, topic.name, a), a);
+  if (!content.completeness.empty()) {
+    Value cc = coding_concept(kCompletenessSystem, content.completeness, a);
+    json::set(doc, "topic", Value(cc[0], a), a);
+  }
+  json::set(doc, "subject", person(content.subject_id, lookup, content.subject_literal, a), a);
+  out.about.push_back(content.subject_id);
+  Value about(rapidjson::kArrayType);
+  for (const auto& p : concerned) {
+    if (p == content.subject_id) continue;
+    about.PushBack(person(p, lookup, true, a), a);
+    out.about.push_back(p);
+  }
+  if (!about.Empty()) json::set(doc, "about", std::move(about), a);
+  json::set(doc, "sent", sent, a);
+  Value rcpt(rapidjson::kObjectType);
+  json::set(rcpt, "type", "Organization", a);
+  Value ods(rapidjson::kObjectType);
+  json::set(ods, "system", model::cpis::kOdsSystem, a);
+  json::set(ods, "value", sub.owner.ods, a);
+  json::set(rcpt, "identifier", std::move(ods), a);
+  Value rcpts(rapidjson::kArrayType);
+  rcpts.PushBack(rcpt, a);
+  json::set(doc, "recipient", std::move(rcpts), a);
+  json::set(doc, "reasonCode", coding_concept(kDisclosurePurposeSystem, out.purpose, a), a);
+  Value payload(rapidjson::kArrayType);
+  for (const auto& l : content.lines) {
+    Value p(rapidjson::kObjectType);
+    json::set(p, "contentString", l, a);
+    payload.PushBack(p, a);
+  }
+  json::set(doc, "payload", std::move(payload), a);
+  return out;
+}
+
 std::optional<Disclosure> derive_disclosure(const Topic& topic, const SubscriptionSpec& sub,
                                             const store::ChangeRow& change, const json::Value& focus,
                                             const Decision& decision, Lookup& lookup) {
-  auto lines = shareable_lines(change.type, focus, lookup);
+  if (topic.route == "relations") {
+    auto content = flow_disclosure(topic, change, focus, decision, lookup);
+    if (!content) return std::nullopt;
+    return flow_communication(topic, sub, "disclosure-" + sub.id + "-" + std::to_string(change.seq), change.ts,
+                              change.type + "/" + change.id, *content, decision.concerned, lookup);
+  }
+  std::optional<std::vector<std::string>> lines;
+  Decision link_decision;
+  const Decision* dp = &decision;
+  if (change.type == "RelatedPerson" && topic.route == "linked-children") {
+    // A new family link: the parent's plan, told about the new child only.
+    auto nl = new_family_link_disclosure(focus, change.ts, lookup);
+    if (!nl) return std::nullopt;
+    lines = std::move(nl->lines);
+    link_decision = decision;
+    link_decision.patient_ref = "Patient/" + nl->parent;
+    link_decision.concerned = {nl->child};
+    dp = &link_decision;
+  } else {
+    lines = shareable_lines(change.type, focus, lookup);
+  }
   if (!lines) return std::nullopt;
-  if (decision.pregnancy) lines->push_back("The parent is in your care and pregnant: the unborn child is concerned");
-  std::string subject_id = decision.patient_ref.rfind("Patient/", 0) == 0 ? decision.patient_ref.substr(8) : "";
+  const Decision& decision_ = *dp;
+  if (decision_.pregnancy) lines->push_back("The parent is in your care and pregnant: the unborn child is concerned");
+  std::string subject_id = decision_.patient_ref.rfind("Patient/", 0) == 0 ? decision_.patient_ref.substr(8) : "";
   if (subject_id.empty()) return std::nullopt;
 
   Disclosure out;
@@ -235,7 +381,7 @@ std::optional<Disclosure> derive_disclosure(const Topic& topic, const Subscripti
   out.about.push_back(subject_id);
   if (about_parent) {
     Value about(rapidjson::kArrayType);
-    for (const auto& child : decision.concerned) {
+    for (const auto& child : decision_.concerned) {
       about.PushBack(person(child, lookup, true, a), a);
       out.about.push_back(child);
     }

@@ -184,38 +184,7 @@ bool Dispatcher::add_disclosure(const Topic& topic, const SubscriptionSpec& sub,
                                 const json::Value& focus, const Decision& d, Lookup& lookup, store::UnitOfWork& unit) {
   auto disclosure = derive_disclosure(topic, sub, ch, focus, d, lookup);
   if (!disclosure) return false;
-  store::WriteOp op;
-  op.kind = store::OpKind::create;
-  op.type = "Communication";
-  op.id = disclosure->id;
-  op.body = model::storage_text(disclosure->resource, "Communication", disclosure->resource.GetAllocator());
-  op.index = model::index_entries("Communication", disclosure->resource);
-  unit.ops.push_back(std::move(op));
-  store::NewEvent e;
-  e.subscription = sub.id;
-  e.change_seq = ch.seq;
-  e.focus_type = "Communication";
-  e.focus_id = disclosure->id;
-  e.focus_version = 1;
-  e.interaction = "create";
-  e.patient_ref = d.patient_ref;
-  e.content = d.content;
-  unit.events.push_back(std::move(e));
-  // Who received what about whom, and why (CPIS.md §4): one row per person
-  // concerned so that a patient's disclosure history finds it.
-  for (const auto& person : disclosure->about) {
-    store::AuditRow ar;
-    ar.actor_ods = sub.owner.ods;
-    ar.actor_role = sub.owner.role;
-    ar.actor_system = sub.owner.system;
-    ar.action = "disclose";
-    ar.entity = "Communication/" + disclosure->id;
-    ar.outcome = "success";
-    ar.detail = topic.name + " disclosed to subscription " + sub.id + " for purpose " + disclosure->purpose +
-                " (derived from " + ch.type + "/" + ch.id + "; the focus itself is not sent)";
-    ar.patient_ref = "Patient/" + person;
-    unit.audit.push_back(std::move(ar));
-  }
+  add_to_unit(topic, sub, *disclosure, ch.type + "/" + ch.id, ch.seq, d.patient_ref, d.content, unit);
   disclosures_total_->inc();
   return true;
 }
@@ -229,7 +198,7 @@ Result<int> Dispatcher::run_once() {
   auto changes = store_.changes_after(cursor_, opts_.page);
   if (!changes) return changes.error();
   if (changes->empty()) return 0;
-  StoreLookup lookup(store_);
+  StoreLookup lookup(store_, opts_.flows.get());
   store::UnitOfWork unit;
   std::set<std::string> got_events;
   std::vector<std::string> changed_subs;

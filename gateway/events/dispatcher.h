@@ -17,6 +17,7 @@
 #include "gateway/common/json.h"
 #include "gateway/common/metrics.h"
 #include "gateway/events/matcher.h"
+#include "gateway/events/relations.h"
 #include "gateway/events/subscription.h"
 #include "gateway/events/topics.h"
 #include "gateway/store/store.h"
@@ -47,6 +48,9 @@ struct DispatcherOptions {
   int page = 500;                               // changes per transaction
   std::chrono::milliseconds poll{1000};         // re-check without a wake-up
   std::string cursor_name = "subscriptions";
+  // The area's tables and the date for topics of the relations route
+  // (relations.h); without them those topics hear nothing.
+  std::shared_ptr<const FlowContext> flows{};
 };
 
 class Dispatcher {

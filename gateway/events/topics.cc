@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "gateway/common/json.h"
+#include "gateway/events/relations.h"
 
 namespace gw::events {
 
@@ -50,7 +51,8 @@ const std::set<std::string_view> kFilterParams = {"identifier", "patient", "pati
 const std::set<std::string_view> kInteractions = {"create", "update", "delete"};
 // Routes the matcher implements (matcher.cc, route_allows).
 const std::set<std::string_view> kRoutes = {"caseload",        "plan-authority", "plan-authority-on-move",
-                                            "linked-children", "camhs-and-gp",   "disclosure-audience"};
+                                            "linked-children", "camhs-and-gp",   "disclosure-audience",
+                                            "relations"};
 // Payload kinds the dispatcher implements (dispatcher.cc, disclosure.cc).
 const std::set<std::string_view> kPayloads = {"focus", "disclosure", "disclosure-when-hidden"};
 
@@ -73,6 +75,23 @@ std::optional<Error> parse_disclosure(const json::Value& doc, const std::string&
   t.legal_basis = std::string(json::get_string(doc, "legal_basis").value_or(""));
   if (t.purpose.empty() != t.legal_basis.empty())
     return bad(source, t.purpose.empty() ? "purpose" : "legal_basis", "is required with the other");
+  if (const json::Value* rc = json::member(doc, "receivers")) {
+    if (!rc->IsObject()) return bad(source, "receivers", "must be an object (role -> relationship)");
+    for (const auto& m : rc->GetObject()) {
+      std::string role(m.name.GetString(), m.name.GetStringLength());
+      if (!has(t.roles, role)) return bad(source, "receivers", "names '" + role + "' which is not in roles");
+      std::string_view rel = m.value.IsString() ? json::as_view(m.value) : std::string_view();
+      if (!is_relation(rel))
+        return bad(source, "receivers." + role, "must name a relationship the gateway implements (relations.h)");
+      t.receivers[role] = std::string(rel);
+    }
+  }
+  if (t.route == "relations") {
+    if (t.receivers.empty()) return bad(source, "receivers", "is required by the relations route");
+    if (!t.audits_disclosure()) return bad(source, "legal_basis", "is required by the relations route");
+  } else if (!t.receivers.empty()) {
+    return bad(source, "receivers", "is used only by the relations route");
+  }
   if (t.route == "disclosure-audience") {
     if (t.audiences.empty()) return bad(source, "audiences", "is required by the disclosure-audience route");
     if (!t.audits_disclosure()) return bad(source, "legal_basis", "is required by the disclosure-audience route");
@@ -106,7 +125,7 @@ Result<Topic> Topics::parse(std::string_view text, const std::string& source) {
                                                       "description", "triggers", "filters", "roles",
                                                       "unrestricted_roles", "route", "payload",
                                                       "statuses", "requires", "comment",
-                                                      "audiences", "purpose", "legal_basis"};
+                                                      "audiences", "purpose", "legal_basis", "receivers"};
     if (!known.count(k)) return bad(source, std::string(k), "is not a known topic key");
   }
   auto name = string_of(*doc, "name", source);
