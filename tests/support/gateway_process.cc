@@ -31,6 +31,7 @@ bool GatewayProcess::start(const std::string& data_dir, const std::vector<std::s
                                    "--tls-key",      pki + "/server.key", "--client-ca", pki + "/ca.pem",
                                    "--profiles-dir", std::string(GW_SOURCE_DIR) + "/profiles"};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
+  args.insert(args.begin(), wrapper_.begin(), wrapper_.end());
   // The child writes to a file, not a pipe: a pipe nobody drains would block
   // the gateway's logging once it filled up.
   char path[] = "/tmp/gw-process-XXXXXX";
