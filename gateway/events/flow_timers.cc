@@ -252,10 +252,14 @@ Result<bool> FlowTimers::fire(const store::TimerRow& t, std::vector<std::string>
     if (open) {
       const auto& a = s->assessments.back();
       std::string name = a.kind == "IHA" ? "Initial health assessment" : "Review health assessment";
+      // A reminder fired after its day (the gateway was down) says so.
+      std::string fire_day = t.due.substr(0, 10), today = ctx.today();
+      std::string late = today > fire_day ? "; sent late: the gateway was not running on " + fire_day : "";
       content.lines.push_back(str(*payload, "stage") == "overdue"
                                   ? name + " due " + a.due + " is OVERDUE: no assessment has been recorded"
                                   : name + " due " + a.due + " (due within " +
-                                        std::to_string(ctx.area->lac().due_soon_working_days) + " working days)");
+                                        std::to_string(ctx.area->lac().due_soon_working_days) + " working days" + late +
+                                        ")");
       for (auto& l : lac_lines(*s)) content.lines.push_back(std::move(l));
       content.subject_id = s->patient_id;
       content.subject_literal = true;

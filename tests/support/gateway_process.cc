@@ -31,7 +31,6 @@ bool GatewayProcess::start(const std::string& data_dir, const std::vector<std::s
                                    "--tls-key",      pki + "/server.key", "--client-ca", pki + "/ca.pem",
                                    "--profiles-dir", std::string(GW_SOURCE_DIR) + "/profiles"};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
-  args.insert(args.begin(), wrapper_.begin(), wrapper_.end());
   // The child writes to a file, not a pipe: a pipe nobody drains would block
   // the gateway's logging once it filled up.
   char path[] = "/tmp/gw-process-XXXXXX";
@@ -46,6 +45,7 @@ bool GatewayProcess::start(const std::string& data_dir, const std::vector<std::s
     dup2(wfd, 1);
     dup2(wfd, 2);
     close(wfd);
+    for (const auto& [k, v] : env_) setenv(k.c_str(), v.c_str(), 1);
     auto argv = argv_of(args);
     execv(argv[0], argv.data());
     _exit(127);
