@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "gateway/audit/audit_rows.h"
+#include "gateway/events/flows/flow_kit.h"
 #include "gateway/model/cpis_plan.h"
 #include "gateway/model/resource_text.h"
 #include "gateway/identity/nhs_number.h"
@@ -20,20 +22,7 @@ constexpr std::string_view kTier4 = "https://cpis-gateway.nhs.uk/CodeSystem/serv
 constexpr std::string_view kIndicatorCode = "https://cpis-gateway.nhs.uk/CodeSystem/camhs|relapse-indicator";
 constexpr std::string_view kReviewDue = "https://cpis-gateway.nhs.uk/StructureDefinition/review-due";
 
-bool coded(const json::Value* concepts, std::string_view want) {
-  if (!concepts) return false;
-  auto bar = want.find('|');
-  std::string_view system = want.substr(0, bar), code = want.substr(bar + 1);
-  auto one = [&](const json::Value& cc) {
-    const json::Value* cs = cc.IsObject() ? json::member(cc, "coding") : nullptr;
-    if (!cs || !cs->IsArray()) return false;
-    for (const auto& c : cs->GetArray())
-      if (json::get_string(c, "system") == system && json::get_string(c, "code") == code) return true;
-    return false;
-  };
-  if (concepts->IsArray()) return std::any_of(concepts->Begin(), concepts->End(), one);
-  return one(*concepts);
-}
+bool coded(const json::Value* concepts, std::string_view want) { return flows::concept_has(concepts, want); }
 
 std::string str_at(const json::Value& v, std::string_view key) {
   return std::string(json::get_string(v, key).value_or(""));
@@ -183,6 +172,41 @@ Value coding_concept(std::string_view system, std::string_view code, json::Alloc
   return arr;
 }
 
+// A disclosure's Communication with its id (the rest is the caller's).
+Disclosure started(std::string id) {
+  Disclosure out;
+  out.id = std::move(id);
+  out.purpose = "safeguarding-children";
+  out.resource.SetObject();
+  json::set(out.resource, "resourceType", "Communication", out.resource.GetAllocator());
+  json::set(out.resource, "id", out.id, out.resource.GetAllocator());
+  return out;
+}
+
+// The receiving organisation, by ODS code.
+Value recipient(const std::string& ods, json::Allocator& a) {
+  Value rcpt(rapidjson::kObjectType);
+  json::set(rcpt, "type", "Organization", a);
+  Value id(rapidjson::kObjectType);
+  json::set(id, "system", model::cpis::kOdsSystem, a);
+  json::set(id, "value", ods, a);
+  json::set(rcpt, "identifier", std::move(id), a);
+  Value rcpts(rapidjson::kArrayType);
+  rcpts.PushBack(rcpt, a);
+  return rcpts;
+}
+
+// Communication.payload: one contentString per shareable line.
+Value payload_of(const std::vector<std::string>& lines, json::Allocator& a) {
+  Value payload(rapidjson::kArrayType);
+  for (const auto& l : lines) {
+    Value p(rapidjson::kObjectType);
+    json::set(p, "contentString", l, a);
+    payload.PushBack(p, a);
+  }
+  return payload;
+}
+
 // The sender: the professional for relapse content, the Tier 4 provider for a discharge.
 const json::Value* sender_of(const std::string& type, const json::Value& focus) {
   if (type == "CarePlan") return json::member(focus, "author");
@@ -248,20 +272,12 @@ void add_to_unit(const Topic& topic, const SubscriptionSpec& sub, const Disclosu
   unit.events.push_back(std::move(e));
   // Who received what about whom, and why (CPIS.md section 4): one row per
   // person concerned so that a patient's disclosure history finds it.
-  for (const auto& person : disclosure.about) {
-    store::AuditRow ar;
-    ar.actor_ods = sub.owner.ods;
-    ar.actor_role = sub.owner.role;
-    ar.actor_system = sub.owner.system;
-    ar.action = "disclose";
-    ar.entity = "Communication/" + disclosure.id;
-    ar.outcome = "success";
-    ar.detail = topic.name + " disclosed to subscription " + sub.id + " for purpose " + disclosure.purpose +
-                " (derived from " + source + "; the focus itself is not sent)" +
-                (topic.legal_basis.empty() ? "" : "; legal basis=" + topic.legal_basis);
-    ar.patient_ref = "Patient/" + person;
-    unit.audit.push_back(std::move(ar));
-  }
+  for (const auto& person : disclosure.about)
+    unit.audit.push_back(audit::row(sub.owner, "disclose", "Communication/" + disclosure.id, 0, "", "Patient/" + person,
+                                    topic.name + " disclosed to subscription " + sub.id + " for purpose " +
+                                        disclosure.purpose + " (derived from " + source +
+                                        "; the focus itself is not sent)" +
+                                        (topic.legal_basis.empty() ? "" : "; legal basis=" + topic.legal_basis)));
 }
 
 std::optional<Disclosure> flow_communication(const Topic& topic, const SubscriptionSpec& sub, const std::string& id,
@@ -273,14 +289,9 @@ std::optional<Disclosure> flow_communication(const Topic& topic, const Subscript
   if (!lookup.ids_by_identifier("Communication", std::string(kContentIdSystem), mark).empty() ||
       !lookup.claim_once(mark))
     return std::nullopt;
-  Disclosure out;
-  out.id = id;
-  out.purpose = "safeguarding-children";
+  Disclosure out = started(id);
   auto& doc = out.resource;
-  doc.SetObject();
   auto& a = doc.GetAllocator();
-  json::set(doc, "resourceType", "Communication", a);
-  json::set(doc, "id", out.id, a);
   Value idents(rapidjson::kArrayType);
   for (auto [system, value] : {std::pair{kDisclosureIdSystem, std::string_view(out.id)},
                                std::pair{kContentIdSystem, std::string_view(mark)}}) {
@@ -306,23 +317,9 @@ std::optional<Disclosure> flow_communication(const Topic& topic, const Subscript
   }
   if (!about.Empty()) json::set(doc, "about", std::move(about), a);
   json::set(doc, "sent", sent, a);
-  Value rcpt(rapidjson::kObjectType);
-  json::set(rcpt, "type", "Organization", a);
-  Value ods(rapidjson::kObjectType);
-  json::set(ods, "system", model::cpis::kOdsSystem, a);
-  json::set(ods, "value", sub.owner.ods, a);
-  json::set(rcpt, "identifier", std::move(ods), a);
-  Value rcpts(rapidjson::kArrayType);
-  rcpts.PushBack(rcpt, a);
-  json::set(doc, "recipient", std::move(rcpts), a);
+  json::set(doc, "recipient", recipient(sub.owner.ods, a), a);
   json::set(doc, "reasonCode", coding_concept(kDisclosurePurposeSystem, out.purpose, a), a);
-  Value payload(rapidjson::kArrayType);
-  for (const auto& l : content.lines) {
-    Value p(rapidjson::kObjectType);
-    json::set(p, "contentString", l, a);
-    payload.PushBack(p, a);
-  }
-  json::set(doc, "payload", std::move(payload), a);
+  json::set(doc, "payload", payload_of(content.lines, a), a);
   return out;
 }
 
@@ -356,15 +353,10 @@ std::optional<Disclosure> derive_disclosure(const Topic& topic, const Subscripti
   std::string subject_id = decision_.patient_ref.rfind("Patient/", 0) == 0 ? decision_.patient_ref.substr(8) : "";
   if (subject_id.empty()) return std::nullopt;
 
-  Disclosure out;
   // One per subscription and change: a retried fan-out writes the same id.
-  out.id = "disclosure-" + sub.id + "-" + std::to_string(change.seq);
-  out.purpose = "safeguarding-children";
+  Disclosure out = started("disclosure-" + sub.id + "-" + std::to_string(change.seq));
   auto& doc = out.resource;
-  doc.SetObject();
   auto& a = doc.GetAllocator();
-  json::set(doc, "resourceType", "Communication", a);
-  json::set(doc, "id", out.id, a);
   Value ident(rapidjson::kObjectType);
   json::set(ident, "system", kDisclosureIdSystem, a);
   json::set(ident, "value", out.id, a);
@@ -388,25 +380,11 @@ std::optional<Disclosure> derive_disclosure(const Topic& topic, const Subscripti
     if (!about.Empty()) json::set(doc, "about", std::move(about), a);
   }
   json::set(doc, "sent", change.ts, a);
-  Value rcpt(rapidjson::kObjectType);
-  json::set(rcpt, "type", "Organization", a);
-  Value ods(rapidjson::kObjectType);
-  json::set(ods, "system", model::cpis::kOdsSystem, a);
-  json::set(ods, "value", sub.owner.ods, a);
-  json::set(rcpt, "identifier", std::move(ods), a);
-  Value rcpts(rapidjson::kArrayType);
-  rcpts.PushBack(rcpt, a);
-  json::set(doc, "recipient", std::move(rcpts), a);
+  json::set(doc, "recipient", recipient(sub.owner.ods, a), a);
   if (const json::Value* s = sender_of(change.type, focus); s && s->IsObject())
     json::set(doc, "sender", safe_reference(*s, a), a);
   json::set(doc, "reasonCode", coding_concept(kDisclosurePurposeSystem, out.purpose, a), a);
-  Value payload(rapidjson::kArrayType);
-  for (const auto& l : *lines) {
-    Value p(rapidjson::kObjectType);
-    json::set(p, "contentString", l, a);
-    payload.PushBack(p, a);
-  }
-  json::set(doc, "payload", std::move(payload), a);
+  json::set(doc, "payload", payload_of(*lines, a), a);
   return out;
 }
 

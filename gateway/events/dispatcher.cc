@@ -105,40 +105,18 @@ Dispatcher::Dispatcher(store::Store& store, const Topics& topics, SubscriptionSe
 Dispatcher::~Dispatcher() { stop(); }
 
 void Dispatcher::start() {
-  thread_ = std::thread([this] { loop(); });
+  loop_.start(
+      [this] {
+        auto n = run_once();
+        if (!n) log::error("subscription_fanout_failed", {{"reason", n.error().message}});
+        return n && *n > 0;  // more may be waiting
+      },
+      opts_.poll);
 }
 
-void Dispatcher::stop() {
-  {
-    std::lock_guard lk(mu_);
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
+void Dispatcher::stop() { loop_.stop(); }
 
-void Dispatcher::wake() {
-  {
-    std::lock_guard lk(mu_);
-    woken_ = true;
-  }
-  cv_.notify_one();
-}
-
-void Dispatcher::loop() {
-  for (;;) {
-    auto n = run_once();
-    if (!n) {
-      log::error("subscription_fanout_failed", {{"reason", n.error().message}});
-    }
-    std::unique_lock lk(mu_);
-    if (stopping_) return;
-    if (n && *n > 0) continue;  // more may be waiting
-    cv_.wait_for(lk, n ? opts_.poll : std::chrono::milliseconds(1000), [this] { return woken_ || stopping_; });
-    woken_ = false;
-    if (stopping_) return;
-  }
-}
+void Dispatcher::wake() { loop_.wake(); }
 
 // A Subscription that did not come through /fhir/Subscription (for example
 // inside a transaction Bundle) has not been checked and has no owner: it is
@@ -190,12 +168,7 @@ bool Dispatcher::add_disclosure(const Topic& topic, const SubscriptionSpec& sub,
 }
 
 Result<int> Dispatcher::run_once() {
-  if (cursor_ < 0) {
-    auto c = store_.cursor(opts_.cursor_name);
-    if (!c) return c.error();
-    cursor_ = *c;
-  }
-  auto changes = store_.changes_after(cursor_, opts_.page);
+  auto changes = position_.next(store_, opts_.page);
   if (!changes) return changes.error();
   if (changes->empty()) return 0;
   StoreLookup lookup(store_, opts_.flows.get());
@@ -262,7 +235,7 @@ Result<int> Dispatcher::run_once() {
     }
   }
   int64_t last = changes->back().seq;
-  unit.cursor = std::make_pair(opts_.cursor_name, last);
+  unit.cursor = position_.cursor_to(last);
   size_t n_events = unit.events.size();
   std::promise<Result<store::CommitOutcome>> p;
   auto f = p.get_future();
@@ -272,7 +245,7 @@ Result<int> Dispatcher::run_once() {
   }
   auto res = f.get();
   if (!res) return res.error();
-  cursor_ = last;
+  position_.advance(last);
   lag_->set(last);
   events_total_->inc(n_events);
   withheld_total_->inc(withheld);

@@ -93,40 +93,20 @@ FlowTimers::FlowTimers(store::Store& store, const Topics& topics, SubscriptionSe
 FlowTimers::~FlowTimers() { stop(); }
 
 void FlowTimers::start() {
-  thread_ = std::thread([this] { loop(); });
+  loop_.start(
+      [this] {
+        if (auto n = run_once(); !n) {
+          failed_->inc();
+          log::error("flow_timers_failed", {{"reason", n.error().message}});
+        }
+        return false;  // timers are due by the clock: look again after poll or a wake-up
+      },
+      opts_.poll);
 }
 
-void FlowTimers::stop() {
-  {
-    std::lock_guard lk(mu_);
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
+void FlowTimers::stop() { loop_.stop(); }
 
-void FlowTimers::wake() {
-  {
-    std::lock_guard lk(mu_);
-    woken_ = true;
-  }
-  cv_.notify_one();
-}
-
-void FlowTimers::loop() {
-  for (;;) {
-    auto n = run_once();
-    if (!n) {
-      failed_->inc();
-      log::error("flow_timers_failed", {{"reason", n.error().message}});
-    }
-    std::unique_lock lk(mu_);
-    if (stopping_) return;
-    cv_.wait_for(lk, opts_.poll, [this] { return woken_ || stopping_; });
-    woken_ = false;
-    if (stopping_) return;
-  }
-}
+void FlowTimers::wake() { loop_.wake(); }
 
 std::string FlowTimers::now_iso() const {
   std::time_t t = std::chrono::system_clock::to_time_t(opts_.clock());
@@ -147,12 +127,7 @@ Result<int> FlowTimers::run_once() {
 }
 
 Result<int> FlowTimers::schedule_once() {
-  if (cursor_ < 0) {
-    auto c = store_.cursor(opts_.cursor_name);
-    if (!c) return c.error();
-    cursor_ = *c;
-  }
-  auto changes = store_.changes_after(cursor_, opts_.page);
+  auto changes = position_.next(store_, opts_.page);
   if (!changes) return changes.error();
   if (changes->empty()) return 0;
   StoreLookup lookup(store_, flows_.get());
@@ -202,10 +177,10 @@ Result<int> FlowTimers::schedule_once() {
   store::UnitOfWork unit;
   for (auto& [subject, set] : sets) unit.timer_sets.push_back(std::move(set));
   int64_t last = changes->back().seq;
-  unit.cursor = std::make_pair(opts_.cursor_name, last);
+  unit.cursor = position_.cursor_to(last);
   auto res = commit_and_wait(store_, std::move(unit));
   if (!res) return res.error();
-  cursor_ = last;
+  position_.advance(last);
   return static_cast<int>(changes->size());
 }
 

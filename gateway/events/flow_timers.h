@@ -13,20 +13,18 @@
 //     that jumps back fires nothing twice (the row says fired).
 // Issue 17's escalation deadlines put their own TimerSet into the unit that
 // writes a disclosure and add a kind here.
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "gateway/common/metrics.h"
+#include "gateway/common/wakeable_loop.h"
 #include "gateway/events/dispatcher.h"
 #include "gateway/events/relations.h"
 #include "gateway/events/topics.h"
+#include "gateway/events/feed_position.h"
 #include "gateway/store/store.h"
 
 namespace gw::events {
@@ -59,7 +57,6 @@ class FlowTimers {
   Result<int> schedule_once();
   Result<int> fire_due();
   Result<bool> fire(const store::TimerRow& t, std::vector<std::string>& got_events);
-  void loop();
   std::string now_iso() const;
 
   store::Store& store_;
@@ -68,14 +65,11 @@ class FlowTimers {
   std::shared_ptr<const FlowContext> flows_;
   FlowTimersOptions opts_;
   std::function<void(const std::vector<std::string>&)> on_events_;
-  int64_t cursor_ = -1;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool woken_ = false, stopping_ = false;
-  std::thread thread_;
+  FeedPosition position_{opts_.cursor_name};
   metrics::Counter* fired_ = nullptr;
   metrics::Counter* failed_ = nullptr;
   metrics::Counter* calendar_refused_ = nullptr;
+  WakeableLoop loop_;  // last: stopped (joined) before the members it uses go
 };
 
 }  // namespace gw::events

@@ -8,7 +8,6 @@
 #include "gateway/safeguarding/chronology.h"
 
 #include <gtest/gtest.h>
-#include <sqlite3.h>
 
 #include <algorithm>
 #include <map>
@@ -16,6 +15,7 @@
 #include "gateway/common/json.h"
 #include "gateway/security/policy.h"
 #include "gateway/security/principal.h"
+#include "tests/support/flows_kit.h"
 #include "tests/support/plan_seed.h"
 #include "tests/support/test_gateway.h"
 
@@ -65,16 +65,7 @@ std::vector<Entry> entries_of(const std::string& bundle) {
 }
 
 int64_t audit_rows(const std::string& db_path, const std::string& like) {
-  sqlite3* db = nullptr;
-  sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
-  sqlite3_stmt* st = nullptr;
-  std::string sql = "SELECT count(*) FROM audit WHERE entity LIKE '" + like + "'";
-  sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr);
-  sqlite3_step(st);
-  int64_t n = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return n;
+  return test::sqlite_scalar(db_path, "SELECT count(*) FROM audit WHERE entity LIKE '" + like + "'");
 }
 
 TEST(Chronology, EveryLabelForEveryRole) {

@@ -2,34 +2,20 @@
 // of its subject, a fired key never fires again (firing it twice fails the
 // unit, so its events are not committed twice), and timers survive a reopen.
 #include <gtest/gtest.h>
-#include <stdlib.h>
-
-#include <filesystem>
 #include <future>
 
 #include "gateway/store/store.h"
+#include "tests/support/test_gateway.h"
 
 namespace gw::store {
 namespace {
 
-namespace fs = std::filesystem;
-
 class TimersTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "gw-timers-XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-    open();
-  }
-  void TearDown() override {
-    store_.reset();
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
+  void SetUp() override { open(); }
   void open() {
     SqliteOptions o;
-    o.path = (dir_ / "store.db").string();
+    o.path = dir_.path() + "/store.db";
     store_ = open_sqlite(o);
   }
   Result<CommitOutcome> commit(UnitOfWork u) {
@@ -52,7 +38,7 @@ class TimersTest : public ::testing::Test {
     for (const auto& t : store_->due_timers(now, 100).value()) out.push_back(t.key);
     return out;
   }
-  fs::path dir_;
+  test::TempDir dir_;  // outlives store_ (declared first)
   std::unique_ptr<Store> store_;
 };
 
