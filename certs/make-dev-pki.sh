@@ -3,15 +3,68 @@
 #   ca.pem/ca.key, server.pem/server.key (SAN localhost, 127.0.0.1, ::1),
 #   client-<role>.pem/.key for every role (O=<ODS code>, OU=<role>, CN=<system>),
 #   client-local-authority-2.pem/.key (a second local authority, O=LA372 as in the CP-IS upload sample),
-#   other-ca.pem and client-foreign.pem/.key signed by an unrelated CA (for refusal tests).
+#   other-ca.pem and client-foreign.pem/.key signed by an unrelated CA (for refusal tests),
+#   server-expired.pem/.key (valid names, expired in 2020) and server-wrong-host.pem/.key
+#   (SAN wrong-host.invalid only) for the outbound certificate checks,
+#   crl.pem: the CA's certificate revocation list (empty until a revoke).
+#
+#   make-dev-pki.sh revoke OUTDIR ROLE   revokes client-ROLE.pem and writes OUTDIR/crl.pem anew.
 # Nothing here is for production; no key made here is ever committed.
 set -euo pipefail
-out="${1:?usage: make-dev-pki.sh OUTDIR}"
+usage="usage: make-dev-pki.sh OUTDIR | make-dev-pki.sh revoke OUTDIR ROLE"
+mode=make
+if [[ "${1:-}" == revoke ]]; then
+  mode=revoke
+  shift
+fi
+out="${1:?$usage}"
 mkdir -p "$out"
 cd "$out"
 umask 077
 
-days=825
+# openssl ca keeps what it issued and revoked in index.txt; the CRL is made from it.
+write_ca_conf() {
+  [[ -f ca.cnf ]] && return 0
+  : > index.txt
+  echo 1000 > crlnumber
+  mkdir -p issued
+  cat > ca.cnf <<'CNF'
+[ ca ]
+default_ca = dev
+[ dev ]
+dir = .
+database = ./index.txt
+new_certs_dir = ./issued
+certificate = ./ca.pem
+private_key = ./ca.key
+serial = ./ca.srl
+crlnumber = ./crlnumber
+default_md = sha256
+default_crl_days = 3650
+unique_subject = no
+policy = any
+[ any ]
+commonName = supplied
+CNF
+}
+
+gencrl() {
+  openssl ca -config ca.cnf -gencrl -out crl.pem 2>/dev/null
+  chmod 644 crl.pem
+}
+
+if [[ "$mode" == revoke ]]; then
+  role="${2:?$usage}"
+  [[ -f "client-$role.pem" ]] || { echo "no client-$role.pem in $out" >&2; exit 1; }
+  write_ca_conf
+  openssl ca -config ca.cnf -revoke "client-$role.pem" -crl_reason keyCompromise 2>/dev/null
+  gencrl
+  echo "revoked client-$role.pem; CRL in $(pwd)/crl.pem"
+  exit 0
+fi
+
+# Under 398 days: what browsers and testssl.sh accept for a TLS certificate.
+days=397
 subj_prefix="/C=GB"
 
 if [[ ! -f ca.pem ]]; then
@@ -31,10 +84,13 @@ issue() { # name subject extfile-content
   rm -f "$name.csr" "$name.ext"
 }
 
+# The CRL distribution point says where revocation is published (the URL is
+# the dev setup's; nothing fetches it here).
 issue server "$subj_prefix/O=RXX/OU=gateway/CN=cpis-gateway" \
   "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1
 extendedKeyUsage=serverAuth,clientAuth
-keyUsage=critical,digitalSignature"
+keyUsage=critical,digitalSignature
+crlDistributionPoints=URI:http://localhost/cpis-gateway-dev/crl.pem"
 
 # role  ODS  system-name
 roles=(
@@ -75,5 +131,22 @@ fi
 issue client-foreign "$subj_prefix/O=B86001/OU=gp/CN=impostor" \
   "extendedKeyUsage=clientAuth
 keyUsage=critical,digitalSignature" other-ca
+# Outbound checks: a receiver must be refused when its certificate has
+# expired or names another host, even though the dev CA signed it.
+write_ca_conf
+[[ -f ca.srl ]] || openssl rand -hex 8 > ca.srl
+if [[ ! -f server-expired.pem ]]; then
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout server-expired.key \
+    -out server-expired.csr -subj "$subj_prefix/O=RXX/OU=gateway/CN=expired receiver" 2>/dev/null
+  printf '%s\n' "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1" "extendedKeyUsage=serverAuth,clientAuth" > server-expired.ext
+  openssl ca -config ca.cnf -batch -notext -in server-expired.csr -out server-expired.pem \
+    -startdate 20200101000000Z -enddate 20200201000000Z -extfile server-expired.ext 2>/dev/null
+  rm -f server-expired.csr server-expired.ext
+fi
+issue server-wrong-host "$subj_prefix/O=RXX/OU=gateway/CN=wrong-host.invalid" \
+  "subjectAltName=DNS:wrong-host.invalid
+extendedKeyUsage=serverAuth,clientAuth
+keyUsage=critical,digitalSignature"
+[[ -f crl.pem ]] || gencrl
 chmod 644 ./*.pem
 echo "dev PKI in $(pwd)"

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything cpis-gateway needs to build and test on Debian 12.
+# python3: the hazard-log check and a real HTTP/1.0 receiver in the delivery
+# tests; testssl.sh: the TLS audit of both listeners (tests/gateway/e2e/tls_audit_test.cc).
 # Idempotent: packages already present are left alone; safe to run again.
 set -euo pipefail
 
@@ -14,6 +16,7 @@ packages=(
   # installed into a fresh Debian 12 root made by mmdebstrap; the systemd unit
   # checked with systemd-analyze (from systemd, which does not run as init here).
   mmdebstrap lintian systemd file
+  python3 testssl.sh
   # Timer tests run the real gateway "the day after" (tests/gateway/e2e/flow_timers_e2e_test.cc).
   faketime
 )

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <future>
 #include <map>
+#include <optional>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -20,6 +21,7 @@
 #include "gateway/common/log.h"
 #include "gateway/common/metrics.h"
 #include "gateway/config/config.h"
+#include "gateway/config/profile_schemas.h"
 #include "gateway/admin/gp_record_admin.h"
 #include "gateway/events/gp_record_feed.h"
 #include "gateway/events/hl7_outbound.h"
@@ -96,12 +98,17 @@ constexpr const char* kServeUsage =
     "  --tls-cert FILE           server certificate chain, PEM (default ./pki/server.pem)\n"
     "  --tls-key FILE            server private key, PEM (default ./pki/server.key)\n"
     "  --client-ca FILE          CA that client certificates must chain to (default ./pki/ca.pem)\n"
+    "  --crl FILE                certificate revocation list, PEM; repeatable (replaces tls.crl_files)\n"
+    "  --rate-limit RPS[:BURST]  requests per second per caller (certificate or MLLP allow-list entry)\n"
     "  --mllp-listen HOST:PORT   plain MLLP, only for addresses on the allow-list (mllp.allow;\n"
     "                            default loopback only); off unless given\n"
     "  --mllp-tls-listen HOST:PORT  MLLP over mutual TLS (client certificate OU=integration)\n"
     "  --ops-listen HOST:PORT    plain-HTTP /healthz, /readyz, /metrics for probes and scrapers\n"
     "                            (no client certificate; ':PORT' binds loopback); off unless given\n"
-    "  --log-level LEVEL         debug|info|warn|error\n";
+    "  --log-level LEVEL         debug|info|warn|error\n"
+    "\n"
+    "SIGHUP re-reads the TLS certificate, key, client CA and CRLs without dropping connections;\n"
+    "a file that cannot be loaded is refused (logged as tls_reload_refused) and the old ones stay.\n";
 
 int fail_start(const std::string& what) {
   std::fprintf(stderr, "cpis-gateway: %s\n", what.c_str());
@@ -112,6 +119,7 @@ int fail_start(const std::string& what) {
 // the installed layout first (PREFIX/bin/cpis-gateway beside
 // PREFIX/share/cpis-gateway/profiles, as `cmake --install` and the .deb lay it
 // out), then the source tree of a build (build/bin/ -> the repository).
+// Only the default is searched for: a directory the operator named must be there.
 std::string locate_profiles(const std::string& configured, const char* argv0) {
   namespace fs = std::filesystem;
   if (fs::exists(configured)) return configured;
@@ -163,6 +171,7 @@ struct Core {
 std::unique_ptr<Core> make_core(const gw::config::Config& cfg) {
   using namespace gw;
   auto core = std::make_unique<Core>();
+  if (auto checked = config::check_profile_files(cfg.profiles_dir); !checked) throw std::runtime_error(checked.error().message);
   auto validator = write::Validator::load(cfg.profiles_dir);
   if (!validator) throw std::runtime_error("profiles: " + validator.error().message);
   core->validator = std::move(*validator);
@@ -238,6 +247,20 @@ void start_gp_record(Core& core, const gw::config::Config& cfg) {
   core.gp_feed->start();
 }
 
+// An explicitly named profiles directory (--profiles-dir, or profiles_dir in
+// the config file) must exist: falling back to some other directory would run
+// the gateway under rules and a policy nobody chose. Only the default searches.
+gw::Result<void> check_profiles_dir(gw::config::Config& cfg) {
+  std::error_code ec;
+  if (cfg.profiles_dir_given) {
+    if (!std::filesystem::is_directory(cfg.profiles_dir, ec))
+      return gw::make_error(gw::Errc::invalid_input, "profiles directory '" + cfg.profiles_dir + "' does not exist");
+    return {};
+  }
+  cfg.profiles_dir = locate_profiles(cfg.profiles_dir, nullptr);
+  return {};
+}
+
 int replay(int argc, char** argv) {
   using namespace gw;
   config::Config cfg;
@@ -265,6 +288,7 @@ int replay(int argc, char** argv) {
       cfg.data_dir = v;
     } else if (a == "--profiles-dir") {
       cfg.profiles_dir = v;
+      cfg.profiles_dir_given = true;
     } else if (a == "--subscription") {
       subscription = v;
     } else if (a == "--id") {
@@ -302,7 +326,7 @@ int replay(int argc, char** argv) {
   if (!std::filesystem::exists(std::filesystem::path(cfg.data_dir) / "gateway.db")) {
     return fail_start("replay: no gateway store in " + cfg.data_dir);
   }
-  cfg.profiles_dir = locate_profiles(cfg.profiles_dir, nullptr);
+  if (auto r = check_profiles_dir(cfg); !r) return fail_start("replay: " + r.error().message);
   log::set_level(log::Level::warn);
   std::unique_ptr<Core> core;
   try {
@@ -400,13 +424,24 @@ int serve(int argc, char** argv) {
     if (!c) return fail_start(c.error().message);
     cfg = *c;
   }
+  bool crl_flag_seen = false;
   for (const auto& [k, v] : overrides) {
     if (k == "--data-dir") cfg.data_dir = v;
-    else if (k == "--profiles-dir") cfg.profiles_dir = v;
+    else if (k == "--profiles-dir") {
+      cfg.profiles_dir = v;
+      cfg.profiles_dir_given = true;
+    }
     else if (k == "--tls-cert") cfg.tls_cert = v;
     else if (k == "--tls-key") cfg.tls_key = v;
     else if (k == "--client-ca") cfg.client_ca = v;
     else if (k == "--log-level") cfg.log_level = v;
+    else if (k == "--crl") {
+      if (!crl_flag_seen) cfg.tls_crls.clear();  // the flags replace the file's list
+      crl_flag_seen = true;
+      cfg.tls_crls.push_back(v);
+    } else if (k == "--rate-limit") {
+      if (auto r = config::parse_rate_limit(v, cfg.limits); !r) return fail_start("--rate-limit: " + r.error().message);
+    }
     else if (k == "--https-listen") {
       auto l = config::parse_listen(v);
       if (!l) return fail_start("--https-listen: " + l.error().message);
@@ -432,13 +467,11 @@ int serve(int argc, char** argv) {
   sigemptyset(&sigs);
   sigaddset(&sigs, SIGTERM);
   sigaddset(&sigs, SIGINT);
-  // systemd's ExecReload sends SIGHUP, whose default action would kill the
-  // gateway; until certificates are reloaded on it, it is logged and ignored.
   sigaddset(&sigs, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  cfg.profiles_dir = locate_profiles(cfg.profiles_dir, argv[0]);
+  if (auto r = check_profiles_dir(cfg); !r) return fail_start(r.error().message);
 
   // Declared in dependency order: destroyed in reverse, the listener first.
   std::atomic<bool> draining{false};
@@ -459,6 +492,7 @@ int serve(int argc, char** argv) {
   std::unique_ptr<net::HttpsServer> ops_server;
   std::vector<std::unique_ptr<ingest::MllpIngestHandler>> mllp_handlers;
   std::vector<std::unique_ptr<net::MllpServer>> mllp_servers;
+  std::optional<size_t> mllp_tls_index;  // which of mllp_servers has TLS files to reload
   try {
     core = make_core(cfg);
     metrics::Registry& registry = core->registry;
@@ -510,7 +544,8 @@ int serve(int argc, char** argv) {
       so.delivery.cert_file = cfg.tls_cert;
       so.delivery.key_file = cfg.tls_key;
       so.fanout.flows = flows;
-      subscriptions = std::make_unique<events::Subscriptions>(*core->store, std::move(*topics), registry, so);
+      subscriptions =
+          std::make_unique<events::Subscriptions>(*core->store, std::move(*topics), core->policy, registry, so);
       subscription_api = std::make_unique<fhir::SubscriptionApi>(*core->rest, *core->writes, *subscriptions,
                                                                  cfg.public_base_url);
       subscription_api->add_routes(router);
@@ -520,7 +555,7 @@ int serve(int argc, char** argv) {
     ho.host = cfg.https.host;
     ho.port = cfg.https.port;
     ho.threads = cfg.network_threads;
-    ho.tls = net::TlsFiles{cfg.tls_cert, cfg.tls_key, cfg.client_ca};
+    ho.tls = net::TlsFiles{cfg.tls_cert, cfg.tls_key, cfg.client_ca, cfg.tls_crls};
     ho.limits = cfg.limits;
     server = std::make_unique<net::HttpsServer>(ho, router, registry);
     uint16_t port = server->start();
@@ -546,13 +581,19 @@ int serve(int argc, char** argv) {
       mo.host = l.host;
       mo.port = l.port;
       mo.tls = tls;
-      mo.tls_files = net::TlsFiles{cfg.tls_cert, cfg.tls_key, cfg.client_ca};
+      mo.tls_files = net::TlsFiles{cfg.tls_cert, cfg.tls_key, cfg.client_ca, cfg.tls_crls};
       for (const auto& a : cfg.mllp.allow) mo.allow.push_back(net::MllpAllowEntry{a.cidr, a.ods, a.system});
       mo.max_frame_bytes = cfg.mllp.max_frame_bytes;
+      // Who may send HL7 at all is policy data (operation ingest:systmone).
+      mo.admits = [&policy = core->policy](const security::Principal& p) {
+        return policy.allows_operation(p, "ingest:systmone");
+      };
       mo.max_in_flight = cfg.mllp.max_in_flight;
       mo.max_connections = cfg.mllp.max_connections;
       mo.idle_timeout = cfg.mllp.idle_timeout;
       mo.handler_timeout = cfg.mllp.handler_timeout;
+      mo.frame_timeout = cfg.mllp.frame_timeout;
+      mo.per_principal = cfg.limits.per_principal;
       mo.threads = cfg.network_threads;
       mllp_servers.push_back(std::make_unique<net::MllpServer>(mo, *mllp_handlers.back(), registry));
       uint16_t p = mllp_servers.back()->start();
@@ -581,15 +622,24 @@ int serve(int argc, char** argv) {
     }
     start_gp_record(*core, cfg);
     if (cfg.mllp.plain) start_mllp(*cfg.mllp.plain, false);
-    if (cfg.mllp.tls) start_mllp(*cfg.mllp.tls, true);
+    if (cfg.mllp.tls) {
+      mllp_tls_index = mllp_servers.size();
+      start_mllp(*cfg.mllp.tls, true);
+    }
     std::fflush(stdout);
     log::info("started", {{"https_port", static_cast<unsigned>(port)}});
 
     int sig = 0;
-    for (;;) {
-      sigwait(&sigs, &sig);
-      if (sig != SIGHUP) break;
-      log::warn("reload_ignored", {{"signal", sig}, {"reason", "this version does not reload on SIGHUP"}});
+    while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP) {
+      // Certificate rotation and revocation without a restart: each listener
+      // swaps in a new context for new connections, or keeps its old one.
+      auto reload = [](const char* listener, Result<void> r) {
+        if (r) log::info("tls_reloaded", {{"listener", listener}});
+        else log::error("tls_reload_refused", {{"listener", listener}, {"reason", r.error().message}});
+      };
+      reload("https", server->reload_tls());
+      for (size_t i = 0; i < mllp_servers.size(); ++i)
+        if (mllp_tls_index && *mllp_tls_index == i) reload("mllp-tls", mllp_servers[i]->reload_tls());
     }
     log::info("stopping", {{"signal", sig}});
     draining.store(true);

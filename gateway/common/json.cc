@@ -2,10 +2,47 @@
 
 namespace gw::json {
 
+namespace {
+
+// Deepest nesting of arrays and objects parse() accepts. FHIR resources need
+// a few dozen levels at most.
+constexpr size_t kMaxDepth = 128;
+
+// The offset of the first bracket nested deeper than kMaxDepth, or npos.
+// Checked before RapidJSON builds anything: its DOM, its destructor and
+// every walk over it recurse once per level, so a body of a few megabytes
+// of '[' would otherwise exhaust a network thread's stack.
+size_t too_deep_at(std::string_view text) {
+  size_t depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+      continue;
+    }
+    if (c == '"') in_string = true;
+    else if (c == '[' || c == '{') {
+      if (++depth > kMaxDepth) return i;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return std::string_view::npos;
+}
+
+}  // namespace
+
 Result<Document> parse(std::string_view text) {
+  if (size_t at = too_deep_at(text); at != std::string_view::npos) {
+    return make_error(Errc::invalid_input, "JSON nested deeper than " + std::to_string(kMaxDepth) +
+                                               " levels at offset " + std::to_string(at));
+  }
   Document d;
-  // The default flags reject anything but whitespace after the root value.
-  d.Parse(text.data(), text.size());
+  // The default flags reject anything but whitespace after the root value;
+  // iterative parsing keeps the parser itself off the call stack.
+  d.Parse<rapidjson::kParseIterativeFlag>(text.data(), text.size());
   if (d.HasParseError()) {
     return make_error(Errc::invalid_input,
                       std::string("JSON parse error at offset ") + std::to_string(d.GetErrorOffset()) +

@@ -1,5 +1,7 @@
 #include "gateway/common/log.h"
 
+#include <pthread.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -70,5 +72,7 @@ void write(Level l, std::string_view event, std::initializer_list<Field> fields)
   std::lock_guard lock(g_mu);
   std::fwrite(line.data(), 1, line.size(), stderr);
 }
+
+void name_thread(const char* name) { pthread_setname_np(pthread_self(), name); }
 
 }  // namespace gw::log

@@ -37,4 +37,8 @@ inline void debug(std::string_view event, std::initializer_list<Field> f = {}) {
   if (level() <= Level::debug) write(Level::debug, event, f);
 }
 
+// Names the calling thread (at most 15 characters) so that top, perf and a
+// core dump say which part of the gateway a thread is: gw-writer, gw-net...
+void name_thread(const char* name);
+
 }  // namespace gw::log

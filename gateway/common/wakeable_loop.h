@@ -8,6 +8,8 @@
 #include <mutex>
 #include <thread>
 
+#include "gateway/common/log.h"
+
 namespace gw {
 
 class WakeableLoop {
@@ -18,10 +20,14 @@ class WakeableLoop {
   ~WakeableLoop() { stop(); }
 
   // step: one pass; true when more may be waiting (it runs again at once).
-  void start(std::function<bool()> step, std::chrono::milliseconds idle) {
+  // name: the thread's name in a profile or `top -H` (15 characters at most).
+  void start(std::function<bool()> step, std::chrono::milliseconds idle, const char* name = nullptr) {
     step_ = std::move(step);
     idle_ = idle;
-    thread_ = std::thread([this] { run(); });
+    thread_ = std::thread([this, name] {
+      if (name) log::name_thread(name);
+      run();
+    });
   }
   void wake() {
     {

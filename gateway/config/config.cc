@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <charconv>
 #include <cstring>
 #include <fstream>
@@ -104,6 +105,17 @@ Result<void> parse_tls(const Value& obj, const std::string& path, Config& c) {
     if (k == "cert") return set_string(v, p, false, c.tls_cert);
     if (k == "key") return set_string(v, p, false, c.tls_key);
     if (k == "client_ca") return set_string(v, p, false, c.client_ca);
+    if (k == "crl_files") {
+      if (!v.IsArray()) return bad(p, "must be an array of file names");
+      c.tls_crls.clear();
+      for (json::SizeType i = 0; i < v.Size(); ++i) {
+        std::string f;
+        auto r = set_string(v[i], p + "[" + std::to_string(i) + "]", false, f);
+        if (!r) return r.error();
+        c.tls_crls.push_back(std::move(f));
+      }
+      return true;
+    }
     return false;
   });
 }
@@ -115,10 +127,18 @@ Result<void> parse_limits(const Value& obj, const std::string& path, config::Lim
     if (k == "body_bytes") return set_int(v, p, 1, int64_t{1} << 30, l.body_bytes);
     if (k == "max_connections") return set_int(v, p, 1, 1'000'000, l.max_connections);
     if (k == "max_pipelined") return set_int(v, p, 1, 1024, l.max_pipelined);
+    if (k == "max_query_params") return set_int(v, p, 1, 10'000, l.max_query_params);
     if (k == "handshake_timeout_ms") return set_ms(v, p, 1, l.handshake_timeout);
     if (k == "read_timeout_ms") return set_ms(v, p, 1, l.read_timeout);
     if (k == "idle_timeout_ms") return set_ms(v, p, 1, l.idle_timeout);
     if (k == "handler_timeout_ms") return set_ms(v, p, 1, l.handler_timeout);
+    if (k == "rate_per_principal") {
+      if (!v.IsNumber() || v.GetDouble() < 0 || v.GetDouble() > 1e6) return bad(p, "must be a number from 0 (off) to 1000000");
+      l.per_principal.rate_per_second = v.GetDouble();
+      return true;
+    }
+    if (k == "burst") return set_int(v, p, 1, 1'000'000, l.per_principal.burst);
+    if (k == "max_concurrent_per_principal") return set_int(v, p, 0, 1'000'000, l.per_principal.max_concurrent);
     return false;
   });
 }
@@ -163,6 +183,7 @@ Result<void> parse_mllp(const Value& obj, const std::string& path, MllpConfig& m
     if (k == "max_connections") return set_int(v, p, 1, 100'000, m.max_connections);
     if (k == "idle_timeout_ms") return set_ms(v, p, 1, m.idle_timeout);
     if (k == "handler_timeout_ms") return set_ms(v, p, 1, m.handler_timeout);
+    if (k == "frame_timeout_ms") return set_ms(v, p, 1, m.frame_timeout);
     return false;
   });
 }
@@ -296,6 +317,29 @@ bool valid_host_name(std::string_view h) {
 
 }  // namespace
 
+Result<void> parse_rate_limit(std::string_view s, config::Limits& l) {
+  // RPS[:BURST]; RPS may be fractional ("0.5" = one request every two seconds).
+  std::string text(s);
+  auto colon = text.find(':');
+  std::string rps = text.substr(0, colon);
+  char* end = nullptr;
+  double r = std::strtod(rps.c_str(), &end);
+  if (rps.empty() || end != rps.c_str() + rps.size() || !(r >= 0) || r > 1e6)
+    return make_error(Errc::invalid_input, "'" + text + "' must be RPS[:BURST], RPS a number from 0 (off) to 1000000");
+  size_t burst = l.per_principal.burst;
+  if (colon != std::string::npos) {
+    std::string b = text.substr(colon + 1);
+    unsigned long n = 0;
+    auto [e, ec] = std::from_chars(b.data(), b.data() + b.size(), n);
+    if (b.empty() || ec != std::errc() || e != b.data() + b.size() || n < 1 || n > 1'000'000)
+      return make_error(Errc::invalid_input, "'" + text + "': BURST must be a whole number from 1 to 1000000");
+    burst = n;
+  }
+  l.per_principal.rate_per_second = r;
+  l.per_principal.burst = burst;
+  return {};
+}
+
 Result<Listen> parse_listen(std::string_view s) {
   const std::string quoted = "'" + std::string(s) + "'";
   std::string_view host;
@@ -363,7 +407,10 @@ Result<Config> parse_config(std::string_view json_text) {
   Config c;
   auto r = each_member(*doc, "", [&](std::string_view k, const Value& v, const std::string& p) -> Result<bool> {
     if (k == "data_dir") return set_string(v, p, false, c.data_dir);
-    if (k == "profiles_dir") return set_string(v, p, false, c.profiles_dir);
+    if (k == "profiles_dir") {
+      c.profiles_dir_given = true;
+      return set_string(v, p, false, c.profiles_dir);
+    }
     if (k == "https") return sub(parse_https(v, p, c));
     if (k == "tls") return sub(parse_tls(v, p, c));
     if (k == "limits") return sub(parse_limits(v, p, c.limits));

@@ -22,6 +22,10 @@ struct Listen {
 // Parses "HOST:PORT", "[v6]:PORT" or ":PORT" (host defaults to 127.0.0.1).
 Result<Listen> parse_listen(std::string_view s);
 
+// Parses --rate-limit "RPS[:BURST]" into limits.per_principal (BURST
+// unchanged when not given).
+Result<void> parse_rate_limit(std::string_view s, config::Limits& limits);
+
 // Plain MLLP is only for legacy senders that cannot do TLS: each entry
 // admits one address range and names the integration principal that the
 // audit records for it.
@@ -40,6 +44,9 @@ struct MllpConfig {
   size_t max_connections = 256;
   std::chrono::milliseconds idle_timeout{300'000};
   std::chrono::milliseconds handler_timeout{30'000};
+  // A frame begun must end within this, so a sender trickling bytes cannot
+  // hold a connection (slowloris); idle_timeout bounds the time between frames.
+  std::chrono::milliseconds frame_timeout{30'000};
 };
 
 // Rest-hook subscriptions (docs/CONFIG.md, "subscriptions").
@@ -79,11 +86,13 @@ struct GpHl7Config {
 struct Config {
   std::string data_dir = "./data";         // SQLite database, quarantine, raw inputs
   std::string profiles_dir = "./profiles"; // rules, code maps, topics, policy
+  bool profiles_dir_given = false;         // named in the file or by --profiles-dir: must exist, no search
   Listen https{"127.0.0.1", 8443};
   int network_threads = 2;
   std::string tls_cert = "./pki/server.pem";
   std::string tls_key = "./pki/server.key";
   std::string client_ca = "./pki/ca.pem";
+  std::vector<std::string> tls_crls;       // tls.crl_files / --crl: CRLs checked on every client handshake
   config::Limits limits;                      // header/body/timeouts/connections/pipelining
   int store_reader_threads = 2;
   size_t store_writer_queue = 10000;       // units of work waiting for the writer

@@ -122,9 +122,10 @@ struct MllpSender::Impl {
     if (tls) {
       ec = run(endpoint.connect_timeout, [&](auto h) { tls->async_handshake(ssl::stream_base::client, h); });
       if (ec) {
+        // The reason the receiver's certificate was refused goes with the error.
+        std::string text = handshake_failure_text(tls->native_handle(), ec.message());
         close();
-        return make_error(ec == beast::error::timeout ? Errc::timeout : Errc::unavailable,
-                          "TLS handshake: " + ec.message());
+        return make_error(ec == beast::error::timeout ? Errc::timeout : Errc::unavailable, text);
       }
     }
     deframer.emplace(endpoint.max_ack_bytes);

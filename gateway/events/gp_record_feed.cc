@@ -95,8 +95,14 @@ GpRecordFeed::~GpRecordFeed() { stop(); }
 
 void GpRecordFeed::start() {
   stopping_ = false;
-  for (int i = 0; i < std::max(1, opts_.workers); ++i) workers_.emplace_back([this] { worker_loop(); });
-  thread_ = std::thread([this] { loop(); });
+  for (int i = 0; i < std::max(1, opts_.workers); ++i) workers_.emplace_back([this] {
+    log::name_thread("gw-gp-send");
+    worker_loop();
+  });
+  thread_ = std::thread([this] {
+    log::name_thread("gw-gp-queue");
+    loop();
+  });
 }
 
 void GpRecordFeed::stop() {
@@ -253,6 +259,18 @@ Result<int> GpRecordFeed::queue_once() {
   int64_t last = changes->back().seq;
   unit.cursor = position_.cursor_to(last);
   size_t n = unit.events.size();
+  if (n == 0 && unit.ops.empty() && unit.audit.empty()) {
+    // No plan among these changes: the cursor rides with the next group
+    // commit (lost in a crash, the same changes are looked at again).
+    unit.lazy = true;
+    auto r = store_.commit(std::move(unit), [](Result<store::CommitOutcome> res) {
+      if (!res) log::warn("gp_hl7_cursor_not_saved", {{"reason", res.error().message}});
+    });
+    if (!r) return r.error();
+    position_.advance(last);
+    cursor_gauge_->set(last);
+    return static_cast<int>(changes->size());
+  }
   auto res = commit_sync(std::move(unit));
   if (!res) return res.error();
   position_.advance(last);

@@ -97,8 +97,14 @@ void RestHookDelivery::start() {
       states_[s->id] = std::move(st);
     }
   }
-  scheduler_ = std::thread([this] { scheduler_loop(); });
-  for (int i = 0; i < opts_.workers; ++i) workers_.emplace_back([this] { worker_loop(); });
+  scheduler_ = std::thread([this] {
+    log::name_thread("gw-hook-sched");
+    scheduler_loop();
+  });
+  for (int i = 0; i < opts_.workers; ++i) workers_.emplace_back([this] {
+    log::name_thread("gw-hook-send");
+    worker_loop();
+  });
 }
 
 void RestHookDelivery::stop() {

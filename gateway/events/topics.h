@@ -72,10 +72,12 @@ struct Topic {
   std::vector<std::string> statuses, requires_paths;
   // disclosure-audience: subscriber role -> the disclosable-to code it answers to.
   std::map<std::string, std::string> audiences;
-  // "relations" route (relations.h): subscriber role -> the relationship
-  // between its organisation and the event that makes it a receiver
-  // ("attending-trust-liaison", "family-health-visiting-team"...). Which roles
-  // a flow serves is this data; the code knows relationships, not roles.
+  // Subscriber role -> the relationship between its organisation and the
+  // event that makes it a receiver: on the relations route (relations.h) the
+  // flows' ("attending-trust-liaison", "family-health-visiting-team"...), on
+  // the relationship and linked-children routes the person's (caseload,
+  // camhs-care, pregnant-parent). Which roles hear is this data; the code
+  // knows relationships, not roles.
   std::map<std::string, std::string> receivers;
   // Set on topics whose every event is a disclosure to be audited with its
   // purpose and legal basis (CPIS.md section 4, DESIGN.md Sensitive data).

@@ -271,6 +271,14 @@ Result<Message> Message::parse(std::string_view raw) {
                        "segment " + std::to_string(n));
       return;
     }
+    if (n > kMaxSegments) {
+      // A bound on the work one message can cause: lookups by segment name
+      // walk the list, and no real ADT or ORU comes near this many.
+      err = make_error(Errc::invalid_input,
+                       "message has more than " + std::to_string(kMaxSegments) + " segments",
+                       "segment " + std::to_string(n));
+      return;
+    }
     if (n > 1 && is_header_name(name)) {
       err = make_error(Errc::invalid_input,
                        "segment " + std::to_string(n) + " is a second " + std::string(name) +

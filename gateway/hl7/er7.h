@@ -91,6 +91,9 @@ class Segment {
 
 class Message {
  public:
+  // More segments than this make a message invalid (the error names the
+  // first one over): a bound on the work one message can cause.
+  static constexpr std::size_t kMaxSegments = 10'000;
   // `raw` must be UTF-8 (see to_utf8) and must outlive the Message.
   // Segments may end in \r, \n or \r\n; blank lines are skipped.
   static Result<Message> parse(std::string_view raw);

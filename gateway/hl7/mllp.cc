@@ -22,6 +22,7 @@ void Deframer::feed(std::string_view bytes) {
         std::size_t e = bytes.find_first_of(std::string_view("\x0B\x1C", 2), i);
         std::size_t run = (e == std::string_view::npos ? bytes.size() : e) - i;
         if (current_.size() + run > max_) {
+          ++ended_;
           ready_.push_back(make_error(Errc::too_large, "MLLP frame exceeds max_frame_bytes=" + std::to_string(max_)));
           current_.clear();
           current_.shrink_to_fit();
@@ -38,6 +39,7 @@ void Deframer::feed(std::string_view bytes) {
         } else {
           // Emitted at FS, not at the CR, so that a sender that omits the CR
           // still gets its ACK instead of a timeout.
+          ++ended_;
           ready_.push_back(std::move(current_));
           current_.clear();
           state_ = State::after_fs;

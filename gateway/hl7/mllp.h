@@ -41,12 +41,16 @@ class Deframer {
   // The next complete frame's payload, or the error for an oversized one, in
   // stream order; nullopt when nothing is complete yet.
   std::optional<Result<std::string>> pop();
+  bool has_ready() const { return !ready_.empty(); }
 
   // Bytes dropped because they were outside any frame (never the payload of
   // an oversized frame, which is reported as an error instead).
   uint64_t discarded_bytes() const { return discarded_; }
   // True when a frame has started but not yet ended (useful at disconnect).
   bool in_frame() const { return state_ == State::in_frame || state_ == State::oversized; }
+  // Frames ended so far (complete or oversized): lets a reader tell a sender
+  // making progress from one trickling a frame byte by byte.
+  uint64_t frames_ended() const { return ended_; }
 
  private:
   enum class State { idle, in_frame, after_fs, oversized };
@@ -55,6 +59,7 @@ class Deframer {
   std::string current_;
   std::deque<Result<std::string>> ready_;
   uint64_t discarded_ = 0;
+  uint64_t ended_ = 0;
 };
 
 // `msg` wrapped in an MLLP block.

@@ -14,7 +14,7 @@ namespace gw::model {
 
 // FHIR id: [A-Za-z0-9\-\.]{1,64}
 bool is_valid_id(std::string_view id);
-// A random UUID v4 as lower-case text.
+// A new id: a UUID v7 (time-ordered, random tail) as lower-case text.
 std::string new_uuid();
 
 // Serialises `resource` into the stored shape.

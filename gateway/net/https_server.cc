@@ -1,5 +1,6 @@
 #include "gateway/net/https_server.h"
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/dispatch.hpp>
@@ -29,6 +30,7 @@
 #include "gateway/common/issues.h"
 #include "gateway/common/log.h"
 #include "gateway/net/listener.h"
+#include "gateway/net/principal_limiter.h"
 #include "gateway/net/tls.h"
 
 namespace gw::net {
@@ -105,6 +107,20 @@ Response error_response(Errc code, std::string message) {
   return r;
 }
 
+// 429 for a caller over its rate or concurrency limit: FHIR's "throttled"
+// issue and Retry-After in whole seconds (at least one).
+Response throttled_response(const PrincipalLimiter::Admission& a) {
+  Response r;
+  r.status = 429;
+  auto seconds = std::max<int64_t>(1, (a.retry_after.count() + 999) / 1000);
+  std::string what = a.reason == "rate" ? "more requests per second than this caller's limit"
+                                        : "more requests at once than this caller's limit";
+  r.body = operation_outcome(std::vector<Issue>{
+      Issue{Severity::error, "throttled", "", what + "; retry after " + std::to_string(seconds) + " s"}});
+  r.headers.emplace_back("Retry-After", std::to_string(seconds));
+  return r;
+}
+
 }  // namespace
 
 // State shared by the listener and every session. Sessions hold it by
@@ -115,7 +131,8 @@ struct Core {
       : opts(o),
         router(r),
         registry(reg),
-        ssl_ctx(o.plain_http ? nullptr : make_server_context(o.tls)),
+        tls(o.plain_http ? nullptr : std::make_unique<ServerTls>(o.tls)),
+        limiter(o.limits.per_principal, o.plain_http ? "ops" : "https", reg),
         open_gauge(reg.gauge(o.metrics_prefix + "_open_connections", "Open HTTP(S) connections")),
         refused(reg.counter(o.metrics_prefix + "_connections_refused_total",
                             "Connections closed on accept because max_connections was reached")),
@@ -124,7 +141,8 @@ struct Core {
   HttpsOptions opts;
   const Router& router;
   metrics::Registry& registry;
-  std::unique_ptr<ssl::context> ssl_ctx;
+  std::unique_ptr<ServerTls> tls;  // none on the plain operations listener
+  PrincipalLimiter limiter;
   metrics::Gauge& open_gauge;
   metrics::Counter& refused;
   metrics::Counter& handshake_failures;
@@ -148,16 +166,17 @@ template <bool kTls>
 class Session : public Connection, public std::enable_shared_from_this<Session<kTls>> {
   using Stream = std::conditional_t<kTls, beast::ssl_stream<beast::tcp_stream>, beast::tcp_stream>;
 
-  static Stream make_stream(tcp::socket&& socket, Core& core) {
+  static Stream make_stream(tcp::socket&& socket, ssl::context* ctx) {
     if constexpr (kTls)
-      return Stream(std::move(socket), *core.ssl_ctx);
+      return Stream(std::move(socket), *ctx);
     else
       return Stream(std::move(socket));
   }
 
  public:
   Session(tcp::socket&& socket, std::shared_ptr<Core> core, std::string remote)
-      : stream_(make_stream(std::move(socket), *core)),
+      : ssl_ctx_(kTls ? core->tls->current() : nullptr),
+        stream_(make_stream(std::move(socket), ssl_ctx_.get())),
         core_(std::move(core)),
         conn_id_(core_->next_conn.fetch_add(1)),
         remote_(std::move(remote)),
@@ -166,6 +185,8 @@ class Session : public Connection, public std::enable_shared_from_this<Session<k
   }
 
   ~Session() override {
+    for (auto& s : slots_)
+      if (s.admitted) core_->limiter.release(principal_);
     core_->connections->closed(conn_id_);
     if (handshake_done_)
       log::info("conn_close", {{"conn", conn_id_}, {"remote", remote_}, {"requests", requests_}});
@@ -207,6 +228,7 @@ class Session : public Connection, public std::enable_shared_from_this<Session<k
     std::string route;
     int status = 0;
     bool close_after = false;
+    bool admitted = false;  // holds one of the caller's in-progress slots until answered
     std::unique_ptr<asio::steady_timer> handler_timer;
   };
 
@@ -372,7 +394,14 @@ class Session : public Connection, public std::enable_shared_from_this<Session<k
 
     auto path = percent_decode(target.substr(0, q));
     Handler* handler = nullptr;
-    if (target.empty() || target.front() != '/') {
+    size_t params = req.query.empty() ? 0 : 1 + static_cast<size_t>(std::count(req.query.begin(), req.query.end(), '&'));
+    if (params > core_->opts.limits.max_query_params) {
+      // Every handler walks its parameters (and a search ANDs each one into
+      // its query): bound that work here, once, for every route.
+      set_response(slot, error_response(Errc::invalid_input,
+                                        "the query has " + std::to_string(params) + " parameters, more than the limit of " +
+                                            std::to_string(core_->opts.limits.max_query_params)));
+    } else if (target.empty() || target.front() != '/') {
       set_response(slot, error_response(Errc::invalid_input, "the request target must be an absolute path"));
     } else if (!path) {
       set_response(slot, error_response(path.error().code, path.error().message));
@@ -380,6 +409,19 @@ class Session : public Connection, public std::enable_shared_from_this<Session<k
       req.path = std::move(*path);
       handler = core_->router.find(req.path);
       if (handler == nullptr) set_response(slot, error_response(Errc::not_found, "no route for this path"));
+    }
+    if (handler != nullptr) {
+      auto admission = core_->limiter.admit(principal_);
+      if (admission.admitted) {
+        slot.admitted = true;
+      } else {
+        log::info("request_throttled", {{"conn", conn_id_},
+                                        {"req", req_id},
+                                        {"principal", PrincipalLimiter::key(principal_)},
+                                        {"reason", admission.reason}});
+        set_response(slot, throttled_response(admission));
+        handler = nullptr;
+      }
     }
 
     if (handler != nullptr) {
@@ -435,6 +477,10 @@ class Session : public Connection, public std::enable_shared_from_this<Session<k
   }
 
   void set_response(Slot& s, Response r) {
+    if (s.admitted) {
+      s.admitted = false;
+      core_->limiter.release(principal_);
+    }
     http::response<http::string_body> res{static_cast<http::status>(r.status), 11};
     res.set(http::field::server, "cpis-gateway");
     bool bodiless = r.status == 204 || r.status == 304;
@@ -555,6 +601,9 @@ class Session : public Connection, public std::enable_shared_from_this<Session<k
     force_close();
   }
 
+  // The context this connection was accepted with, kept alive across a
+  // reload for as long as the connection lasts (none on the plain listener).
+  std::shared_ptr<ssl::context> ssl_ctx_;
   Stream stream_;
   std::shared_ptr<Core> core_;
   uint64_t conn_id_;
@@ -615,6 +664,11 @@ HttpsServer::~HttpsServer() {
 uint16_t HttpsServer::start() { return impl_->listener.start(); }
 
 void HttpsServer::shutdown(std::chrono::milliseconds grace) { impl_->listener.shutdown(grace, kTlsShutdownTimeout); }
+
+Result<void> HttpsServer::reload_tls() {
+  if (!impl_->core->tls) return {};  // the plain operations listener has no certificates
+  return impl_->core->tls->reload();
+}
 
 uint16_t HttpsServer::port() const { return impl_->listener.port(); }
 

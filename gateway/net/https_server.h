@@ -46,6 +46,11 @@ class HttpsServer {
   // then closes every connection and joins the threads.
   void shutdown(std::chrono::milliseconds grace);
 
+  // Reads the certificate, key, client CA and CRLs again for connections
+  // accepted from now on; open connections keep theirs. On error the
+  // current files stay in use and the error names the bad one.
+  Result<void> reload_tls();
+
   uint16_t port() const;
   size_t open_connections() const;
 

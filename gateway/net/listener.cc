@@ -116,7 +116,10 @@ uint16_t Listener::start() {
   work_.emplace(ioc_.get_executor());
   asio::post(acceptor_.get_executor(), [this] { do_accept(); });
   int n = std::max(1, opts_.threads);
-  for (int i = 0; i < n; ++i) threads_.emplace_back([this] { ioc_.run(); });
+  for (int i = 0; i < n; ++i) threads_.emplace_back([this] {
+    log::name_thread("gw-net");
+    ioc_.run();
+  });
   log::info(opts_.name + "_listening", {{"address", authority_}, {"mode", opts_.mode}, {"threads", n}});
   return bound_port_;
 }

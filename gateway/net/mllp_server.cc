@@ -28,6 +28,7 @@
 #include "gateway/common/log.h"
 #include "gateway/hl7/mllp.h"
 #include "gateway/net/listener.h"
+#include "gateway/net/principal_limiter.h"
 
 namespace gw::net {
 
@@ -118,6 +119,7 @@ struct MllpCore {
   MllpCore(const MllpOptions& o, MllpHandler& h, metrics::Registry& reg)
       : opts(o),
         handler(h),
+        limiter(o.per_principal, o.tls ? "mllp-tls" : "mllp", reg),
         open_gauge(reg.gauge("gw_mllp_open_connections", "Open MLLP connections")),
         refused_not_allowed(reg.counter("gw_mllp_connections_refused_total", "MLLP connections refused",
                                         "reason=\"not_allowed\"")),
@@ -136,7 +138,7 @@ struct MllpCore {
         oversized(reg.counter("gw_mllp_frames_oversized_total", "MLLP frames over max_frame_bytes")),
         garbage(reg.counter("gw_mllp_garbage_bytes_total", "Bytes received outside any MLLP frame")) {
     if (o.tls) {
-      ssl_ctx = make_server_context(o.tls_files);
+      tls = std::make_unique<ServerTls>(o.tls_files);
     } else {
       std::vector<MllpAllowEntry> entries = o.allow;
       if (entries.empty()) entries = {{"127.0.0.0/8", "LOCAL", "loopback"}, {"::1/128", "LOCAL", "loopback"}};
@@ -152,7 +154,8 @@ struct MllpCore {
 
   MllpOptions opts;
   MllpHandler& handler;
-  std::unique_ptr<ssl::context> ssl_ctx;
+  PrincipalLimiter limiter;
+  std::unique_ptr<ServerTls> tls;  // tls only
   std::vector<Cidr> allow;
   metrics::Gauge& open_gauge;
   metrics::Counter& refused_not_allowed;
@@ -192,15 +195,19 @@ class MllpSession : public Connection, public std::enable_shared_from_this<MllpS
         principal_(std::move(principal)),
         deframer_(core_->opts.max_frame_bytes),
         idle_timer_(stream_.get_executor()),
-        write_timer_(stream_.get_executor()) {
+        write_timer_(stream_.get_executor()),
+        throttle_timer_(stream_.get_executor()),
+        last_progress_(Clock::now()) {
     core_->connections->opened();
   }
 
   ~MllpSession() override {
     // Messages handed over but never acknowledged on the wire: the sender
     // will resend them, and the count shows how often that happens.
-    for (const auto& s : slots_)
+    for (const auto& s : slots_) {
       if (!s.timed_out) core_->abandoned.inc();
+      if (s.admitted) core_->limiter.release(principal_);
+    }
     core_->connections->closed(conn_id_);
     if (opened_)
       log::info("mllp_conn_close",
@@ -233,6 +240,10 @@ class MllpSession : public Connection, public std::enable_shared_from_this<MllpS
     asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] { self->force_close(); });
   }
 
+  // The TLS context this connection was accepted with, kept alive across a
+  // reload for as long as the connection lasts.
+  void keep_context(std::shared_ptr<ssl::context> ctx) { ssl_ctx_ = std::move(ctx); }
+
  private:
   struct Slot {
     uint64_t msg_id = 0;
@@ -241,6 +252,7 @@ class MllpSession : public Connection, public std::enable_shared_from_this<MllpS
     std::unique_ptr<asio::steady_timer> handler_timer;
     bool oversized = false;
     bool timed_out = false;
+    bool admitted = false;  // holds one of the caller's in-progress slots until the handler replies
   };
 
   beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
@@ -263,7 +275,7 @@ class MllpSession : public Connection, public std::enable_shared_from_this<MllpS
       // verify_fail_if_no_peer_cert guarantees a verified certificate here.
       principal_ = principal_from_peer(stream_.native_handle());
     }
-    if (principal_.role != core_->opts.required_role) {
+    if (!core_->opts.admits || !core_->opts.admits(principal_)) {
       core_->refused_role.inc();
       log::warn("mllp_connection_refused", {{"conn", conn_id_},
                                             {"remote", remote_},
@@ -291,7 +303,7 @@ class MllpSession : public Connection, public std::enable_shared_from_this<MllpS
   }
 
   void do_read() {
-    if (reading_ || read_closed_ || closing_) return;
+    if (reading_ || read_closed_ || closing_ || throttled_) return;
     // Backpressure: a sender that pipelines beyond the limit waits in TCP.
     if (slots_.size() >= core_->opts.max_in_flight) return;
     reading_ = true;
@@ -300,16 +312,21 @@ class MllpSession : public Connection, public std::enable_shared_from_this<MllpS
                             beast::bind_front_handler(&MllpSession::on_read, this->shared_from_this()));
   }
 
-  // The idle deadline only runs while nothing is owed to the sender: a slow
-  // handler is bounded by handler_timeout instead.
+  // The read deadlines only run while nothing is owed to the sender: a slow
+  // handler is bounded by handler_timeout instead. Inside a frame the frame
+  // must end within frame_timeout of its start; between frames, idle_timeout
+  // runs from the last frame boundary, so neither a frame trickled byte by
+  // byte nor a stream of bytes outside any frame holds the connection.
   void arm_idle_timer() {
     ++idle_gen_;
     idle_timer_.cancel();
     if (!reading_ || !slots_.empty() || closing_) return;
-    idle_timer_.expires_after(core_->opts.idle_timeout);
-    idle_timer_.async_wait([self = this->shared_from_this(), gen = idle_gen_](beast::error_code ec) {
+    bool in_frame = deframer_.in_frame();
+    idle_timer_.expires_at(in_frame ? frame_started_ + core_->opts.frame_timeout
+                                    : last_progress_ + core_->opts.idle_timeout);
+    idle_timer_.async_wait([self = this->shared_from_this(), gen = idle_gen_, in_frame](beast::error_code ec) {
       if (ec || gen != self->idle_gen_) return;
-      log::info("mllp_conn_timeout", {{"conn", self->conn_id_}, {"phase", "idle"}});
+      log::info("mllp_conn_timeout", {{"conn", self->conn_id_}, {"phase", in_frame ? "frame" : "idle"}});
       self->read_closed_ = true;
       self->do_close();
     });
@@ -345,13 +362,18 @@ class MllpSession : public Connection, public std::enable_shared_from_this<MllpS
     // The peer stopped sending; complete frames already read are still
     // answered in case it only half-closed.
     deliver_ready();
-    if (slots_.empty() && !writing_) return do_close();
+    if (slots_.empty() && !writing_ && !owes_frames()) return do_close();
     do_write();
   }
 
   void consume(std::string_view bytes) {
     uint64_t before = deframer_.discarded_bytes();
+    uint64_t ended_before = deframer_.frames_ended();
+    bool was_in_frame = deframer_.in_frame();
     deframer_.feed(bytes);
+    bool ended = deframer_.frames_ended() != ended_before;
+    if (deframer_.in_frame() && (ended || !was_in_frame)) frame_started_ = Clock::now();
+    if (ended || (deframer_.in_frame() && !was_in_frame)) last_progress_ = Clock::now();
     uint64_t dropped = deframer_.discarded_bytes() - before;
     if (dropped > 0) {
       core_->garbage.inc(dropped);
@@ -365,11 +387,17 @@ class MllpSession : public Connection, public std::enable_shared_from_this<MllpS
   // Hands complete frames to the handler while the in-flight limit allows;
   // the rest wait in the deframer until ACKs go out.
   void deliver_ready() {
-    while (!closing_ && !draining_ && slots_.size() < core_->opts.max_in_flight) {
+    while (!closing_ && !draining_ && !throttled_ && slots_.size() < core_->opts.max_in_flight) {
+      if (!deframer_.has_ready()) return;
+      // The caller's rate and concurrency are checked before a frame is taken:
+      // over the limit the frame stays buffered and reading stops, so the
+      // sender waits in TCP; nothing read is refused or left unanswered.
+      auto admission = core_->limiter.admit(principal_);
+      if (!admission.admitted) return throttle(admission);
       auto next = deframer_.pop();
-      if (!next) return;
       slots_.emplace_back();
       Slot& slot = slots_.back();
+      slot.admitted = true;
       slot.msg_id = core_->next_msg.fetch_add(1);
       slot.received = Clock::now();
       ++messages_;
@@ -385,6 +413,7 @@ class MllpSession : public Connection, public std::enable_shared_from_this<MllpS
                                            {"msg", slot.msg_id},
                                            {"max_frame_bytes", static_cast<uint64_t>(core_->opts.max_frame_bytes)}});
         slot.ack = hl7::frame(core_->handler.reject_oversized(msg, core_->opts.max_frame_bytes));
+        release(slot);
         continue;
       }
       msg.raw = std::move(next->value());
@@ -409,9 +438,43 @@ class MllpSession : public Connection, public std::enable_shared_from_this<MllpS
     }
   }
 
+  void release(Slot& s) {
+    if (!s.admitted) return;
+    s.admitted = false;
+    core_->limiter.release(principal_);
+  }
+
+  // Over the caller's limit: read nothing more and hand over nothing until
+  // it may go on; a concurrency wait is polled briefly (no event says when
+  // another connection's message is answered).
+  void throttle(const PrincipalLimiter::Admission& a) {
+    if (!throttled_) {
+      log::info("mllp_throttled", {{"conn", conn_id_},
+                                   {"principal", PrincipalLimiter::key(principal_)},
+                                   {"reason", a.reason}});
+    }
+    throttled_ = true;
+    auto wait = a.reason == "rate" ? a.retry_after : std::chrono::milliseconds(50);
+    throttle_timer_.expires_after(std::max(wait, std::chrono::milliseconds(1)));
+    throttle_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
+      if (ec) return;
+      self->throttled_ = false;
+      self->deliver_ready();
+      if (self->slots_.empty() && !self->writing_ && self->read_closed_ && !self->owes_frames())
+        return self->do_close();
+      self->do_write();
+      self->do_read();
+    });
+  }
+
+  // Complete frames read but not yet handed over (held back by a throttle):
+  // the connection stays open for them even after the sender stopped sending.
+  bool owes_frames() const { return !draining_ && !closing_ && deframer_.has_ready(); }
+
   void on_reply(uint64_t msg_id, std::string ack) {
     Slot* s = find_slot(msg_id);
     if (s == nullptr || s->ack || s->timed_out) return;  // late, or the connection already failed
+    release(*s);
     if (s->handler_timer) s->handler_timer->cancel();
     s->ack = hl7::frame(ack);
     do_write();
@@ -422,6 +485,7 @@ class MllpSession : public Connection, public std::enable_shared_from_this<MllpS
     Slot* s = find_slot(msg_id);
     if (s == nullptr || s->ack) return;
     s->timed_out = true;
+    release(*s);
     core_->handler_timeouts.inc();
     // An ACK must mean the message was committed, so none is made up; the
     // sender sees the connection drop and resends.
@@ -473,7 +537,7 @@ class MllpSession : public Connection, public std::enable_shared_from_this<MllpS
     }
     in_write_ = 0;
     deliver_ready();
-    if (slots_.empty() && read_closed_) return do_close();
+    if (slots_.empty() && read_closed_ && !owes_frames()) return do_close();
     do_write();
     if (reading_)
       arm_idle_timer();
@@ -518,6 +582,7 @@ class MllpSession : public Connection, public std::enable_shared_from_this<MllpS
     ++idle_gen_;
     idle_timer_.cancel();
     write_timer_.cancel();
+    throttle_timer_.cancel();
     for (auto& s : slots_)
       if (s.handler_timer) s.handler_timer->cancel();
     lowest().close();
@@ -533,6 +598,7 @@ class MllpSession : public Connection, public std::enable_shared_from_this<MllpS
     force_close();
   }
 
+  std::shared_ptr<ssl::context> ssl_ctx_;  // tls only; declared first so it outlives stream_
   Stream stream_;
   std::shared_ptr<MllpCore> core_;
   uint64_t conn_id_;
@@ -545,6 +611,9 @@ class MllpSession : public Connection, public std::enable_shared_from_this<MllpS
   size_t in_write_ = 0;
   asio::steady_timer idle_timer_;
   asio::steady_timer write_timer_;
+  asio::steady_timer throttle_timer_;
+  Clock::time_point last_progress_;  // the last frame boundary (or the connection's start)
+  Clock::time_point frame_started_;  // of the frame being read
   uint64_t idle_gen_ = 0;
   uint64_t messages_ = 0;
   uint64_t garbage_ = 0;
@@ -556,6 +625,7 @@ class MllpSession : public Connection, public std::enable_shared_from_this<MllpS
   bool closing_ = false;
   bool shut_started_ = false;
   bool peer_gone_ = false;
+  bool throttled_ = false;  // over the caller's limit: neither reading nor handing over frames
 };
 
 struct MllpServer::Impl {
@@ -584,9 +654,11 @@ struct MllpServer::Impl {
     }
     if (core->opts.tls) {
       using S = beast::ssl_stream<beast::tcp_stream>;
-      std::make_shared<MllpSession<S>>(S(beast::tcp_stream(std::move(socket)), *core->ssl_ctx), core,
-                                       std::move(remote), std::move(principal))
-          ->run();
+      auto ctx = core->tls->current();
+      auto session = std::make_shared<MllpSession<S>>(S(beast::tcp_stream(std::move(socket)), *ctx), core,
+                                                       std::move(remote), std::move(principal));
+      session->keep_context(std::move(ctx));
+      session->run();
     } else {
       std::make_shared<MllpSession<beast::tcp_stream>>(beast::tcp_stream(std::move(socket)), core, std::move(remote),
                                                        std::move(principal))
@@ -612,6 +684,11 @@ MllpServer::~MllpServer() {
 uint16_t MllpServer::start() { return impl_->listener.start(); }
 
 void MllpServer::shutdown(std::chrono::milliseconds grace) { impl_->listener.shutdown(grace, kTlsShutdownTimeout); }
+
+Result<void> MllpServer::reload_tls() {
+  if (!impl_->core->tls) return make_error(Errc::invalid_input, "plain MLLP has no TLS files to reload");
+  return impl_->core->tls->reload();
+}
 
 uint16_t MllpServer::port() const { return impl_->listener.port(); }
 

@@ -20,6 +20,8 @@
 #include <vector>
 
 #include "gateway/common/metrics.h"
+#include "gateway/common/result.h"
+#include "gateway/config/limits.h"
 #include "gateway/net/tls.h"
 #include "gateway/security/principal.h"
 
@@ -63,7 +65,10 @@ struct MllpOptions {
   uint16_t port = 0;  // 0 = ephemeral (tests)
   bool tls = false;
   TlsFiles tls_files;                          // tls only
-  std::string required_role = "integration";  // tls only: certificate OU
+  // Whether a caller may send messages at all (the policy's "ingest:<adapter>"
+  // operation, asked by whoever starts the listener); a refused caller's
+  // connection is closed after the handshake. Unset: everyone is refused.
+  std::function<bool(const security::Principal&)> admits;
   // Plain only. Empty = loopback only (127.0.0.0/8 and ::1), ods "LOCAL",
   // system "loopback". The first matching entry wins.
   std::vector<MllpAllowEntry> allow;
@@ -73,6 +78,13 @@ struct MllpOptions {
   std::chrono::milliseconds idle_timeout{300'000};  // nothing received and nothing owed
   std::chrono::milliseconds handshake_timeout{10'000};
   std::chrono::milliseconds handler_timeout{30'000};
+  // A frame begun must end within this (slowloris); bytes outside any frame
+  // do not count as activity for idle_timeout.
+  std::chrono::milliseconds frame_timeout{30'000};
+  // Per caller (the certificate identity, or the allow-list entry): over the
+  // rate or concurrency the listener stops reading from that connection
+  // until the caller may go on. Nothing already read is ever refused.
+  config::CallerLimits per_principal;
   int threads = 2;
 };
 
@@ -91,6 +103,11 @@ class MllpServer {
   // to the handler (up to the grace period), then closes every connection
   // and joins the threads. Replies arriving later are dropped.
   void shutdown(std::chrono::milliseconds grace);
+
+  // TLS listeners: reads the certificate, key, client CA and CRLs again for
+  // connections accepted from now on; open connections keep theirs. On
+  // error the current files stay in use and the error names the bad one.
+  Result<void> reload_tls();
 
   uint16_t port() const;
   size_t open_connections() const;

@@ -6,6 +6,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <stdexcept>
 
@@ -29,6 +30,20 @@ std::string cert_field(X509_NAME* name, int nid) {
   return out;
 }
 
+// CRLs join the verification store; with them, every certificate of a
+// client's chain is checked against its issuer's CRL on every handshake.
+void load_crls(ssl::context& ctx, const std::vector<std::string>& files) {
+  if (files.empty()) return;
+  X509_STORE* store = SSL_CTX_get_cert_store(ctx.native_handle());
+  X509_LOOKUP* lookup = X509_STORE_add_lookup(store, X509_LOOKUP_file());
+  if (lookup == nullptr) throw std::runtime_error("cannot prepare the certificate store for CRLs");
+  for (const auto& f : files) {
+    if (X509_load_crl_file(lookup, f.c_str(), X509_FILETYPE_PEM) <= 0)
+      throw std::runtime_error("cannot load CRL '" + f + "': not a readable PEM certificate revocation list");
+  }
+  X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+}
+
 }  // namespace
 
 std::unique_ptr<ssl::context> make_server_context(const TlsFiles& f) {
@@ -46,8 +61,28 @@ std::unique_ptr<ssl::context> make_server_context(const TlsFiles& f) {
   // Tell clients which CA we accept so they pick the right certificate.
   if (STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(f.client_ca.c_str()))
     SSL_CTX_set_client_CA_list(ctx->native_handle(), names);
+  load_crls(*ctx, f.crls);
   ctx->set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
   return ctx;
+}
+
+ServerTls::ServerTls(TlsFiles files) : files_(std::move(files)), ctx_(make_server_context(files_)) {}
+
+std::shared_ptr<ssl::context> ServerTls::current() const {
+  std::lock_guard lock(mu_);
+  return ctx_;
+}
+
+Result<void> ServerTls::reload() {
+  std::shared_ptr<ssl::context> fresh;
+  try {
+    fresh = make_server_context(files_);
+  } catch (const std::exception& e) {
+    return make_error(Errc::invalid_input, e.what());
+  }
+  std::lock_guard lock(mu_);
+  ctx_ = std::move(fresh);
+  return {};
 }
 
 security::Principal principal_from_peer(const ssl_st* s) {

@@ -9,6 +9,7 @@
 // fsync) and then calls each callback from the writer thread. Reads are
 // synchronous and must not be called on a network thread; callers run them on
 // the store's reader pool via run_read().
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -214,6 +215,11 @@ struct UnitOfWork {
   // so what the firing writes is never committed twice.
   std::vector<TimerSet> timer_sets{};
   std::vector<std::string> timers_fired{};
+  // Nobody waits on this unit (a change-feed cursor that moved without
+  // producing anything): it rides with the next group commit instead of
+  // costing an fsync of its own, committed at the latest after
+  // SqliteOptions::lazy_delay.
+  bool lazy = false;
 };
 
 struct OpOutcome {
@@ -363,6 +369,11 @@ struct SqliteOptions {
   // reads them back, which dominated a 100 k-row CASH/GUM file at 64 MiB.
   int writer_cache_mib = 256;
   int busy_timeout_ms = 5000;
+  // The longest a lazy unit waits for company before it is committed alone.
+  std::chrono::milliseconds lazy_delay{200};
+  // Checkpoints run on a thread of their own, off the commit path, once the
+  // WAL holds this many pages (about 4 KiB each).
+  int checkpoint_pages = 8192;
   // When set, the store registers commit batch size / latency histograms and
   // queue depth gauges here (rendered on /metrics).
   metrics::Registry* metrics = nullptr;

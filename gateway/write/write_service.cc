@@ -72,20 +72,63 @@ std::string nhs_criterion(const Entry& e) {
   return m.value;
 }
 
-// Replaces every "reference" equal to a key of `map` (urn:uuid:... fullUrls).
-void resolve_references(json::Value& v, const std::map<std::string, std::string>& map, json::Allocator& alloc) {
+// Rewrites every "reference" that names an entry of the request by its
+// urn:uuid fullUrl to "<Type>/urn:uuid:...": a placeholder no real reference
+// can be (':' is not allowed in an id) that the index extractor files under
+// its type, so that a body and its index rows can be made on the caller's
+// thread and the writer only has to put the resolved id in (placeholder_ids).
+void mark_references(json::Value& v, const std::map<std::string, std::string>& types, json::Allocator& alloc) {
   if (v.IsObject()) {
     for (auto it = v.MemberBegin(); it != v.MemberEnd(); ++it) {
       std::string_view k(it->name.GetString(), it->name.GetStringLength());
       if (k == "reference" && it->value.IsString()) {
-        auto f = map.find(std::string(json::as_view(it->value)));
-        if (f != map.end()) it->value = json::str(f->second, alloc);
+        auto f = types.find(std::string(json::as_view(it->value)));
+        if (f != types.end()) it->value = json::str(f->second + "/" + f->first, alloc);
       } else {
-        resolve_references(it->value, map, alloc);
+        mark_references(it->value, types, alloc);
       }
     }
   } else if (v.IsArray()) {
-    for (auto& e : v.GetArray()) resolve_references(e, map, alloc);
+    for (auto& e : v.GetArray()) mark_references(e, types, alloc);
+  }
+}
+
+constexpr std::string_view kPlaceholder = "/urn:uuid:";
+
+// Puts the resolved ids in for the placeholders of mark_references: `ids`
+// maps "urn:uuid:..." to the id its entry resolved to.
+std::string placeholder_ids(std::string_view text, const std::map<std::string, std::string>& ids) {
+  std::string out;
+  out.reserve(text.size());
+  size_t from = 0;
+  for (size_t at; (at = text.find(kPlaceholder, from)) != std::string_view::npos;) {
+    size_t key_at = at + 1;
+    // In a body the token ends at its closing quote; an index value is the token.
+    size_t end = std::min(text.find('"', key_at), text.size());
+    auto f = ids.find(std::string(text.substr(key_at, end - key_at)));
+    out.append(text, from, key_at - from);
+    if (f != ids.end()) out.append(f->second);
+    else out.append(text, key_at, end - key_at);
+    from = end;
+  }
+  out.append(text, from, std::string_view::npos);
+  return out;
+}
+
+// The same inside a document (the merge and re-targeting paths work on JSON).
+void resolve_placeholders(json::Value& v, const std::map<std::string, std::string>& ids, json::Allocator& alloc) {
+  if (v.IsObject()) {
+    for (auto it = v.MemberBegin(); it != v.MemberEnd(); ++it) {
+      std::string_view k(it->name.GetString(), it->name.GetStringLength());
+      if (k == "reference" && it->value.IsString()) {
+        std::string_view r = json::as_view(it->value);
+        if (r.find(kPlaceholder) != std::string_view::npos) it->value = json::str(placeholder_ids(r, ids), alloc);
+      } else {
+        resolve_placeholders(it->value, ids, alloc);
+      }
+    }
+  } else if (v.IsArray()) {
+    for (auto& e : v.GetArray()) resolve_placeholders(e, ids, alloc);
   }
 }
 
@@ -123,8 +166,18 @@ std::string where(const Entry& e, std::string_view suffix) {
 // One request on its way through the store. The resolution fields are
 // written by the prepare hook on the writer thread and read by the commit
 // callback on the same thread, after it.
+// A write entry made ready on the caller's thread: the stored text and the
+// index rows, with placeholders where the writer puts resolved ids.
+struct Ready {
+  std::string body;
+  std::vector<store::IndexEntry> index;
+  std::optional<std::string> unique_key;
+  bool placeholders = false;
+};
+
 struct State {
   Request req;
+  std::vector<Ready> ready;
   WriteService::Done done;
   std::vector<std::string> hidden;                           // the caller's hidden labels
   std::vector<std::vector<security::WriteCondition>> conds;  // per entry (create/update)
@@ -187,7 +240,29 @@ struct WriteService::Impl {
         return;
       }
     }
-    nhs_unique_key(e.type, *e.resource);
+  }
+
+  // The JSON work of every write entry, here rather than on the writer:
+  // references to other entries marked, the stored text and the index rows.
+  void prepare(State& st) {
+    std::map<std::string, std::string> types;  // urn:uuid fullUrl -> its entry's type
+    // A batch's entries stand alone: their urn:uuid references are not resolved.
+    if (st.req.mode == Mode::transaction)
+      for (const auto& e : st.req.entries)
+        if (e.full_url.rfind("urn:uuid:", 0) == 0 && e.method != Method::remove && e.method != Method::get)
+          types[e.full_url] = e.type;
+    st.ready.assign(st.req.entries.size(), Ready{});
+    for (size_t i = 0; i < st.req.entries.size(); ++i) {
+      Entry& e = st.req.entries[i];
+      if (e.error || !e.resource || (e.method != Method::post && e.method != Method::put)) continue;
+      json::Document& d = *e.resource;
+      if (!types.empty()) mark_references(d, types, d.GetAllocator());
+      Ready& r = st.ready[i];
+      r.unique_key = nhs_unique_key(e.type, d);
+      r.index = model::index_entries(e.type, d);
+      r.body = model::storage_text(d, e.type, d.GetAllocator());
+      r.placeholders = !types.empty() && r.body.find(kPlaceholder) != std::string::npos;
+    }
   }
 
   static Issue issue_of(const Error& e) {
@@ -203,6 +278,7 @@ struct WriteService::Impl {
     st->hidden = st->req.internal ? std::vector<std::string>{} : policy.hidden_labels(st->req.who);
     st->conds.resize(st->req.entries.size());
     for (size_t i = 0; i < st->req.entries.size(); ++i) check(st->req, st->req.entries[i], st->conds[i]);
+    prepare(*st);
     if (st->req.mode == Mode::batch) return run_batch(st);
     // All or nothing: any entry's problem fails the whole request, every problem listed.
     Outcome refused;
@@ -267,6 +343,7 @@ struct WriteService::Impl {
     std::string id;
     std::optional<store::StoredResource> current;  // the live version it replaces
     bool noop = false;
+    bool retargeted = false;  // a merged-away number's update, rewritten for its survivor
   };
 
   Result<Target> target_of(State& st, const Entry& e, json::Document* doc, store::TxView& view) {
@@ -315,6 +392,7 @@ struct WriteService::Impl {
           t.id = (*subject)->record.id;
           if ((*subject)->merged_away) {
             identity::retarget_to_survivor(*doc, *stored);
+            t.retargeted = true;
             st.notes.push_back(Issue{Severity::warning, "informational", "PID-3",
                                      "this NHS number was merged into another record; the message was applied to the "
                                      "surviving record"});
@@ -374,17 +452,14 @@ struct WriteService::Impl {
     st.bodies.assign(r.action.empty() ? n : 0, std::string());
     st.notes.clear();
     std::vector<Target> targets(n);
-    std::vector<std::shared_ptr<json::Document>> docs(n);
-    std::map<std::string, std::string> refs;
+    std::vector<json::Document*> docs(n, nullptr);
+    std::map<std::string, std::string> ids;  // urn:uuid fullUrl -> resolved id
     for (size_t i = 0; i < n; ++i) {
       const Entry& e = r.entries[i];
       if (e.method == Method::get) continue;
-      if (e.resource) {
-        // A copy per resolution: the request's entries stay as sent.
-        docs[i] = std::make_shared<json::Document>();
-        docs[i]->CopyFrom(*e.resource, docs[i]->GetAllocator());
-      }
-      auto t = target_of(st, e, docs[i].get(), view);
+      // The hook runs once per request, so it may work on the entry's own document.
+      if (e.resource) docs[i] = e.resource.get();
+      auto t = target_of(st, e, docs[i], view);
       if (!t) return t.error();
       targets[i] = std::move(*t);
       // What the entry replaces must be the caller's own as well (conditional
@@ -397,9 +472,7 @@ struct WriteService::Impl {
                              e.path.empty() ? condition_path(e.type, conds) : e.path + ".resource");
         }
       }
-      if (e.full_url.rfind("urn:uuid:", 0) == 0 && e.method != Method::remove) {
-        refs[e.full_url] = e.type + "/" + targets[i].id;
-      }
+      if (e.full_url.rfind("urn:uuid:", 0) == 0 && e.method != Method::remove) ids[e.full_url] = targets[i].id;
     }
     for (size_t i = 0; i < n; ++i) {
       const Entry& e = r.entries[i];
@@ -424,15 +497,29 @@ struct WriteService::Impl {
         op.kind = store::OpKind::remove;
       } else {
         op.kind = e.method == Method::post ? store::OpKind::create : store::OpKind::update;
-        json::Document& d = *docs[i];
-        if (e.method == Method::post || !e.match.empty()) json::set(d, "id", std::string_view(t.id), d.GetAllocator());
-        resolve_references(d, refs, d.GetAllocator());
-        if (!r.feed.empty() && merge && t.current && merge->merges(e.type, r.feed)) {
-          if (auto cur = json::parse(t.current->body); cur && cur->IsObject()) merge->merge(e.type, r.feed, *cur, d);
+        bool merged = !r.feed.empty() && merge && t.current && merge->merges(e.type, r.feed);
+        if (merged || t.retargeted) {
+          // What is stored depends on what is there: the JSON way, here.
+          json::Document& d = *docs[i];
+          resolve_placeholders(d, ids, d.GetAllocator());
+          if (merged) {
+            if (auto cur = json::parse(t.current->body); cur && cur->IsObject()) merge->merge(e.type, r.feed, *cur, d);
+          }
+          op.unique_key = nhs_unique_key(e.type, d);
+          op.index = model::index_entries(e.type, d);
+          op.body = model::storage_text(d, e.type, d.GetAllocator());
+        } else {
+          Ready& ready = st.ready[i];
+          op.unique_key = std::move(ready.unique_key);
+          op.index = std::move(ready.index);
+          if (ready.placeholders) {
+            op.body = placeholder_ids(ready.body, ids);
+            for (auto& x : op.index)
+              if (x.value.find(kPlaceholder) != std::string::npos) x.value = placeholder_ids(x.value, ids);
+          } else {
+            op.body = std::move(ready.body);
+          }
         }
-        op.unique_key = nhs_unique_key(e.type, d);
-        op.index = model::index_entries(e.type, d);
-        op.body = model::storage_text(d, e.type, d.GetAllocator());
         if (!st.bodies.empty()) st.bodies[i] = op.body;
       }
       st.op_index[i] = u.ops.size();
@@ -443,7 +530,7 @@ struct WriteService::Impl {
       }
       u.ops.push_back(std::move(op));
     }
-    if (auto moved = move_plans(st, view, targets, docs, u); !moved) return moved.error();
+    if (auto moved = move_plans(st, view, targets, docs, ids, u); !moved) return moved.error();
     if (!r.action.empty()) u.audit.push_back(audit::row(r.who, r.action, "Bundle", 200, r.request_id));
     // What was decided on the sender's behalf is kept with its message too.
     if (!st.notes.empty())
@@ -460,13 +547,14 @@ struct WriteService::Impl {
   // A Patient entry that is a merge (link replaced-by): the plans held against
   // the retired record move to the survivor in the same transaction.
   Result<void> move_plans(State& st, store::TxView& view, const std::vector<Target>& targets,
-                          const std::vector<std::shared_ptr<json::Document>>& docs, store::UnitOfWork& u) {
+                          const std::vector<json::Document*>& docs, const std::map<std::string, std::string>& ids,
+                          store::UnitOfWork& u) {
     const Request& r = st.req;
     size_t moved = 0;
     for (size_t i = 0; i < r.entries.size(); ++i) {
       const Entry& e = r.entries[i];
       if (e.type != "Patient" || !docs[i] || st.op_index[i] == SIZE_MAX) continue;
-      std::string survivor = identity::replaced_by(*docs[i]);
+      std::string survivor = placeholder_ids(identity::replaced_by(*docs[i]), ids);
       if (survivor.rfind("Patient/", 0) != 0 || survivor == "Patient/" + targets[i].id) continue;
       std::string retired_nhs = identity::nhs_number_of(*docs[i]);
       if (retired_nhs.empty() || !targets[i].current) continue;
@@ -607,6 +695,7 @@ struct WriteService::Impl {
       sub->req = std::move(one);
       sub->hidden = st->hidden;
       sub->conds = {st->conds[i]};
+      sub->ready = {std::move(st->ready[i])};
       sub->done = [done_one, i](Outcome o) {
         if (o.failure) {
           EntryOutcome eo;

@@ -15,6 +15,7 @@ corpus_for() {
     camhs_fuzz) echo tests/fixtures/camhs ;;
     cashgum_fuzz) echo tests/fixtures/cashgum ;;
     cpis_upload_fuzz) echo tests/fixtures/cpis ;;
+    fhir_request_fuzz) echo tests/fixtures/fhir ;;
     *) echo "" ;;
   esac
 }
@@ -24,7 +25,13 @@ for bin in build-fuzz/bin/*_fuzz; do
   work="build-fuzz/corpus/$name"
   mkdir -p "$work"
   # Seeds are copied, never written back into the source tree.
-  if [[ -n "$seed" && -d "$seed" ]]; then
+  if [[ "$name" == fhir_request_fuzz ]]; then
+    # Its input is a query line, then a JSON body: each FHIR fixture behind a search.
+    while IFS= read -r -d '' f; do
+      { echo 'identifier=https://fhir.nhs.uk/Id/nhs-number%7C9990237573&_count=5'; cat "$f"; } \
+        > "$work/seed-$(printf '%s' "$f" | md5sum | cut -c1-16)"
+    done < <(find "$seed" -type f -name '*.json' -print0)
+  elif [[ -n "$seed" && -d "$seed" ]]; then
     while IFS= read -r -d '' f; do cp "$f" "$work/seed-$(printf '%s' "$f" | md5sum | cut -c1-16)"; done \
       < <(find "$seed" -type f ! -name '*.json' -print0)
   fi

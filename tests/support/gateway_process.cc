@@ -85,6 +85,26 @@ bool GatewayProcess::start(const std::string& data_dir, const std::vector<std::s
   return false;
 }
 
+void GatewayProcess::send_signal(int sig) {
+  if (pid_ > 0) ::kill(pid_, sig);
+}
+
+const std::string& GatewayProcess::refresh_log() {
+  char buf[4096];
+  ssize_t n;
+  while (out_fd_ >= 0 && (n = read(out_fd_, buf, sizeof buf)) > 0) output_.append(buf, static_cast<size_t>(n));
+  return output_;
+}
+
+bool GatewayProcess::wait_for_log(const std::string& text, std::chrono::milliseconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (refresh_log().find(text) == std::string::npos) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    usleep(20'000);
+  }
+  return true;
+}
+
 void GatewayProcess::kill9() {
   if (pid_ <= 0) return;
   ::kill(pid_, SIGKILL);

@@ -3,6 +3,7 @@
 // end-to-end tests (durability across kill -9, SIGTERM drain, CLI).
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -33,6 +34,13 @@ class GatewayProcess {
   // SIGTERM and wait; returns the exit status (or -1 when killed by a signal).
   int terminate();
   bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
+  // Sends a signal (e.g. SIGHUP) to the running process.
+  void send_signal(int sig);
+  // The output so far; log() as of the last start(), terminate() or refresh.
+  const std::string& refresh_log();
+  // Waits (up to `limit`) until the output contains `text`.
+  bool wait_for_log(const std::string& text, std::chrono::milliseconds limit = std::chrono::seconds(10));
   const std::string& log() const { return output_; }
   ~GatewayProcess();
 

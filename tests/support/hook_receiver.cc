@@ -157,9 +157,10 @@ struct HookReceiver::Impl : std::enable_shared_from_this<HookReceiver::Impl> {
   };
 };
 
-HookReceiver::HookReceiver() : impl_(std::make_shared<Impl>()) {
+HookReceiver::HookReceiver(const std::string& cert_name) : impl_(std::make_shared<Impl>()) {
   const std::string& pki = dev_pki_dir();
-  impl_->ctx = net::make_server_context(net::TlsFiles{pki + "/server.pem", pki + "/server.key", pki + "/ca.pem"});
+  impl_->ctx = net::make_server_context(
+      net::TlsFiles{pki + "/" + cert_name + ".pem", pki + "/" + cert_name + ".key", pki + "/ca.pem", {}});
   tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), 0);
   impl_->acceptor.open(ep.protocol());
   impl_->acceptor.set_option(asio::socket_base::reuse_address(true));

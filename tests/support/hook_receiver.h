@@ -28,7 +28,9 @@ struct ReceivedPost {
 
 class HookReceiver {
  public:
-  HookReceiver();
+  // cert_name: the dev PKI certificate it presents ("server", or
+  // "server-expired" / "server-wrong-host" for refusal tests).
+  explicit HookReceiver(const std::string& cert_name = "server");
   ~HookReceiver();
   uint16_t port() const;
   std::string url(const std::string& path = "/hook") const;

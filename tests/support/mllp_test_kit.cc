@@ -1,5 +1,7 @@
 #include "tests/support/mllp_test_kit.h"
 
+#include "gateway/security/policy.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -22,6 +24,24 @@ std::string hl7_message(const std::string& control_id, size_t padding) {
                   "|P|2.4\rEVN|A28|20240101120000+0000\rPID|1||TEST000001^^^RXX^PI||TEST^PERSON\r";
   if (padding > 0) m += "NTE|1||" + std::string(padding, 'x') + "\r";
   return m;
+}
+
+std::string systmone_a28(const std::string& nhs, const std::string& control_id) {
+  return "MSH|^~\\&|SYSTMONE|RFR|ROUTE|CPISGW|20261103091500+0000||ADT^A28^ADT_A05|" + control_id +
+         "|P|2.4|||||GBR|UNICODE UTF-8\rEVN|A28|20261103091500\rPID|1||" + nhs +
+         "^^^NHS^NH||TEST^Child^^^Miss||20190506|F|||1 Test Lane^^Rotherham^^S62 6AA^GBR^H|||||||||||||||||||||NSTS01\r"
+         "PV1|1|N\r";
+}
+
+delivery::MllpEndpoint tls_feed(uint16_t port, const std::string& pki_dir, const std::string& role) {
+  delivery::MllpEndpoint e;
+  e.host = "127.0.0.1";
+  e.port = port;
+  e.tls = true;
+  e.ca_file = pki_dir + "/ca.pem";
+  e.cert_file = pki_dir + "/client-" + role + ".pem";
+  e.key_file = pki_dir + "/client-" + role + ".key";
+  return e;
 }
 
 std::optional<AckFields> ack_fields(const std::string& ack) {
@@ -255,6 +275,19 @@ size_t TestMllpHandler::last_oversized_bytes() const {
 size_t TestMllpHandler::max_outstanding() const {
   std::lock_guard lock(mu_);
   return max_outstanding_;
+}
+
+std::function<bool(const security::Principal&)> admits_feeds() {
+  auto policy = std::make_shared<security::Policy>();
+  auto loaded = security::Policy::load(std::string(GW_SOURCE_DIR) + "/profiles");
+  if (loaded) *policy = std::move(*loaded);
+  return [policy](const security::Principal& p) { return policy->allows_operation(p, "ingest:systmone"); };
+}
+
+net::MllpOptions feed_listener_options() {
+  net::MllpOptions o;
+  o.admits = admits_feeds();
+  return o;
 }
 
 }  // namespace gw::test

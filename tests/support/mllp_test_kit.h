@@ -14,12 +14,17 @@
 #include <thread>
 #include <vector>
 
+#include "gateway/delivery/mllp_sender.h"
 #include "gateway/net/mllp_server.h"
 
 namespace gw::test {
 
 // An ADT^A28 with MSH-10 = control_id and no real patient data.
 std::string hl7_message(const std::string& control_id, size_t padding = 0);
+
+// A SystmOne ADT^A28 for a made-up child with this NHS number and MSH-10:
+// what the gateway's systmone mapping accepts (AA).
+std::string systmone_a28(const std::string& nhs, const std::string& control_id);
 
 struct AckFields {
   std::string code;        // MSA-1
@@ -97,6 +102,26 @@ class TestMllpHandler : public net::MllpHandler {
   std::deque<std::function<void()>> queue_;
   bool stop_ = false;
   std::thread worker_;
+};
+
+// An MLLP/TLS sender's endpoint on 127.0.0.1:port presenting
+// pki_dir/client-<role>.pem, checking the server against pki_dir/ca.pem.
+delivery::MllpEndpoint tls_feed(uint16_t port, const std::string& pki_dir, const std::string& role);
+
+// The listener's admission as the gateway configures it: the shipped
+// policy's operation ingest:systmone.
+std::function<bool(const security::Principal&)> admits_feeds();
+
+// MllpOptions as the gateway sets them for a feed listener (admits_feeds()).
+net::MllpOptions feed_listener_options();
+
+// A GP practice's MLLP endpoint in the test process: plain MLLP on an
+// ephemeral loopback port, answered by a TestMllpHandler.
+struct TestPractice {
+  TestMllpHandler handler;
+  metrics::Registry metrics;
+  net::MllpServer server{feed_listener_options(), handler, metrics};
+  uint16_t port = server.start();
 };
 
 }  // namespace gw::test

@@ -30,4 +30,16 @@ std::string mutate(std::string s, const std::vector<std::string>& corpus, std::m
   return s;
 }
 
+int run_mutations(const std::vector<std::string>& corpus, uint64_t seed, std::string_view interesting,
+                  const std::function<void(const std::string&)>& one, int max_runs, std::chrono::milliseconds budget) {
+  std::mt19937_64 rng(seed);
+  auto start = std::chrono::steady_clock::now();
+  int runs = 0;
+  while (runs < max_runs && std::chrono::steady_clock::now() - start < budget) {
+    one(mutate(corpus[rng() % corpus.size()], corpus, rng, interesting));
+    ++runs;
+  }
+  return runs;
+}
+
 }  // namespace gw::test

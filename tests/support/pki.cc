@@ -38,7 +38,7 @@ const std::string& dev_pki_dir() {
     const std::string build = GW_BUILD_DIR;
     dir = build + "/test-pki";
     // A PKI made by an older script lacks the newest certificate: make it again.
-    auto complete = [] { return exists(dir + "/ca.pem") && exists(dir + "/client-local-authority-2.pem"); };
+    auto complete = [] { return exists(dir + "/ca.pem") && exists(dir + "/server-wrong-host.pem") && exists(dir + "/crl.pem"); };
     if (complete()) return;
     int lock = ::open((build + "/test-pki.lock").c_str(), O_CREAT | O_RDWR, 0600);
     if (lock < 0 || ::flock(lock, LOCK_EX) != 0) die("cannot lock " + build + "/test-pki.lock");
@@ -57,6 +57,17 @@ const std::string& dev_pki_dir() {
     ::close(lock);
   });
   return dir;
+}
+
+void copy_dev_pki(const std::string& into) {
+  std::string cmd = "mkdir -p '" + into + "' && cp -a '" + dev_pki_dir() + "/.' '" + into + "/'";
+  if (std::system(cmd.c_str()) != 0) die("'" + cmd + "' failed");
+}
+
+void revoke_client(const std::string& pki_dir, const std::string& role) {
+  std::string cmd = std::string("bash '") + GW_SOURCE_DIR + "/certs/make-dev-pki.sh' revoke '" + pki_dir + "' '" +
+                    role + "' >/dev/null";
+  if (std::system(cmd.c_str()) != 0) die("'" + cmd + "' failed");
 }
 
 }  // namespace gw::test

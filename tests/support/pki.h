@@ -11,4 +11,10 @@ namespace gw::test {
 // beats a hundred handshake errors.
 const std::string& dev_pki_dir();
 
+// A private copy of the dev PKI (CA key included) for tests that change it,
+// such as a revocation, without disturbing tests running beside them.
+void copy_dev_pki(const std::string& into);
+// certs/make-dev-pki.sh revoke DIR ROLE: revokes client-ROLE.pem, rewrites DIR/crl.pem.
+void revoke_client(const std::string& pki_dir, const std::string& role);
+
 }  // namespace gw::test

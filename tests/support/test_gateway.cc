@@ -151,7 +151,8 @@ InProcessGateway::InProcessGateway(config::Limits limits, const events::Subscrip
     if (so.delivery.ca_file.empty()) so.delivery.ca_file = pki + "/ca.pem";
     so.delivery.cert_file = pki + "/server.pem";
     so.delivery.key_file = pki + "/server.key";
-    parts_->subs = std::make_unique<events::Subscriptions>(*parts_->store, std::move(*topics), parts_->registry, so);
+    parts_->subs = std::make_unique<events::Subscriptions>(*parts_->store, std::move(*topics), parts_->policy,
+                                                          parts_->registry, so);
     parts_->sub_api =
         std::make_unique<fhir::SubscriptionApi>(*parts_->rest, *parts_->writes, *parts_->subs, std::string());
     parts_->sub_api->add_routes(parts_->router);
@@ -160,7 +161,7 @@ InProcessGateway::InProcessGateway(config::Limits limits, const events::Subscrip
   ho.host = "127.0.0.1";
   ho.port = 0;
   ho.threads = 2;
-  ho.tls = net::TlsFiles{pki + "/server.pem", pki + "/server.key", pki + "/ca.pem"};
+  ho.tls = net::TlsFiles{pki + "/server.pem", pki + "/server.key", pki + "/ca.pem", {}};
   ho.limits = limits;
   parts_->server = std::make_unique<net::HttpsServer>(ho, parts_->router, parts_->registry);
   parts_->port = parts_->server->start();

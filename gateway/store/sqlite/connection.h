@@ -31,6 +31,7 @@ class Statement {
   // Parameters are 1-based, as in sqlite3_bind_*.
   Statement& bind(int i, std::string_view v);
   Statement& bind(int i, int64_t v);
+  Statement& bind_blob(int i, std::string_view v);  // an empty value is a zero-length blob, never NULL
   Statement& bind_null(int i);
 
   // true: a row is available; false: done. Errors carry sqlite's message.
@@ -39,6 +40,7 @@ class Statement {
   Result<void> run();
 
   std::string text(int col) const;
+  std::string blob(int col) const;
   int64_t int64(int col) const;
   bool is_null(int col) const;
 

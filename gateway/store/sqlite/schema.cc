@@ -151,8 +151,58 @@ CREATE INDEX sub_events_by_sub_status ON sub_events(subscription, status, number
 -- answers that from the index alone, whatever else the resource is indexed by.
 CREATE INDEX search_index_security ON search_index(type, id, value) WHERE param = '_security';
 )sql"},
-      // Issue 15 (the lead renumbers at merge): durable timers (docs/TIMERS.md).
       {6, R"sql(
+-- The write path's layout (rows.h): every version written once (ver, in
+-- commit order: its vid is the change feed), one small current row per
+-- resource (res), a search index keyed by value first (idx), the NHS-number
+-- constraint (pkey) and the security-label bits (labels). upgrade_to_v6
+-- moves the rows of the version-5 tables into these and drops them.
+CREATE TABLE labels(
+  bit INTEGER PRIMARY KEY,
+  code TEXT NOT NULL UNIQUE
+);
+CREATE TABLE res(
+  rid INTEGER PRIMARY KEY,
+  type TEXT NOT NULL,
+  id TEXT NOT NULL,
+  vid INTEGER NOT NULL,
+  version INTEGER NOT NULL,
+  ts INTEGER NOT NULL,
+  deleted INTEGER NOT NULL,
+  labels INTEGER NOT NULL,
+  keys BLOB NOT NULL,
+  ukey TEXT
+);
+CREATE UNIQUE INDEX res_by_id ON res(type, id);
+CREATE INDEX res_by_type ON res(type, rid);
+CREATE TABLE ver(
+  vid INTEGER PRIMARY KEY,
+  rid INTEGER NOT NULL,
+  version INTEGER NOT NULL,
+  ts INTEGER NOT NULL,
+  op INTEGER NOT NULL,
+  prev INTEGER NOT NULL,
+  body TEXT NOT NULL
+);
+CREATE INDEX ver_by_ts ON ver(ts);
+CREATE TABLE idx(
+  value TEXT NOT NULL,
+  type TEXT NOT NULL,
+  param TEXT NOT NULL,
+  system TEXT NOT NULL,
+  rid INTEGER NOT NULL,
+  PRIMARY KEY(value, type, param, system, rid)
+) WITHOUT ROWID;
+CREATE TABLE pkey(
+  key TEXT PRIMARY KEY,
+  rid INTEGER NOT NULL
+) WITHOUT ROWID;
+-- "Who saw this child": only the rows about a person are indexed.
+DROP INDEX audit_by_patient;
+CREATE INDEX audit_by_patient ON audit(patient_ref, seq) WHERE patient_ref != '';
+)sql", upgrade_to_v6},
+      // Durable timers (docs/TIMERS.md).
+      {7, R"sql(
 CREATE TABLE timers(
   key TEXT PRIMARY KEY,
   kind TEXT NOT NULL,
@@ -192,7 +242,9 @@ Result<int> migrate(Connection& c, const char* now_iso) {
   int applied = 0;
   for (const auto& m : migrations()) {
     if (m.version <= current) continue;
-    if (auto r = c.exec(m.sql); !r) {
+    auto r = c.exec(m.sql);
+    if (r && m.step) r = m.step(c);
+    if (!r) {
       Error e = r.error();
       e.message = "migration " + std::to_string(m.version) + ": " + e.message;
       return fail(std::move(e));

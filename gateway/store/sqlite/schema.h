@@ -14,7 +14,13 @@ class Connection;
 struct Migration {
   int version;      // 1, 2, 3... in order
   const char* sql;  // may hold several statements
+  // Run after `sql` in the same transaction, for data a statement cannot
+  // move (version 6 re-lays rows out); nullptr for most steps.
+  Result<void> (*step)(Connection&) = nullptr;
 };
+
+// Version 6: the rows of rows.h from the version-5 tables (upgrade_v6.cc).
+Result<void> upgrade_to_v6(Connection& c);
 
 const std::vector<Migration>& migrations();
 

@@ -17,7 +17,9 @@
 
 #include "gateway/common/log.h"
 #include "gateway/common/metrics.h"
+#include "gateway/common/clock.h"
 #include "gateway/store/sqlite/connection.h"
+#include "gateway/store/sqlite/rows.h"
 #include "gateway/store/sqlite/schema.h"
 #include "gateway/store/sqlite/timers.h"
 #include "gateway/store/store.h"
@@ -28,19 +30,15 @@ namespace {
 
 using sqlite::Connection;
 using sqlite::Statement;
+using sqlite::RowWriter;
+using sqlite::read_on;
+using sqlite::vread_on;
+using sqlite::history_on;
+using sqlite::search_on;
+using sqlite::match_on;
+using sqlite::unique_key_on;
+using sqlite::changes_after_on;
 
-std::string iso_now() {
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                std::chrono::system_clock::now().time_since_epoch())
-                .count();
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm t{};
-  gmtime_r(&secs, &t);
-  char buf[96];  // generous: the compiler cannot prove the tm fields are in range
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", t.tm_year + 1900, t.tm_mon + 1, t.tm_mday,
-                t.tm_hour, t.tm_min, t.tm_sec, static_cast<int>(ms % 1000));
-  return buf;
-}
 
 // Which connection a reader-pool thread owns. Keyed by store so that a task on
 // one store's pool calling another store falls back to that store's own
@@ -50,64 +48,6 @@ struct ReaderSlot {
   Connection* conn = nullptr;
 };
 thread_local ReaderSlot tls_reader;
-
-// SQL text with its text parameters in bind order; values are never spliced.
-struct Query {
-  std::string sql;
-  std::vector<std::string> binds;
-
-  void add(std::string_view fragment) { sql += fragment; }
-  void add(std::string_view fragment, std::string value) {
-    sql += fragment;
-    binds.push_back(std::move(value));
-  }
-};
-
-// Restricts `r` (resources) to ids having an index row for `param` matching one
-// of the (system, value) pairs; system "" matches any system. A non-correlated
-// IN lets SQLite drive from the search_index lookup index.
-void restrict_by_param(Query& q, const std::string& type, const std::string& param,
-                       const std::vector<std::pair<std::string, std::string>>& any_of) {
-  if (any_of.empty()) {
-    q.add(" AND 0");  // an OR over nothing matches nothing
-    return;
-  }
-  q.add(" AND r.id IN (SELECT s.id FROM search_index s WHERE s.type = ?", type);
-  q.add(" AND s.param = ?", param);
-  q.add(" AND (");
-  bool first = true;
-  for (const auto& [system, value] : any_of) {
-    if (!first) q.add(" OR ");
-    first = false;
-    if (system.empty()) {
-      q.add("s.value = ?", value);
-    } else {
-      q.add("(s.value = ?", value);
-      q.add(" AND s.system = ?)", system);
-    }
-  }
-  q.add("))");
-}
-
-Result<Statement> prepare_query(Connection& c, const Query& q) {
-  auto st = c.cached_text(q.sql);
-  if (!st) return st.error();
-  int i = 1;
-  for (const auto& b : q.binds) st->bind(i++, b);
-  return st;
-}
-
-StoredResource row_to_resource(const Statement& st) {
-  // Column order of kResourceColumns.
-  StoredResource r;
-  r.type = st.text(0);
-  r.id = st.text(1);
-  r.version = st.int64(2);
-  r.last_updated = st.text(3);
-  r.deleted = st.int64(4) != 0;
-  r.body = st.text(5);
-  return r;
-}
 
 constexpr const char* kInboundColumns =
     "id, received, adapter, channel, sender_ods, sender_system, control_id, status, reason, issues_json, raw, "
@@ -128,341 +68,6 @@ InboundRow row_to_inbound(Statement& st) {
   m.raw = st.text(10);
   m.replay_of = st.int64(11);
   return m;
-}
-
-constexpr const char* kResourceColumns = "r.type, r.id, r.version, r.last_updated, r.deleted, r.body";
-
-// ---- reads (any connection) ----------------------------------------------------
-
-Result<StoredResource> read_on(Connection& c, const std::string& type, const std::string& id) {
-  auto st = c.cached(
-      "SELECT type, id, version, last_updated, deleted, body FROM resources WHERE type = ?1 AND id = ?2");
-  if (!st) return st.error();
-  st->bind(1, type).bind(2, id);
-  auto row = st->step();
-  if (!row) return row.error();
-  if (!*row) return make_error(Errc::not_found, type + " not found");
-  StoredResource r = row_to_resource(*st);
-  if (r.deleted) return make_error(Errc::gone, type + " was deleted");
-  return r;
-}
-
-Result<StoredResource> vread_on(Connection& c, const std::string& type, const std::string& id, int64_t version) {
-  auto st = c.cached(
-      "SELECT type, id, version, last_updated, deleted, body FROM resource_history "
-      "WHERE type = ?1 AND id = ?2 AND version = ?3");
-  if (!st) return st.error();
-  st->bind(1, type).bind(2, id).bind(3, version);
-  auto row = st->step();
-  if (!row) return row.error();
-  if (!*row) return make_error(Errc::not_found, type + " version not found");
-  StoredResource r = row_to_resource(*st);
-  if (r.deleted) return make_error(Errc::gone, type + " version is a deletion");
-  return r;
-}
-
-Result<std::vector<StoredResource>> history_on(Connection& c, const std::string& type, const std::string& id) {
-  auto st = c.cached(
-      "SELECT type, id, version, last_updated, deleted, body FROM resource_history "
-      "WHERE type = ?1 AND id = ?2 ORDER BY version DESC");
-  if (!st) return st.error();
-  st->bind(1, type).bind(2, id);
-  std::vector<StoredResource> out;
-  for (;;) {
-    auto row = st->step();
-    if (!row) return row.error();
-    if (!*row) break;
-    out.push_back(row_to_resource(*st));
-  }
-  if (out.empty()) return make_error(Errc::not_found, type + " not found");
-  return out;
-}
-
-Query search_where(const SearchQuery& q) {
-  Query w;
-  w.add(" FROM resources r WHERE r.type = ?", q.type);
-  w.add(" AND r.deleted = 0");
-  if (!q.ids.empty()) {
-    w.add(" AND r.id IN (");
-    for (size_t i = 0; i < q.ids.size(); ++i) w.add(i ? ", ?" : "?", q.ids[i]);
-    w.add(")");
-  }
-  for (const auto& p : q.params) restrict_by_param(w, q.type, p.param, p.any_of);
-  if (!q.exclude_security.empty()) {
-    // Correlated, so each candidate's own few index rows are probed through
-    // search_index_security (migration 5): the cost follows the candidates, not the
-    // number of labelled resources of the type in the whole store. "+value":
-    // one range probe of the candidate's few label rows, not one per hidden label.
-    w.add(" AND NOT EXISTS (SELECT 1 FROM search_index s WHERE s.type = r.type AND s.id = r.id");
-    w.add(" AND s.param = '_security' AND +s.value IN (");
-    for (size_t i = 0; i < q.exclude_security.size(); ++i) w.add(i ? ", ?" : "?", q.exclude_security[i]);
-    w.add("))");
-  }
-  // ISO 8601 instants in one format sort as strings.
-  if (q.updated_ge) w.add(" AND r.last_updated >= ?", *q.updated_ge);
-  if (q.updated_gt) w.add(" AND r.last_updated > ?", *q.updated_gt);
-  if (q.updated_le) w.add(" AND r.last_updated <= ?", *q.updated_le);
-  if (q.updated_lt) w.add(" AND r.last_updated < ?", *q.updated_lt);
-  return w;
-}
-
-Result<SearchPage> search_page_on(Connection& c, const SearchQuery& q, const Query& where) {
-  SearchPage page;
-  {
-    Query sel;
-    // With an _id or index constraint the few matching rows are found by key
-    // and sorted; "+" keeps SQLite from walking every resource of the type in
-    // last_updated order instead (it prefers that to a sort when it has no
-    // statistics, which costs O(resources) per search).
-    bool selective = !q.ids.empty() || !q.params.empty();
-    std::string order = selective ? " ORDER BY +r.last_updated, +r.id" : " ORDER BY r.last_updated, r.id";
-    if (q.newest_first) order = selective ? " ORDER BY +r.last_updated DESC, +r.id DESC" : " ORDER BY r.last_updated DESC, r.id DESC";
-    sel.sql = std::string("SELECT ") + kResourceColumns + where.sql + order + " LIMIT ? OFFSET ?";
-    sel.binds = where.binds;
-    auto st = prepare_query(c, sel);
-    if (!st) return st.error();
-    int n = static_cast<int>(sel.binds.size());
-    st->bind(n + 1, static_cast<int64_t>(q.count)).bind(n + 2, q.offset);
-    for (;;) {
-      auto row = st->step();
-      if (!row) return row.error();
-      if (!*row) break;
-      page.items.push_back(row_to_resource(*st));
-    }
-  }
-  if (q.want_total) {
-    Query cnt;
-    cnt.sql = "SELECT count(*)" + where.sql;
-    cnt.binds = where.binds;
-    auto st = prepare_query(c, cnt);
-    if (!st) return st.error();
-    auto row = st->step();
-    if (!row) return row.error();
-    page.total = st->int64(0);
-  }
-  return page;
-}
-
-Result<SearchPage> search_on(Connection& c, const SearchQuery& q) {
-  if (q.type.empty()) return make_error(Errc::invalid_input, "search without a resource type");
-  if (q.count < 0 || q.offset < 0) return make_error(Errc::invalid_input, "negative _count or offset");
-  // One read transaction so the page and the total see the same snapshot; the
-  // statements are gone before COMMIT so the snapshot is always released.
-  // Prepared once per connection: sqlite3_exec would parse them on every search.
-  auto begin = c.cached("BEGIN");
-  if (!begin) return begin.error();
-  if (auto r = begin->run(); !r) return r.error();
-  auto page = search_page_on(c, q, search_where(q));
-  auto commit = c.cached("COMMIT");
-  if (auto r = commit ? commit->run() : Result<void>(commit.error()); !r) {
-    (void)c.exec("ROLLBACK");
-    if (page) return r.error();
-  }
-  return page;
-}
-
-Result<std::optional<std::string>> unique_key_on(Connection& c, const std::string& key) {
-  auto st = c.cached("SELECT id FROM patient_key WHERE key = ?1");
-  if (!st) return st.error();
-  st->bind(1, key);
-  auto row = st->step();
-  if (!row) return row.error();
-  if (!*row) return std::optional<std::string>();
-  return std::optional<std::string>(st->text(0));
-}
-
-// ---- writes (writer connection only) --------------------------------------------
-
-struct Current {
-  int64_t version = 0;
-  bool deleted = false;
-  std::string last_updated;
-};
-
-Result<std::optional<Current>> load_current(Connection& c, const std::string& type, const std::string& id) {
-  auto st = c.cached("SELECT version, deleted, last_updated FROM resources WHERE type = ?1 AND id = ?2");
-  if (!st) return st.error();
-  st->bind(1, type).bind(2, id);
-  auto row = st->step();
-  if (!row) return row.error();
-  if (!*row) return std::optional<Current>();
-  return std::optional<Current>(Current{st->int64(0), st->int64(1) != 0, st->text(2)});
-}
-
-// Live ids of `type` matching every Match, oldest first, at most `limit`.
-Result<std::vector<std::string>> matching_ids(Connection& c, const std::string& type, const std::vector<Match>& ms,
-                                              int limit) {
-  Query q;
-  q.add("SELECT r.id FROM resources r WHERE r.type = ?", type);
-  q.add(" AND r.deleted = 0");
-  for (const auto& m : ms) restrict_by_param(q, type, m.param, {{m.system, m.value}});
-  q.add(" ORDER BY +r.last_updated, +r.id LIMIT ?");  // "+": find by index row, not by walking the type
-  auto st = prepare_query(c, q);
-  if (!st) return st.error();
-  st->bind(static_cast<int>(q.binds.size()) + 1, static_cast<int64_t>(limit));
-  std::vector<std::string> out;
-  for (;;) {
-    auto row = st->step();
-    if (!row) return row.error();
-    if (!*row) break;
-    out.push_back(st->text(0));
-  }
-  return out;
-}
-
-// A unique-key holder other than `id` makes the write a conflict; the holder
-// goes in `expression` so the caller can point the sender at it.
-Result<void> check_unique_key(Connection& c, const WriteOp& op, const std::string& id) {
-  if (!op.unique_key) return {};
-  if (op.type != "Patient") return make_error(Errc::invalid_input, "unique_key is kept for Patient only");
-  auto holder = unique_key_on(c, *op.unique_key);
-  if (!holder) return holder.error();
-  if (*holder && **holder != id) {
-    return make_error(Errc::conflict, "a live Patient already holds this unique key", "Patient/" + **holder);
-  }
-  return {};
-}
-
-// Writes version `version` of the resource as current, appends it to history
-// and replaces its index and key rows.
-Result<void> write_version(Connection& c, const WriteOp& op, const std::string& id, int64_t version, bool deleted,
-                           const std::string& now, const char* interaction) {
-  {
-    auto st = c.cached("INSERT INTO changes(type, id, version, interaction, ts) VALUES(?1, ?2, ?3, ?4, ?5)");
-    if (!st) return st.error();
-    st->bind(1, op.type).bind(2, id).bind(3, version).bind(4, interaction).bind(5, now);
-    if (auto r = st->run(); !r) return r.error();
-  }
-  const std::string empty;
-  const std::string& body = deleted ? empty : op.body;
-  {
-    auto st = c.cached(
-        "INSERT INTO resources(type, id, version, last_updated, deleted, body) VALUES(?1, ?2, ?3, ?4, ?5, ?6) "
-        "ON CONFLICT(type, id) DO UPDATE SET version = excluded.version, last_updated = excluded.last_updated, "
-        "deleted = excluded.deleted, body = excluded.body");
-    if (!st) return st.error();
-    st->bind(1, op.type).bind(2, id).bind(3, version).bind(4, now).bind(5, int64_t{deleted}).bind(6, body);
-    if (auto r = st->run(); !r) return r.error();
-  }
-  {
-    auto st = c.cached(
-        "INSERT INTO resource_history(type, id, version, last_updated, deleted, body) "
-        "VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
-    if (!st) return st.error();
-    st->bind(1, op.type).bind(2, id).bind(3, version).bind(4, now).bind(5, int64_t{deleted}).bind(6, body);
-    if (auto r = st->run(); !r) return r.error();
-  }
-  {
-    auto st = c.cached("DELETE FROM search_index WHERE type = ?1 AND id = ?2");
-    if (!st) return st.error();
-    st->bind(1, op.type).bind(2, id);
-    if (auto r = st->run(); !r) return r.error();
-  }
-  if (!deleted) {
-    for (const auto& e : op.index) {
-      auto st = c.cached("INSERT INTO search_index(type, id, param, system, value) VALUES(?1, ?2, ?3, ?4, ?5)");
-      if (!st) return st.error();
-      st->bind(1, op.type).bind(2, id).bind(3, e.param).bind(4, e.system).bind(5, e.value);
-      if (auto r = st->run(); !r) return r.error();
-    }
-  }
-  if (op.type == "Patient") {
-    auto del = c.cached("DELETE FROM patient_key WHERE id = ?1");
-    if (!del) return del.error();
-    del->bind(1, id);
-    if (auto r = del->run(); !r) return r.error();
-    if (!deleted && op.unique_key) {
-      auto ins = c.cached("INSERT INTO patient_key(key, id) VALUES(?1, ?2)");
-      if (!ins) return ins.error();
-      ins->bind(1, *op.unique_key).bind(2, id);
-      if (auto r = ins->run(); !r) return r.error();
-    }
-  }
-  return {};
-}
-
-Result<OpOutcome> apply_create(Connection& c, const WriteOp& op, const std::string& now) {
-  if (!op.if_none_exist.empty()) {
-    auto ids = matching_ids(c, op.type, op.if_none_exist, 1);
-    if (!ids) return ids.error();
-    if (!ids->empty()) {
-      if (op.id_resolved && ids->front() != op.id) {
-        return make_error(Errc::version_conflict, "a matching resource appeared since the references were resolved");
-      }
-      auto cur = load_current(c, op.type, ids->front());
-      if (!cur) return cur.error();
-      if (!*cur) return make_error(Errc::internal, "matched resource vanished inside the transaction");
-      return OpOutcome{ids->front(), (*cur)->version, (*cur)->last_updated, false, true};
-    }
-  }
-  auto cur = load_current(c, op.type, op.id);
-  if (!cur) return cur.error();
-  if (*cur) return make_error(Errc::conflict, "a resource with this id already exists", "id");
-  if (auto r = check_unique_key(c, op, op.id); !r) return r.error();
-  if (auto r = write_version(c, op, op.id, 1, false, now, "create"); !r) return r.error();
-  return OpOutcome{op.id, 1, now, true, false};
-}
-
-Result<OpOutcome> apply_update(Connection& c, const WriteOp& op, const std::string& now) {
-  std::string id = op.id;
-  if (!op.match.empty()) {
-    auto ids = matching_ids(c, op.type, op.match, 2);
-    if (!ids) return ids.error();
-    if (ids->size() > 1) return make_error(Errc::version_conflict, "conditional update matched more than one resource");
-    if (ids->size() == 1) id = ids->front();
-    if (op.id_resolved && id != op.id) {
-      return make_error(Errc::version_conflict, "the matching resource changed since the references were resolved");
-    }
-  }
-  if (id.empty()) return make_error(Errc::invalid_input, "update without an id", "id");
-  auto cur = load_current(c, op.type, id);
-  if (!cur) return cur.error();
-  int64_t version = 1;
-  bool created = true;
-  if (!*cur) {
-    if (!op.upsert) return make_error(Errc::not_found, op.type + " not found");
-    if (op.if_match) return make_error(Errc::version_conflict, "If-Match given but the resource does not exist");
-  } else {
-    const Current& k = **cur;
-    if (k.deleted && !op.upsert) return make_error(Errc::gone, op.type + " was deleted");
-    if (op.if_match && *op.if_match != k.version) {
-      return make_error(Errc::version_conflict, "If-Match does not match the current version");
-    }
-    version = k.version + 1;
-    created = k.deleted;  // an update of a deleted resource brings it back
-  }
-  if (auto r = check_unique_key(c, op, id); !r) return r.error();
-  if (auto r = write_version(c, op, id, version, false, now, created ? "create" : "update"); !r) return r.error();
-  return OpOutcome{id, version, now, created, false};
-}
-
-Result<OpOutcome> apply_remove(Connection& c, const WriteOp& op, const std::string& now) {
-  auto cur = load_current(c, op.type, op.id);
-  if (!cur) return cur.error();
-  if (!*cur) return make_error(Errc::not_found, op.type + " not found");
-  const Current& k = **cur;
-  // FHIR delete is idempotent: deleting what is already deleted succeeds.
-  if (k.deleted) return OpOutcome{op.id, k.version, k.last_updated, false, false};
-  if (op.if_match && *op.if_match != k.version) {
-    return make_error(Errc::version_conflict, "If-Match does not match the current version");
-  }
-  if (auto r = write_version(c, op, op.id, k.version + 1, true, now, "delete"); !r) return r.error();
-  return OpOutcome{op.id, k.version + 1, now, false, false};
-}
-
-Result<OpOutcome> apply_op(Connection& c, const WriteOp& op, const std::string& now) {
-  if (op.type.empty()) return make_error(Errc::invalid_input, "write without a resource type");
-  switch (op.kind) {
-    case OpKind::create:
-      if (op.id.empty()) return make_error(Errc::invalid_input, "create without an id", "id");
-      return apply_create(c, op, now);
-    case OpKind::update:
-      return apply_update(c, op, now);
-    case OpKind::remove:
-      if (op.id.empty()) return make_error(Errc::invalid_input, "delete without an id", "id");
-      return apply_remove(c, op, now);
-  }
-  return make_error(Errc::internal, "unknown write kind");
 }
 
 Result<void> insert_audit(Connection& c, const AuditRow& a, const std::string& now) {
@@ -599,9 +204,9 @@ class WriterView final : public TxView {
   explicit WriterView(Connection& c) : c_(c) {}
   Result<StoredResource> read(const std::string& type, const std::string& id) override { return read_on(c_, type, id); }
   Result<std::vector<std::string>> match(const std::string& type, const std::vector<Match>& ms, int limit) override {
-    return matching_ids(c_, type, ms, limit);
+    return match_on(c_, type, ms, limit);
   }
-  Result<SearchPage> search(const SearchQuery& q) override { return search_page_on(c_, q, search_where(q)); }
+  Result<SearchPage> search(const SearchQuery& q) override { return search_on(c_, q, true); }
   Result<std::optional<std::string>> find_by_unique_key(const std::string& key) override {
     return unique_key_on(c_, key);
   }
@@ -610,7 +215,8 @@ class WriterView final : public TxView {
   Connection& c_;
 };
 
-Result<CommitOutcome> apply_unit_body(Connection& c, UnitOfWork& u, const std::string& now) {
+Result<CommitOutcome> apply_unit_body(Connection& c, RowWriter& rows, UnitOfWork& u, int64_t now_ms,
+                                      const std::string& now) {
   if (u.prepare) {
     WriterView view(c);
     if (auto r = u.prepare(view, u); !r) return r.error();
@@ -620,7 +226,7 @@ Result<CommitOutcome> apply_unit_body(Connection& c, UnitOfWork& u, const std::s
     if (auto r = claim_idempotency_key(c, *u.idempotency_key, now); !r) return r.error();
   out.ops.reserve(u.ops.size());
   for (const auto& op : u.ops) {
-    auto r = apply_op(c, op, now);
+    auto r = rows.apply(op, now_ms);
     if (!r) return r.error();
     out.ops.push_back(std::move(*r));
   }
@@ -687,19 +293,24 @@ class SqliteStore final : public Store {
     }
     // FULL: a unit is acknowledged only once it survives power loss.
     if (auto r = writer_->exec("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON"); !r) fail(r.error().message);
-    // Ids are random UUIDs, so inserts land all over every B-tree: keep the
-    // interior pages in memory (SqliteOptions::writer_cache_mib) instead of
-    // re-reading them per commit, and checkpoint every ~40 MiB of WAL rather
-    // than every 4 MiB so a page written many times between checkpoints is
-    // copied back once.
+    // The writer keeps the interior pages of every B-tree in memory
+    // (SqliteOptions::writer_cache_mib) instead of re-reading them per commit.
+    // It never checkpoints: an automatic checkpoint would run inside COMMIT,
+    // between the fsync and the callbacks, and hold every answer of the batch
+    // back; the checkpointer thread does it on its own connection (PASSIVE:
+    // it never blocks the writer), and journal_size_limit trims the WAL file
+    // once a checkpoint let it start over.
     const std::string pragmas = "PRAGMA cache_size=-" + std::to_string(int64_t{opts_.writer_cache_mib} * 1024) +
-                                "; PRAGMA mmap_size=268435456; PRAGMA wal_autocheckpoint=10000";
+                                "; PRAGMA mmap_size=268435456; PRAGMA wal_autocheckpoint=0"
+                                "; PRAGMA journal_size_limit=67108864";
     if (auto r = writer_->exec(pragmas); !r) {
       fail(r.error().message);
     }
-    auto applied = sqlite::migrate(*writer_, iso_now().c_str());
+    auto applied = sqlite::migrate(*writer_, clock::iso_now().c_str());
     if (!applied) fail(applied.error().message);
     migrations_applied_ = *applied;
+    rows_ = std::make_unique<sqlite::RowWriter>(*writer_);
+    if (auto r = rows_->load(); !r) fail(r.error().message);
 
     auto open_reader = [&]() {
       auto c = Connection::open(opts_.path, Connection::Mode::read_write_create, opts_.busy_timeout_ms);
@@ -712,6 +323,12 @@ class SqliteStore final : public Store {
     };
     for (int i = 0; i < opts_.reader_threads; ++i) readers_.push_back(open_reader());
     fallback_ = open_reader();
+    {
+      auto c = Connection::open(opts_.path, Connection::Mode::read_write_create, opts_.busy_timeout_ms);
+      if (!c) fail(c.error().message);
+      checkpointer_ = std::move(*c);
+    }
+    sqlite3_wal_hook(writer_->raw(), &SqliteStore::on_wal_commit, this);
 
     if (opts_.metrics) {
       commit_seconds_ = &opts_.metrics->histogram("gw_store_commit_seconds",
@@ -720,12 +337,25 @@ class SqliteStore final : public Store {
                                                batch_bounds());
       depth_gauge_ = &opts_.metrics->gauge("gw_store_writer_queue_depth", "Units waiting for the store writer");
       failures_ = &opts_.metrics->counter("gw_store_commit_failures_total", "Store commits that failed");
+      checkpoints_ = &opts_.metrics->counter("gw_store_checkpoints_total", "WAL checkpoints run off the commit path");
+      checkpoint_seconds_ = &opts_.metrics->histogram("gw_store_checkpoint_seconds", "WAL checkpoint duration (seconds)",
+                                                      metrics::latency_buckets());
     }
 
-    writer_thread_ = std::thread([this] { writer_loop(); });
+    writer_thread_ = std::thread([this] {
+      log::name_thread("gw-writer");
+      writer_loop();
+    });
+    checkpoint_thread_ = std::thread([this] {
+      log::name_thread("gw-checkpoint");
+      checkpoint_loop();
+    });
     for (auto& r : readers_) {
       Connection* conn = r.get();
-      reader_threads_.emplace_back([this, conn] { reader_loop(conn); });
+      reader_threads_.emplace_back([this, conn] {
+        log::name_thread("gw-reader");
+        reader_loop(conn);
+      });
     }
     log::info("store_opened", {{"engine", "sqlite"},
                                {"migrations_applied", migrations_applied_},
@@ -738,6 +368,7 @@ class SqliteStore final : public Store {
       std::lock_guard lk(wmu_);
       if (wclosing_) return make_error(Errc::unavailable, "store is closing");
       if (wq_.size() >= queue_capacity_) return make_error(Errc::unavailable, "store writer queue is full");
+      if (!unit.lazy) ++urgent_queued_;
       wq_.push_back(Pending{std::move(unit), std::move(cb)});
       set_depth(wq_.size());
     }
@@ -755,7 +386,7 @@ class SqliteStore final : public Store {
     return with_reader([&](Connection& c) { return history_on(c, type, id); });
   }
   Result<SearchPage> search(const SearchQuery& q) override {
-    return with_reader([&](Connection& c) { return search_on(c, q); });
+    return with_reader([&](Connection& c) { return search_on(c, q, false); });
   }
   Result<std::optional<std::string>> find_by_unique_key(const std::string& key) override {
     return with_reader([&](Connection& c) { return unique_key_on(c, key); });
@@ -793,20 +424,7 @@ class SqliteStore final : public Store {
   }
 
   Result<std::vector<ChangeRow>> changes_after(int64_t after, int limit) override {
-    return with_reader([&](Connection& c) -> Result<std::vector<ChangeRow>> {
-      auto st = c.cached(
-          "SELECT seq, type, id, version, interaction, ts FROM changes WHERE seq > ?1 ORDER BY seq LIMIT ?2");
-      if (!st) return st.error();
-      st->bind(1, after).bind(2, static_cast<int64_t>(limit));
-      std::vector<ChangeRow> out;
-      for (;;) {
-        auto row = st->step();
-        if (!row) return row.error();
-        if (!*row) break;
-        out.push_back(ChangeRow{st->int64(0), st->text(1), st->text(2), st->int64(3), st->text(4), st->text(5)});
-      }
-      return out;
-    });
+    return with_reader([&](Connection& c) { return changes_after_on(c, after, limit); });
   }
 
   Result<std::vector<TimerRow>> due_timers(const std::string& now, int limit) override {
@@ -932,6 +550,12 @@ class SqliteStore final : public Store {
     // The writer drains what is queued first; callbacks may still queue reads.
     if (writer_thread_.joinable()) writer_thread_.join();
     {
+      std::lock_guard lk(cmu_);
+      cstop_ = true;
+    }
+    ccv_.notify_all();
+    if (checkpoint_thread_.joinable()) checkpoint_thread_.join();
+    {
       std::lock_guard lk(rmu_);
       rclosing_ = true;
     }
@@ -971,9 +595,15 @@ class SqliteStore final : public Store {
         std::unique_lock lk(wmu_);
         wcv_.wait(lk, [this] { return !wq_.empty() || wclosing_; });
         if (wq_.empty()) return;  // closing and drained
+        // Only lazy units queued: wait a while for a unit someone waits on,
+        // so they share its fsync instead of paying one of their own.
+        if (!wclosing_ && urgent_queued_ == 0) {
+          wcv_.wait_for(lk, opts_.lazy_delay, [this] { return urgent_queued_ > 0 || wclosing_; });
+        }
         size_t n = std::min(opts_.max_batch, wq_.size());
         batch.reserve(n);
         for (size_t i = 0; i < n; ++i) {
+          if (!wq_.front().unit.lazy) --urgent_queued_;
           batch.push_back(std::move(wq_.front()));
           wq_.pop_front();
         }
@@ -987,7 +617,8 @@ class SqliteStore final : public Store {
   // fails is rolled back alone, and one fsync covers all the others.
   void commit_batch(std::vector<Pending>& batch) {
     auto t0 = std::chrono::steady_clock::now();
-    const std::string now = iso_now();
+    const int64_t now_ms = clock::now_ms();
+    const std::string now = clock::iso_ms(now_ms);
     std::vector<Result<CommitOutcome>> results;
     results.reserve(batch.size());
     Connection& c = *writer_;
@@ -998,12 +629,14 @@ class SqliteStore final : public Store {
         failure = r.error().message;
         break;
       }
-      auto res = apply_unit_body(c, batch[i].unit, now);
+      auto res = apply_unit_body(c, *rows_, batch[i].unit, now_ms, now);
       if (!res) {
         if (res.error().code == Errc::store_failure) {
           log::warn("store_unit_failed", {{"reason", res.error().message}});
         }
         if (auto r = run_cached(c, "ROLLBACK TO unit"); !r) failure = r.error().message;
+        // What the unit handed out (label bits above all) is gone with it.
+        else if (auto r2 = rows_->reload(); !r2) failure = r2.error().message;
       }
       if (auto r = run_cached(c, "RELEASE unit"); !r && failure.empty()) failure = r.error().message;
       results.push_back(std::move(res));
@@ -1013,6 +646,7 @@ class SqliteStore final : public Store {
     }
     if (!failure.empty()) {
       (void)c.exec("ROLLBACK");
+      if (auto r = rows_->reload(); !r) log::error("store_reload_failed", {{"reason", r.error().message}});
       log::error("store_commit_failed", {{"units", static_cast<uint64_t>(batch.size())}, {"reason", failure}});
       if (failures_) failures_->inc();
       results.clear();
@@ -1055,6 +689,40 @@ class SqliteStore final : public Store {
     }
   }
 
+  // After every commit of the writer (its thread): the WAL's size in pages.
+  static int on_wal_commit(void* self, sqlite3*, const char*, int pages) {
+    auto* s = static_cast<SqliteStore*>(self);
+    if (pages >= s->opts_.checkpoint_pages) {
+      {
+        std::lock_guard lk(s->cmu_);
+        s->checkpoint_due_ = true;
+      }
+      s->ccv_.notify_one();
+    }
+    return SQLITE_OK;
+  }
+
+  void checkpoint_loop() {
+    for (;;) {
+      {
+        std::unique_lock lk(cmu_);
+        ccv_.wait(lk, [this] { return checkpoint_due_ || cstop_; });
+        if (cstop_) return;
+        checkpoint_due_ = false;
+      }
+      int log_pages = 0, copied = 0;
+      auto t0 = std::chrono::steady_clock::now();
+      int rc = sqlite3_wal_checkpoint_v2(checkpointer_->raw(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &log_pages, &copied);
+      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+        log::warn("store_checkpoint_failed", {{"reason", checkpointer_->last_error()}});
+      } else if (checkpoints_) {
+        checkpoints_->inc();
+        if (checkpoint_seconds_) checkpoint_seconds_->observe(secs);
+      }
+    }
+  }
+
   void reader_loop(Connection* conn) {
     tls_reader = ReaderSlot{this, conn};
     for (;;) {
@@ -1082,6 +750,12 @@ class SqliteStore final : public Store {
   int migrations_applied_ = 0;
 
   std::unique_ptr<Connection> writer_;
+  std::unique_ptr<sqlite::RowWriter> rows_;
+  std::unique_ptr<Connection> checkpointer_;
+  std::thread checkpoint_thread_;
+  std::mutex cmu_;
+  std::condition_variable ccv_;
+  bool checkpoint_due_ = false, cstop_ = false;
   std::vector<std::unique_ptr<Connection>> readers_;
   std::unique_ptr<Connection> fallback_;
   std::mutex fallback_mu_;
@@ -1089,6 +763,7 @@ class SqliteStore final : public Store {
   std::mutex wmu_;
   std::condition_variable wcv_;
   std::deque<Pending> wq_;
+  size_t urgent_queued_ = 0;  // queued units that are not lazy
   bool wclosing_ = false;
   std::thread writer_thread_;
 
@@ -1109,6 +784,8 @@ class SqliteStore final : public Store {
   metrics::Histogram* batch_units_ = nullptr;
   metrics::Gauge* depth_gauge_ = nullptr;
   metrics::Counter* failures_ = nullptr;
+  metrics::Counter* checkpoints_ = nullptr;
+  metrics::Histogram* checkpoint_seconds_ = nullptr;
 };
 
 }  // namespace

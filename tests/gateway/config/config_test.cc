@@ -427,3 +427,42 @@ TEST(ParseConfig, SubscriptionsHaveTheDocumentedDefaultsAndAreConfigurable) {
 
 }  // namespace
 }  // namespace gw::config
+
+namespace gw::config {
+namespace {
+
+TEST(ParseConfig, RevocationListsRateLimitsAndFrameTimeout) {
+  auto c = parse_config(R"({"tls": {"crl_files": ["/a/crl.pem", "/b/crl.pem"]},
+    "limits": {"rate_per_principal": 2.5, "burst": 7, "max_concurrent_per_principal": 3, "max_query_params": 40},
+    "mllp": {"frame_timeout_ms": 1500}})");
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  EXPECT_EQ(c->tls_crls, (std::vector<std::string>{"/a/crl.pem", "/b/crl.pem"}));
+  EXPECT_DOUBLE_EQ(c->limits.per_principal.rate_per_second, 2.5);
+  EXPECT_EQ(c->limits.per_principal.burst, 7u);
+  EXPECT_EQ(c->limits.per_principal.max_concurrent, 3u);
+  EXPECT_EQ(c->limits.max_query_params, 40u);
+  EXPECT_EQ(c->mllp.frame_timeout, std::chrono::milliseconds(1500));
+  auto bad = parse_config(R"({"tls": {"crl_files": "/a/crl.pem"}})");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("tls.crl_files must be an array"), std::string::npos) << bad.error().message;
+  auto negative = parse_config(R"({"limits": {"rate_per_principal": -1}})");
+  ASSERT_FALSE(negative);
+  EXPECT_NE(negative.error().message.find("limits.rate_per_principal"), std::string::npos);
+}
+
+TEST(ParseConfig, RateLimitFlagIsRpsAndAnOptionalBurst) {
+  config::Limits l;
+  ASSERT_TRUE(parse_rate_limit("10", l));
+  EXPECT_DOUBLE_EQ(l.per_principal.rate_per_second, 10);
+  EXPECT_EQ(l.per_principal.burst, 20u);  // unchanged
+  ASSERT_TRUE(parse_rate_limit("0.5:3", l));
+  EXPECT_DOUBLE_EQ(l.per_principal.rate_per_second, 0.5);
+  EXPECT_EQ(l.per_principal.burst, 3u);
+  for (const char* wrong : {"", "x", "5:", "5:0", "-1", "5:2:1", "1e9"}) {
+    auto r = parse_rate_limit(wrong, l);
+    EXPECT_FALSE(r) << wrong;
+  }
+}
+
+}  // namespace
+}  // namespace gw::config

@@ -60,11 +60,9 @@ bool eventually(Pred p, std::chrono::milliseconds limit = 15s) {
 }
 
 TEST(GpRecordE2E, APlanCommittedBeforeKillNineReachesThePracticeAfterRestartAndNothingIsSentTwice) {
-  test::TestMllpHandler practice;
-  metrics::Registry mllp_metrics;
-  net::MllpOptions mo;
-  net::MllpServer server(mo, practice, mllp_metrics);
-  uint16_t port = server.start();
+  test::TestPractice endpoint;
+  test::TestMllpHandler& practice = endpoint.handler;
+  uint16_t port = endpoint.port;
   test::TempDir dir;
   std::string cfg = dir.path() + "/config.json";
   std::ofstream(cfg) << R"({"gp_hl7":{"practices":[{"ods":"B86001","address":"127.0.0.1:)" << port
@@ -114,15 +112,13 @@ TEST(GpRecordE2E, APlanCommittedBeforeKillNineReachesThePracticeAfterRestartAndN
 }
 
 TEST(GpRecordE2E, ARejectedPlanIsDeadLetteredAtOnceAndTheReplayCommandSendsItAgain) {
-  test::TestMllpHandler practice;
+  test::TestPractice endpoint;
+  test::TestMllpHandler& practice = endpoint.handler;
   practice.set_ack_builder([](const net::MllpMessage& msg) {
     auto m = hl7::Message::parse(std::string_view(msg.raw));
     return hl7::build_ack(*m, hl7::AckCode::AR, "unsupported message");
   });
-  metrics::Registry mllp_metrics;
-  net::MllpOptions mo;
-  net::MllpServer server(mo, practice, mllp_metrics);
-  uint16_t port = server.start();
+  uint16_t port = endpoint.port;
   test::TempDir dir;
   std::string cfg = dir.path() + "/config.json";
   // A retry window of an hour: only AR can have dead-lettered it within the test.

@@ -25,13 +25,6 @@ namespace {
 using test::GatewayProcess;
 using test::HttpsClient;
 
-// A SystmOne A28 for a made-up child: its own NHS number and control id.
-std::string a28(const std::string& nhs, const std::string& control_id) {
-  return "MSH|^~\\&|SYSTMONE|RFR|ROUTE|CPISGW|20261103091500+0000||ADT^A28^ADT_A05|" + control_id +
-         "|P|2.4|||||GBR|UNICODE UTF-8\rEVN|A28|20261103091500\rPID|1||" + nhs +
-         "^^^NHS^NH||TEST^Child^^^Miss||20190506|F|||1 Test Lane^^Rotherham^^S62 6AA^GBR^H|||||||||||||||||||||NSTS01\r"
-         "PV1|1|N\r";
-}
 
 int patients_with(HttpsClient& c, const std::string& nhs) {
   auto r = c.request("GET", "/fhir/Patient?identifier=https://fhir.nhs.uk/Id/nhs-number%7C" + nhs);
@@ -86,13 +79,7 @@ TEST(MllpEndToEnd, MutualTlsListenerTakesIntegrationCertificatesOnly) {
   ASSERT_TRUE(gw.start(dir.path(), {"--mllp-tls-listen", "127.0.0.1:0"})) << gw.log();
   const std::string& pki = test::dev_pki_dir();
   auto endpoint = [&](const std::string& role) {
-    delivery::MllpEndpoint e;
-    e.host = "127.0.0.1";
-    e.port = gw.mllp_tls_port();
-    e.tls = true;
-    e.ca_file = pki + "/ca.pem";
-    e.cert_file = pki + "/client-" + role + ".pem";
-    e.key_file = pki + "/client-" + role + ".key";
+    delivery::MllpEndpoint e = test::tls_feed(gw.mllp_tls_port(), pki, role);
     e.max_attempts = 2;
     e.initial_backoff = std::chrono::milliseconds(50);
     e.ack_timeout = std::chrono::milliseconds(3000);
@@ -100,14 +87,14 @@ TEST(MllpEndToEnd, MutualTlsListenerTakesIntegrationCertificatesOnly) {
   };
   delivery::MllpSender feed(endpoint("integration"));
   std::string nhs = test::nhs_number_for(4242);
-  auto r = feed.send(a28(nhs, "TLS-1"));
+  auto r = feed.send(test::systmone_a28(nhs, "TLS-1"));
   ASSERT_TRUE(r.has_value()) << r.error().message;
   EXPECT_EQ(r->ack_code, "AA") << r->text << r->last_error;
   auto c = HttpsClient::for_role(gw.port(), "gp");
   EXPECT_EQ(patients_with(c, nhs), 1);
   // A GP system's certificate is valid but its role is not a feed's.
   delivery::MllpSender gp(endpoint("gp"));
-  auto refused = gp.send(a28(test::nhs_number_for(4243), "TLS-2"));
+  auto refused = gp.send(test::systmone_a28(test::nhs_number_for(4243), "TLS-2"));
   ASSERT_TRUE(refused.has_value());
   EXPECT_FALSE(refused->ok());
   EXPECT_EQ(patients_with(c, test::nhs_number_for(4243)), 0);
@@ -128,7 +115,7 @@ TEST(MllpEndToEnd, KillNineUnderLoadLosesNoAcknowledgedMessage) {
       for (uint32_t i = 0; !stop.load(); ++i) {
         std::string nhs = test::nhs_number_for(500000 + t * 10000 + i);
         std::string ctl = "K" + std::to_string(t) + "-" + std::to_string(i);
-        if (!c.send_message(a28(nhs, ctl))) return;
+        if (!c.send_message(test::systmone_a28(nhs, ctl))) return;
         auto frames = c.read_frames(1, std::chrono::seconds(10));
         if (frames.empty()) return;  // killed: this one was never acknowledged
         auto f = test::ack_fields(frames[0]);
@@ -169,7 +156,7 @@ TEST(MllpEndToEnd, ReplayCommandRerunsTheQuarantine) {
     // A wrong check digit: AE, quarantined.
     std::string nhs = test::nhs_number_for(77);
     std::string wrong = nhs.substr(0, 9) + static_cast<char>('0' + (nhs[9] - '0' + 1) % 10);
-    ASSERT_TRUE(c.send_message(a28(wrong, "RP-1")));
+    ASSERT_TRUE(c.send_message(test::systmone_a28(wrong, "RP-1")));
     auto frames = c.read_frames(1);
     ASSERT_EQ(frames.size(), 1u);
     EXPECT_EQ(test::ack_fields(frames[0])->code, "AE");

@@ -17,6 +17,7 @@
 #include "gateway/net/mllp_server.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/mllp_test_kit.h"
+#include "tests/support/pki.h"
 #include "tests/support/test_gateway.h"
 
 namespace gw::events {
@@ -63,7 +64,7 @@ class GpRecordFeedTest : public ::testing::Test {
     auto r = adapters::make_registry(std::string(GW_SOURCE_DIR) + "/profiles");
     ASSERT_TRUE(r.has_value()) << r.error().message;
     adapters_ = std::move(*r);
-    net::MllpOptions o;
+    net::MllpOptions o = test::feed_listener_options();
     server_ = std::make_unique<net::MllpServer>(o, practice_, mllp_metrics_);
     server_->start();
   }
@@ -250,7 +251,7 @@ TEST_F(GpRecordFeedTest, ADeletedPlanIsSentAsWithdrawn) {
 
 TEST_F(GpRecordFeedTest, APracticeThatNeverAnswersHoldsUpOnlyItself) {
   test::TestMllpHandler hung(test::TestMllpHandler::Mode::never);
-  net::MllpServer hung_server(net::MllpOptions{}, hung, mllp_metrics_);
+  net::MllpServer hung_server(test::feed_listener_options(), hung, mllp_metrics_);
   delivery::MllpEndpoint silent = practice_endpoint();
   silent.port = hung_server.start();
   silent.ack_timeout = 60s;  // longer than the test waits for the other practice
@@ -279,6 +280,52 @@ TEST_F(GpRecordFeedTest, CareTeamsThatAreNotPlansAreNotSent) {
   ASSERT_TRUE(eventually([&] { return counts(kPractice).delivered == 1; }));
   EXPECT_EQ(counts(kPractice).events, 1);
   EXPECT_EQ(practice_.received(), 1u);
+}
+
+}  // namespace
+}  // namespace gw::events
+
+namespace gw::events {
+namespace {
+
+// The practice's MLLP/TLS endpoint presents a certificate from the dev CA
+// that has expired or names another host: the plan must not go there, and
+// the queued message's error (GET /admin/gp-hl7/<ODS>) must say why.
+class GpRecordFeedTlsTest : public GpRecordFeedTest {
+ protected:
+  void expect_refused(const std::string& cert_name, const std::string& reason) {
+    const std::string& pki = test::dev_pki_dir();
+    net::MllpOptions o = test::feed_listener_options();
+    o.tls = true;
+    o.tls_files = net::TlsFiles{pki + "/" + cert_name + ".pem", pki + "/" + cert_name + ".key", pki + "/ca.pem", {}};
+    o.admits = [](const security::Principal&) { return true; };  // the gateway presents its server certificate
+    net::MllpServer tls_practice(o, practice_, mllp_metrics_);
+    delivery::MllpEndpoint e = practice_endpoint();
+    e.port = tls_practice.start();
+    e.tls = true;
+    e.ca_file = pki + "/ca.pem";
+    e.cert_file = pki + "/server.pem";
+    e.key_file = pki + "/server.key";
+    GpRecordOptions go;
+    go.first_retry = 60s;  // one attempt is enough to see the reason
+    start_feed({{kPractice, e}}, go);
+    const std::string nhs = test::nhs_number_for(4190);
+    create_plan(patient(nhs), nhs);
+    ASSERT_TRUE(eventually([&] { return !last_error(kPractice).empty(); })) << "the send was never tried";
+    std::string error = last_error(kPractice);
+    EXPECT_NE(error.find("certificate verify failed"), std::string::npos) << error;
+    EXPECT_NE(error.find(reason), std::string::npos) << error;
+    EXPECT_EQ(practice_.received(), 0u) << "the plan reached a practice endpoint the gateway could not verify";
+    EXPECT_EQ(counts(kPractice).delivered, 0);
+  }
+};
+
+TEST_F(GpRecordFeedTlsTest, APracticeEndpointWithAnExpiredCertificateIsRefusedWithTheReason) {
+  expect_refused("server-expired", "certificate has expired");
+}
+
+TEST_F(GpRecordFeedTlsTest, APracticeEndpointCertifiedForAnotherHostIsRefusedWithTheReason) {
+  expect_refused("server-wrong-host", "IP address mismatch");  // the endpoint is 127.0.0.1
 }
 
 }  // namespace

@@ -2,7 +2,9 @@
 // gateway's listener and a HookReceiver endpoint, both with mutual TLS),
 // real SQLite, the shipped topics and policy.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <fstream>
@@ -503,6 +505,96 @@ TEST(Subscriptions, OneDeadSubscriberDoesNotDelayNinetyNineLiveOnes) {
   }
   RecordProperty("live_fanout_seconds", std::to_string(secs));
   std::printf("live fan-out: %d events x 99 subscribers in %.2f s with one hanging endpoint\n", kPatients, secs);
+}
+
+}  // namespace
+}  // namespace gw
+
+namespace gw {
+namespace {
+
+// Outbound certificate checks: the dev CA signed both receivers, so only the
+// expiry or the host name can refuse them, and the subscription must say which.
+void expect_refused_with(const std::string& cert_name, const std::string& reason) {
+  Fixture f;
+  HookReceiver bad(cert_name);
+  auto r = f.call("integration", "POST", "/fhir/Subscription", test::subscription_json({.endpoint = bad.url()}));
+  ASSERT_EQ(r.status, 201) << r.body;
+  std::string id = id_of(r.body);
+  ASSERT_TRUE(f.wait_status("integration", id, "error"));
+  auto cur = f.call("integration", "GET", "/fhir/Subscription/" + id);
+  auto d = json::parse(cur.body);
+  ASSERT_TRUE(d.has_value());
+  const json::Value* error = json::member(*d, "error");
+  ASSERT_NE(error, nullptr) << cur.body;
+  std::string text(json::as_view(*error));
+  EXPECT_NE(text.find("certificate verify failed"), std::string::npos) << text;
+  EXPECT_NE(text.find(reason), std::string::npos) << text;
+  f.patient(702);
+  std::this_thread::sleep_for(300ms);
+  EXPECT_TRUE(bad.posts().empty()) << "a notification reached an endpoint whose certificate is not valid for it";
+}
+
+TEST(OutboundTls, RestHookToAnEndpointWithAnExpiredCertificateIsRefusedAndTheSubscriptionSaysWhy) {
+  expect_refused_with("server-expired", "certificate has expired");
+}
+
+TEST(OutboundTls, RestHookToAnEndpointCertifiedForAnotherHostIsRefusedAndTheSubscriptionSaysWhy) {
+  expect_refused_with("server-wrong-host", "IP address mismatch");  // the endpoint is 127.0.0.1
+}
+
+// A receiver as found in the wild: Python's http.server answering HTTP/1.0
+// without Content-Length and closing without a TLS close_notify. The status
+// line and headers are the answer; the subscription must become active and
+// its events be delivered once each.
+TEST(OutboundTls, AnHttp10ReceiverThatClosesWithoutCloseNotifyCountsAsDelivered) {
+  test::TempDir dir;
+  const std::string& pki = test::dev_pki_dir();
+  std::string port_file = dir.path() + "/port", log_file = dir.path() + "/posts";
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    std::string script = std::string(GW_SOURCE_DIR) + "/tests/tools/http10_receiver.py";
+    execlp("python3", "python3", script.c_str(), "--cert", (pki + "/server.pem").c_str(), "--key",
+           (pki + "/server.key").c_str(), "--ca", (pki + "/ca.pem").c_str(), "--port-file", port_file.c_str(),
+           "--log", log_file.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  struct Reap {
+    pid_t pid;
+    ~Reap() {
+      kill(pid, SIGTERM);
+      waitpid(pid, nullptr, 0);
+    }
+  } reap{pid};
+  std::string port;
+  ASSERT_TRUE(eventually([&] {
+    std::ifstream in(port_file);
+    return static_cast<bool>(std::getline(in, port)) && !port.empty();
+  }, 10s)) << "the Python receiver did not start";
+  auto count_posts = [&] {
+    std::ifstream in(log_file);
+    std::string line;
+    size_t n = 0;
+    while (std::getline(in, line)) ++n;
+    return n;
+  };
+
+  Fixture f;
+  auto r = f.call("integration", "POST", "/fhir/Subscription",
+                  test::subscription_json({.endpoint = "https://127.0.0.1:" + port + "/notify"}));
+  ASSERT_EQ(r.status, 201) << r.body;
+  std::string id = id_of(r.body);
+  ASSERT_TRUE(f.wait_status("integration", id, "active")) << f.call("integration", "GET", "/fhir/Subscription/" + id).body;
+  f.patient(703);
+  f.patient(704);
+  ASSERT_TRUE(eventually([&] {
+    auto c = f.gw.store().event_counts(id);
+    return c && c->delivered == 2;
+  }, 10s));
+  // One handshake and two notifications: nothing was sent twice for want of an answer.
+  EXPECT_EQ(count_posts(), 3u);
+  EXPECT_EQ(f.status_of("integration", id), "active");
 }
 
 }  // namespace

@@ -171,7 +171,7 @@ TEST(Topics, RelationsRouteReceiversAreCheckedAtLoad) {
   EXPECT_NE(none.error().message.find("receivers"), std::string::npos);
   auto wrong_route = Topics::parse(head + R"("receivers":{"gp":"linked-child-caseload"}})", "t.json");
   ASSERT_FALSE(wrong_route.has_value());
-  EXPECT_NE(wrong_route.error().message.find("only by the relations route"), std::string::npos);
+  EXPECT_NE(wrong_route.error().message.find("used only by the relations, relationship and linked-children routes"), std::string::npos);
 }
 
 }  // namespace

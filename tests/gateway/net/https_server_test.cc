@@ -81,7 +81,7 @@ class HttpsServerTest : public ::testing::Test {
     opts.host = "127.0.0.1";
     opts.port = 0;
     opts.threads = 2;
-    opts.tls = TlsFiles{pki + "/server.pem", pki + "/server.key", pki + "/ca.pem"};
+    opts.tls = TlsFiles{pki + "/server.pem", pki + "/server.key", pki + "/ca.pem", {}};
     opts.limits = limits;
     router_.add("/echo", &handler_);
     router_.add("/slow", &handler_);
@@ -130,7 +130,7 @@ TEST_F(HttpsServerTest, MissingCertificateFilesFailAtConstructionNamingTheFile) 
   const std::string& pki = test::dev_pki_dir();
   HttpsOptions opts;
   opts.port = 0;
-  opts.tls = TlsFiles{pki + "/server.pem", pki + "/server.key", "/nonexistent/ca.pem"};
+  opts.tls = TlsFiles{pki + "/server.pem", pki + "/server.key", "/nonexistent/ca.pem", {}};
   try {
     HttpsServer s(opts, router_, registry_);
     FAIL() << "expected std::runtime_error";

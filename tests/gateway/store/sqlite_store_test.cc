@@ -260,7 +260,7 @@ TEST_F(SqliteStoreTest, FailedUnitRollsBackAloneWhileItsBatchCommits) {
   EXPECT_EQ(scalar("SELECT count(*) FROM audit WHERE request_id = 'req-bad'"), 0);
   EXPECT_EQ(scalar("SELECT count(*) FROM outbox"), 0);
   EXPECT_EQ(scalar("SELECT count(*) FROM audit WHERE request_id = 'req-good'"), 1);
-  EXPECT_EQ(scalar("SELECT count(*) FROM resource_history WHERE id = 'a1'"), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM res WHERE id = 'a1'"), 0);
 }
 
 TEST_F(SqliteStoreTest, ConcurrentCreatesOfOneNhsNumberLeaveExactlyOnePatient) {
@@ -442,8 +442,8 @@ TEST_F(SqliteStoreTest, AuditAndOutboxCommitWithTheChange) {
             1);
   EXPECT_EQ(scalar("SELECT count(*) FROM outbox WHERE topic = 'patient-created' AND focus = 'Patient/p1'"), 1);
   // Every row of the unit carries the one commit time.
-  EXPECT_EQ(scalar("SELECT count(*) FROM audit a, outbox o, resources r WHERE a.ts = o.created AND "
-                   "o.created = r.last_updated AND r.id = 'p1'"),
+  EXPECT_EQ(scalar("SELECT count(*) FROM audit a, outbox o, res r WHERE a.ts = o.created AND "
+                   "o.created = strftime('%Y-%m-%dT%H:%M:%fZ', r.ts / 1000.0, 'unixepoch') AND r.id = 'p1'"),
             1);
 }
 
@@ -593,7 +593,7 @@ TEST_F(SqliteStoreTest, CloseCommitsWhatIsQueued) {
   }
   s.close();
   EXPECT_EQ(ok.load(), 30);
-  EXPECT_EQ(scalar("SELECT count(*) FROM resources"), 30);
+  EXPECT_EQ(scalar("SELECT count(*) FROM res"), 30);
 }
 
 TEST_F(SqliteStoreTest, AFailedTransactionFailsEveryUnitOfTheBatch) {
@@ -693,7 +693,7 @@ TEST_F(SqliteIngestRowsTest, AnIdempotencyKeyCommitsOnceAndTheRetryWritesNothing
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code, Errc::conflict);
   EXPECT_EQ(r.error().expression, "idempotency-key");
-  EXPECT_EQ(scalar("SELECT COUNT(*) FROM resources WHERE type = 'Observation'"), 0);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM res WHERE type = 'Observation'"), 0);
 
   UnitOfWork other;
   other.ops.push_back(observation("o2", "Patient/p1"));
