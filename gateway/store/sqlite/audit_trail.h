@@ -45,7 +45,7 @@ class AuditTrailWriter {
   std::string last_ts_;
 };
 
-// Version 7's step: the rows written before the chain existed are hashed in
+// Version 8's step: the rows written before the chain existed are hashed in
 // order and a "migration" checkpoint states their chain, so they stay
 // covered without being rewritten.
 Result<void> chain_existing_audit(Connection& c);

@@ -202,14 +202,30 @@ CREATE TABLE pkey(
 DROP INDEX audit_by_patient;
 CREATE INDEX audit_by_patient ON audit(patient_ref, seq) WHERE patient_ref != '';
 )sql", upgrade_to_v6},
-      // Issue 16 (the lead renumbers at merge): the audit trail in IHE BALP's
+      // Durable timers (docs/TIMERS.md).
+      {7, R"sql(
+CREATE TABLE timers(
+  key TEXT PRIMARY KEY,
+  kind TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  due TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  status TEXT NOT NULL,
+  scheduled TEXT NOT NULL,
+  settled TEXT NOT NULL DEFAULT ''
+) WITHOUT ROWID;
+-- the runner's question: what is pending and due by now, earliest first
+CREATE INDEX timers_pending_due ON timers(due, key) WHERE status = 'pending';
+CREATE INDEX timers_by_subject ON timers(kind, subject, due);
+)sql"},
+      // Issue 16 (after main's 7, the timers): the audit trail in IHE BALP's
       // shape, hash-chained in commit order with signed checkpoints
       // (docs/AUDIT.md); the writer of each version, so that a disclosure
       // decided later from the change feed names whose record left; and what
       // the console shows of a kept message. Columns only: no new index, so a
       // commit touches no more pages than before. chain_existing_audit states
       // the chain over the rows already there in a "migration" checkpoint.
-      {7, R"sql(
+      {8, R"sql(
 ALTER TABLE audit ADD COLUMN person TEXT NOT NULL DEFAULT '';
 ALTER TABLE audit ADD COLUMN channel TEXT NOT NULL DEFAULT '';
 ALTER TABLE audit ADD COLUMN purpose TEXT NOT NULL DEFAULT '';
