@@ -212,18 +212,32 @@ Result<void> chain_existing_audit(Connection& c) {
   std::string head = audit_chain::genesis();
   int64_t last = 0;
   std::string last_ts;
-  auto st = c.prepare(std::string("SELECT ") + kColumns + " FROM audit ORDER BY seq");
-  if (!st) return st.error();
-  for (;;) {
-    auto row = st->step();
-    if (!row) return row.error();
-    if (!*row) break;
-    AuditRecord r = record_from(*st);
-    head = audit_chain::next(head, r);
-    last = r.seq;
-    last_ts = r.ts;
+  // Each existing row gets its chain value (a new column, so nothing that was
+  // there changes), and verification names an edited old row as precisely as
+  // a new one. Collected first: the scan does not update the table it reads.
+  std::vector<std::pair<int64_t, std::string>> chained;
+  {
+    auto st = c.prepare(std::string("SELECT ") + kColumns + " FROM audit ORDER BY seq");
+    if (!st) return st.error();
+    for (;;) {
+      auto row = st->step();
+      if (!row) return row.error();
+      if (!*row) break;
+      AuditRecord r = record_from(*st);
+      head = audit_chain::next(head, r);
+      last = r.seq;
+      last_ts = r.ts;
+      chained.emplace_back(r.seq, head);
+    }
   }
   if (last == 0) return {};
+  for (const auto& [seq, chain] : chained) {
+    // A cached statement is reset when it goes out of scope: one per row.
+    auto up = c.cached("UPDATE audit SET chain = ?1 WHERE seq = ?2");
+    if (!up) return up.error();
+    up->bind_blob(1, chain).bind(2, seq);
+    if (auto r = up->run(); !r) return r.error();
+  }
   auto ins = c.prepare("INSERT INTO audit_checkpoint(seq, ts, chain, signature, signer) VALUES(?1, ?2, ?3, x'', ?4)");
   if (!ins) return ins.error();
   ins->bind(1, last).bind(2, last_ts).bind_blob(3, head).bind(4, audit_chain::kMigrationSigner);

@@ -46,8 +46,8 @@ class AuditTrailWriter {
 };
 
 // Version 8's step: the rows written before the chain existed are hashed in
-// order and a "migration" checkpoint states their chain, so they stay
-// covered without being rewritten.
+// order, each given its chain value (the new column; no old field changes),
+// and a "migration" checkpoint states the chain at the last of them.
 Result<void> chain_existing_audit(Connection& c);
 
 // ---- reads (any connection) -----------------------------------------------------

@@ -16,6 +16,7 @@
 #include <tuple>
 
 #include "gateway/common/json.h"
+#include "gateway/store/sqlite/audit_trail.h"
 #include "gateway/store/sqlite/schema.h"
 #include "gateway/store/store.h"
 #include "tests/support/gateway_process.h"
@@ -164,12 +165,37 @@ TEST_F(StoreUpgrade, AStoreTheReleaseWroteOpensWithNothingLost) {
   std::promise<Result<CommitOutcome>> p;
   UnitOfWork u;
   u.ops.push_back(op);
+  AuditRow row;
+  row.actor_ods = "RXX";
+  row.action = "create";
+  row.entity = "Organization/after-upgrade";
+  row.outcome = "success";
+  u.audit.push_back(row);
   ASSERT_TRUE(s->commit(std::move(u), [&p](Result<CommitOutcome> r) { p.set_value(std::move(r)); }).has_value());
   ASSERT_TRUE(p.get_future().get().has_value());
   auto after = s->changes_after(std::stoll(changes.back()[0]), 10);
   ASSERT_EQ(after->size(), 1u);
   EXPECT_EQ((*after)[0].id, "after-upgrade");
   s->close();
+
+  // The audit rows older than the chain are covered by the migration's
+  // checkpoint, and the new row chains on from them: the trail verifies.
+  auto trail = sqlite::verify_audit_file(path_);
+  ASSERT_TRUE(trail.has_value()) << trail.error().message;
+  EXPECT_TRUE(trail->findings.empty()) << trail->findings.front().what;
+  EXPECT_EQ(std::to_string(trail->records - 1), audit[0][0]);
+  EXPECT_EQ(rows(path_, "SELECT count(*) FROM audit_checkpoint WHERE signer = 'migration'")[0][0], "1");
+  // And an edit of an old row is caught like any other.
+  {
+    sqlite3* h = nullptr;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &h), SQLITE_OK);
+    EXPECT_EQ(sqlite3_exec(h, "UPDATE audit SET detail = 'edited' WHERE seq = 3", nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(h);
+  }
+  auto edited = sqlite::verify_audit_file(path_);
+  ASSERT_TRUE(edited.has_value());
+  ASSERT_FALSE(edited->findings.empty());
+  EXPECT_EQ(edited->findings.front().seq, 3);
 }
 
 TEST_F(StoreUpgrade, TheRealBinaryServesAnUpgradedDataDirectory) {
