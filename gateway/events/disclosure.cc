@@ -272,12 +272,17 @@ void add_to_unit(const Topic& topic, const SubscriptionSpec& sub, const Disclosu
   unit.events.push_back(std::move(e));
   // Who received what about whom, and why (CPIS.md section 4): one row per
   // person concerned so that a patient's disclosure history finds it.
-  for (const auto& person : disclosure.about)
-    unit.audit.push_back(audit::row(sub.owner, "disclose", "Communication/" + disclosure.id, 0, "", "Patient/" + person,
-                                    topic.name + " disclosed to subscription " + sub.id + " for purpose " +
-                                        disclosure.purpose + " (derived from " + source +
-                                        "; the focus itself is not sent)" +
-                                        (topic.legal_basis.empty() ? "" : "; legal basis=" + topic.legal_basis)));
+  for (const auto& person : disclosure.about) {
+    store::AuditRow a = audit::row(sub.owner, "disclose", "Communication/" + disclosure.id, 0, "", "Patient/" + person,
+                                   topic.name + " disclosed to subscription " + sub.id + " for purpose " +
+                                       disclosure.purpose + " (derived from " + source +
+                                       "; the focus itself is not sent)" +
+                                       (topic.legal_basis.empty() ? "" : "; legal basis=" + topic.legal_basis));
+    a.topic = topic.name;
+    if (!disclosure.purpose.empty()) a.purpose = disclosure.purpose;
+    a.channel = std::string(audit::kChannelRestHook);
+    unit.audit.push_back(std::move(a));
+  }
 }
 
 std::optional<Disclosure> flow_communication(const Topic& topic, const SubscriptionSpec& sub, const std::string& id,

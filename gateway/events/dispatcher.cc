@@ -3,6 +3,7 @@
 #include <future>
 #include <set>
 
+#include "gateway/audit/audit_rows.h"
 #include "gateway/common/log.h"
 #include "gateway/events/disclosure.h"
 #include "gateway/events/matcher.h"
@@ -66,6 +67,12 @@ store::AuditRow disclosure_audit(const Topic& t, const SubscriptionSpec& sub, co
   a.detail = "topic=" + t.name + "; subscription=Subscription/" + sub.id + "; purpose=" + t.purpose +
              "; legal basis=" + t.legal_basis;
   a.patient_ref = patient_ref;
+  // What the data-flow reports group by: the topic and its purpose, the
+  // channel it leaves by, and whose record left (the writer of the version).
+  a.topic = t.name;
+  a.purpose = t.purpose.empty() ? std::string(audit::kPurposeTreatment) : t.purpose;
+  a.channel = std::string(audit::kChannelRestHook);
+  audit::set_source(a, ch.source);
   return a;
 }
 
