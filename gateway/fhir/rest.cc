@@ -4,6 +4,7 @@
 #include <map>
 
 #include "gateway/audit/audit_rows.h"
+#include "gateway/audit/balp.h"
 #include "gateway/common/issues.h"
 #include "gateway/cpis/cpis_api.h"
 #include "gateway/fhir/capability.h"
@@ -231,7 +232,41 @@ struct RestApi::Impl {
     return resp;
   }
 
+  // GET /fhir/AuditEvent/trail-<seq>: one record of the audit trail as a
+  // BALP AuditEvent, with the trail search's visibility (commissioners and
+  // admins every record, other roles that may search AuditEvent their own
+  // organisation's; anything else is not found). The read is audited.
+  void trail_read(Request req, Respond respond, const std::string& id, int64_t seq) {
+    const char* route = "audit_trail_read";
+    bool whole = policy.allows_operation(req.principal, security::kTrailOperation);
+    if (!whole && !policy.allows(req.principal, "AuditEvent", "search")) {
+      respond(outcome_response(make_error(Errc::forbidden, "Role '" + req.principal.role + "' may not read the audit trail"),
+                               route));
+      return;
+    }
+    on_reader(std::move(respond), route, [this, req = std::move(req), id, seq, whole, route](Respond& respond) {
+      std::string entity = "AuditEvent/" + id;
+      auto r = store.audit_record(seq);
+      if (!r && r.error().code != Errc::not_found) {
+        respond(outcome_response(r.error(), route));
+        return;
+      }
+      if (!r || (!whole && r->actor_ods != req.principal.ods && r->src_ods != req.principal.ods)) {
+        if (!audit_read(req, respond, route, "audit-read", entity, 404)) return;
+        respond(outcome_response(make_error(Errc::not_found, "AuditEvent not found"), route));
+        return;
+      }
+      if (!audit_read(req, respond, route, "audit-read", entity, 200)) return;
+      Response resp;
+      resp.route = route;
+      resp.body = audit::balp_event(*r);
+      respond(std::move(resp));
+    });
+  }
+
   void read(Request req, Respond respond, const std::string& type, const std::string& id, int64_t vid) {
+    if (type == "AuditEvent" && !vid)
+      if (auto seq = audit::seq_of_trail_id(id)) return trail_read(std::move(req), std::move(respond), id, *seq);
     const char* route = vid ? "fhir_vread" : "fhir_read";
     if (!check_policy(req, type, vid ? "vread" : "read", respond, route)) return;
     on_reader(std::move(respond), route, [this, req = std::move(req), type, id, vid, route](Respond& respond) {

@@ -134,6 +134,25 @@ TEST_F(TrailSearchTest, ACareRoleSeesOnlyItsOwnOrganisation) {
   for (const auto& o : ods) EXPECT_EQ(o, "B86001");
 }
 
+TEST_F(TrailSearchTest, OneRecordReadsByItsTrailId) {
+  auto c = gw_->client("commissioner");
+  auto r = call(c, "GET", "/fhir/AuditEvent?agent=RXX&subtype=create&_count=1");
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto d = parse(r);
+  ASSERT_EQ(d["entry"].Size(), 1u) << r.body;
+  std::string id = str(d["entry"][0]["resource"], "id");
+  ASSERT_EQ(id.rfind("trail-", 0), 0u) << id;
+  auto one = call(c, "GET", "/fhir/AuditEvent/" + id);
+  ASSERT_EQ(one.status, 200) << one.body;
+  auto ev = parse(one);
+  EXPECT_EQ(str(ev, "resourceType"), "AuditEvent");
+  EXPECT_EQ(str(ev, "id"), id);
+  // Another organisation's record is not there for a gp; nor is one that does not exist.
+  auto gp = gw_->client("gp");
+  EXPECT_EQ(call(gp, "GET", "/fhir/AuditEvent/" + id).status, 404);
+  EXPECT_EQ(call(c, "GET", "/fhir/AuditEvent/trail-999999999").status, 404);
+}
+
 TEST_F(TrailSearchTest, RolesWithoutTheTrailAreRefused) {
   auto c = gw_->client("local-authority");
   EXPECT_EQ(call(c, "GET", "/fhir/AuditEvent").status, 403);
