@@ -5,8 +5,10 @@
 #include <charconv>
 #include <mutex>
 
+#include "gateway/audit/audit_rows.h"
 #include "gateway/common/issues.h"
 #include "gateway/common/json.h"
+#include "gateway/common/log.h"
 #include "gateway/hl7/er7.h"
 
 namespace gw::ingest {
@@ -347,13 +349,30 @@ void IngestApi::replay(net::Request req, net::Respond respond, int64_t id) {
       return (*shared)(error_response(make_error(Errc::not_found, "no adapter '" + row->adapter + "' to replay with"),
                                       "admin"));
     }
-    it->second->replay(id, who, [shared](Result<IngestResult> res) {
+    it->second->replay(id, who, [this, shared, who, id](Result<IngestResult> res) {
       if (!res) return (*shared)(error_response(res.error(), "admin"));
       json::Buffer buf;
       json::Writer w(buf);
       write_result(w, 0, *res);
       bool ok = res->outcome == Outcome::accepted || res->outcome == Outcome::duplicate;
-      (*shared)(json_response(ok ? 200 : 422, std::string(buf.GetString(), buf.GetSize()), "admin"));
+      int status = ok ? 200 : 422;
+      // The message was replayed as its sender (its rows say so, channel
+      // "replay"); who asked for it is an audit event of its own, committed
+      // before the answer says what became of it.
+      store::UnitOfWork u;
+      store::AuditRow a = audit::row(who, "replay", "inbound/" + std::to_string(id), status, {}, {},
+                                     std::string("replay ") + outcome_name(res->outcome));
+      a.channel = std::string(audit::kChannelRest);
+      u.audit.push_back(std::move(a));
+      auto body = std::make_shared<std::string>(buf.GetString(), buf.GetSize());
+      auto c = store_.commit(std::move(u), [shared, body, status](Result<store::CommitOutcome> done) {
+        if (!done) log::error("replay_audit_failed", {{"reason", done.error().message}});
+        (*shared)(json_response(status, std::move(*body), "admin"));
+      });
+      if (!c) {
+        log::error("replay_audit_failed", {{"reason", c.error().message}});
+        (*shared)(json_response(status, std::move(*body), "admin"));
+      }
     });
   });
   if (!r) (*shared)(error_response(r.error(), "admin"));

@@ -301,6 +301,25 @@ TEST_F(Hl7IngestTest, AQuarantinedMessageIsReplayedOnceItsMappingWorks) {
   EXPECT_EQ(again->status, 422) << again->body;
   EXPECT_NE(admin.request("GET", "/admin/quarantine/" + std::to_string(bad.inbound_id))->body.find("\"status\":\"quarantined\""),
             std::string::npos);
+
+  // Who asked for each replay is in the trail (committed before the answer),
+  // and the replayed message's own rows say it came through replay.
+  auto replays = [&](const std::string& entity, const std::string& outcome) {
+    store::AuditQuery q;
+    q.actions = {"replay"};
+    q.entities = {entity};
+    q.outcomes = {outcome};
+    q.agents = {"RXX"};  // the admin certificate's organisation
+    auto page = gw_->store().search_audit(q);
+    EXPECT_TRUE(page.has_value());
+    return page ? page->total.value_or(-1) : -1;
+  };
+  EXPECT_EQ(replays("inbound/" + std::to_string(id), "success"), 1);
+  EXPECT_EQ(replays("inbound/" + std::to_string(bad.inbound_id), "failure"), 1);
+  store::AuditQuery by_channel;
+  by_channel.channels = {"replay"};
+  by_channel.actions = {"transaction"};
+  EXPECT_GE(gw_->store().search_audit(by_channel)->total.value_or(0), 1);
 }
 
 TEST_F(Hl7IngestTest, HttpBatchFileAnswersPerMessage) {
