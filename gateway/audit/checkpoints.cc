@@ -184,8 +184,9 @@ Result<std::optional<store::AuditCheckpoint>> Checkpointer::checkpoint_now() {
   auto made = std::make_shared<Made>();
   int64_t last = last_;
   store::UnitOfWork u;
-  // Nobody waits for a checkpoint: it rides with the next group commit.
-  u.lazy = true;
+  // Not lazy: one commit a minute costs nothing, and the caller waits for it
+  // (stop() at shutdown), which a lazy unit would make depend on the lazy
+  // timer (under libfaketime's shifted clocks that wait never ended).
   u.prepare = [made, last, key = opts_.key_file, pem = std::move(*signer)](store::TxView& view,
                                                                             store::UnitOfWork& unit) -> Result<void> {
     store::AuditHead head = view.audit_head();
