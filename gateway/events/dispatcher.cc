@@ -224,9 +224,19 @@ bool Dispatcher::add_disclosure(const Topic& topic, const SubscriptionSpec& sub,
 }
 
 Result<int> Dispatcher::run_once() {
+  // One fan-out among the nodes sharing the store; the others wait for the
+  // claim (a node that dies frees it). Regained, the position is read again.
+  auto held = store_.claim("fanout:" + opts_.cursor_name);
+  if (!held) return held.error();
+  if (!*held) {
+    cursor_ = -1;
+    return 0;
+  }
   if (cursor_ < 0) {
     auto c = store_.cursor(opts_.cursor_name);
     if (!c) return c.error();
+    // Subscriptions another node's fan-out saw while this one did not run.
+    if (auto r = load_all(store_, set_); !r) return r.error();
     cursor_ = *c;
   }
   auto changes = store_.changes_after(cursor_, opts_.page);
@@ -297,6 +307,7 @@ Result<int> Dispatcher::run_once() {
   }
   int64_t last = changes->back().seq;
   unit.cursor = std::make_pair(opts_.cursor_name, last);
+  unit.cursor_from = cursor_;  // a node that lost the claim cannot commit these events twice
   if (unit.events.empty() && unit.ops.empty() && unit.audit.empty()) {
     // Nothing for anyone: the cursor rides with the next group commit. Were
     // it lost in a crash, these changes would be decided again, to the same
@@ -320,7 +331,14 @@ Result<int> Dispatcher::run_once() {
     return r.error();
   }
   auto res = f.get();
-  if (!res) return res.error();
+  if (!res) {
+    if (res.error().expression == "cursor") {
+      log::warn("subscription_fanout_moved_elsewhere", {{"cursor", opts_.cursor_name}});
+      cursor_ = -1;
+      return 0;
+    }
+    return res.error();
+  }
   cursor_ = last;
   lag_->set(last);
   events_total_->inc(n_events);

@@ -227,6 +227,13 @@ Result<std::string> GpRecordFeed::practice_of(const json::Value& plan, std::stri
 }
 
 Result<int> GpRecordFeed::queue_once() {
+  // Queued by one node among those sharing the store (Store::claim).
+  auto held = store_.claim("gp-hl7-queue:" + opts_.cursor_name);
+  if (!held) return held.error();
+  if (!*held) {
+    cursor_ = -1;
+    return 0;
+  }
   if (cursor_ < 0) {
     auto c = store_.cursor(opts_.cursor_name);
     if (!c) return c.error();
@@ -263,6 +270,7 @@ Result<int> GpRecordFeed::queue_once() {
   }
   int64_t last = changes->back().seq;
   unit.cursor = std::make_pair(opts_.cursor_name, last);
+  unit.cursor_from = cursor_;
   size_t n = unit.events.size();
   if (n == 0 && unit.ops.empty() && unit.audit.empty()) {
     // No plan among these changes: the cursor rides with the next group
@@ -277,7 +285,13 @@ Result<int> GpRecordFeed::queue_once() {
     return static_cast<int>(changes->size());
   }
   auto res = commit_sync(std::move(unit));
-  if (!res) return res.error();
+  if (!res) {
+    if (res.error().expression == "cursor") {  // another node queued these: read the position again
+      cursor_ = -1;
+      return 0;
+    }
+    return res.error();
+  }
   cursor_ = last;
   cursor_gauge_->set(last);
   queued_->inc(n);
@@ -402,6 +416,13 @@ void GpRecordFeed::refresh_gauges(const std::string& queue) {
 // were settled, or a message must wait for a retry.
 int GpRecordFeed::drain(const std::string& queue, PracticeState& st) {
   int settled = 0;
+  // A practice's messages go from one node only, in order; the node that
+  // holds its queue keeps it (a node that dies frees it).
+  auto held = store_.claim("gp-hl7-send:" + queue);
+  if (!held || !*held) {
+    st.due = Clock::now() + opts_.poll;
+    return 0;
+  }
   for (; settled < opts_.drain;) {
     auto next = store_.events(queue, 1, 0, "pending", 1);
     if (!next || next->empty()) break;

@@ -418,9 +418,19 @@ void RestHookDelivery::serve(const std::string& id) {
     stp = states_[id].get();
   }
   State& st = *stp;
+  // Read afresh: the fan-out that keeps set_ current may run on another node.
+  if (auto fresh = load_subscription(store_, id)) set_.put(std::move(*fresh));
   auto spec = set_.get(id);
   if (!spec || spec->status == "off") {
     st.pending = false;
+    return;
+  }
+  // One node delivers a subscription, so its events stay in order across
+  // nodes; the node that holds it keeps it. Another node's poll takes it
+  // over once the holder is gone (its claim dies with its connection).
+  auto held = store_.claim("subscription:" + id);
+  if (!held || !*held) {
+    st.due = Clock::now() + opts_.poll;
     return;
   }
   const events::Topic* topic = topics_.by_url(spec->topic_url);
