@@ -42,6 +42,8 @@
 #include "gateway/security/policy.h"
 #include "gateway/security/visibility.h"
 #include "gateway/write/write_service.h"
+#include "gateway/store/postgres/import_sqlite.h"
+#include "gateway/store/postgres/pg.h"
 #include "gateway/store/sqlite/backup.h"
 #include "gateway/store/store.h"
 
@@ -57,7 +59,22 @@ constexpr const char* kUsage =
     "  replay     re-run quarantined legacy messages through the current mapping\n"
     "             (see 'cpis-gateway replay --help')\n"
     "  backup     copy the embedded store of a running or stopped gateway to one file\n"
-    "             (see 'cpis-gateway backup --help')\n";
+    "             (see 'cpis-gateway backup --help')\n"
+    "  migrate    copy a stopped embedded store into PostgreSQL, verified and restartable\n"
+    "             (see 'cpis-gateway migrate --help')\n";
+
+constexpr const char* kMigrateUsage =
+    "usage: cpis-gateway migrate --from-data-dir DIR --to-postgresql CONNINFO\n"
+    "\n"
+    "Copies the embedded store DIR/gateway.db into PostgreSQL: resources with their whole history,\n"
+    "the search index, the NHS-number keys, the audit trail (same rows, same order), outbox,\n"
+    "inbound messages, idempotency keys, change-feed cursors and subscription events. Stop the\n"
+    "gateway that uses DIR first. Each chunk commits with a note of how far it got, so an\n"
+    "interrupted run is simply run again and goes on from there. Then every table's count and a\n"
+    "SHA-256 of the whole audit trail are compared on both sides. The target must be empty (or\n"
+    "hold this migration's own progress). The password belongs in a passfile or PGPASSWORD.\n"
+    "Exits 0 when everything was copied and verified. Then: serve --store-engine postgresql\n"
+    "--store-conninfo CONNINFO (docs/OPERATIONS.md, \"Scaling from one node to two\").\n";
 
 constexpr const char* kBackupUsage =
     "usage: cpis-gateway backup --data-dir DIR --to FILE\n"
@@ -71,6 +88,7 @@ constexpr const char* kBackupUsage =
 constexpr const char* kReplayUsage =
     "usage: cpis-gateway replay --data-dir DIR [--profiles-dir DIR] (--id N ... | --all)\n"
     "       cpis-gateway replay --data-dir DIR --dead-letters (--subscription ID | --all)\n"
+    "       (on PostgreSQL add --store-engine postgresql --store-conninfo STRING, as for serve)\n"
     "\n"
     "Re-runs quarantined legacy messages (GET /admin/quarantine lists them) through the\n"
     "current mappings and profiles, as their original sender. Each message that now\n"
@@ -89,6 +107,10 @@ constexpr const char* kServeUsage =
     "\n"
     "Without --config the documented defaults apply (docs/CONFIG.md); these flags override the file:\n"
     "  --data-dir DIR            where the SQLite store lives (default ./data)\n"
+    "  --store-engine ENGINE     sqlite (default) or postgresql (several nodes on one database)\n"
+    "  --store-conninfo STRING   libpq conninfo for postgresql, e.g. 'host=db dbname=cpis user=cpis\n"
+    "                            passfile=/run/secrets/pgpass'; the password from a passfile or\n"
+    "                            PGPASSWORD, never in the conninfo (it is logged without it)\n"
     "  --profiles-dir DIR        profile rules, policy, topics (default ./profiles, else the installed\n"
     "                            BINDIR/../share/cpis-gateway/profiles, else the source tree's)\n"
     "  --https-listen HOST:PORT  FHIR/HTTPS listener (default 127.0.0.1:8443)\n"
@@ -106,6 +128,13 @@ constexpr const char* kServeUsage =
     "\n"
     "SIGHUP re-reads the TLS certificate, key, client CA and CRLs without dropping connections;\n"
     "a file that cannot be loaded is refused (logged as tls_reload_refused) and the old ones stay.\n";
+
+// This process among the nodes sharing a database: host and pid.
+std::string node_name() {
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+  return std::string(host) + ":" + std::to_string(getpid());
+}
 
 int fail_start(const std::string& what) {
   std::fprintf(stderr, "cpis-gateway: %s\n", what.c_str());
@@ -182,14 +211,25 @@ std::unique_ptr<Core> make_core(const gw::config::Config& cfg) {
   std::error_code ec;
   std::filesystem::create_directories(cfg.data_dir, ec);
   if (ec) throw std::runtime_error("cannot create data directory " + cfg.data_dir + ": " + ec.message());
-  store::SqliteOptions so;
-  so.path = core->db_path = (std::filesystem::path(cfg.data_dir) / "gateway.db").string();
-  so.reader_threads = cfg.store_reader_threads;
-  so.writer_queue_capacity = cfg.store_writer_queue;
-  so.max_batch = cfg.store_max_batch;
-  so.writer_cache_mib = cfg.store_writer_cache_mib;
-  so.metrics = &core->registry;
-  core->store = store::open_sqlite(so);
+  if (cfg.store_engine == "postgresql") {
+    store::PostgresOptions po;
+    po.conninfo = cfg.store_conninfo;
+    po.reader_threads = cfg.store_reader_threads;
+    po.writer_queue_capacity = cfg.store_writer_queue;
+    po.max_batch = cfg.store_max_batch;
+    po.metrics = &core->registry;
+    core->store = store::open_postgres(po);
+    core->db_path = "postgresql";  // never the conninfo: it may name more than an operator should see in a log
+  } else {
+    store::SqliteOptions so;
+    so.path = core->db_path = (std::filesystem::path(cfg.data_dir) / "gateway.db").string();
+    so.reader_threads = cfg.store_reader_threads;
+    so.writer_queue_capacity = cfg.store_writer_queue;
+    so.max_batch = cfg.store_max_batch;
+    so.writer_cache_mib = cfg.store_writer_cache_mib;
+    so.metrics = &core->registry;
+    core->store = store::open_sqlite(so);
+  }
   auto merge = write::MergePolicy::load(cfg.profiles_dir);
   if (!merge) throw std::runtime_error("merge policy: " + merge.error().message);
   core->visibility = std::make_unique<security::Visibility>(core->policy, *core->store);
@@ -283,6 +323,10 @@ int replay(int argc, char** argv) {
     std::string v = argv[++i];
     if (a == "--data-dir") {
       cfg.data_dir = v;
+    } else if (a == "--store-engine") {
+      if (auto r = config::set_store_engine(v, cfg); !r) return fail_start("replay: --store-engine: " + r.error().message);
+    } else if (a == "--store-conninfo") {
+      cfg.store_conninfo = v;
     } else if (a == "--profiles-dir") {
       cfg.profiles_dir = v;
       cfg.profiles_dir_given = true;
@@ -300,7 +344,8 @@ int replay(int argc, char** argv) {
   if (dead_letters) {
     if (!ids.empty()) return fail_start("replay: --dead-letters and --id do not mix");
     if (subscription.empty() == !all) return fail_start("replay: --dead-letters needs --subscription ID or --all");
-    if (!std::filesystem::exists(std::filesystem::path(cfg.data_dir) / "gateway.db")) {
+    if (auto r = config::check_store(cfg); !r) return fail_start("replay: " + r.error().message);
+    if (cfg.store_engine == "sqlite" && !std::filesystem::exists(std::filesystem::path(cfg.data_dir) / "gateway.db")) {
       return fail_start("replay: no gateway store in " + cfg.data_dir);
     }
     log::set_level(log::Level::warn);
@@ -320,7 +365,8 @@ int replay(int argc, char** argv) {
   }
   if (!subscription.empty()) return fail_start("replay: --subscription goes with --dead-letters");
   if (ids.empty() && !all) return fail_start("replay: say which messages: --id N (repeatable) or --all");
-  if (!std::filesystem::exists(std::filesystem::path(cfg.data_dir) / "gateway.db")) {
+  if (auto r = config::check_store(cfg); !r) return fail_start("replay: " + r.error().message);
+  if (cfg.store_engine == "sqlite" && !std::filesystem::exists(std::filesystem::path(cfg.data_dir) / "gateway.db")) {
     return fail_start("replay: no gateway store in " + cfg.data_dir);
   }
   if (auto r = check_profiles_dir(cfg); !r) return fail_start("replay: " + r.error().message);
@@ -400,6 +446,45 @@ int backup(int argc, char** argv) {
   return 0;
 }
 
+int migrate(int argc, char** argv) {
+  std::string from, conninfo;
+  for (int i = 0; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      std::fputs(kMigrateUsage, stdout);
+      return 0;
+    }
+    if (i + 1 >= argc) return fail_start("migrate: '" + a + "' needs a value (try --help)");
+    std::string v = argv[++i];
+    if (a == "--from-data-dir") from = v;
+    else if (a == "--to-postgresql") conninfo = v;
+    else return fail_start("migrate: unknown option '" + a + "' (try --help)");
+  }
+  if (from.empty() || conninfo.empty()) return fail_start("migrate: needs --from-data-dir DIR and --to-postgresql CONNINFO");
+  std::string db = (std::filesystem::path(from) / "gateway.db").string();
+  if (!std::filesystem::exists(db)) return fail_start("migrate: no gateway store at " + db);
+  gw::store::pg::ImportOptions o;
+  o.sqlite_path = db;
+  o.conninfo = conninfo;
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = gw::store::pg::import_sqlite(o);
+  if (!r) return fail_start("migrate: " + r.error().message);
+  for (const auto& t : r->tables) {
+    std::printf("%-13s source %10lld  target %10lld  copied now %10lld%s\n", t.table.c_str(),
+                static_cast<long long>(t.source_rows), static_cast<long long>(t.target_rows),
+                static_cast<long long>(t.copied_now), t.source_rows == t.target_rows ? "" : "  MISMATCH");
+  }
+  std::printf("audit sha256 source %s\naudit sha256 target %s%s\n", r->audit_digest_source.c_str(),
+              r->audit_digest_target.c_str(), r->audit_digest_source == r->audit_digest_target ? "" : "  MISMATCH");
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (!r->verified) {
+    std::printf("migrate: NOT verified (%.1f s): see MISMATCH above\n", secs);
+    return 1;
+  }
+  std::printf("migrate: copied and verified in %.1f s (%s)\n", secs, gw::store::pg::redact_conninfo(conninfo).c_str());
+  return 0;
+}
+
 int serve(int argc, char** argv) {
   using namespace gw;
   std::string config_file;
@@ -428,6 +513,10 @@ int serve(int argc, char** argv) {
       cfg.profiles_dir = v;
       cfg.profiles_dir_given = true;
     }
+    else if (k == "--store-engine") {
+      if (auto r = config::set_store_engine(v, cfg); !r) return fail_start("--store-engine: " + r.error().message);
+    }
+    else if (k == "--store-conninfo") cfg.store_conninfo = v;
     else if (k == "--tls-cert") cfg.tls_cert = v;
     else if (k == "--tls-key") cfg.tls_key = v;
     else if (k == "--client-ca") cfg.client_ca = v;
@@ -469,6 +558,7 @@ int serve(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   if (auto r = check_profiles_dir(cfg); !r) return fail_start(r.error().message);
+  if (auto r = config::check_store(cfg); !r) return fail_start(r.error().message);
 
   // Declared in dependency order: destroyed in reverse, the listener first.
   std::atomic<bool> draining{false};
@@ -492,7 +582,12 @@ int serve(int argc, char** argv) {
   try {
     core = make_core(cfg);
     metrics::Registry& registry = core->registry;
-    readiness = std::make_unique<ops::Readiness>(*core->store, [&draining] { return draining.load(); });
+    ops::ReadinessOptions ready_opts;
+    // Nodes sharing one database each probe a cursor of their own, or one
+    // node's probe would read back another's value.
+    if (cfg.store_engine == "postgresql") ready_opts.probe_cursor += ":" + node_name();
+    readiness =
+        std::make_unique<ops::Readiness>(*core->store, [&draining] { return draining.load(); }, std::move(ready_opts));
     ops_api = std::make_unique<ops::OpsApi>(registry, core->policy, *readiness);
     ingest_api =
         std::make_unique<ingest::IngestApi>(core->ingesters(), core->file_ingesters(), *core->store, core->policy);
@@ -654,6 +749,7 @@ int main(int argc, char** argv) {
   if (cmd == "serve") return serve(argc - 2, argv + 2);
   if (cmd == "replay") return replay(argc - 2, argv + 2);
   if (cmd == "backup") return backup(argc - 2, argv + 2);
+  if (cmd == "migrate") return migrate(argc - 2, argv + 2);
   if (cmd == "audit") {
     std::fprintf(stderr, "cpis-gateway: '%s' is not available in this version\n", cmd.c_str());
     return 2;
