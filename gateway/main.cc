@@ -194,6 +194,30 @@ struct Core {
 };
 
 // Throws std::runtime_error naming what could not be loaded (start-up only).
+// The store the configuration names (the embedded one in data_dir, or
+// PostgreSQL), for serve and for the commands that work on a gateway's store.
+// Throws std::runtime_error when it cannot be opened.
+std::unique_ptr<gw::store::Store> open_store(const gw::config::Config& cfg, gw::metrics::Registry* registry) {
+  using namespace gw;
+  if (cfg.store_engine == "postgresql") {
+    store::PostgresOptions po;
+    po.conninfo = cfg.store_conninfo;
+    po.reader_threads = cfg.store_reader_threads;
+    po.writer_queue_capacity = cfg.store_writer_queue;
+    po.max_batch = cfg.store_max_batch;
+    po.metrics = registry;
+    return store::open_postgres(po);
+  }
+  store::SqliteOptions so;
+  so.path = (std::filesystem::path(cfg.data_dir) / "gateway.db").string();
+  so.reader_threads = cfg.store_reader_threads;
+  so.writer_queue_capacity = cfg.store_writer_queue;
+  so.max_batch = cfg.store_max_batch;
+  so.writer_cache_mib = cfg.store_writer_cache_mib;
+  so.metrics = registry;
+  return store::open_sqlite(so);
+}
+
 std::unique_ptr<Core> make_core(const gw::config::Config& cfg) {
   using namespace gw;
   auto core = std::make_unique<Core>();
@@ -211,25 +235,10 @@ std::unique_ptr<Core> make_core(const gw::config::Config& cfg) {
   std::error_code ec;
   std::filesystem::create_directories(cfg.data_dir, ec);
   if (ec) throw std::runtime_error("cannot create data directory " + cfg.data_dir + ": " + ec.message());
-  if (cfg.store_engine == "postgresql") {
-    store::PostgresOptions po;
-    po.conninfo = cfg.store_conninfo;
-    po.reader_threads = cfg.store_reader_threads;
-    po.writer_queue_capacity = cfg.store_writer_queue;
-    po.max_batch = cfg.store_max_batch;
-    po.metrics = &core->registry;
-    core->store = store::open_postgres(po);
-    core->db_path = "postgresql";  // never the conninfo: it may name more than an operator should see in a log
-  } else {
-    store::SqliteOptions so;
-    so.path = core->db_path = (std::filesystem::path(cfg.data_dir) / "gateway.db").string();
-    so.reader_threads = cfg.store_reader_threads;
-    so.writer_queue_capacity = cfg.store_writer_queue;
-    so.max_batch = cfg.store_max_batch;
-    so.writer_cache_mib = cfg.store_writer_cache_mib;
-    so.metrics = &core->registry;
-    core->store = store::open_sqlite(so);
-  }
+  core->store = open_store(cfg, &core->registry);
+  // Never the conninfo: it may name more than an operator should see in a log.
+  core->db_path = cfg.store_engine == "postgresql" ? "postgresql"
+                                                   : (std::filesystem::path(cfg.data_dir) / "gateway.db").string();
   auto merge = write::MergePolicy::load(cfg.profiles_dir);
   if (!merge) throw std::runtime_error("merge policy: " + merge.error().message);
   core->visibility = std::make_unique<security::Visibility>(core->policy, *core->store);
@@ -350,9 +359,7 @@ int replay(int argc, char** argv) {
     }
     log::set_level(log::Level::warn);
     try {
-      store::SqliteOptions so;
-      so.path = (std::filesystem::path(cfg.data_dir) / "gateway.db").string();
-      auto st = store::open_sqlite(so);
+      auto st = open_store(cfg, nullptr);  // the engine the gateway runs on
       auto n = events::RestHookDelivery::replay_dead_letters(*st, subscription);
       st->close();
       if (!n) return fail_start("replay: " + n.error().message);
