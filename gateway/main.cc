@@ -629,7 +629,8 @@ int serve(int argc, char** argv) {
       so.delivery.ca_file = sc.endpoint_ca.empty() ? cfg.client_ca : sc.endpoint_ca;
       so.delivery.cert_file = cfg.tls_cert;
       so.delivery.key_file = cfg.tls_key;
-      subscriptions = std::make_unique<events::Subscriptions>(*core->store, std::move(*topics), registry, so);
+      subscriptions =
+          std::make_unique<events::Subscriptions>(*core->store, std::move(*topics), core->policy, registry, so);
       subscription_api = std::make_unique<fhir::SubscriptionApi>(*core->rest, *core->writes, *subscriptions,
                                                                  cfg.public_base_url);
       subscription_api->add_routes(router);
@@ -668,6 +669,10 @@ int serve(int argc, char** argv) {
       mo.tls_files = net::TlsFiles{cfg.tls_cert, cfg.tls_key, cfg.client_ca, cfg.tls_crls};
       for (const auto& a : cfg.mllp.allow) mo.allow.push_back(net::MllpAllowEntry{a.cidr, a.ods, a.system});
       mo.max_frame_bytes = cfg.mllp.max_frame_bytes;
+      // Who may send HL7 at all is policy data (operation ingest:systmone).
+      mo.admits = [&policy = core->policy](const security::Principal& p) {
+        return policy.allows_operation(p, "ingest:systmone");
+      };
       mo.max_in_flight = cfg.mllp.max_in_flight;
       mo.max_connections = cfg.mllp.max_connections;
       mo.idle_timeout = cfg.mllp.idle_timeout;

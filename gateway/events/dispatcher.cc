@@ -34,7 +34,7 @@ std::vector<SubscriptionSet::Ptr> SubscriptionSet::all() const {
 
 namespace {
 
-std::optional<SubscriptionSpec> spec_from(const store::StoredResource& r) {
+std::optional<SubscriptionSpec> spec_from(const store::StoredResource& r, const security::Policy& policy) {
   auto d = json::parse(r.body);
   if (!d) return std::nullopt;
   IssueSink issues;
@@ -45,6 +45,7 @@ std::optional<SubscriptionSpec> spec_from(const store::StoredResource& r) {
     log::warn("subscription_without_owner", {{"subscription", r.id}});
     return std::nullopt;
   }
+  s.labels = policy.label_view(s.owner);
   return s;
 }
 
@@ -70,13 +71,13 @@ store::AuditRow disclosure_audit(const Topic& t, const SubscriptionSpec& sub, co
 
 }  // namespace
 
-std::optional<SubscriptionSpec> load_subscription(store::Store& s, const std::string& id) {
+std::optional<SubscriptionSpec> load_subscription(store::Store& s, const security::Policy& policy, const std::string& id) {
   auto r = s.read("Subscription", id);
   if (!r) return std::nullopt;
-  return spec_from(*r);
+  return spec_from(*r, policy);
 }
 
-Result<void> load_all(store::Store& s, SubscriptionSet& set) {
+Result<void> load_all(store::Store& s, const security::Policy& policy, SubscriptionSet& set) {
   for (int64_t offset = 0;; offset += 200) {
     store::SearchQuery q;
     q.type = "Subscription";
@@ -86,14 +87,15 @@ Result<void> load_all(store::Store& s, SubscriptionSet& set) {
     auto page = s.search(q);
     if (!page) return page.error();
     for (const auto& r : page->items)
-      if (auto spec = spec_from(r)) set.put(std::move(*spec));
+      if (auto spec = spec_from(r, policy)) set.put(std::move(*spec));
     if (page->items.size() < 200) return {};
   }
 }
 
-Dispatcher::Dispatcher(store::Store& store, const Topics& topics, SubscriptionSet& set, metrics::Registry& metrics,
+Dispatcher::Dispatcher(store::Store& store, const Topics& topics, const security::Policy& policy, SubscriptionSet& set,
+                       metrics::Registry& metrics,
                        DispatcherOptions opts, Notify notify)
-    : store_(store), topics_(topics), set_(set), opts_(std::move(opts)), notify_(std::move(notify)) {
+    : store_(store), topics_(topics), policy_(policy), set_(set), opts_(std::move(opts)), notify_(std::move(notify)) {
   events_total_ = &metrics.counter("gw_subscription_events_total", "Notification events created by the fan-out");
   withheld_total_ = &metrics.counter("gw_subscription_events_withheld_total",
                                      "Matching changes not notified because of caseload or sensitivity rules");
@@ -236,7 +238,7 @@ Result<int> Dispatcher::run_once() {
     auto c = store_.cursor(opts_.cursor_name);
     if (!c) return c.error();
     // Subscriptions another node's fan-out saw while this one did not run.
-    if (auto r = load_all(store_, set_); !r) return r.error();
+    if (auto r = load_all(store_, policy_, set_); !r) return r.error();
     cursor_ = *c;
   }
   auto changes = store_.changes_after(cursor_, opts_.page);
@@ -249,7 +251,7 @@ Result<int> Dispatcher::run_once() {
   uint64_t withheld = 0;
   for (const auto& ch : *changes) {
     if (ch.type == "Subscription") {
-      if (auto spec = load_subscription(store_, ch.id)) set_.put(std::move(*spec));
+      if (auto spec = load_subscription(store_, policy_, ch.id)) set_.put(std::move(*spec));
       else {
         set_.erase(ch.id);
         mark_unowned(ch.id);

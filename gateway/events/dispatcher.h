@@ -19,6 +19,7 @@
 #include "gateway/events/matcher.h"
 #include "gateway/events/subscription.h"
 #include "gateway/events/topics.h"
+#include "gateway/security/policy.h"
 #include "gateway/store/store.h"
 
 namespace gw::events {
@@ -39,9 +40,10 @@ class SubscriptionSet {
 
 // Reads a stored Subscription into a spec; nullopt when it is gone or was
 // not written through the Subscription endpoint (no owner).
-std::optional<SubscriptionSpec> load_subscription(store::Store& s, const std::string& id);
+// The owner's view of labelled content comes from the policy.
+std::optional<SubscriptionSpec> load_subscription(store::Store& s, const security::Policy& policy, const std::string& id);
 // Every stored Subscription (start-up).
-Result<void> load_all(store::Store& s, SubscriptionSet& set);
+Result<void> load_all(store::Store& s, const security::Policy& policy, SubscriptionSet& set);
 
 struct DispatcherOptions {
   int page = 500;                               // changes per transaction
@@ -53,7 +55,8 @@ class Dispatcher {
  public:
   // on_events(subscriptions that got events, subscriptions whose resource changed)
   using Notify = std::function<void(const std::vector<std::string>&, const std::vector<std::string>&)>;
-  Dispatcher(store::Store& store, const Topics& topics, SubscriptionSet& set, metrics::Registry& metrics,
+  Dispatcher(store::Store& store, const Topics& topics, const security::Policy& policy, SubscriptionSet& set,
+             metrics::Registry& metrics,
              DispatcherOptions opts, Notify notify);
   ~Dispatcher();
   void start();
@@ -75,6 +78,7 @@ class Dispatcher {
   bool disclosure_unchanged(const store::ChangeRow& ch, const json::Value& focus, Lookup& lookup);
   store::Store& store_;
   const Topics& topics_;
+  const security::Policy& policy_;
   SubscriptionSet& set_;
   DispatcherOptions opts_;
   Notify notify_;

@@ -62,9 +62,9 @@ struct RestHookDelivery::State {
   int inflight = 0;  // delivered-commits not yet durable
 };
 
-RestHookDelivery::RestHookDelivery(store::Store& store, const events::Topics& topics, events::SubscriptionSet& set,
-                                   metrics::Registry& metrics, DeliveryOptions opts)
-    : store_(store), topics_(topics), set_(set), metrics_(metrics), opts_(std::move(opts)),
+RestHookDelivery::RestHookDelivery(store::Store& store, const events::Topics& topics, const security::Policy& policy,
+                                   events::SubscriptionSet& set, metrics::Registry& metrics, DeliveryOptions opts)
+    : store_(store), topics_(topics), policy_(policy), set_(set), metrics_(metrics), opts_(std::move(opts)),
       rng_(std::random_device{}()) {
   auto ctx = delivery::make_client_context(opts_.ca_file, opts_.cert_file, opts_.key_file);
   if (!ctx) throw std::runtime_error("subscription delivery TLS: " + ctx.error().message);
@@ -419,7 +419,7 @@ void RestHookDelivery::serve(const std::string& id) {
   }
   State& st = *stp;
   // Read afresh: the fan-out that keeps set_ current may run on another node.
-  if (auto fresh = load_subscription(store_, id)) set_.put(std::move(*fresh));
+  if (auto fresh = load_subscription(store_, policy_, id)) set_.put(std::move(*fresh));
   auto spec = set_.get(id);
   if (!spec || spec->status == "off") {
     st.pending = false;

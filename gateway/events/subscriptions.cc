@@ -4,13 +4,13 @@
 
 namespace gw::events {
 
-Subscriptions::Subscriptions(store::Store& store, events::Topics topics, metrics::Registry& metrics,
-                             SubscriptionsOptions opts)
-    : store_(store), topics_(std::move(topics)) {
-  delivery_ = std::make_unique<RestHookDelivery>(store_, topics_, set_, metrics, opts.delivery);
+Subscriptions::Subscriptions(store::Store& store, events::Topics topics, const security::Policy& policy,
+                             metrics::Registry& metrics, SubscriptionsOptions opts)
+    : store_(store), topics_(std::move(topics)), policy_(policy) {
+  delivery_ = std::make_unique<RestHookDelivery>(store_, topics_, policy_, set_, metrics, opts.delivery);
   RestHookDelivery* d = delivery_.get();
   dispatcher_ = std::make_unique<events::Dispatcher>(
-      store_, topics_, set_, metrics, opts.fanout,
+      store_, topics_, policy_, set_, metrics, opts.fanout,
       [d](const std::vector<std::string>& with_events, const std::vector<std::string>& changed) {
         d->on_events(with_events, changed);
       });
@@ -19,7 +19,7 @@ Subscriptions::Subscriptions(store::Store& store, events::Topics topics, metrics
 Subscriptions::~Subscriptions() { stop(); }
 
 void Subscriptions::start() {
-  if (auto r = events::load_all(store_, set_); !r) {
+  if (auto r = events::load_all(store_, policy_, set_); !r) {
     throw std::runtime_error("subscriptions: cannot load: " + r.error().message);
   }
   delivery_->start();

@@ -20,7 +20,9 @@ struct SubscriptionsOptions {
 class Subscriptions {
  public:
   // Throws std::runtime_error at start-up (TLS files, store).
-  Subscriptions(store::Store& store, events::Topics topics, metrics::Registry& metrics, SubscriptionsOptions opts);
+  // policy: what each subscriber's role may be told of labelled content.
+  Subscriptions(store::Store& store, events::Topics topics, const security::Policy& policy, metrics::Registry& metrics,
+                SubscriptionsOptions opts);
   ~Subscriptions();
   void start();
   void stop();
@@ -34,6 +36,7 @@ class Subscriptions {
  private:
   store::Store& store_;
   events::Topics topics_;
+  const security::Policy& policy_;
   events::SubscriptionSet set_;
   std::unique_ptr<RestHookDelivery> delivery_;
   std::unique_ptr<events::Dispatcher> dispatcher_;

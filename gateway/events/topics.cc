@@ -50,7 +50,9 @@ const std::set<std::string_view> kFilterParams = {"identifier", "patient", "pati
 const std::set<std::string_view> kInteractions = {"create", "update", "delete"};
 // Routes the matcher implements (matcher.cc, route_allows).
 const std::set<std::string_view> kRoutes = {"caseload",        "plan-authority", "plan-authority-on-move",
-                                            "linked-children", "camhs-and-gp",   "disclosure-audience"};
+                                            "linked-children", "relationship",   "disclosure-audience"};
+// Relationships the matcher can check (matcher.cc related()).
+const std::set<std::string_view> kRelationships = {"caseload", "camhs-care", "pregnant-parent"};
 // Payload kinds the dispatcher implements (dispatcher.cc, disclosure.cc).
 const std::set<std::string_view> kPayloads = {"focus", "disclosure", "disclosure-when-hidden"};
 
@@ -106,7 +108,7 @@ Result<Topic> Topics::parse(std::string_view text, const std::string& source) {
                                                       "description", "triggers", "filters", "roles",
                                                       "unrestricted_roles", "route", "payload",
                                                       "statuses", "requires", "comment",
-                                                      "audiences", "purpose", "legal_basis"};
+                                                      "audiences", "purpose", "legal_basis", "relationships"};
     if (!known.count(k)) return bad(source, std::string(k), "is not a known topic key");
   }
   auto name = string_of(*doc, "name", source);
@@ -188,6 +190,18 @@ Result<Topic> Topics::parse(std::string_view text, const std::string& source) {
   if (!req) return req.error();
   t.requires_paths = *req;
   if (auto e = parse_disclosure(*doc, source, t)) return *e;
+  if (const json::Value* rel = json::member(*doc, "relationships")) {
+    if (!rel->IsObject()) return bad(source, "relationships", "must be an object (role -> relationship)");
+    for (const auto& m : rel->GetObject()) {
+      std::string role(m.name.GetString(), m.name.GetStringLength());
+      if (!has(t.roles, role)) return bad(source, "relationships", "names '" + role + "' which is not in roles");
+      if (!m.value.IsString() || !kRelationships.count(json::as_view(m.value)))
+        return bad(source, "relationships." + role, "must be caseload, camhs-care or pregnant-parent");
+      t.relationships[role] = std::string(json::as_view(m.value));
+    }
+  }
+  if (t.route == "relationship" && t.relationships.empty())
+    return bad(source, "relationships", "the relationship route needs relationships (role -> relationship)");
   return t;
 }
 

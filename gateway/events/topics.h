@@ -40,6 +40,10 @@ struct Topic {
   std::vector<TopicFilter> filters;
   std::vector<std::string> roles;              // may subscribe
   std::vector<std::string> unrestricted_roles; // not limited to their organisation's caseload
+  // role -> the relationship its organisation must have with the person the
+  // change concerns for the route to reach it (caseload, camhs-care,
+  // pregnant-parent): which role hears what is data, not code.
+  std::map<std::string, std::string> relationships;
   // Who hears about a change (see kRoutes in topics.cc):
   //   "caseload" — the subscriber's organisation cares for the Patient the
   //   focus resource is about (GP, managing organisation, CareTeam or

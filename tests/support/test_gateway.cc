@@ -134,7 +134,8 @@ InProcessGateway::InProcessGateway(config::Limits limits, const events::Subscrip
     if (so.delivery.ca_file.empty()) so.delivery.ca_file = pki + "/ca.pem";
     so.delivery.cert_file = pki + "/server.pem";
     so.delivery.key_file = pki + "/server.key";
-    parts_->subs = std::make_unique<events::Subscriptions>(*parts_->store, std::move(*topics), parts_->registry, so);
+    parts_->subs = std::make_unique<events::Subscriptions>(*parts_->store, std::move(*topics), parts_->policy,
+                                                          parts_->registry, so);
     parts_->sub_api =
         std::make_unique<fhir::SubscriptionApi>(*parts_->rest, *parts_->writes, *parts_->subs, std::string());
     parts_->sub_api->add_routes(parts_->router);
