@@ -107,43 +107,18 @@ Dispatcher::Dispatcher(store::Store& store, const Topics& topics, const security
 Dispatcher::~Dispatcher() { stop(); }
 
 void Dispatcher::start() {
-  thread_ = std::thread([this] {
-    log::name_thread("gw-fanout");
-    loop();
-  });
+  loop_.start(
+      [this] {
+        auto n = run_once();
+        if (!n) log::error("subscription_fanout_failed", {{"reason", n.error().message}});
+        return n && *n > 0;  // more may be waiting
+      },
+      opts_.poll, "gw-fanout");
 }
 
-void Dispatcher::stop() {
-  {
-    std::lock_guard lk(mu_);
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
+void Dispatcher::stop() { loop_.stop(); }
 
-void Dispatcher::wake() {
-  {
-    std::lock_guard lk(mu_);
-    woken_ = true;
-  }
-  cv_.notify_one();
-}
-
-void Dispatcher::loop() {
-  for (;;) {
-    auto n = run_once();
-    if (!n) {
-      log::error("subscription_fanout_failed", {{"reason", n.error().message}});
-    }
-    std::unique_lock lk(mu_);
-    if (stopping_) return;
-    if (n && *n > 0) continue;  // more may be waiting
-    cv_.wait_for(lk, n ? opts_.poll : std::chrono::milliseconds(1000), [this] { return woken_ || stopping_; });
-    woken_ = false;
-    if (stopping_) return;
-  }
-}
+void Dispatcher::wake() { loop_.wake(); }
 
 // A Subscription that did not come through /fhir/Subscription (for example
 // inside a transaction Bundle) has not been checked and has no owner: it is
@@ -189,62 +164,20 @@ bool Dispatcher::add_disclosure(const Topic& topic, const SubscriptionSpec& sub,
                                 const json::Value& focus, const Decision& d, Lookup& lookup, store::UnitOfWork& unit) {
   auto disclosure = derive_disclosure(topic, sub, ch, focus, d, lookup);
   if (!disclosure) return false;
-  store::WriteOp op;
-  op.kind = store::OpKind::create;
-  op.type = "Communication";
-  op.id = disclosure->id;
-  op.body = model::storage_text(disclosure->resource, "Communication", disclosure->resource.GetAllocator());
-  op.index = model::index_entries("Communication", disclosure->resource);
-  unit.ops.push_back(std::move(op));
-  store::NewEvent e;
-  e.subscription = sub.id;
-  e.change_seq = ch.seq;
-  e.focus_type = "Communication";
-  e.focus_id = disclosure->id;
-  e.focus_version = 1;
-  e.interaction = "create";
-  e.patient_ref = d.patient_ref;
-  e.content = d.content;
-  unit.events.push_back(std::move(e));
-  // Who received what about whom, and why (CPIS.md §4): one row per person
-  // concerned so that a patient's disclosure history finds it.
-  for (const auto& person : disclosure->about) {
-    store::AuditRow ar;
-    ar.actor_ods = sub.owner.ods;
-    ar.actor_role = sub.owner.role;
-    ar.actor_system = sub.owner.system;
-    ar.action = "disclose";
-    ar.entity = "Communication/" + disclosure->id;
-    ar.outcome = "success";
-    ar.detail = topic.name + " disclosed to subscription " + sub.id + " for purpose " + disclosure->purpose +
-                " (derived from " + ch.type + "/" + ch.id + "; the focus itself is not sent)";
-    ar.patient_ref = "Patient/" + person;
-    unit.audit.push_back(std::move(ar));
-  }
+  add_to_unit(topic, sub, *disclosure, ch.type + "/" + ch.id, ch.seq, d.patient_ref, d.content, unit);
   disclosures_total_->inc();
   return true;
 }
 
 Result<int> Dispatcher::run_once() {
-  // One fan-out among the nodes sharing the store; the others wait for the
-  // claim (a node that dies frees it). Regained, the position is read again.
-  auto held = store_.claim("fanout:" + opts_.cursor_name);
-  if (!held) return held.error();
-  if (!*held) {
-    cursor_ = -1;
-    return 0;
-  }
-  if (cursor_ < 0) {
-    auto c = store_.cursor(opts_.cursor_name);
-    if (!c) return c.error();
+  auto changes = position_.next(store_, opts_.page);
+  if (changes && position_.take_reread()) {
     // Subscriptions another node's fan-out saw while this one did not run.
     if (auto r = load_all(store_, policy_, set_); !r) return r.error();
-    cursor_ = *c;
   }
-  auto changes = store_.changes_after(cursor_, opts_.page);
   if (!changes) return changes.error();
   if (changes->empty()) return 0;
-  StoreLookup lookup(store_);
+  StoreLookup lookup(store_, opts_.flows.get());
   store::UnitOfWork unit;
   std::set<std::string> got_events;
   std::vector<std::string> changed_subs;
@@ -308,8 +241,7 @@ Result<int> Dispatcher::run_once() {
     }
   }
   int64_t last = changes->back().seq;
-  unit.cursor = std::make_pair(opts_.cursor_name, last);
-  unit.cursor_from = cursor_;  // a node that lost the claim cannot commit these events twice
+  position_.consume_to(unit, last);  // fenced: a node that lost the claim cannot commit these events twice
   if (unit.events.empty() && unit.ops.empty() && unit.audit.empty()) {
     // Nothing for anyone: the cursor rides with the next group commit. Were
     // it lost in a crash, these changes would be decided again, to the same
@@ -319,7 +251,7 @@ Result<int> Dispatcher::run_once() {
       if (!res) log::warn("subscription_cursor_not_saved", {{"reason", res.error().message}});
     });
     if (!r) return r.error();
-    cursor_ = last;
+    position_.advance(last);
     lag_->set(last);
     withheld_total_->inc(withheld);
     if (notify_ && !changed_subs.empty()) notify_({}, changed_subs);
@@ -334,14 +266,13 @@ Result<int> Dispatcher::run_once() {
   }
   auto res = f.get();
   if (!res) {
-    if (res.error().expression == "cursor") {
-      log::warn("subscription_fanout_moved_elsewhere", {{"cursor", opts_.cursor_name}});
-      cursor_ = -1;
+    if (position_.moved_elsewhere(res.error())) {
+      log::warn("subscription_fanout_moved_elsewhere", {{"cursor", position_.name()}});
       return 0;
     }
     return res.error();
   }
-  cursor_ = last;
+  position_.advance(last);
   lag_->set(last);
   events_total_->inc(n_events);
   withheld_total_->inc(withheld);

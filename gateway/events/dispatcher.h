@@ -16,9 +16,12 @@
 
 #include "gateway/common/json.h"
 #include "gateway/common/metrics.h"
+#include "gateway/common/wakeable_loop.h"
 #include "gateway/events/matcher.h"
+#include "gateway/events/relations.h"
 #include "gateway/events/subscription.h"
 #include "gateway/events/topics.h"
+#include "gateway/events/feed_position.h"
 #include "gateway/security/policy.h"
 #include "gateway/store/store.h"
 
@@ -49,6 +52,9 @@ struct DispatcherOptions {
   int page = 500;                               // changes per transaction
   std::chrono::milliseconds poll{1000};         // re-check without a wake-up
   std::string cursor_name = "subscriptions";
+  // The area's tables and the date for topics of the relations route
+  // (relations.h); without them those topics hear nothing.
+  std::shared_ptr<const FlowContext> flows{};
 };
 
 class Dispatcher {
@@ -66,7 +72,6 @@ class Dispatcher {
   Result<int> run_once();
 
  private:
-  void loop();
   void mark_unowned(const std::string& id);
   // Disclosure topics (disclosure.h): writes the derived Communication, its
   // event and the disclosure audit into the fan-out's unit. False when
@@ -82,15 +87,12 @@ class Dispatcher {
   SubscriptionSet& set_;
   DispatcherOptions opts_;
   Notify notify_;
-  int64_t cursor_ = -1;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool woken_ = false, stopping_ = false;
-  std::thread thread_;
+  FeedPosition position_{opts_.cursor_name};
   metrics::Counter* events_total_ = nullptr;
   metrics::Counter* withheld_total_ = nullptr;
   metrics::Counter* disclosures_total_ = nullptr;
   metrics::Gauge* lag_ = nullptr;
+  WakeableLoop loop_;  // last: stopped (joined) before the members it uses go
 };
 
 }  // namespace gw::events

@@ -227,19 +227,7 @@ Result<std::string> GpRecordFeed::practice_of(const json::Value& plan, std::stri
 }
 
 Result<int> GpRecordFeed::queue_once() {
-  // Queued by one node among those sharing the store (Store::claim).
-  auto held = store_.claim("gp-hl7-queue:" + opts_.cursor_name);
-  if (!held) return held.error();
-  if (!*held) {
-    cursor_ = -1;
-    return 0;
-  }
-  if (cursor_ < 0) {
-    auto c = store_.cursor(opts_.cursor_name);
-    if (!c) return c.error();
-    cursor_ = *c;
-  }
-  auto changes = store_.changes_after(cursor_, opts_.page);
+  auto changes = position_.next(store_, opts_.page);  // on one node at a time (FeedPosition)
   if (!changes) return changes.error();
   if (changes->empty()) return 0;
   store::UnitOfWork unit;
@@ -269,8 +257,7 @@ Result<int> GpRecordFeed::queue_once() {
     unit.events.push_back(std::move(e));
   }
   int64_t last = changes->back().seq;
-  unit.cursor = std::make_pair(opts_.cursor_name, last);
-  unit.cursor_from = cursor_;
+  position_.consume_to(unit, last);
   size_t n = unit.events.size();
   if (n == 0 && unit.ops.empty() && unit.audit.empty()) {
     // No plan among these changes: the cursor rides with the next group
@@ -280,19 +267,16 @@ Result<int> GpRecordFeed::queue_once() {
       if (!res) log::warn("gp_hl7_cursor_not_saved", {{"reason", res.error().message}});
     });
     if (!r) return r.error();
-    cursor_ = last;
+    position_.advance(last);
     cursor_gauge_->set(last);
     return static_cast<int>(changes->size());
   }
   auto res = commit_sync(std::move(unit));
   if (!res) {
-    if (res.error().expression == "cursor") {  // another node queued these: read the position again
-      cursor_ = -1;
-      return 0;
-    }
+    if (position_.moved_elsewhere(res.error())) return 0;  // another node queued these
     return res.error();
   }
-  cursor_ = last;
+  position_.advance(last);
   cursor_gauge_->set(last);
   queued_->inc(n);
   return static_cast<int>(changes->size());

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "gateway/events/relations.h"
 #include "gateway/model/cpis_plan.h"
 #include "gateway/model/resource_text.h"
 #include "gateway/identity/nhs_number.h"
@@ -153,12 +154,12 @@ bool focus_qualifies(const Topic& topic, const json::Value& resource) {
 // child; midwifery also while it cares for the parent and she is pregnant.
 // Only the children in this subscriber's care are concerned (a health
 // visitor of one child is not told about a sibling it does not care for).
-// The relationship (topic "relationships", data) a subscriber of this role
+// The relationship (topic "receivers", data) a subscriber of this role
 // has to have with the person: "" when the topic names none for the role.
 const std::string& relationship_for(const Topic& topic, const SubscriptionSpec& sub) {
   static const std::string none;
-  auto it = topic.relationships.find(sub.owner.role);
-  return it == topic.relationships.end() ? none : it->second;
+  auto it = topic.receivers.find(sub.owner.role);
+  return it == topic.receivers.end() ? none : it->second;
 }
 
 // Whether the subscriber's organisation has that relationship with the person.
@@ -203,7 +204,8 @@ bool disclosure_audience_allows(const Topic& topic, const SubscriptionSpec& sub,
     d.reason = "audience";
     return false;
   }
-  return !patient_id.empty() && lookup.in_caseload(patient_id, sub.owner.ods);
+  return (!patient_id.empty() && lookup.in_caseload(patient_id, sub.owner.ods)) ||
+         referred_authority_is(resource, sub.owner.ods);
 }
 
 // One function per route named in topics.cc kRoutes. May fill d (for
@@ -217,10 +219,16 @@ bool route_allows(const Topic& topic, const SubscriptionSpec& sub, const store::
     return false;
   }
   if (topic.route == "plan-authority-on-move") return plan_moved_to_authority(sub, change, resource, lookup);
-  if (topic.route == "linked-children") return linked_children_allow(topic, sub, patient_id, lookup, d);
+  if (topic.route == "linked-children") {
+    // A family link recorded after the parent's relapse-prevention plan: the
+    // new child's services hear of the plan (relations.h).
+    if (change.type == "RelatedPerson") return new_family_link_allows(sub, change, resource, lookup, d);
+    return linked_children_allow(topic, sub, patient_id, lookup, d);
+  }
   if (topic.route == "relationship") return relationship_allows(topic, sub, patient_id, lookup, d);
   if (topic.route == "disclosure-audience")
     return disclosure_audience_allows(topic, sub, patient_id, resource, lookup, d);
+  if (topic.route == "relations") return relations_allow(topic, sub, change, resource, patient_id, lookup, d);
   d.reason = "route";
   return false;
 }
@@ -357,6 +365,27 @@ std::vector<store::StoredResource> StoreLookup::about_patient(const char* type, 
   auto page = store_.search(q);
   if (!page) return {};
   return std::move(page->items);
+}
+
+std::vector<std::string> StoreLookup::ids_by_identifier(const std::string& type, const std::string& system,
+                                                        const std::string& value) {
+  store::SearchQuery q;
+  q.type = type;
+  q.params.push_back(store::ParamConstraint{"identifier", {{system, value}}});
+  q.count = 10;
+  q.want_total = false;
+  std::vector<std::string> out;
+  if (auto page = store_.search(q))
+    for (const auto& r : page->items) out.push_back(r.id);
+  return out;
+}
+
+std::vector<json::Document> StoreLookup::about(const std::string& type, const std::string& patient_id) {
+  std::vector<json::Document> out;
+  // As served (id and meta.lastUpdated included): the flows order by them.
+  for (auto& r : about_patient(type.c_str(), patient_id))
+    if (auto d = json::parse(model::served_text(r))) out.push_back(std::move(*d));
+  return out;
 }
 
 std::optional<json::Document> StoreLookup::resource(const std::string& type, const std::string& id) {

@@ -14,6 +14,10 @@ Subscriptions::Subscriptions(store::Store& store, events::Topics topics, const s
       [d](const std::vector<std::string>& with_events, const std::vector<std::string>& changed) {
         d->on_events(with_events, changed);
       });
+  if (opts.fanout.flows)
+    timers_ = std::make_unique<events::FlowTimers>(
+        store_, topics_, set_, opts.fanout.flows, metrics, opts.timers,
+        [d](const std::vector<std::string>& with_events) { d->on_events(with_events, {}); });
 }
 
 Subscriptions::~Subscriptions() { stop(); }
@@ -24,8 +28,13 @@ void Subscriptions::start() {
   }
   delivery_->start();
   dispatcher_->start();
+  if (timers_) timers_->start();
   events::Dispatcher* f = dispatcher_.get();
-  store_.set_commit_listener([f] { f->wake(); });
+  events::FlowTimers* t = timers_.get();
+  store_.set_commit_listener([f, t] {
+    f->wake();
+    if (t) t->wake();
+  });
   started_ = true;
 }
 
@@ -34,6 +43,7 @@ void Subscriptions::stop() {
   started_ = false;
   store_.set_commit_listener(nullptr);
   dispatcher_->stop();
+  if (timers_) timers_->stop();
   delivery_->stop();
 }
 

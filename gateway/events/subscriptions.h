@@ -7,6 +7,7 @@
 #include "gateway/common/metrics.h"
 #include "gateway/events/rest_hook_delivery.h"
 #include "gateway/events/dispatcher.h"
+#include "gateway/events/flow_timers.h"
 #include "gateway/events/topics.h"
 #include "gateway/store/store.h"
 
@@ -15,6 +16,8 @@ namespace gw::events {
 struct SubscriptionsOptions {
   DeliveryOptions delivery;
   events::DispatcherOptions fanout;
+  // The safeguarding flows' durable timers run when fanout.flows is set.
+  events::FlowTimersOptions timers{};
 };
 
 class Subscriptions {
@@ -31,6 +34,8 @@ class Subscriptions {
   events::SubscriptionSet& set() { return set_; }
   RestHookDelivery& delivery() { return *delivery_; }
   events::Dispatcher& dispatcher() { return *dispatcher_; }
+  // Null when no FlowContext was given (fanout.flows).
+  events::FlowTimers* timers() { return timers_.get(); }
   store::Store& store() { return store_; }
 
  private:
@@ -40,6 +45,7 @@ class Subscriptions {
   events::SubscriptionSet set_;
   std::unique_ptr<RestHookDelivery> delivery_;
   std::unique_ptr<events::Dispatcher> dispatcher_;
+  std::unique_ptr<events::FlowTimers> timers_;
   bool started_ = false;
 };
 

@@ -40,10 +40,6 @@ struct Topic {
   std::vector<TopicFilter> filters;
   std::vector<std::string> roles;              // may subscribe
   std::vector<std::string> unrestricted_roles; // not limited to their organisation's caseload
-  // role -> the relationship its organisation must have with the person the
-  // change concerns for the route to reach it (caseload, camhs-care,
-  // pregnant-parent): which role hears what is data, not code.
-  std::map<std::string, std::string> relationships;
   // Who hears about a change (see kRoutes in topics.cc):
   //   "caseload" — the subscriber's organisation cares for the Patient the
   //   focus resource is about (GP, managing organisation, CareTeam or
@@ -76,6 +72,13 @@ struct Topic {
   std::vector<std::string> statuses, requires_paths;
   // disclosure-audience: subscriber role -> the disclosable-to code it answers to.
   std::map<std::string, std::string> audiences;
+  // Subscriber role -> the relationship between its organisation and the
+  // event that makes it a receiver: on the relations route (relations.h) the
+  // flows' ("attending-trust-liaison", "family-health-visiting-team"...), on
+  // the relationship and linked-children routes the person's (caseload,
+  // camhs-care, pregnant-parent). Which roles hear is this data; the code
+  // knows relationships, not roles.
+  std::map<std::string, std::string> receivers;
   // Set on topics whose every event is a disclosure to be audited with its
   // purpose and legal basis (CPIS.md section 4, DESIGN.md Sensitive data).
   std::string purpose, legal_basis;

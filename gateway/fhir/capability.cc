@@ -27,22 +27,35 @@ ParamDoc describe(const std::string& p) {
   return {nullptr, "token", ""};
 }
 
-// POST /fhir/Patient/$safeguarding-cohort (gateway/fhir/cohort.h, docs/safeguarding-cohort.md).
-void write_cohort_operation(json::Writer& w) {
+// The operations of a type: the built-in ones and those features added.
+void write_operations(json::Writer& w, const std::string& type, const std::vector<OperationDoc>& extra) {
+  std::vector<OperationDoc> ops;
+  if (type == "Patient") {
+    ops.push_back({type, "safeguarding-cohort", "https://cpis-gateway.nhs.uk/OperationDefinition/safeguarding-cohort",
+                   "POST a Parameters resource with one nhsNumber (valueString or valueIdentifier) per person on your "
+                   "caseload; the answer says, for each person your organisation cares for, whether they are on a CP-IS "
+                   "plan in scope and which of their linked children are (plan type, local authority, emergency-duty "
+                   "number). Roles camhs, adult-mental-health, substance-misuse."});
+    ops.push_back({type, "everything", "http://hl7.org/fhir/OperationDefinition/Patient-everything",
+                   "GET only; _count and _offset page the Patient and every resource whose patient/subject it is; "
+                   "content the caller may not see (sensitivity labels, types its role may not search) is neither "
+                   "returned nor counted."});
+  }
+  for (const auto& o : extra)
+    if (o.type == type) ops.push_back(o);
+  if (ops.empty()) return;
   w.Key("operation");
   w.StartArray();
-  w.StartObject();
-  w.Key("name");
-  w.String("safeguarding-cohort");
-  w.Key("definition");
-  w.String("https://cpis-gateway.nhs.uk/OperationDefinition/safeguarding-cohort");
-  w.Key("documentation");
-  w.String(
-      "POST a Parameters resource with one nhsNumber (valueString or valueIdentifier) per person on your caseload; "
-      "the answer says, for each person your organisation cares for, whether they are on a CP-IS plan in scope and "
-      "which of their linked children are (plan type, local authority, emergency-duty number). Roles camhs, "
-      "adult-mental-health, substance-misuse.");
-  w.EndObject();
+  for (const auto& o : ops) {
+    w.StartObject();
+    w.Key("name");
+    w.String(o.name.c_str(), static_cast<json::SizeType>(o.name.size()));
+    w.Key("definition");
+    w.String(o.definition.c_str(), static_cast<json::SizeType>(o.definition.size()));
+    w.Key("documentation");
+    w.String(o.documentation.c_str(), static_cast<json::SizeType>(o.documentation.size()));
+    w.EndObject();
+  }
   w.EndArray();
 }
 
@@ -74,7 +87,8 @@ void write_includes(json::Writer& w, const std::string& type, const std::vector<
 }
 }  // namespace
 
-std::string capability_statement_json(const write::Validator& validator, const security::Policy& policy) {
+std::string capability_statement_json(const write::Validator& validator, const security::Policy& policy,
+                                      const std::vector<OperationDoc>& extra) {
   json::Buffer buf;
   json::Writer w(buf);
   auto s = [&](const std::string& v) { w.String(v.c_str(), static_cast<json::SizeType>(v.size())); };
@@ -134,7 +148,6 @@ std::string capability_statement_json(const write::Validator& validator, const s
     w.Key("conditionalCreate"); w.Bool(!read_only);
     w.Key("conditionalUpdate"); w.Bool(!read_only);
     w.Key("conditionalDelete"); s("not-supported");
-    if (type == "Patient") write_cohort_operation(w);
     auto params = model::supported_search_params(type);
     write_includes(w, type, validator.resource_types());
     if (!params.empty()) {
@@ -151,18 +164,7 @@ std::string capability_statement_json(const write::Validator& validator, const s
       }
       w.EndArray();
     }
-    if (type == "Patient") {
-      w.Key("operation");
-      w.StartArray();
-      w.StartObject();
-      w.Key("name"); s("everything");
-      w.Key("definition"); s("http://hl7.org/fhir/OperationDefinition/Patient-everything");
-      w.Key("documentation");
-      s("GET only; _count and _offset page the Patient and every resource whose patient/subject it is; content the "
-        "caller may not see (sensitivity labels, types its role may not search) is neither returned nor counted.");
-      w.EndObject();
-      w.EndArray();
-    }
+    write_operations(w, type, extra);
     w.EndObject();
   }
   w.EndArray();

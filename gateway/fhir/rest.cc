@@ -1,6 +1,7 @@
 #include "gateway/fhir/rest.h"
 
 #include <charconv>
+#include <map>
 
 #include "gateway/audit/audit_rows.h"
 #include "gateway/common/issues.h"
@@ -49,6 +50,8 @@ struct RestApi::Impl {
   metrics::Registry& metrics;
   RestOptions opts;
   std::string capability;
+  std::vector<OperationDoc> operations;
+  std::map<std::string, net::Handler*> operation_handlers;  // "<type>/$<name>"
 
   cpis::CpisApi cpis_api;  // the national CP-IS API's searches (CareTeam, AuditEvent, Flag)
 
@@ -141,6 +144,14 @@ struct RestApi::Impl {
     }
     std::string type(seg[0]);
     if (!check_type(type, respond, "fhir_type")) return;
+    // A feature's operation (add_operation): instance or type level.
+    if (seg.size() >= 2 && seg.size() <= 3 && seg.back().size() > 1 && seg.back()[0] == '$') {
+      auto op = operation_handlers.find(type + "/" + std::string(seg.back()));
+      if (op != operation_handlers.end() && (seg.size() == 2 || model::is_valid_id(std::string(seg[1])))) {
+        op->second->handle(std::move(req), std::move(respond));
+        return;
+      }
+    }
     if (seg.size() == 1) {
       if (m == "GET") return search(std::move(req), std::move(respond), type);
       if (m == "POST") return create(std::move(req), std::move(respond), type);
@@ -633,5 +644,11 @@ RestApi::~RestApi() = default;
 void RestApi::handle(net::Request req, net::Respond respond) { impl_->handle(std::move(req), std::move(respond)); }
 
 const std::string& RestApi::capability_statement() const { return impl_->capability; }
+
+void RestApi::add_operation(OperationDoc doc, net::Handler* handler) {
+  impl_->operation_handlers[doc.type + "/$" + doc.name] = handler;
+  impl_->operations.push_back(std::move(doc));
+  impl_->capability = capability_statement_json(impl_->validator, impl_->policy, impl_->operations);
+}
 
 }  // namespace gw::fhir

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "gateway/common/metrics.h"
+#include "gateway/fhir/capability.h"
 #include "gateway/net/http.h"
 #include "gateway/store/store.h"
 #include "gateway/write/write_service.h"
@@ -35,8 +36,15 @@ class RestApi final : public net::Handler {
   ~RestApi() override;
   void handle(net::Request req, net::Respond respond) override;
 
-  // The CapabilityStatement JSON (built once at construction).
+  // The CapabilityStatement JSON (built at construction, and again for each
+  // operation added).
   const std::string& capability_statement() const;
+
+  // A feature's operation on a type: GET/POST /fhir/<type>/<id>/$<name> and
+  // /fhir/<type>/$<name> are handed to `handler` (after the JSON-format
+  // check), which does its own policy check and audit. Call before serving
+  // and before anything copies the CapabilityStatement.
+  void add_operation(OperationDoc doc, net::Handler* handler);
 
   struct Impl;
 

@@ -14,6 +14,7 @@
 //   Result<int64_t> insert_event(const NewEvent&, const std::string& now);
 //   Result<void> update_events(const EventUpdate&);
 //   Result<void> set_cursor(const std::string& name, int64_t seq, std::optional<int64_t> from);
+//   Result<void> apply_timers(const UnitOfWork&, const std::string& now);  // schedules, then fired keys
 #include <string>
 
 #include "gateway/store/store.h"
@@ -56,6 +57,8 @@ Result<CommitOutcome> apply_unit(Rows& rows, UnitOfWork& u, int64_t now_ms, cons
     if (auto r = rows.update_events(e); !r) return r.error();
   if (u.cursor)
     if (auto r = rows.set_cursor(u.cursor->first, u.cursor->second, u.cursor_from); !r) return r.error();
+  if (!u.timer_sets.empty() || !u.timers_fired.empty())
+    if (auto r = rows.apply_timers(u, now); !r) return r.error();
   return out;
 }
 

@@ -75,6 +75,7 @@ int64_t store_scalar(const std::string& db_path, const std::string& sql) {
     sqlite3_close(db);
     throw std::runtime_error("cannot open " + db_path);
   }
+  sqlite3_busy_timeout(db, 2000);  // beside a running gateway (WAL): a checkpoint may hold it briefly
   sqlite3_stmt* st = nullptr;
   if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) != SQLITE_OK) {
     std::string why = sqlite3_errmsg(db);

@@ -35,6 +35,7 @@ std::unique_ptr<store::Store> open_store(const store::SqliteOptions& o);
 // One integer from a query on the store at `db_path`, on its own connection
 // (as an auditor would with sqlite3 or psql); -1 when there is no row. The
 // SQL must be valid on both engines (the tables and columns are the same).
+// Beside a running gateway too. Throws when the store cannot be read.
 int64_t store_scalar(const std::string& db_path, const std::string& sql);
 
 // `serve` flags that put a gateway process on this engine for `data_dir`

@@ -28,7 +28,7 @@ struct Table {
   std::vector<const char*> key;  // resume order: the columns of the primary key
 };
 
-// Layout 6 (store/sqlite/schema.cc) and step 1 of store/postgres/schema.cc
+// Layouts 6 and 7 (store/sqlite/schema.cc) and steps 1 and 2 of store/postgres/schema.cc
 // name the same tables and columns; res.labels is the one change of type
 // (a bit set over `labels` there, the codes here).
 const std::vector<Table>& tables() {
@@ -67,6 +67,10 @@ const std::vector<Table>& tables() {
         {"content", K::text}, {"created", K::text}, {"status", K::text}, {"attempts", K::integer},
         {"first_attempt_ms", K::integer}, {"last_error", K::text}},
        {"subscription", "number"}},
+      {"timers",
+       {{"key", K::text}, {"kind", K::text}, {"subject", K::text}, {"due", K::text}, {"payload", K::text},
+        {"status", K::text}, {"scheduled", K::text}, {"settled", K::text}},
+       {"key"}},
   };
   return t;
 }

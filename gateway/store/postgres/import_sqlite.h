@@ -1,7 +1,7 @@
 #pragma once
 // `cpis-gateway migrate --from-data-dir DIR --to-postgresql CONNINFO`: an
 // embedded store copied into PostgreSQL, for an install that outgrew one
-// node. Every table of layout 6 is copied as it is — resources with their
+// node. Every table of layouts 6 and 7 is copied as it is — resources with their
 // whole history (ver keeps its vids, so the change-feed cursors stay
 // valid), the search index, the NHS-number keys, audit rows with their
 // sequence numbers in order, outbox, inbound messages byte for byte,

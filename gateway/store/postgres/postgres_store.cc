@@ -101,6 +101,20 @@ EventRow event_at(const Rows& r, int i) {
   return e;
 }
 
+constexpr const char* kTimerColumns = "key, kind, subject, due, payload, status, scheduled, settled";
+
+std::vector<TimerRow> timers_from(const Rows& r) {
+  std::vector<TimerRow> out;
+  for (int i = 0; i < r.size(); ++i) {
+    TimerRow t{r.text(i, 0), r.text(i, 1), r.text(i, 2), r.text(i, 3), r.text(i, 4)};
+    t.status = r.text(i, 5);
+    t.scheduled = r.text(i, 6);
+    t.settled = r.text(i, 7);
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
 Result<void> ok_or(Result<Rows> r) {
   if (!r) return r.error();
   return {};
@@ -203,6 +217,35 @@ struct UnitRows {
     }
     return ok_or(c.exec("INSERT INTO cursors(name, seq) VALUES($1, $2) ON CONFLICT (name) DO UPDATE SET seq = $2",
                         Params().add(name).add(seq)));
+  }
+  // As the embedded store (store/sqlite/timers.cc): cancel the subject's
+  // pending timers, (re)instate the listed ones (a key that fired stays
+  // fired), then mark fired keys, failing the unit when one is not pending.
+  Result<void> apply_timers(const UnitOfWork& u, const std::string& now) {
+    for (const auto& set : u.timer_sets) {
+      if (auto r = ok_or(c.exec("UPDATE timers SET status = 'cancelled', settled = $3 "
+                                "WHERE kind = $1 AND subject = $2 AND status = 'pending'",
+                                Params().add(set.kind).add(set.subject).add(now)));
+          !r)
+        return r.error();
+      for (const auto& t : set.timers) {
+        if (auto r = ok_or(c.exec(
+                "INSERT INTO timers(key, kind, subject, due, payload, status, scheduled) "
+                "VALUES($1, $2, $3, $4, $5, 'pending', $6) ON CONFLICT (key) DO UPDATE SET due = excluded.due, "
+                "payload = excluded.payload, subject = excluded.subject, status = 'pending', settled = '' "
+                "WHERE timers.status <> 'fired'",
+                Params().add(t.key).add(set.kind).add(set.subject).add(t.due).add(t.payload).add(now)));
+            !r)
+          return r.error();
+      }
+    }
+    for (const auto& key : u.timers_fired) {
+      auto r = c.exec("UPDATE timers SET status = 'fired', settled = $2 WHERE key = $1 AND status = 'pending'",
+                      Params().add(key).add(now));
+      if (!r) return r.error();
+      if (r->affected() != 1) return make_error(Errc::conflict, "timer is not pending (fired or cancelled already)", key);
+    }
+    return {};
   }
 };
 
@@ -347,6 +390,25 @@ class PostgresStore final : public Store {
 
   Result<std::vector<ChangeRow>> changes_after(int64_t after, int limit) override {
     return with_reader([&](Conn& c) { return pg::changes_after_on(c, after, limit); });
+  }
+
+  Result<std::vector<TimerRow>> due_timers(const std::string& now, int limit) override {
+    return with_reader([&](Conn& c) -> Result<std::vector<TimerRow>> {
+      static const std::string sql = std::string("SELECT ") + kTimerColumns +
+                                     " FROM timers WHERE status = 'pending' AND due <= $1 ORDER BY due, key LIMIT $2";
+      auto r = c.exec(sql, Params().add(now).add(int64_t{limit}));
+      if (!r) return r.error();
+      return timers_from(*r);
+    });
+  }
+  Result<std::vector<TimerRow>> timers_of(const std::string& kind, const std::string& subject) override {
+    return with_reader([&](Conn& c) -> Result<std::vector<TimerRow>> {
+      static const std::string sql =
+          std::string("SELECT ") + kTimerColumns + " FROM timers WHERE kind = $1 AND subject = $2 ORDER BY due, key";
+      auto r = c.exec(sql, Params().add(kind).add(subject));
+      if (!r) return r.error();
+      return timers_from(*r);
+    });
   }
 
   Result<int64_t> cursor(const std::string& name) override {

@@ -131,6 +131,24 @@ CREATE TABLE sub_events(
 CREATE INDEX sub_events_by_status ON sub_events(status, subscription, number);
 CREATE INDEX sub_events_by_sub_status ON sub_events(subscription, status, number);
 )sql"},
+      // Durable timers (docs/TIMERS.md): the embedded store's layout 7.
+      {2, R"sql(
+-- "C": due times and keys order byte by byte, as in SQLite, whatever the
+-- database's collation.
+CREATE TABLE timers(
+  key TEXT COLLATE "C" PRIMARY KEY,
+  kind TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  due TEXT COLLATE "C" NOT NULL,
+  payload TEXT NOT NULL,
+  status TEXT NOT NULL,
+  scheduled TEXT NOT NULL,
+  settled TEXT NOT NULL DEFAULT ''
+);
+-- the runner's question: what is pending and due by now, earliest first
+CREATE INDEX timers_pending_due ON timers(due, key) WHERE status = 'pending';
+CREATE INDEX timers_by_subject ON timers(kind, subject, due);
+)sql"},
   };
   return steps;
 }

@@ -3,7 +3,8 @@
 // store's (store/sqlite/schema.h): `schema_version` records the steps
 // applied, opening applies the missing ones in one transaction, steps are
 // append-only. Step 1 is the embedded store's layout 6 (rows.h) in
-// PostgreSQL's types; there is no older PostgreSQL layout to upgrade.
+// PostgreSQL's types; there is no older PostgreSQL layout to upgrade. Step 2
+// is layout 7 (durable timers).
 //
 // Nodes starting together: the migration runs under a session advisory lock
 // (the schema's migration key), so each step is applied once.

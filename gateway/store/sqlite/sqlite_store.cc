@@ -21,6 +21,7 @@
 #include "gateway/store/sqlite/connection.h"
 #include "gateway/store/sqlite/rows.h"
 #include "gateway/store/sqlite/schema.h"
+#include "gateway/store/sqlite/timers.h"
 #include "gateway/store/store.h"
 #include "gateway/store/unit_steps.h"
 
@@ -244,6 +245,7 @@ struct UnitRows {
   Result<void> set_cursor(const std::string& name, int64_t seq, std::optional<int64_t> from) {
     return sqlite_cursor(c, name, seq, from);
   }
+  Result<void> apply_timers(const UnitOfWork& u, const std::string& now) { return sqlite::apply_timers(c, u, now); }
 };
 
 Result<CommitOutcome> apply_unit_body(Connection& c, RowWriter& rows, UnitOfWork& u, int64_t now_ms,
@@ -422,6 +424,13 @@ class SqliteStore final : public Store {
 
   Result<std::vector<ChangeRow>> changes_after(int64_t after, int limit) override {
     return with_reader([&](Connection& c) { return changes_after_on(c, after, limit); });
+  }
+
+  Result<std::vector<TimerRow>> due_timers(const std::string& now, int limit) override {
+    return with_reader([&](Connection& c) { return due_timers_on(c, now, limit); });
+  }
+  Result<std::vector<TimerRow>> timers_of(const std::string& kind, const std::string& subject) override {
+    return with_reader([&](Connection& c) { return timers_of_on(c, kind, subject); });
   }
 
   Result<int64_t> cursor(const std::string& name) override {

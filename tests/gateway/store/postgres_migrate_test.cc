@@ -73,7 +73,14 @@ class PostgresMigrate : public ::testing::Test {
     ev.events.push_back(NewEvent{"sub-1", 3, "Patient", "p3", 1, "create", "Patient/p3", "id-only"});
     ev.events.push_back(NewEvent{"sub-1", 4, "Patient", "p4", 1, "create", "Patient/p4", "id-only"});
     ev.cursor = std::make_pair("subscriptions", 14);
+    // Durable timers: one pending, one fired.
+    ev.timer_sets.push_back(TimerSet{"lac-health-assessment", "CareTeam/ct1",
+                                     {TimerRow{"ct1|due-soon", "", "", "2026-01-10T09:00:00Z", "{\"n\":1}"},
+                                      TimerRow{"ct1|overdue", "", "", "2026-02-10T09:00:00Z", "{\"n\":2}"}}});
     ASSERT_TRUE(commit(*s, std::move(ev)).has_value());
+    UnitOfWork fired;
+    fired.timers_fired.push_back("ct1|due-soon");
+    ASSERT_TRUE(commit(*s, std::move(fired)).has_value());
     source_changes_ = *s->changes_after(0, 1000);
     s->close();
   }
@@ -136,6 +143,12 @@ TEST_F(PostgresMigrate, AnInterruptedRunGoesOnAndEverythingArrivesVerified) {
   }
   EXPECT_EQ(*s->cursor("subscriptions"), 14);
   EXPECT_EQ(s->event_counts("sub-1")->events, 2);
+  auto timers = s->timers_of("lac-health-assessment", "CareTeam/ct1");
+  ASSERT_TRUE(timers.has_value()) << timers.error().message;
+  ASSERT_EQ(timers->size(), 2u);
+  EXPECT_EQ((*timers)[0].status, "fired");
+  EXPECT_EQ((*timers)[1].status, "pending");
+  EXPECT_EQ((*timers)[1].payload, "{\"n\":2}");
   auto in = s->list_inbound("accepted", 100, 0);
   ASSERT_TRUE(in.has_value());
   ASSERT_EQ(in->size(), 12u);
