@@ -161,6 +161,7 @@ int fanout_bench(int argc, char** argv) {
   const int subscribers = arg(argc, argv, "--subscribers", 60), messages = arg(argc, argv, "--messages", 100);
   test::InProcessGateway gw;
   auto topics = events::Topics::load(std::string(GW_SOURCE_DIR) + "/profiles").value();
+  auto policy = security::Policy::load(std::string(GW_SOURCE_DIR) + "/profiles").value();
   events::SubscriptionSet set;
   const std::vector<std::pair<std::string, std::string>> orgs = {{"health-visiting", "RXX02"}, {"midwifery", "RXX03"},
                                                                 {"gp", "B86001"},             {"paediatric-liaison", "RXX05"},
@@ -185,7 +186,7 @@ int fanout_bench(int argc, char** argv) {
   events::DispatcherOptions o;
   o.flows = gw.flow_context();
   o.cursor_name = "bench";
-  events::Dispatcher d(gw.store(), topics, set, reg, o, {});
+  events::Dispatcher d(gw.store(), topics, policy, set, reg, o, {});
   (void)d.run_once();  // nothing yet: positions the cursor
   auto integ = gw.client("integration");
   auto send = [&](const std::string& m) {

@@ -326,6 +326,10 @@ class SqliteStore final : public Store {
       auto c = Connection::open(opts_.path, Connection::Mode::read_write_create, opts_.busy_timeout_ms);
       if (!c) fail(c.error().message);
       checkpointer_ = std::move(*c);
+      // SQLite (3.40) checkpoints nothing, and says SQLITE_OK, through a
+      // connection that has not yet read the database and so not found its
+      // WAL: one read makes it open the WAL before the first checkpoint.
+      if (auto r = checkpointer_->exec("SELECT count(*) FROM sqlite_schema"); !r) fail(r.error().message);
     }
     sqlite3_wal_hook(writer_->raw(), &SqliteStore::on_wal_commit, this);
 

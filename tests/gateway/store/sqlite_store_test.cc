@@ -576,6 +576,32 @@ TEST_F(SqliteStoreTest, ReadsRunOnTheReaderPool) {
   EXPECT_EQ(found.load(), kTasks);
 }
 
+// The checkpointer copies the WAL into the database file off the commit path.
+// Its connection used to be opened and never read from, and SQLite 3.40 does
+// nothing when asked to checkpoint through a connection that has not yet
+// found the WAL: the database file stayed at its first page and the WAL grew
+// without bound (630 MB after 16 000 A28 messages), every read searching it.
+TEST_F(SqliteStoreTest, TheWalIsCopiedIntoTheDatabaseFileOnceItHoldsEnoughPages) {
+  SqliteOptions o;
+  o.checkpoint_pages = 64;
+  open(o);
+  const std::string pad(3000, 'x');
+  for (int i = 0; i < 200; ++i) {
+    auto op = patient("p" + std::to_string(i), "90000000" + std::to_string(10 + i));
+    op.body = R"({"resourceType":"Patient","id":"p)" + std::to_string(i) + R"(","text":")" + pad + R"("})";
+    ASSERT_TRUE(commit(std::move(op)).has_value());
+  }
+  // 200 resources of 3 KB: far more than 64 pages, so the database file must
+  // hold them (not only the WAL) once a checkpoint has run.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (fs::file_size(path_) < 400 * 1024 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_GE(fs::file_size(path_), 400u * 1024) << "WAL: " << fs::file_size(path_ + "-wal") << " bytes";
+  auto last = store_->read("Patient", "p199");
+  ASSERT_TRUE(last.has_value());
+  EXPECT_NE(last->body.find(pad), std::string::npos);
+}
+
 TEST_F(SqliteStoreTest, CloseCommitsWhatIsQueued) {
   auto& s = open();
   std::atomic<int> ok{0};
