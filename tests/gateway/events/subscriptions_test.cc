@@ -453,8 +453,12 @@ TEST(Subscriptions, EndpointDownPastTheRetryWindowDeadLettersThenReplayDeliversT
   ASSERT_TRUE(c.has_value());
   EXPECT_EQ(c->dead, 2);
   EXPECT_EQ(c->pending, 0);
-  EXPECT_NE(f.gw.metrics().render().find("gw_subscription_dead_events{subscription=\"" + id + "\"} 2"),
-            std::string::npos);
+  // The gauge is refreshed once the delivery has also set the status (a
+  // commit of its own) after counting the dead letters: wait for it.
+  EXPECT_TRUE(eventually([&] {
+    return f.gw.metrics().render().find("gw_subscription_dead_events{subscription=\"" + id + "\"} 2") !=
+           std::string::npos;
+  }));
   EXPECT_EQ(f.status_of("integration", id), "error");
   EXPECT_EQ(test::event_numbers(f.rx.posts()).size(), 0u);
 
