@@ -1,8 +1,6 @@
 #include "gateway/store/sqlite/rows.h"
 
 #include <algorithm>
-#include <iterator>
-#include <tuple>
 
 #include "gateway/common/clock.h"
 
@@ -107,35 +105,6 @@ Result<std::string> body_at(Connection& c, int64_t vid) {
 
 // A chain longer than this is corrupt data, not a history.
 constexpr int kMaxChain = 1'000'000;
-
-void put_varint(std::string& out, uint64_t v) {
-  while (v >= 0x80) {
-    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<char>(v));
-}
-
-bool get_varint(std::string_view& in, uint64_t& v) {
-  v = 0;
-  for (int shift = 0; shift < 64 && !in.empty(); shift += 7) {
-    auto b = static_cast<unsigned char>(in.front());
-    in.remove_prefix(1);
-    v |= static_cast<uint64_t>(b & 0x7f) << shift;
-    if (!(b & 0x80)) return true;
-  }
-  return false;
-}
-
-bool get_field(std::string_view& in, std::string& out) {
-  uint64_t n = 0;
-  if (!get_varint(in, n) || n > in.size()) return false;
-  out.assign(in.substr(0, n));
-  in.remove_prefix(n);
-  return true;
-}
-
-auto key_tuple(const IndexEntry& e) { return std::tie(e.param, e.system, e.value); }
 
 }  // namespace
 
@@ -364,41 +333,6 @@ Result<std::vector<ChangeRow>> changes_after_on(Connection& c, int64_t after, in
   return out;
 }
 
-// ---- index keys ------------------------------------------------------------------
-
-std::vector<IndexEntry> index_keys(const std::vector<IndexEntry>& index) {
-  std::vector<IndexEntry> out;
-  out.reserve(index.size());
-  for (const auto& e : index)
-    if (e.param != "_security") out.push_back(e);
-  std::sort(out.begin(), out.end(), [](const IndexEntry& a, const IndexEntry& b) { return key_tuple(a) < key_tuple(b); });
-  out.erase(std::unique(out.begin(), out.end(),
-                        [](const IndexEntry& a, const IndexEntry& b) { return key_tuple(a) == key_tuple(b); }),
-            out.end());
-  return out;
-}
-
-std::string encode_keys(const std::vector<IndexEntry>& keys) {
-  std::string out;
-  for (const auto& e : keys) {
-    for (const std::string* f : {&e.param, &e.system, &e.value}) {
-      put_varint(out, f->size());
-      out += *f;
-    }
-  }
-  return out;
-}
-
-std::vector<IndexEntry> decode_keys(std::string_view blob) {
-  std::vector<IndexEntry> out;
-  while (!blob.empty()) {
-    IndexEntry e;
-    if (!get_field(blob, e.param) || !get_field(blob, e.system) || !get_field(blob, e.value)) break;
-    out.push_back(std::move(e));
-  }
-  return out;
-}
-
 // ---- writes ------------------------------------------------------------------------
 
 Result<void> RowWriter::load() {
@@ -488,10 +422,7 @@ Result<void> RowWriter::replace_index(const std::string& type, int64_t rid, std:
   if (old_keys == new_keys) return {};  // an update that changes no key writes no index row
   auto before = decode_keys(old_keys);
   auto after = decode_keys(new_keys);
-  auto less = [](const IndexEntry& a, const IndexEntry& b) { return key_tuple(a) < key_tuple(b); };
-  std::vector<IndexEntry> gone, added;
-  std::set_difference(before.begin(), before.end(), after.begin(), after.end(), std::back_inserter(gone), less);
-  std::set_difference(after.begin(), after.end(), before.begin(), before.end(), std::back_inserter(added), less);
+  std::vector<IndexEntry> gone = keys_minus(before, after), added = keys_minus(after, before);
   for (const auto& e : gone) {
     auto st = c_.cached("DELETE FROM idx WHERE value = ?1 AND type = ?2 AND param = ?3 AND system = ?4 AND rid = ?5");
     if (!st) return st.error();

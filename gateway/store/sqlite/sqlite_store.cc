@@ -24,6 +24,7 @@
 #include "gateway/store/sqlite/schema.h"
 #include "gateway/store/sqlite/timers.h"
 #include "gateway/store/store.h"
+#include "gateway/store/unit_steps.h"
 
 namespace gw::store {
 
@@ -74,14 +75,14 @@ InboundRow row_to_inbound(Statement& st) {
   return m;
 }
 
-Result<void> insert_outbox(Connection& c, const OutboxRow& o, const std::string& now) {
+Result<void> sqlite_outbox(Connection& c, const OutboxRow& o, const std::string& now) {
   auto st = c.cached("INSERT INTO outbox(topic, focus, payload, created) VALUES(?1, ?2, ?3, ?4)");
   if (!st) return st.error();
   st->bind(1, o.topic).bind(2, o.focus).bind(3, o.payload).bind(4, now);
   return st->run();
 }
 
-Result<void> claim_idempotency_key(Connection& c, const std::string& key, const std::string& now) {
+Result<void> sqlite_claim_key(Connection& c, const std::string& key, const std::string& now) {
   auto st = c.cached("INSERT OR IGNORE INTO idempotency(key, created) VALUES(?1, ?2)");
   if (!st) return st.error();
   st->bind(1, key).bind(2, now);
@@ -92,7 +93,7 @@ Result<void> claim_idempotency_key(Connection& c, const std::string& key, const 
   return {};
 }
 
-Result<int64_t> insert_inbound(Connection& c, const InboundRow& m, const std::string& now, const std::string& written) {
+Result<int64_t> sqlite_inbound(Connection& c, const InboundRow& m, const std::string& now, const std::string& written) {
   auto st = c.cached(
       "INSERT INTO inbound(received, adapter, channel, sender_ods, sender_system, control_id, status, reason, "
       "issues_json, raw, replay_of, kind, answer, written) "
@@ -105,7 +106,7 @@ Result<int64_t> insert_inbound(Connection& c, const InboundRow& m, const std::st
   return static_cast<int64_t>(sqlite3_last_insert_rowid(c.raw()));
 }
 
-Result<void> set_inbound_status(Connection& c, int64_t id, const std::string& status) {
+Result<void> sqlite_inbound_status(Connection& c, int64_t id, const std::string& status) {
   auto st = c.cached("UPDATE inbound SET status = ?2 WHERE id = ?1");
   if (!st) return st.error();
   st->bind(1, id).bind(2, status);
@@ -122,7 +123,7 @@ Result<void> run_cached(Connection& c, const char* sql) {
   return st->run();
 }
 
-Result<int64_t> insert_event(Connection& c, const NewEvent& e, const std::string& now) {
+Result<int64_t> sqlite_event(Connection& c, const NewEvent& e, const std::string& now) {
   int64_t number = 1;
   {
     auto st = c.cached(
@@ -145,7 +146,7 @@ Result<int64_t> insert_event(Connection& c, const NewEvent& e, const std::string
   return number;
 }
 
-Result<void> update_events(Connection& c, const EventUpdate& u) {
+Result<void> sqlite_update_events(Connection& c, const EventUpdate& u) {
   auto st = c.cached(
       "UPDATE sub_events SET status = CASE WHEN ?4 = '' THEN status ELSE ?4 END, attempts = attempts + ?5, "
       "first_attempt_ms = CASE WHEN ?6 < 0 THEN first_attempt_ms WHEN ?6 = 0 THEN 0 "
@@ -161,7 +162,17 @@ Result<void> update_events(Connection& c, const EventUpdate& u) {
   return st->run();
 }
 
-Result<void> set_cursor(Connection& c, const std::string& name, int64_t seq) {
+Result<void> sqlite_cursor(Connection& c, const std::string& name, int64_t seq, std::optional<int64_t> from) {
+  if (from) {
+    auto cur = c.cached("SELECT seq FROM cursors WHERE name = ?1");
+    if (!cur) return cur.error();
+    cur->bind(1, name);
+    auto row = cur->step();
+    if (!row) return row.error();
+    if ((*row ? cur->int64(0) : int64_t{0}) != *from) {
+      return make_error(Errc::conflict, "the consumer's position moved on elsewhere", "cursor");
+    }
+  }
   auto st = c.cached(
       "INSERT INTO cursors(name, seq) VALUES(?1, ?2) ON CONFLICT(name) DO UPDATE SET seq = excluded.seq");
   if (!st) return st.error();
@@ -211,53 +222,37 @@ class WriterView final : public TxView {
   const sqlite::AuditTrailWriter& audit_;
 };
 
+// The embedded store's rows for apply_unit (unit_steps.h); audit rows are
+// numbered, stamped and chained by the trail writer (issue 16).
+struct UnitRows {
+  Connection& c;
+  RowWriter& rows;
+  sqlite::AuditTrailWriter& audit;
+  WriterView tx{c, audit};
+  TxView& view() { return tx; }
+  Result<void> claim_idempotency_key(const std::string& key, const std::string& now) {
+    return sqlite_claim_key(c, key, now);
+  }
+  Result<OpOutcome> apply(const WriteOp& op, int64_t now_ms) { return rows.apply(op, now_ms); }
+  Result<void> insert_audit(const AuditRow& a, const std::string& now) { return audit.insert(a, now); }
+  Result<void> insert_audit_checkpoint(const AuditCheckpoint& cp) { return audit.insert_checkpoint(cp); }
+  Result<void> insert_outbox(const OutboxRow& o, const std::string& now) { return sqlite_outbox(c, o, now); }
+  Result<int64_t> insert_inbound(const InboundRow& m, const std::string& now, const std::string& written) {
+    return sqlite_inbound(c, m, now, written);
+  }
+  Result<void> set_inbound_status(int64_t id, const std::string& status) { return sqlite_inbound_status(c, id, status); }
+  Result<int64_t> insert_event(const NewEvent& e, const std::string& now) { return sqlite_event(c, e, now); }
+  Result<void> update_events(const EventUpdate& u) { return sqlite_update_events(c, u); }
+  Result<void> set_cursor(const std::string& name, int64_t seq, std::optional<int64_t> from) {
+    return sqlite_cursor(c, name, seq, from);
+  }
+  Result<void> apply_timers(const UnitOfWork& u, const std::string& now) { return sqlite::apply_timers(c, u, now); }
+};
+
 Result<CommitOutcome> apply_unit_body(Connection& c, RowWriter& rows, sqlite::AuditTrailWriter& audit, UnitOfWork& u,
                                       int64_t now_ms, const std::string& now) {
-  if (u.prepare) {
-    WriterView view(c, audit);
-    if (auto r = u.prepare(view, u); !r) return r.error();
-  }
-  CommitOutcome out;
-  if (u.idempotency_key)
-    if (auto r = claim_idempotency_key(c, *u.idempotency_key, now); !r) return r.error();
-  out.ops.reserve(u.ops.size());
-  for (const auto& op : u.ops) {
-    auto r = rows.apply(op, now_ms);
-    if (!r) return r.error();
-    out.ops.push_back(std::move(*r));
-  }
-  for (const auto& a : u.audit)
-    if (auto r = audit.insert(a, now); !r) return r.error();
-  if (u.audit_checkpoint)
-    if (auto r = audit.insert_checkpoint(*u.audit_checkpoint); !r) return r.error();
-  for (const auto& o : u.outbox)
-    if (auto r = insert_outbox(c, o, now); !r) return r.error();
-  // A kept message points at the versions its unit wrote ("the FHIR it became").
-  std::string written;
-  for (const auto& op : out.ops) {
-    if (op.seq <= 0) continue;
-    if (!written.empty()) written += ',';
-    written += std::to_string(op.seq);
-  }
-  for (const auto& m : u.inbound) {
-    auto id = insert_inbound(c, m, now, written);
-    if (!id) return id.error();
-    out.inbound_ids.push_back(*id);
-  }
-  for (const auto& [id, status] : u.inbound_status)
-    if (auto r = set_inbound_status(c, id, status); !r) return r.error();
-  for (const auto& e : u.events) {
-    auto n = insert_event(c, e, now);
-    if (!n) return n.error();
-    out.event_numbers.push_back(*n);
-  }
-  for (const auto& e : u.event_updates)
-    if (auto r = update_events(c, e); !r) return r.error();
-  if (u.cursor)
-    if (auto r = set_cursor(c, u.cursor->first, u.cursor->second); !r) return r.error();
-  if (!u.timer_sets.empty() || !u.timers_fired.empty())
-    if (auto r = apply_timers(c, u, now); !r) return r.error();
-  return out;
+  UnitRows unit_rows{c, rows, audit};
+  return apply_unit(unit_rows, u, now_ms, now);
 }
 
 struct Pending {
@@ -601,6 +596,10 @@ class SqliteStore final : public Store {
       return out;
     });
   }
+
+  // One node per embedded store: every claim is this process's.
+  Result<bool> claim(const std::string&) override { return true; }
+  void release(const std::string&) override {}
 
   void set_commit_listener(std::function<void()> fn) override {
     std::lock_guard lk(listener_mu_);

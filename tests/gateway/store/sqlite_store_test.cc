@@ -14,6 +14,7 @@
 #include "gateway/store/sqlite/connection.h"
 #include "gateway/store/sqlite/schema.h"
 #include "gateway/store/store.h"
+#include "tests/support/test_store.h"
 
 namespace gw::store {
 namespace {
@@ -38,7 +39,7 @@ class SqliteStoreTest : public ::testing::Test {
 
   Store& open(SqliteOptions o = {}) {
     o.path = path_;
-    store_ = open_sqlite(o);
+    store_ = test::open_store(o);  // the engine this run of the suite is for
     return *store_;
   }
 
@@ -56,18 +57,8 @@ class SqliteStoreTest : public ::testing::Test {
     return commit(std::move(u));
   }
 
-  // Runs a query on a connection of its own, as an auditor with sqlite3 would.
-  int64_t scalar(const std::string& sql) {
-    sqlite3* db = nullptr;
-    EXPECT_EQ(sqlite3_open_v2(path_.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
-    sqlite3_stmt* st = nullptr;
-    EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
-    int64_t v = -1;
-    if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return v;
-  }
+  // Runs a query on a connection of its own, as an auditor would (sqlite3 or psql).
+  int64_t scalar(const std::string& sql) { return test::store_scalar(path_, sql); }
 
   fs::path dir_;
   std::string path_;
@@ -442,8 +433,12 @@ TEST_F(SqliteStoreTest, AuditAndOutboxCommitWithTheChange) {
             1);
   EXPECT_EQ(scalar("SELECT count(*) FROM outbox WHERE topic = 'patient-created' AND focus = 'Patient/p1'"), 1);
   // Every row of the unit carries the one commit time.
-  EXPECT_EQ(scalar("SELECT count(*) FROM audit a, outbox o, res r WHERE a.ts = o.created AND "
-                   "o.created = strftime('%Y-%m-%dT%H:%M:%fZ', r.ts / 1000.0, 'unixepoch') AND r.id = 'p1'"),
+  const std::string iso_of_ts =
+      test::on_postgres()
+          ? "to_char(to_timestamp(r.ts / 1000.0) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+          : "strftime('%Y-%m-%dT%H:%M:%fZ', r.ts / 1000.0, 'unixepoch')";
+  EXPECT_EQ(scalar("SELECT count(*) FROM audit a, outbox o, res r WHERE a.ts = o.created AND o.created = " +
+                   iso_of_ts + " AND r.id = 'p1'"),
             1);
 }
 
