@@ -510,7 +510,7 @@ int serve(int argc, char** argv) {
       router.add("/render/camhs", render_api.get());
     }
     cohort_api = std::make_unique<fhir::SafeguardingCohortApi>(*core->store, core->policy, cfg.profiles_dir);
-    cohort_api->add_routes(router);
+    cohort_api->add_routes(router, *core->rest);
     if (cfg.subscriptions.enabled) {
       auto topics = events::Topics::load(cfg.profiles_dir);
       if (!topics) throw std::runtime_error("topics: " + topics.error().message);
@@ -527,6 +527,7 @@ int serve(int argc, char** argv) {
       so.delivery.ca_file = sc.endpoint_ca.empty() ? cfg.client_ca : sc.endpoint_ca;
       so.delivery.cert_file = cfg.tls_cert;
       so.delivery.key_file = cfg.tls_key;
+      so.fanout.search_params = &core->validator.search_params();
       subscriptions = std::make_unique<events::Subscriptions>(*core->store, std::move(*topics), registry, so);
       subscription_api = std::make_unique<fhir::SubscriptionApi>(*core->rest, *core->writes, *subscriptions,
                                                                  cfg.public_base_url);

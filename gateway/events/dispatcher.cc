@@ -192,7 +192,8 @@ bool Dispatcher::add_disclosure(const Topic& topic, const SubscriptionSpec& sub,
   op.type = "Communication";
   op.id = disclosure->id;
   op.body = model::storage_text(disclosure->resource, "Communication", disclosure->resource.GetAllocator());
-  op.index = model::index_entries("Communication", disclosure->resource);
+  op.index = opts_.search_params ? model::index_entries("Communication", disclosure->resource, *opts_.search_params)
+                                 : model::index_entries("Communication", disclosure->resource);
   unit.ops.push_back(std::move(op));
   store::NewEvent e;
   e.subscription = sub.id;

@@ -19,6 +19,7 @@
 #include "gateway/events/matcher.h"
 #include "gateway/events/subscription.h"
 #include "gateway/events/topics.h"
+#include "gateway/model/search_decl.h"
 #include "gateway/store/store.h"
 
 namespace gw::events {
@@ -47,6 +48,9 @@ struct DispatcherOptions {
   int page = 500;                               // changes per transaction
   std::chrono::milliseconds poll{1000};         // re-check without a wake-up
   std::string cursor_name = "subscriptions";
+  // The declared search parameters the Communications it derives are indexed
+  // by (as any write's); nullptr: the built-in ones only.
+  const model::SearchParamTable* search_params = nullptr;
 };
 
 class Dispatcher {

@@ -376,9 +376,18 @@ SafeguardingCohortApi::SafeguardingCohortApi(store::Store& store, const security
   definition_ = json::to_string(*doc);
 }
 
-void SafeguardingCohortApi::add_routes(net::Router& router) {
+void SafeguardingCohortApi::add_routes(net::Router& router, RestApi& rest) {
   router.add(std::string(kPath), this);
   router.add(std::string(kDefinitionPath), this);
+  rest.declare(OperationDecl{
+      "Patient", "safeguarding-cohort", "https://cpis-gateway.nhs.uk/OperationDefinition/safeguarding-cohort",
+      "POST a Parameters resource with one nhsNumber (valueString or valueIdentifier) per person on your caseload; "
+      "the answer says, for each person your organisation cares for, whether they are on a CP-IS plan in scope and "
+      "which of their linked children are (plan type, local authority, emergency-duty number). Roles camhs, "
+      "adult-mental-health, substance-misuse."});
+  rest.declare(ResourceDecl{"OperationDefinition", {"read"},
+                            "The definitions of this server's own operations: GET /fhir/OperationDefinition/"
+                            "safeguarding-cohort"});
 }
 
 void SafeguardingCohortApi::handle(net::Request req, net::Respond respond) {

@@ -48,7 +48,7 @@ struct RestApi::Impl {
   const security::Visibility& visibility;
   metrics::Registry& metrics;
   RestOptions opts;
-  std::string capability;
+  Capabilities declared;
 
   cpis::CpisApi cpis_api;  // the national CP-IS API's searches (CareTeam, AuditEvent, Flag)
 
@@ -134,7 +134,7 @@ struct RestApi::Impl {
     if (seg.size() == 1 && seg[0] == "metadata") {
       if (m != "GET") return method_not_allowed(m, "metadata accepts GET", respond);
       Response r;
-      r.body = capability;
+      r.body = capability_statement_json(validator, policy, declared);
       r.route = "fhir_metadata";
       respond(std::move(r));
       return;
@@ -164,9 +164,16 @@ struct RestApi::Impl {
       if (m == "DELETE") return remove(std::move(req), std::move(respond), type, id);
       return method_not_allowed(m, "an instance accepts GET, PUT and DELETE", respond);
     }
-    if (seg.size() == 3 && seg[2] == "$everything" && type == "Patient") {
-      if (m != "GET") return method_not_allowed(m, "$everything accepts GET", respond);
-      return everything(std::move(req), std::move(respond), id);
+    if (seg.size() == 3 && seg[2].starts_with('$')) {
+      for (const auto& op : kOperations) {
+        if (op.type != type || seg[2].substr(1) != op.name) continue;
+        if (m != op.method) return method_not_allowed(m, "$" + std::string(op.name) + " accepts " + std::string(op.method), respond);
+        return (this->*op.run)(std::move(req), std::move(respond), id);
+      }
+      respond(outcome_response(make_error(Errc::not_found, "no operation " + std::string(seg[2].substr(0, 64)) +
+                                                               " on " + type + " (see /fhir/metadata)"),
+                               "fhir_unknown"));
+      return;
     }
     if (seg[2] != "_history" || seg.size() > 4) {
       respond(outcome_response(make_error(Errc::not_found, "no such FHIR endpoint"), "fhir_unknown"));
@@ -277,7 +284,7 @@ struct RestApi::Impl {
   void search(Request req, Respond respond, const std::string& type) {
     if (cpis_api.handles(type, req)) return cpis_api.search(type, std::move(req), std::move(respond));
     if (!check_policy(req, type, "search", respond, "fhir_search")) return;
-    auto parsed = model::parse_search(type, req.query, prefer_strict(req));
+    auto parsed = model::parse_search(validator.search_params(), type, req.query, prefer_strict(req));
     if (!parsed) {
       respond(outcome_response(parsed.error(), "fhir_search"));
       return;
@@ -299,6 +306,45 @@ struct RestApi::Impl {
     store::ParamConstraint c;
     c.param = param;
     for (const auto& t : any) c.any_of.emplace_back(t.has_system ? t.system : std::string(), normalise_token_value(t));
+    return c;
+  }
+
+  // A declared parameter's occurrence as the store's constraint (the index
+  // rows' shapes are model/search_decl.h's).
+  static store::ParamConstraint constraint_of(const model::ParamTerm& t) {
+    store::ParamConstraint c;
+    c.param = t.decl->name;
+    if (t.modifier == "missing") {
+      c.kind = t.missing ? store::MatchKind::missing : store::MatchKind::present;
+      return c;
+    }
+    switch (t.decl->type) {
+      case model::ParamType::string:
+        c.kind = t.modifier == "exact" ? store::MatchKind::exact
+                 : t.modifier == "contains" ? store::MatchKind::contains
+                                            : store::MatchKind::prefix;
+        for (const auto& v : t.strings)
+          c.any_of.emplace_back("", t.modifier == "exact" ? model::fold_text(v) + model::kFoldSeparator + v : v);
+        return c;
+      case model::ParamType::token:
+        if (t.modifier == "text") {
+          c.param += ":text";
+          c.kind = store::MatchKind::prefix;
+          for (const auto& v : t.strings) c.any_of.emplace_back("", v);
+          return c;
+        }
+        c = token_constraint(c.param, t.tokens);
+        if (t.modifier == "not") c.kind = store::MatchKind::not_any;
+        return c;
+      case model::ParamType::date:
+        c.kind = store::MatchKind::range;
+        for (const auto& d : t.dates) c.ranges.push_back(store::DateRange{d.prefix, d.low, d.high});
+        return c;
+      case model::ParamType::reference:
+        if (t.modifier == "identifier") return token_constraint(c.param, t.tokens);
+        for (const auto& v : t.strings) c.any_of.emplace_back("", v);
+        return c;
+    }
     return c;
   }
 
@@ -351,6 +397,10 @@ struct RestApi::Impl {
       else if (b.prefix == "le") q.updated_le = b.value;
       else if (b.prefix == "lt" || b.prefix == "eb") q.updated_lt = b.value;
     }
+    for (const auto& t : sr.terms) q.params.push_back(constraint_of(t));
+    for (const auto& k : sr.sort) q.sort.push_back(store::SortKey{k.param, k.descending});
+    if (sr.summary_count) q.count = 0;
+    if (sr.total == "none" && !sr.summary_count) q.want_total = false;
     bool empty = false;
     Error err;
     for (const auto& occ : sr.patient_identifier)
@@ -380,9 +430,13 @@ struct RestApi::Impl {
       included = std::move(*inc);
     }
     audit_read(req, "search", type + search_param_names(req.query), 200);
+    if (!q.want_total) page.total = -1;
+    if (!sr.elements.empty()) {
+      for (auto& r : page.items) r.body = model::subset_elements(r, sr.elements);
+    }
     Response resp;
     resp.route = "fhir_search";
-    resp.body = model::searchset_bundle(base(req), type, req.query, page, q.count, q.offset, sr.ignored, included);
+    resp.body = model::searchset_bundle(base(req), type, sr.applied_query, page, q.count, q.offset, sr.ignored, included);
     respond(std::move(resp));
   }
 
@@ -395,6 +449,14 @@ struct RestApi::Impl {
     ctx.limit = opts.max_count;
     return ctx;
   }
+
+  // ---- instance operations: what handle() dispatches and metadata lists ----------
+
+  struct InstanceOperation {
+    std::string_view type, name, method, definition, documentation;
+    void (Impl::*run)(Request, Respond, const std::string&);
+  };
+  static const InstanceOperation kOperations[1];
 
   // ---- Patient/$everything ------------------------------------------------------
 
@@ -622,16 +684,32 @@ struct RestApi::Impl {
   }
 };
 
+const RestApi::Impl::InstanceOperation RestApi::Impl::kOperations[1] = {
+    {"Patient", "everything", "GET", "http://hl7.org/fhir/OperationDefinition/Patient-everything",
+     "GET only; _count and _offset page the Patient and every resource whose patient/subject it is; content the "
+     "caller may not see (sensitivity labels, types its role may not search) is neither returned nor counted.",
+     &RestApi::Impl::everything},
+};
+
 RestApi::RestApi(store::Store& store, write::WriteService& writes, const security::Visibility& visibility,
                  metrics::Registry& metrics, RestOptions opts)
     : impl_(std::make_unique<Impl>(store, writes, visibility, metrics, std::move(opts))) {
-  impl_->capability = capability_statement_json(impl_->validator, impl_->policy);
+  // Served by handle() below (the instance-operation table).
+  for (const auto& op : Impl::kOperations)
+    declare(OperationDecl{std::string(op.type), std::string(op.name), std::string(op.definition),
+                          std::string(op.documentation)});
 }
+
+void RestApi::declare(OperationDecl op) { impl_->declared.operations.push_back(std::move(op)); }
+void RestApi::declare(ResourceDecl r) { impl_->declared.resources.push_back(std::move(r)); }
+void RestApi::declare(CapabilityExtension e) { impl_->declared.extensions.push_back(std::move(e)); }
 
 RestApi::~RestApi() = default;
 
 void RestApi::handle(net::Request req, net::Respond respond) { impl_->handle(std::move(req), std::move(respond)); }
 
-const std::string& RestApi::capability_statement() const { return impl_->capability; }
+std::string RestApi::capability_statement() const {
+  return capability_statement_json(impl_->validator, impl_->policy, impl_->declared);
+}
 
 }  // namespace gw::fhir

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "gateway/common/metrics.h"
+#include "gateway/fhir/capability.h"
 #include "gateway/net/http.h"
 #include "gateway/store/store.h"
 #include "gateway/write/write_service.h"
@@ -35,8 +36,13 @@ class RestApi final : public net::Handler {
   ~RestApi() override;
   void handle(net::Request req, net::Respond respond) override;
 
-  // The CapabilityStatement JSON (built once at construction).
-  const std::string& capability_statement() const;
+  // The CapabilityStatement, from the tables the requests are served from.
+  std::string capability_statement() const;
+  // What a feature serves beside the REST API, declared where it adds its
+  // routes (at start-up, before the listener starts).
+  void declare(OperationDecl op);
+  void declare(ResourceDecl r);
+  void declare(CapabilityExtension e);
 
   struct Impl;
 

@@ -113,51 +113,29 @@ std::string only_owned(const security::Policy& policy, const std::string& bundle
 SubscriptionApi::SubscriptionApi(RestApi& rest, write::WriteService& writes, events::Subscriptions& subs,
                                  std::string public_base_url)
     : rest_(rest), writes_(writes), subs_(subs), policy_(writes.policy()), public_base_url_(std::move(public_base_url)) {
-  // The CapabilityStatement the REST API built, plus the topics (backport
-  // IG: capabilitystatement-subscriptiontopic-canonical) and the operations.
-  auto doc = json::parse(rest_.capability_statement());
-  if (doc && doc->IsObject()) {
-    auto& a = doc->GetAllocator();
-    json::Value* rest_arr = doc->HasMember("rest") ? &(*doc)["rest"] : nullptr;
-    if (rest_arr && rest_arr->IsArray() && !rest_arr->Empty() && (*rest_arr)[0].HasMember("resource")) {
-      for (auto& r : (*rest_arr)[0]["resource"].GetArray()) {
-        auto t = json::get_string(r, "type");
-        if (!t || *t != "Subscription") continue;
-        json::Value ext(rapidjson::kArrayType);
-        for (const auto& topic : subs_.topics().all()) {
-          json::Value e(rapidjson::kObjectType);
-          json::set(e, "url",
-                    "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/"
-                    "capabilitystatement-subscriptiontopic-canonical",
-                    a);
-          json::set(e, "valueCanonical", topic.url, a);
-          ext.PushBack(e, a);
-        }
-        json::set(r, "extension", std::move(ext), a);
-        json::Value ops(rapidjson::kArrayType);
-        for (const char* op : {"status", "events"}) {
-          json::Value o(rapidjson::kObjectType);
-          json::set(o, "name", op, a);
-          json::set(o, "definition",
-                    std::string("http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-") +
-                        op,
-                    a);
-          ops.PushBack(o, a);
-        }
-        json::set(r, "operation", std::move(ops), a);
-      }
-    }
-    capability_ = json::to_string(*doc);
-  } else {
-    capability_ = rest_.capability_statement();
-  }
 }
 
 void SubscriptionApi::add_routes(net::Router& router) {
   router.add("/fhir/Subscription", this);
   router.add("/fhir/Basic", this);
-  router.add("/fhir/metadata", this);
   router.add("/admin/subscriptions", this);
+  // What these routes serve, in the CapabilityStatement (backport IG:
+  // capabilitystatement-subscriptiontopic-canonical, $status and $events).
+  for (const auto& topic : subs_.topics().all()) {
+    rest_.declare(CapabilityExtension{
+        "Subscription",
+        "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/capabilitystatement-subscriptiontopic-canonical",
+        topic.url});
+  }
+  for (const char* op : {"status", "events"}) {
+    rest_.declare(OperationDecl{
+        "Subscription", op,
+        std::string("http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-") + op,
+        std::string("GET /fhir/Subscription/{id}/$") + op + " (the owner or admin)"});
+  }
+  rest_.declare(ResourceDecl{"Basic", {"read", "search-type"},
+                             "The subscription topics as Basic resources (code SubscriptionTopic), as the R5 "
+                             "Subscriptions Backport IG describes for R4: GET /fhir/Basic, /fhir/Basic/{topic name}"});
 }
 
 std::string SubscriptionApi::base(const Request& req) const {
@@ -167,14 +145,6 @@ std::string SubscriptionApi::base(const Request& req) const {
 void SubscriptionApi::handle(Request req, Respond respond) {
   auto seg = segments(req.path);
   if (!seg.empty() && seg[0] == "admin") return admin(std::move(req), std::move(respond));
-  if (seg.size() == 2 && seg[1] == "metadata") {
-    if (req.method != "GET") return rest_.handle(std::move(req), std::move(respond));
-    Response r;
-    r.body = capability_;
-    r.route = "fhir_metadata";
-    respond(std::move(r));
-    return;
-  }
   if (seg.size() >= 2 && seg[1] == "Basic") {
     return topics(std::move(req), std::move(respond), seg.size() >= 3 ? seg[2] : std::string());
   }

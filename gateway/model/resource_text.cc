@@ -160,6 +160,13 @@ std::vector<store::IndexEntry> index_entries(std::string_view type, const json::
   return out;
 }
 
+std::vector<store::IndexEntry> index_entries(std::string_view type, const json::Value& resource,
+                                             const SearchParamTable& declared) {
+  auto out = index_entries(type, resource);
+  declared.extract(type, resource, out);
+  return out;
+}
+
 std::vector<std::string> security_labels(const json::Value& resource) {
   std::vector<std::string> out;
   const json::Value* meta = resource.IsObject() ? json::member(resource, "meta") : nullptr;

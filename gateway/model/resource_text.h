@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "gateway/common/json.h"
+#include "gateway/model/search_decl.h"
 #include "gateway/store/store.h"
 
 namespace gw::model {
@@ -27,6 +28,9 @@ std::string served_text(const store::StoredResource& r);
 // (for AuditEvent, the entity that is a Patient), meta.tag as "_tag" and
 // meta.security codes as "_security".
 std::vector<store::IndexEntry> index_entries(std::string_view type, const json::Value& resource);
+// The same plus the parameters declared in profiles/search/ (what a write stores).
+std::vector<store::IndexEntry> index_entries(std::string_view type, const json::Value& resource,
+                                             const SearchParamTable& declared);
 
 // The codes of meta.security (confidentiality and sensitivity labels).
 std::vector<std::string> security_labels(const json::Value& resource);

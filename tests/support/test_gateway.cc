@@ -120,7 +120,7 @@ InProcessGateway::InProcessGateway(config::Limits limits, const events::Subscrip
   parts_->ops = std::make_unique<ops::OpsApi>(parts_->registry, parts_->policy, *parts_->readiness);
   parts_->router.add("/fhir", parts_->rest.get());
   parts_->cohort = std::make_unique<fhir::SafeguardingCohortApi>(*parts_->store, parts_->policy, profiles);
-  parts_->cohort->add_routes(parts_->router);
+  parts_->cohort->add_routes(parts_->router, *parts_->rest);
   parts_->router.add("/healthz", parts_->ops.get());
   parts_->router.add("/readyz", parts_->ops.get());
   parts_->router.add("/metrics", parts_->ops.get());
