@@ -11,19 +11,18 @@ namespace gw::fhir {
 
 namespace {
 
-struct ParamDoc {
-  std::string name, type, doc;
-};
+using ParamDoc = SearchParamDoc;
 
 // The built-in parameters (model/search_params.h) with their types.
 ParamDoc built_in(const std::string& p) {
   if (p == "_id") return {p, "token", "Logical id of the resource"};
   if (p == "_lastUpdated") return {p, "date", "When the resource version last changed (eq ne lt gt le ge sa eb)"};
   if (p == "identifier") return {p, "token", "Business identifier, system|value; NHS numbers are normalised"};
-  if (p == "patient") return {p, "reference", "The patient the resource is about (Patient/id)"};
-  if (p == "subject") return {p, "reference", "The subject of the resource (Patient/id)"};
-  if (p == "patient:identifier") return {p, "token", "Chained: the patient's identifier, e.g. the NHS number"};
-  if (p == "subject:identifier") return {p, "token", "Chained: the subject's identifier"};
+  if (p == "patient")
+    return {p, "reference", "The patient the resource is about: Patient/id, or patient:identifier=system|value "
+                            "(e.g. the NHS number)"};
+  if (p == "subject")
+    return {p, "reference", "The subject of the resource: Patient/id, or subject:identifier=system|value"};
   return {p, "token", ""};
 }
 
@@ -107,11 +106,21 @@ void write_extensions(StatementWriter& sw, const std::string& type, const Capabi
   if (any) sw.w().EndArray();
 }
 
-void write_search_params(StatementWriter& sw, const std::string& type, const write::Validator& validator) {
+void write_search_params(StatementWriter& sw, const std::string& type, const write::Validator& validator,
+                         const Capabilities& declared) {
   std::vector<ParamDoc> params;
-  for (const auto& p : model::supported_search_params(type)) params.push_back(built_in(p));
-  for (const auto* d : validator.search_params().of(type))
-    params.push_back({d->name, model::param_type_name(d->type), d->doc});
+  auto own = std::find_if(declared.searches.begin(), declared.searches.end(),
+                          [&](const SearchDecl& s) { return s.type == type; });
+  if (own != declared.searches.end()) {
+    params = own->params;
+  } else {
+    // A name with a modifier or chain (patient:identifier) is not a parameter
+    // of its own: the documentation of the parameter says it.
+    for (const auto& p : model::supported_search_params(type))
+      if (p.find(':') == std::string::npos) params.push_back(built_in(p));
+    for (const auto* d : validator.search_params().of(type))
+      params.push_back({d->name, model::param_type_name(d->type), d->doc});
+  }
   if (params.empty()) return;
   auto& w = sw.w();
   w.Key("searchParam");
@@ -120,7 +129,7 @@ void write_search_params(StatementWriter& sw, const std::string& type, const wri
     w.StartObject();
     sw.key_string("name", p.name);
     sw.key_string("type", p.type);
-    if (!p.doc.empty()) sw.key_string("documentation", p.doc);
+    if (!p.documentation.empty()) sw.key_string("documentation", p.documentation);
     w.EndObject();
   }
   w.EndArray();
@@ -214,7 +223,7 @@ std::string capability_statement_json(const write::Validator& validator, const s
         for (auto& r : refs_of(t2)) rev.push_back(std::move(r));
       sw.strings("searchRevInclude", rev);
     }
-    write_search_params(sw, type, validator);
+    write_search_params(sw, type, validator, declared);
     write_operations(sw, type, declared);
     w.EndObject();
   }

@@ -27,6 +27,16 @@ struct ResourceDecl {
   std::string documentation;
 };
 
+// A type whose searches a feature answers itself (CP-IS's AuditEvent): the
+// statement lists these parameters for it instead of the generic ones.
+struct SearchParamDoc {
+  std::string name, type, documentation;
+};
+struct SearchDecl {
+  std::string type;
+  std::vector<SearchParamDoc> params;
+};
+
 struct CapabilityExtension {
   std::string type;  // resource it goes on
   std::string url;
@@ -37,6 +47,7 @@ struct Capabilities {
   std::vector<OperationDecl> operations;
   std::vector<ResourceDecl> resources;
   std::vector<CapabilityExtension> extensions;
+  std::vector<SearchDecl> searches;
 };
 
 std::string capability_statement_json(const write::Validator& validator, const security::Policy& policy,

@@ -43,6 +43,7 @@ class RestApi final : public net::Handler {
   void declare(OperationDecl op);
   void declare(ResourceDecl r);
   void declare(CapabilityExtension e);
+  void declare(SearchDecl s);
 
   struct Impl;
 

@@ -6,6 +6,7 @@
 #include "gateway/common/json.h"
 #include "gateway/common/log.h"
 #include "gateway/events/notification.h"
+#include "gateway/events/patient_refs.h"
 #include "gateway/events/subscription.h"
 #include "gateway/model/resource_text.h"
 #include "gateway/model/search_params.h"
@@ -205,7 +206,7 @@ void SubscriptionApi::write(Request req, Respond respond) {
   if (!doc || !doc->IsObject() || json::get_string(*doc, "resourceType").value_or("") != "Subscription") {
     return rest_.handle(std::move(req), std::move(respond));  // its 400 with the parse position
   }
-  if (auto e = check_formats(req, true)) return respond(outcome_response(*e, route));
+  if (auto e = check_formats(req, BodyFormat::resource)) return respond(outcome_response(*e, route));
   IssueSink read_issues;
   events::SubscriptionSpec spec = events::read_subscription(*doc, read_issues);
   events::Verdict v = events::check_subscription(spec, read_issues, req.principal, subs_.topics(), policy_);
@@ -240,7 +241,7 @@ void SubscriptionApi::write(Request req, Respond respond) {
   e.resource = std::make_shared<json::Document>(std::move(*doc));
   write::Request w;
   w.who = req.principal;
-  w.request_id = std::to_string(req.req_id);
+  w.request_id = req.audit_id();
   write::Request shape;
   write::Entry only_shape;
   only_shape.method = e.method;
@@ -271,7 +272,7 @@ void SubscriptionApi::remove(Request req, Respond respond, const std::string& id
   }
   write::Request w;
   w.who = req.principal;
-  w.request_id = std::to_string(req.req_id);
+  w.request_id = req.audit_id();
   write::Request shape;
   write::Entry only_shape;
   only_shape.method = e.method;
@@ -387,6 +388,7 @@ void SubscriptionApi::events(Request req, Respond respond, const std::string& id
     n.type = "query-event";
     n.events_since_start = c->events;
     n.content = content;
+    events::StoreLookup lookup(subs_.store());  // the NHS numbers of the resources' subjects
     for (const auto& e : *evs) {
       events::NotificationEvent ne;
       ne.number = e.number;
@@ -397,7 +399,8 @@ void SubscriptionApi::events(Request req, Respond respond, const std::string& id
       ne.interaction = e.interaction;
       // Never more than the fan-out decided for this event (sensitivity).
       if (content == "full-resource" && e.content == "full-resource") {
-        if (auto r = subs_.store().vread(e.focus_type, e.focus_id, e.focus_version)) ne.resource_json = model::served_text(*r);
+        if (auto r = subs_.store().vread(e.focus_type, e.focus_id, e.focus_version))
+          ne.resource_json = events::identify_subjects_text(model::served_text(*r), lookup);
       }
       n.events.push_back(std::move(ne));
     }

@@ -199,4 +199,12 @@ std::string http_date(std::string_view iso) {
   return buf;
 }
 
+std::optional<int64_t> parse_http_date(std::string_view s) {
+  std::tm tm{};
+  std::string text(s.substr(0, 64));
+  const char* end = strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  if (end == nullptr || *end != '\0') return std::nullopt;
+  return static_cast<int64_t>(timegm(&tm));
+}
+
 }  // namespace gw::model

@@ -3,6 +3,8 @@
 // shape — {"resourceType":T,"id":I,"meta":{...},...} with meta.versionId and
 // meta.lastUpdated removed — so that serving a version only needs the two
 // store-assigned values spliced in, not a parse and re-serialise per read.
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -37,5 +39,7 @@ std::vector<std::string> security_labels(const json::Value& resource);
 // ETag and Last-Modified (RFC 7231 IMF-fixdate) for a version.
 std::string etag(int64_t version);
 std::string http_date(std::string_view iso_instant);
+// An IMF-fixdate (If-Modified-Since) as seconds since the epoch; nullopt otherwise.
+std::optional<int64_t> parse_http_date(std::string_view s);
 
 }  // namespace gw::model

@@ -283,8 +283,26 @@ Result<SearchParamTable> SearchParamTable::parse(std::string_view text, const st
         for (const auto& v : ts->GetArray())
           if (v.IsString()) p.targets.emplace_back(json::as_view(v));
       p.text = json::get_bool(d, "text").value_or(false);
+      if (auto cs = json::get_string(d, "system")) {
+        if (p.type != ParamType::token) return make_error(Errc::invalid_input, where + ": 'system' is for a token parameter");
+        p.code_system = std::string(*cs);
+      }
+      if (auto w = json::get_string(d, "within")) {
+        p.within = std::string(*w);
+        const std::string& path = p.paths.front();
+        p.within_key = path.substr(path.rfind('.') + 1);
+        if (p.type != ParamType::string || p.paths.size() != 1)
+          return make_error(Errc::invalid_input, where + ": 'within' is for a string parameter with one path");
+      }
       p.doc = std::string(json::get_string(d, "doc").value_or(""));
       tp.params.push_back(std::move(p));
+    }
+    for (const auto& p : tp.params) {
+      if (p.within.empty()) continue;
+      auto host = std::find_if(tp.params.begin(), tp.params.end(), [&](const ParamDecl& q) { return q.name == p.within; });
+      if (host == tp.params.end() || host->type != ParamType::string || !host->within.empty())
+        return make_error(Errc::invalid_input, file + ": params." + tp.type + "." + p.name + ": within '" + p.within +
+                                                   "' must name a string parameter of the same type");
     }
     t.types_.push_back(std::move(tp));
   }
@@ -327,12 +345,13 @@ void walk(const json::Value& v, std::string_view path, std::vector<const json::V
   if (next) walk(*next, dot == std::string_view::npos ? std::string_view() : path.substr(dot + 1), out);
 }
 
-void add_string(std::vector<store::IndexEntry>& out, const std::string& param, std::string_view s) {
+void add_string(std::vector<store::IndexEntry>& out, const std::string& param, std::string_view s,
+                std::string_view part = {}) {
   if (s.empty()) return;
   std::string v = fold_text(s);
   v.push_back(kFoldSeparator);
   v.append(s);
-  out.push_back(store::IndexEntry{param, "", std::move(v)});
+  out.push_back(store::IndexEntry{param, std::string(part), std::move(v)});
 }
 
 // A string, or the strings of a HumanName/Address (one level: family,
@@ -343,10 +362,10 @@ void strings_of(const json::Value& v, const std::string& param, std::vector<stor
   for (auto it = v.MemberBegin(); it != v.MemberEnd(); ++it) {
     std::string_view k = json::as_view(it->name);
     if (k == "use" || k == "type" || k == "id") continue;
-    if (it->value.IsString()) add_string(out, param, json::as_view(it->value));
+    if (it->value.IsString()) add_string(out, param, json::as_view(it->value), k);
     else if (it->value.IsArray())
       for (const auto& e : it->value.GetArray())
-        if (e.IsString()) add_string(out, param, json::as_view(e));
+        if (e.IsString()) add_string(out, param, json::as_view(e), k);
   }
 }
 
@@ -359,8 +378,8 @@ void add_coding(const json::Value& c, const ParamDecl& p, std::vector<store::Ind
 }
 
 void tokens_of(const json::Value& v, const ParamDecl& p, std::vector<store::IndexEntry>& out) {
-  if (v.IsString()) {
-    out.push_back(store::IndexEntry{p.name, "", std::string(json::as_view(v))});
+  if (v.IsString()) {  // a code: its system is the declared one (implicit in R4), if any
+    out.push_back(store::IndexEntry{p.name, p.code_system, std::string(json::as_view(v))});
   } else if (v.IsBool()) {
     out.push_back(store::IndexEntry{p.name, "", v.GetBool() ? "true" : "false"});
   } else if (v.IsObject()) {
@@ -421,6 +440,7 @@ void SearchParamTable::extract(std::string_view type, const json::Value& resourc
     if (tp.type != type) continue;
     std::vector<const json::Value*> values;
     for (const auto& p : tp.params) {
+      if (!p.within.empty()) continue;  // reads another parameter's rows
       values.clear();
       for (const auto& path : p.paths) walk(resource, path, values);
       for (const json::Value* v : values) {

@@ -5,7 +5,9 @@
 // and the CapabilityStatement, so what is listed is what works.
 //
 // How each type's values sit in the store's index (store::IndexEntry):
-//   string     value = folded text + '\x1f' + the text as written (system ""):
+//   string     value = folded text + '\x1f' + the text as written; system
+//              the member it came from in a HumanName or Address ("family",
+//              "given", "postalCode"...) or "" for a plain string:
 //              a prefix of the folded text is one range seek; :exact compares
 //              the whole row; the sort order is the folded text's.
 //   token      system = the coding's system (or ""), value = the code; with
@@ -39,7 +41,15 @@ struct ParamDecl {
   std::vector<std::string> paths;    // dotted, from the resource root; OR
   std::vector<std::string> targets;  // reference: the types it may point to
   bool text = false;                 // token: also index display/text for :text
+  // token on a code element (Patient.gender): the code system R4 binds it to,
+  // indexed as its system so that system|code finds it as well as code.
+  std::string code_system;
   std::string doc;
+  // Searched in the rows of another string parameter instead of rows of its
+  // own: "family" within "name" matches name's rows whose system is
+  // "family" (the last step of its path). Costs no index row on write.
+  std::string within;
+  std::string within_key;
 };
 
 class SearchParamTable {

@@ -239,9 +239,12 @@ struct DateRange {
   std::string prefix, low, high;
 };
 
+// As the system of a token constraint: the row must have none ("|code").
+inline constexpr std::string_view kNoSystem = "|";
+
 struct ParamConstraint {
   std::string param;
-  std::vector<std::pair<std::string, std::string>> any_of;  // (system or "" for any, value)
+  std::vector<std::pair<std::string, std::string>> any_of;  // (system, "" for any or kNoSystem, value)
   MatchKind kind = MatchKind::exact;
   std::vector<DateRange> ranges{};  // kind range (OR)
 };

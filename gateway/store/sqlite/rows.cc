@@ -54,7 +54,8 @@ void restrict_exact(Query& q, const std::string& type, const std::string& param,
     q.add("(i.value = ?", value);
     q.add(" AND i.type = ?", type);
     q.add(" AND i.param = ?", param);
-    if (!system.empty()) q.add(" AND i.system = ?", system);
+    if (system == kNoSystem) q.add(" AND i.system = ''");
+    else if (!system.empty()) q.add(" AND i.system = ?", system);
     q.add(")");
   }
   q.add(")");
@@ -124,15 +125,17 @@ void restrict_by_param(Query& q, const std::string& type, const ParamConstraint&
     for (const auto& alt : c.any_of) {
       if (!first) q.add(" OR ");
       first = false;
-      const std::string& v = alt.second;
+      const auto& [system, v] = alt;
       if (c.kind == MatchKind::prefix) {
         // Every text starting with v sorts in [v, v + 0xFF): 0xFF never
         // occurs in UTF-8, so the range is exact and one seek.
         q.add("(i.value >= ?", v);
-        q.add(" AND i.value < ?)", v + '\xff');
+        q.add(" AND i.value < ?", v + '\xff');
       } else {
-        q.add("instr(substr(i.value, 1, instr(i.value || char(31), char(31)) - 1), ?) > 0", v);
+        q.add("(instr(substr(i.value, 1, instr(i.value || char(31), char(31)) - 1), ?) > 0", v);
       }
+      if (!system.empty()) q.add(" AND i.system = ?", system);
+      q.add(")");
     }
   }
   q.add("))");
