@@ -20,6 +20,7 @@
 #include <CLI/CLI.hpp>
 
 #include "adapters/registry.h"
+#include "gateway/area/area.h"
 #include "gateway/common/log.h"
 #include "gateway/common/metrics.h"
 #include "gateway/config/config.h"
@@ -30,6 +31,7 @@
 #include "gateway/events/rest_hook_delivery.h"
 #include "gateway/events/subscriptions.h"
 #include "gateway/events/topics.h"
+#include "gateway/model/cpis_plan.h"
 #include "gateway/fhir/cohort.h"
 #include "gateway/fhir/subscription_api.h"
 #include "gateway/fhir/rest.h"
@@ -42,6 +44,7 @@
 #include "gateway/net/mllp_server.h"
 #include "gateway/net/https_server.h"
 #include "gateway/ops/ops.h"
+#include "gateway/safeguarding/flows_api.h"
 #include "gateway/security/policy.h"
 #include "gateway/security/visibility.h"
 #include "gateway/write/write_service.h"
@@ -515,6 +518,7 @@ int serve(int argc, char** argv) {
   std::unique_ptr<admin::GpRecordAdmin> gp_admin;
   std::unique_ptr<ingest::RenderApi> render_api;
   std::unique_ptr<fhir::SafeguardingCohortApi> cohort_api;
+  std::unique_ptr<safeguarding::FlowsApi> flows_api;
   std::unique_ptr<events::Subscriptions> subscriptions;
   std::unique_ptr<fhir::SubscriptionApi> subscription_api;
   net::Router router;
@@ -546,6 +550,18 @@ int serve(int argc, char** argv) {
     }
     cohort_api = std::make_unique<fhir::SafeguardingCohortApi>(*core->store, core->policy, cfg.profiles_dir);
     cohort_api->add_routes(router, *core->rest);
+    // The safeguarding flows' tables and calendar (profiles/area/, profiles/calendar/):
+    // a table that does not cover today and next year stops start-up.
+    auto area = area::Area::load(cfg.profiles_dir, area::parse_date(model::cpis::utc_today()).value());
+    if (!area) throw std::runtime_error("area: " + area.error().message);
+    auto flows = std::make_shared<events::FlowContext>();
+    flows->area = *area;
+    flows->today = model::cpis::utc_today;
+    auto chronology_rules = safeguarding::ChronologyRules::load(cfg.profiles_dir);
+    if (!chronology_rules) throw std::runtime_error("chronology: " + chronology_rules.error().message);
+    flows_api = std::make_unique<safeguarding::FlowsApi>(*core->store, *core->visibility, flows,
+                                                         std::move(*chronology_rules), cfg.public_base_url);
+    flows_api->add_to(*core->rest);
     if (cfg.subscriptions.enabled) {
       auto topics = events::Topics::load(cfg.profiles_dir);
       if (!topics) throw std::runtime_error("topics: " + topics.error().message);
@@ -563,7 +579,9 @@ int serve(int argc, char** argv) {
       so.delivery.cert_file = cfg.tls_cert;
       so.delivery.key_file = cfg.tls_key;
       so.fanout.search_params = &core->validator.search_params();
-      subscriptions = std::make_unique<events::Subscriptions>(*core->store, std::move(*topics), registry, so);
+      so.fanout.flows = flows;
+      subscriptions =
+          std::make_unique<events::Subscriptions>(*core->store, std::move(*topics), core->policy, registry, so);
       subscription_api = std::make_unique<fhir::SubscriptionApi>(*core->rest, *core->writes, *subscriptions,
                                                                  cfg.public_base_url);
       subscription_api->add_routes(router);
@@ -602,6 +620,10 @@ int serve(int argc, char** argv) {
       mo.tls_files = net::TlsFiles{cfg.tls_cert, cfg.tls_key, cfg.client_ca, cfg.tls_crls};
       for (const auto& a : cfg.mllp.allow) mo.allow.push_back(net::MllpAllowEntry{a.cidr, a.ods, a.system});
       mo.max_frame_bytes = cfg.mllp.max_frame_bytes;
+      // Who may send HL7 at all is policy data (operation ingest:systmone).
+      mo.admits = [&policy = core->policy](const security::Principal& p) {
+        return policy.allows_operation(p, "ingest:systmone");
+      };
       mo.max_in_flight = cfg.mllp.max_in_flight;
       mo.max_connections = cfg.mllp.max_connections;
       mo.idle_timeout = cfg.mllp.idle_timeout;

@@ -8,12 +8,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # From the bottom (DESIGN.md, "Layering"); folders on one floor may include each other.
 FLOORS = [
     ["gateway/common", "gateway/hl7", "gateway/delivery"],
-    ["gateway/store", "gateway/model", "gateway/config"],
+    ["gateway/store", "gateway/model", "gateway/config", "gateway/area"],
     ["gateway/identity", "gateway/audit", "gateway/security"],
     ["adapters", "gateway/net"],
     ["gateway/events"],
     ["gateway/write"],
-    ["gateway/fhir", "gateway/cpis", "gateway/ingest", "gateway/admin", "gateway/ops"],
+    ["gateway/fhir", "gateway/cpis", "gateway/ingest", "gateway/admin", "gateway/ops", "gateway/safeguarding"],
     ["gateway/main.cc", "gateway/app"],
 ]
 

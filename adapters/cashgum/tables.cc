@@ -1,5 +1,7 @@
 #include "adapters/cashgum/tables.h"
 
+#include "gateway/area/area.h"
+
 #include <algorithm>
 #include <cassert>
 #include <cstdlib>
@@ -242,6 +244,9 @@ Result<Tables> Tables::load(const std::string& profiles_dir) {
   auto ms = display_map(f, r, "methodStatus");
   if (!ms) return ms.error();
   t.method_status = std::move(*ms);
+  auto authorities = area::load_authority_by_ons(profiles_dir);
+  if (!authorities) return authorities.error();
+  t.authority_by_ons = std::move(*authorities);
   return t;
 }
 

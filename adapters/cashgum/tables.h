@@ -57,6 +57,9 @@ struct Tables {
   // Indicator codes that are clinical detail: never copied into the concern (code -> reason).
   std::map<std::string, std::string, std::less<>> cse_not_disclosed;
   std::map<std::string, Referral, std::less<>> referred_to;
+  // ONS district code -> ODS code of its authority (profiles/area/services.json):
+  // which authority a concern referred to social care goes to.
+  std::map<std::string, std::string, std::less<>> authority_by_ons;
   int adult_age = 18;
   Coding concern_code, concern_category;
   std::vector<std::string> concern_disclose_to;

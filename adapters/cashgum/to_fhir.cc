@@ -692,6 +692,24 @@ class Mapper {
       o.coding(t_.system("referredTo"), x.referred, t_.referred_to.find(x.referred)->second.display);
       o.end();
     }
+    if (std::find(to.begin(), to.end(), "local-authority") != to.end()) {
+      // Referred to social care: which authority — the one of the LA column
+      // (ONS code) through profiles/area/services.json — so it is told even
+      // when the child has no CP-IS plan. The ONS code itself stays behind.
+      auto la = x.la.empty() ? t_.authority_by_ons.end() : t_.authority_by_ons.find(x.la);
+      if (la == t_.authority_by_ons.end()) {
+        warning("incomplete", "LA",
+                x.la.empty() ? "no LA code: the concern reaches an authority only through a CP-IS plan"
+                             : "no authority for this ONS code in profiles/area/services.json (authorityByOnsCode): "
+                               "the concern reaches an authority only through a CP-IS plan");
+      } else {
+        o.obj();
+        o.kv("url", std::string(kExtBase) + "referred-to-authority");
+        o.key("valueReference");
+        o.ref_identifier("Organization", kOds, la->second);
+        o.end();
+      }
+    }
     if (x.referral_date) {
       o.obj();
       o.kv("url", std::string(kExtBase) + "safeguarding-referral-date");

@@ -936,6 +936,46 @@ void Translator::write_encounter() {
     write_codeable(s.field(3), loc("DG1", n, 3), true);
   }
   if (any_reason) w_.EndArray();
+  // PV1-10 hospital service: IHA/RHA record a looked-after child's health
+  // assessment (issue 15); other services are kept as the sender's local code.
+  if (std::string_view svc = pv1.field(10).component(1).raw(); !svc.empty()) {
+    key("type");
+    w_.StartArray();
+    w_.StartObject();
+    key("coding");
+    w_.StartArray();
+    w_.StartObject();
+    if (svc == "IHA" || svc == "RHA") {
+      kv("system", "https://cpis-gateway.nhs.uk/CodeSystem/lac-health-assessment");
+      kv("code", svc);
+      kv("display", svc == "IHA" ? "Initial health assessment (looked-after child)"
+                                 : "Review health assessment (looked-after child)");
+    } else {
+      tmp_ = "urn:cpis-gateway:local-code:";
+      tmp_ += sender_;
+      kv("system", tmp_);
+      kv("code", svc);
+    }
+    w_.EndObject();
+    w_.EndArray();
+    w_.EndObject();
+    w_.EndArray();
+  }
+  // PV1-3.4 the facility (the ED site), which routes to its paediatric liaison.
+  if (std::string_view facility = pv1.field(3).component(4).component(1).raw(); !facility.empty()) {
+    key("location");
+    w_.StartArray();
+    w_.StartObject();
+    key("location");
+    std::string where;
+    for (int c : {1, 2, 3}) {
+      std::string_view part = pv1.field(3).component(c).raw();
+      if (!part.empty()) where += (where.empty() ? "" : " ") + std::string(part);
+    }
+    write_reference_identifier("https://fhir.nhs.uk/Id/ods-site-code", facility, "Location", where);
+    w_.EndObject();
+    w_.EndArray();
+  }
   key("serviceProvider");
   write_reference_identifier(kOds, sender_, "Organization", {});
   w_.EndObject();
@@ -1231,8 +1271,13 @@ void Translator::write_consent(const Segment& zsc) {
 }
 
 // ZPN|EDD|gestation weeks|booking date|risk assessment done|social concerns:
-// EDD and gestation become Observations. The free-text social concerns are
-// deliberately not copied (FORMAT.md): they belong to the midwife's record.
+// a pregnancy booking (issue 15): the booking itself as an EpisodeOfCare of
+// service maternity managed by the sending midwifery service (MSH-4), and
+// Observations for the EDD, the gestation, whether the booking risk
+// assessment was done and the social-concerns answer, which the health
+// visitor needs. A booking with parts missing is still mapped (with a warning
+// per part): the pregnancy-notification flow tells the health visitor it is
+// incomplete and the midwife what to send. Impossible values are errors.
 void Translator::write_pregnancy(const Segment& zpn) {
   auto edd = datetime(zpn.field(1), "ZPN-1", true);
   auto booking = datetime(zpn.field(3), "ZPN-3", true);
@@ -1245,52 +1290,87 @@ void Translator::write_pregnancy(const Segment& zpn) {
       w = -1;
     }
   }
-  std::string_view risk = zpn.field(4).raw();
+  std::string risk(zpn.field(4).raw());
+  for (auto& c : risk) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   if (!risk.empty() && risk != "Y" && risk != "N") error("code-invalid", "ZPN-4", "risk assessment done must be Y or N");
-  if (zpn.field(1).empty()) error("required", "ZPN-1", "estimated date of delivery is required");
-  if (!booking && zpn.field(3).empty()) error("required", "ZPN-3", "booking date is required");
-  if (!edd || !booking) return;
-  auto one = [&](const Concept& c, std::string_view suffix, auto&& value) {
-    std::string id(patient_key());
-    id += '-';
-    id += *booking;
-    id += '-';
-    id += suffix;
+  std::string concerns(text(zpn.field(5)));
+  if (zpn.field(1).empty()) warning("required", "ZPN-1", "no estimated date of delivery: the notification is incomplete");
+  if (zpn.field(3).empty()) warning("required", "ZPN-3", "no booking date: the notification is incomplete");
+  if (risk.empty()) warning("required", "ZPN-4", "risk assessment not answered: the notification is incomplete");
+  if (concerns.empty()) warning("required", "ZPN-5", "social concerns not answered: the notification is incomplete");
+  if ((!zpn.field(1).empty() && !edd) || (!zpn.field(3).empty() && !booking)) return;  // errors said why
+  // One booking per woman and booking date (the message id when the date is missing).
+  std::string base(patient_key());
+  base += '-';
+  base += booking ? std::string_view(*booking) : control_id_;
+  const std::string when = booking ? *booking : msh_instant_.substr(0, 10);
+  constexpr std::string_view kBookingId = "https://cpis-gateway.nhs.uk/Id/pregnancy-booking";
+  auto open = [&](std::string_view type, const std::string& id) {
     Urn u = fresh_urn();
     w_.StartObject();
     kv("fullUrl", u.view());
     key("resource");
     w_.StartObject();
-    kv("resourceType", "Observation");
+    kv("resourceType", type);
     key("identifier");
     w_.StartArray();
     w_.StartObject();
-    kv("system", "https://cpis-gateway.nhs.uk/Id/pregnancy-booking");
+    kv("system", kBookingId);
     kv("value", id);
     w_.EndObject();
     w_.EndArray();
-    kv("status", "final");
-    key("code");
+  };
+  auto close = [&](std::string_view type, const std::string& id) {
+    w_.EndObject();
+    write_conditional("PUT", type, kBookingId, id);
+    w_.EndObject();
+  };
+  auto coding = [&](std::string_view system, std::string_view code, std::string_view display) {
     w_.StartObject();
     key("coding");
     w_.StartArray();
     w_.StartObject();
-    kv("system", kSct);
-    kv("code", c.code);
-    kv("display", c.display);
+    kv("system", system);
+    kv("code", code);
+    kv("display", display);
     w_.EndObject();
     w_.EndArray();
     w_.EndObject();
-    write_subject();
-    kv("effectiveDateTime", *booking);
-    value();
-    w_.EndObject();
-    write_conditional("PUT", "Observation", "https://cpis-gateway.nhs.uk/Id/pregnancy-booking", id);
-    w_.EndObject();
   };
-  one(maps_.edd(), "edd", [&] { kv("valueDateTime", *edd); });
+  {
+    const std::string id = base + "-episode";
+    open("EpisodeOfCare", id);
+    kv("status", "active");
+    key("type");
+    w_.StartArray();
+    coding("https://cpis-gateway.nhs.uk/CodeSystem/service", "maternity", "Maternity (pregnancy booking)");
+    w_.EndArray();
+    write_subject("patient");
+    key("managingOrganization");
+    write_reference_identifier(kOds, sender_, "Organization", {});
+    if (booking) {
+      key("period");
+      w_.StartObject();
+      kv("start", *booking);
+      w_.EndObject();
+    }
+    close("EpisodeOfCare", id);
+  }
+  auto one = [&](std::string_view system, std::string_view code, std::string_view display, std::string_view suffix,
+                 auto&& value) {
+    const std::string id = base + "-" + std::string(suffix);
+    open("Observation", id);
+    kv("status", "final");
+    key("code");
+    coding(system, code, display);
+    write_subject();
+    kv("effectiveDateTime", when);
+    value();
+    close("Observation", id);
+  };
+  if (edd) one(kSct, maps_.edd().code, maps_.edd().display, "edd", [&] { kv("valueDateTime", *edd); });
   if (w >= 0) {
-    one(maps_.gestation(), "gestation", [&] {
+    one(kSct, maps_.gestation().code, maps_.gestation().display, "gestation", [&] {
       key("valueQuantity");
       w_.StartObject();
       key("value");
@@ -1301,6 +1381,15 @@ void Translator::write_pregnancy(const Segment& zpn) {
       w_.EndObject();
     });
   }
+  constexpr std::string_view kBooking = "https://cpis-gateway.nhs.uk/CodeSystem/maternity-booking";
+  if (risk == "Y" || risk == "N")
+    one(kBooking, "risk-assessment", "Booking risk assessment done", "risk-assessment", [&] {
+      key("valueBoolean");
+      w_.Bool(risk == "Y");
+    });
+  if (!concerns.empty())
+    one(kBooking, "social-concerns", "Social concerns at booking", "social-concerns",
+        [&] { kv("valueString", concerns); });
 }
 
 Result<void> Translator::run() {

@@ -1,8 +1,12 @@
 #include "gateway/events/disclosure.h"
 
 #include <algorithm>
+#include <cstdio>
 
+#include "gateway/audit/audit_rows.h"
+#include "gateway/events/flows/flow_kit.h"
 #include "gateway/model/cpis_plan.h"
+#include "gateway/model/resource_text.h"
 #include "gateway/identity/nhs_number.h"
 
 namespace gw::events {
@@ -18,20 +22,7 @@ constexpr std::string_view kTier4 = "https://cpis-gateway.nhs.uk/CodeSystem/serv
 constexpr std::string_view kIndicatorCode = "https://cpis-gateway.nhs.uk/CodeSystem/camhs|relapse-indicator";
 constexpr std::string_view kReviewDue = "https://cpis-gateway.nhs.uk/StructureDefinition/review-due";
 
-bool coded(const json::Value* concepts, std::string_view want) {
-  if (!concepts) return false;
-  auto bar = want.find('|');
-  std::string_view system = want.substr(0, bar), code = want.substr(bar + 1);
-  auto one = [&](const json::Value& cc) {
-    const json::Value* cs = cc.IsObject() ? json::member(cc, "coding") : nullptr;
-    if (!cs || !cs->IsArray()) return false;
-    for (const auto& c : cs->GetArray())
-      if (json::get_string(c, "system") == system && json::get_string(c, "code") == code) return true;
-    return false;
-  };
-  if (concepts->IsArray()) return std::any_of(concepts->Begin(), concepts->End(), one);
-  return one(*concepts);
-}
+bool coded(const json::Value* concepts, std::string_view want) { return flows::concept_has(concepts, want); }
 
 std::string str_at(const json::Value& v, std::string_view key) {
   return std::string(json::get_string(v, key).value_or(""));
@@ -181,6 +172,41 @@ Value coding_concept(std::string_view system, std::string_view code, json::Alloc
   return arr;
 }
 
+// A disclosure's Communication with its id (the rest is the caller's).
+Disclosure started(std::string id) {
+  Disclosure out;
+  out.id = std::move(id);
+  out.purpose = "safeguarding-children";
+  out.resource.SetObject();
+  json::set(out.resource, "resourceType", "Communication", out.resource.GetAllocator());
+  json::set(out.resource, "id", out.id, out.resource.GetAllocator());
+  return out;
+}
+
+// The receiving organisation, by ODS code.
+Value recipient(const std::string& ods, json::Allocator& a) {
+  Value rcpt(rapidjson::kObjectType);
+  json::set(rcpt, "type", "Organization", a);
+  Value id(rapidjson::kObjectType);
+  json::set(id, "system", model::cpis::kOdsSystem, a);
+  json::set(id, "value", ods, a);
+  json::set(rcpt, "identifier", std::move(id), a);
+  Value rcpts(rapidjson::kArrayType);
+  rcpts.PushBack(rcpt, a);
+  return rcpts;
+}
+
+// Communication.payload: one contentString per shareable line.
+Value payload_of(const std::vector<std::string>& lines, json::Allocator& a) {
+  Value payload(rapidjson::kArrayType);
+  for (const auto& l : lines) {
+    Value p(rapidjson::kObjectType);
+    json::set(p, "contentString", l, a);
+    payload.PushBack(p, a);
+  }
+  return payload;
+}
+
 // The sender: the professional for relapse content, the Tier 4 provider for a discharge.
 const json::Value* sender_of(const std::string& type, const json::Value& focus) {
   if (type == "CarePlan") return json::member(focus, "author");
@@ -201,24 +227,138 @@ std::optional<std::vector<std::string>> shareable_lines(const std::string& type,
   return std::nullopt;
 }
 
+namespace {
+
+constexpr std::string_view kContentIdSystem = "https://cpis-gateway.nhs.uk/Id/disclosure-content";
+constexpr std::string_view kCompletenessSystem = "https://cpis-gateway.nhs.uk/CodeSystem/notification-completeness";
+
+// FNV-1a: a stable fingerprint of what was disclosed (not a secret).
+std::string fingerprint(const std::string& focus_ref, const std::vector<std::string>& lines) {
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&h](std::string_view s) {
+    for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+    h = (h ^ 0xff) * 1099511628211ull;
+  };
+  mix(focus_ref);
+  for (const auto& l : lines) mix(l);
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+}  // namespace
+
+void add_to_unit(const Topic& topic, const SubscriptionSpec& sub, const Disclosure& disclosure,
+                 const std::string& source, int64_t change_seq, const std::string& patient_ref,
+                 const std::string& content, store::UnitOfWork& unit, const model::SearchParamTable* search_params) {
+  json::Document copy;
+  copy.CopyFrom(disclosure.resource, copy.GetAllocator());
+  store::WriteOp op;
+  op.kind = store::OpKind::create;
+  op.type = "Communication";
+  op.id = disclosure.id;
+  op.body = model::storage_text(copy, "Communication", copy.GetAllocator());
+  // Indexed as any write of a Communication is (the declared parameters too).
+  op.index = search_params ? model::index_entries("Communication", copy, *search_params)
+                           : model::index_entries("Communication", copy);
+  unit.ops.push_back(std::move(op));
+  store::NewEvent e;
+  e.subscription = sub.id;
+  e.change_seq = change_seq;
+  e.focus_type = "Communication";
+  e.focus_id = disclosure.id;
+  e.focus_version = 1;
+  e.interaction = "create";
+  e.patient_ref = patient_ref;
+  e.content = content;
+  unit.events.push_back(std::move(e));
+  // Who received what about whom, and why (CPIS.md section 4): one row per
+  // person concerned so that a patient's disclosure history finds it.
+  for (const auto& person : disclosure.about)
+    unit.audit.push_back(audit::row(sub.owner, "disclose", "Communication/" + disclosure.id, 0, "", "Patient/" + person,
+                                    topic.name + " disclosed to subscription " + sub.id + " for purpose " +
+                                        disclosure.purpose + " (derived from " + source +
+                                        "; the focus itself is not sent)" +
+                                        (topic.legal_basis.empty() ? "" : "; legal basis=" + topic.legal_basis)));
+}
+
+std::optional<Disclosure> flow_communication(const Topic& topic, const SubscriptionSpec& sub, const std::string& id,
+                                             const std::string& sent, const std::string& focus_ref,
+                                             const FlowDisclosure& content, const std::vector<std::string>& concerned,
+                                             Lookup& lookup) {
+  const std::string mark =
+      sub.id + "-" + fingerprint(content.about_ref.empty() ? focus_ref : content.about_ref, content.lines);
+  if (!lookup.ids_by_identifier("Communication", std::string(kContentIdSystem), mark).empty() ||
+      !lookup.claim_once(mark))
+    return std::nullopt;
+  Disclosure out = started(id);
+  auto& doc = out.resource;
+  auto& a = doc.GetAllocator();
+  Value idents(rapidjson::kArrayType);
+  for (auto [system, value] : {std::pair{kDisclosureIdSystem, std::string_view(out.id)},
+                               std::pair{kContentIdSystem, std::string_view(mark)}}) {
+    Value ident(rapidjson::kObjectType);
+    json::set(ident, "system", system, a);
+    json::set(ident, "value", value, a);
+    idents.PushBack(ident, a);
+  }
+  json::set(doc, "identifier", std::move(idents), a);
+  json::set(doc, "status", "completed", a);
+  json::set(doc, "category", coding_concept(kDisclosureTopicSystem, topic.name, a), a);
+  if (!content.completeness.empty()) {
+    Value cc = coding_concept(kCompletenessSystem, content.completeness, a);
+    json::set(doc, "topic", Value(cc[0], a), a);
+  }
+  json::set(doc, "subject", person(content.subject_id, lookup, content.subject_literal, a), a);
+  out.about.push_back(content.subject_id);
+  Value about(rapidjson::kArrayType);
+  for (const auto& p : concerned) {
+    if (p == content.subject_id) continue;
+    about.PushBack(person(p, lookup, true, a), a);
+    out.about.push_back(p);
+  }
+  if (!about.Empty()) json::set(doc, "about", std::move(about), a);
+  json::set(doc, "sent", sent, a);
+  json::set(doc, "recipient", recipient(sub.owner.ods, a), a);
+  json::set(doc, "reasonCode", coding_concept(kDisclosurePurposeSystem, out.purpose, a), a);
+  json::set(doc, "payload", payload_of(content.lines, a), a);
+  return out;
+}
+
 std::optional<Disclosure> derive_disclosure(const Topic& topic, const SubscriptionSpec& sub,
                                             const store::ChangeRow& change, const json::Value& focus,
                                             const Decision& decision, Lookup& lookup) {
-  auto lines = shareable_lines(change.type, focus, lookup);
+  if (topic.route == "relations") {
+    auto content = flow_disclosure(topic, change, focus, decision, lookup);
+    if (!content) return std::nullopt;
+    return flow_communication(topic, sub, "disclosure-" + sub.id + "-" + std::to_string(change.seq), change.ts,
+                              change.type + "/" + change.id, *content, decision.concerned, lookup);
+  }
+  std::optional<std::vector<std::string>> lines;
+  Decision link_decision;
+  const Decision* dp = &decision;
+  if (change.type == "RelatedPerson" && topic.route == "linked-children") {
+    // A new family link: the parent's plan, told about the new child only.
+    auto nl = new_family_link_disclosure(focus, change.ts, lookup);
+    if (!nl) return std::nullopt;
+    lines = std::move(nl->lines);
+    link_decision = decision;
+    link_decision.patient_ref = "Patient/" + nl->parent;
+    link_decision.concerned = {nl->child};
+    dp = &link_decision;
+  } else {
+    lines = shareable_lines(change.type, focus, lookup);
+  }
   if (!lines) return std::nullopt;
-  if (decision.pregnancy) lines->push_back("The parent is in your care and pregnant: the unborn child is concerned");
-  std::string subject_id = decision.patient_ref.rfind("Patient/", 0) == 0 ? decision.patient_ref.substr(8) : "";
+  const Decision& decision_ = *dp;
+  if (decision_.pregnancy) lines->push_back("The parent is in your care and pregnant: the unborn child is concerned");
+  std::string subject_id = decision_.patient_ref.rfind("Patient/", 0) == 0 ? decision_.patient_ref.substr(8) : "";
   if (subject_id.empty()) return std::nullopt;
 
-  Disclosure out;
   // One per subscription and change: a retried fan-out writes the same id.
-  out.id = "disclosure-" + sub.id + "-" + std::to_string(change.seq);
-  out.purpose = "safeguarding-children";
+  Disclosure out = started("disclosure-" + sub.id + "-" + std::to_string(change.seq));
   auto& doc = out.resource;
-  doc.SetObject();
   auto& a = doc.GetAllocator();
-  json::set(doc, "resourceType", "Communication", a);
-  json::set(doc, "id", out.id, a);
   Value ident(rapidjson::kObjectType);
   json::set(ident, "system", kDisclosureIdSystem, a);
   json::set(ident, "value", out.id, a);
@@ -235,32 +375,18 @@ std::optional<Disclosure> derive_disclosure(const Topic& topic, const Subscripti
   out.about.push_back(subject_id);
   if (about_parent) {
     Value about(rapidjson::kArrayType);
-    for (const auto& child : decision.concerned) {
+    for (const auto& child : decision_.concerned) {
       about.PushBack(person(child, lookup, true, a), a);
       out.about.push_back(child);
     }
     if (!about.Empty()) json::set(doc, "about", std::move(about), a);
   }
   json::set(doc, "sent", change.ts, a);
-  Value rcpt(rapidjson::kObjectType);
-  json::set(rcpt, "type", "Organization", a);
-  Value ods(rapidjson::kObjectType);
-  json::set(ods, "system", model::cpis::kOdsSystem, a);
-  json::set(ods, "value", sub.owner.ods, a);
-  json::set(rcpt, "identifier", std::move(ods), a);
-  Value rcpts(rapidjson::kArrayType);
-  rcpts.PushBack(rcpt, a);
-  json::set(doc, "recipient", std::move(rcpts), a);
+  json::set(doc, "recipient", recipient(sub.owner.ods, a), a);
   if (const json::Value* s = sender_of(change.type, focus); s && s->IsObject())
     json::set(doc, "sender", safe_reference(*s, a), a);
   json::set(doc, "reasonCode", coding_concept(kDisclosurePurposeSystem, out.purpose, a), a);
-  Value payload(rapidjson::kArrayType);
-  for (const auto& l : *lines) {
-    Value p(rapidjson::kObjectType);
-    json::set(p, "contentString", l, a);
-    payload.PushBack(p, a);
-  }
-  json::set(doc, "payload", std::move(payload), a);
+  json::set(doc, "payload", payload_of(*lines, a), a);
   return out;
 }
 

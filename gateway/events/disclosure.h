@@ -13,7 +13,9 @@
 #include <vector>
 
 #include "gateway/common/json.h"
+#include "gateway/model/search_decl.h"
 #include "gateway/events/matcher.h"
+#include "gateway/events/relations.h"
 #include "gateway/events/subscription.h"
 #include "gateway/events/topics.h"
 #include "gateway/store/store.h"
@@ -36,6 +38,26 @@ struct Disclosure {
 std::optional<Disclosure> derive_disclosure(const Topic& topic, const SubscriptionSpec& sub,
                                             const store::ChangeRow& change, const json::Value& focus,
                                             const Decision& decision, Lookup& lookup);
+
+// The Communication of a relations-route flow (relations.h) for one
+// subscriber: `id` is the disclosure's id, `sent` its time, `concerned` the
+// people this receiver is told about. Nullopt when a Communication with the
+// same content about the same focus was already made for this subscription
+// (a message re-sent unchanged discloses nothing new).
+std::optional<Disclosure> flow_communication(const Topic& topic, const SubscriptionSpec& sub, const std::string& id,
+                                             const std::string& sent, const std::string& focus_ref,
+                                             const FlowDisclosure& content, const std::vector<std::string>& concerned,
+                                             Lookup& lookup);
+
+// Writes a disclosure into the unit that commits it: the Communication, the
+// subscription's event pointing at it, and one audit row (action disclose)
+// per person concerned with the topic's purpose and legal basis, so that no
+// disclosure exists without its account. `source` names what it was derived
+// from ("Encounter/<id>", "Timer/<key>").
+void add_to_unit(const Topic& topic, const SubscriptionSpec& sub, const Disclosure& disclosure,
+                 const std::string& source, int64_t change_seq, const std::string& patient_ref,
+                 const std::string& content, store::UnitOfWork& unit,
+                 const model::SearchParamTable* search_params = nullptr);  // nullptr: built-in index rows only
 
 // The shareable lines of a focus (Communication.payload), or nullopt when it
 // is not a kind this knows. Compared across versions so that an extract

@@ -34,7 +34,7 @@ std::vector<SubscriptionSet::Ptr> SubscriptionSet::all() const {
 
 namespace {
 
-std::optional<SubscriptionSpec> spec_from(const store::StoredResource& r) {
+std::optional<SubscriptionSpec> spec_from(const store::StoredResource& r, const security::Policy& policy) {
   auto d = json::parse(r.body);
   if (!d) return std::nullopt;
   IssueSink issues;
@@ -45,6 +45,7 @@ std::optional<SubscriptionSpec> spec_from(const store::StoredResource& r) {
     log::warn("subscription_without_owner", {{"subscription", r.id}});
     return std::nullopt;
   }
+  s.labels = policy.label_view(s.owner);
   return s;
 }
 
@@ -70,13 +71,13 @@ store::AuditRow disclosure_audit(const Topic& t, const SubscriptionSpec& sub, co
 
 }  // namespace
 
-std::optional<SubscriptionSpec> load_subscription(store::Store& s, const std::string& id) {
+std::optional<SubscriptionSpec> load_subscription(store::Store& s, const security::Policy& policy, const std::string& id) {
   auto r = s.read("Subscription", id);
   if (!r) return std::nullopt;
-  return spec_from(*r);
+  return spec_from(*r, policy);
 }
 
-Result<void> load_all(store::Store& s, SubscriptionSet& set) {
+Result<void> load_all(store::Store& s, const security::Policy& policy, SubscriptionSet& set) {
   for (int64_t offset = 0;; offset += 200) {
     store::SearchQuery q;
     q.type = "Subscription";
@@ -86,14 +87,15 @@ Result<void> load_all(store::Store& s, SubscriptionSet& set) {
     auto page = s.search(q);
     if (!page) return page.error();
     for (const auto& r : page->items)
-      if (auto spec = spec_from(r)) set.put(std::move(*spec));
+      if (auto spec = spec_from(r, policy)) set.put(std::move(*spec));
     if (page->items.size() < 200) return {};
   }
 }
 
-Dispatcher::Dispatcher(store::Store& store, const Topics& topics, SubscriptionSet& set, metrics::Registry& metrics,
+Dispatcher::Dispatcher(store::Store& store, const Topics& topics, const security::Policy& policy, SubscriptionSet& set,
+                       metrics::Registry& metrics,
                        DispatcherOptions opts, Notify notify)
-    : store_(store), topics_(topics), set_(set), opts_(std::move(opts)), notify_(std::move(notify)) {
+    : store_(store), topics_(topics), policy_(policy), set_(set), opts_(std::move(opts)), notify_(std::move(notify)) {
   events_total_ = &metrics.counter("gw_subscription_events_total", "Notification events created by the fan-out");
   withheld_total_ = &metrics.counter("gw_subscription_events_withheld_total",
                                      "Matching changes not notified because of caseload or sensitivity rules");
@@ -105,43 +107,18 @@ Dispatcher::Dispatcher(store::Store& store, const Topics& topics, SubscriptionSe
 Dispatcher::~Dispatcher() { stop(); }
 
 void Dispatcher::start() {
-  thread_ = std::thread([this] {
-    log::name_thread("gw-fanout");
-    loop();
-  });
+  loop_.start(
+      [this] {
+        auto n = run_once();
+        if (!n) log::error("subscription_fanout_failed", {{"reason", n.error().message}});
+        return n && *n > 0;  // more may be waiting
+      },
+      opts_.poll, "gw-fanout");
 }
 
-void Dispatcher::stop() {
-  {
-    std::lock_guard lk(mu_);
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
+void Dispatcher::stop() { loop_.stop(); }
 
-void Dispatcher::wake() {
-  {
-    std::lock_guard lk(mu_);
-    woken_ = true;
-  }
-  cv_.notify_one();
-}
-
-void Dispatcher::loop() {
-  for (;;) {
-    auto n = run_once();
-    if (!n) {
-      log::error("subscription_fanout_failed", {{"reason", n.error().message}});
-    }
-    std::unique_lock lk(mu_);
-    if (stopping_) return;
-    if (n && *n > 0) continue;  // more may be waiting
-    cv_.wait_for(lk, n ? opts_.poll : std::chrono::milliseconds(1000), [this] { return woken_ || stopping_; });
-    woken_ = false;
-    if (stopping_) return;
-  }
-}
+void Dispatcher::wake() { loop_.wake(); }
 
 // A Subscription that did not come through /fhir/Subscription (for example
 // inside a transaction Bundle) has not been checked and has no owner: it is
@@ -187,60 +164,24 @@ bool Dispatcher::add_disclosure(const Topic& topic, const SubscriptionSpec& sub,
                                 const json::Value& focus, const Decision& d, Lookup& lookup, store::UnitOfWork& unit) {
   auto disclosure = derive_disclosure(topic, sub, ch, focus, d, lookup);
   if (!disclosure) return false;
-  store::WriteOp op;
-  op.kind = store::OpKind::create;
-  op.type = "Communication";
-  op.id = disclosure->id;
-  op.body = model::storage_text(disclosure->resource, "Communication", disclosure->resource.GetAllocator());
-  op.index = opts_.search_params ? model::index_entries("Communication", disclosure->resource, *opts_.search_params)
-                                 : model::index_entries("Communication", disclosure->resource);
-  unit.ops.push_back(std::move(op));
-  store::NewEvent e;
-  e.subscription = sub.id;
-  e.change_seq = ch.seq;
-  e.focus_type = "Communication";
-  e.focus_id = disclosure->id;
-  e.focus_version = 1;
-  e.interaction = "create";
-  e.patient_ref = d.patient_ref;
-  e.content = d.content;
-  unit.events.push_back(std::move(e));
-  // Who received what about whom, and why (CPIS.md §4): one row per person
-  // concerned so that a patient's disclosure history finds it.
-  for (const auto& person : disclosure->about) {
-    store::AuditRow ar;
-    ar.actor_ods = sub.owner.ods;
-    ar.actor_role = sub.owner.role;
-    ar.actor_system = sub.owner.system;
-    ar.action = "disclose";
-    ar.entity = "Communication/" + disclosure->id;
-    ar.outcome = "success";
-    ar.detail = topic.name + " disclosed to subscription " + sub.id + " for purpose " + disclosure->purpose +
-                " (derived from " + ch.type + "/" + ch.id + "; the focus itself is not sent)";
-    ar.patient_ref = "Patient/" + person;
-    unit.audit.push_back(std::move(ar));
-  }
+  add_to_unit(topic, sub, *disclosure, ch.type + "/" + ch.id, ch.seq, d.patient_ref, d.content, unit,
+              opts_.search_params);
   disclosures_total_->inc();
   return true;
 }
 
 Result<int> Dispatcher::run_once() {
-  if (cursor_ < 0) {
-    auto c = store_.cursor(opts_.cursor_name);
-    if (!c) return c.error();
-    cursor_ = *c;
-  }
-  auto changes = store_.changes_after(cursor_, opts_.page);
+  auto changes = position_.next(store_, opts_.page);
   if (!changes) return changes.error();
   if (changes->empty()) return 0;
-  StoreLookup lookup(store_);
+  StoreLookup lookup(store_, opts_.flows.get());
   store::UnitOfWork unit;
   std::set<std::string> got_events;
   std::vector<std::string> changed_subs;
   uint64_t withheld = 0;
   for (const auto& ch : *changes) {
     if (ch.type == "Subscription") {
-      if (auto spec = load_subscription(store_, ch.id)) set_.put(std::move(*spec));
+      if (auto spec = load_subscription(store_, policy_, ch.id)) set_.put(std::move(*spec));
       else {
         set_.erase(ch.id);
         mark_unowned(ch.id);
@@ -297,7 +238,7 @@ Result<int> Dispatcher::run_once() {
     }
   }
   int64_t last = changes->back().seq;
-  unit.cursor = std::make_pair(opts_.cursor_name, last);
+  unit.cursor = position_.cursor_to(last);
   if (unit.events.empty() && unit.ops.empty() && unit.audit.empty()) {
     // Nothing for anyone: the cursor rides with the next group commit. Were
     // it lost in a crash, these changes would be decided again, to the same
@@ -307,7 +248,7 @@ Result<int> Dispatcher::run_once() {
       if (!res) log::warn("subscription_cursor_not_saved", {{"reason", res.error().message}});
     });
     if (!r) return r.error();
-    cursor_ = last;
+    position_.advance(last);
     lag_->set(last);
     withheld_total_->inc(withheld);
     if (notify_ && !changed_subs.empty()) notify_({}, changed_subs);
@@ -322,7 +263,7 @@ Result<int> Dispatcher::run_once() {
   }
   auto res = f.get();
   if (!res) return res.error();
-  cursor_ = last;
+  position_.advance(last);
   lag_->set(last);
   events_total_->inc(n_events);
   withheld_total_->inc(withheld);

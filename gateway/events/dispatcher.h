@@ -16,10 +16,14 @@
 
 #include "gateway/common/json.h"
 #include "gateway/common/metrics.h"
+#include "gateway/common/wakeable_loop.h"
 #include "gateway/events/matcher.h"
+#include "gateway/events/relations.h"
 #include "gateway/events/subscription.h"
 #include "gateway/events/topics.h"
 #include "gateway/model/search_decl.h"
+#include "gateway/events/feed_position.h"
+#include "gateway/security/policy.h"
 #include "gateway/store/store.h"
 
 namespace gw::events {
@@ -40,9 +44,10 @@ class SubscriptionSet {
 
 // Reads a stored Subscription into a spec; nullopt when it is gone or was
 // not written through the Subscription endpoint (no owner).
-std::optional<SubscriptionSpec> load_subscription(store::Store& s, const std::string& id);
+// The owner's view of labelled content comes from the policy.
+std::optional<SubscriptionSpec> load_subscription(store::Store& s, const security::Policy& policy, const std::string& id);
 // Every stored Subscription (start-up).
-Result<void> load_all(store::Store& s, SubscriptionSet& set);
+Result<void> load_all(store::Store& s, const security::Policy& policy, SubscriptionSet& set);
 
 struct DispatcherOptions {
   int page = 500;                               // changes per transaction
@@ -51,13 +56,17 @@ struct DispatcherOptions {
   // The declared search parameters the Communications it derives are indexed
   // by (as any write's); nullptr: the built-in ones only.
   const model::SearchParamTable* search_params = nullptr;
+  // The area's tables and the date for topics of the relations route
+  // (relations.h); without them those topics hear nothing.
+  std::shared_ptr<const FlowContext> flows{};
 };
 
 class Dispatcher {
  public:
   // on_events(subscriptions that got events, subscriptions whose resource changed)
   using Notify = std::function<void(const std::vector<std::string>&, const std::vector<std::string>&)>;
-  Dispatcher(store::Store& store, const Topics& topics, SubscriptionSet& set, metrics::Registry& metrics,
+  Dispatcher(store::Store& store, const Topics& topics, const security::Policy& policy, SubscriptionSet& set,
+             metrics::Registry& metrics,
              DispatcherOptions opts, Notify notify);
   ~Dispatcher();
   void start();
@@ -67,7 +76,6 @@ class Dispatcher {
   Result<int> run_once();
 
  private:
-  void loop();
   void mark_unowned(const std::string& id);
   // Disclosure topics (disclosure.h): writes the derived Communication, its
   // event and the disclosure audit into the fan-out's unit. False when
@@ -79,18 +87,16 @@ class Dispatcher {
   bool disclosure_unchanged(const store::ChangeRow& ch, const json::Value& focus, Lookup& lookup);
   store::Store& store_;
   const Topics& topics_;
+  const security::Policy& policy_;
   SubscriptionSet& set_;
   DispatcherOptions opts_;
   Notify notify_;
-  int64_t cursor_ = -1;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool woken_ = false, stopping_ = false;
-  std::thread thread_;
+  FeedPosition position_{opts_.cursor_name};
   metrics::Counter* events_total_ = nullptr;
   metrics::Counter* withheld_total_ = nullptr;
   metrics::Counter* disclosures_total_ = nullptr;
   metrics::Gauge* lag_ = nullptr;
+  WakeableLoop loop_;  // last: stopped (joined) before the members it uses go
 };
 
 }  // namespace gw::events

@@ -227,12 +227,7 @@ Result<std::string> GpRecordFeed::practice_of(const json::Value& plan, std::stri
 }
 
 Result<int> GpRecordFeed::queue_once() {
-  if (cursor_ < 0) {
-    auto c = store_.cursor(opts_.cursor_name);
-    if (!c) return c.error();
-    cursor_ = *c;
-  }
-  auto changes = store_.changes_after(cursor_, opts_.page);
+  auto changes = position_.next(store_, opts_.page);
   if (!changes) return changes.error();
   if (changes->empty()) return 0;
   store::UnitOfWork unit;
@@ -262,7 +257,7 @@ Result<int> GpRecordFeed::queue_once() {
     unit.events.push_back(std::move(e));
   }
   int64_t last = changes->back().seq;
-  unit.cursor = std::make_pair(opts_.cursor_name, last);
+  unit.cursor = position_.cursor_to(last);
   size_t n = unit.events.size();
   if (n == 0 && unit.ops.empty() && unit.audit.empty()) {
     // No plan among these changes: the cursor rides with the next group
@@ -272,13 +267,13 @@ Result<int> GpRecordFeed::queue_once() {
       if (!res) log::warn("gp_hl7_cursor_not_saved", {{"reason", res.error().message}});
     });
     if (!r) return r.error();
-    cursor_ = last;
+    position_.advance(last);
     cursor_gauge_->set(last);
     return static_cast<int>(changes->size());
   }
   auto res = commit_sync(std::move(unit));
   if (!res) return res.error();
-  cursor_ = last;
+  position_.advance(last);
   cursor_gauge_->set(last);
   queued_->inc(n);
   return static_cast<int>(changes->size());

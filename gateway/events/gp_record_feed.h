@@ -38,6 +38,7 @@
 #include "gateway/common/json.h"
 #include "gateway/common/metrics.h"
 #include "gateway/events/hl7_outbound.h"
+#include "gateway/events/feed_position.h"
 #include "gateway/store/store.h"
 
 namespace gw::events {
@@ -99,7 +100,7 @@ class GpRecordFeed {
   Hl7Outbound& outbound_;
   metrics::Registry& metrics_;
   GpRecordOptions opts_;
-  int64_t cursor_ = -1;
+  FeedPosition position_{opts_.cursor_name};
   std::mutex rng_mu_;
   std::mt19937_64 rng_{std::random_device{}()};
 

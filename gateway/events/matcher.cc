@@ -1,7 +1,10 @@
 #include "gateway/events/matcher.h"
 
+#include "gateway/security/visibility.h"
+
 #include <algorithm>
 
+#include "gateway/events/relations.h"
 #include "gateway/model/cpis_plan.h"
 #include "gateway/model/resource_text.h"
 #include "gateway/identity/nhs_number.h"
@@ -65,32 +68,6 @@ bool has_code(const json::Value& v, const std::string& want) {
 }
 
 // Sensitivity labels in meta.security.
-struct Labels {
-  // STD, HIV, SEX; and confidentiality R unless the resource is mental-health
-  // or substance-misuse content (the camhs adapter puts R beside PSY/SUD on
-  // spells and referrals, which the PSY/SUD rules below govern).
-  bool sexual_health = false;
-  bool psy = false, sud = false;
-};
-
-Labels labels_of(const json::Value& r) {
-  Labels l;
-  const json::Value* meta = json::member(r, "meta");
-  const json::Value* sec = meta ? json::member(*meta, "security") : nullptr;
-  if (!sec || !sec->IsArray()) return l;
-  bool restricted = false;
-  for (const auto& c : sec->GetArray()) {
-    auto code = json::get_string(c, "code");
-    if (!code) continue;
-    if (*code == "STD" || *code == "HIV" || *code == "SEX") l.sexual_health = true;
-    if (*code == "R") restricted = true;
-    if (*code == "PSY") l.psy = true;
-    if (*code == "SUD") l.sud = true;
-  }
-  if (restricted && !l.psy && !l.sud) l.sexual_health = true;
-  return l;
-}
-
 // The ids of the CareTeams an AuditEvent's entities point at.
 std::vector<std::string> care_teams_named(const json::Value& resource) {
   std::vector<std::string> out;
@@ -177,21 +154,40 @@ bool focus_qualifies(const Topic& topic, const json::Value& resource) {
 // child; midwifery also while it cares for the parent and she is pregnant.
 // Only the children in this subscriber's care are concerned (a health
 // visitor of one child is not told about a sibling it does not care for).
-bool linked_children_allow(const SubscriptionSpec& sub, const std::string& parent_id, Lookup& lookup, Decision& d) {
+// The relationship (topic "receivers", data) a subscriber of this role
+// has to have with the person: "" when the topic names none for the role.
+const std::string& relationship_for(const Topic& topic, const SubscriptionSpec& sub) {
+  static const std::string none;
+  auto it = topic.receivers.find(sub.owner.role);
+  return it == topic.receivers.end() ? none : it->second;
+}
+
+// Whether the subscriber's organisation has that relationship with the person.
+bool related(const std::string& relationship, const std::string& patient_id, const std::string& ods, Lookup& lookup) {
+  if (relationship == "caseload") return lookup.in_caseload(patient_id, ods);
+  if (relationship == "camhs-care") return lookup.holds_camhs_care(patient_id, ods);
+  if (relationship == "pregnant-parent") return lookup.in_caseload(patient_id, ods) && lookup.pregnant(patient_id);
+  return false;  // topics.cc accepts only the relationships above
+}
+
+bool linked_children_allow(const Topic& topic, const SubscriptionSpec& sub, const std::string& parent_id,
+                           Lookup& lookup, Decision& d) {
   if (parent_id.empty()) return false;
   for (const auto& child : lookup.linked_children(parent_id))
     if (lookup.in_caseload(child, sub.owner.ods)) d.concerned.push_back(child);
-  if (sub.owner.role == "midwifery" && lookup.in_caseload(parent_id, sub.owner.ods) && lookup.pregnant(parent_id))
+  // A role the topic relates to the parent herself (midwifery while it
+  // cares for her and she is pregnant: the unborn child).
+  if (relationship_for(topic, sub) == "pregnant-parent" && related("pregnant-parent", parent_id, sub.owner.ods, lookup))
     d.pregnancy = true;
   return !d.concerned.empty() || d.pregnancy;
 }
 
-// CPIS.md §4 tier4-discharge: the local CAMHS team (open CAMHS referral or
-// care-team membership) and the young person's GP practice.
-bool camhs_and_gp_allow(const SubscriptionSpec& sub, const std::string& patient_id, Lookup& lookup, Decision& d) {
+// The person themselves, through the relationship the topic names for the
+// subscriber's role (tier4-discharge: CAMHS holding the care, the GP's caseload).
+bool relationship_allows(const Topic& topic, const SubscriptionSpec& sub, const std::string& patient_id,
+                         Lookup& lookup, Decision& d) {
   if (patient_id.empty()) return false;
-  bool ok = (sub.owner.role == "camhs" && lookup.holds_camhs_care(patient_id, sub.owner.ods)) ||
-            (sub.owner.role == "gp" && lookup.in_caseload(patient_id, sub.owner.ods));
+  bool ok = related(relationship_for(topic, sub), patient_id, sub.owner.ods, lookup);
   if (ok) d.concerned.push_back(patient_id);
   return ok;
 }
@@ -208,7 +204,8 @@ bool disclosure_audience_allows(const Topic& topic, const SubscriptionSpec& sub,
     d.reason = "audience";
     return false;
   }
-  return !patient_id.empty() && lookup.in_caseload(patient_id, sub.owner.ods);
+  return (!patient_id.empty() && lookup.in_caseload(patient_id, sub.owner.ods)) ||
+         referred_authority_is(resource, sub.owner.ods);
 }
 
 // One function per route named in topics.cc kRoutes. May fill d (for
@@ -222,10 +219,16 @@ bool route_allows(const Topic& topic, const SubscriptionSpec& sub, const store::
     return false;
   }
   if (topic.route == "plan-authority-on-move") return plan_moved_to_authority(sub, change, resource, lookup);
-  if (topic.route == "linked-children") return linked_children_allow(sub, patient_id, lookup, d);
-  if (topic.route == "camhs-and-gp") return camhs_and_gp_allow(sub, patient_id, lookup, d);
+  if (topic.route == "linked-children") {
+    // A family link recorded after the parent's relapse-prevention plan: the
+    // new child's services hear of the plan (relations.h).
+    if (change.type == "RelatedPerson") return new_family_link_allows(sub, change, resource, lookup, d);
+    return linked_children_allow(topic, sub, patient_id, lookup, d);
+  }
+  if (topic.route == "relationship") return relationship_allows(topic, sub, patient_id, lookup, d);
   if (topic.route == "disclosure-audience")
     return disclosure_audience_allows(topic, sub, patient_id, resource, lookup, d);
+  if (topic.route == "relations") return relations_allow(topic, sub, change, resource, patient_id, lookup, d);
   d.reason = "route";
   return false;
 }
@@ -275,13 +278,6 @@ void concern_everyone(const Topic& topic, const std::string& patient_id, Lookup&
   if (patient_id.empty()) return;
   if (topic.route == "linked-children") d.concerned = lookup.linked_children(patient_id);
   else d.concerned.push_back(patient_id);
-}
-
-// The roles that may see PSY / SUD content (as the policy's sensitivity table).
-bool may_see(const Labels& l, const std::string& role) {
-  bool psy_ok = role == "adult-mental-health" || role == "camhs";
-  bool sud_ok = role == "substance-misuse";
-  return (!l.psy || psy_ok) && (!l.sud || sud_ok);
 }
 
 // "Patient/<id>" of the Patient a subject/patient reference names only by
@@ -369,6 +365,27 @@ std::vector<store::StoredResource> StoreLookup::about_patient(const char* type, 
   auto page = store_.search(q);
   if (!page) return {};
   return std::move(page->items);
+}
+
+std::vector<std::string> StoreLookup::ids_by_identifier(const std::string& type, const std::string& system,
+                                                        const std::string& value) {
+  store::SearchQuery q;
+  q.type = type;
+  q.params.push_back(store::ParamConstraint{"identifier", {{system, value}}});
+  q.count = 10;
+  q.want_total = false;
+  std::vector<std::string> out;
+  if (auto page = store_.search(q))
+    for (const auto& r : page->items) out.push_back(r.id);
+  return out;
+}
+
+std::vector<json::Document> StoreLookup::about(const std::string& type, const std::string& patient_id) {
+  std::vector<json::Document> out;
+  // As served (id and meta.lastUpdated included): the flows order by them.
+  for (auto& r : about_patient(type.c_str(), patient_id))
+    if (auto d = json::parse(model::served_text(r))) out.push_back(std::move(*d));
+  return out;
 }
 
 std::optional<json::Document> StoreLookup::resource(const std::string& type, const std::string& id) {
@@ -520,8 +537,9 @@ Decision decide(const Topic& topic, const SubscriptionSpec& sub, const store::Ch
     return d;
   }
   d.content = sub.content;
-  Labels l = labels_of(resource);
-  if (l.sexual_health && sub.owner.role != "sexual-health") {
+  const auto labels = model::security_labels(resource);
+  const bool hidden = security::content_hidden(sub.labels, labels);
+  if (security::existence_withheld(sub.labels, labels)) {
     // Not even that something changed: the existence of a sexual-health
     // record is itself sensitive (DESIGN.md, Sensitive data).
     d.reason = "sensitivity";
@@ -530,12 +548,12 @@ Decision decide(const Topic& topic, const SubscriptionSpec& sub, const store::Ch
   // A disclosure carries only what may leave (it has no labels), so the
   // subscriber gets it at the content level it asked for.
   d.disclose = topic.payload == "disclosure" ||
-               (topic.payload == "disclosure-when-hidden" && !may_see(l, sub.owner.role));
+               (topic.payload == "disclosure-when-hidden" && hidden);
   if (d.disclose && change.interaction == "delete") {
     d.reason = "disclosure-of-delete";  // nothing to disclose about a removed record
     return d;
   }
-  if (!d.disclose && d.content == "full-resource" && !may_see(l, sub.owner.role)) d.content = "id-only";
+  if (!d.disclose && d.content == "full-resource" && hidden) d.content = "id-only";
   if (change.interaction == "delete" && d.content == "full-resource") d.content = "id-only";
   d.notify = true;
   return d;

@@ -4,6 +4,7 @@
 // the sensitivity labels that limit what the payload may carry.
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,8 @@
 #include "gateway/store/store.h"
 
 namespace gw::events {
+
+struct FlowContext;
 
 // The facts a decision needs beyond the focus resource (store-backed in the
 // gateway, fakes in tests).
@@ -53,6 +56,29 @@ class Lookup {
   // logical reference such as the sexual-health concern Flag's subject, which
   // names the child by NHS number only. Fakes without patients answer nullopt.
   virtual std::optional<std::string> patient_id_by_nhs_number(const std::string&) { return std::nullopt; }
+  // The current resources of a type about a Patient (subject/patient), for
+  // the facts of the relations route (relations.h). Fakes: none.
+  virtual std::vector<json::Document> about(const std::string& type, const std::string& patient_id) {
+    (void)type, (void)patient_id;
+    return {};
+  }
+  // The area's tables and the date for the relations route; nullptr: that
+  // route hears nothing (fakes, engines started without them).
+  virtual const struct FlowContext* flows() { return nullptr; }
+  // True the first time a key is claimed in this lookup's life (one fan-out
+  // pass): a disclosure derived twice in one pass (a booking and its
+  // observations in one message) is made once. Fakes: always true.
+  virtual bool claim_once(const std::string& key) {
+    (void)key;
+    return true;
+  }
+  // Live ids of `type` carrying identifier system|value (a disclosure already
+  // made with the same content). Fakes: none.
+  virtual std::vector<std::string> ids_by_identifier(const std::string& type, const std::string& system,
+                                                     const std::string& value) {
+    (void)type, (void)system, (void)value;
+    return {};
+  }
 };
 
 // Caseload over the Store (reads on the calling thread). Lives for one
@@ -60,7 +86,7 @@ class Lookup {
 // subscriptions deciding on the same change.
 class StoreLookup final : public Lookup {
  public:
-  explicit StoreLookup(store::Store& s) : store_(s) {}
+  explicit StoreLookup(store::Store& s, const FlowContext* flows = nullptr) : flows_(flows), store_(s) {}
   std::optional<json::Document> patient(const std::string& id) override;
   bool in_caseload(const std::string& patient_id, const std::string& ods) override;
   std::optional<json::Document> care_team(const std::string& id) override;
@@ -70,8 +96,15 @@ class StoreLookup final : public Lookup {
   bool holds_camhs_care(const std::string& patient_id, const std::string& ods) override;
   std::optional<json::Document> resource(const std::string& type, const std::string& id) override;
   std::optional<std::string> patient_id_by_nhs_number(const std::string& nhs) override;
+  std::vector<json::Document> about(const std::string& type, const std::string& patient_id) override;
+  const FlowContext* flows() override { return flows_; }
+  bool claim_once(const std::string& key) override { return claimed_.insert(key).second; }
+  std::vector<std::string> ids_by_identifier(const std::string& type, const std::string& system,
+                                             const std::string& value) override;
 
  private:
+  const FlowContext* flows_ = nullptr;
+  std::set<std::string> claimed_;
   std::vector<store::StoredResource> about_patient(const char* type, const std::string& patient_id);
   std::vector<std::string> read_linked_children(const std::string& parent_id);
   std::map<std::string, std::vector<std::string>> children_;  // parent id -> linked children (this pass)
@@ -100,6 +133,8 @@ struct Decision {
   std::vector<std::string> concerned;
   // Midwifery: cares for the parent while she is pregnant (the unborn child).
   bool pregnancy = false;
+  // The relations route: the relationship that made this subscriber a receiver.
+  std::string relation{};
 };
 
 Decision decide(const Topic& topic, const SubscriptionSpec& sub, const store::ChangeRow& change,

@@ -53,6 +53,9 @@ struct SubscriptionSpec {
   std::optional<std::string> end;   // instant
   security::Principal owner;
   bool has_owner = false;
+  // What notifications may reveal to the owner (the policy's view of its
+  // role), set when the subscription is loaded for the fan-out.
+  security::LabelView labels;
 };
 
 // Reads a stored Subscription; issues describe what is missing or wrong.

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "gateway/common/json.h"
+#include "gateway/events/relations.h"
 
 namespace gw::events {
 
@@ -50,7 +51,11 @@ const std::set<std::string_view> kFilterParams = {"identifier", "patient", "pati
 const std::set<std::string_view> kInteractions = {"create", "update", "delete"};
 // Routes the matcher implements (matcher.cc, route_allows).
 const std::set<std::string_view> kRoutes = {"caseload",        "plan-authority", "plan-authority-on-move",
-                                            "linked-children", "camhs-and-gp",   "disclosure-audience"};
+                                            "linked-children", "relationship",   "disclosure-audience",
+                                            "relations"};
+// Relationships the matcher checks for the relationship and linked-children
+// routes (matcher.cc related()); the relations route has its own (relations.h).
+const std::set<std::string_view> kRelationships = {"caseload", "camhs-care", "pregnant-parent"};
 // Payload kinds the dispatcher implements (dispatcher.cc, disclosure.cc).
 const std::set<std::string_view> kPayloads = {"focus", "disclosure", "disclosure-when-hidden"};
 
@@ -73,6 +78,30 @@ std::optional<Error> parse_disclosure(const json::Value& doc, const std::string&
   t.legal_basis = std::string(json::get_string(doc, "legal_basis").value_or(""));
   if (t.purpose.empty() != t.legal_basis.empty())
     return bad(source, t.purpose.empty() ? "purpose" : "legal_basis", "is required with the other");
+  // receivers: subscriber role -> the relationship its organisation must
+  // have with the event. The relations route knows the flows' relationships
+  // (relations.h), the relationship and linked-children routes the person's
+  // (kRelationships); any other route hears by its own rule and takes none.
+  const bool flow_route = t.route == "relations";
+  const bool person_route = t.route == "relationship" || t.route == "linked-children";
+  if (const json::Value* rc = json::member(doc, "receivers")) {
+    if (!flow_route && !person_route)
+      return bad(source, "receivers", "is used only by the relations, relationship and linked-children routes");
+    if (!rc->IsObject()) return bad(source, "receivers", "must be an object (role -> relationship)");
+    for (const auto& m : rc->GetObject()) {
+      std::string role(m.name.GetString(), m.name.GetStringLength());
+      if (!has(t.roles, role)) return bad(source, "receivers", "names '" + role + "' which is not in roles");
+      std::string_view rel = m.value.IsString() ? json::as_view(m.value) : std::string_view();
+      if (flow_route && !is_relation(rel))
+        return bad(source, "receivers." + role, "must name a relationship the gateway implements (relations.h)");
+      if (person_route && !kRelationships.count(rel))
+        return bad(source, "receivers." + role, "must be caseload, camhs-care or pregnant-parent on this route");
+      t.receivers[role] = std::string(rel);
+    }
+  }
+  if (t.receivers.empty() && (flow_route || t.route == "relationship"))
+    return bad(source, "receivers", "is required by the " + t.route + " route (role -> relationship)");
+  if (flow_route && !t.audits_disclosure()) return bad(source, "legal_basis", "is required by the relations route");
   if (t.route == "disclosure-audience") {
     if (t.audiences.empty()) return bad(source, "audiences", "is required by the disclosure-audience route");
     if (!t.audits_disclosure()) return bad(source, "legal_basis", "is required by the disclosure-audience route");
@@ -106,7 +135,7 @@ Result<Topic> Topics::parse(std::string_view text, const std::string& source) {
                                                       "description", "triggers", "filters", "roles",
                                                       "unrestricted_roles", "route", "payload",
                                                       "statuses", "requires", "comment",
-                                                      "audiences", "purpose", "legal_basis"};
+                                                      "audiences", "purpose", "legal_basis", "receivers"};
     if (!known.count(k)) return bad(source, std::string(k), "is not a known topic key");
   }
   auto name = string_of(*doc, "name", source);

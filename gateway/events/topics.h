@@ -72,6 +72,13 @@ struct Topic {
   std::vector<std::string> statuses, requires_paths;
   // disclosure-audience: subscriber role -> the disclosable-to code it answers to.
   std::map<std::string, std::string> audiences;
+  // Subscriber role -> the relationship between its organisation and the
+  // event that makes it a receiver: on the relations route (relations.h) the
+  // flows' ("attending-trust-liaison", "family-health-visiting-team"...), on
+  // the relationship and linked-children routes the person's (caseload,
+  // camhs-care, pregnant-parent). Which roles hear is this data; the code
+  // knows relationships, not roles.
+  std::map<std::string, std::string> receivers;
   // Set on topics whose every event is a disclosure to be audited with its
   // purpose and legal basis (CPIS.md section 4, DESIGN.md Sensitive data).
   std::string purpose, legal_basis;

@@ -53,4 +53,7 @@ struct Capabilities {
 std::string capability_statement_json(const write::Validator& validator, const security::Policy& policy,
                                       const Capabilities& declared);
 
+// What RestApi::add_operation takes (a feature's operation with its handler).
+using OperationDoc = OperationDecl;
+
 }  // namespace gw::fhir

@@ -1,6 +1,7 @@
 #include "gateway/fhir/rest.h"
 
 #include <charconv>
+#include <map>
 
 #include "gateway/audit/audit_rows.h"
 #include "gateway/common/clock.h"
@@ -51,6 +52,7 @@ struct RestApi::Impl {
   metrics::Registry& metrics;
   RestOptions opts;
   Capabilities declared;
+  std::map<std::string, net::Handler*> operation_handlers;  // "<type>/$<name>" (add_operation)
 
   cpis::CpisApi cpis_api;  // the national CP-IS API's searches (CareTeam, AuditEvent, Flag)
 
@@ -145,6 +147,14 @@ struct RestApi::Impl {
     }
     std::string type(seg[0]);
     if (!check_type(type, respond, "fhir_type")) return;
+    // A feature's operation (add_operation): instance or type level.
+    if (seg.size() >= 2 && seg.size() <= 3 && seg.back().size() > 1 && seg.back()[0] == '$') {
+      auto op = operation_handlers.find(type + "/" + std::string(seg.back()));
+      if (op != operation_handlers.end() && (seg.size() == 2 || model::is_valid_id(std::string(seg[1])))) {
+        op->second->handle(std::move(req), std::move(respond));
+        return;
+      }
+    }
     if (seg.size() == 1) {
       if (m == "GET") return search(std::move(req), std::move(respond), type);
       if (m == "POST") return create(std::move(req), std::move(respond), type);
@@ -813,6 +823,11 @@ void RestApi::handle(net::Request req, net::Respond respond) { impl_->handle(std
 
 std::string RestApi::capability_statement() const {
   return capability_statement_json(impl_->validator, impl_->policy, impl_->declared);
+}
+
+void RestApi::add_operation(OperationDoc doc, net::Handler* handler) {
+  impl_->operation_handlers[doc.type + "/$" + doc.name] = handler;
+  declare(std::move(doc));  // listed from the same table that routes it
 }
 
 }  // namespace gw::fhir

@@ -45,6 +45,12 @@ class RestApi final : public net::Handler {
   void declare(CapabilityExtension e);
   void declare(SearchDecl s);
 
+  // A feature's operation on a type: GET/POST /fhir/<type>/<id>/$<name> and
+  // /fhir/<type>/$<name> are handed to `handler` (after the JSON-format
+  // check), which does its own policy check and audit. Call before serving
+  // and before anything copies the CapabilityStatement.
+  void add_operation(OperationDoc doc, net::Handler* handler);
+
   struct Impl;
 
  private:

@@ -126,6 +126,14 @@ std::vector<store::IndexEntry> index_entries(std::string_view type, const json::
     add_reference(out, "patient", subject);
   }
   if (patient) add_reference(out, "patient", patient);
+  // A reference naming the patient by NHS number only (the CASH/GUM concern
+  // Flag): indexed so the child's chronology finds it without a scan.
+  for (const json::Value* ref : {subject, patient}) {
+    const json::Value* id = ref && ref->IsObject() ? json::member(*ref, "identifier") : nullptr;
+    if (!id || !id->IsObject() || json::get_string(*id, "system") != "https://fhir.nhs.uk/Id/nhs-number") continue;
+    if (auto v = json::get_string(*id, "value"))
+      out.push_back(store::IndexEntry{"subject-nhs", "https://fhir.nhs.uk/Id/nhs-number", std::string(*v)});
+  }
   if (type == "AuditEvent") {
     // BALP: the Patient is the entity whose what points at it (audit-entity-type 1).
     if (const json::Value* entities = json::member(resource, "entity"); entities && entities->IsArray())

@@ -275,7 +275,7 @@ class MllpSession : public Connection, public std::enable_shared_from_this<MllpS
       // verify_fail_if_no_peer_cert guarantees a verified certificate here.
       principal_ = principal_from_peer(stream_.native_handle());
     }
-    if (principal_.role != core_->opts.required_role) {
+    if (!core_->opts.admits || !core_->opts.admits(principal_)) {
       core_->refused_role.inc();
       log::warn("mllp_connection_refused", {{"conn", conn_id_},
                                             {"remote", remote_},

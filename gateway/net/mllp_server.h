@@ -65,7 +65,10 @@ struct MllpOptions {
   uint16_t port = 0;  // 0 = ephemeral (tests)
   bool tls = false;
   TlsFiles tls_files;                          // tls only
-  std::string required_role = "integration";  // tls only: certificate OU
+  // Whether a caller may send messages at all (the policy's "ingest:<adapter>"
+  // operation, asked by whoever starts the listener); a refused caller's
+  // connection is closed after the handshake. Unset: everyone is refused.
+  std::function<bool(const security::Principal&)> admits;
   // Plain only. Empty = loopback only (127.0.0.0/8 and ::1), ods "LOCAL",
   // system "loopback". The first matching entry wins.
   std::vector<MllpAllowEntry> allow;

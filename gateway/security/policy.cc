@@ -52,6 +52,8 @@ struct Policy::Impl {
   std::vector<Grant> grants;
   std::vector<std::pair<std::string, std::vector<std::string>>> operations;  // name -> roles
   std::vector<std::pair<std::string, std::vector<std::string>>> sensitivity;  // label -> roles that may see it
+  std::vector<std::string> withhold_existence;  // notifications.withholdExistence
+  std::vector<std::string> restricted_alone;    // notifications.restrictedAlone (roles)
   std::vector<std::string> gateway_written;  // types no client may create, update or delete
 };
 
@@ -164,7 +166,8 @@ Result<Policy> Policy::parse(std::string_view json_text) {
   Policy p;
   for (auto it = doc->MemberBegin(); it != doc->MemberEnd(); ++it) {
     std::string_view k = json::as_view(it->name);
-    if (k != "rules" && k != "operations" && k != "sensitivity" && k != "gatewayWritten" && k != "comment") {
+    if (k != "rules" && k != "operations" && k != "sensitivity" && k != "notifications" && k != "gatewayWritten" &&
+        k != "comment") {
       return make_error(Errc::invalid_input, "unknown key '" + std::string(k) + "'", std::string(k));
     }
   }
@@ -199,6 +202,19 @@ Result<Policy> Policy::parse(std::string_view json_text) {
       auto roles = string_list(*sens, label, "sensitivity", check_role);
       if (!roles) return roles.error();
       p.impl_->sensitivity.emplace_back(label, std::move(*roles));
+    }
+  }
+  if (const json::Value* n = json::member(*doc, "notifications")) {
+    if (!n->IsObject()) return make_error(Errc::invalid_input, "notifications must be an object", "notifications");
+    if (json::member(*n, "withholdExistence")) {
+      auto labels = string_list(*n, "withholdExistence", "notifications", [](const std::string&) { return std::string(); });
+      if (!labels) return labels.error();
+      p.impl_->withhold_existence = std::move(*labels);
+    }
+    if (json::member(*n, "restrictedAlone")) {
+      auto roles = string_list(*n, "restrictedAlone", "notifications", check_role);
+      if (!roles) return roles.error();
+      p.impl_->restricted_alone = std::move(*roles);
     }
   }
   return p;
@@ -319,6 +335,16 @@ std::vector<std::string> Policy::hidden_labels(const Principal& who) const {
   for (const auto& [label, roles] : impl_->sensitivity)
     if (!contains(roles, who.role)) out.push_back(label);
   return out;
+}
+
+LabelView Policy::label_view(const Principal& who) const {
+  LabelView v;
+  v.hidden = hidden_labels(who);
+  for (const auto& label : v.hidden)
+    if (contains(impl_->withhold_existence, label)) v.unspoken.push_back(label);
+  v.restricted_alone_unspoken = !contains(impl_->restricted_alone, who.role);
+  for (const auto& [label, roles] : impl_->sensitivity) v.sensitivity_labels.push_back(label);
+  return v;
 }
 
 bool Policy::gateway_written(std::string_view resource_type) const {

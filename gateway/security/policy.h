@@ -30,6 +30,17 @@ struct WriteCondition {
   std::string describe() const;
 };
 
+// What a notification may reveal of labelled content to one principal
+// (access.json "sensitivity" and "notifications").
+struct LabelView {
+  std::vector<std::string> hidden;    // labels whose content it may not see (hidden_labels)
+  std::vector<std::string> unspoken;  // of those, the labels whose very existence is withheld
+  // Confidentiality R on content carrying none of the sensitivity labels
+  // withholds its existence too (notifications.restrictedAlone).
+  bool restricted_alone_unspoken = false;
+  std::vector<std::string> sensitivity_labels;  // every label the sensitivity table names
+};
+
 class Policy {
  public:
   // Reads profiles_dir/policy/access.json. Errors name the file and the key.
@@ -65,6 +76,9 @@ class Policy {
   // not found, not counted and not sent. Data in access.json "sensitivity":
   // label -> the only roles that may see it. Labels not listed hide nothing.
   std::vector<std::string> hidden_labels(const Principal& who) const;
+  // The same for notifications: which hidden labels withhold even the fact
+  // that something changed ("notifications" in access.json).
+  LabelView label_view(const Principal& who) const;
   // The system of every label code above (v3-ActCode).
   static constexpr std::string_view kSensitivitySystem = "http://terminology.hl7.org/CodeSystem/v3-ActCode";
 

@@ -29,6 +29,24 @@ bool keeps_hidden_labels(std::string_view stored_body, const json::Value& incomi
   return true;
 }
 
+namespace {
+bool any_of_in(const std::vector<std::string>& codes, const std::vector<std::string>& set) {
+  for (const auto& c : codes)
+    if (std::find(set.begin(), set.end(), c) != set.end()) return true;
+  return false;
+}
+}  // namespace
+
+bool existence_withheld(const LabelView& view, const std::vector<std::string>& codes) {
+  if (any_of_in(codes, view.unspoken)) return true;
+  bool restricted = std::find(codes.begin(), codes.end(), "R") != codes.end();
+  return restricted && view.restricted_alone_unspoken && !any_of_in(codes, view.sensitivity_labels);
+}
+
+bool content_hidden(const LabelView& view, const std::vector<std::string>& codes) {
+  return any_of_in(codes, view.hidden);
+}
+
 bool Visibility::hidden_from(const Principal& who, const store::StoredResource& r, std::string_view interaction) const {
   if (hidden_by_labels(r.body, policy_.hidden_labels(who))) return true;
   if (r.type == "AuditEvent" && !r.deleted && !may_read_access_record(who, r.body)) return true;

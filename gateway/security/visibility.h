@@ -25,6 +25,12 @@ bool hidden_by_labels(std::string_view body, const std::vector<std::string>& hid
 bool keeps_hidden_labels(std::string_view stored_body, const json::Value& incoming,
                          const std::vector<std::string>& hidden);
 
+// Notifications (LabelView): whether a change carrying these label codes may
+// not even be announced to the viewer, and whether its content is hidden
+// from it (then it goes id-only, or as the topic's derived disclosure).
+bool existence_withheld(const LabelView& view, const std::vector<std::string>& codes);
+bool content_hidden(const LabelView& view, const std::vector<std::string>& codes);
+
 // The policy operation whose holders read the whole audit trail (CP-IS
 // access records of every authority included).
 inline constexpr std::string_view kTrailOperation = "audit-trail";

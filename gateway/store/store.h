@@ -159,6 +159,32 @@ struct EventCounts {
   std::string oldest_pending;  // created of the oldest pending event, "" when none
 };
 
+// ---- durable timers (docs/TIMERS.md) ------------------------------------------
+// A due time committed in the same transaction as the decision that sets it,
+// fired by a consumer that marks it fired in the same transaction as what the
+// firing writes: so a timer fires exactly once across restarts, clock jumps
+// and a gateway that was down on the day (it catches up).
+struct TimerRow {
+  std::string key;      // unique for ever: a key fires at most once
+  std::string kind;     // which consumer fires it ("lac-health-assessment"...)
+  std::string subject;  // what it is about ("CareTeam/<id>"): the unit TimerSet replaces
+  std::string due;      // ISO 8601 UTC "YYYY-MM-DDTHH:MM:SSZ" (text order is time order)
+  std::string payload;  // JSON the consumer needs to fire it
+  // Read side only:
+  std::string status{};     // "pending" | "fired" | "cancelled"
+  std::string scheduled{};  // when it was first scheduled
+  std::string settled{};    // when it fired or was cancelled ("" while pending)
+};
+
+// The pending timers of (kind, subject) become exactly `timers`: pending ones
+// not listed are cancelled; listed ones are inserted, or made pending again
+// with the given due time and payload; a key that already fired is left as
+// it is (it never fires twice).
+struct TimerSet {
+  std::string kind, subject;
+  std::vector<TimerRow> timers;
+};
+
 class TxView;
 struct UnitOfWork;
 // Runs on the writer thread inside the unit's transaction, before its ops are
@@ -184,6 +210,11 @@ struct UnitOfWork {
   std::vector<EventUpdate> event_updates{};
   std::optional<std::pair<std::string, int64_t>> cursor{};  // (consumer name, last seq consumed)
   PrepareHook prepare{};
+  // Durable timers: schedules replaced, and timers fired by this unit. A
+  // fired key that is not pending any more fails the unit (Errc::conflict),
+  // so what the firing writes is never committed twice.
+  std::vector<TimerSet> timer_sets{};
+  std::vector<std::string> timers_fired{};
   // Nobody waits on this unit (a change-feed cursor that moved without
   // producing anything): it rides with the next group commit instead of
   // costing an fsync of its own, committed at the latest after
@@ -336,6 +367,17 @@ class Store {
   virtual Result<EventCounts> event_counts(const std::string& subscription) = 0;
   // Subscriptions that have events in this status.
   virtual Result<std::vector<std::string>> subscriptions_with_events(const std::string& status) = 0;
+  // Pending timers due at or before `now` (ISO 8601 UTC), earliest first,
+  // at most limit. (Stores without timers answer unavailable.)
+  virtual Result<std::vector<TimerRow>> due_timers(const std::string& now, int limit) {
+    (void)now, (void)limit;
+    return make_error(Errc::unavailable, "this store keeps no timers");
+  }
+  // Every timer of (kind, subject) whatever its status, by due time.
+  virtual Result<std::vector<TimerRow>> timers_of(const std::string& kind, const std::string& subject) {
+    (void)kind, (void)subject;
+    return make_error(Errc::unavailable, "this store keeps no timers");
+  }
   // Called (from the writer thread, after the durable commit) after every
   // batch that wrote change-feed rows or events: a consumer's wake-up, not data.
   virtual void set_commit_listener(std::function<void()> fn) = 0;

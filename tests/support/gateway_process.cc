@@ -45,6 +45,7 @@ bool GatewayProcess::start(const std::string& data_dir, const std::vector<std::s
     dup2(wfd, 1);
     dup2(wfd, 2);
     close(wfd);
+    for (const auto& [k, v] : env_) setenv(k.c_str(), v.c_str(), 1);
     auto argv = argv_of(args);
     execv(argv[0], argv.data());
     _exit(127);

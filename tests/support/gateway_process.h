@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace gw::test {
@@ -17,6 +18,11 @@ class GatewayProcess {
   // says where it listens. Returns false (with the output so far in log())
   // when it exits or never says so.
   bool start(const std::string& data_dir, const std::vector<std::string>& extra_args = {});
+  // Extra environment for the binary from the next start() on, e.g.
+  // LD_PRELOAD=libfaketime + FAKETIME=+30d to start it "the day after". (The
+  // variables, not the faketime command: that one forks, and a kill -9 of it
+  // would leave the gateway running.)
+  void set_env(std::vector<std::pair<std::string, std::string>> env) { env_ = std::move(env); }
   uint16_t port() const { return port_; }
   // The plain / TLS MLLP ports when started with --mllp-listen / --mllp-tls-listen.
   uint16_t mllp_port() const { return mllp_port_; }
@@ -44,6 +50,7 @@ class GatewayProcess {
   uint16_t port_ = 0;
   uint16_t mllp_port_ = 0, mllp_tls_port_ = 0, ops_port_ = 0;
   std::string output_;
+  std::vector<std::pair<std::string, std::string>> env_;
 };
 
 // Runs the binary with args to completion; returns the exit code and stdout+stderr.

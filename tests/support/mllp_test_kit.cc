@@ -1,5 +1,7 @@
 #include "tests/support/mllp_test_kit.h"
 
+#include "gateway/security/policy.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -273,6 +275,19 @@ size_t TestMllpHandler::last_oversized_bytes() const {
 size_t TestMllpHandler::max_outstanding() const {
   std::lock_guard lock(mu_);
   return max_outstanding_;
+}
+
+std::function<bool(const security::Principal&)> admits_feeds() {
+  auto policy = std::make_shared<security::Policy>();
+  auto loaded = security::Policy::load(std::string(GW_SOURCE_DIR) + "/profiles");
+  if (loaded) *policy = std::move(*loaded);
+  return [policy](const security::Principal& p) { return policy->allows_operation(p, "ingest:systmone"); };
+}
+
+net::MllpOptions feed_listener_options() {
+  net::MllpOptions o;
+  o.admits = admits_feeds();
+  return o;
 }
 
 }  // namespace gw::test

@@ -108,12 +108,19 @@ class TestMllpHandler : public net::MllpHandler {
 // pki_dir/client-<role>.pem, checking the server against pki_dir/ca.pem.
 delivery::MllpEndpoint tls_feed(uint16_t port, const std::string& pki_dir, const std::string& role);
 
+// The listener's admission as the gateway configures it: the shipped
+// policy's operation ingest:systmone.
+std::function<bool(const security::Principal&)> admits_feeds();
+
+// MllpOptions as the gateway sets them for a feed listener (admits_feeds()).
+net::MllpOptions feed_listener_options();
+
 // A GP practice's MLLP endpoint in the test process: plain MLLP on an
 // ephemeral loopback port, answered by a TestMllpHandler.
 struct TestPractice {
   TestMllpHandler handler;
   metrics::Registry metrics;
-  net::MllpServer server{net::MllpOptions{}, handler, metrics};
+  net::MllpServer server{feed_listener_options(), handler, metrics};
   uint16_t port = server.start();
 };
 

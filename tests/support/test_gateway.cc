@@ -8,6 +8,8 @@
 
 #include "adapters/registry.h"
 #include "gateway/events/subscriptions.h"
+#include "gateway/area/area.h"
+#include "gateway/events/relations.h"
 #include "gateway/model/cpis_plan.h"
 #include "gateway/fhir/cohort.h"
 #include "gateway/fhir/rest.h"
@@ -20,6 +22,7 @@
 #include "gateway/write/validation.h"
 #include "gateway/net/https_server.h"
 #include "gateway/ops/ops.h"
+#include "gateway/safeguarding/flows_api.h"
 #include "gateway/security/policy.h"
 #include "tests/support/pki.h"
 
@@ -56,6 +59,8 @@ struct InProcessGateway::Parts {
   std::unique_ptr<events::Subscriptions> subs;
   std::unique_ptr<fhir::SubscriptionApi> sub_api;
   std::mutex today_mu;
+  std::shared_ptr<const events::FlowContext> flows;
+  std::unique_ptr<safeguarding::FlowsApi> flows_api;
   std::string today;  // "" = the real date
   net::Router router;
   std::unique_ptr<net::HttpsServer> server;
@@ -121,6 +126,9 @@ InProcessGateway::InProcessGateway(config::Limits limits, const events::Subscrip
   parts_->router.add("/fhir", parts_->rest.get());
   parts_->cohort = std::make_unique<fhir::SafeguardingCohortApi>(*parts_->store, parts_->policy, profiles);
   parts_->cohort->add_routes(parts_->router, *parts_->rest);
+  parts_->flows_api = std::make_unique<safeguarding::FlowsApi>(
+      *parts_->store, *parts_->visibility, flow_context(), safeguarding::ChronologyRules::load(profiles).value());
+  parts_->flows_api->add_to(*parts_->rest);
   parts_->router.add("/healthz", parts_->ops.get());
   parts_->router.add("/readyz", parts_->ops.get());
   parts_->router.add("/metrics", parts_->ops.get());
@@ -130,10 +138,21 @@ InProcessGateway::InProcessGateway(config::Limits limits, const events::Subscrip
     auto topics = events::Topics::load(profiles);
     if (!topics) throw std::runtime_error("topics: " + topics.error().message);
     events::SubscriptionsOptions so = *subs;
+    if (!so.fanout.flows) so.fanout.flows = flow_context();
+    if (!so.timers.clock) {
+      // set_today moves the timers' clock too: noon UTC of that day.
+      so.timers.clock = [parts = parts_.get()] {
+        std::lock_guard lock(parts->today_mu);
+        if (parts->today.empty()) return std::chrono::system_clock::now();
+        auto d = area::parse_date(parts->today);
+        return d ? std::chrono::system_clock::time_point(*d) + std::chrono::hours(12) : std::chrono::system_clock::now();
+      };
+    }
     if (so.delivery.ca_file.empty()) so.delivery.ca_file = pki + "/ca.pem";
     so.delivery.cert_file = pki + "/server.pem";
     so.delivery.key_file = pki + "/server.key";
-    parts_->subs = std::make_unique<events::Subscriptions>(*parts_->store, std::move(*topics), parts_->registry, so);
+    parts_->subs = std::make_unique<events::Subscriptions>(*parts_->store, std::move(*topics), parts_->policy,
+                                                          parts_->registry, so);
     parts_->sub_api =
         std::make_unique<fhir::SubscriptionApi>(*parts_->rest, *parts_->writes, *parts_->subs, std::string());
     parts_->sub_api->add_routes(parts_->router);
@@ -150,6 +169,22 @@ InProcessGateway::InProcessGateway(config::Limits limits, const events::Subscrip
     parts_->subs->delivery().set_base_url("https://127.0.0.1:" + std::to_string(parts_->port) + "/fhir");
     parts_->subs->start();
   }
+}
+
+std::shared_ptr<const events::FlowContext> InProcessGateway::flow_context() {
+  if (!parts_->flows) {
+    auto area = area::Area::load(std::string(GW_SOURCE_DIR) + "/profiles",
+                                 area::parse_date(model::cpis::utc_today()).value());
+    if (!area) throw std::runtime_error("area: " + area.error().message);
+    auto fc = std::make_shared<events::FlowContext>();
+    fc->area = *area;
+    fc->today = [parts = parts_.get()] {
+      std::lock_guard lock(parts->today_mu);
+      return parts->today.empty() ? model::cpis::utc_today() : parts->today;
+    };
+    parts_->flows = fc;
+  }
+  return parts_->flows;
 }
 
 InProcessGateway::~InProcessGateway() {

@@ -14,6 +14,7 @@
 namespace gw::events {
 class Subscriptions;
 struct SubscriptionsOptions;
+struct FlowContext;
 }  // namespace gw::events
 
 namespace gw::test {
@@ -47,7 +48,10 @@ class InProcessGateway {
   events::Subscriptions& subscriptions();
   // Moves the REST API's clock (the CP-IS 12-month scope) to this date,
   // YYYY-MM-DD; "" goes back to the real UTC date.
+  // (The safeguarding flows' durable timers fire as if it were noon UTC of it.)
   void set_today(std::string date);
+  // The area tables and date the flows use (set_today moves the date).
+  std::shared_ptr<const events::FlowContext> flow_context();
 
  private:
   InProcessGateway(config::Limits limits, const events::SubscriptionsOptions* subs);

@@ -201,6 +201,22 @@ CREATE TABLE pkey(
 DROP INDEX audit_by_patient;
 CREATE INDEX audit_by_patient ON audit(patient_ref, seq) WHERE patient_ref != '';
 )sql", upgrade_to_v6},
+      // Durable timers (docs/TIMERS.md).
+      {7, R"sql(
+CREATE TABLE timers(
+  key TEXT PRIMARY KEY,
+  kind TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  due TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  status TEXT NOT NULL,
+  scheduled TEXT NOT NULL,
+  settled TEXT NOT NULL DEFAULT ''
+) WITHOUT ROWID;
+-- the runner's question: what is pending and due by now, earliest first
+CREATE INDEX timers_pending_due ON timers(due, key) WHERE status = 'pending';
+CREATE INDEX timers_by_subject ON timers(kind, subject, due);
+)sql"},
   };
   return steps;
 }

@@ -21,6 +21,7 @@
 #include "gateway/store/sqlite/connection.h"
 #include "gateway/store/sqlite/rows.h"
 #include "gateway/store/sqlite/schema.h"
+#include "gateway/store/sqlite/timers.h"
 #include "gateway/store/store.h"
 
 namespace gw::store {
@@ -249,6 +250,8 @@ Result<CommitOutcome> apply_unit_body(Connection& c, RowWriter& rows, UnitOfWork
     if (auto r = update_events(c, e); !r) return r.error();
   if (u.cursor)
     if (auto r = set_cursor(c, u.cursor->first, u.cursor->second); !r) return r.error();
+  if (!u.timer_sets.empty() || !u.timers_fired.empty())
+    if (auto r = apply_timers(c, u, now); !r) return r.error();
   return out;
 }
 
@@ -424,6 +427,13 @@ class SqliteStore final : public Store {
 
   Result<std::vector<ChangeRow>> changes_after(int64_t after, int limit) override {
     return with_reader([&](Connection& c) { return changes_after_on(c, after, limit); });
+  }
+
+  Result<std::vector<TimerRow>> due_timers(const std::string& now, int limit) override {
+    return with_reader([&](Connection& c) { return due_timers_on(c, now, limit); });
+  }
+  Result<std::vector<TimerRow>> timers_of(const std::string& kind, const std::string& subject) override {
+    return with_reader([&](Connection& c) { return timers_of_on(c, kind, subject); });
   }
 
   Result<int64_t> cursor(const std::string& name) override {

@@ -37,7 +37,7 @@ uint16_t free_port() {
 class MllpSenderTest : public ::testing::Test {
  protected:
   void start(uint16_t port = 0, std::chrono::milliseconds idle = 300s) {
-    net::MllpOptions o;
+    net::MllpOptions o = test::feed_listener_options();
     o.port = port;
     o.idle_timeout = idle;
     server_ = std::make_unique<net::MllpServer>(o, handler_, registry_);

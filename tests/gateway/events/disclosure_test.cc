@@ -46,12 +46,19 @@ Topic topic(const std::string& name) {
   return *t->by_name(name);
 }
 
+// The shipped policy: what each role's notifications may reveal.
+const security::Policy& policy() {
+  static const security::Policy p = std::move(*security::Policy::load(std::string(GW_SOURCE_DIR) + "/profiles"));
+  return p;
+}
+
 SubscriptionSpec sub(const std::string& role, const std::string& ods) {
   SubscriptionSpec s;
   s.id = "sub-" + role;
   s.owner = security::Principal{ods, role, "system"};
   s.content = "full-resource";
   s.has_owner = true;
+  s.labels = policy().label_view(s.owner);
   return s;
 }
 

@@ -64,7 +64,7 @@ class GpRecordFeedTest : public ::testing::Test {
     auto r = adapters::make_registry(std::string(GW_SOURCE_DIR) + "/profiles");
     ASSERT_TRUE(r.has_value()) << r.error().message;
     adapters_ = std::move(*r);
-    net::MllpOptions o;
+    net::MllpOptions o = test::feed_listener_options();
     server_ = std::make_unique<net::MllpServer>(o, practice_, mllp_metrics_);
     server_->start();
   }
@@ -251,7 +251,7 @@ TEST_F(GpRecordFeedTest, ADeletedPlanIsSentAsWithdrawn) {
 
 TEST_F(GpRecordFeedTest, APracticeThatNeverAnswersHoldsUpOnlyItself) {
   test::TestMllpHandler hung(test::TestMllpHandler::Mode::never);
-  net::MllpServer hung_server(net::MllpOptions{}, hung, mllp_metrics_);
+  net::MllpServer hung_server(test::feed_listener_options(), hung, mllp_metrics_);
   delivery::MllpEndpoint silent = practice_endpoint();
   silent.port = hung_server.start();
   silent.ack_timeout = 60s;  // longer than the test waits for the other practice
@@ -295,10 +295,10 @@ class GpRecordFeedTlsTest : public GpRecordFeedTest {
  protected:
   void expect_refused(const std::string& cert_name, const std::string& reason) {
     const std::string& pki = test::dev_pki_dir();
-    net::MllpOptions o;
+    net::MllpOptions o = test::feed_listener_options();
     o.tls = true;
     o.tls_files = net::TlsFiles{pki + "/" + cert_name + ".pem", pki + "/" + cert_name + ".key", pki + "/ca.pem", {}};
-    o.required_role = "gateway";  // the gateway presents its server certificate as client
+    o.admits = [](const security::Principal&) { return true; };  // the gateway presents its server certificate
     net::MllpServer tls_practice(o, practice_, mllp_metrics_);
     delivery::MllpEndpoint e = practice_endpoint();
     e.port = tls_practice.start();

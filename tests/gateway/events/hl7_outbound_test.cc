@@ -49,7 +49,7 @@ class Hl7OutboundTest : public ::testing::Test {
   const adapters::Adapter& systmone() { return *registry_->find("systmone"); }
 
   std::unique_ptr<net::MllpServer> listen(test::TestMllpHandler& h, uint16_t port = 0) {
-    net::MllpOptions o;
+    net::MllpOptions o = test::feed_listener_options();
     o.port = port;
     auto s = std::make_unique<net::MllpServer>(o, h, metrics_);
     s->start();

@@ -9,6 +9,7 @@
 #include "gateway/events/matcher.h"
 #include "gateway/events/topics.h"
 #include "gateway/cpis/cpis_api.h"
+#include "gateway/security/policy.h"
 
 namespace gw::events {
 namespace {
@@ -99,6 +100,71 @@ TEST_F(CpisAccessRouting, ScheduledAccessesDoNotFire) {
   auto d = run(la("L0001"), access(false, {"plan-a"}));
   EXPECT_FALSE(d.notify);
   EXPECT_EQ(d.reason, "not-triggered");
+}
+
+// What a notification reveals of labelled content is the policy's, per role
+// (access.json "sensitivity" and "notifications"), not a table of the matcher:
+// the patient-change topic with every organisation caring for the patient.
+class LabelledNotifications : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto t = Topics::load(std::string(GW_SOURCE_DIR) + "/profiles");
+    ASSERT_TRUE(t.has_value()) << t.error().message;
+    topics_ = std::move(*t);
+    topic_ = topics_.by_name("patient-change");
+    ASSERT_NE(topic_, nullptr);
+    auto p = security::Policy::load(std::string(GW_SOURCE_DIR) + "/profiles");
+    ASSERT_TRUE(p.has_value()) << p.error().message;
+    policy_ = std::move(*p);
+  }
+  Decision run(const std::string& role, const std::string& labels) {
+    SubscriptionSpec s;
+    s.owner = {"B86001", role, "system"};
+    s.has_owner = true;
+    s.content = "full-resource";
+    s.labels = policy_.label_view(s.owner);
+    auto patient = json::parse(R"({"resourceType":"Patient","id":"p1","meta":{"security":[)" + labels + "]}}");
+    store::ChangeRow ch{1, "Patient", "p1", 1, "create", "2026-11-27T07:00:00.000Z"};
+    return decide(*topic_, s, ch, *patient, lookup_);
+  }
+  static std::string label(const char* code) {
+    return std::string(R"({"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":")") + code + "\"}";
+  }
+  Topics topics_;
+  const Topic* topic_ = nullptr;
+  security::Policy policy_;
+  EveryoneCares lookup_;
+};
+
+TEST_F(LabelledNotifications, SexualHealthContentIsNotEvenAnnouncedToOtherRoles) {
+  auto gp = run("integration", label("STD"));
+  EXPECT_FALSE(gp.notify);
+  EXPECT_EQ(gp.reason, "sensitivity");
+  auto clinic = run("sexual-health", label("STD"));
+  EXPECT_TRUE(clinic.notify) << clinic.reason;
+  EXPECT_EQ(clinic.content, "full-resource");
+}
+
+TEST_F(LabelledNotifications, MentalHealthContentGoesIdOnlyToRolesThatMayNotSeeIt) {
+  auto integ = run("integration", label("PSY"));
+  ASSERT_TRUE(integ.notify) << integ.reason;
+  EXPECT_EQ(integ.content, "id-only");
+  // The policy lets substance-misuse services see PSY content (as in reads).
+  auto sm = run("substance-misuse", label("PSY"));
+  ASSERT_TRUE(sm.notify) << sm.reason;
+  EXPECT_EQ(sm.content, "full-resource");
+  auto amh = run("admin", label("SUD"));
+  ASSERT_TRUE(amh.notify) << amh.reason;
+  EXPECT_EQ(amh.content, "id-only");
+}
+
+TEST_F(LabelledNotifications, RestrictedContentWithoutAContentLabelCountsAsSexualHealth) {
+  EXPECT_FALSE(run("integration", label("R")).notify);
+  EXPECT_TRUE(run("sexual-health", label("R")).notify);
+  // R beside PSY is mental-health content: announced, content withheld.
+  auto integ = run("integration", label("R") + "," + label("PSY"));
+  ASSERT_TRUE(integ.notify) << integ.reason;
+  EXPECT_EQ(integ.content, "id-only");
 }
 
 }  // namespace

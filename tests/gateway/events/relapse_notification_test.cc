@@ -16,6 +16,7 @@
 #include "gateway/common/json.h"
 #include "gateway/events/subscriptions.h"
 #include "tests/support/fixtures.h"
+#include "tests/support/flows_kit.h"
 #include "tests/support/hook_receiver.h"
 #include "tests/support/subscription_kit.h"
 #include "tests/support/test_gateway.h"
@@ -86,22 +87,7 @@ struct Fixture {
     return rx.wait_for([&](auto& p) { return test::event_numbers(p, path).size() >= n; }, timeout);
   }
   // The focus resources of every event-notification posted to path, in order.
-  std::vector<json::Document> resources(const std::string& path) {
-    std::vector<json::Document> out;
-    for (const auto& p : rx.posts()) {
-      if (p.target != path || test::read_notification(p.body).type != "event-notification") continue;
-      auto b = json::parse(p.body);
-      if (!b) continue;
-      const json::Value& entries = (*b)["entry"];
-      for (json::SizeType i = 1; i < entries.Size(); ++i) {
-        if (!entries[i].HasMember("resource")) continue;
-        json::Document d;
-        d.CopyFrom(entries[i]["resource"], d.GetAllocator());
-        out.push_back(std::move(d));
-      }
-    }
-    return out;
-  }
+  std::vector<json::Document> resources(const std::string& path) { return test::focus_resources(rx.posts(), path); }
   std::vector<std::string> bodies(const std::string& path) {
     std::vector<std::string> out;
     for (const auto& p : rx.posts())

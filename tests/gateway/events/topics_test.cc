@@ -13,13 +13,14 @@ TEST(Topics, TheShippedTopicsAreEveryCpisTopicPlusPatientChange) {
   ASSERT_TRUE(t.has_value()) << t.error().message;
   for (const char* name : {"patient-change", "cpis-plan-change", "cpis-access", "cpis-inactive-nhs-number",
                            "relapse-indicator", "tier4-discharge", "pregnancy-notification",
-                           "adult-attendance-with-children", "safeguarding-concern", "lac-health-assessment-due"}) {
+                           "adult-attendance-with-children", "safeguarding-concern", "lac-health-assessment-due",
+                           "child-ed-attendance"}) {
     const Topic* topic = t->by_name(name);
     ASSERT_NE(topic, nullptr) << name;
     EXPECT_EQ(topic->url, std::string("https://cpis-gateway.nhs.uk/SubscriptionTopic/") + name);
     EXPECT_EQ(t->by_url(topic->url), topic);
   }
-  EXPECT_EQ(t->all().size(), 10u);
+  EXPECT_EQ(t->all().size(), 11u);
   const Topic* pc = t->by_name("patient-change");
   EXPECT_TRUE(pc->fires());
   EXPECT_TRUE(pc->triggered_by("Patient", "update"));
@@ -142,6 +143,35 @@ TEST(Topics, ADisclosureRouteNeedsAudiencesAndALegalBasis) {
   EXPECT_TRUE(t->fires());
   EXPECT_EQ(t->route, "disclosure-audience");
   EXPECT_TRUE(t->audits_disclosure());
+}
+
+}  // namespace
+}  // namespace gw::events
+
+namespace gw::events {
+namespace {
+
+// The relations route (issue 15): which roles a topic serves, and under
+// which relationship, is data; a relationship the gateway does not implement,
+// or receivers on another route, stop start-up naming the key.
+TEST(Topics, RelationsRouteReceiversAreCheckedAtLoad) {
+  std::string head = R"({"name":"child-ed-attendance","url":"https://cpis-gateway.nhs.uk/SubscriptionTopic/child-ed-attendance",
+    "title":"t","status":"active","triggers":[{"resource":"Encounter","interactions":["create"]}],
+    "roles":["paediatric-liaison","gp"],"purpose":"p","legal_basis":"b",)";
+  auto ok = Topics::parse(head + R"("route":"relations","receivers":{"paediatric-liaison":"attending-trust-liaison"}})", "t.json");
+  ASSERT_TRUE(ok.has_value()) << ok.error().message;
+  EXPECT_EQ(ok->receivers.at("paediatric-liaison"), "attending-trust-liaison");
+  auto unknown = Topics::parse(head + R"("route":"relations","receivers":{"gp":"whoever-asks"}})", "t.json");
+  ASSERT_FALSE(unknown.has_value());
+  EXPECT_NE(unknown.error().message.find("receivers.gp"), std::string::npos) << unknown.error().message;
+  auto not_a_role = Topics::parse(head + R"("route":"relations","receivers":{"midwifery":"booking-service"}})", "t.json");
+  ASSERT_FALSE(not_a_role.has_value());
+  auto none = Topics::parse(head + R"("route":"relations"})", "t.json");
+  ASSERT_FALSE(none.has_value());
+  EXPECT_NE(none.error().message.find("receivers"), std::string::npos);
+  auto wrong_route = Topics::parse(head + R"("receivers":{"gp":"linked-child-caseload"}})", "t.json");
+  ASSERT_FALSE(wrong_route.has_value());
+  EXPECT_NE(wrong_route.error().message.find("used only by the relations, relationship and linked-children routes"), std::string::npos);
 }
 
 }  // namespace

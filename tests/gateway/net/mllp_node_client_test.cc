@@ -44,7 +44,7 @@ RunResult run_node_sender(uint16_t port, int count, const std::string& prefix, i
 TEST(MllpNodeClientTest, NodeHl7ClientGetsAnAaWithItsOwnControlIdForEveryMessage) {
   test::TestMllpHandler handler(test::TestMllpHandler::Mode::worker);
   metrics::Registry registry;
-  MllpServer server(MllpOptions{}, handler, registry);  // plain, loopback allowed by default
+  MllpServer server(test::feed_listener_options(), handler, registry);  // plain, loopback allowed by default
   uint16_t port = server.start();
 
   constexpr int kCount = 25;
@@ -71,7 +71,7 @@ TEST(MllpNodeClientTest, NodeHl7ClientSeesAFailureWhenTheHandlerNeverReplies) {
   // The script must report a lost ACK, or the test above proves nothing.
   test::TestMllpHandler handler(test::TestMllpHandler::Mode::never);
   metrics::Registry registry;
-  MllpOptions o;
+  MllpOptions o = test::feed_listener_options();
   o.handler_timeout = 300ms;
   MllpServer server(o, handler, registry);
   uint16_t port = server.start();

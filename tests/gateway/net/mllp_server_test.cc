@@ -24,6 +24,7 @@ using Clock = std::chrono::steady_clock;
 class MllpServerTest : public ::testing::Test {
  protected:
   void start(MllpOptions opts = {}) {
+    if (!opts.admits) opts.admits = test::admits_feeds();
     opts.host = "127.0.0.1";
     opts.port = 0;
     server_ = std::make_unique<MllpServer>(opts, handler_, registry_);
