@@ -9,6 +9,9 @@ packages=(
   build-essential cmake pkg-config git python3
   libboost1.81-dev rapidjson-dev libssl-dev openssl
   libsqlite3-dev libpq-dev libxml2-dev libcsv-dev
+  # The suite's PostgreSQL run: a throw-away cluster made with initdb per run
+  # (tests/support/pg_cluster.sh); the package's own cluster is not used.
+  postgresql-15
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-14 libclang-rt-14-dev
   nodejs npm curl ca-certificates

@@ -48,6 +48,8 @@
 #include "gateway/security/policy.h"
 #include "gateway/security/visibility.h"
 #include "gateway/write/write_service.h"
+#include "gateway/store/postgres/import_sqlite.h"
+#include "gateway/store/postgres/pg.h"
 #include "gateway/store/sqlite/backup.h"
 #include "gateway/store/store.h"
 
@@ -63,7 +65,22 @@ constexpr const char* kUsage =
     "  replay     re-run quarantined legacy messages through the current mapping\n"
     "             (see 'cpis-gateway replay --help')\n"
     "  backup     copy the embedded store of a running or stopped gateway to one file\n"
-    "             (see 'cpis-gateway backup --help')\n";
+    "             (see 'cpis-gateway backup --help')\n"
+    "  migrate    copy a stopped embedded store into PostgreSQL, verified and restartable\n"
+    "             (see 'cpis-gateway migrate --help')\n";
+
+constexpr const char* kMigrateUsage =
+    "usage: cpis-gateway migrate --from-data-dir DIR --to-postgresql CONNINFO\n"
+    "\n"
+    "Copies the embedded store DIR/gateway.db into PostgreSQL: resources with their whole history,\n"
+    "the search index, the NHS-number keys, the audit trail (same rows, same order), outbox,\n"
+    "inbound messages, idempotency keys, change-feed cursors and subscription events. Stop the\n"
+    "gateway that uses DIR first. Each chunk commits with a note of how far it got, so an\n"
+    "interrupted run is simply run again and goes on from there. Then every table's count and a\n"
+    "SHA-256 of the whole audit trail are compared on both sides. The target must be empty (or\n"
+    "hold this migration's own progress). The password belongs in a passfile or PGPASSWORD.\n"
+    "Exits 0 when everything was copied and verified. Then: serve --store-engine postgresql\n"
+    "--store-conninfo CONNINFO (docs/OPERATIONS.md, \"Scaling from one node to two\").\n";
 
 constexpr const char* kBackupUsage =
     "usage: cpis-gateway backup --data-dir DIR --to FILE\n"
@@ -77,6 +94,7 @@ constexpr const char* kBackupUsage =
 constexpr const char* kReplayUsage =
     "usage: cpis-gateway replay --data-dir DIR [--profiles-dir DIR] (--id N ... | --all)\n"
     "       cpis-gateway replay --data-dir DIR --dead-letters (--subscription ID | --all)\n"
+    "       (on PostgreSQL add --store-engine postgresql --store-conninfo STRING, as for serve)\n"
     "\n"
     "Re-runs quarantined legacy messages (GET /admin/quarantine lists them) through the\n"
     "current mappings and profiles, as their original sender. Each message that now\n"
@@ -95,6 +113,10 @@ constexpr const char* kServeUsage =
     "\n"
     "Without --config the documented defaults apply (docs/CONFIG.md); these flags override the file:\n"
     "  --data-dir DIR            where the SQLite store lives (default ./data)\n"
+    "  --store-engine ENGINE     sqlite (default) or postgresql (several nodes on one database)\n"
+    "  --store-conninfo STRING   libpq conninfo for postgresql, e.g. 'host=db dbname=cpis user=cpis\n"
+    "                            passfile=/run/secrets/pgpass'; the password from a passfile or\n"
+    "                            PGPASSWORD, never in the conninfo (it is logged without it)\n"
     "  --profiles-dir DIR        profile rules, policy, topics (default ./profiles, else the installed\n"
     "                            BINDIR/../share/cpis-gateway/profiles, else the source tree's)\n"
     "  --https-listen HOST:PORT  FHIR/HTTPS listener (default 127.0.0.1:8443)\n"
@@ -112,6 +134,13 @@ constexpr const char* kServeUsage =
     "\n"
     "SIGHUP re-reads the TLS certificate, key, client CA and CRLs without dropping connections;\n"
     "a file that cannot be loaded is refused (logged as tls_reload_refused) and the old ones stay.\n";
+
+// This process among the nodes sharing a database: host and pid.
+std::string node_name() {
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+  return std::string(host) + ":" + std::to_string(getpid());
+}
 
 int fail_start(const std::string& what) {
   std::fprintf(stderr, "cpis-gateway: %s\n", what.c_str());
@@ -236,6 +265,30 @@ struct Core {
 };
 
 // Throws std::runtime_error naming what could not be loaded (start-up only).
+// The store the configuration names (the embedded one in data_dir, or
+// PostgreSQL), for serve and for the commands that work on a gateway's store.
+// Throws std::runtime_error when it cannot be opened.
+std::unique_ptr<gw::store::Store> open_store(const gw::config::Config& cfg, gw::metrics::Registry* registry) {
+  using namespace gw;
+  if (cfg.store_engine == "postgresql") {
+    store::PostgresOptions po;
+    po.conninfo = cfg.store_conninfo;
+    po.reader_threads = cfg.store_reader_threads;
+    po.writer_queue_capacity = cfg.store_writer_queue;
+    po.max_batch = cfg.store_max_batch;
+    po.metrics = registry;
+    return store::open_postgres(po);
+  }
+  store::SqliteOptions so;
+  so.path = (std::filesystem::path(cfg.data_dir) / "gateway.db").string();
+  so.reader_threads = cfg.store_reader_threads;
+  so.writer_queue_capacity = cfg.store_writer_queue;
+  so.max_batch = cfg.store_max_batch;
+  so.writer_cache_mib = cfg.store_writer_cache_mib;
+  so.metrics = registry;
+  return store::open_sqlite(so);
+}
+
 std::unique_ptr<Core> make_core(const gw::config::Config& cfg) {
   using namespace gw;
   auto core = std::make_unique<Core>();
@@ -253,14 +306,10 @@ std::unique_ptr<Core> make_core(const gw::config::Config& cfg) {
   std::error_code ec;
   std::filesystem::create_directories(cfg.data_dir, ec);
   if (ec) throw std::runtime_error("cannot create data directory " + cfg.data_dir + ": " + ec.message());
-  store::SqliteOptions so;
-  so.path = core->db_path = (std::filesystem::path(cfg.data_dir) / "gateway.db").string();
-  so.reader_threads = cfg.store_reader_threads;
-  so.writer_queue_capacity = cfg.store_writer_queue;
-  so.max_batch = cfg.store_max_batch;
-  so.writer_cache_mib = cfg.store_writer_cache_mib;
-  so.metrics = &core->registry;
-  core->store = store::open_sqlite(so);
+  core->store = open_store(cfg, &core->registry);
+  // Never the conninfo: it may name more than an operator should see in a log.
+  core->db_path = cfg.store_engine == "postgresql" ? "postgresql"
+                                                   : (std::filesystem::path(cfg.data_dir) / "gateway.db").string();
   auto merge = write::MergePolicy::load(cfg.profiles_dir);
   if (!merge) throw std::runtime_error("merge policy: " + merge.error().message);
   core->visibility = std::make_unique<security::Visibility>(core->policy, *core->store);
@@ -338,6 +387,9 @@ int replay(int argc, char** argv) {
   std::string subscription;
   CLI::App app;
   app.add_option("--data-dir", cfg.data_dir);
+  std::string store_engine;
+  auto* engine = app.add_option("--store-engine", store_engine);
+  app.add_option("--store-conninfo", cfg.store_conninfo);
   auto* profiles = app.add_option("--profiles-dir", cfg.profiles_dir);
   app.add_option("--subscription", subscription);
   app.add_option("--id", ids)->check(CLI::PositiveNumber);
@@ -345,17 +397,18 @@ int replay(int argc, char** argv) {
   app.add_flag("--dead-letters", dead_letters);
   if (auto stop = parse_command_line(app, "replay", kReplayUsage, argc, argv)) return *stop;
   cfg.profiles_dir_given = profiles->count() > 0;
+  if (engine->count())
+    if (auto r = config::set_store_engine(store_engine, cfg); !r) return fail_start("replay: --store-engine: " + r.error().message);
   if (dead_letters) {
     if (!ids.empty()) return fail_start("replay: --dead-letters and --id do not mix");
     if (subscription.empty() == !all) return fail_start("replay: --dead-letters needs --subscription ID or --all");
-    if (!std::filesystem::exists(std::filesystem::path(cfg.data_dir) / "gateway.db")) {
+    if (auto r = config::check_store(cfg); !r) return fail_start("replay: " + r.error().message);
+    if (cfg.store_engine == "sqlite" && !std::filesystem::exists(std::filesystem::path(cfg.data_dir) / "gateway.db")) {
       return fail_start("replay: no gateway store in " + cfg.data_dir);
     }
     log::set_level(log::Level::warn);
     try {
-      store::SqliteOptions so;
-      so.path = (std::filesystem::path(cfg.data_dir) / "gateway.db").string();
-      auto st = store::open_sqlite(so);
+      auto st = open_store(cfg, nullptr);  // the engine the gateway runs on
       auto n = events::RestHookDelivery::replay_dead_letters(*st, subscription);
       st->close();
       if (!n) return fail_start("replay: " + n.error().message);
@@ -368,7 +421,8 @@ int replay(int argc, char** argv) {
   }
   if (!subscription.empty()) return fail_start("replay: --subscription goes with --dead-letters");
   if (ids.empty() && !all) return fail_start("replay: say which messages: --id N (repeatable) or --all");
-  if (!std::filesystem::exists(std::filesystem::path(cfg.data_dir) / "gateway.db")) {
+  if (auto r = config::check_store(cfg); !r) return fail_start("replay: " + r.error().message);
+  if (cfg.store_engine == "sqlite" && !std::filesystem::exists(std::filesystem::path(cfg.data_dir) / "gateway.db")) {
     return fail_start("replay: no gateway store in " + cfg.data_dir);
   }
   if (auto r = check_profiles_dir(cfg); !r) return fail_start("replay: " + r.error().message);
@@ -440,6 +494,37 @@ int backup(int argc, char** argv) {
   return 0;
 }
 
+int migrate(int argc, char** argv) {
+  std::string from, conninfo;
+  CLI::App app;
+  app.add_option("--from-data-dir", from);
+  app.add_option("--to-postgresql", conninfo);
+  if (auto stop = parse_command_line(app, "migrate", kMigrateUsage, argc, argv)) return *stop;
+  if (from.empty() || conninfo.empty()) return fail_start("migrate: needs --from-data-dir DIR and --to-postgresql CONNINFO");
+  std::string db = (std::filesystem::path(from) / "gateway.db").string();
+  if (!std::filesystem::exists(db)) return fail_start("migrate: no gateway store at " + db);
+  gw::store::pg::ImportOptions o;
+  o.sqlite_path = db;
+  o.conninfo = conninfo;
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = gw::store::pg::import_sqlite(o);
+  if (!r) return fail_start("migrate: " + r.error().message);
+  for (const auto& t : r->tables) {
+    std::printf("%-13s source %10lld  target %10lld  copied now %10lld%s\n", t.table.c_str(),
+                static_cast<long long>(t.source_rows), static_cast<long long>(t.target_rows),
+                static_cast<long long>(t.copied_now), t.source_rows == t.target_rows ? "" : "  MISMATCH");
+  }
+  std::printf("audit sha256 source %s\naudit sha256 target %s%s\n", r->audit_digest_source.c_str(),
+              r->audit_digest_target.c_str(), r->audit_digest_source == r->audit_digest_target ? "" : "  MISMATCH");
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (!r->verified) {
+    std::printf("migrate: NOT verified (%.1f s): see MISMATCH above\n", secs);
+    return 1;
+  }
+  std::printf("migrate: copied and verified in %.1f s (%s)\n", secs, gw::store::pg::redact_conninfo(conninfo).c_str());
+  return 0;
+}
+
 int serve(int argc, char** argv) {
   using namespace gw;
   std::string config_file, data_dir, profiles_dir, tls_cert, tls_key, client_ca, log_level, rate_limit;
@@ -449,6 +534,9 @@ int serve(int argc, char** argv) {
   app.add_option("--config", config_file);
   auto* o_data = app.add_option("--data-dir", data_dir);
   auto* o_profiles = app.add_option("--profiles-dir", profiles_dir);
+  std::string store_engine, store_conninfo;
+  auto* o_engine = app.add_option("--store-engine", store_engine);
+  auto* o_conninfo = app.add_option("--store-conninfo", store_conninfo);
   auto* o_cert = app.add_option("--tls-cert", tls_cert);
   auto* o_key = app.add_option("--tls-key", tls_key);
   auto* o_ca = app.add_option("--client-ca", client_ca);
@@ -472,6 +560,11 @@ int serve(int argc, char** argv) {
   if (o_profiles->count()) {
     cfg.profiles_dir = profiles_dir;
     cfg.profiles_dir_given = true;
+  }
+  if (o_engine->count())
+    if (auto r = config::set_store_engine(store_engine, cfg); !r) return fail_start("--store-engine: " + r.error().message);
+  if (o_conninfo->count()) {
+    cfg.store_conninfo = store_conninfo;
   }
   if (o_cert->count()) cfg.tls_cert = tls_cert;
   if (o_key->count()) cfg.tls_key = tls_key;
@@ -506,6 +599,7 @@ int serve(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   if (auto r = check_profiles_dir(cfg); !r) return fail_start(r.error().message);
+  if (auto r = config::check_store(cfg); !r) return fail_start(r.error().message);
   if (auto r = check_start_files(cfg); !r) return fail_start(r.error().message);
 
   // Declared in dependency order: destroyed in reverse, the listener first.
@@ -531,7 +625,12 @@ int serve(int argc, char** argv) {
   try {
     core = make_core(cfg);
     metrics::Registry& registry = core->registry;
-    readiness = std::make_unique<ops::Readiness>(*core->store, [&draining] { return draining.load(); });
+    ops::ReadinessOptions ready_opts;
+    // Nodes sharing one database each probe a cursor of their own, or one
+    // node's probe would read back another's value.
+    if (cfg.store_engine == "postgresql") ready_opts.probe_cursor += ":" + node_name();
+    readiness =
+        std::make_unique<ops::Readiness>(*core->store, [&draining] { return draining.load(); }, std::move(ready_opts));
     ops_api = std::make_unique<ops::OpsApi>(registry, core->policy, *readiness);
     ingest_api =
         std::make_unique<ingest::IngestApi>(core->ingesters(), core->file_ingesters(), *core->store, core->policy);
@@ -712,6 +811,7 @@ int main(int argc, char** argv) {
   if (cmd == "serve") return serve(argc - 2, argv + 2);
   if (cmd == "replay") return replay(argc - 2, argv + 2);
   if (cmd == "backup") return backup(argc - 2, argv + 2);
+  if (cmd == "migrate") return migrate(argc - 2, argv + 2);
   if (cmd == "audit") {
     std::fprintf(stderr, "cpis-gateway: '%s' is not available in this version\n", cmd.c_str());
     return 2;

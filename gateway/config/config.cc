@@ -226,12 +226,36 @@ Result<void> parse_ops(const Value& obj, const std::string& path, Config& c) {
   });
 }
 
+}  // namespace
+
+Result<void> set_store_engine(std::string_view engine, Config& c) {
+  if (engine != "sqlite" && engine != "postgresql")
+    return make_error(Errc::invalid_input, "must be sqlite or postgresql, not '" + std::string(engine) + "'");
+  c.store_engine = std::string(engine);
+  return {};
+}
+
+Result<void> check_store(const Config& c) {
+  if (c.store_engine == "postgresql" && c.store_conninfo.empty())
+    return make_error(Errc::invalid_input, "store.engine postgresql needs store.conninfo (or --store-conninfo)");
+  return {};
+}
+
+namespace {
+
 Result<void> parse_store(const Value& obj, const std::string& path, Config& c) {
   return each_member(obj, path, [&](std::string_view k, const Value& v, const std::string& p) -> Result<bool> {
     if (k == "reader_threads") return set_int(v, p, 1, 256, c.store_reader_threads);
     if (k == "writer_queue") return set_int(v, p, 1, 10'000'000, c.store_writer_queue);
     if (k == "max_batch") return set_int(v, p, 1, 100'000, c.store_max_batch);
     if (k == "writer_cache_mib") return set_int(v, p, 16, 65'536, c.store_writer_cache_mib);
+    if (k == "engine") {
+      auto s = want_string(v, p, false);
+      if (!s) return s.error();
+      if (auto r = set_store_engine(*s, c); !r) return bad(p, r.error().message);
+      return true;
+    }
+    if (k == "conninfo") return set_string(v, p, false, c.store_conninfo);
     return false;
   });
 }

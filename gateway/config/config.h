@@ -98,6 +98,8 @@ struct Config {
   size_t store_writer_queue = 10000;       // units of work waiting for the writer
   size_t store_max_batch = 512;            // units per group commit
   int store_writer_cache_mib = 256;        // the writer's SQLite page cache
+  std::string store_engine = "sqlite";     // "sqlite" (data_dir/gateway.db) | "postgresql" (store_conninfo)
+  std::string store_conninfo;              // libpq conninfo; the password in a passfile or PGPASSWORD
   std::chrono::milliseconds shutdown_grace{10'000};
   std::string log_level = "info";          // debug|info|warn|error
   std::string public_base_url;             // if set, used for Location/fullUrl instead of Host
@@ -108,6 +110,11 @@ struct Config {
   SubscriptionsConfig subscriptions;
   GpHl7Config gp_hl7;
 };
+
+// store.engine / --store-engine: "sqlite" or "postgresql".
+Result<void> set_store_engine(std::string_view engine, Config& c);
+// After the file and the flags: a PostgreSQL engine needs its conninfo.
+Result<void> check_store(const Config& c);
 
 // Parses a config file's JSON text. Errors name the offending key.
 Result<Config> parse_config(std::string_view json_text);

@@ -172,6 +172,10 @@ bool Dispatcher::add_disclosure(const Topic& topic, const SubscriptionSpec& sub,
 
 Result<int> Dispatcher::run_once() {
   auto changes = position_.next(store_, opts_.page);
+  if (changes && position_.take_reread()) {
+    // Subscriptions another node's fan-out saw while this one did not run.
+    if (auto r = load_all(store_, policy_, set_); !r) return r.error();
+  }
   if (!changes) return changes.error();
   if (changes->empty()) return 0;
   StoreLookup lookup(store_, opts_.flows.get());
@@ -238,7 +242,7 @@ Result<int> Dispatcher::run_once() {
     }
   }
   int64_t last = changes->back().seq;
-  unit.cursor = position_.cursor_to(last);
+  position_.consume_to(unit, last);  // fenced: a node that lost the claim cannot commit these events twice
   if (unit.events.empty() && unit.ops.empty() && unit.audit.empty()) {
     // Nothing for anyone: the cursor rides with the next group commit. Were
     // it lost in a crash, these changes would be decided again, to the same
@@ -262,7 +266,13 @@ Result<int> Dispatcher::run_once() {
     return r.error();
   }
   auto res = f.get();
-  if (!res) return res.error();
+  if (!res) {
+    if (position_.moved_elsewhere(res.error())) {
+      log::warn("subscription_fanout_moved_elsewhere", {{"cursor", position_.name()}});
+      return 0;
+    }
+    return res.error();
+  }
   position_.advance(last);
   lag_->set(last);
   events_total_->inc(n_events);

@@ -177,14 +177,23 @@ Result<int> FlowTimers::schedule_once() {
   store::UnitOfWork unit;
   for (auto& [subject, set] : sets) unit.timer_sets.push_back(std::move(set));
   int64_t last = changes->back().seq;
-  unit.cursor = position_.cursor_to(last);
+  position_.consume_to(unit, last);
   auto res = commit_and_wait(store_, std::move(unit));
-  if (!res) return res.error();
+  if (!res) {
+    if (position_.moved_elsewhere(res.error())) return 0;  // another node scheduled these
+    return res.error();
+  }
   position_.advance(last);
   return static_cast<int>(changes->size());
 }
 
 Result<int> FlowTimers::fire_due() {
+  // Fired by one node at a time among those sharing the store (a node that
+  // dies frees the claim); a key fires at most once whatever happens, as
+  // marking it fired fails once it is not pending any more.
+  auto held = store_.claim("flow-timers-fire");
+  if (!held) return held.error();
+  if (!*held) return 0;
   auto due = store_.due_timers(now_iso(), 100);
   if (!due) return due.error();
   int fired = 0;

@@ -227,7 +227,7 @@ Result<std::string> GpRecordFeed::practice_of(const json::Value& plan, std::stri
 }
 
 Result<int> GpRecordFeed::queue_once() {
-  auto changes = position_.next(store_, opts_.page);
+  auto changes = position_.next(store_, opts_.page);  // on one node at a time (FeedPosition)
   if (!changes) return changes.error();
   if (changes->empty()) return 0;
   store::UnitOfWork unit;
@@ -257,7 +257,7 @@ Result<int> GpRecordFeed::queue_once() {
     unit.events.push_back(std::move(e));
   }
   int64_t last = changes->back().seq;
-  unit.cursor = position_.cursor_to(last);
+  position_.consume_to(unit, last);
   size_t n = unit.events.size();
   if (n == 0 && unit.ops.empty() && unit.audit.empty()) {
     // No plan among these changes: the cursor rides with the next group
@@ -272,7 +272,10 @@ Result<int> GpRecordFeed::queue_once() {
     return static_cast<int>(changes->size());
   }
   auto res = commit_sync(std::move(unit));
-  if (!res) return res.error();
+  if (!res) {
+    if (position_.moved_elsewhere(res.error())) return 0;  // another node queued these
+    return res.error();
+  }
   position_.advance(last);
   cursor_gauge_->set(last);
   queued_->inc(n);
@@ -397,6 +400,13 @@ void GpRecordFeed::refresh_gauges(const std::string& queue) {
 // were settled, or a message must wait for a retry.
 int GpRecordFeed::drain(const std::string& queue, PracticeState& st) {
   int settled = 0;
+  // A practice's messages go from one node only, in order; the node that
+  // holds its queue keeps it (a node that dies frees it).
+  auto held = store_.claim("gp-hl7-send:" + queue);
+  if (!held || !*held) {
+    st.due = Clock::now() + opts_.poll;
+    return 0;
+  }
   for (; settled < opts_.drain;) {
     auto next = store_.events(queue, 1, 0, "pending", 1);
     if (!next || next->empty()) break;

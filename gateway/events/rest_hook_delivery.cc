@@ -63,9 +63,9 @@ struct RestHookDelivery::State {
   int inflight = 0;  // delivered-commits not yet durable
 };
 
-RestHookDelivery::RestHookDelivery(store::Store& store, const events::Topics& topics, events::SubscriptionSet& set,
-                                   metrics::Registry& metrics, DeliveryOptions opts)
-    : store_(store), topics_(topics), set_(set), metrics_(metrics), opts_(std::move(opts)),
+RestHookDelivery::RestHookDelivery(store::Store& store, const events::Topics& topics, const security::Policy& policy,
+                                   events::SubscriptionSet& set, metrics::Registry& metrics, DeliveryOptions opts)
+    : store_(store), topics_(topics), policy_(policy), set_(set), metrics_(metrics), opts_(std::move(opts)),
       rng_(std::random_device{}()) {
   auto ctx = delivery::make_client_context(opts_.ca_file, opts_.cert_file, opts_.key_file);
   if (!ctx) throw std::runtime_error("subscription delivery TLS: " + ctx.error().message);
@@ -419,9 +419,19 @@ void RestHookDelivery::serve(const std::string& id) {
     stp = states_[id].get();
   }
   State& st = *stp;
+  // Read afresh: the fan-out that keeps set_ current may run on another node.
+  if (auto fresh = load_subscription(store_, policy_, id)) set_.put(std::move(*fresh));
   auto spec = set_.get(id);
   if (!spec || spec->status == "off") {
     st.pending = false;
+    return;
+  }
+  // One node delivers a subscription, so its events stay in order across
+  // nodes; the node that holds it keeps it. Another node's poll takes it
+  // over once the holder is gone (its claim dies with its connection).
+  auto held = store_.claim("subscription:" + id);
+  if (!held || !*held) {
+    st.due = Clock::now() + opts_.poll;
     return;
   }
   const events::Topic* topic = topics_.by_url(spec->topic_url);

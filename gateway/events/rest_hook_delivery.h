@@ -50,8 +50,10 @@ struct DeliveryOptions {
 class RestHookDelivery {
  public:
   // Throws std::runtime_error at start-up when the TLS files cannot be loaded.
-  RestHookDelivery(store::Store& store, const events::Topics& topics, events::SubscriptionSet& set,
-                   metrics::Registry& metrics, DeliveryOptions opts);
+  // The policy gives a subscription read afresh its owner's view of labelled
+  // content (another node's fan-out may be the one that keeps `set` current).
+  RestHookDelivery(store::Store& store, const events::Topics& topics, const security::Policy& policy,
+                   events::SubscriptionSet& set, metrics::Registry& metrics, DeliveryOptions opts);
   ~RestHookDelivery();
   void start();
   void stop();
@@ -82,6 +84,7 @@ class RestHookDelivery {
 
   store::Store& store_;
   const events::Topics& topics_;
+  const security::Policy& policy_;
   events::SubscriptionSet& set_;
   metrics::Registry& metrics_;
   DeliveryOptions opts_;

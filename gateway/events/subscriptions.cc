@@ -7,7 +7,7 @@ namespace gw::events {
 Subscriptions::Subscriptions(store::Store& store, events::Topics topics, const security::Policy& policy,
                              metrics::Registry& metrics, SubscriptionsOptions opts)
     : store_(store), topics_(std::move(topics)), policy_(policy) {
-  delivery_ = std::make_unique<RestHookDelivery>(store_, topics_, set_, metrics, opts.delivery);
+  delivery_ = std::make_unique<RestHookDelivery>(store_, topics_, policy_, set_, metrics, opts.delivery);
   RestHookDelivery* d = delivery_.get();
   dispatcher_ = std::make_unique<events::Dispatcher>(
       store_, topics_, policy_, set_, metrics, opts.fanout,

@@ -2,7 +2,8 @@
 // The storage seam. Rows and transactions only: resources with version
 // history, search-index rows, audit rows and outbox rows. It knows nothing of
 // HTTP, topics or FHIR semantics beyond what the FHIR layer hands it as index
-// rows. Two implementations are planned: SQLite (store/sqlite/) and PostgreSQL.
+// rows. Two implementations: SQLite (store/sqlite/, one node) and PostgreSQL
+// (store/postgres/, several gateway nodes on one database).
 //
 // Threading: commit() is asynchronous — the unit of work is queued for the one
 // writer thread, which commits many units in one transaction (group commit, one
@@ -209,6 +210,11 @@ struct UnitOfWork {
   std::vector<NewEvent> events{};
   std::vector<EventUpdate> event_updates{};
   std::optional<std::pair<std::string, int64_t>> cursor{};  // (consumer name, last seq consumed)
+  // When set with `cursor`: the unit fails with Errc::conflict (expression
+  // "cursor") unless the consumer's committed position is this (0 when it
+  // never committed one). A consumer that lost its claim to another node
+  // (Store::claim) can then never commit a second copy of what it produced.
+  std::optional<int64_t> cursor_from{};
   PrepareHook prepare{};
   // Durable timers: schedules replaced, and timers fired by this unit. A
   // fired key that is not pending any more fails the unit (Errc::conflict),
@@ -385,6 +391,17 @@ class Store {
   // Runs fn on the reader pool (bounded queue; unavailable when full).
   virtual Result<void> run_read(std::function<void()> fn) = 0;
 
+  // Work that must run on one node at a time among the gateways sharing this
+  // store (a change-feed consumer, one subscription's or practice's delivery
+  // queue, a timer): true while this process holds `name`. A claim is held
+  // until release(), close(), or the end of the process — on PostgreSQL a
+  // node killed with kill -9 loses its claims when its connection closes, so
+  // another node takes the work over at its next attempt. Idempotent: asking
+  // again for a claim held answers true without a round trip. On SQLite (one
+  // node per store) every claim is granted.
+  virtual Result<bool> claim(const std::string& name) = 0;
+  virtual void release(const std::string& name) = 0;
+
   // Waits for queued units to commit, then stops the writer and readers.
   virtual void close() = 0;
   virtual Stats stats() const = 0;
@@ -414,5 +431,26 @@ struct SqliteOptions {
 // Opens (migrating the schema) or creates the database. Throws std::runtime_error
 // at start-up on failure (configuration error), never later.
 std::unique_ptr<Store> open_sqlite(const SqliteOptions& opts);
+
+struct PostgresOptions {
+  // libpq conninfo ("host=... dbname=... user=..."). The password belongs in
+  // a passfile (passfile=, PGPASSFILE) or PGPASSWORD, never here: the
+  // conninfo is shown (without any password) in logs and errors.
+  std::string conninfo;
+  int reader_threads = 2;
+  size_t writer_queue_capacity = 10000;   // units
+  size_t reader_queue_capacity = 10000;   // tasks
+  size_t max_batch = 512;                 // units per group commit
+  std::chrono::milliseconds lazy_delay{200};
+  metrics::Registry* metrics = nullptr;
+  // Tests only: runs on the writer thread inside every group commit, after
+  // its units were applied and before COMMIT, so a test can hold a
+  // transaction open and interleave another node's (change-feed order).
+  std::function<void()> before_commit{};
+};
+
+// Connects (migrating the schema under a lock, so nodes starting together
+// apply each step once). Throws std::runtime_error at start-up on failure.
+std::unique_ptr<Store> open_postgres(const PostgresOptions& opts);
 
 }  // namespace gw::store

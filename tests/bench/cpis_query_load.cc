@@ -141,7 +141,8 @@ int main(int argc, char** argv) {
     else if (k == "--runs") runs = std::stoi(v);
     else if (k == "--plans") plans = std::stoi(v);
     else if (k == "--connections") conns = {std::stoi(v)};
-    else if (k == "--mode" && v != "all") modes = {v};
+    else if (k == "--mode" && v == "all") modes = {"unscheduled", "silent", "ceiling"};
+    else if (k == "--mode" && (v == "unscheduled" || v == "silent" || v == "ceiling")) modes = {v};
     else {
       std::fprintf(stderr,
                    "usage: cpis_query_load [--plans N] [--connections C] [--seconds S] [--runs R] "

@@ -44,9 +44,6 @@ class FlowFixture {
 
 // The focus resources of every event-notification posted to `path`, in order of arrival.
 std::vector<json::Document> focus_resources(const std::vector<ReceivedPost>& posts, const std::string& path);
-// The first column of the first row of `sql` on the SQLite store at db_path,
-// opened read-only beside a running gateway (WAL); -1 when it cannot be read.
-int64_t sqlite_scalar(const std::string& db_path, const std::string& sql);
 // The payload lines of a Communication, one per line.
 std::string payload_text(const json::Value& communication);
 // NHS numbers in Communication.about.

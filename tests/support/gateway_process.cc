@@ -12,6 +12,7 @@
 #include <regex>
 
 #include "tests/support/pki.h"
+#include "tests/support/test_store.h"
 
 namespace gw::test {
 
@@ -30,6 +31,9 @@ bool GatewayProcess::start(const std::string& data_dir, const std::vector<std::s
                                    "--https-listen", "127.0.0.1:0",   "--tls-cert",     pki + "/server.pem",
                                    "--tls-key",      pki + "/server.key", "--client-ca", pki + "/ca.pem",
                                    "--profiles-dir", std::string(GW_SOURCE_DIR) + "/profiles"};
+  // On the engine this run of the suite is for (tests/support/test_store.h).
+  auto engine = engine_args(data_dir);
+  args.insert(args.end(), engine.begin(), engine.end());
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   // The child writes to a file, not a pipe: a pipe nobody drains would block
   // the gateway's logging once it filled up.
@@ -134,6 +138,15 @@ GatewayProcess::~GatewayProcess() {
 int run_gateway_command(const std::vector<std::string>& args_in, std::string& output) {
   std::vector<std::string> args = {GW_BINARY};
   args.insert(args.end(), args_in.begin(), args_in.end());
+  // A replay works on the store its data directory's gateway used: on this
+  // run's engine.
+  if (!args_in.empty() && args_in[0] == "replay") {
+    auto dir = std::find(args_in.begin(), args_in.end(), std::string("--data-dir"));
+    if (dir != args_in.end() && dir + 1 != args_in.end()) {
+      auto engine = engine_args(*(dir + 1));
+      args.insert(args.end(), engine.begin(), engine.end());
+    }
+  }
   int fds[2];
   if (pipe(fds) != 0) return -1;
   pid_t pid = fork();

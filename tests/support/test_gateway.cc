@@ -25,6 +25,7 @@
 #include "gateway/safeguarding/flows_api.h"
 #include "gateway/security/policy.h"
 #include "tests/support/pki.h"
+#include "tests/support/test_store.h"
 
 namespace gw::test {
 
@@ -85,7 +86,7 @@ InProcessGateway::InProcessGateway(config::Limits limits, const events::Subscrip
   store::SqliteOptions so;
   so.path = dir_.path() + "/gateway.db";
   so.metrics = &parts_->registry;
-  parts_->store = store::open_sqlite(so);
+  parts_->store = open_store(so);  // the engine this run of the suite is for
   auto merge = write::MergePolicy::load(profiles);
   if (!merge) throw std::runtime_error("merge policy: " + merge.error().message);
   parts_->visibility = std::make_unique<security::Visibility>(parts_->policy, *parts_->store);

@@ -214,35 +214,6 @@ Result<std::string> body_at(Connection& c, int64_t vid) {
 // A chain longer than this is corrupt data, not a history.
 constexpr int kMaxChain = 1'000'000;
 
-void put_varint(std::string& out, uint64_t v) {
-  while (v >= 0x80) {
-    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<char>(v));
-}
-
-bool get_varint(std::string_view& in, uint64_t& v) {
-  v = 0;
-  for (int shift = 0; shift < 64 && !in.empty(); shift += 7) {
-    auto b = static_cast<unsigned char>(in.front());
-    in.remove_prefix(1);
-    v |= static_cast<uint64_t>(b & 0x7f) << shift;
-    if (!(b & 0x80)) return true;
-  }
-  return false;
-}
-
-bool get_field(std::string_view& in, std::string& out) {
-  uint64_t n = 0;
-  if (!get_varint(in, n) || n > in.size()) return false;
-  out.assign(in.substr(0, n));
-  in.remove_prefix(n);
-  return true;
-}
-
-auto key_tuple(const IndexEntry& e) { return std::tie(e.param, e.system, e.value); }
-
 }  // namespace
 
 // ---- reads --------------------------------------------------------------------
@@ -484,9 +455,7 @@ void keys_fn(sqlite3_context* ctx, int, sqlite3_value** argv, int mode) {
   std::string_view param(reinterpret_cast<const char*>(p), static_cast<size_t>(sqlite3_value_bytes(argv[1])));
   std::string_view in(blob ? static_cast<const char*>(blob) : "", blob ? static_cast<size_t>(n) : 0);
   std::optional<std::string> best;
-  IndexEntry e;
-  while (!in.empty()) {
-    if (!get_field(in, e.param) || !get_field(in, e.system) || !get_field(in, e.value)) break;
+  for (const IndexEntry& e : decode_keys(in)) {
     if (e.param != param) continue;
     if (mode == 0) return sqlite3_result_int(ctx, 1);
     if (!best || (mode < 0 ? e.value < *best : e.value > *best)) best = e.value;
@@ -514,41 +483,6 @@ Result<void> register_functions(Connection& c) {
     if (rc != SQLITE_OK) return make_error(Errc::store_failure, std::string("cannot register ") + f.name);
   }
   return {};
-}
-
-// ---- index keys ------------------------------------------------------------------
-
-std::vector<IndexEntry> index_keys(const std::vector<IndexEntry>& index) {
-  std::vector<IndexEntry> out;
-  out.reserve(index.size());
-  for (const auto& e : index)
-    if (e.param != "_security") out.push_back(e);
-  std::sort(out.begin(), out.end(), [](const IndexEntry& a, const IndexEntry& b) { return key_tuple(a) < key_tuple(b); });
-  out.erase(std::unique(out.begin(), out.end(),
-                        [](const IndexEntry& a, const IndexEntry& b) { return key_tuple(a) == key_tuple(b); }),
-            out.end());
-  return out;
-}
-
-std::string encode_keys(const std::vector<IndexEntry>& keys) {
-  std::string out;
-  for (const auto& e : keys) {
-    for (const std::string* f : {&e.param, &e.system, &e.value}) {
-      put_varint(out, f->size());
-      out += *f;
-    }
-  }
-  return out;
-}
-
-std::vector<IndexEntry> decode_keys(std::string_view blob) {
-  std::vector<IndexEntry> out;
-  while (!blob.empty()) {
-    IndexEntry e;
-    if (!get_field(blob, e.param) || !get_field(blob, e.system) || !get_field(blob, e.value)) break;
-    out.push_back(std::move(e));
-  }
-  return out;
 }
 
 // ---- writes ------------------------------------------------------------------------
@@ -640,10 +574,7 @@ Result<void> RowWriter::replace_index(const std::string& type, int64_t rid, std:
   if (old_keys == new_keys) return {};  // an update that changes no key writes no index row
   auto before = decode_keys(old_keys);
   auto after = decode_keys(new_keys);
-  auto less = [](const IndexEntry& a, const IndexEntry& b) { return key_tuple(a) < key_tuple(b); };
-  std::vector<IndexEntry> gone, added;
-  std::set_difference(before.begin(), before.end(), after.begin(), after.end(), std::back_inserter(gone), less);
-  std::set_difference(after.begin(), after.end(), before.begin(), before.end(), std::back_inserter(added), less);
+  std::vector<IndexEntry> gone = keys_minus(before, after), added = keys_minus(after, before);
   for (const auto& e : gone) {
     auto st = c_.cached("DELETE FROM idx WHERE value = ?1 AND type = ?2 AND param = ?3 AND system = ?4 AND rid = ?5");
     if (!st) return st.error();

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "gateway/common/result.h"
+#include "gateway/store/index_keys.h"
 #include "gateway/store/sqlite/connection.h"
 #include "gateway/store/store.h"
 
@@ -46,12 +47,10 @@ Result<std::vector<ChangeRow>> changes_after_on(Connection& c, int64_t after, in
 // on every connection that searches.
 Result<void> register_functions(Connection& c);
 
-// ---- the index keys of a version, as kept in res.keys -----------------------------
-
-// Sorted, without duplicates and without the labels (which are res.labels).
-std::vector<IndexEntry> index_keys(const std::vector<IndexEntry>& index);
-std::string encode_keys(const std::vector<IndexEntry>& keys);
-std::vector<IndexEntry> decode_keys(std::string_view blob);
+// The index keys of a version, as kept in res.keys: gateway/store/index_keys.h.
+using store::index_keys;
+using store::encode_keys;
+using store::decode_keys;
 
 // ---- writes (the writer connection only) -----------------------------------------
 

@@ -23,6 +23,7 @@
 #include "gateway/store/sqlite/schema.h"
 #include "gateway/store/sqlite/timers.h"
 #include "gateway/store/store.h"
+#include "gateway/store/unit_steps.h"
 
 namespace gw::store {
 
@@ -70,7 +71,7 @@ InboundRow row_to_inbound(Statement& st) {
   return m;
 }
 
-Result<void> insert_audit(Connection& c, const AuditRow& a, const std::string& now) {
+Result<void> sqlite_audit(Connection& c, const AuditRow& a, const std::string& now) {
   auto st = c.cached(
       "INSERT INTO audit(ts, actor_ods, actor_role, actor_system, action, entity, outcome, http_status, "
       "request_id, detail, patient_ref) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
@@ -81,14 +82,14 @@ Result<void> insert_audit(Connection& c, const AuditRow& a, const std::string& n
   return st->run();
 }
 
-Result<void> insert_outbox(Connection& c, const OutboxRow& o, const std::string& now) {
+Result<void> sqlite_outbox(Connection& c, const OutboxRow& o, const std::string& now) {
   auto st = c.cached("INSERT INTO outbox(topic, focus, payload, created) VALUES(?1, ?2, ?3, ?4)");
   if (!st) return st.error();
   st->bind(1, o.topic).bind(2, o.focus).bind(3, o.payload).bind(4, now);
   return st->run();
 }
 
-Result<void> claim_idempotency_key(Connection& c, const std::string& key, const std::string& now) {
+Result<void> sqlite_claim_key(Connection& c, const std::string& key, const std::string& now) {
   auto st = c.cached("INSERT OR IGNORE INTO idempotency(key, created) VALUES(?1, ?2)");
   if (!st) return st.error();
   st->bind(1, key).bind(2, now);
@@ -99,7 +100,7 @@ Result<void> claim_idempotency_key(Connection& c, const std::string& key, const 
   return {};
 }
 
-Result<int64_t> insert_inbound(Connection& c, const InboundRow& m, const std::string& now) {
+Result<int64_t> sqlite_inbound(Connection& c, const InboundRow& m, const std::string& now) {
   auto st = c.cached(
       "INSERT INTO inbound(received, adapter, channel, sender_ods, sender_system, control_id, status, reason, "
       "issues_json, raw, replay_of) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
@@ -111,7 +112,7 @@ Result<int64_t> insert_inbound(Connection& c, const InboundRow& m, const std::st
   return static_cast<int64_t>(sqlite3_last_insert_rowid(c.raw()));
 }
 
-Result<void> set_inbound_status(Connection& c, int64_t id, const std::string& status) {
+Result<void> sqlite_inbound_status(Connection& c, int64_t id, const std::string& status) {
   auto st = c.cached("UPDATE inbound SET status = ?2 WHERE id = ?1");
   if (!st) return st.error();
   st->bind(1, id).bind(2, status);
@@ -128,7 +129,7 @@ Result<void> run_cached(Connection& c, const char* sql) {
   return st->run();
 }
 
-Result<int64_t> insert_event(Connection& c, const NewEvent& e, const std::string& now) {
+Result<int64_t> sqlite_event(Connection& c, const NewEvent& e, const std::string& now) {
   int64_t number = 1;
   {
     auto st = c.cached(
@@ -151,7 +152,7 @@ Result<int64_t> insert_event(Connection& c, const NewEvent& e, const std::string
   return number;
 }
 
-Result<void> update_events(Connection& c, const EventUpdate& u) {
+Result<void> sqlite_update_events(Connection& c, const EventUpdate& u) {
   auto st = c.cached(
       "UPDATE sub_events SET status = CASE WHEN ?4 = '' THEN status ELSE ?4 END, attempts = attempts + ?5, "
       "first_attempt_ms = CASE WHEN ?6 < 0 THEN first_attempt_ms WHEN ?6 = 0 THEN 0 "
@@ -167,7 +168,17 @@ Result<void> update_events(Connection& c, const EventUpdate& u) {
   return st->run();
 }
 
-Result<void> set_cursor(Connection& c, const std::string& name, int64_t seq) {
+Result<void> sqlite_cursor(Connection& c, const std::string& name, int64_t seq, std::optional<int64_t> from) {
+  if (from) {
+    auto cur = c.cached("SELECT seq FROM cursors WHERE name = ?1");
+    if (!cur) return cur.error();
+    cur->bind(1, name);
+    auto row = cur->step();
+    if (!row) return row.error();
+    if ((*row ? cur->int64(0) : int64_t{0}) != *from) {
+      return make_error(Errc::conflict, "the consumer's position moved on elsewhere", "cursor");
+    }
+  }
   auto st = c.cached(
       "INSERT INTO cursors(name, seq) VALUES(?1, ?2) ON CONFLICT(name) DO UPDATE SET seq = excluded.seq");
   if (!st) return st.error();
@@ -215,44 +226,32 @@ class WriterView final : public TxView {
   Connection& c_;
 };
 
+// The embedded store's rows for apply_unit (unit_steps.h).
+struct UnitRows {
+  Connection& c;
+  RowWriter& rows;
+  WriterView tx{c};
+  TxView& view() { return tx; }
+  Result<void> claim_idempotency_key(const std::string& key, const std::string& now) {
+    return sqlite_claim_key(c, key, now);
+  }
+  Result<OpOutcome> apply(const WriteOp& op, int64_t now_ms) { return rows.apply(op, now_ms); }
+  Result<void> insert_audit(const AuditRow& a, const std::string& now) { return sqlite_audit(c, a, now); }
+  Result<void> insert_outbox(const OutboxRow& o, const std::string& now) { return sqlite_outbox(c, o, now); }
+  Result<int64_t> insert_inbound(const InboundRow& m, const std::string& now) { return sqlite_inbound(c, m, now); }
+  Result<void> set_inbound_status(int64_t id, const std::string& status) { return sqlite_inbound_status(c, id, status); }
+  Result<int64_t> insert_event(const NewEvent& e, const std::string& now) { return sqlite_event(c, e, now); }
+  Result<void> update_events(const EventUpdate& u) { return sqlite_update_events(c, u); }
+  Result<void> set_cursor(const std::string& name, int64_t seq, std::optional<int64_t> from) {
+    return sqlite_cursor(c, name, seq, from);
+  }
+  Result<void> apply_timers(const UnitOfWork& u, const std::string& now) { return sqlite::apply_timers(c, u, now); }
+};
+
 Result<CommitOutcome> apply_unit_body(Connection& c, RowWriter& rows, UnitOfWork& u, int64_t now_ms,
                                       const std::string& now) {
-  if (u.prepare) {
-    WriterView view(c);
-    if (auto r = u.prepare(view, u); !r) return r.error();
-  }
-  CommitOutcome out;
-  if (u.idempotency_key)
-    if (auto r = claim_idempotency_key(c, *u.idempotency_key, now); !r) return r.error();
-  out.ops.reserve(u.ops.size());
-  for (const auto& op : u.ops) {
-    auto r = rows.apply(op, now_ms);
-    if (!r) return r.error();
-    out.ops.push_back(std::move(*r));
-  }
-  for (const auto& a : u.audit)
-    if (auto r = insert_audit(c, a, now); !r) return r.error();
-  for (const auto& o : u.outbox)
-    if (auto r = insert_outbox(c, o, now); !r) return r.error();
-  for (const auto& m : u.inbound) {
-    auto id = insert_inbound(c, m, now);
-    if (!id) return id.error();
-    out.inbound_ids.push_back(*id);
-  }
-  for (const auto& [id, status] : u.inbound_status)
-    if (auto r = set_inbound_status(c, id, status); !r) return r.error();
-  for (const auto& e : u.events) {
-    auto n = insert_event(c, e, now);
-    if (!n) return n.error();
-    out.event_numbers.push_back(*n);
-  }
-  for (const auto& e : u.event_updates)
-    if (auto r = update_events(c, e); !r) return r.error();
-  if (u.cursor)
-    if (auto r = set_cursor(c, u.cursor->first, u.cursor->second); !r) return r.error();
-  if (!u.timer_sets.empty() || !u.timers_fired.empty())
-    if (auto r = apply_timers(c, u, now); !r) return r.error();
-  return out;
+  UnitRows unit_rows{c, rows};
+  return apply_unit(unit_rows, u, now_ms, now);
 }
 
 struct Pending {
@@ -329,6 +328,10 @@ class SqliteStore final : public Store {
       auto c = Connection::open(opts_.path, Connection::Mode::read_write_create, opts_.busy_timeout_ms);
       if (!c) fail(c.error().message);
       checkpointer_ = std::move(*c);
+      // SQLite (3.40) checkpoints nothing, and says SQLITE_OK, through a
+      // connection that has not yet read the database and so not found its
+      // WAL: one read makes it open the WAL before the first checkpoint.
+      if (auto r = checkpointer_->exec("SELECT count(*) FROM sqlite_schema"); !r) fail(r.error().message);
     }
     sqlite3_wal_hook(writer_->raw(), &SqliteStore::on_wal_commit, this);
 
@@ -521,6 +524,10 @@ class SqliteStore final : public Store {
       return out;
     });
   }
+
+  // One node per embedded store: every claim is this process's.
+  Result<bool> claim(const std::string&) override { return true; }
+  void release(const std::string&) override {}
 
   void set_commit_listener(std::function<void()> fn) override {
     std::lock_guard lk(listener_mu_);

@@ -53,6 +53,8 @@ void expect_same(const Config& a, const Config& b) {
   EXPECT_EQ(a.store_writer_queue, b.store_writer_queue);
   EXPECT_EQ(a.store_max_batch, b.store_max_batch);
   EXPECT_EQ(a.store_writer_cache_mib, b.store_writer_cache_mib);
+  EXPECT_EQ(a.store_engine, b.store_engine);
+  EXPECT_EQ(a.store_conninfo, b.store_conninfo);
   EXPECT_EQ(a.shutdown_grace, b.shutdown_grace);
   EXPECT_EQ(a.log_level, b.log_level);
   EXPECT_EQ(a.public_base_url, b.public_base_url);
@@ -497,6 +499,30 @@ TEST(ParseConfig, RateLimitFlagIsRpsAndAnOptionalBurst) {
     auto r = parse_rate_limit(wrong, l);
     EXPECT_FALSE(r) << wrong;
   }
+}
+
+TEST(ParseConfig, StoreEngineIsSqliteByDefaultAndPostgresqlNeedsAConninfo) {
+  EXPECT_EQ(Config{}.store_engine, "sqlite");
+  EXPECT_TRUE(check_store(Config{}));
+  auto c = parse_config(R"({"store": {"engine": "postgresql", "conninfo": "host=db dbname=cpis user=cpis"}})");
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  EXPECT_EQ(c->store_engine, "postgresql");
+  EXPECT_EQ(c->store_conninfo, "host=db dbname=cpis user=cpis");
+  EXPECT_TRUE(check_store(*c));
+  // Without its conninfo (from the file or --store-conninfo) it cannot start.
+  auto bare = parse_config(R"({"store": {"engine": "postgresql"}})");
+  ASSERT_TRUE(bare.has_value()) << bare.error().message;
+  auto why = check_store(*bare);
+  ASSERT_FALSE(why);
+  EXPECT_NE(why.error().message.find("store.conninfo"), std::string::npos) << why.error().message;
+  EXPECT_EQ(config_error(R"({"store": {"engine": "mysql"}})").expression, "store.engine");
+  EXPECT_EQ(config_error(R"({"store": {"conninfo": 5}})").expression, "store.conninfo");
+  // The flag takes the same two names.
+  Config f;
+  EXPECT_TRUE(set_store_engine("postgresql", f));
+  EXPECT_EQ(f.store_engine, "postgresql");
+  EXPECT_FALSE(set_store_engine("postgres", f));
+  EXPECT_EQ(f.store_engine, "postgresql");
 }
 
 }  // namespace

@@ -3,7 +3,6 @@
 // England's CP-IS API must get the same answers and errors from the gateway,
 // and every unscheduled access must be recorded before it is answered.
 #include <gtest/gtest.h>
-#include <sqlite3.h>
 
 #include <atomic>
 #include <future>
@@ -23,6 +22,7 @@
 #include "tests/support/pki.h"
 #include "tests/support/subscription_kit.h"
 #include "tests/support/test_gateway.h"
+#include "tests/support/test_store.h"
 
 namespace gw {
 namespace {
@@ -313,25 +313,16 @@ TEST_F(CpisApiTest, ScheduledQueriesAndQueriesWithoutAPlanLeaveNoAccessEvent) {
   ASSERT_EQ(trail.status, 200);
   EXPECT_EQ(parse(trail.body)["total"].GetInt(), 0) << trail.body;
   // The silent read is audited locally all the same: who, about whom, that it was scheduled.
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open_v2((gw_->data_dir() + "/gateway.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
   auto scheduled_rows = [&] {
-    sqlite3_stmt* st = nullptr;
-    std::string sql =
+    return test::store_scalar(
+        gw_->data_dir() + "/gateway.db",
         "SELECT count(*) FROM audit WHERE actor_ods = 'B86001' AND actor_system = 'gp-systmone' AND "
-        "entity = 'CareTeam?patient:identifier' AND detail = 'cpis scheduled; plans in scope: 1' AND patient_ref = ?1";
-    EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr), SQLITE_OK);
-    std::string ref = "Patient/" + pid;
-    sqlite3_bind_text(st, 1, ref.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_step(st);
-    int64_t n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return n;
+        "entity = 'CareTeam?patient:identifier' AND detail = 'cpis scheduled; plans in scope: 1' AND patient_ref = "
+        "'Patient/" + pid + "'");
   };
   int64_t n = 0;
   for (int i = 0; i < 100 && (n = scheduled_rows()) == 0; ++i) std::this_thread::sleep_for(20ms);  // committed without waiting
   EXPECT_EQ(n, 1);
-  sqlite3_close(db);
 }
 
 TEST_F(CpisApiTest, CareRolesSeeTheTwentyFiveMostRecentAccessesNewestFirst) {
@@ -464,7 +455,7 @@ TEST(CpisAuditEvent, TheRecordOfAnAccessPassesTheGatewaysOwnRules) {
 
 // ---- the access record is durable before the answer ---------------------------
 
-// A real SQLite store whose AuditEvent commits wait (or fail) until the test
+// A real store (the engine of this run) whose AuditEvent commits wait (or fail) until the test
 // says so, to see what CpisApi sends meanwhile.
 class HeldCommits final : public store::Store {
  public:
@@ -510,6 +501,8 @@ class HeldCommits final : public store::Store {
   Result<store::InboundRow> get_inbound(int64_t id) override { return real_.get_inbound(id); }
   Result<std::vector<store::ChangeRow>> changes_after(int64_t a, int l) override { return real_.changes_after(a, l); }
   Result<int64_t> cursor(const std::string& n) override { return real_.cursor(n); }
+  Result<bool> claim(const std::string& n) override { return real_.claim(n); }
+  void release(const std::string& n) override { real_.release(n); }
   Result<std::vector<store::EventRow>> events(const std::string& s, int64_t f, int64_t u, const std::string& st,
                                               int l) override {
     return real_.events(s, f, u, st, l);
@@ -534,7 +527,7 @@ class CpisDurability : public ::testing::Test {
   void SetUp() override {
     store::SqliteOptions so;
     so.path = dir_.path() + "/gateway.db";
-    real_ = store::open_sqlite(so);
+    real_ = test::open_store(so);
     held_ = std::make_unique<HeldCommits>(*real_);
     auto p = security::Policy::load(std::string(GW_SOURCE_DIR) + "/profiles");
     ASSERT_TRUE(p.has_value());

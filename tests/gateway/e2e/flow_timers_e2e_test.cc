@@ -22,13 +22,14 @@
 #include "tests/support/plan_seed.h"
 #include "tests/support/subscription_kit.h"
 #include "tests/support/test_gateway.h"
+#include "tests/support/test_store.h"
 
 namespace gw {
 namespace {
 
 using namespace std::chrono_literals;
 
-int64_t count(const std::string& db_path, const std::string& sql) { return test::sqlite_scalar(db_path, sql); }
+int64_t count(const std::string& db_path, const std::string& sql) { return test::store_scalar(db_path, sql); }
 
 // Event number -> the Communication's text (an event delivered twice, at
 // least once as promised, counts once).

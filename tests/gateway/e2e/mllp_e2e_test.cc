@@ -167,15 +167,19 @@ TEST(MllpEndToEnd, ReplayCommandRerunsTheQuarantine) {
     EXPECT_EQ(gw.terminate(), 0);
   }
   // Still invalid: the command says so, exits 1 and the message stays quarantined.
-  std::string bin = GW_BINARY;
-  CmdResult r = run(bin + " replay --data-dir " + dir.path() + " --profiles-dir " + GW_SOURCE_DIR + "/profiles --id " +
-              std::to_string(bad_id));
+  // Through run_gateway_command: on the engine of this run (tests/support/test_store.h).
+  CmdResult r;
+  r.status = test::run_gateway_command({"replay", "--data-dir", dir.path(), "--profiles-dir",
+                                        std::string(GW_SOURCE_DIR) + "/profiles", "--id", std::to_string(bad_id)},
+                                       r.out);
   EXPECT_EQ(r.status, 1) << r.out;
   EXPECT_NE(r.out.find("invalid"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("PID-3"), std::string::npos) << r.out;
-  CmdResult none = run(bin + " replay --data-dir " + dir.path());
+  CmdResult none;
+  none.status = test::run_gateway_command({"replay", "--data-dir", dir.path()}, none.out);
   EXPECT_EQ(none.status, 2) << none.out;  // says which messages to replay
-  CmdResult help = run(bin + " replay --help");
+  CmdResult help;
+  help.status = test::run_gateway_command({"replay", "--help"}, help.out);
   EXPECT_EQ(help.status, 0);
 }
 

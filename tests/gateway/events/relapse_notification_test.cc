@@ -11,7 +11,6 @@
 #include <set>
 #include <thread>
 
-#include <sqlite3.h>
 
 #include "gateway/common/json.h"
 #include "gateway/events/subscriptions.h"
@@ -20,6 +19,7 @@
 #include "tests/support/hook_receiver.h"
 #include "tests/support/subscription_kit.h"
 #include "tests/support/test_gateway.h"
+#include "tests/support/test_store.h"
 
 namespace gw {
 namespace {
@@ -259,22 +259,14 @@ TEST(RelapseIndicator, DisclosuresAreReadableByTheirRecipientOnlyAndAudited) {
   EXPECT_EQ((*json::parse(plans.body))["total"].GetInt(), 0);
 
   // Who received what about whom, and why: one row per person concerned.
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open_v2((f.gw.data_dir() + "/gateway.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
   auto count = [&](const std::string& where) {
-    sqlite3_stmt* st = nullptr;
-    std::string sql = "SELECT count(*) FROM audit WHERE action = 'disclose' AND " + where;
-    EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr), SQLITE_OK);
-    sqlite3_step(st);
-    int64_t n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return n;
+    return test::store_scalar(f.gw.data_dir() + "/gateway.db",
+                              "SELECT count(*) FROM audit WHERE action = 'disclose' AND " + where);
   };
   EXPECT_EQ(count("actor_ods = 'B86001' AND entity = 'Communication/" + gp_comm + "'"), 3);  // parent + 2 children
   EXPECT_EQ(count("actor_ods = 'RXX02' AND entity = 'Communication/" + hv_comm + "'"), 2);   // parent + Noah
   EXPECT_EQ(count("detail LIKE '%purpose safeguarding-children%'"), 5);
   EXPECT_EQ(count("detail LIKE '%" + std::string(kParent) + "%' OR detail LIKE '%" + kEllie + "%'"), 0);
-  sqlite3_close(db);
 }
 
 TEST(RelapseIndicator, ResentExtractIsQuietAndAnObservedIndicatorIsNotified) {

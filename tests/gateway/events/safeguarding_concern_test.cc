@@ -7,7 +7,6 @@
 // purpose and legal basis.
 #include <gtest/gtest.h>
 
-#include <sqlite3.h>
 
 #include <map>
 
@@ -17,6 +16,7 @@
 #include "tests/support/hook_receiver.h"
 #include "tests/support/subscription_kit.h"
 #include "tests/support/test_gateway.h"
+#include "tests/support/test_store.h"
 
 namespace gw {
 namespace {
@@ -113,17 +113,7 @@ std::vector<std::string> flags_in(const std::string& notification) {
   return out;
 }
 
-int64_t scalar(const std::string& db_path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  EXPECT_EQ(sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
-  sqlite3_stmt* st = nullptr;
-  EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr), SQLITE_OK) << sql;
-  sqlite3_step(st);
-  int64_t n = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return n;
-}
+int64_t scalar(const std::string& db_path, const std::string& sql) { return test::store_scalar(db_path, sql); }
 
 TEST(SafeguardingConcern, UnderEighteenConcernReachesGpAndSchoolNurseAndReferredReachesTheLocalAuthority) {
   Fixture f;

@@ -12,7 +12,6 @@
 #include <set>
 #include <thread>
 
-#include <sqlite3.h>
 
 #include <map>
 
@@ -24,6 +23,7 @@
 #include "tests/support/pki.h"
 #include "tests/support/subscription_kit.h"
 #include "tests/support/test_gateway.h"
+#include "tests/support/test_store.h"
 
 namespace gw {
 namespace {
@@ -374,20 +374,13 @@ TEST(Subscriptions, EndpointFailingThenRecoveringGetsEverythingInOrderAndStatusF
   EXPECT_NE(h.body.find("HTTP 503"), std::string::npos);
   EXPECT_GE(metric(f.gw, "gw_subscription_delivery_attempts_total{outcome=\"http_error\"}"), 4u);
   // Every attempt is audited: who received what about whom, and the outcome.
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open_v2((f.gw.data_dir() + "/gateway.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
   auto count = [&](const std::string& where) {
-    sqlite3_stmt* st = nullptr;
-    std::string sql = "SELECT count(*) FROM audit WHERE action = 'notify' AND entity = 'Subscription/" + id + "' AND " + where;
-    EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr), SQLITE_OK);
-    sqlite3_step(st);
-    int64_t n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return n;
+    return test::store_scalar(f.gw.data_dir() + "/gateway.db",
+                              "SELECT count(*) FROM audit WHERE action = 'notify' AND entity = 'Subscription/" + id +
+                                  "' AND " + where);
   };
   EXPECT_EQ(count("outcome = 'success' AND actor_role = 'integration' AND actor_ods = 'RXX' AND patient_ref LIKE 'Patient/%'"), 6);
   EXPECT_EQ(count("outcome = 'failure' AND http_status = 503"), 4);
-  sqlite3_close(db);
 }
 
 TEST(Subscriptions, OffStopsDeliveriesRequestedResumesAndOnlyTheOwnerMayChangeIt) {
@@ -460,8 +453,12 @@ TEST(Subscriptions, EndpointDownPastTheRetryWindowDeadLettersThenReplayDeliversT
   ASSERT_TRUE(c.has_value());
   EXPECT_EQ(c->dead, 2);
   EXPECT_EQ(c->pending, 0);
-  EXPECT_NE(f.gw.metrics().render().find("gw_subscription_dead_events{subscription=\"" + id + "\"} 2"),
-            std::string::npos);
+  // The gauge is refreshed once the delivery has also set the status (a
+  // commit of its own) after counting the dead letters: wait for it.
+  EXPECT_TRUE(eventually([&] {
+    return f.gw.metrics().render().find("gw_subscription_dead_events{subscription=\"" + id + "\"} 2") !=
+           std::string::npos;
+  }));
   EXPECT_EQ(f.status_of("integration", id), "error");
   EXPECT_EQ(test::event_numbers(f.rx.posts()).size(), 0u);
 

@@ -12,6 +12,7 @@
 
 #include "gateway/common/json.h"
 #include "tests/support/test_gateway.h"
+#include "tests/support/test_store.h"
 
 namespace gw::ops {
 namespace {
@@ -23,7 +24,7 @@ class ReadinessTest : public ::testing::Test {
   void SetUp() override {
     store::SqliteOptions so;
     so.path = dir_.path() + "/gateway.db";
-    store_ = store::open_sqlite(so);
+    store_ = test::open_store(so);
   }
   void TearDown() override {
     if (store_) store_->close();

@@ -18,6 +18,7 @@
 #include "tests/support/flows_kit.h"
 #include "tests/support/plan_seed.h"
 #include "tests/support/test_gateway.h"
+#include "tests/support/test_store.h"
 
 namespace gw {
 namespace {
@@ -65,7 +66,7 @@ std::vector<Entry> entries_of(const std::string& bundle) {
 }
 
 int64_t audit_rows(const std::string& db_path, const std::string& like) {
-  return test::sqlite_scalar(db_path, "SELECT count(*) FROM audit WHERE entity LIKE '" + like + "'");
+  return test::store_scalar(db_path, "SELECT count(*) FROM audit WHERE entity LIKE '" + like + "'");
 }
 
 TEST(Chronology, EveryLabelForEveryRole) {

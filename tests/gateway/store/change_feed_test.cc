@@ -9,6 +9,7 @@
 #include <future>
 
 #include "gateway/store/store.h"
+#include "tests/support/test_store.h"
 
 namespace gw::store {
 namespace {
@@ -23,7 +24,7 @@ class ChangeFeedTest : public ::testing::Test {
     dir_ = tmpl;
     SqliteOptions o;
     o.path = (dir_ / "store.db").string();
-    store_ = open_sqlite(o);
+    store_ = test::open_store(o);
   }
   void TearDown() override {
     store_.reset();

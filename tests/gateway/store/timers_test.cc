@@ -1,4 +1,4 @@
-// Durable timers in the SQLite store: a schedule replaces the pending timers
+// Durable timers in the store (both engines): a schedule replaces the pending timers
 // of its subject, a fired key never fires again (firing it twice fails the
 // unit, so its events are not committed twice), and timers survive a reopen.
 #include <gtest/gtest.h>
@@ -6,6 +6,7 @@
 
 #include "gateway/store/store.h"
 #include "tests/support/test_gateway.h"
+#include "tests/support/test_store.h"
 
 namespace gw::store {
 namespace {
@@ -16,7 +17,7 @@ class TimersTest : public ::testing::Test {
   void open() {
     SqliteOptions o;
     o.path = dir_.path() + "/store.db";
-    store_ = open_sqlite(o);
+    store_ = test::open_store(o);  // the engine this run of the suite is for
   }
   Result<CommitOutcome> commit(UnitOfWork u) {
     std::promise<Result<CommitOutcome>> p;

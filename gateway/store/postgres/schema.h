@@ -1,0 +1,38 @@
+#pragma once
+// The PostgreSQL schema as an ordered list of migrations, like the embedded
+// store's (store/sqlite/schema.h): `schema_version` records the steps
+// applied, opening applies the missing ones in one transaction, steps are
+// append-only. Step 1 is the embedded store's layout 6 (rows.h) in
+// PostgreSQL's types; there is no older PostgreSQL layout to upgrade. Step 2
+// is layout 7 (durable timers).
+//
+// Nodes starting together: the migration runs under a session advisory lock
+// (the schema's migration key), so each step is applied once.
+#include <string>
+#include <vector>
+
+#include "gateway/common/result.h"
+
+namespace gw::store::pg {
+
+class Conn;
+
+struct Migration {
+  int version;
+  const char* sql;
+};
+
+const std::vector<Migration>& migrations();
+
+// Applies the missing steps; returns how many (0 when up to date).
+Result<int> migrate(Conn& c, const std::string& now_iso);
+
+// The advisory-lock keys, per schema (current_schema()), so that gateways
+// on different schemas of one database (the test suite) never wait for each
+// other. Two-integer form: (kLockSpace + n, hashtext(schema [|| ':' || name])).
+inline constexpr int kLockSpace = 0x47570000;  // "GW"
+inline constexpr int kWriterLock = kLockSpace + 1;     // one writing transaction at a time (commit order)
+inline constexpr int kClaimLock = kLockSpace + 2;      // Store::claim
+inline constexpr int kMigrationLock = kLockSpace + 3;  // migrate()
+
+}  // namespace gw::store::pg
