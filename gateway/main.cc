@@ -10,11 +10,14 @@
 #include <map>
 #include <optional>
 #include <cstdio>
+#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <string>
 #include <vector>
+
+#include <CLI/CLI.hpp>
 
 #include "adapters/registry.h"
 #include "gateway/area/area.h"
@@ -157,6 +160,71 @@ std::string node_name() {
 int fail_start(const std::string& what) {
   std::fprintf(stderr, "cpis-gateway: %s\n", what.c_str());
   return 2;
+}
+
+// Every subcommand parses its flags with CLI11, so they all answer alike:
+// --help prints the subcommand's usage, an unknown option is "unknown option
+// 'X'" whatever follows it, a missing or refused value names the option.
+// Returns an exit code when the command should stop here (help, an error).
+std::optional<int> parse_command_line(CLI::App& app, const std::string& cmd, const char* usage, int argc, char** argv) {
+  bool help = false;
+  app.set_help_flag();
+  app.add_flag("-h,--help", help);
+  app.allow_extras();
+  // A single-valued option given twice takes the last (a flag after a
+  // wrapper script's own overrides it), as the hand-written parser did.
+  for (CLI::Option* o : app.get_options())
+    if (o->get_items_expected_max() == 1) o->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  std::vector<std::string> args(argv, argv + argc);
+  std::reverse(args.begin(), args.end());  // CLI11 takes them last first
+  const std::string hint = " (try 'cpis-gateway " + cmd + " --help')";
+  try {
+    app.parse(args);
+  } catch (const CLI::ParseError& e) {
+    return fail_start(cmd + ": " + e.what() + hint);
+  }
+  if (help) {
+    std::fputs(usage, stdout);
+    return 0;
+  }
+  for (const std::string& a : app.remaining()) {
+    if (a.size() > 1 && a[0] == '-') return fail_start(cmd + ": unknown option '" + a + "'" + hint);
+  }
+  if (!app.remaining().empty()) return fail_start(cmd + ": unexpected argument '" + app.remaining()[0] + "'" + hint);
+  return std::nullopt;
+}
+
+const std::vector<std::string> kLogLevels = {"debug", "info", "warn", "error"};
+
+// Every file start-up needs, checked before anything is opened, each named
+// by the setting (and flag) that points at it: one run lists all that is
+// missing, and a missing file never leaves a half-started gateway behind.
+gw::Result<void> check_start_files(const gw::config::Config& cfg) {
+  std::vector<std::string> problems;
+  auto need = [&](const std::string& file, const std::string& setting) {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(file, ec)) {
+      problems.push_back(setting + ": '" + file + "' " + (std::filesystem::exists(file, ec) ? "is not a file" : "does not exist"));
+    } else if (access(file.c_str(), R_OK) != 0) {
+      problems.push_back(setting + ": '" + file + "' cannot be read: " + std::strerror(errno));
+    }
+  };
+  need(cfg.tls_cert, "tls.cert (--tls-cert)");
+  need(cfg.tls_key, "tls.key (--tls-key)");
+  need(cfg.client_ca, "tls.client_ca (--client-ca)");
+  for (size_t i = 0; i < cfg.tls_crls.size(); ++i) need(cfg.tls_crls[i], "tls.crl_files[" + std::to_string(i) + "] (--crl)");
+  // Outbound TLS: only what is switched on, and only a CA of its own (the
+  // default, tls.client_ca, is checked above).
+  if (cfg.subscriptions.enabled && !cfg.subscriptions.endpoint_ca.empty())
+    need(cfg.subscriptions.endpoint_ca, "subscriptions.endpoint_ca");
+  bool gp_tls = std::any_of(cfg.gp_hl7.practices.begin(), cfg.gp_hl7.practices.end(),
+                            [](const gw::config::GpPractice& p) { return p.tls; });
+  if (cfg.gp_hl7.enabled && gp_tls && !cfg.gp_hl7.endpoint_ca.empty()) need(cfg.gp_hl7.endpoint_ca, "gp_hl7.endpoint_ca");
+  if (problems.empty()) return {};
+  std::string msg = "cannot start: " + std::to_string(problems.size()) + " file" + (problems.size() == 1 ? "" : "s") +
+                    " missing or unreadable (nothing was opened)";
+  for (const auto& p : problems) msg += "\n  " + p;
+  return gw::make_error(gw::Errc::invalid_input, msg);
 }
 
 // Where the profiles are when none was named and ./profiles is not there:
@@ -333,42 +401,20 @@ int replay(int argc, char** argv) {
   bool all = false;
   bool dead_letters = false;
   std::string subscription;
-  for (int i = 0; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--help" || a == "-h") {
-      std::fputs(kReplayUsage, stdout);
-      return 0;
-    }
-    if (a == "--all") {
-      all = true;
-      continue;
-    }
-    if (a == "--dead-letters") {
-      dead_letters = true;
-      continue;
-    }
-    if (i + 1 >= argc) return fail_start("replay: '" + a + "' needs a value (try --help)");
-    std::string v = argv[++i];
-    if (a == "--data-dir") {
-      cfg.data_dir = v;
-    } else if (a == "--store-engine") {
-      if (auto r = config::set_store_engine(v, cfg); !r) return fail_start("replay: --store-engine: " + r.error().message);
-    } else if (a == "--store-conninfo") {
-      cfg.store_conninfo = v;
-    } else if (a == "--profiles-dir") {
-      cfg.profiles_dir = v;
-      cfg.profiles_dir_given = true;
-    } else if (a == "--subscription") {
-      subscription = v;
-    } else if (a == "--id") {
-      char* end = nullptr;
-      long long n = std::strtoll(v.c_str(), &end, 10);
-      if (end == v.c_str() || *end != '\0' || n <= 0) return fail_start("replay: --id needs a positive number");
-      ids.push_back(n);
-    } else {
-      return fail_start("replay: unknown option '" + a + "' (try --help)");
-    }
-  }
+  CLI::App app;
+  app.add_option("--data-dir", cfg.data_dir);
+  std::string store_engine;
+  auto* engine = app.add_option("--store-engine", store_engine);
+  app.add_option("--store-conninfo", cfg.store_conninfo);
+  auto* profiles = app.add_option("--profiles-dir", cfg.profiles_dir);
+  app.add_option("--subscription", subscription);
+  app.add_option("--id", ids)->check(CLI::PositiveNumber);
+  app.add_flag("--all", all);
+  app.add_flag("--dead-letters", dead_letters);
+  if (auto stop = parse_command_line(app, "replay", kReplayUsage, argc, argv)) return *stop;
+  cfg.profiles_dir_given = profiles->count() > 0;
+  if (engine->count())
+    if (auto r = config::set_store_engine(store_engine, cfg); !r) return fail_start("replay: --store-engine: " + r.error().message);
   if (dead_letters) {
     if (!ids.empty()) return fail_start("replay: --dead-letters and --id do not mix");
     if (subscription.empty() == !all) return fail_start("replay: --dead-letters needs --subscription ID or --all");
@@ -449,18 +495,10 @@ int replay(int argc, char** argv) {
 
 int backup(int argc, char** argv) {
   std::string data_dir, to;
-  for (int i = 0; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--help" || a == "-h") {
-      std::fputs(kBackupUsage, stdout);
-      return 0;
-    }
-    if (i + 1 >= argc) return fail_start("backup: '" + a + "' needs a value (try --help)");
-    std::string v = argv[++i];
-    if (a == "--data-dir") data_dir = v;
-    else if (a == "--to") to = v;
-    else return fail_start("backup: unknown option '" + a + "' (try --help)");
-  }
+  CLI::App app;
+  app.add_option("--data-dir", data_dir);
+  app.add_option("--to", to);
+  if (auto stop = parse_command_line(app, "backup", kBackupUsage, argc, argv)) return *stop;
   if (data_dir.empty() || to.empty()) return fail_start("backup: needs --data-dir DIR and --to FILE");
   std::string db = (std::filesystem::path(data_dir) / "gateway.db").string();
   auto t0 = std::chrono::steady_clock::now();
@@ -509,18 +547,10 @@ int audit(int argc, char** argv) {
 
 int migrate(int argc, char** argv) {
   std::string from, conninfo;
-  for (int i = 0; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--help" || a == "-h") {
-      std::fputs(kMigrateUsage, stdout);
-      return 0;
-    }
-    if (i + 1 >= argc) return fail_start("migrate: '" + a + "' needs a value (try --help)");
-    std::string v = argv[++i];
-    if (a == "--from-data-dir") from = v;
-    else if (a == "--to-postgresql") conninfo = v;
-    else return fail_start("migrate: unknown option '" + a + "' (try --help)");
-  }
+  CLI::App app;
+  app.add_option("--from-data-dir", from);
+  app.add_option("--to-postgresql", conninfo);
+  if (auto stop = parse_command_line(app, "migrate", kMigrateUsage, argc, argv)) return *stop;
   if (from.empty() || conninfo.empty()) return fail_start("migrate: needs --from-data-dir DIR and --to-postgresql CONNINFO");
   std::string db = (std::filesystem::path(from) / "gateway.db").string();
   if (!std::filesystem::exists(db)) return fail_start("migrate: no gateway store at " + db);
@@ -548,63 +578,64 @@ int migrate(int argc, char** argv) {
 
 int serve(int argc, char** argv) {
   using namespace gw;
-  std::string config_file;
-  std::vector<std::pair<std::string, std::string>> overrides;
-  for (int i = 0; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--help" || a == "-h") {
-      std::fputs(kServeUsage, stdout);
-      return 0;
-    }
-    if (a.rfind("--", 0) != 0 || i + 1 >= argc) return fail_start("unexpected argument '" + a + "' (try --help)");
-    std::string v = argv[++i];
-    if (a == "--config") config_file = v;
-    else overrides.emplace_back(a, v);
-  }
+  std::string config_file, data_dir, profiles_dir, tls_cert, tls_key, client_ca, log_level, rate_limit;
+  std::string https_listen, ops_listen, mllp_listen, mllp_tls_listen;
+  std::vector<std::string> crls;
+  CLI::App app;
+  app.add_option("--config", config_file);
+  auto* o_data = app.add_option("--data-dir", data_dir);
+  auto* o_profiles = app.add_option("--profiles-dir", profiles_dir);
+  std::string store_engine, store_conninfo;
+  auto* o_engine = app.add_option("--store-engine", store_engine);
+  auto* o_conninfo = app.add_option("--store-conninfo", store_conninfo);
+  auto* o_cert = app.add_option("--tls-cert", tls_cert);
+  auto* o_key = app.add_option("--tls-key", tls_key);
+  auto* o_ca = app.add_option("--client-ca", client_ca);
+  auto* o_crl = app.add_option("--crl", crls);
+  auto* o_rate = app.add_option("--rate-limit", rate_limit);
+  auto* o_https = app.add_option("--https-listen", https_listen);
+  auto* o_ops = app.add_option("--ops-listen", ops_listen);
+  auto* o_mllp = app.add_option("--mllp-listen", mllp_listen);
+  auto* o_mllp_tls = app.add_option("--mllp-tls-listen", mllp_tls_listen);
+  auto* o_level = app.add_option("--log-level", log_level)->check(CLI::IsMember(kLogLevels));
+  if (auto stop = parse_command_line(app, "serve", kServeUsage, argc, argv)) return *stop;
+
   config::Config cfg;
   if (!config_file.empty()) {
     auto c = config::load_config_file(config_file);
     if (!c) return fail_start(c.error().message);
     cfg = *c;
   }
-  bool crl_flag_seen = false;
-  for (const auto& [k, v] : overrides) {
-    if (k == "--data-dir") cfg.data_dir = v;
-    else if (k == "--profiles-dir") {
-      cfg.profiles_dir = v;
-      cfg.profiles_dir_given = true;
-    }
-    else if (k == "--store-engine") {
-      if (auto r = config::set_store_engine(v, cfg); !r) return fail_start("--store-engine: " + r.error().message);
-    }
-    else if (k == "--store-conninfo") cfg.store_conninfo = v;
-    else if (k == "--tls-cert") cfg.tls_cert = v;
-    else if (k == "--tls-key") cfg.tls_key = v;
-    else if (k == "--client-ca") cfg.client_ca = v;
-    else if (k == "--log-level") cfg.log_level = v;
-    else if (k == "--crl") {
-      if (!crl_flag_seen) cfg.tls_crls.clear();  // the flags replace the file's list
-      crl_flag_seen = true;
-      cfg.tls_crls.push_back(v);
-    } else if (k == "--rate-limit") {
-      if (auto r = config::parse_rate_limit(v, cfg.limits); !r) return fail_start("--rate-limit: " + r.error().message);
-    }
-    else if (k == "--https-listen") {
-      auto l = config::parse_listen(v);
-      if (!l) return fail_start("--https-listen: " + l.error().message);
-      cfg.https = *l;
-    } else if (k == "--ops-listen") {
-      auto l = config::parse_listen(v);
-      if (!l) return fail_start("--ops-listen: " + l.error().message);
-      cfg.ops_listen = *l;
-    } else if (k == "--mllp-listen" || k == "--mllp-tls-listen") {
-      auto l = config::parse_listen(v);
-      if (!l) return fail_start(k + ": " + l.error().message);
-      (k == "--mllp-listen" ? cfg.mllp.plain : cfg.mllp.tls) = *l;
-    } else {
-      return fail_start("unknown option '" + k + "' (try --help)");
-    }
+  // The flags override the file.
+  if (o_data->count()) cfg.data_dir = data_dir;
+  if (o_profiles->count()) {
+    cfg.profiles_dir = profiles_dir;
+    cfg.profiles_dir_given = true;
   }
+  if (o_engine->count())
+    if (auto r = config::set_store_engine(store_engine, cfg); !r) return fail_start("--store-engine: " + r.error().message);
+  if (o_conninfo->count()) {
+    cfg.store_conninfo = store_conninfo;
+  }
+  if (o_cert->count()) cfg.tls_cert = tls_cert;
+  if (o_key->count()) cfg.tls_key = tls_key;
+  if (o_ca->count()) cfg.client_ca = client_ca;
+  if (o_level->count()) cfg.log_level = log_level;
+  if (o_crl->count()) cfg.tls_crls = crls;  // the flags replace the file's list
+  if (o_rate->count())
+    if (auto r = config::parse_rate_limit(rate_limit, cfg.limits); !r) return fail_start("--rate-limit: " + r.error().message);
+  auto listen = [](CLI::Option* o, const std::string& v, auto&& set) -> std::optional<std::string> {
+    if (!o->count()) return std::nullopt;
+    auto l = config::parse_listen(v);
+    if (!l) return o->get_name() + ": " + l.error().message;
+    set(*l);
+    return std::nullopt;
+  };
+  for (auto err : {listen(o_https, https_listen, [&](const config::Listen& l) { cfg.https = l; }),
+                   listen(o_ops, ops_listen, [&](const config::Listen& l) { cfg.ops_listen = l; }),
+                   listen(o_mllp, mllp_listen, [&](const config::Listen& l) { cfg.mllp.plain = l; }),
+                   listen(o_mllp_tls, mllp_tls_listen, [&](const config::Listen& l) { cfg.mllp.tls = l; })})
+    if (err) return fail_start(*err);
   if (cfg.log_level == "debug") log::set_level(log::Level::debug);
   else if (cfg.log_level == "warn") log::set_level(log::Level::warn);
   else if (cfg.log_level == "error") log::set_level(log::Level::error);
@@ -620,6 +651,7 @@ int serve(int argc, char** argv) {
 
   if (auto r = check_profiles_dir(cfg); !r) return fail_start(r.error().message);
   if (auto r = config::check_store(cfg); !r) return fail_start(r.error().message);
+  if (auto r = check_start_files(cfg); !r) return fail_start(r.error().message);
 
   // Declared in dependency order: destroyed in reverse, the listener first.
   std::atomic<bool> draining{false};
@@ -671,7 +703,7 @@ int serve(int argc, char** argv) {
       router.add("/render/camhs", render_api.get());
     }
     cohort_api = std::make_unique<fhir::SafeguardingCohortApi>(*core->store, core->policy, cfg.profiles_dir);
-    cohort_api->add_routes(router);
+    cohort_api->add_routes(router, *core->rest);
     // The safeguarding flows' tables and calendar (profiles/area/, profiles/calendar/):
     // a table that does not cover today and next year stops start-up.
     auto area = area::Area::load(cfg.profiles_dir, area::parse_date(model::cpis::utc_today()).value());
@@ -700,6 +732,7 @@ int serve(int argc, char** argv) {
       so.delivery.ca_file = sc.endpoint_ca.empty() ? cfg.client_ca : sc.endpoint_ca;
       so.delivery.cert_file = cfg.tls_cert;
       so.delivery.key_file = cfg.tls_key;
+      so.fanout.search_params = &core->validator.search_params();
       so.fanout.flows = flows;
       subscriptions =
           std::make_unique<events::Subscriptions>(*core->store, std::move(*topics), core->policy, registry, so);

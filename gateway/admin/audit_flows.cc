@@ -214,7 +214,7 @@ Result<std::pair<std::string, std::string>> flow_period(std::string_view query, 
 
 void AuditFlows::handle(net::Request req, net::Respond respond) {
   if (!policy_.allows_operation(req.principal, security::kTrailOperation)) {
-    (void)writes_.record({audit::row(req.principal, "report", "/audit/flows", 403, std::to_string(req.req_id))});
+    (void)writes_.record({audit::row(req.principal, "report", "/audit/flows", 403, req.audit_id())});
     return respond(
         refused(make_error(Errc::forbidden, "role '" + req.principal.role + "' may not read the data-flow reports")));
   }
@@ -231,7 +231,7 @@ void AuditFlows::handle(net::Request req, net::Respond respond) {
     auto groups = store_.summarise_audit(q);
     if (!groups) return (*shared)(refused(groups.error()));
     // The report is itself an audited read of the trail.
-    if (auto a = writes_.record({audit::row(req.principal, "report", "/audit/flows", 200, std::to_string(req.req_id))});
+    if (auto a = writes_.record({audit::row(req.principal, "report", "/audit/flows", 200, req.audit_id())});
         !a)
       return (*shared)(refused(a.error()));
     auto flows = flows_of(*groups);

@@ -325,6 +325,19 @@ std::vector<SchemaProblem> Schema::problems(std::string_view text, size_t max_pr
   return out;
 }
 
+std::pair<size_t, size_t> position_of(std::string_view text, const std::string& pointer) {
+  auto offsets = value_offsets(text);
+  auto it = offsets.find(pointer);
+  if (it == offsets.end()) return {0, 0};
+  return line_column_of(text, it->second);
+}
+
+std::pair<size_t, size_t> line_column_of(std::string_view text, size_t offset) {
+  std::pair<size_t, size_t> out;
+  line_column(text, offset, out.first, out.second);
+  return out;
+}
+
 Result<void> validate_text(std::string_view text, const std::string& name, const Schema& schema) {
   auto problems = schema.problems(text);
   if (problems.empty()) return {};

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "gateway/common/result.h"
@@ -42,6 +43,13 @@ class Schema {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// Where the value at `pointer` starts in `text` (valid JSON), as 1-based
+// {line, column}; for an object member, where its key starts (what an
+// operator looks for). {0, 0} when the text has no such value.
+std::pair<size_t, size_t> position_of(std::string_view text, const std::string& pointer);
+// 1-based {line, column} of a byte offset.
+std::pair<size_t, size_t> line_column_of(std::string_view text, size_t offset);
 
 // Reads `file` and checks it against `schema`. The error lists every
 // problem, one per line, as "FILE:LINE:COLUMN: MESSAGE (at POINTER)".

@@ -11,6 +11,7 @@
 namespace gw::log {
 namespace {
 std::atomic<Level> g_level{Level::info};
+thread_local std::string t_request_id;
 std::mutex g_mu;
 
 void append_value(std::string& out, std::string_view v) {
@@ -63,15 +64,24 @@ void write(Level l, std::string_view event, std::initializer_list<Field> fields)
   line.reserve(128);
   line.append("ts=").append(ts).append(" level=").append(name(l)).append(" event=");
   append_value(line, event);
+  bool has_request_id = false;
   for (const auto& f : fields) {
+    has_request_id = has_request_id || f.key == "request_id";
     line.push_back(' ');
     line.append(f.key).push_back('=');
     append_value(line, f.value);
   }
+  if (!has_request_id && !t_request_id.empty()) line.append(" request_id=").append(t_request_id);
   line.push_back('\n');
   std::lock_guard lock(g_mu);
   std::fwrite(line.data(), 1, line.size(), stderr);
 }
+
+RequestScope::RequestScope(std::string_view request_id) : previous_(std::move(t_request_id)) {
+  t_request_id.assign(request_id);
+}
+RequestScope::~RequestScope() { t_request_id = std::move(previous_); }
+const std::string& current_request_id() { return t_request_id; }
 
 void name_thread(const char* name) { pthread_setname_np(pthread_self(), name); }
 

@@ -37,6 +37,22 @@ inline void debug(std::string_view event, std::initializer_list<Field> f = {}) {
   if (level() <= Level::debug) write(Level::debug, event, f);
 }
 
+// While one is alive on a thread, every line that thread writes carries
+// request_id=<id>: the lines of a request's handling, whatever layer writes
+// them. Scopes nest (the inner one wins until it ends).
+class RequestScope {
+ public:
+  explicit RequestScope(std::string_view request_id);
+  ~RequestScope();
+  RequestScope(const RequestScope&) = delete;
+  RequestScope& operator=(const RequestScope&) = delete;
+
+ private:
+  std::string previous_;
+};
+// The id of the innermost live scope on this thread ("" outside one).
+const std::string& current_request_id();
+
 // Names the calling thread (at most 15 characters) so that top, perf and a
 // core dump say which part of the gateway a thread is: gw-writer, gw-net...
 void name_thread(const char* name);

@@ -1,7 +1,15 @@
 #include "gateway/common/metrics.h"
 
+#include <dirent.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <sstream>
 
 namespace gw::metrics {
 
@@ -67,11 +75,61 @@ Histogram& Registry::histogram(const std::string& name, const std::string& help,
 }
 
 namespace {
+// The shortest text that reads back as the same double, in %g style (fixed
+// unless the exponent is below -4 or large): a bound configured
+// as 0.00025 is printed le="0.00025", not le="0.00025000000000000001".
 std::string fmt_double(double d) {
+  if (std::isinf(d)) return d > 0 ? "+Inf" : "-Inf";
+  if (std::isnan(d)) return "NaN";
   char b[64];
-  std::snprintf(b, sizeof b, "%.17g", d);
-  return b;
+  auto [end, ec] = std::to_chars(b, b + sizeof b, d, std::chars_format::general);
+  if (ec != std::errc()) return "NaN";
+  return std::string(b, end);
 }
+
+// The process_* series every Prometheus client library exports (same names
+// and meaning), read from /proc/self on each scrape.
+void render_process(std::string& out) {
+  const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+  const double page = static_cast<double>(sysconf(_SC_PAGESIZE));
+  auto series = [&](const char* name, const char* type, const char* help, double v) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " +
+           fmt_double(v) + "\n";
+  };
+  std::ifstream stat_file("/proc/self/stat");
+  std::string stat((std::istreambuf_iterator<char>(stat_file)), std::istreambuf_iterator<char>());
+  // Fields after the command name, which is in parentheses and may hold spaces.
+  size_t close = stat.rfind(')');
+  if (close != std::string::npos && ticks > 0) {
+    std::istringstream in(stat.substr(close + 2));
+    std::vector<std::string> f;  // f[0] is field 3 (state)
+    for (std::string x; in >> x;) f.push_back(x);
+    auto field = [&](size_t n) { return n >= 3 && n - 3 < f.size() ? std::strtod(f[n - 3].c_str(), nullptr) : 0.0; };
+    series("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.",
+           (field(14) + field(15)) / ticks);
+    series("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", field(24) * page);
+    series("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.", field(23));
+    series("process_threads", "gauge", "Number of OS threads in the process.", field(20));
+    double btime = 0;
+    std::ifstream proc_stat("/proc/stat");
+    for (std::string line; std::getline(proc_stat, line);)
+      if (line.rfind("btime ", 0) == 0) btime = std::strtod(line.c_str() + 6, nullptr);
+    if (btime > 0)
+      series("process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.",
+             btime + field(22) / ticks);
+  }
+  if (DIR* d = opendir("/proc/self/fd")) {
+    double n = 0;
+    while (dirent* e = readdir(d))
+      if (e->d_name[0] != '.') ++n;
+    closedir(d);
+    series("process_open_fds", "gauge", "Number of open file descriptors.", n - 1);  // less the one reading it
+  }
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+    series("process_max_fds", "gauge", "Maximum number of open file descriptors.", static_cast<double>(rl.rlim_cur));
+}
+
 std::string with_labels(const std::string& name, const std::string& labels, const std::string& extra = "") {
   std::string l = labels;
   if (!extra.empty()) l = l.empty() ? extra : l + "," + extra;
@@ -96,6 +154,10 @@ std::string Registry::render() const {
       out += with_labels(name + "_count", l) + " " + std::to_string(h->count()) + "\n";
     }
   }
+  render_process(out);
+  out += "# HELP cpis_gateway_build_info The version of this binary (always 1).\n"
+         "# TYPE cpis_gateway_build_info gauge\n"
+         "cpis_gateway_build_info{version=\"" GW_VERSION "\"} 1\n";
   return out;
 }
 

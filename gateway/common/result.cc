@@ -18,6 +18,7 @@ class Category final : public boost::system::error_category {
       case Errc::version_conflict: return "version conflict";
       case Errc::method_not_allowed: return "method not allowed";
       case Errc::unsupported_media: return "unsupported media type";
+      case Errc::not_acceptable: return "not acceptable";
       case Errc::too_large: return "too large";
       case Errc::forbidden: return "forbidden";
       case Errc::unauthenticated: return "unauthenticated";
@@ -51,6 +52,7 @@ int http_status_for(Errc e) noexcept {
     case Errc::version_conflict: return 412;
     case Errc::method_not_allowed: return 405;
     case Errc::unsupported_media: return 415;
+    case Errc::not_acceptable: return 406;
     case Errc::too_large: return 413;
     case Errc::forbidden: return 403;
     case Errc::unauthenticated: return 401;
@@ -72,6 +74,7 @@ const char* fhir_issue_code_for(Errc e) noexcept {
     case Errc::version_conflict: return "conflict";
     case Errc::method_not_allowed: return "not-supported";
     case Errc::unsupported_media: return "not-supported";
+    case Errc::not_acceptable: return "not-supported";
     case Errc::too_large: return "too-costly";
     case Errc::forbidden: return "forbidden";
     case Errc::unauthenticated: return "login";

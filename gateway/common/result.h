@@ -18,6 +18,7 @@ enum class Errc {
   version_conflict,   // 412: If-Match did not match, or conditional matched >1
   method_not_allowed, // 405
   unsupported_media,  // 415
+  not_acceptable,     // 406: no representation the Accept header allows
   too_large,          // 413
   forbidden,          // 403: policy said no
   unauthenticated,    // 401

@@ -2,16 +2,19 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <charconv>
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <optional>
 #include <set>
 #include <sstream>
 
 #include "gateway/common/json.h"
+#include "gateway/common/json_schema.h"
 
 namespace gw::config {
 
@@ -45,8 +48,13 @@ Result<int64_t> want_int(const Value& v, const std::string& path, int64_t lo, in
   return n;
 }
 
+// Where parse_config collects every problem of a file (so the operator
+// fixes them in one pass); null outside it, and each_member stops at the first.
+thread_local std::vector<Error>* t_problems = nullptr;
+
 // Walks one JSON object; on_key returns false for a key it does not know.
 // Duplicate keys are refused because RapidJSON would silently keep one of them.
+// A wrong member is collected and the walk goes on to the next.
 template <class F>
 Result<void> each_member(const Value& obj, const std::string& path, F&& on_key) {
   if (!obj.IsObject()) return bad(path, "must be an object");
@@ -54,12 +62,30 @@ Result<void> each_member(const Value& obj, const std::string& path, F&& on_key) 
   for (const auto& m : obj.GetObject()) {
     std::string_view key(m.name.GetString(), m.name.GetStringLength());
     std::string p = child(path, key);
-    if (!seen.insert(key).second) return bad(p, "appears more than once");
-    Result<bool> known = on_key(key, m.value, p);
-    if (!known) return known.error();
-    if (!*known) return make_error(Errc::invalid_input, p + " is not a known setting", p);
+    std::optional<Error> problem;
+    if (!seen.insert(key).second) {
+      problem = bad(p, "appears more than once");
+    } else {
+      Result<bool> known = on_key(key, m.value, p);
+      if (!known) problem = known.error();
+      else if (!*known) problem = make_error(Errc::invalid_input, p + " is not a known setting", p);
+    }
+    if (!problem) continue;
+    if (!t_problems) return *problem;
+    t_problems->push_back(std::move(*problem));
   }
   return {};
+}
+
+// "mllp.allow[0].cidr" -> "/mllp/allow/0/cidr"
+std::string pointer_of(std::string_view path) {
+  std::string out;
+  if (!path.empty()) out.push_back('/');
+  for (char c : path) {
+    if (c == '.' || c == '[') out.push_back('/');
+    else if (c != ']') out.push_back(c);
+  }
+  return out;
 }
 
 constexpr int64_t kMaxMs = 3'600'000;  // an hour: anything longer is a typo, not a timeout
@@ -424,11 +450,50 @@ Result<Listen> parse_listen(std::string_view s) {
   return out;
 }
 
+namespace {
+
+// Every problem of the text, each as "NAME:LINE:COLUMN: path message" with
+// its expression the key's path; on success the Config.
+Result<Config> parse_config_named(std::string_view json_text, const std::string& name, std::vector<Error>& problems);
+
+std::string at(std::string_view text, const std::string& name, const std::string& path) {
+  auto [line, column] = json::position_of(text, pointer_of(path));
+  if (line == 0) return name + ": ";
+  return name + ":" + std::to_string(line) + ":" + std::to_string(column) + ": ";
+}
+
+}  // namespace
+
 Result<Config> parse_config(std::string_view json_text) {
-  auto doc = json::parse(json_text);
-  if (!doc) return make_error(Errc::invalid_input, "config: " + doc.error().message);
-  if (!doc->IsObject()) return make_error(Errc::invalid_input, "config must be a JSON object");
+  std::vector<Error> problems;
+  auto c = parse_config_named(json_text, "config", problems);
+  if (c || problems.size() <= 1) return c;
+  // Every problem, one a line; the first one's path as the expression.
+  Error e = problems.front();
+  for (size_t i = 1; i < problems.size(); ++i) e.message += "\n" + problems[i].message;
+  return e;
+}
+
+namespace {
+
+Result<Config> parse_config_named(std::string_view json_text, const std::string& name, std::vector<Error>& problems) {
+  json::Document parsed;
+  parsed.Parse(json_text.data(), json_text.size());
+  if (parsed.HasParseError()) {
+    auto [line, column] = json::line_column_of(json_text, parsed.GetErrorOffset());
+    Error e = make_error(Errc::invalid_input, name + ":" + std::to_string(line) + ":" + std::to_string(column) +
+                                                  ": not valid JSON: " + rapidjson::GetParseError_En(parsed.GetParseError()));
+    problems.push_back(e);
+    return e;
+  }
+  auto doc = &parsed;
+  if (!doc->IsObject()) {
+    problems.push_back(make_error(Errc::invalid_input, "config must be a JSON object"));
+    return problems.back();
+  }
   Config c;
+  std::vector<Error> found;
+  t_problems = &found;
   auto r = each_member(*doc, "", [&](std::string_view k, const Value& v, const std::string& p) -> Result<bool> {
     if (k == "data_dir") return set_string(v, p, false, c.data_dir);
     if (k == "profiles_dir") {
@@ -466,9 +531,18 @@ Result<Config> parse_config(std::string_view json_text) {
     }
     return false;
   });
-  if (!r) return r.error();
-  return c;
+  t_problems = nullptr;
+  if (!r) found.insert(found.begin(), r.error());
+  if (found.empty()) return c;
+  for (auto& e : found) {
+    // parse_config alone keeps the bare messages; a named file gets positions.
+    if (name != "config") e.message = at(json_text, name, e.expression) + e.message;
+    problems.push_back(e);
+  }
+  return problems.front();
 }
+
+}  // namespace
 
 Result<Config> load_config_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -478,10 +552,15 @@ Result<Config> load_config_file(const std::string& path) {
   std::ostringstream text;
   text << in.rdbuf();
   if (in.bad()) return make_error(Errc::invalid_input, "cannot read config file " + path);
-  auto c = parse_config(text.str());
+  std::vector<Error> problems;
+  auto c = parse_config_named(text.str(), path, problems);
   if (!c) {
-    Error e = c.error();
-    e.message = "config file " + path + ": " + e.message;
+    // "N problems in FILE" and each as FILE:LINE:COLUMN: message, like the profile checks.
+    Error e = problems.empty() ? c.error() : problems.front();
+    size_t n = std::max<size_t>(problems.size(), 1);
+    e.message = "config file " + path + ": " + std::to_string(n) + " problem" + (n == 1 ? "" : "s");
+    if (problems.empty()) e.message += "\n  " + c.error().message;
+    for (const auto& p : problems) e.message += "\n  " + p.message;
     return e;
   }
   return c;

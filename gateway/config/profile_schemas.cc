@@ -20,6 +20,7 @@ constexpr Checked kChecked[] = {
     {"access.schema.json", "policy/access.json", false},
     {"topic.schema.json", "topics", true},
     {"rules.schema.json", "rules", true},
+    {"search.schema.json", "search/params.json", false},
 };
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include "gateway/common/issues.h"
 #include "gateway/common/json_out.h"
 #include "gateway/common/log.h"
+#include "gateway/events/patient_refs.h"
 #include "gateway/model/bundle.h"
 #include "gateway/model/cpis_plan.h"
 #include "gateway/model/resource_text.h"
@@ -436,7 +437,7 @@ void trail_search(CpisContext& ctx, Request req, Respond respond) {
   const char* route = "audit_trail";
   bool whole_trail = ctx.policy.allows_operation(req.principal, cpis::kTrailOperation);
   if (!whole_trail && !ctx.policy.allows(req.principal, "AuditEvent", "search")) {
-    (void)ctx.writes.record({audit::row(req.principal, "audit-search", "AuditEvent", 403, std::to_string(req.req_id))});
+    (void)ctx.writes.record({audit::row(req.principal, "audit-search", "AuditEvent", 403, req.audit_id())});
     return respond(access_denied(route));
   }
   auto q = audit::parse_trail_query(req.query, kMaxTrailPage);
@@ -448,7 +449,7 @@ void trail_search(CpisContext& ctx, Request req, Respond respond) {
     auto page = ctx.store.search_audit(q);
     if (!page) return respond(error_response(page.error(), route));
     if (auto a = ctx.writes.record({audit::row(req.principal, "audit-search", "AuditEvent", 200,
-                                               std::to_string(req.req_id))});
+                                               req.audit_id())});
         !a)
       return respond(error_response(a.error(), route));
     Response resp;
@@ -479,7 +480,7 @@ void CpisApi::search(const std::string& type, Request req, Respond respond) {
   bool allowed = type == "AuditEvent" ? ctx_.policy.allows(req.principal, "AuditEvent", "search")
                                       : ctx_.policy.allows_operation(req.principal, cpis::kQueryOperation);
   if (!allowed) {
-    (void)ctx_.writes.record({audit::row(req.principal, "search", type + "?patient:identifier", 403, std::to_string(req.req_id))});
+    (void)ctx_.writes.record({audit::row(req.principal, "search", type + "?patient:identifier", 403, req.audit_id())});
     return respond(access_denied(route));
   }
   Query q;
@@ -582,12 +583,14 @@ void CpisApi::flags(Request req, Respond respond, Query q) {
       stored = std::move(*page);
     }
     std::vector<std::string> derived;
+    events::StoreLookup lookup(ctx_.store);  // the child's NHS number on the Flag's subject
     for (const auto& plan : plans->in_scope) {
       auto d = json::parse(plan.body);
       if (!d) continue;
       // Not stored, so not addressable: a urn:uuid names the entry.
-      derived.push_back("{\"fullUrl\":" + model::quoted("urn:uuid:" + model::new_uuid()) +
-                        ",\"resource\":" + cpis::derived_flag(*d, plan.id) + ",\"search\":{\"mode\":\"match\"}}");
+      derived.push_back("{\"fullUrl\":" + model::quoted("urn:uuid:" + model::new_uuid()) + ",\"resource\":" +
+                        events::identify_subjects_text(cpis::derived_flag(*d, plan.id), lookup) +
+                        ",\"search\":{\"mode\":\"match\"}}");
     }
     std::string body = model::searchset_bundle(ctx_.base(req), "Flag", req.query, stored, kMaxFlagsInView, 0, {}, {}, derived);
     answer_after_recording(req, respond, q, "Flag", plans->patient_id, ids_of(plans->in_scope), std::move(body), route);
@@ -602,7 +605,7 @@ void CpisApi::answer_after_recording(const Request& req, Respond& respond, const
                                      std::string body, const char* route) {
   std::string patient_ref = patient_id.empty() ? std::string() : "Patient/" + patient_id;
   bool record = q.unscheduled.value_or(false) && !plan_ids.empty();
-  store::AuditRow row = audit::row(req.principal, "search", type + "?patient:identifier", 200, std::to_string(req.req_id), patient_ref);
+  store::AuditRow row = audit::row(req.principal, "search", type + "?patient:identifier", 200, req.audit_id(), patient_ref);
   row.detail = std::string(q.unscheduled ? (*q.unscheduled ? "cpis unscheduled" : "cpis scheduled") : "cpis") +
                "; plans in scope: " + std::to_string(plan_ids.size());
   // What the data-flow reports count: plans found, and unscheduled care as
@@ -643,7 +646,7 @@ void CpisApi::answer_after_recording(const Request& req, Respond& respond, const
   e.resource = std::make_shared<json::Document>(std::move(*doc));
   write::Request w;
   w.who = req.principal;
-  w.request_id = std::to_string(req.req_id);
+  w.request_id = req.audit_id();
   w.internal = true;
   w.entries.push_back(std::move(e));
   w.audit.push_back(std::move(row));
@@ -690,7 +693,7 @@ void CpisApi::audit_events(Request req, Respond respond, Query q) {
                 if (!whole_trail) page.total = static_cast<int64_t>(page.items.size());
               }
               if (auto r = ctx_.writes.record({audit::row(req.principal, "search", "AuditEvent?patient:identifier", 200,
-                                                          std::to_string(req.req_id), patient_ref)});
+                                                          req.audit_id(), patient_ref)});
                   !r)
                 return respond(error_response(r.error(), route));
               Response resp;

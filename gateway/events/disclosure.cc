@@ -250,7 +250,7 @@ std::string fingerprint(const std::string& focus_ref, const std::vector<std::str
 
 void add_to_unit(const Topic& topic, const SubscriptionSpec& sub, const Disclosure& disclosure,
                  const std::string& source, int64_t change_seq, const std::string& patient_ref,
-                 const std::string& content, store::UnitOfWork& unit) {
+                 const std::string& content, store::UnitOfWork& unit, const model::SearchParamTable* search_params) {
   json::Document copy;
   copy.CopyFrom(disclosure.resource, copy.GetAllocator());
   store::WriteOp op;
@@ -258,7 +258,9 @@ void add_to_unit(const Topic& topic, const SubscriptionSpec& sub, const Disclosu
   op.type = "Communication";
   op.id = disclosure.id;
   op.body = model::storage_text(copy, "Communication", copy.GetAllocator());
-  op.index = model::index_entries("Communication", copy);
+  // Indexed as any write of a Communication is (the declared parameters too).
+  op.index = search_params ? model::index_entries("Communication", copy, *search_params)
+                           : model::index_entries("Communication", copy);
   unit.ops.push_back(std::move(op));
   store::NewEvent e;
   e.subscription = sub.id;

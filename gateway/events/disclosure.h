@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "gateway/common/json.h"
+#include "gateway/model/search_decl.h"
 #include "gateway/events/matcher.h"
 #include "gateway/events/relations.h"
 #include "gateway/events/subscription.h"
@@ -55,7 +56,8 @@ std::optional<Disclosure> flow_communication(const Topic& topic, const Subscript
 // from ("Encounter/<id>", "Timer/<key>").
 void add_to_unit(const Topic& topic, const SubscriptionSpec& sub, const Disclosure& disclosure,
                  const std::string& source, int64_t change_seq, const std::string& patient_ref,
-                 const std::string& content, store::UnitOfWork& unit);
+                 const std::string& content, store::UnitOfWork& unit,
+                 const model::SearchParamTable* search_params = nullptr);  // nullptr: built-in index rows only
 
 // The shareable lines of a focus (Communication.payload), or nullopt when it
 // is not a kind this knows. Compared across versions so that an extract

@@ -171,7 +171,8 @@ bool Dispatcher::add_disclosure(const Topic& topic, const SubscriptionSpec& sub,
                                 const json::Value& focus, const Decision& d, Lookup& lookup, store::UnitOfWork& unit) {
   auto disclosure = derive_disclosure(topic, sub, ch, focus, d, lookup);
   if (!disclosure) return false;
-  add_to_unit(topic, sub, *disclosure, ch.type + "/" + ch.id, ch.seq, d.patient_ref, d.content, unit);
+  add_to_unit(topic, sub, *disclosure, ch.type + "/" + ch.id, ch.seq, d.patient_ref, d.content, unit,
+              opts_.search_params);
   disclosures_total_->inc();
   return true;
 }

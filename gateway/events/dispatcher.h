@@ -21,6 +21,7 @@
 #include "gateway/events/relations.h"
 #include "gateway/events/subscription.h"
 #include "gateway/events/topics.h"
+#include "gateway/model/search_decl.h"
 #include "gateway/events/feed_position.h"
 #include "gateway/security/policy.h"
 #include "gateway/store/store.h"
@@ -52,6 +53,9 @@ struct DispatcherOptions {
   int page = 500;                               // changes per transaction
   std::chrono::milliseconds poll{1000};         // re-check without a wake-up
   std::string cursor_name = "subscriptions";
+  // The declared search parameters the Communications it derives are indexed
+  // by (as any write's); nullptr: the built-in ones only.
+  const model::SearchParamTable* search_params = nullptr;
   // The area's tables and the date for topics of the relations route
   // (relations.h); without them those topics hear nothing.
   std::shared_ptr<const FlowContext> flows{};

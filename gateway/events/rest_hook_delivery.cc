@@ -10,6 +10,7 @@
 #include "gateway/common/log.h"
 #include "gateway/delivery/https_poster.h"
 #include "gateway/events/notification.h"
+#include "gateway/events/patient_refs.h"
 #include "gateway/model/resource_text.h"
 #include "gateway/delivery/tls_client.h"
 
@@ -495,6 +496,7 @@ void RestHookDelivery::serve(const std::string& id) {
     n.type = "event-notification";
     n.events_since_start = evs->back().number;
     n.content = spec->content;
+    StoreLookup lookup(store_);  // the NHS numbers of the resources' subjects
     for (const auto& e : *evs) {
       NotificationEvent ne;
       ne.number = e.number;
@@ -504,7 +506,8 @@ void RestHookDelivery::serve(const std::string& id) {
       ne.focus_version = e.focus_version;
       ne.interaction = e.interaction;
       if (e.content == "full-resource") {
-        if (auto r = store_.vread(e.focus_type, e.focus_id, e.focus_version)) ne.resource_json = model::served_text(*r);
+        if (auto r = store_.vread(e.focus_type, e.focus_id, e.focus_version))
+          ne.resource_json = identify_subjects_text(model::served_text(*r), lookup);
       }
       n.events.push_back(std::move(ne));
     }

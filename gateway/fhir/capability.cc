@@ -10,88 +10,137 @@
 namespace gw::fhir {
 
 namespace {
-struct ParamDoc {
-  const char* name;
-  const char* type;
-  const char* doc;
-};
 
-ParamDoc describe(const std::string& p) {
-  if (p == "_id") return {"_id", "token", "Logical id of the resource"};
-  if (p == "_lastUpdated") return {"_lastUpdated", "date", "When the resource version last changed (ge, gt, le, lt, eq, sa, eb)"};
-  if (p == "identifier") return {"identifier", "token", "Business identifier, system|value; NHS numbers are normalised"};
-  if (p == "patient") return {"patient", "reference", "The patient the resource is about (Patient/id)"};
-  if (p == "subject") return {"subject", "reference", "The subject of the resource (Patient/id)"};
-  if (p == "patient:identifier") return {"patient:identifier", "token", "Chained: the patient's identifier, e.g. the NHS number"};
-  if (p == "subject:identifier") return {"subject:identifier", "token", "Chained: the subject's identifier"};
-  return {nullptr, "token", ""};
+using ParamDoc = SearchParamDoc;
+
+// The built-in parameters (model/search_params.h) with their types.
+ParamDoc built_in(const std::string& p) {
+  if (p == "_id") return {p, "token", "Logical id of the resource"};
+  if (p == "_lastUpdated") return {p, "date", "When the resource version last changed (eq ne lt gt le ge sa eb)"};
+  if (p == "identifier") return {p, "token", "Business identifier, system|value; NHS numbers are normalised"};
+  if (p == "patient")
+    return {p, "reference", "The patient the resource is about: Patient/id, or patient:identifier=system|value "
+                            "(e.g. the NHS number)"};
+  if (p == "subject")
+    return {p, "reference", "The subject of the resource: Patient/id, or subject:identifier=system|value"};
+  return {p, "token", ""};
 }
 
-// The operations of a type: the built-in ones and those features added.
-void write_operations(json::Writer& w, const std::string& type, const std::vector<OperationDoc>& extra) {
-  std::vector<OperationDoc> ops;
-  if (type == "Patient") {
-    ops.push_back({type, "safeguarding-cohort", "https://cpis-gateway.nhs.uk/OperationDefinition/safeguarding-cohort",
-                   "POST a Parameters resource with one nhsNumber (valueString or valueIdentifier) per person on your "
-                   "caseload; the answer says, for each person your organisation cares for, whether they are on a CP-IS "
-                   "plan in scope and which of their linked children are (plan type, local authority, emergency-duty "
-                   "number). Roles camhs, adult-mental-health, substance-misuse."});
-    ops.push_back({type, "everything", "http://hl7.org/fhir/OperationDefinition/Patient-everything",
-                   "GET only; _count and _offset page the Patient and every resource whose patient/subject it is; "
-                   "content the caller may not see (sensitivity labels, types its role may not search) is neither "
-                   "returned nor counted."});
+bool has(const std::vector<std::string>& v, const char* x) { return std::find(v.begin(), v.end(), x) != v.end(); }
+
+class StatementWriter {
+ public:
+  StatementWriter() : w_(buf_) {}
+  json::Writer& w() { return w_; }
+  void s(const std::string& v) { w_.String(v.c_str(), static_cast<json::SizeType>(v.size())); }
+  void key_string(const char* k, const std::string& v) {
+    w_.Key(k);
+    s(v);
   }
-  for (const auto& o : extra)
-    if (o.type == type) ops.push_back(o);
-  if (ops.empty()) return;
-  w.Key("operation");
+  void strings(const char* key, const std::vector<std::string>& values) {
+    if (values.empty()) return;
+    w_.Key(key);
+    w_.StartArray();
+    for (const auto& v : values) s(v);
+    w_.EndArray();
+  }
+  void codes(const char* key, const std::vector<std::string>& values) {
+    w_.Key(key);
+    w_.StartArray();
+    for (const auto& v : values) {
+      w_.StartObject();
+      key_string("code", v);
+      w_.EndObject();
+    }
+    w_.EndArray();
+  }
+  std::string text() const { return std::string(buf_.GetString(), buf_.GetSize()); }
+
+ private:
+  json::Buffer buf_;
+  json::Writer w_;
+};
+
+// searchInclude: this type's own patient/subject references; searchRevInclude
+// (Patient only): every type's references to a Patient (search_params.cc).
+std::vector<std::string> refs_of(const std::string& t) {
+  std::vector<std::string> out;
+  auto params = model::supported_search_params(t);
+  for (const char* p : {"patient", "subject"})
+    if (has(params, p)) out.push_back(t + ":" + p);
+  return out;
+}
+
+void write_operations(StatementWriter& sw, const std::string& type, const Capabilities& declared) {
+  bool any = false;
+  for (const auto& op : declared.operations) {
+    if (op.type != type) continue;
+    if (!any) {
+      sw.w().Key("operation");
+      sw.w().StartArray();
+      any = true;
+    }
+    sw.w().StartObject();
+    sw.key_string("name", op.name);
+    sw.key_string("definition", op.definition);
+    if (!op.documentation.empty()) sw.key_string("documentation", op.documentation);
+    sw.w().EndObject();
+  }
+  if (any) sw.w().EndArray();
+}
+
+void write_extensions(StatementWriter& sw, const std::string& type, const Capabilities& declared) {
+  bool any = false;
+  for (const auto& e : declared.extensions) {
+    if (e.type != type) continue;
+    if (!any) {
+      sw.w().Key("extension");
+      sw.w().StartArray();
+      any = true;
+    }
+    sw.w().StartObject();
+    sw.key_string("url", e.url);
+    sw.key_string("valueCanonical", e.value_canonical);
+    sw.w().EndObject();
+  }
+  if (any) sw.w().EndArray();
+}
+
+void write_search_params(StatementWriter& sw, const std::string& type, const write::Validator& validator,
+                         const Capabilities& declared) {
+  std::vector<ParamDoc> params;
+  auto own = std::find_if(declared.searches.begin(), declared.searches.end(),
+                          [&](const SearchDecl& s) { return s.type == type; });
+  if (own != declared.searches.end()) {
+    params = own->params;
+  } else {
+    // A name with a modifier or chain (patient:identifier) is not a parameter
+    // of its own: the documentation of the parameter says it.
+    for (const auto& p : model::supported_search_params(type))
+      if (p.find(':') == std::string::npos) params.push_back(built_in(p));
+    for (const auto* d : validator.search_params().of(type))
+      params.push_back({d->name, model::param_type_name(d->type), d->doc});
+  }
+  if (params.empty()) return;
+  auto& w = sw.w();
+  w.Key("searchParam");
   w.StartArray();
-  for (const auto& o : ops) {
+  for (const auto& p : params) {
     w.StartObject();
-    w.Key("name");
-    w.String(o.name.c_str(), static_cast<json::SizeType>(o.name.size()));
-    w.Key("definition");
-    w.String(o.definition.c_str(), static_cast<json::SizeType>(o.definition.size()));
-    w.Key("documentation");
-    w.String(o.documentation.c_str(), static_cast<json::SizeType>(o.documentation.size()));
+    sw.key_string("name", p.name);
+    sw.key_string("type", p.type);
+    if (!p.documentation.empty()) sw.key_string("documentation", p.documentation);
     w.EndObject();
   }
   w.EndArray();
 }
 
-bool has(const std::vector<std::string>& v, const char* x) { return std::find(v.begin(), v.end(), x) != v.end(); }
-
-// searchInclude: this type's own patient/subject references; searchRevInclude
-// (Patient only): every type's references to a Patient (search_params.cc).
-void write_includes(json::Writer& w, const std::string& type, const std::vector<std::string>& types) {
-  auto strings = [&](const char* key, const std::vector<std::string>& values) {
-    if (values.empty()) return;
-    w.Key(key);
-    w.StartArray();
-    for (const auto& v : values) w.String(v.c_str(), static_cast<json::SizeType>(v.size()));
-    w.EndArray();
-  };
-  auto refs_of = [](const std::string& t) {
-    std::vector<std::string> out;
-    auto params = model::supported_search_params(t);
-    for (const char* p : {"patient", "subject"})
-      if (has(params, p)) out.push_back(t + ":" + p);
-    return out;
-  };
-  strings("searchInclude", refs_of(type));
-  if (type != "Patient") return;
-  std::vector<std::string> rev;
-  for (const auto& t : types)
-    for (auto& r : refs_of(t)) rev.push_back(std::move(r));
-  strings("searchRevInclude", rev);
-}
 }  // namespace
 
 std::string capability_statement_json(const write::Validator& validator, const security::Policy& policy,
-                                      const std::vector<OperationDoc>& extra) {
-  json::Buffer buf;
-  json::Writer w(buf);
-  auto s = [&](const std::string& v) { w.String(v.c_str(), static_cast<json::SizeType>(v.size())); };
+                                      const Capabilities& declared) {
+  StatementWriter sw;
+  auto& w = sw.w();
   char date[32];
   std::time_t t = std::time(nullptr);
   std::tm tm{};
@@ -99,87 +148,101 @@ std::string capability_statement_json(const write::Validator& validator, const s
   std::strftime(date, sizeof date, "%Y-%m-%d", &tm);
 
   w.StartObject();
-  w.Key("resourceType"); s("CapabilityStatement");
-  w.Key("status"); s("active");
-  w.Key("date"); s(date);
-  w.Key("publisher"); s("cpis-gateway");
-  w.Key("kind"); s("instance");
+  sw.key_string("resourceType", "CapabilityStatement");
+  sw.key_string("status", "active");
+  sw.key_string("date", date);
+  sw.key_string("publisher", "cpis-gateway");
+  sw.key_string("kind", "instance");
   w.Key("software");
   w.StartObject();
-  w.Key("name"); s("cpis-gateway");
-  w.Key("version"); s(GW_VERSION);
+  sw.key_string("name", "cpis-gateway");
+  sw.key_string("version", GW_VERSION);
   w.EndObject();
   w.Key("implementation");
   w.StartObject();
-  w.Key("description"); s("cpis-gateway FHIR R4 API (JSON only, mutual TLS)");
+  sw.key_string("description", "cpis-gateway FHIR R4 API (JSON only, mutual TLS)");
   w.EndObject();
-  w.Key("fhirVersion"); s("4.0.1");
-  w.Key("format");
-  w.StartArray(); s("application/fhir+json"); s("json"); w.EndArray();
+  sw.key_string("fhirVersion", "4.0.1");
+  sw.strings("format", {"application/fhir+json", "json"});
+  sw.strings("patchFormat", {"application/json-patch+json"});
   w.Key("rest");
   w.StartArray();
   w.StartObject();
-  w.Key("mode"); s("server");
+  sw.key_string("mode", "server");
   w.Key("security");
   w.StartObject();
-  w.Key("description");
-  s("Mutual TLS: a client certificate issued by the configured CA is required; the organisation (O=), role (OU=) "
-    "and system (CN=) of its subject decide access, per the policy data in profiles/policy.");
+  sw.key_string("description",
+                "Mutual TLS: a client certificate issued by the configured CA is required; the organisation (O=), "
+                "role (OU=) and system (CN=) of its subject decide access, per the policy data in profiles/policy.");
   w.EndObject();
+
+  // Every type, sorted, whether the REST API or a feature serves it.
+  std::vector<std::string> types = validator.resource_types();
+  for (const auto& r : declared.resources)
+    if (!has(types, r.type.c_str())) types.push_back(r.type);
+  std::sort(types.begin(), types.end());
+
   w.Key("resource");
   w.StartArray();
-  for (const auto& type : validator.resource_types()) {
+  for (const auto& type : types) {
     w.StartObject();
-    w.Key("type"); s(type);
-    w.Key("interaction");
-    w.StartArray();
-    bool read_only = policy.gateway_written(type);
-    for (const char* code : {"read", "vread", "update", "delete", "history-instance", "create", "search-type"}) {
-      std::string_view c = code;
-      if (read_only && (c == "update" || c == "delete" || c == "create")) continue;
-      w.StartObject();
-      w.Key("code"); s(code);
+    sw.key_string("type", type);
+    write_extensions(sw, type, declared);
+    auto feature = std::find_if(declared.resources.begin(), declared.resources.end(),
+                                [&](const ResourceDecl& r) { return r.type == type; });
+    if (feature != declared.resources.end() && !validator.supports(type)) {
+      if (!feature->documentation.empty()) sw.key_string("documentation", feature->documentation);
+      sw.codes("interaction", feature->interactions);
+      write_operations(sw, type, declared);
       w.EndObject();
+      continue;
     }
-    w.EndArray();
-    w.Key("versioning"); s("versioned-update");
-    w.Key("readHistory"); w.Bool(true);
-    w.Key("updateCreate"); w.Bool(!read_only);
-    w.Key("conditionalCreate"); w.Bool(!read_only);
-    w.Key("conditionalUpdate"); w.Bool(!read_only);
-    w.Key("conditionalDelete"); s("not-supported");
-    auto params = model::supported_search_params(type);
-    write_includes(w, type, validator.resource_types());
-    if (!params.empty()) {
-      w.Key("searchParam");
-      w.StartArray();
-      for (const auto& p : params) {
-        ParamDoc d = describe(p);
-        if (d.name == nullptr) continue;
-        w.StartObject();
-        w.Key("name"); s(d.name);
-        w.Key("type"); s(d.type);
-        w.Key("documentation"); s(d.doc);
-        w.EndObject();
-      }
-      w.EndArray();
+    bool read_only = policy.gateway_written(type);
+    std::vector<std::string> interactions;
+    for (const char* code : {"read", "vread", "update", "patch", "delete", "history-instance", "create", "search-type"}) {
+      std::string_view c = code;
+      if (read_only && (c == "update" || c == "patch" || c == "delete" || c == "create")) continue;
+      interactions.emplace_back(code);
     }
-    write_operations(w, type, extra);
+    sw.codes("interaction", interactions);
+    sw.key_string("versioning", "versioned-update");
+    w.Key("readHistory");
+    w.Bool(true);
+    w.Key("updateCreate");
+    w.Bool(!read_only);
+    w.Key("conditionalCreate");
+    w.Bool(!read_only);
+    sw.key_string("conditionalRead", "full-support");
+    w.Key("conditionalUpdate");
+    w.Bool(!read_only);
+    sw.key_string("conditionalDelete", "not-supported");
+    sw.strings("searchInclude", refs_of(type));
+    if (type == "Patient") {
+      std::vector<std::string> rev;
+      for (const auto& t2 : validator.resource_types())
+        for (auto& r : refs_of(t2)) rev.push_back(std::move(r));
+      sw.strings("searchRevInclude", rev);
+    }
+    write_search_params(sw, type, validator, declared);
+    write_operations(sw, type, declared);
     w.EndObject();
   }
   w.EndArray();
-  w.Key("interaction");
+  // Parameters every search takes (FHIR: rest.searchParam).
+  w.Key("searchParam");
   w.StartArray();
-  for (const char* code : {"transaction", "batch"}) {
+  for (const auto& p : model::result_params()) {
     w.StartObject();
-    w.Key("code"); s(code);
+    sw.key_string("name", p);
+    sw.key_string("type", p == "_count" ? "number" : "string");
     w.EndObject();
   }
   w.EndArray();
+  sw.codes("interaction", {"transaction", "batch"});
   w.EndObject();
   w.EndArray();
   w.EndObject();
-  return std::string(buf.GetString(), buf.GetSize());
+  return sw.text();
 }
 
 }  // namespace gw::fhir

@@ -283,7 +283,7 @@ class ParametersWriter {
   json::Writer& w_;
 };
 
-store::AuditRow audit_row(const security::Principal& who, uint64_t req_id, std::string action, std::string entity,
+store::AuditRow audit_row(const security::Principal& who, const std::string& req_id, std::string action, std::string entity,
                           std::string patient_ref) {
   store::AuditRow row;
   row.actor_ods = who.ods;
@@ -293,7 +293,7 @@ store::AuditRow audit_row(const security::Principal& who, uint64_t req_id, std::
   row.entity = std::move(entity);
   row.outcome = "success";
   row.http_status = 200;
-  row.request_id = std::to_string(req_id);
+  row.request_id = req_id;
   row.patient_ref = std::move(patient_ref);
   return row;
 }
@@ -314,7 +314,7 @@ void write_family(ParametersWriter& out, store::Store& store, const std::string&
 
 // The Parameters answer; an audit row per person answered in caseload goes into `audit`.
 std::string answer(store::Store& store, const std::vector<std::string>& hidden, const std::string& today,
-                   const security::Principal& who, uint64_t req_id, const std::vector<Asked>& asked,
+                   const security::Principal& who, const std::string& req_id, const std::vector<Asked>& asked,
                    const std::vector<Issue>& issues, store::UnitOfWork& audit) {
   events::StoreLookup caseload(store);
   json::Buffer buf;
@@ -376,9 +376,18 @@ SafeguardingCohortApi::SafeguardingCohortApi(store::Store& store, const security
   definition_ = json::to_string(*doc);
 }
 
-void SafeguardingCohortApi::add_routes(net::Router& router) {
+void SafeguardingCohortApi::add_routes(net::Router& router, RestApi& rest) {
   router.add(std::string(kPath), this);
   router.add(std::string(kDefinitionPath), this);
+  rest.declare(OperationDecl{
+      "Patient", "safeguarding-cohort", "https://cpis-gateway.nhs.uk/OperationDefinition/safeguarding-cohort",
+      "POST a Parameters resource with one nhsNumber (valueString or valueIdentifier) per person on your caseload; "
+      "the answer says, for each person your organisation cares for, whether they are on a CP-IS plan in scope and "
+      "which of their linked children are (plan type, local authority, emergency-duty number). Roles camhs, "
+      "adult-mental-health, substance-misuse."});
+  rest.declare(ResourceDecl{"OperationDefinition", {"read"},
+                            "The definitions of this server's own operations: GET /fhir/OperationDefinition/"
+                            "safeguarding-cohort"});
 }
 
 void SafeguardingCohortApi::handle(net::Request req, net::Respond respond) {
@@ -405,7 +414,7 @@ void SafeguardingCohortApi::handle(net::Request req, net::Respond respond) {
   auto asked = read_request(req.body, issues);
   if (!asked) return respond(outcome_response(asked.error()));
   auto shared = std::make_shared<net::Respond>(std::move(respond));
-  auto work = [this, shared, who = req.principal, req_id = req.req_id, asked = std::move(*asked),
+  auto work = [this, shared, who = req.principal, req_id = req.audit_id(), asked = std::move(*asked),
                issues = std::move(issues)] {
     store::UnitOfWork audit;
     net::Response resp;

@@ -13,6 +13,7 @@
 #include <functional>
 #include <string>
 
+#include "gateway/fhir/rest.h"
 #include "gateway/net/http.h"
 #include "gateway/security/policy.h"
 #include "gateway/store/store.h"
@@ -31,7 +32,9 @@ class SafeguardingCohortApi final : public net::Handler {
   // plan scope is measured from (injected for tests).
   SafeguardingCohortApi(store::Store& store, const security::Policy& policy, const std::string& profiles_dir,
                         std::function<std::string()> today = {});
-  void add_routes(net::Router& router);
+  // Adds its routes and declares the operation (and its definition) in the
+  // REST API's CapabilityStatement.
+  void add_routes(net::Router& router, RestApi& rest);
   void handle(net::Request req, net::Respond respond) override;
 
  private:

@@ -1,6 +1,7 @@
 #include "gateway/fhir/responses.h"
 
 #include <cctype>
+#include <cstdlib>
 
 #include "gateway/model/bundle.h"
 #include "gateway/model/resource_text.h"
@@ -96,22 +97,58 @@ bool prefer_strict(const Request& req) {
   return p && contains_ci(*p, "handling=strict");
 }
 
-std::optional<Error> check_formats(const Request& req, bool has_body) {
+namespace {
+
+// Whether an Accept header allows FHIR JSON: a media range naming JSON, or
+// application/* or */*, not excluded with q=0.
+bool accepts_json(std::string_view accept) {
+  if (accept.empty()) return true;
+  size_t pos = 0;
+  while (pos <= accept.size()) {
+    size_t comma = accept.find(',', pos);
+    if (comma == std::string_view::npos) comma = accept.size();
+    std::string_view range = accept.substr(pos, comma - pos);
+    pos = comma + 1;
+    size_t semi = range.find(';');
+    std::string_view type = range.substr(0, semi);
+    while (!type.empty() && type.front() == ' ') type.remove_prefix(1);
+    while (!type.empty() && type.back() == ' ') type.remove_suffix(1);
+    bool json = contains_ci(type, "json") || type == "*/*" || type == "application/*";
+    if (!json) continue;
+    std::string_view params = semi == std::string_view::npos ? std::string_view() : range.substr(semi);
+    // "q=0" refuses the range (RFC 9110 12.4.2); any other weight accepts.
+    size_t q = params.find("q=");
+    if (q == std::string_view::npos) q = params.find("Q=");
+    if (q != std::string_view::npos && std::strtod(std::string(params.substr(q + 2, 8)).c_str(), nullptr) <= 0.0)
+      continue;
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::optional<Error> check_formats(const Request& req, BodyFormat body) {
   std::string_view f = format_param(req.query);
   if (!f.empty() && !contains_ci(f, "json")) {
-    return make_error(Errc::unsupported_media, "_format must be json; this server speaks FHIR JSON only", "_format");
+    return make_error(Errc::not_acceptable, "_format must be json; this server answers in FHIR JSON only", "_format");
   }
-  if (auto accept = req.header("accept")) {
-    bool json_ok = accept->empty() || contains_ci(*accept, "json") || contains_ci(*accept, "*/*");
-    if (!json_ok) {
-      return make_error(Errc::unsupported_media,
-                        "Accept must allow application/fhir+json or application/json; this server speaks FHIR JSON only");
-    }
+  if (auto accept = req.header("accept"); accept && f.empty() && !accepts_json(*accept)) {
+    return make_error(Errc::not_acceptable,
+                      "Accept must allow application/fhir+json or application/json; this server answers in FHIR JSON "
+                      "only");
   }
-  if (has_body) {
+  if (body == BodyFormat::resource) {
     auto ct = req.header("content-type");
     if (!ct || !(contains_ci(*ct, "application/fhir+json") || contains_ci(*ct, "application/json"))) {
       return make_error(Errc::unsupported_media, "Content-Type must be application/fhir+json or application/json");
+    }
+  } else if (body == BodyFormat::json_patch) {
+    auto ct = req.header("content-type");
+    if (!ct || !contains_ci(*ct, "application/json-patch+json")) {
+      return make_error(Errc::unsupported_media,
+                        "PATCH takes a JSON Patch: Content-Type must be application/json-patch+json (FHIRPath Patch "
+                        "is not supported)");
     }
   }
   return std::nullopt;

@@ -18,8 +18,10 @@ enum class PreferReturn { representation, minimal, outcome };
 PreferReturn prefer_return(const net::Request& req);
 bool prefer_strict(const net::Request& req);
 
-// JSON only (DESIGN.md): XML or anything else is 415 with an OperationOutcome.
-std::optional<Error> check_formats(const net::Request& req, bool has_body);
+// JSON only: an Accept (or _format) that allows no JSON is 406, a body that
+// is not FHIR JSON (or, for PATCH, JSON Patch) 415, each with an OperationOutcome.
+enum class BodyFormat { none, resource, json_patch };
+std::optional<Error> check_formats(const net::Request& req, BodyFormat body);
 
 net::Response outcome_response(const Error& e, std::string route);
 net::Response issues_response(int status, const std::vector<Issue>& issues, std::string route);

@@ -5,7 +5,9 @@
 
 #include "gateway/audit/audit_rows.h"
 #include "gateway/audit/balp.h"
+#include "gateway/common/clock.h"
 #include "gateway/common/issues.h"
+#include "gateway/common/json_patch.h"
 #include "gateway/cpis/cpis_api.h"
 #include "gateway/fhir/capability.h"
 #include "gateway/fhir/everything.h"
@@ -50,9 +52,8 @@ struct RestApi::Impl {
   const security::Visibility& visibility;
   metrics::Registry& metrics;
   RestOptions opts;
-  std::string capability;
-  std::vector<OperationDoc> operations;
-  std::map<std::string, net::Handler*> operation_handlers;  // "<type>/$<name>"
+  Capabilities declared;
+  std::map<std::string, net::Handler*> operation_handlers;  // "<type>/$<name>" (add_operation)
 
   cpis::CpisApi cpis_api;  // the national CP-IS API's searches (CareTeam, AuditEvent, Flag)
 
@@ -84,7 +85,7 @@ struct RestApi::Impl {
   [[nodiscard]] bool audit_read(const Request& req, Respond& respond, const char* route, std::string action,
                                 std::string entity, int status, std::string patient_ref = {}) {
     auto r = writes.record({audit::row(req.principal, std::move(action), std::move(entity), status,
-                                       std::to_string(req.req_id), std::move(patient_ref))});
+                                       req.audit_id(), std::move(patient_ref))});
     if (r) return true;
     respond(outcome_response(r.error(), route));
     return false;
@@ -130,8 +131,10 @@ struct RestApi::Impl {
     }
     auto seg = split_path(path.substr(5));
     const std::string& m = req.method;
-    bool has_body = m == "POST" || m == "PUT";
-    if (auto e = check_formats(req, has_body && !(seg.size() == 1 && seg[0] == "metadata"))) {
+    BodyFormat body = m == "PATCH" ? BodyFormat::json_patch
+                      : (m == "POST" || m == "PUT") && !(seg.size() == 1 && seg[0] == "metadata") ? BodyFormat::resource
+                                                                                                  : BodyFormat::none;
+    if (auto e = check_formats(req, body)) {
       respond(outcome_response(*e, "fhir_format"));
       return;
     }
@@ -143,7 +146,7 @@ struct RestApi::Impl {
     if (seg.size() == 1 && seg[0] == "metadata") {
       if (m != "GET") return method_not_allowed(m, "metadata accepts GET", respond);
       Response r;
-      r.body = capability;
+      r.body = capability_statement_json(validator, policy, declared);
       r.route = "fhir_metadata";
       respond(std::move(r));
       return;
@@ -179,11 +182,19 @@ struct RestApi::Impl {
       if (m == "GET") return read(std::move(req), std::move(respond), type, id, 0);
       if (m == "PUT") return update(std::move(req), std::move(respond), type, id);
       if (m == "DELETE") return remove(std::move(req), std::move(respond), type, id);
-      return method_not_allowed(m, "an instance accepts GET, PUT and DELETE", respond);
+      if (m == "PATCH") return patch(std::move(req), std::move(respond), type, id);
+      return method_not_allowed(m, "an instance accepts GET, PUT, PATCH and DELETE", respond);
     }
-    if (seg.size() == 3 && seg[2] == "$everything" && type == "Patient") {
-      if (m != "GET") return method_not_allowed(m, "$everything accepts GET", respond);
-      return everything(std::move(req), std::move(respond), id);
+    if (seg.size() == 3 && seg[2].starts_with('$')) {
+      for (const auto& op : kOperations) {
+        if (op.type != type || seg[2].substr(1) != op.name) continue;
+        if (m != op.method) return method_not_allowed(m, "$" + std::string(op.name) + " accepts " + std::string(op.method), respond);
+        return (this->*op.run)(std::move(req), std::move(respond), id);
+      }
+      respond(outcome_response(make_error(Errc::not_found, "no operation " + std::string(seg[2].substr(0, 64)) +
+                                                               " on " + type + " (see /fhir/metadata)"),
+                               "fhir_unknown"));
+      return;
     }
     if (seg[2] != "_history" || seg.size() > 4) {
       respond(outcome_response(make_error(Errc::not_found, "no such FHIR endpoint"), "fhir_unknown"));
@@ -210,27 +221,6 @@ struct RestApi::Impl {
   }
 
   // ---- read / vread ----------------------------------------------------------
-
-  static Response resource_response(const store::StoredResource& r, int status, const std::string& location_base,
-                                    PreferReturn pr, std::string route) {
-    Response resp;
-    resp.status = status;
-    resp.route = std::move(route);
-    resp.headers.emplace_back("ETag", model::etag(r.version));
-    resp.headers.emplace_back("Last-Modified", model::http_date(r.last_updated));
-    if (!location_base.empty()) {
-      resp.headers.emplace_back("Location", location_base + "/" + r.type + "/" + r.id + "/_history/" +
-                                                std::to_string(r.version));
-    }
-    if (pr == PreferReturn::minimal) {
-      resp.body.clear();
-    } else if (pr == PreferReturn::outcome) {
-      resp.body = operation_outcome(std::vector<Issue>{});
-    } else {
-      resp.body = model::served_text(r);
-    }
-    return resp;
-  }
 
   // GET /fhir/AuditEvent/trail-<seq>: one record of the audit trail as a
   // BALP AuditEvent, with the trail search's visibility (commissioners and
@@ -295,8 +285,43 @@ struct RestApi::Impl {
       }
       if (!audit_read(req, respond, route, vid ? "vread" : "read", entity, 200, type == "Patient" ? entity : std::string()))
         return;
+      if (!vid && not_modified(req, *r)) {
+        // Conditional read: the client's copy is current.
+        Response nm;
+        nm.status = 304;
+        nm.route = route;
+        nm.headers.emplace_back("ETag", model::etag(r->version));
+        nm.headers.emplace_back("Last-Modified", model::http_date(r->last_updated));
+        return respond(std::move(nm));
+      }
       respond(resource_response(*r, 200, "", PreferReturn::representation, route));
     });
+  }
+
+  // If-None-Match (an ETag list or *) wins over If-Modified-Since (RFC 9110 13.2.2).
+  static bool not_modified(const Request& req, const store::StoredResource& r) {
+    if (auto inm = req.header("if-none-match")) {
+      std::string_view list = *inm;
+      size_t pos = 0;
+      while (pos <= list.size()) {
+        size_t comma = list.find(',', pos);
+        if (comma == std::string_view::npos) comma = list.size();
+        std::string_view tag = list.substr(pos, comma - pos);
+        while (!tag.empty() && tag.front() == ' ') tag.remove_prefix(1);
+        while (!tag.empty() && tag.back() == ' ') tag.remove_suffix(1);
+        if (tag == "*") return true;
+        if (auto v = write::parse_etag_version(tag); v && *v == r.version) return true;
+        pos = comma + 1;
+      }
+      return false;
+    }
+    if (auto ims = req.header("if-modified-since")) {
+      auto since = model::parse_http_date(*ims);
+      auto changed = clock::parse_iso_ms(r.last_updated);
+      // HTTP dates have whole seconds: a change within the named second is not after it.
+      return since && changed && *changed / 1000 <= *since;
+    }
+    return false;
   }
 
   // ---- history ---------------------------------------------------------------
@@ -331,7 +356,7 @@ struct RestApi::Impl {
   void search(Request req, Respond respond, const std::string& type) {
     if (cpis_api.handles(type, req)) return cpis_api.search(type, std::move(req), std::move(respond));
     if (!check_policy(req, type, "search", respond, "fhir_search")) return;
-    auto parsed = model::parse_search(type, req.query, prefer_strict(req));
+    auto parsed = model::parse_search(validator.search_params(), type, req.query, prefer_strict(req));
     if (!parsed) {
       respond(outcome_response(parsed.error(), "fhir_search"));
       return;
@@ -352,7 +377,53 @@ struct RestApi::Impl {
   static store::ParamConstraint token_constraint(const std::string& param, const std::vector<model::TokenValue>& any) {
     store::ParamConstraint c;
     c.param = param;
-    for (const auto& t : any) c.any_of.emplace_back(t.has_system ? t.system : std::string(), normalise_token_value(t));
+    // "|code" asks for a code without a system; "code" for any system.
+    for (const auto& t : any)
+      c.any_of.emplace_back(!t.has_system ? std::string() : t.system.empty() ? std::string(store::kNoSystem) : t.system,
+                            normalise_token_value(t));
+    return c;
+  }
+
+  // A declared parameter's occurrence as the store's constraint (the index
+  // rows' shapes are model/search_decl.h's).
+  static store::ParamConstraint constraint_of(const model::ParamTerm& t) {
+    store::ParamConstraint c;
+    c.param = t.decl->name;
+    if (t.modifier == "missing") {
+      c.kind = t.missing ? store::MatchKind::missing : store::MatchKind::present;
+      return c;
+    }
+    switch (t.decl->type) {
+      case model::ParamType::string: {
+        c.kind = t.modifier == "exact" ? store::MatchKind::exact
+                 : t.modifier == "contains" ? store::MatchKind::contains
+                                            : store::MatchKind::prefix;
+        // "family" is searched in the "family" rows of "name" (search_decl.h).
+        if (!t.decl->within.empty()) c.param = t.decl->within;
+        for (const auto& v : t.strings)
+          c.any_of.emplace_back(t.decl->within_key,
+                                t.modifier == "exact" ? model::fold_text(v) + model::kFoldSeparator + v : v);
+        return c;
+      }
+      case model::ParamType::token:
+        if (t.modifier == "text") {
+          c.param += ":text";
+          c.kind = store::MatchKind::prefix;
+          for (const auto& v : t.strings) c.any_of.emplace_back("", v);
+          return c;
+        }
+        c = token_constraint(c.param, t.tokens);
+        if (t.modifier == "not") c.kind = store::MatchKind::not_any;
+        return c;
+      case model::ParamType::date:
+        c.kind = store::MatchKind::range;
+        for (const auto& d : t.dates) c.ranges.push_back(store::DateRange{d.prefix, d.low, d.high});
+        return c;
+      case model::ParamType::reference:
+        if (t.modifier == "identifier") return token_constraint(c.param, t.tokens);
+        for (const auto& v : t.strings) c.any_of.emplace_back("", v);
+        return c;
+    }
     return c;
   }
 
@@ -405,6 +476,10 @@ struct RestApi::Impl {
       else if (b.prefix == "le") q.updated_le = b.value;
       else if (b.prefix == "lt" || b.prefix == "eb") q.updated_lt = b.value;
     }
+    for (const auto& t : sr.terms) q.params.push_back(constraint_of(t));
+    for (const auto& k : sr.sort) q.sort.push_back(store::SortKey{k.param, k.descending});
+    if (sr.summary_count) q.count = 0;
+    if (sr.total == "none" && !sr.summary_count) q.want_total = false;
     bool empty = false;
     Error err;
     for (const auto& occ : sr.patient_identifier)
@@ -434,9 +509,13 @@ struct RestApi::Impl {
       included = std::move(*inc);
     }
     if (!audit_read(req, respond, "fhir_search", "search", type + search_param_names(req.query), 200)) return;
+    if (!q.want_total) page.total = -1;
+    if (!sr.elements.empty()) {
+      for (auto& r : page.items) r.body = model::subset_elements(r, sr.elements);
+    }
     Response resp;
     resp.route = "fhir_search";
-    resp.body = model::searchset_bundle(base(req), type, req.query, page, q.count, q.offset, sr.ignored, included);
+    resp.body = model::searchset_bundle(base(req), type, sr.applied_query, page, q.count, q.offset, sr.ignored, included);
     respond(std::move(resp));
   }
 
@@ -449,6 +528,14 @@ struct RestApi::Impl {
     ctx.limit = opts.max_count;
     return ctx;
   }
+
+  // ---- instance operations: what handle() dispatches and metadata lists ----------
+
+  struct InstanceOperation {
+    std::string_view type, name, method, definition, documentation;
+    void (Impl::*run)(Request, Respond, const std::string&);
+  };
+  static const InstanceOperation kOperations[1];
 
   // ---- Patient/$everything ------------------------------------------------------
 
@@ -537,7 +624,7 @@ struct RestApi::Impl {
   write::Request single(const Request& req, write::Entry e) {
     write::Request w;
     w.who = req.principal;
-    w.request_id = std::to_string(req.req_id);
+    w.request_id = req.audit_id();
     w.entries.push_back(std::move(e));
     return w;
   }
@@ -622,6 +709,77 @@ struct RestApi::Impl {
     submit(std::move(req), std::move(respond), std::move(w), route);
   }
 
+  // ---- patch -------------------------------------------------------------------
+  // JSON Patch is applied to the current version read here, and the result
+  // goes through the write service as an update of exactly that version
+  // (If-Match): the same policy and profile checks as PUT, on this side of the
+  // writer, which stays free of JSON work. A concurrent update makes the
+  // If-Match fail; without the client's own If-Match the patch is applied
+  // again to the newer version (a few times), with it the client gets 412.
+
+  void patch(Request req, Respond respond, const std::string& type, const std::string& id) {
+    const char* route = "fhir_patch";
+    if (!check_policy(req, type, "update", respond, route)) return;
+    auto ops = json::parse(req.body);
+    if (!ops) return respond(outcome_response(ops.error(), route));
+    if (!ops->IsArray()) {
+      return respond(outcome_response(
+          make_error(Errc::invalid_input, "a JSON Patch body is an array of operations"), route));
+    }
+    std::optional<int64_t> client_match;
+    if (auto im = req.header("if-match")) {
+      client_match = write::parse_etag_version(*im);
+      if (!client_match) {
+        return respond(outcome_response(make_error(Errc::invalid_input, "If-Match must be an ETag such as W/\"3\""),
+                                        route));
+      }
+    }
+    auto patch_doc = std::make_shared<json::Document>(std::move(*ops));
+    patch_attempt(std::make_shared<Request>(std::move(req)), std::move(respond), type, id, patch_doc, client_match, 3);
+  }
+
+  void patch_attempt(std::shared_ptr<Request> req, Respond respond, std::string type, std::string id,
+                     std::shared_ptr<json::Document> ops, std::optional<int64_t> client_match, int tries) {
+    const char* route = "fhir_patch";
+    on_reader(std::move(respond), route, [=, this](Respond& respond) {
+      auto cur = store.read(type, id);
+      if (!cur || hidden_from(req->principal, *cur, "read")) {
+        Error e = cur ? make_error(Errc::not_found, type + " not found") : cur.error();
+        return respond(outcome_response(e, route));
+      }
+      if (client_match && *client_match != cur->version) {
+        return respond(outcome_response(
+            make_error(Errc::version_conflict, "If-Match does not match the current version"), route));
+      }
+      auto doc = json::parse(model::served_text(*cur));
+      if (!doc) return respond(outcome_response(doc.error(), route));
+      if (auto r = json::apply_patch(*doc, *ops); !r) return respond(outcome_response(r.error(), route));
+      auto rt = doc->IsObject() ? json::get_string(*doc, "resourceType") : std::nullopt;
+      auto pid = doc->IsObject() ? json::get_string(*doc, "id") : std::nullopt;
+      if (!rt || *rt != type || !pid || *pid != id) {
+        return respond(outcome_response(
+            make_error(Errc::unprocessable, "a patch may not change resourceType or id", type + ".id"), route));
+      }
+      write::Entry e;
+      e.method = write::Method::put;
+      e.type = type;
+      e.id = id;
+      e.if_match = cur->version;
+      e.resource = std::make_shared<json::Document>(std::move(*doc));
+      write::Request w = single(*req, std::move(e));
+      auto shape = std::make_shared<write::Request>();
+      shape->entries.push_back(write::Entry{});
+      shape->entries[0].method = write::Method::put;
+      shape->entries[0].type = type;
+      shape->entries[0].id = id;
+      writes.submit(std::move(w), [=, this, respond = std::move(respond)](write::Outcome out) mutable {
+        bool raced = out.failure && out.failure->code == Errc::version_conflict && !client_match && tries > 1;
+        if (raced) return patch_attempt(req, std::move(respond), type, id, ops, client_match, tries - 1);
+        respond(write_response(*req, *shape, out, base(*req), route));
+      });
+    });
+  }
+
   // ---- transaction / batch ----------------------------------------------------
 
   void bundle(Request req, Respond respond) {
@@ -648,7 +806,7 @@ struct RestApi::Impl {
     }
     write::Request w;
     w.who = req.principal;
-    w.request_id = std::to_string(req.req_id);
+    w.request_id = req.audit_id();
     w.mode = batch ? write::Mode::batch : write::Mode::transaction;
     w.action = batch ? "batch" : "transaction";
     w.entries = write::entries_from_bundle(es);
@@ -676,22 +834,43 @@ struct RestApi::Impl {
   }
 };
 
+const RestApi::Impl::InstanceOperation RestApi::Impl::kOperations[1] = {
+    {"Patient", "everything", "GET", "http://hl7.org/fhir/OperationDefinition/Patient-everything",
+     "GET only; _count and _offset page the Patient and every resource whose patient/subject it is; content the "
+     "caller may not see (sensitivity labels, types its role may not search) is neither returned nor counted.",
+     &RestApi::Impl::everything},
+};
+
 RestApi::RestApi(store::Store& store, write::WriteService& writes, const security::Visibility& visibility,
                  metrics::Registry& metrics, RestOptions opts)
     : impl_(std::make_unique<Impl>(store, writes, visibility, metrics, std::move(opts))) {
-  impl_->capability = capability_statement_json(impl_->validator, impl_->policy);
+  // Served by handle() below (the instance-operation table).
+  for (const auto& op : Impl::kOperations)
+    declare(OperationDecl{std::string(op.type), std::string(op.name), std::string(op.definition),
+                          std::string(op.documentation)});
+  // Every AuditEvent search is CP-IS's access trail (CpisApi::handles).
+  declare(SearchDecl{"AuditEvent",
+                     {{"patient", "reference",
+                       "Required, and only as patient:identifier=https://fhir.nhs.uk/Id/nhs-number|<NHS number>: "
+                       "the CP-IS access trail of that child"}}});
 }
+
+void RestApi::declare(OperationDecl op) { impl_->declared.operations.push_back(std::move(op)); }
+void RestApi::declare(ResourceDecl r) { impl_->declared.resources.push_back(std::move(r)); }
+void RestApi::declare(CapabilityExtension e) { impl_->declared.extensions.push_back(std::move(e)); }
+void RestApi::declare(SearchDecl s) { impl_->declared.searches.push_back(std::move(s)); }
 
 RestApi::~RestApi() = default;
 
 void RestApi::handle(net::Request req, net::Respond respond) { impl_->handle(std::move(req), std::move(respond)); }
 
-const std::string& RestApi::capability_statement() const { return impl_->capability; }
+std::string RestApi::capability_statement() const {
+  return capability_statement_json(impl_->validator, impl_->policy, impl_->declared);
+}
 
 void RestApi::add_operation(OperationDoc doc, net::Handler* handler) {
   impl_->operation_handlers[doc.type + "/$" + doc.name] = handler;
-  impl_->operations.push_back(std::move(doc));
-  impl_->capability = capability_statement_json(impl_->validator, impl_->policy, impl_->operations);
+  declare(std::move(doc));  // listed from the same table that routes it
 }
 
 }  // namespace gw::fhir

@@ -36,9 +36,14 @@ class RestApi final : public net::Handler {
   ~RestApi() override;
   void handle(net::Request req, net::Respond respond) override;
 
-  // The CapabilityStatement JSON (built at construction, and again for each
-  // operation added).
-  const std::string& capability_statement() const;
+  // The CapabilityStatement, from the tables the requests are served from.
+  std::string capability_statement() const;
+  // What a feature serves beside the REST API, declared where it adds its
+  // routes (at start-up, before the listener starts).
+  void declare(OperationDecl op);
+  void declare(ResourceDecl r);
+  void declare(CapabilityExtension e);
+  void declare(SearchDecl s);
 
   // A feature's operation on a type: GET/POST /fhir/<type>/<id>/$<name> and
   // /fhir/<type>/$<name> are handed to `handler` (after the JSON-format

@@ -6,6 +6,7 @@
 #include "gateway/common/json.h"
 #include "gateway/common/log.h"
 #include "gateway/events/notification.h"
+#include "gateway/events/patient_refs.h"
 #include "gateway/events/subscription.h"
 #include "gateway/model/resource_text.h"
 #include "gateway/model/search_params.h"
@@ -113,51 +114,29 @@ std::string only_owned(const security::Policy& policy, const std::string& bundle
 SubscriptionApi::SubscriptionApi(RestApi& rest, write::WriteService& writes, events::Subscriptions& subs,
                                  std::string public_base_url)
     : rest_(rest), writes_(writes), subs_(subs), policy_(writes.policy()), public_base_url_(std::move(public_base_url)) {
-  // The CapabilityStatement the REST API built, plus the topics (backport
-  // IG: capabilitystatement-subscriptiontopic-canonical) and the operations.
-  auto doc = json::parse(rest_.capability_statement());
-  if (doc && doc->IsObject()) {
-    auto& a = doc->GetAllocator();
-    json::Value* rest_arr = doc->HasMember("rest") ? &(*doc)["rest"] : nullptr;
-    if (rest_arr && rest_arr->IsArray() && !rest_arr->Empty() && (*rest_arr)[0].HasMember("resource")) {
-      for (auto& r : (*rest_arr)[0]["resource"].GetArray()) {
-        auto t = json::get_string(r, "type");
-        if (!t || *t != "Subscription") continue;
-        json::Value ext(rapidjson::kArrayType);
-        for (const auto& topic : subs_.topics().all()) {
-          json::Value e(rapidjson::kObjectType);
-          json::set(e, "url",
-                    "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/"
-                    "capabilitystatement-subscriptiontopic-canonical",
-                    a);
-          json::set(e, "valueCanonical", topic.url, a);
-          ext.PushBack(e, a);
-        }
-        json::set(r, "extension", std::move(ext), a);
-        json::Value ops(rapidjson::kArrayType);
-        for (const char* op : {"status", "events"}) {
-          json::Value o(rapidjson::kObjectType);
-          json::set(o, "name", op, a);
-          json::set(o, "definition",
-                    std::string("http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-") +
-                        op,
-                    a);
-          ops.PushBack(o, a);
-        }
-        json::set(r, "operation", std::move(ops), a);
-      }
-    }
-    capability_ = json::to_string(*doc);
-  } else {
-    capability_ = rest_.capability_statement();
-  }
 }
 
 void SubscriptionApi::add_routes(net::Router& router) {
   router.add("/fhir/Subscription", this);
   router.add("/fhir/Basic", this);
-  router.add("/fhir/metadata", this);
   router.add("/admin/subscriptions", this);
+  // What these routes serve, in the CapabilityStatement (backport IG:
+  // capabilitystatement-subscriptiontopic-canonical, $status and $events).
+  for (const auto& topic : subs_.topics().all()) {
+    rest_.declare(CapabilityExtension{
+        "Subscription",
+        "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/capabilitystatement-subscriptiontopic-canonical",
+        topic.url});
+  }
+  for (const char* op : {"status", "events"}) {
+    rest_.declare(OperationDecl{
+        "Subscription", op,
+        std::string("http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-") + op,
+        std::string("GET /fhir/Subscription/{id}/$") + op + " (the owner or admin)"});
+  }
+  rest_.declare(ResourceDecl{"Basic", {"read", "search-type"},
+                             "The subscription topics as Basic resources (code SubscriptionTopic), as the R5 "
+                             "Subscriptions Backport IG describes for R4: GET /fhir/Basic, /fhir/Basic/{topic name}"});
 }
 
 std::string SubscriptionApi::base(const Request& req) const {
@@ -167,14 +146,6 @@ std::string SubscriptionApi::base(const Request& req) const {
 void SubscriptionApi::handle(Request req, Respond respond) {
   auto seg = segments(req.path);
   if (!seg.empty() && seg[0] == "admin") return admin(std::move(req), std::move(respond));
-  if (seg.size() == 2 && seg[1] == "metadata") {
-    if (req.method != "GET") return rest_.handle(std::move(req), std::move(respond));
-    Response r;
-    r.body = capability_;
-    r.route = "fhir_metadata";
-    respond(std::move(r));
-    return;
-  }
   if (seg.size() >= 2 && seg[1] == "Basic") {
     return topics(std::move(req), std::move(respond), seg.size() >= 3 ? seg[2] : std::string());
   }
@@ -235,7 +206,7 @@ void SubscriptionApi::write(Request req, Respond respond) {
   if (!doc || !doc->IsObject() || json::get_string(*doc, "resourceType").value_or("") != "Subscription") {
     return rest_.handle(std::move(req), std::move(respond));  // its 400 with the parse position
   }
-  if (auto e = check_formats(req, true)) return respond(outcome_response(*e, route));
+  if (auto e = check_formats(req, BodyFormat::resource)) return respond(outcome_response(*e, route));
   IssueSink read_issues;
   events::SubscriptionSpec spec = events::read_subscription(*doc, read_issues);
   events::Verdict v = events::check_subscription(spec, read_issues, req.principal, subs_.topics(), policy_);
@@ -270,7 +241,7 @@ void SubscriptionApi::write(Request req, Respond respond) {
   e.resource = std::make_shared<json::Document>(std::move(*doc));
   write::Request w;
   w.who = req.principal;
-  w.request_id = std::to_string(req.req_id);
+  w.request_id = req.audit_id();
   write::Request shape;
   write::Entry only_shape;
   only_shape.method = e.method;
@@ -301,7 +272,7 @@ void SubscriptionApi::remove(Request req, Respond respond, const std::string& id
   }
   write::Request w;
   w.who = req.principal;
-  w.request_id = std::to_string(req.req_id);
+  w.request_id = req.audit_id();
   write::Request shape;
   write::Entry only_shape;
   only_shape.method = e.method;
@@ -417,6 +388,7 @@ void SubscriptionApi::events(Request req, Respond respond, const std::string& id
     n.type = "query-event";
     n.events_since_start = c->events;
     n.content = content;
+    events::StoreLookup lookup(subs_.store());  // the NHS numbers of the resources' subjects
     for (const auto& e : *evs) {
       events::NotificationEvent ne;
       ne.number = e.number;
@@ -427,7 +399,8 @@ void SubscriptionApi::events(Request req, Respond respond, const std::string& id
       ne.interaction = e.interaction;
       // Never more than the fan-out decided for this event (sensitivity).
       if (content == "full-resource" && e.content == "full-resource") {
-        if (auto r = subs_.store().vread(e.focus_type, e.focus_id, e.focus_version)) ne.resource_json = model::served_text(*r);
+        if (auto r = subs_.store().vread(e.focus_type, e.focus_id, e.focus_version))
+          ne.resource_json = events::identify_subjects_text(model::served_text(*r), lookup);
       }
       n.events.push_back(std::move(ne));
     }

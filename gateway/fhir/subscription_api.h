@@ -41,7 +41,6 @@ class SubscriptionApi final : public net::Handler {
   events::Subscriptions& subs_;
   const security::Policy& policy_;
   std::string public_base_url_;
-  std::string capability_;
 };
 
 }  // namespace gw::fhir

@@ -118,16 +118,20 @@ struct Hl7Ingest::Impl {
   void finish(const std::shared_ptr<MessageState>& st, Outcome o, std::string ack_text, int64_t inbound_id,
               std::vector<Issue> issues) {
     count(o);
+    // MSH-10 ties the line to the sender's own log and to the ACK it got
+    // (never a patient identifier); inbound_id is the id /admin shows.
+    std::string control_id = st->msg ? std::string(st->msg->control_id()) : std::string();
     log::info("ingest", {{"adapter", std::string(adapter.format_id())},
                          {"channel", st->src.channel},
                          {"conn", st->src.conn_id},
                          {"msg", st->src.msg_id},
+                         {"control_id", control_id.substr(0, 64)},
                          {"outcome", outcome_name(o)},
                          {"inbound_id", inbound_id}});
     IngestResult r;
     r.outcome = o;
     r.ack = std::move(ack_text);
-    r.control_id = st->msg ? std::string(st->msg->control_id()) : std::string();
+    r.control_id = std::move(control_id);
     r.inbound_id = inbound_id;
     r.issues = std::move(issues);
     st->done(std::move(r));

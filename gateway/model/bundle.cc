@@ -1,5 +1,7 @@
 #include "gateway/model/bundle.h"
 
+#include <algorithm>
+
 #include "gateway/common/json.h"
 #include "gateway/model/resource_text.h"
 
@@ -50,10 +52,13 @@ std::string searchset_bundle(const std::string& base, const std::string& type, s
   for (const auto& r : page.items) est += r.body.size() + 160;
   for (const auto& r : included) est += r.body.size() + 160;
   out.reserve(est);
-  out += "{\"resourceType\":\"Bundle\",\"id\":\"" + new_uuid() + "\",\"type\":\"searchset\",\"total\":";
-  out += std::to_string(page.total + static_cast<int64_t>(leading_entries.size()));
+  out += "{\"resourceType\":\"Bundle\",\"id\":\"" + new_uuid() + "\",\"type\":\"searchset\"";
+  if (page.total >= 0) out += ",\"total\":" + std::to_string(page.total + static_cast<int64_t>(leading_entries.size()));
   out += ",\"link\":[{\"relation\":\"self\",\"url\":" + quoted(page_url(base, type, q, count, offset)) + "}";
-  if (offset + static_cast<int64_t>(page.items.size()) < page.total && count > 0) {
+  // Without a total, a full page may have a next one.
+  bool more = page.total >= 0 ? offset + static_cast<int64_t>(page.items.size()) < page.total
+                              : static_cast<int64_t>(page.items.size()) >= count;
+  if (more && count > 0) {
     out += ",{\"relation\":\"next\",\"url\":" + quoted(page_url(base, type, q, count, offset + count)) + "}";
   }
   if (offset > 0) {
@@ -93,6 +98,34 @@ std::string searchset_bundle(const std::string& base, const std::string& type, s
   if (any_entry) out += "]";
   out += "}";
   return out;
+}
+
+std::string subset_elements(const store::StoredResource& r, const std::vector<std::string>& elements) {
+  auto doc = json::parse(r.body);
+  if (!doc || !doc->IsObject()) return r.body;
+  std::vector<std::string> drop;
+  for (auto it = doc->MemberBegin(); it != doc->MemberEnd(); ++it) {
+    std::string k(json::as_view(it->name));
+    if (k == "resourceType" || k == "id" || k == "meta") continue;
+    if (std::find(elements.begin(), elements.end(), k) == elements.end()) drop.push_back(std::move(k));
+  }
+  for (const auto& k : drop) json::remove(*doc, k);
+  auto& a = doc->GetAllocator();
+  json::Value* meta = const_cast<json::Value*>(json::member(*doc, "meta"));
+  if (!meta || !meta->IsObject()) {
+    json::set(*doc, "meta", json::object(), a);
+    meta = const_cast<json::Value*>(json::member(*doc, "meta"));
+  }
+  json::Value tag = json::object();
+  json::set(tag, "system", "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", a);
+  json::set(tag, "code", "SUBSETTED", a);
+  json::Value* tags = const_cast<json::Value*>(json::member(*meta, "tag"));
+  if (!tags || !tags->IsArray()) {
+    json::set(*meta, "tag", json::array(), a);
+    tags = const_cast<json::Value*>(json::member(*meta, "tag"));
+  }
+  tags->PushBack(tag, a);
+  return storage_text(*doc, r.type, a);
 }
 
 std::string history_bundle(const std::string& base, const std::vector<store::StoredResource>& versions) {

@@ -168,6 +168,13 @@ std::vector<store::IndexEntry> index_entries(std::string_view type, const json::
   return out;
 }
 
+std::vector<store::IndexEntry> index_entries(std::string_view type, const json::Value& resource,
+                                             const SearchParamTable& declared) {
+  auto out = index_entries(type, resource);
+  declared.extract(type, resource, out);
+  return out;
+}
+
 std::vector<std::string> security_labels(const json::Value& resource) {
   std::vector<std::string> out;
   const json::Value* meta = resource.IsObject() ? json::member(resource, "meta") : nullptr;
@@ -198,6 +205,14 @@ std::string http_date(std::string_view iso) {
   char buf[64];
   std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &out);
   return buf;
+}
+
+std::optional<int64_t> parse_http_date(std::string_view s) {
+  std::tm tm{};
+  std::string text(s.substr(0, 64));
+  const char* end = strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  if (end == nullptr || *end != '\0') return std::nullopt;
+  return static_cast<int64_t>(timegm(&tm));
 }
 
 }  // namespace gw::model

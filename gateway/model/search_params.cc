@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <optional>
 
+#include "gateway/common/clock.h"
+
 namespace gw::model {
 
 namespace {
@@ -146,141 +148,6 @@ Result<std::vector<std::string>> parse_patient_refs(const std::string& param, st
   return out;
 }
 
-// ---- dates -----------------------------------------------------------------
-
-// Howard Hinnant's civil-calendar algorithms (proleptic Gregorian).
-int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<int64_t>(doe) - 719468;
-}
-
-void civil_from_days(int64_t z, int64_t& y, unsigned& m, unsigned& d) {
-  z += 719468;
-  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const unsigned doe = static_cast<unsigned>(z - era * 146097);
-  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  d = doy - (153 * mp + 2) / 5 + 1;
-  m = mp < 10 ? mp + 3 : mp - 9;
-  y = static_cast<int64_t>(yoe) + era * 400 + (m <= 2);
-}
-
-unsigned days_in_month(int y, unsigned m) {
-  static constexpr unsigned kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-  return m == 2 && leap ? 29 : kDays[m - 1];
-}
-
-constexpr int64_t kDayMs = 86'400'000;
-
-std::optional<std::string> format_instant(int64_t ms) {
-  int64_t days = ms >= 0 ? ms / kDayMs : -((-ms + kDayMs - 1) / kDayMs);
-  int64_t rem = ms - days * kDayMs;
-  int64_t y;
-  unsigned m, d;
-  civil_from_days(days, y, m, d);
-  if (y < 0 || y > 9999) return std::nullopt;
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", static_cast<int>(y), m, d,
-                static_cast<int>(rem / 3'600'000), static_cast<int>(rem / 60'000 % 60),
-                static_cast<int>(rem / 1000 % 60), static_cast<int>(rem % 1000));
-  return std::string(buf);
-}
-
-bool read_digits(std::string_view s, size_t& pos, size_t n, int& out) {
-  if (pos + n > s.size()) return false;
-  int v = 0;
-  for (size_t i = 0; i < n; ++i) {
-    char c = s[pos + i];
-    if (c < '0' || c > '9') return false;
-    v = v * 10 + (c - '0');
-  }
-  out = v;
-  pos += n;
-  return true;
-}
-
-bool read_char(std::string_view s, size_t& pos, char c) {
-  if (pos >= s.size() || s[pos] != c) return false;
-  ++pos;
-  return true;
-}
-
-struct Range {
-  int64_t lower;  // inclusive, ms since the epoch, UTC
-  int64_t upper;  // exclusive: the start of the next unit at the value's precision
-};
-
-// A date or dateTime at its precision, as the half-open interval it stands for.
-// Dates without a time are UTC days (the server's time zone); times need a zone.
-std::optional<Range> parse_date_range(std::string_view s) {
-  size_t pos = 0;
-  int y = 0, mo = 1, d = 1;
-  if (!read_digits(s, pos, 4, y)) return std::nullopt;
-  if (pos == s.size()) {
-    int64_t l = days_from_civil(y, 1, 1) * kDayMs;
-    return Range{l, days_from_civil(y + 1, 1, 1) * kDayMs};
-  }
-  if (!read_char(s, pos, '-') || !read_digits(s, pos, 2, mo) || mo < 1 || mo > 12) return std::nullopt;
-  if (pos == s.size()) {
-    int64_t l = days_from_civil(y, mo, 1) * kDayMs;
-    int64_t u = mo == 12 ? days_from_civil(y + 1, 1, 1) : days_from_civil(y, mo + 1, 1);
-    return Range{l, u * kDayMs};
-  }
-  if (!read_char(s, pos, '-') || !read_digits(s, pos, 2, d) || d < 1 ||
-      d > static_cast<int>(days_in_month(y, static_cast<unsigned>(mo)))) {
-    return std::nullopt;
-  }
-  const int64_t day_ms = days_from_civil(y, mo, d) * kDayMs;
-  if (pos == s.size()) return Range{day_ms, day_ms + kDayMs};
-
-  int hh = 0, mi = 0, ss = 0;
-  if (!read_char(s, pos, 'T') || !read_digits(s, pos, 2, hh) || hh > 23 || !read_char(s, pos, ':') ||
-      !read_digits(s, pos, 2, mi) || mi > 59) {
-    return std::nullopt;
-  }
-  int64_t width = 60'000;
-  int64_t frac_ms = 0;
-  if (read_char(s, pos, ':')) {
-    if (!read_digits(s, pos, 2, ss) || ss > 59) return std::nullopt;
-    width = 1000;
-    if (read_char(s, pos, '.')) {
-      size_t n = 0;
-      int64_t scale = 100;
-      while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
-        if (n < 3) frac_ms += (s[pos] - '0') * scale;
-        scale /= 10;
-        ++n;
-        ++pos;
-      }
-      if (n == 0 || n > 9) return std::nullopt;
-      // Finer than a millisecond cannot be told apart in the store's instants.
-      width = n >= 3 ? 1 : (n == 1 ? 100 : 10);
-    }
-  }
-  int64_t offset_ms = 0;
-  if (!read_char(s, pos, 'Z')) {
-    if (pos >= s.size()) return std::nullopt;
-    char sign = s[pos++];
-    // A '+' left unencoded in a query arrives as a space; it can only mean '+' here.
-    if (sign != '+' && sign != '-' && sign != ' ') return std::nullopt;
-    int oh = 0, om = 0;
-    if (!read_digits(s, pos, 2, oh) || oh > 14 || !read_char(s, pos, ':') || !read_digits(s, pos, 2, om) ||
-        om > 59) {
-      return std::nullopt;
-    }
-    offset_ms = (oh * 60 + om) * 60'000LL * (sign == '-' ? -1 : 1);
-  }
-  if (pos != s.size()) return std::nullopt;
-  int64_t l = day_ms + hh * 3'600'000LL + mi * 60'000LL + ss * 1000LL + frac_ms - offset_ms;
-  return Range{l, l + width};
-}
-
 Result<std::vector<DateBound>> parse_last_updated(const std::string& param, std::string_view value) {
   if (value.find(',') != std::string_view::npos) {
     return invalid(param, param + ": several values (commas) are not supported; repeat the parameter to AND");
@@ -298,14 +165,14 @@ Result<std::vector<DateBound>> parse_last_updated(const std::string& param, std:
       return invalid(param, param + ": unknown prefix '" + prefix + "'");
     }
   }
-  auto range = parse_date_range(date);
+  auto range = date_range_ms(date);
   if (!range) {
     return invalid(param, param + ": '" + std::string(date) +
                               "' is not a valid date (YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm[:ss[.sss]] with Z or "
                               "+hh:mm)");
   }
-  auto lower = format_instant(range->lower);
-  auto upper = format_instant(range->upper);
+  auto lower = format_instant(range->low);
+  auto upper = format_instant(range->high);
   auto out_of_range = [&] { return invalid(param, param + ": '" + std::string(date) + "' is out of range"); };
 
   // Everything becomes half-open bounds, ge and lt, at millisecond resolution:
@@ -329,6 +196,138 @@ Result<std::vector<DateBound>> parse_last_updated(const std::string& param, std:
     out.push_back({"lt", *lower});
   }
   return out;
+}
+
+
+constexpr const char* kDateHelp =
+    "YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm[:ss[.sss]] with Z or +hh:mm";
+
+// One date value with its prefix as the search range; ap widens the range by
+// a tenth of its distance from now (at least a day), as the specification
+// suggests for "approximately".
+Result<DateTerm> parse_date_term(const std::string& param, std::string_view value) {
+  DateTerm t{"eq", "", ""};
+  std::string_view date = value;
+  if (value.size() >= 2 && value[0] >= 'a' && value[0] <= 'z' && value[1] >= 'a' && value[1] <= 'z') {
+    t.prefix = std::string(value.substr(0, 2));
+    date = value.substr(2);
+    static constexpr std::string_view kPrefixes[] = {"eq", "ne", "lt", "gt", "le", "ge", "sa", "eb", "ap"};
+    if (std::find(std::begin(kPrefixes), std::end(kPrefixes), t.prefix) == std::end(kPrefixes))
+      return invalid(param, param + ": unknown prefix '" + t.prefix + "' (eq ne lt gt le ge sa eb ap)");
+  }
+  auto r = date_range_ms(date);
+  if (!r) return invalid(param, param + ": '" + std::string(date) + "' is not a valid date (" + kDateHelp + ")");
+  int64_t lo = r->low, hi = r->high;
+  if (t.prefix == "ap") {
+    int64_t now = clock::now_ms();
+    int64_t dist = std::max(now > lo ? now - lo : lo - now, now > hi ? now - hi : hi - now);
+    int64_t widen = std::max<int64_t>(dist / 10, 86'400'000);
+    lo -= widen;
+    hi += widen;
+  }
+  auto l = format_instant(lo), h = format_instant(hi);
+  if (!l || !h) return invalid(param, param + ": '" + std::string(date) + "' is out of range");
+  t.low = *l;
+  t.high = *h;
+  return t;
+}
+
+bool is_type_name(std::string_view s) {
+  return !s.empty() && s[0] >= 'A' && s[0] <= 'Z' &&
+         std::all_of(s.begin(), s.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)); });
+}
+
+// A declared parameter's value with its modifier, by the parameter's type.
+Result<ParamTerm> parse_term(const ParamDecl& d, const std::string& name, const std::string& modifier,
+                             const std::string& value) {
+  ParamTerm t;
+  t.decl = &d;
+  t.modifier = modifier;
+  if (modifier == "missing") {
+    if (value != "true" && value != "false") return invalid(name, name + " must be true or false");
+    t.missing = value == "true";
+    return t;
+  }
+  auto bad_modifier = [&] {
+    return invalid(name, "modifier not supported: " + name + " (a " + param_type_name(d.type) + " parameter takes " +
+                             (d.type == ParamType::string      ? ":exact, :contains or :missing"
+                              : d.type == ParamType::token     ? ":not, :text or :missing"
+                              : d.type == ParamType::reference ? ":identifier, :<Type> or :missing"
+                                                               : ":missing") +
+                             ")");
+  };
+  switch (d.type) {
+    case ParamType::string:
+      if (!modifier.empty() && modifier != "exact" && modifier != "contains") return bad_modifier();
+      for (const auto& piece : split_unescaped(value, ',')) {
+        std::string v = unescape(piece);
+        if (v.empty()) return invalid(name, name + ": a value is required");
+        t.strings.push_back(modifier == "exact" ? v : fold_text(v));
+      }
+      return t;
+    case ParamType::token: {
+      if (modifier == "text") {
+        if (!d.text) return invalid(name, name + ": :text is not indexed for this parameter");
+        for (const auto& piece : split_unescaped(value, ',')) t.strings.push_back(fold_text(unescape(piece)));
+        return t;
+      }
+      if (!modifier.empty() && modifier != "not") return bad_modifier();
+      auto tokens = parse_tokens(name, value);
+      if (!tokens) return tokens.error();
+      t.tokens = std::move(*tokens);
+      return t;
+    }
+    case ParamType::date:
+      if (!modifier.empty()) return bad_modifier();
+      for (const auto& piece : split_unescaped(value, ',')) {
+        auto dt = parse_date_term(name, unescape(piece));
+        if (!dt) return dt.error();
+        t.dates.push_back(std::move(*dt));
+      }
+      return t;
+    case ParamType::reference: {
+      if (modifier == "identifier") {
+        auto tokens = parse_tokens(name, value);
+        if (!tokens) return tokens.error();
+        t.tokens = std::move(*tokens);
+        return t;
+      }
+      if (!modifier.empty() && (!is_type_name(modifier) ||
+                                std::find(d.targets.begin(), d.targets.end(), modifier) == d.targets.end())) {
+        return bad_modifier();
+      }
+      for (const auto& piece : split_unescaped(value, ',')) {
+        std::string ref = unescape(piece);
+        std::string_view r = ref;
+        if (r.starts_with("http://") || r.starts_with("https://")) {
+          size_t last = r.rfind('/');
+          size_t prev = last == 0 ? std::string_view::npos : r.rfind('/', last - 1);
+          if (prev == std::string_view::npos) return invalid(name, name + ": an absolute reference must end in /<Type>/<id>");
+          r = r.substr(prev + 1);
+        }
+        size_t slash = r.find('/');
+        if (slash == std::string_view::npos) {
+          if (!is_fhir_id(r)) return invalid(name, name + ": '" + std::string(r.substr(0, 64)) + "' is not a valid id");
+          // An id alone: any of the types the parameter may point to.
+          for (const auto& target : d.targets)
+            if (modifier.empty() || modifier == target) t.strings.push_back(target + "/" + std::string(r));
+          continue;
+        }
+        std::string_view rt = r.substr(0, slash), id = r.substr(slash + 1);
+        if (!is_type_name(rt) || !is_fhir_id(id) ||
+            std::find(d.targets.begin(), d.targets.end(), rt) == d.targets.end() ||
+            (!modifier.empty() && rt != modifier)) {
+          std::string targets;
+          for (const auto& x : d.targets) targets += (targets.empty() ? "" : ", ") + x;
+          return invalid(name, name + ": a reference to one of " + targets + " is required (<Type>/<id> or <id>)");
+        }
+        t.strings.emplace_back(r);
+      }
+      if (t.strings.empty()) return invalid(name, name + ": a value is required");
+      return t;
+    }
+  }
+  return bad_modifier();
 }
 
 Result<int64_t> parse_non_negative(const std::string& param, std::string_view v, int64_t max) {
@@ -408,7 +407,36 @@ static Result<IncludeParam> parse_include(std::string_view type, const std::stri
   return inc;
 }
 
-Result<SearchRequest> parse_search(std::string_view type, std::string_view query, bool strict) {
+namespace {
+
+const std::vector<std::string> kResultParams{"_sort", "_count", "_summary", "_elements", "_total"};
+
+// _sort=a,-b: _id, _lastUpdated or a declared parameter.
+Result<std::vector<SortKey>> parse_sort(const SearchParamTable* table, std::string_view type, const std::string& value) {
+  std::vector<SortKey> out;
+  for (const auto& piece : split_unescaped(value, ',')) {
+    SortKey k;
+    std::string_view p = piece;
+    if (p.starts_with('-')) {
+      k.descending = true;
+      p.remove_prefix(1);
+    }
+    bool ok = p == "_id" || p == "_lastUpdated" || (table && table->find(type, p));
+    if (!ok) {
+      std::string names = "_id, _lastUpdated";
+      if (table)
+        for (const auto* d : table->of(type)) names += ", " + d->name;
+      return invalid("_sort", "_sort: cannot sort " + std::string(type) + " by '" + std::string(p.substr(0, 64)) +
+                                  "' (one of: " + names + ")");
+    }
+    k.param = std::string(p);
+    out.push_back(std::move(k));
+  }
+  return out;
+}
+
+Result<SearchRequest> parse_impl(const SearchParamTable* table, std::string_view type, std::string_view query,
+                                 bool strict) {
   const TypeParams* t = find_type(type);
   if (t == nullptr) {
     return make_error(Errc::not_found, "resource type '" + std::string(type) + "' is not supported");
@@ -437,6 +465,50 @@ Result<SearchRequest> parse_search(std::string_view type, std::string_view query
     size_t colon = name.find(':');
     const std::string base = name.substr(0, colon);
     const std::string modifier = colon == std::string::npos ? std::string() : name.substr(colon + 1);
+    // What the self link echoes: only what was applied.
+    auto applied = [&] {
+      if (!sr.applied_query.empty()) sr.applied_query.push_back('&');
+      sr.applied_query.append(pair);
+    };
+    if (const ParamDecl* d = table ? table->find(type, base) : nullptr) {
+      auto term = parse_term(*d, name, modifier, value);
+      if (!term) return term.error();
+      sr.terms.push_back(std::move(*term));
+      applied();
+      continue;
+    }
+    if (base == "_sort" || base == "_summary" || base == "_elements" || base == "_total") {
+      if (!modifier.empty()) return invalid(name, "modifier not supported: " + name);
+      if (base == "_sort") {
+        if (!sr.sort.empty()) return invalid(name, "_sort may be given only once");
+        auto keys = parse_sort(table, type, value);
+        if (!keys) return keys.error();
+        sr.sort = std::move(*keys);
+      } else if (base == "_summary") {
+        if (value == "count") {
+          sr.summary_count = true;
+        } else if (value != "false") {
+          if (strict) return invalid(name, "_summary: only count (and false) are supported");
+          sr.ignored.push_back(name + "=" + value.substr(0, 16));
+          continue;
+        }
+      } else if (base == "_total") {
+        if (value != "none" && value != "estimate" && value != "accurate")
+          return invalid(name, "_total must be none, estimate or accurate");
+        sr.total = value;
+      } else {
+        for (const auto& piece : split_unescaped(value, ',')) {
+          std::string e = unescape(piece);
+          bool ok = !e.empty() && e[0] >= 'a' && e[0] <= 'z' &&
+                    std::all_of(e.begin(), e.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)); });
+          if (!ok)
+            return invalid(name, "_elements: '" + e.substr(0, 64) + "' is not an element name");
+          sr.elements.push_back(std::move(e));
+        }
+      }
+      applied();
+      continue;
+    }
 
     bool known = base == "_id" || base == "_lastUpdated" || base == "_count" || base == "_offset" ||
                  (base == "identifier" && t->identifier) || (base == "patient" && t->patient) ||
@@ -444,6 +516,7 @@ Result<SearchRequest> parse_search(std::string_view type, std::string_view query
     if (base == "_format" || base == "_pretty") {
       // Content negotiation and pretty-printing are the REST layer's business.
       if (!modifier.empty()) return invalid(name, "modifier not supported: " + name);
+      applied();
       continue;
     }
     if (base == "_include" || base == "_revinclude") {
@@ -451,6 +524,7 @@ Result<SearchRequest> parse_search(std::string_view type, std::string_view query
       auto inc = parse_include(type, name, value, base == "_revinclude");
       if (!inc) return inc.error();
       (base == "_include" ? sr.includes : sr.revincludes).push_back(std::move(*inc));
+      applied();
       continue;
     }
     if (!known) {
@@ -460,6 +534,7 @@ Result<SearchRequest> parse_search(std::string_view type, std::string_view query
       if (std::find(sr.ignored.begin(), sr.ignored.end(), name) == sr.ignored.end()) sr.ignored.push_back(name);
       continue;
     }
+    applied();
     const bool chained = modifier == "identifier" && (base == "patient" || base == "subject");
     if (colon != std::string::npos && !chained) {
       return invalid(name, "modifier not supported: " + name);
@@ -508,6 +583,19 @@ Result<SearchRequest> parse_search(std::string_view type, std::string_view query
   }
   return sr;
 }
+
+}  // namespace
+
+Result<SearchRequest> parse_search(std::string_view type, std::string_view query, bool strict) {
+  return parse_impl(nullptr, type, query, strict);
+}
+
+Result<SearchRequest> parse_search(const SearchParamTable& table, std::string_view type, std::string_view query,
+                                   bool strict) {
+  return parse_impl(&table, type, query, strict);
+}
+
+const std::vector<std::string>& result_params() { return kResultParams; }
 
 std::string token_query_value(std::string_view system, std::string_view value) {
   auto escaped = [](std::string_view s) {

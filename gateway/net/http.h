@@ -25,8 +25,15 @@ struct Request {
   security::Principal principal;
   uint64_t conn_id = 0;
   uint64_t req_id = 0;
+  // X-Request-ID (the client's, or minted): returned with the answer, in the
+  // request's log lines and in the audit rows it leaves.
+  std::string request_id;
   std::string remote;  // peer address
   std::string base_url;  // "https://host:port", from the Host header (for Location, fullUrl)
+
+  // The id the audit rows carry: the X-Request-ID, or the per-process
+  // counter for a request that did not come through a listener.
+  std::string audit_id() const { return request_id.empty() ? std::to_string(req_id) : request_id; }
 
   std::optional<std::string_view> header(std::string_view lower_name) const {
     for (const auto& [k, v] : headers)

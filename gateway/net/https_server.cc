@@ -1,5 +1,7 @@
 #include "gateway/net/https_server.h"
 
+#include <openssl/rand.h>
+
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/bind_executor.hpp>
@@ -76,6 +78,29 @@ Result<std::string> percent_decode(std::string_view in) {
 
 // The Host header ends up in Location and fullUrl values; anything outside a
 // plain host[:port] is ignored rather than echoed into responses.
+// An X-Request-ID worth keeping: 1..128 characters of letters, digits and
+// ". _ : -" (what UUIDs and tracing ids use), nothing a log line would quote.
+bool plain_token(std::string_view v) {
+  if (v.empty() || v.size() > 128) return false;
+  return std::all_of(v.begin(), v.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == ':' || c == '-';
+  });
+}
+
+// 128 random bits as hex: unique across restarts and nodes, unlike the
+// per-process request counter.
+std::string mint_request_id() {
+  unsigned char b[16];
+  if (RAND_bytes(b, sizeof b) != 1) std::abort();  // no entropy: nothing safe to do
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(32, '0');
+  for (int i = 0; i < 16; ++i) {
+    out[2 * i] = kHex[b[i] >> 4];
+    out[2 * i + 1] = kHex[b[i] & 15];
+  }
+  return out;
+}
+
 bool plausible_host(std::string_view h) {
   if (h.empty() || h.size() > 255) return false;
   for (char c : h) {
@@ -221,6 +246,8 @@ class Session : public Connection, public std::enable_shared_from_this<Session<k
  private:
   struct Slot {
     uint64_t req_id = 0;
+    std::string request_id;  // X-Request-ID: the client's, or one minted here
+    bool head = false;       // HEAD: answered as GET without the body
     std::string method;
     std::string logged_target;  // target without its query: the query may hold NHS numbers
     Clock::time_point start;
@@ -354,6 +381,7 @@ class Session : public Connection, public std::enable_shared_from_this<Session<k
     slots_.emplace_back();
     Slot& s = slots_.back();
     s.req_id = core_->next_req.fetch_add(1);
+    s.request_id = mint_request_id();
     s.start = Clock::now();
     ++requests_;
     return s;
@@ -375,8 +403,18 @@ class Session : public Connection, public std::enable_shared_from_this<Session<k
     if (slot.close_after) read_closed_ = true;
     uint64_t req_id = slot.req_id;
 
+    // The client's X-Request-ID ties our log lines and audit rows to its own;
+    // only a plain token is taken, so it cannot forge a log field.
+    for (const auto& f : msg)
+      if (beast::iequals(f.name_string(), "x-request-id") && plain_token(f.value())) slot.request_id = f.value();
+
     Request req;
     req.method = slot.method;
+    if (slot.method == "HEAD") {
+      slot.head = true;
+      req.method = "GET";
+    }
+    req.request_id = slot.request_id;
     req.target = std::string(target);
     if (q != std::string_view::npos) req.query = std::string(target.substr(q + 1));
     req.principal = principal_;
@@ -417,6 +455,7 @@ class Session : public Connection, public std::enable_shared_from_this<Session<k
       } else {
         log::info("request_throttled", {{"conn", conn_id_},
                                         {"req", req_id},
+                                        {"request_id", slot.request_id},
                                         {"principal", PrincipalLimiter::key(principal_)},
                                         {"reason", admission.reason}});
         set_response(slot, throttled_response(admission));
@@ -442,10 +481,12 @@ class Session : public Connection, public std::enable_shared_from_this<Session<k
         });
       };
       try {
+        log::RequestScope scope(slot.request_id);
         handler->handle(std::move(req), std::move(respond));
       } catch (const std::exception& e) {
         // Handlers must not throw; if one does, the client still gets an answer.
-        log::error("handler_threw", {{"conn", conn_id_}, {"req", req_id}, {"what", e.what()}});
+        log::error("handler_threw",
+                   {{"conn", conn_id_}, {"req", req_id}, {"request_id", slot.request_id}, {"what", e.what()}});
         on_response(req_id, error_response(Errc::internal, "internal error"));
       }
     }
@@ -457,7 +498,7 @@ class Session : public Connection, public std::enable_shared_from_this<Session<k
     if (ec) return;  // cancelled: the handler answered
     Slot* s = find_slot(req_id);
     if (s == nullptr || s->res) return;
-    log::warn("handler_timeout", {{"conn", conn_id_}, {"req", req_id}});
+    log::warn("handler_timeout", {{"conn", conn_id_}, {"req", req_id}, {"request_id", s->request_id}});
     set_response(*s, error_response(Errc::timeout, "the request was not answered in time"));
     do_write();
   }
@@ -491,8 +532,10 @@ class Session : public Connection, public std::enable_shared_from_this<Session<k
       if (k.empty() || has_crlf(k) || has_crlf(v)) continue;
       res.insert(k, v);
     }
+    res.set("X-Request-ID", s.request_id);
     if (!bodiless) res.content_length(r.body.size());
-    res.body() = std::move(r.body);
+    // HEAD: the GET's headers, Content-Length included, and no body.
+    if (!s.head) res.body() = std::move(r.body);
     res.keep_alive(!s.close_after);
     s.status = r.status;
     s.route = label_safe(r.route);
@@ -545,6 +588,7 @@ class Session : public Connection, public std::enable_shared_from_this<Session<k
     hit->second->observe(seconds);
     log::info("request", {{"conn", conn_id_},
                           {"req", s.req_id},
+                          {"request_id", s.request_id},
                           {"method", s.method},
                           {"target", s.logged_target},
                           {"status", s.status},

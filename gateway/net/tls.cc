@@ -63,6 +63,16 @@ std::unique_ptr<ssl::context> make_server_context(const TlsFiles& f) {
     SSL_CTX_set_client_CA_list(ctx->native_handle(), names);
   load_crls(*ctx, f.crls);
   ctx->set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
+  // No session resumption: every connection verifies its client certificate
+  // (and the CRLs) in full. Without this the server issued TLS 1.3 tickets,
+  // and a client that offered one back (node's https agent does) got
+  // "session id context uninitialized" and an internal_error alert. The id
+  // context makes an offered session a plain full handshake, never an error.
+  SSL_CTX_set_session_cache_mode(ctx->native_handle(), SSL_SESS_CACHE_OFF);
+  SSL_CTX_set_options(ctx->native_handle(), SSL_OP_NO_TICKET);
+  SSL_CTX_set_num_tickets(ctx->native_handle(), 0);
+  static const unsigned char kSessionContext[] = "cpis-gateway";
+  SSL_CTX_set_session_id_context(ctx->native_handle(), kSessionContext, sizeof kSessionContext - 1);
   return ctx;
 }
 

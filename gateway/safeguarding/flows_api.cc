@@ -108,7 +108,7 @@ void FlowsApi::add_to(fhir::RestApi& rest) {
 void FlowsApi::audit(const net::Request& req, const std::string& what, const std::string& entity, int status,
                      const std::string& patient_ref, const std::string& detail) {
   store::UnitOfWork u;
-  u.audit.push_back(audit::row(req.principal, "operation", entity + "/$" + what, status, std::to_string(req.req_id),
+  u.audit.push_back(audit::row(req.principal, "operation", entity + "/$" + what, status, req.audit_id(),
                                patient_ref, detail));
   auto r = store_.commit(std::move(u), [](Result<store::CommitOutcome> res) {
     if (!res) log::error("audit_write_failed", {{"reason", res.error().message}});

@@ -322,10 +322,40 @@ struct StoredResource {
 };
 
 // Conjunction of constraints. Each param constraint is an OR over its values
-// (FHIR comma semantics); different constraints AND together.
+// (FHIR comma semantics); different constraints AND together. How a value
+// matches the index rows of `param` is the constraint's kind; the rows'
+// shapes per search-parameter type are model/search_decl.h's.
+enum class MatchKind {
+  exact,     // a row (system or "" for any, value) equals one of any_of
+  prefix,    // a row's value starts with one of any_of's values (system ignored)
+  contains,  // the part of a row's value before '\x1f' contains one of any_of's values
+  not_any,   // no row equals any of any_of (resources without the element included)
+  range,     // date rows (value = low, system = high) against `ranges`
+  missing,   // the resource has no row of `param`
+  present,   // the resource has at least one row of `param`
+};
+
+// One date search value: the search range [low, high) and the prefix that
+// says how a row's [low, high) must relate to it (eq ne lt gt le ge sa eb ap).
+struct DateRange {
+  std::string prefix, low, high;
+};
+
+// As the system of a token constraint: the row must have none ("|code").
+inline constexpr std::string_view kNoSystem = "|";
+
 struct ParamConstraint {
   std::string param;
-  std::vector<std::pair<std::string, std::string>> any_of;  // (system or "" for any, value)
+  std::vector<std::pair<std::string, std::string>> any_of;  // (system, "" for any or kNoSystem, value)
+  MatchKind kind = MatchKind::exact;
+  std::vector<DateRange> ranges{};  // kind range (OR)
+};
+
+// _sort: by the lowest (ascending) or highest (descending) value of an index
+// param, "_id" or "_lastUpdated"; resources without a value come last.
+struct SortKey {
+  std::string param;
+  bool descending = false;
 };
 
 struct SearchQuery {
@@ -342,6 +372,8 @@ struct SearchQuery {
   // Newest first (last_updated, id descending): "the 25 most recent" without
   // counting first.
   bool newest_first = false;
+  // Then creation order (rid) breaks ties, so paging stays stable.
+  std::vector<SortKey> sort{};
 };
 
 struct SearchPage {

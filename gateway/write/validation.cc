@@ -894,6 +894,7 @@ struct Validator::Impl {
   std::map<std::string, std::shared_ptr<Scope>, std::less<>> datatypes;
   std::map<std::string, ResourceRules, std::less<>> resources;
   std::vector<std::string> types;
+  model::SearchParamTable search;
 };
 
 Validator::Validator() : impl_(std::make_unique<Impl>()) {}
@@ -906,6 +907,9 @@ Result<Validator> Validator::load(const std::string& profiles_dir) {
   Validator v;
   Impl& impl = *v.impl_;
   Loader loader(impl.datatypes);
+  auto search = model::SearchParamTable::load(profiles_dir);
+  if (!search) return search.error();
+  impl.search = std::move(*search);
 
   // Datatypes first: resources name them. All names are registered before any
   // is parsed so the file's order does not matter for plain references.
@@ -1055,5 +1059,7 @@ void Validator::validate(const json::Value& resource, IssueSink& sink) const {
 bool Validator::supports(std::string_view type) const { return impl_->resources.count(std::string(type)) > 0; }
 
 const std::vector<std::string>& Validator::resource_types() const { return impl_->types; }
+
+const model::SearchParamTable& Validator::search_params() const { return impl_->search; }
 
 }  // namespace gw::write

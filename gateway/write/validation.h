@@ -11,6 +11,7 @@
 #include "gateway/common/issues.h"
 #include "gateway/common/json.h"
 #include "gateway/common/result.h"
+#include "gateway/model/search_decl.h"
 
 namespace gw::write {
 
@@ -26,6 +27,9 @@ class Validator {
   // The resource types that have a rules file: the types the server supports.
   bool supports(std::string_view type) const;
   const std::vector<std::string>& resource_types() const;  // sorted
+  // The search parameters declared in profiles/search/params.json, indexed
+  // on every write of their type.
+  const model::SearchParamTable& search_params() const;
 
   Validator();
   ~Validator();

@@ -292,7 +292,7 @@ struct WriteService::Impl {
       if (!types.empty()) mark_references(d, types, d.GetAllocator());
       Ready& r = st.ready[i];
       r.unique_key = nhs_unique_key(e.type, d);
-      r.index = model::index_entries(e.type, d);
+      r.index = model::index_entries(e.type, d, validator.search_params());
       r.body = model::storage_text(d, e.type, d.GetAllocator());
       r.placeholders = !types.empty() && r.body.find(kPlaceholder) != std::string::npos;
     }
@@ -539,7 +539,7 @@ struct WriteService::Impl {
             if (auto cur = json::parse(t.current->body); cur && cur->IsObject()) merge->merge(e.type, r.feed, *cur, d);
           }
           op.unique_key = nhs_unique_key(e.type, d);
-          op.index = model::index_entries(e.type, d);
+          op.index = model::index_entries(e.type, d, validator.search_params());
           op.body = model::storage_text(d, e.type, d.GetAllocator());
         } else {
           Ready& ready = st.ready[i];
@@ -604,7 +604,7 @@ struct WriteService::Impl {
         op.type = "CareTeam";
         op.id = p.id;
         op.if_match = p.version;
-        op.index = model::index_entries("CareTeam", p.care_team);
+        op.index = model::index_entries("CareTeam", p.care_team, validator.search_params());
         op.body = model::storage_text(p.care_team, "CareTeam", p.care_team.GetAllocator());
         std::string entity = "CareTeam/" + p.id;
         u.audit.push_back(stamped(r, audit::row(r.who, "update", entity, 200, r.request_id)));

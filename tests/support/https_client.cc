@@ -155,9 +155,11 @@ struct HttpsClient::Impl {
     return {};
   }
 
-  Result<ClientResponse> read_response() {
+  // `head`: the answer to a HEAD, whose Content-Length describes a body that is not sent.
+  Result<ClientResponse> read_response(bool head = false) {
     if (!connected()) return make_error(Errc::unavailable, "read: not connected");
     http::response_parser<http::string_body> parser;
+    parser.skip(head);
     parser.body_limit(256u * 1024 * 1024);
     parser.header_limit(1024 * 1024);
     auto ec = run([&](auto h) { http::async_read(*stream, buffer, parser, h); });
@@ -190,7 +192,7 @@ struct HttpsClient::Impl {
       return net_error("write", ec);
     }
     used = true;
-    return read_response();
+    return read_response(method == "HEAD");
   }
 };
 

@@ -131,7 +131,7 @@ InProcessGateway::InProcessGateway(config::Limits limits, const events::Subscrip
   parts_->audit_flows = std::make_unique<admin::AuditFlows>(*parts_->store, *parts_->writes, parts_->policy);
   parts_->router.add("/audit", parts_->audit_flows.get());
   parts_->cohort = std::make_unique<fhir::SafeguardingCohortApi>(*parts_->store, parts_->policy, profiles);
-  parts_->cohort->add_routes(parts_->router);
+  parts_->cohort->add_routes(parts_->router, *parts_->rest);
   parts_->flows_api = std::make_unique<safeguarding::FlowsApi>(
       *parts_->store, *parts_->visibility, flow_context(), safeguarding::ChronologyRules::load(profiles).value());
   parts_->flows_api->add_to(*parts_->rest);

@@ -45,7 +45,8 @@ void restrict_by_param(Query& q, const std::string& type, const std::string& par
     if (!first) q.sql += " OR ";
     first = false;
     q.sql += "(i.value = " + q.next(value) + " AND i.type = " + q.next(type) + " AND i.param = " + q.next(param);
-    if (!system.empty()) q.sql += " AND i.system = " + q.next(system);
+    if (system == kNoSystem) q.sql += " AND i.system = ''";  // "|code": a code without a system
+    else if (!system.empty()) q.sql += " AND i.system = " + q.next(system);
     q.sql += ")";
   }
   q.sql += ")";
@@ -80,6 +81,16 @@ Result<Query> search_where(const SearchQuery& q, bool& selective) {
     for (size_t i = 0; i < q.ids.size(); ++i) w.sql += (i ? ", " : "") + w.next(q.ids[i]);
     w.sql += ")";
   }
+  // Only the exact (token, reference, identifier) constraints are translated
+  // here so far; the string, date, :missing, :not and _sort searches of the
+  // declared parameters (issue 13) are the SQLite store's. Refused by name
+  // rather than answered as if they were exact.
+  for (const auto& p : q.params)
+    if (p.kind != MatchKind::exact)
+      return make_error(Errc::invalid_input,
+                        p.param + ": this kind of search is not supported on the PostgreSQL store yet", p.param);
+  if (!q.sort.empty())
+    return make_error(Errc::invalid_input, "_sort is not supported on the PostgreSQL store yet", "_sort");
   for (const auto& p : q.params) restrict_by_param(w, q.type, p.param, p.any_of);
   if (!q.exclude_security.empty()) {
     w.sql += " AND NOT (r.labels && " + w.next(text_array(q.exclude_security)) + "::text[])";

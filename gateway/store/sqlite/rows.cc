@@ -1,6 +1,11 @@
 #include "gateway/store/sqlite/rows.h"
 
 #include <algorithm>
+#include <iterator>
+#include <optional>
+#include <tuple>
+
+#include <sqlite3.h>
 
 #include "gateway/common/clock.h"
 
@@ -35,13 +40,13 @@ const char* interaction_of(int64_t op) {
 // Restricts r (res) to rows having an index row for `param` matching one of
 // the (system, value) pairs; system "" matches any system. idx is keyed by
 // value first, so each alternative is one seek.
-void restrict_by_param(Query& q, const std::string& type, const std::string& param,
-                       const std::vector<std::pair<std::string, std::string>>& any_of) {
+void restrict_exact(Query& q, const std::string& type, const std::string& param,
+                    const std::vector<std::pair<std::string, std::string>>& any_of, bool negate = false) {
   if (any_of.empty()) {
-    q.add(" AND 0");  // an OR over nothing matches nothing
+    q.add(negate ? "" : " AND 0");  // an OR over nothing matches nothing
     return;
   }
-  q.add(" AND r.rid IN (SELECT i.rid FROM idx i WHERE ");
+  q.add(negate ? " AND r.rid NOT IN (SELECT i.rid FROM idx i WHERE " : " AND r.rid IN (SELECT i.rid FROM idx i WHERE ");
   bool first = true;
   for (const auto& [system, value] : any_of) {
     if (!first) q.add(" OR ");
@@ -49,10 +54,113 @@ void restrict_by_param(Query& q, const std::string& type, const std::string& par
     q.add("(i.value = ?", value);
     q.add(" AND i.type = ?", type);
     q.add(" AND i.param = ?", param);
-    if (!system.empty()) q.add(" AND i.system = ?", system);
+    if (system == kNoSystem) q.add(" AND i.system = ''");
+    else if (!system.empty()) q.add(" AND i.system = ?", system);
     q.add(")");
   }
   q.add(")");
+}
+
+// One date value against rows whose value is the low and system the high
+// instant of what they cover (text that sorts as time). Each condition bounds
+// i.value where the prefix allows it, so the seek starts at the right place.
+void date_condition(Query& q, const DateRange& d) {
+  const std::string& p = d.prefix;
+  if (p == "eq" || p.empty()) {           // the row lies within the search range
+    q.add("(i.value >= ?", d.low);
+    q.add(" AND i.value < ?", d.high);
+    q.add(" AND i.system <= ?)", d.high);
+  } else if (p == "ne") {                 // it does not
+    q.add("(i.value < ?", d.low);
+    q.add(" OR i.system > ?)", d.high);
+  } else if (p == "gt") {                 // some of it after the search range
+    q.add("(i.system > ?)", d.high);
+  } else if (p == "lt") {                 // some of it before
+    q.add("(i.value < ?)", d.low);
+  } else if (p == "ge") {                 // gt or eq
+    q.add("(i.value >= ?", d.low);
+    q.add(" OR i.system > ?)", d.high);
+  } else if (p == "le") {                 // lt or eq
+    q.add("(i.value < ?", d.low);
+    q.add(" OR i.system <= ?)", d.high);
+  } else if (p == "sa") {                 // starts after the search range ends
+    q.add("(i.value >= ?)", d.high);
+  } else if (p == "eb") {                 // ends before it starts
+    q.add("(i.system <= ?)", d.low);
+  } else {                                // ap: overlaps the (widened) range
+    q.add("(i.value < ?", d.high);
+    q.add(" AND i.system > ?)", d.low);
+  }
+}
+
+void restrict_by_param(Query& q, const std::string& type, const ParamConstraint& c) {
+  switch (c.kind) {
+    case MatchKind::exact: return restrict_exact(q, type, c.param, c.any_of);
+    case MatchKind::not_any: return restrict_exact(q, type, c.param, c.any_of, true);
+    case MatchKind::missing:
+    case MatchKind::present:
+      // The resource's own key list answers without probing the index.
+      q.add(c.kind == MatchKind::missing ? " AND NOT gw_keys_has(r.keys, ?)" : " AND gw_keys_has(r.keys, ?)", c.param);
+      return;
+    case MatchKind::prefix:
+    case MatchKind::contains:
+    case MatchKind::range: break;
+  }
+  bool empty = c.kind == MatchKind::range ? c.ranges.empty() : c.any_of.empty();
+  if (empty) {
+    q.add(" AND 0");
+    return;
+  }
+  q.add(" AND r.rid IN (SELECT i.rid FROM idx i WHERE i.type = ?", type);
+  q.add(" AND i.param = ?", c.param);
+  q.add(" AND (");
+  bool first = true;
+  if (c.kind == MatchKind::range) {
+    for (const auto& d : c.ranges) {
+      if (!first) q.add(" OR ");
+      first = false;
+      date_condition(q, d);
+    }
+  } else {
+    for (const auto& alt : c.any_of) {
+      if (!first) q.add(" OR ");
+      first = false;
+      const auto& [system, v] = alt;
+      if (c.kind == MatchKind::prefix) {
+        // Every text starting with v sorts in [v, v + 0xFF): 0xFF never
+        // occurs in UTF-8, so the range is exact and one seek.
+        q.add("(i.value >= ?", v);
+        q.add(" AND i.value < ?", v + '\xff');
+      } else {
+        q.add("(instr(substr(i.value, 1, instr(i.value || char(31), char(31)) - 1), ?) > 0", v);
+      }
+      if (!system.empty()) q.add(" AND i.system = ?", system);
+      q.add(")");
+    }
+  }
+  q.add("))");
+}
+
+// ORDER BY for _sort: each key, then creation order.
+std::string order_by(Query& q, const SearchQuery& sq, bool selective) {
+  std::string out = " ORDER BY ";
+  for (const auto& k : sq.sort) {
+    const char* dir = k.descending ? " DESC" : "";
+    if (k.param == "_id") {
+      out += std::string("r.id") + dir + ", ";
+    } else if (k.param == "_lastUpdated") {
+      out += std::string("r.ts") + dir + ", ";
+    } else {
+      // Rows without a value last in both directions.
+      std::string fn = k.descending ? "gw_keys_max" : "gw_keys_min";
+      out += fn + "(r.keys, ?) IS NULL, " + fn + "(r.keys, ?)" + dir + ", ";
+      q.binds.push_back(k.param);
+      q.binds.push_back(k.param);
+    }
+  }
+  out += selective ? "+r.rid" : "r.rid";
+  if (sq.newest_first) out += " DESC";
+  return out;
 }
 
 constexpr const char* kColumns = "r.type, r.id, r.version, r.ts, r.deleted, v.body";
@@ -188,7 +296,7 @@ Result<Query> search_where(Connection& c, const SearchQuery& q, bool& selective)
     for (size_t i = 0; i < q.ids.size(); ++i) w.add(i ? ", ?" : "?", q.ids[i]);
     w.add(")");
   }
-  for (const auto& p : q.params) restrict_by_param(w, q.type, p.param, p.any_of);
+  for (const auto& p : q.params) restrict_by_param(w, q.type, p);
   if (!q.exclude_security.empty()) {
     auto mask = label_mask(c, q.exclude_security);
     if (!mask) return mask.error();
@@ -230,11 +338,10 @@ Result<SearchPage> search_on(Connection& c, const SearchQuery& q, bool in_transa
     // Creation order (rid): stable under updates, so a page never shifts
     // because a resource on it changed. "+": with an index constraint the few
     // matching rows are found by key and sorted, not by walking the type.
-    std::string order = selective ? " ORDER BY +r.rid" : " ORDER BY r.rid";
-    if (q.newest_first) order += " DESC";
     Query sel;
-    sel.sql = std::string("SELECT ") + kColumns + where->sql + order + " LIMIT ? OFFSET ?";
     sel.binds = where->binds;
+    std::string order = order_by(sel, q, selective);
+    sel.sql = std::string("SELECT ") + kColumns + where->sql + order + " LIMIT ? OFFSET ?";
     auto st = prepare_query(c, sel);
     if (!st) return st.error();
     int n = static_cast<int>(sel.binds.size());
@@ -292,7 +399,7 @@ Result<std::vector<std::string>> match_on(Connection& c, const std::string& type
   Query q;
   q.add("SELECT r.id FROM res r WHERE r.type = ?", type);
   q.add(" AND r.deleted = 0");
-  for (const auto& m : ms) restrict_by_param(q, type, m.param, {{m.system, m.value}});
+  for (const auto& m : ms) restrict_exact(q, type, m.param, {{m.system, m.value}});
   q.add(" ORDER BY +r.rid LIMIT ?");
   auto st = prepare_query(c, q);
   if (!st) return st.error();
@@ -331,6 +438,51 @@ Result<std::vector<ChangeRow>> changes_after_on(Connection& c, int64_t after, in
                             clock::iso_ms(st->int64(5)), st->text(6)});
   }
   return out;
+}
+
+// ---- SQL functions over res.keys ------------------------------------------------------
+
+namespace {
+
+// gw_keys_has(keys, param) and gw_keys_min/max(keys, param): what :missing
+// and _sort need, answered from the resource's own key list instead of a
+// probe of the value-first index per candidate.
+void keys_fn(sqlite3_context* ctx, int, sqlite3_value** argv, int mode) {
+  const void* blob = sqlite3_value_blob(argv[0]);
+  int n = sqlite3_value_bytes(argv[0]);
+  const unsigned char* p = sqlite3_value_text(argv[1]);
+  if (p == nullptr) return sqlite3_result_null(ctx);
+  std::string_view param(reinterpret_cast<const char*>(p), static_cast<size_t>(sqlite3_value_bytes(argv[1])));
+  std::string_view in(blob ? static_cast<const char*>(blob) : "", blob ? static_cast<size_t>(n) : 0);
+  std::optional<std::string> best;
+  for (const IndexEntry& e : decode_keys(in)) {
+    if (e.param != param) continue;
+    if (mode == 0) return sqlite3_result_int(ctx, 1);
+    if (!best || (mode < 0 ? e.value < *best : e.value > *best)) best = e.value;
+  }
+  if (mode == 0) return sqlite3_result_int(ctx, 0);
+  if (!best) return sqlite3_result_null(ctx);
+  sqlite3_result_text(ctx, best->data(), static_cast<int>(best->size()), SQLITE_TRANSIENT);
+}
+
+}  // namespace
+
+Result<void> register_functions(Connection& c) {
+  struct Fn {
+    const char* name;
+    void (*fn)(sqlite3_context*, int, sqlite3_value**);
+  };
+  static constexpr Fn kFns[] = {
+      {"gw_keys_has", [](sqlite3_context* x, int n, sqlite3_value** v) { keys_fn(x, n, v, 0); }},
+      {"gw_keys_min", [](sqlite3_context* x, int n, sqlite3_value** v) { keys_fn(x, n, v, -1); }},
+      {"gw_keys_max", [](sqlite3_context* x, int n, sqlite3_value** v) { keys_fn(x, n, v, 1); }},
+  };
+  for (const auto& f : kFns) {
+    int rc = sqlite3_create_function_v2(c.raw(), f.name, 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS,
+                                        nullptr, f.fn, nullptr, nullptr, nullptr);
+    if (rc != SQLITE_OK) return make_error(Errc::store_failure, std::string("cannot register ") + f.name);
+  }
+  return {};
 }
 
 // ---- writes ------------------------------------------------------------------------

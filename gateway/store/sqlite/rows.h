@@ -43,6 +43,10 @@ Result<std::vector<std::string>> match_on(Connection& c, const std::string& type
 Result<std::optional<std::string>> unique_key_on(Connection& c, const std::string& key);
 Result<std::vector<ChangeRow>> changes_after_on(Connection& c, int64_t after, int limit);
 
+// The SQL functions the searches use (gw_keys_has, gw_keys_min, gw_keys_max);
+// on every connection that searches.
+Result<void> register_functions(Connection& c);
+
 // The index keys of a version, as kept in res.keys: gateway/store/index_keys.h.
 using store::index_keys;
 using store::encode_keys;

@@ -284,6 +284,7 @@ class SqliteStore final : public Store {
     auto w = Connection::open(opts_.path, Connection::Mode::read_write_create, opts_.busy_timeout_ms);
     if (!w) fail(w.error().message);
     writer_ = std::move(*w);
+    if (auto r = sqlite::register_functions(*writer_); !r) fail(r.error().message);
     {
       auto st = writer_->prepare("PRAGMA journal_mode=WAL");
       if (!st) fail(st.error().message);
@@ -317,6 +318,7 @@ class SqliteStore final : public Store {
     auto open_reader = [&]() {
       auto c = Connection::open(opts_.path, Connection::Mode::read_write_create, opts_.busy_timeout_ms);
       if (!c) fail(c.error().message);
+      if (auto r = sqlite::register_functions(**c); !r) fail(r.error().message);
       // Readers never write; query_only makes that a rule, not a habit.
       if (auto r = (*c)->exec("PRAGMA query_only=1; PRAGMA foreign_keys=ON"); !r) fail(r.error().message);
       // Reads through a shared memory map instead of copying each page in.

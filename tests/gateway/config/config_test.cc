@@ -5,7 +5,12 @@
 #include <cstdio>
 #include <fstream>
 #include <sstream>
+#include <regex>
+#include <set>
 #include <string>
+
+#include "gateway/common/json.h"
+#include "tests/support/test_gateway.h"
 
 namespace gw::config {
 namespace {
@@ -284,8 +289,38 @@ TEST(ParseConfig, PublicBaseUrlMustBeAbsolute) {
 }
 
 TEST(ParseConfig, NotJsonOrNotObject) {
-  EXPECT_NE(config_error("{").message.find("offset"), std::string::npos);
+  EXPECT_EQ(config_error("{").message.rfind("config:1:2: not valid JSON: ", 0), 0u) << config_error("{").message;
   EXPECT_EQ(config_error("[]").message, "config must be a JSON object");
+}
+
+// A config file's problems are all reported at once, each as
+// FILE:LINE:COLUMN with the key's path, not as a byte offset.
+TEST(LoadConfigFile, EveryProblemWithFileLineColumnAndKey) {
+  test::TempDir dir;
+  std::string file = dir.path() + "/gateway.json";
+  std::ofstream(file) << "{\n"
+                         "  \"https\": {\n"
+                         "    \"threads\": \"four\",\n"
+                         "    \"listen\": \":8443\"\n"
+                         "  },\n"
+                         "  \"limits\": {\"body_byts\": 10},\n"
+                         "  \"log_level\": \"verbose\"\n"
+                         "}\n";
+  auto c = load_config_file(file);
+  ASSERT_FALSE(c.has_value());
+  const std::string& m = c.error().message;
+  EXPECT_NE(m.find("3 problems"), std::string::npos) << m;
+  EXPECT_NE(m.find(file + ":3:5: https.threads must be an integer"), std::string::npos) << m;
+  EXPECT_NE(m.find(file + ":6:14: limits.body_byts is not a known setting"), std::string::npos) << m;
+  EXPECT_NE(m.find(file + ":7:3: log_level must be one of debug, info, warn, error, not 'verbose'"), std::string::npos)
+      << m;
+  EXPECT_EQ(c.error().expression, "https.threads");
+
+  std::ofstream(file, std::ios::trunc) << "{\n  \"data_dir\": \"/x\",\n  \"log_level\": info\n}\n";
+  auto syntax = load_config_file(file);
+  ASSERT_FALSE(syntax.has_value());
+  EXPECT_NE(syntax.error().message.find(file + ":3:16: not valid JSON"), std::string::npos) << syntax.error().message;
+  EXPECT_EQ(syntax.error().message.find("offset"), std::string::npos) << syntax.error().message;
 }
 
 TEST(ParseConfig, ExampleFileParses) {
@@ -488,6 +523,57 @@ TEST(ParseConfig, StoreEngineIsSqliteByDefaultAndPostgresqlNeedsAConninfo) {
   EXPECT_EQ(f.store_engine, "postgresql");
   EXPECT_FALSE(set_store_engine("postgres", f));
   EXPECT_EQ(f.store_engine, "postgresql");
+}
+
+}  // namespace
+}  // namespace gw::config
+
+namespace gw::config {
+namespace {
+
+// The example's keys as dotted paths (a value that is not an object is a
+// key: "mllp.allow" is one), and every member name anywhere in it.
+void example_keys(const json::Value& v, const std::string& path, std::set<std::string>& paths,
+                  std::set<std::string>& names) {
+  if (v.IsObject()) {
+    for (const auto& m : v.GetObject()) {
+      std::string k(json::as_view(m.name));
+      names.insert(k);
+      example_keys(m.value, path.empty() ? k : path + "." + k, paths, names);
+    }
+    return;
+  }
+  paths.insert(path);
+  if (v.IsArray())
+    for (const auto& item : v.GetArray())
+      if (item.IsObject())
+        for (const auto& m : item.GetObject()) names.insert(std::string(json::as_view(m.name)));
+}
+
+// deploy/config.example.json lists every key (the README says so): the keys
+// of the reference table in docs/CONFIG.md are exactly its keys, and every
+// key name the parser compares against (gateway/config/config.cc) is in it.
+TEST(ConfigExample, ListsEveryKeyOfTheReferenceAndTheParser) {
+  auto ex = json::parse(read_source_file("deploy/config.example.json"));
+  ASSERT_TRUE(ex.has_value());
+  std::set<std::string> paths, names;
+  example_keys(*ex, "", paths, names);
+
+  std::set<std::string> reference;
+  std::string doc = read_source_file("docs/CONFIG.md");
+  std::regex row(R"(\n\| `([a-z0-9_.]+)` \|)");
+  for (std::sregex_iterator it(doc.begin(), doc.end(), row), end; it != end; ++it) reference.insert((*it)[1].str());
+  ASSERT_GT(reference.size(), 50u) << "the reference table was not found in docs/CONFIG.md";
+  for (const auto& k : reference) EXPECT_TRUE(paths.count(k)) << k << " is documented but not in config.example.json";
+  for (const auto& k : paths) EXPECT_TRUE(reference.count(k)) << k << " is in config.example.json but not documented";
+
+  std::set<std::string> parser;
+  std::string src = read_source_file("gateway/config/config.cc");
+  std::regex compared(R"re(\b[a-z]?k == "([a-z0-9_]+)")re");
+  for (std::sregex_iterator it(src.begin(), src.end(), compared), end; it != end; ++it) parser.insert((*it)[1].str());
+  ASSERT_GT(parser.size(), 40u) << "the parser's key comparisons were not found";
+  for (const auto& k : parser) EXPECT_TRUE(names.count(k)) << "the parser knows '" << k << "'; the example lacks it";
+  for (const auto& k : names) EXPECT_TRUE(parser.count(k)) << "the example has '" << k << "'; the parser does not know it";
 }
 
 }  // namespace

@@ -405,6 +405,9 @@ TEST_F(CpisApiTest, FlagViewDerivesOneFlagPerPlanInScopeBesideTheStoredFlags) {
   EXPECT_EQ(str((*derived)["code"]["coding"][0], "code"), kCpp);
   EXPECT_EQ(str((*derived)["author"]["identifier"], "value"), "L0001");
   EXPECT_EQ(str((*derived)["subject"], "reference"), "Patient/" + pid);
+  // The reference travels: the receiver matches the child by NHS number (issue 13).
+  EXPECT_EQ(str((*derived)["subject"]["identifier"], "system"), "https://fhir.nhs.uk/Id/nhs-number") << r.body;
+  EXPECT_EQ(str((*derived)["subject"]["identifier"], "value"), nhs_) << r.body;
   EXPECT_EQ(str((*derived)["period"], "start"), "2026-01-10");
   EXPECT_EQ(str((*derived)["extension"][0]["valueReference"], "reference"), "CareTeam/" + plan);
   auto v = write::Validator::load(std::string(GW_SOURCE_DIR) + "/profiles");

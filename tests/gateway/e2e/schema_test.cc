@@ -74,7 +74,7 @@ TEST(FhirSchema, EveryKindOfResourceTheGatewayEmitsIsValidR4) {
   keep("history", req("GET", "/fhir/Patient/" + pid + "/_history"));
   keep("OperationOutcome-422", req("POST", "/fhir/Patient", R"({"resourceType":"Patient","gender":"M"})"));
   keep("OperationOutcome-404", req("GET", "/fhir/Patient/none"));
-  keep("OperationOutcome-415", req("GET", "/fhir/metadata?_format=xml"));
+  keep("OperationOutcome-406", req("GET", "/fhir/metadata?_format=xml"));
   keep("transaction-response",
        req("POST", "/fhir",
            R"({"resourceType":"Bundle","type":"transaction","entry":[{"resource":)" +

@@ -107,9 +107,16 @@ TEST_F(RestApiTest, MetadataListsTheTypesInteractionsAndSearchParameters) {
   for (const auto& t : res.GetArray()) {
     if (str_at(t, {"type"}) != "Observation") continue;
     std::set<std::string> params;
-    for (const auto& p : t["searchParam"].GetArray()) params.insert(str_at(p, {"name"}));
-    for (const char* p : {"_id", "_lastUpdated", "identifier", "patient", "subject", "patient:identifier"})
+    std::string patient_doc;
+    for (const auto& p : t["searchParam"].GetArray()) {
+      params.insert(str_at(p, {"name"}));
+      if (str_at(p, {"name"}) == "patient") patient_doc = str_at(p, {"documentation"});
+    }
+    for (const char* p : {"_id", "_lastUpdated", "identifier", "patient", "subject", "code", "date"})
       EXPECT_TRUE(params.count(p)) << p;
+    // A chain or modifier is not a parameter name of its own; the parameter's documentation names it.
+    EXPECT_FALSE(params.count("patient:identifier"));
+    EXPECT_NE(patient_doc.find("patient:identifier"), std::string::npos) << patient_doc;
   }
 }
 
@@ -227,13 +234,13 @@ TEST_F(RestApiTest, ErrorStatusesAreOperationOutcomes) {
   // 405: POST to an instance, DELETE on the type.
   EXPECT_EQ(call(c, "POST", "/fhir/Patient/abc", R"({"resourceType":"Patient"})").status, 405);
   EXPECT_EQ(call(c, "DELETE", "/fhir/Patient").status, 405);
-  // 415: XML in, XML wanted, _format=xml.
+  // 415: XML in; 406: XML wanted, _format=xml (tests/gateway/fhir/http_semantics_test.cc has more).
   auto xml = call(c, "POST", "/fhir/Patient", "<Patient xmlns=\"http://hl7.org/fhir\"/>",
                   {{"Content-Type", "application/fhir+xml"}});
   EXPECT_EQ(xml.status, 415);
   EXPECT_EQ(str_at(parse_body(xml), {"resourceType"}), "OperationOutcome");
-  EXPECT_EQ(call(c, "GET", "/fhir/Patient?_id=x", "", {{"Accept", "application/fhir+xml"}}).status, 415);
-  EXPECT_EQ(call(c, "GET", "/fhir/metadata?_format=xml").status, 415);
+  EXPECT_EQ(call(c, "GET", "/fhir/Patient?_id=x", "", {{"Accept", "application/fhir+xml"}}).status, 406);
+  EXPECT_EQ(call(c, "GET", "/fhir/metadata?_format=xml").status, 406);
   EXPECT_EQ(call(c, "GET", "/fhir/metadata?_format=json").status, 200);
   // 400: a bad search parameter value names the parameter.
   auto badsearch = call(c, "GET", "/fhir/Patient?_lastUpdated=2026-13-01");

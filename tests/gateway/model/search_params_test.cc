@@ -224,7 +224,11 @@ TEST(ParseSearch, UnknownParameterStrictIsAnError) {
 
 TEST(ParseSearch, UnknownParameterLenientIsIgnoredAndReported) {
   auto sr = ok("Patient", "foo=1&identifier=a&bar:exact=2&foo=3&_sort=-_lastUpdated", false);
-  EXPECT_EQ(sr.ignored, (Strings{"foo", "bar:exact", "_sort"}));
+  EXPECT_EQ(sr.ignored, (Strings{"foo", "bar:exact"}));
+  // _sort is supported now (issue 13): applied, not ignored.
+  ASSERT_EQ(sr.sort.size(), 1u);
+  EXPECT_EQ(sr.sort[0].param, "_lastUpdated");
+  EXPECT_TRUE(sr.sort[0].descending);
   ASSERT_EQ(sr.identifier.size(), 1u);
   // Known parameters still fail on bad values in lenient mode.
   EXPECT_EQ(err("Patient", "foo=1&_count=x", false).expression, "_count");

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "gateway/store/postgres/pg.h"
+#include "tests/support/pki.h"
 #include "tests/support/gateway_process.h"
 #include "tests/support/test_gateway.h"
 #include "tests/support/test_store.h"
@@ -37,7 +38,10 @@ TEST(StoreConninfo, AServerThatCannotBeReachedIsNamedWithoutThePassword) {
   int rc = test::run_gateway_command(
       {"serve", "--data-dir", dir.path(), "--store-engine", "postgresql", "--store-conninfo",
        std::string("host=") + dir.path() + "/no-server port=5999 dbname=cpis user=cpis connect_timeout=2 password=" +
-           kSecret},
+           kSecret,
+       // The files start-up checks before it opens the store are there: the store is what fails.
+       "--tls-cert", test::dev_pki_dir() + "/server.pem", "--tls-key", test::dev_pki_dir() + "/server.key",
+       "--client-ca", test::dev_pki_dir() + "/ca.pem"},
       out);
   EXPECT_NE(rc, 0) << out;
   EXPECT_NE(out.find("dbname=cpis"), std::string::npos) << "the error says which database: " << out;

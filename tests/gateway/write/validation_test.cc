@@ -331,6 +331,9 @@ class BadRules : public ::testing::Test {
                                                      ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::create_directories(dir_ / "rules");
     std::filesystem::copy_file(std::string(GW_SOURCE_DIR) + "/profiles/datatypes.json", dir_ / "datatypes.json");
+    // The declared search parameters are part of a profiles directory (issue 13).
+    std::filesystem::create_directories(dir_ / "search");
+    std::filesystem::copy_file(std::string(GW_SOURCE_DIR) + "/profiles/search/params.json", dir_ / "search" / "params.json");
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
   void write(const std::string& name, std::string_view text) { std::ofstream(dir_ / "rules" / name) << text; }
