@@ -586,4 +586,17 @@ struct PostgresOptions {
 // apply each step once). Throws std::runtime_error at start-up on failure.
 std::unique_ptr<Store> open_postgres(const PostgresOptions& opts);
 
+// `serve --check-migrations`: what opening the store would migrate, proved by
+// applying the pending steps in a transaction that is rolled back. Nothing is
+// created or changed; a missing embedded file is reported, not made. While it
+// runs it holds the store's write lock (a running gateway's commits wait).
+struct MigrationCheck {
+  bool exists = true;       // false: no store yet (opening would create it at `known`)
+  int64_t at = 0;           // the store's schema version
+  int known = 0;            // the last version this binary has
+  std::vector<int> pending; // steps opening would apply, in order (all applied cleanly in the dry run)
+};
+Result<MigrationCheck> check_migrations_sqlite(const std::string& path);
+Result<MigrationCheck> check_migrations_postgres(const std::string& conninfo);
+
 }  // namespace gw::store

@@ -813,4 +813,17 @@ std::unique_ptr<Store> open_postgres(const PostgresOptions& opts) {
   return s;
 }
 
+Result<MigrationCheck> check_migrations_postgres(const std::string& conninfo) {
+  auto c = Conn::open(conninfo);
+  if (!c) return c.error();
+  MigrationCheck check;
+  auto run = pg::run_migrations(**c, clock::iso_now(), /*dry_run=*/true);
+  if (!run) return run.error();
+  check.at = run->from;
+  check.known = run->known;
+  check.pending = std::move(run->steps);
+  check.exists = run->from > 0;
+  return check;
+}
+
 }  // namespace gw::store

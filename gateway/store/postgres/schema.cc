@@ -153,7 +153,7 @@ CREATE INDEX timers_by_subject ON timers(kind, subject, due);
   return steps;
 }
 
-Result<int> migrate(Conn& c, const std::string& now_iso) {
+Result<MigrationRun> run_migrations(Conn& c, const std::string& now_iso, bool dry_run) {
   // A session lock, taken before the transaction so that a node that waited
   // for another's migration then sees its schema_version rows.
   if (auto r = c.exec("SELECT pg_advisory_lock($1, hashtext(current_schema()))",
@@ -164,7 +164,7 @@ Result<int> migrate(Conn& c, const std::string& now_iso) {
   auto unlock = [&c] {
     (void)c.exec("SELECT pg_advisory_unlock($1, hashtext(current_schema()))", Params().add(int64_t{kMigrationLock}));
   };
-  auto fail = [&](Error e) -> Result<int> {
+  auto fail = [&](Error e) -> Result<MigrationRun> {
     (void)c.run("ROLLBACK");
     unlock();
     return e;
@@ -176,10 +176,17 @@ Result<int> migrate(Conn& c, const std::string& now_iso) {
   }
   auto cur = c.exec("SELECT COALESCE(MAX(version), 0) FROM schema_version");
   if (!cur) return fail(cur.error());
-  int64_t current = cur->int64(0, 0);
-  int applied = 0;
+  MigrationRun run;
+  run.from = cur->int64(0, 0);
+  run.known = migrations().back().version;
+  if (run.from > run.known) {
+    return fail(make_error(Errc::conflict, "the store is at schema version " + std::to_string(run.from) +
+                                          " and this gateway knows versions up to " + std::to_string(run.known) +
+                                          ": it was written by a newer gateway, and a downgrade is not supported "
+                                          "(restore the backup taken before the upgrade, or install the newer version)"));
+  }
   for (const auto& m : migrations()) {
-    if (m.version <= current) continue;
+    if (m.version <= run.from) continue;
     if (auto r = c.run(m.sql); !r) {
       Error e = r.error();
       e.message = "migration " + std::to_string(m.version) + ": " + e.message;
@@ -190,11 +197,17 @@ Result<int> migrate(Conn& c, const std::string& now_iso) {
         !r) {
       return fail(r.error());
     }
-    ++applied;
+    run.steps.push_back(m.version);
   }
-  if (auto r = c.run("COMMIT"); !r) return fail(r.error());
+  if (auto r = c.run(dry_run ? "ROLLBACK" : "COMMIT"); !r) return fail(r.error());
   unlock();
-  return applied;
+  return run;
+}
+
+Result<int> migrate(Conn& c, const std::string& now_iso) {
+  auto run = run_migrations(c, now_iso, false);
+  if (!run) return run.error();
+  return static_cast<int>(run->steps.size());
 }
 
 }  // namespace gw::store::pg

@@ -8,6 +8,7 @@
 //
 // Nodes starting together: the migration runs under a session advisory lock
 // (the schema's migration key), so each step is applied once.
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,18 @@ struct Migration {
 };
 
 const std::vector<Migration>& migrations();
+
+// What opening the store does, or would do (as store/sqlite/schema.h).
+struct MigrationRun {
+  int64_t from = 0;        // MAX(schema_version) before; 0 for an empty schema
+  int known = 0;           // the last step this binary has
+  std::vector<int> steps;  // applied, or (dry run) applied and rolled back
+};
+
+// Applies the missing steps in one transaction under the migration lock; a
+// dry run applies them and rolls back (PostgreSQL's DDL is transactional).
+// A schema at a step this binary does not know (a downgrade) is refused.
+Result<MigrationRun> run_migrations(Conn& c, const std::string& now_iso, bool dry_run);
 
 // Applies the missing steps; returns how many (0 when up to date).
 Result<int> migrate(Conn& c, const std::string& now_iso);

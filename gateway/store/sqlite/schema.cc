@@ -251,9 +251,9 @@ ALTER TABLE inbound ADD COLUMN written TEXT NOT NULL DEFAULT '';
   return steps;
 }
 
-Result<int> migrate(Connection& c, const char* now_iso) {
+Result<MigrationRun> run_migrations(Connection& c, const char* now_iso, bool dry_run) {
   if (auto r = c.exec("BEGIN IMMEDIATE"); !r) return r.error();
-  auto fail = [&c](Error e) -> Result<int> {
+  auto fail = [&c](Error e) -> Result<MigrationRun> {
     (void)c.exec("ROLLBACK");
     return e;
   };
@@ -261,17 +261,23 @@ Result<int> migrate(Connection& c, const char* now_iso) {
       !r) {
     return fail(r.error());
   }
-  int64_t current = 0;
+  MigrationRun run;
+  run.known = migrations().back().version;
   {
     auto st = c.cached("SELECT COALESCE(MAX(version), 0) FROM schema_version");
     if (!st) return fail(st.error());
     auto row = st->step();
     if (!row) return fail(row.error());
-    current = st->int64(0);
+    run.from = st->int64(0);
   }
-  int applied = 0;
+  if (run.from > run.known) {
+    return fail(make_error(Errc::conflict, "the store is at schema version " + std::to_string(run.from) +
+                                          " and this gateway knows versions up to " + std::to_string(run.known) +
+                                          ": it was written by a newer gateway, and a downgrade is not supported "
+                                          "(restore the backup taken before the upgrade, or install the newer version)"));
+  }
   for (const auto& m : migrations()) {
-    if (m.version <= current) continue;
+    if (m.version <= run.from) continue;
     auto r = c.exec(m.sql);
     if (r && m.step) r = m.step(c);
     if (!r) {
@@ -283,10 +289,16 @@ Result<int> migrate(Connection& c, const char* now_iso) {
     if (!ins) return fail(ins.error());
     ins->bind(1, static_cast<int64_t>(m.version)).bind(2, now_iso);
     if (auto r = ins->run(); !r) return fail(r.error());
-    ++applied;
+    run.steps.push_back(m.version);
   }
-  if (auto r = c.exec("COMMIT"); !r) return fail(r.error());
-  return applied;
+  if (auto r = c.exec(dry_run ? "ROLLBACK" : "COMMIT"); !r) return fail(r.error());
+  return run;
+}
+
+Result<int> migrate(Connection& c, const char* now_iso) {
+  auto run = run_migrations(c, now_iso, false);
+  if (!run) return run.error();
+  return static_cast<int>(run->steps.size());
 }
 
 }  // namespace gw::store::sqlite

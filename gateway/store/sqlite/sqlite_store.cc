@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <ctime>
 #include <deque>
+#include <filesystem>
 #include <mutex>
 #include <stdexcept>
 #include <thread>
@@ -881,6 +882,27 @@ std::unique_ptr<Store> open_sqlite(const SqliteOptions& opts) {
   auto s = std::make_unique<SqliteStore>(opts);
   s->start();  // on throw, the destructor's close() finds no threads to join
   return s;
+}
+
+Result<MigrationCheck> check_migrations_sqlite(const std::string& path) {
+  MigrationCheck check;
+  check.known = sqlite::migrations().back().version;
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    check.exists = false;
+    for (const auto& m : sqlite::migrations()) check.pending.push_back(m.version);
+    return check;
+  }
+  // As the writer opens it, so that the steps run as they would at start-up.
+  auto c = Connection::open(path, Connection::Mode::read_write_create, 5000);
+  if (!c) return c.error();
+  if (auto r = sqlite::register_functions(**c); !r) return r.error();
+  if (auto r = (*c)->exec("PRAGMA foreign_keys=ON"); !r) return r.error();
+  auto run = sqlite::run_migrations(**c, clock::iso_now().c_str(), /*dry_run=*/true);
+  if (!run) return run.error();
+  check.at = run->from;
+  check.pending = std::move(run->steps);
+  return check;
 }
 
 }  // namespace gw::store
