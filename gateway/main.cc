@@ -97,8 +97,10 @@ constexpr const char* kBackupUsage =
 
 constexpr const char* kAuditVerifyUsage =
     "usage: cpis-gateway audit verify --data-dir DIR [--ca FILE] [--anchor SEQ:HEX]\n"
+    "       cpis-gateway audit verify --store-conninfo STRING [--ca FILE] [--anchor SEQ:HEX]\n"
     "\n"
-    "Walks the audit trail of DIR/gateway.db from its first record, recomputes the hash chain\n"
+    "Walks the audit trail of DIR/gateway.db (or of the PostgreSQL schema the conninfo names,\n"
+    "the one the gateways share) from its first record, recomputes the hash chain\n"
     "(docs/AUDIT.md), holds it to every stored checkpoint and checks each checkpoint's signature\n"
     "(and, with --ca, that its signer chains to that CA). --anchor holds the trail to a chain\n"
     "value kept elsewhere (an 'audit_checkpoint' log line: seq and chain). Read-only: safe while\n"
@@ -527,13 +529,20 @@ int audit_verify(int argc, char** argv) {
     if (i + 1 >= argc) return fail_start("audit verify: '" + a + "' needs a value (try --help)");
     std::string v = argv[++i];
     if (a == "--data-dir") data_dir = v;
+    else if (a == "--store-conninfo") o.conninfo = v;
     else if (a == "--ca") o.ca_file = v;
     else if (a == "--anchor") {
       o.anchor = gw::audit::parse_anchor(v);
       if (!o.anchor) return fail_start("audit verify: --anchor wants SEQ:HEX (64 hex digits)");
     } else return fail_start("audit verify: unknown option '" + a + "' (try --help)");
   }
-  if (data_dir.empty()) return fail_start("audit verify: needs --data-dir DIR");
+  if (!o.conninfo.empty()) {
+    if (!data_dir.empty()) return fail_start("audit verify: give --data-dir DIR or --store-conninfo STRING, not both");
+    auto r = gw::audit::verify_trail(o);
+    std::fputs(r.report.c_str(), r.exit_code == 0 ? stdout : stderr);
+    return r.exit_code;
+  }
+  if (data_dir.empty()) return fail_start("audit verify: needs --data-dir DIR (or --store-conninfo STRING on PostgreSQL)");
   o.db_path = (std::filesystem::path(data_dir) / "gateway.db").string();
   if (!std::filesystem::exists(o.db_path)) return fail_start("audit verify: no gateway store at " + o.db_path);
   auto r = gw::audit::verify_trail(o);
@@ -572,6 +581,11 @@ int migrate(int argc, char** argv) {
   }
   std::printf("audit sha256 source %s\naudit sha256 target %s%s\n", r->audit_digest_source.c_str(),
               r->audit_digest_target.c_str(), r->audit_digest_source == r->audit_digest_target ? "" : "  MISMATCH");
+  if (r->audit_chain_finding.empty()) {
+    std::printf("audit chain  %lld records verified on the target\n", static_cast<long long>(r->audit_chain_records));
+  } else {
+    std::printf("audit chain  MISMATCH on the target at %s\n", r->audit_chain_finding.c_str());
+  }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!r->verified) {
     std::printf("migrate: NOT verified (%.1f s): see MISMATCH above\n", secs);
@@ -855,12 +869,11 @@ int serve(int argc, char** argv) {
     start_gp_record(*core, cfg);
     // Signed checkpoints of the audit chain with the server's own key
     // (docs/AUDIT.md); the last one at shutdown, before the store closes.
-    // The chain is kept by the embedded store only, so far (README "Not yet").
-    if (cfg.store_engine == "sqlite") {
-      audit_checkpoints = std::make_unique<audit::Checkpointer>(
-          *core->store, audit::CheckpointOptions{cfg.tls_cert, cfg.tls_key, std::chrono::seconds(60)}, registry);
-      audit_checkpoints->start();
-    }
+    // On PostgreSQL every node checkpoints the shared trail; a checkpoint at a
+    // record another node already stated is not stored twice.
+    audit_checkpoints = std::make_unique<audit::Checkpointer>(
+        *core->store, audit::CheckpointOptions{cfg.tls_cert, cfg.tls_key, std::chrono::seconds(60)}, registry);
+    audit_checkpoints->start();
     if (cfg.mllp.plain) start_mllp(*cfg.mllp.plain, false);
     if (cfg.mllp.tls) {
       mllp_tls_index = mllp_servers.size();

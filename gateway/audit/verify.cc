@@ -4,6 +4,8 @@
 
 #include "gateway/audit/checkpoints.h"
 #include "gateway/store/audit_chain.h"
+#include "gateway/store/postgres/audit_trail.h"
+#include "gateway/store/postgres/pg.h"
 #include "gateway/store/sqlite/audit_trail.h"
 
 namespace gw::audit {
@@ -28,7 +30,14 @@ std::optional<std::pair<int64_t, std::string>> parse_anchor(const std::string& t
 
 VerifyResult verify_trail(const VerifyOptions& o) {
   VerifyResult out;
-  auto report = store::sqlite::verify_audit_file(o.db_path, o.anchor);
+  // Both engines report the same facts (their rows feed one audit_chain::Verifier).
+  auto report = [&]() -> Result<store::sqlite::TrailReport> {
+    if (o.conninfo.empty()) return store::sqlite::verify_audit_file(o.db_path, o.anchor);
+    auto pg = store::pg::verify_audit(o.conninfo, o.anchor);
+    if (!pg) return pg.error();
+    return store::sqlite::TrailReport{pg->records, pg->first_seq, pg->last_seq, pg->head, pg->findings,
+                                      pg->checkpoints, pg->checkpoints_matched};
+  }();
   if (!report) {
     out.exit_code = 2;
     out.report = "audit verify: " + report.error().message + "\n";
@@ -55,7 +64,7 @@ VerifyResult verify_trail(const VerifyOptions& o) {
   std::sort(findings.begin(), findings.end(),
             [](const auto& a, const auto& b) { return a.seq < b.seq; });
   std::string& t = out.report;
-  t += "audit trail of " + o.db_path + "\n";
+  t += "audit trail of " + (o.conninfo.empty() ? o.db_path : "postgresql (" + store::pg::redact_conninfo(o.conninfo) + ")") + "\n";
   t += "  records: " + std::to_string(report->records);
   if (report->records) t += " (" + std::to_string(report->first_seq) + " to " + std::to_string(report->last_seq) + ")";
   t += "\n  head: " + std::to_string(report->last_seq) + ":" + report->head + "\n";

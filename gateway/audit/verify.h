@@ -11,7 +11,8 @@
 namespace gw::audit {
 
 struct VerifyOptions {
-  std::string db_path;
+  std::string db_path;   // the embedded store's file, or
+  std::string conninfo;  // the PostgreSQL schema the gateways share (when set, db_path is not read)
   std::string ca_file;  // the CA the checkpoints' signer must chain to; "" = signatures checked, signer not
   std::optional<std::pair<int64_t, std::string>> anchor;  // (seq, chain hex) kept outside the store
 };

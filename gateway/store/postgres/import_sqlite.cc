@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "gateway/common/clock.h"
+#include "gateway/store/postgres/audit_trail.h"
 #include "gateway/store/postgres/pg.h"
 #include "gateway/store/postgres/schema.h"
 #include "gateway/store/sqlite/connection.h"
@@ -40,7 +41,7 @@ const std::vector<Table>& tables() {
        {"rid"}},
       {"ver",
        {{"vid", K::integer}, {"rid", K::integer}, {"version", K::integer}, {"ts", K::integer}, {"op", K::integer},
-        {"prev", K::integer}, {"body", K::text}},
+        {"prev", K::integer}, {"body", K::text}, {"src", K::text}},
        {"vid"}},
       {"idx", {{"value", K::text}, {"type", K::text}, {"param", K::text}, {"system", K::text}, {"rid", K::integer}},
        {"value", "type", "param", "system", "rid"}},
@@ -48,7 +49,13 @@ const std::vector<Table>& tables() {
       {"audit",
        {{"seq", K::integer}, {"ts", K::text}, {"actor_ods", K::text}, {"actor_role", K::text},
         {"actor_system", K::text}, {"action", K::text}, {"entity", K::text}, {"outcome", K::text},
-        {"http_status", K::integer}, {"request_id", K::text}, {"detail", K::text}, {"patient_ref", K::text}},
+        {"http_status", K::integer}, {"request_id", K::text}, {"detail", K::text}, {"patient_ref", K::text},
+        {"person", K::text}, {"channel", K::text}, {"purpose", K::text}, {"src_ods", K::text},
+        {"src_system", K::text}, {"topic", K::text}, {"latency_ms", K::integer}, {"items", K::integer},
+        {"chain", K::bytes}},
+       {"seq"}},
+      {"audit_checkpoint",
+       {{"seq", K::integer}, {"ts", K::text}, {"chain", K::bytes}, {"signature", K::bytes}, {"signer", K::text}},
        {"seq"}},
       {"outbox",
        {{"seq", K::integer}, {"topic", K::text}, {"focus", K::text}, {"payload", K::text}, {"created", K::text}},
@@ -57,7 +64,8 @@ const std::vector<Table>& tables() {
       {"inbound",
        {{"id", K::integer}, {"received", K::text}, {"adapter", K::text}, {"channel", K::text},
         {"sender_ods", K::text}, {"sender_system", K::text}, {"control_id", K::text}, {"status", K::text},
-        {"reason", K::text}, {"issues_json", K::text}, {"raw", K::bytes}, {"replay_of", K::integer}},
+        {"reason", K::text}, {"issues_json", K::text}, {"raw", K::bytes}, {"replay_of", K::integer},
+        {"kind", K::text}, {"answer", K::text}, {"written", K::text}},
        {"id"}},
       {"cursors", {{"name", K::text}, {"seq", K::integer}}, {"name"}},
       {"sub_counters", {{"subscription", K::text}, {"events", K::integer}}, {"subscription"}},
@@ -155,10 +163,11 @@ class Digest {
   EVP_MD_CTX* ctx_;
 };
 
+// Every column of the record (the chain is verified on its own, below).
 constexpr const char* kAuditColumns =
     "seq, ts, actor_ods, actor_role, actor_system, action, entity, outcome, http_status, request_id, detail, "
-    "patient_ref";
-constexpr int kAuditColumnCount = 12;
+    "patient_ref, person, channel, purpose, src_ods, src_system, topic, latency_ms, items";
+constexpr int kAuditColumnCount = 20;
 
 Result<std::string> audit_digest_sqlite(sqlite::Connection& c) {
   auto st = c.prepare(std::string("SELECT ") + kAuditColumns + " FROM audit ORDER BY seq");
@@ -267,7 +276,8 @@ Result<int64_t> copy_table(const ImportOptions& o, sqlite::Connection& src, Conn
             else p.add(st->text(col));
             break;
           case Kind::bytes:
-            p.add_bytes(st->blob(col));
+            if (st->is_null(col)) p.add_null();
+            else p.add_bytes(st->blob(col));
             break;
           case Kind::labels: {
             std::vector<std::string> codes;
@@ -370,6 +380,16 @@ Result<ImportReport> import_sqlite(const ImportOptions& o) {
   report.audit_digest_source = *ds;
   report.audit_digest_target = *dd;
   if (*ds != *dd) report.verified = false;
+  // The copied chain, recomputed on the target from its rows and checked
+  // against its checkpoints: what `audit verify` will say of it.
+  auto trail = verify_audit(o.conninfo);
+  if (!trail) return trail.error();
+  report.audit_chain_records = trail->records;
+  if (!trail->findings.empty()) {
+    report.verified = false;
+    report.audit_chain_finding =
+        "record " + std::to_string(trail->findings.front().seq) + ": " + trail->findings.front().what;
+  }
   return report;
 }
 

@@ -38,7 +38,11 @@ struct ImportReport {
   // trail arrived whole, in order, unchanged. (The hash chain of issue 16,
   // once it exists, is copied as columns of these rows and so covered too.)
   std::string audit_digest_source, audit_digest_target;
-  bool verified = false;  // every count and the audit digest agree
+  // The hash chain recomputed on the target (store/audit_chain.h): records
+  // walked and the first problem, empty when it verifies.
+  int64_t audit_chain_records = 0;
+  std::string audit_chain_finding;
+  bool verified = false;  // every count, the audit digest and the chain agree
 };
 
 struct ImportOptions {

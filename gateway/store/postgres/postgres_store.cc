@@ -37,6 +37,7 @@
 #include "gateway/common/clock.h"
 #include "gateway/common/log.h"
 #include "gateway/common/metrics.h"
+#include "gateway/store/postgres/audit_trail.h"
 #include "gateway/store/postgres/pg.h"
 #include "gateway/store/postgres/rows.h"
 #include "gateway/store/postgres/schema.h"
@@ -59,7 +60,7 @@ thread_local ReaderSlot tls_reader;
 
 constexpr const char* kInboundColumns =
     "id, received, adapter, channel, sender_ods, sender_system, control_id, status, reason, issues_json, raw, "
-    "replay_of";
+    "replay_of, kind, answer, written";
 
 InboundRow inbound_at(const Rows& r, int i) {
   InboundRow m;
@@ -75,6 +76,9 @@ InboundRow inbound_at(const Rows& r, int i) {
   m.issues_json = r.text(i, 9);
   m.raw = r.bytes(i, 10);
   m.replay_of = r.int64(i, 11);
+  m.kind = r.text(i, 12);
+  m.answer = r.text(i, 13);
+  m.written = r.text(i, 14);
   return m;
 }
 
@@ -123,7 +127,8 @@ Result<void> ok_or(Result<Rows> r) {
 // The writer's view inside the open transaction (prepare hooks).
 class WriterView final : public TxView {
  public:
-  explicit WriterView(Conn& c) : c_(c) {}
+  WriterView(Conn& c, pg::AuditTrailWriter& audit) : c_(c), audit_(audit) {}
+  AuditHead audit_head() override { return audit_.head(); }
   Result<StoredResource> read(const std::string& type, const std::string& id) override {
     return pg::read_on(c_, type, id);
   }
@@ -137,13 +142,15 @@ class WriterView final : public TxView {
 
  private:
   Conn& c_;
+  pg::AuditTrailWriter& audit_;
 };
 
 // This store's rows for apply_unit (unit_steps.h).
 struct UnitRows {
   Conn& c;
   pg::RowWriter& rows;
-  WriterView tx{c};
+  pg::AuditTrailWriter& audit;
+  WriterView tx{c, audit};
   TxView& view() { return tx; }
 
   Result<void> claim_idempotency_key(const std::string& key, const std::string& now) {
@@ -156,31 +163,20 @@ struct UnitRows {
     return {};
   }
   Result<OpOutcome> apply(const WriteOp& op, int64_t now_ms) { return rows.apply(op, now_ms); }
-  Result<void> insert_audit(const AuditRow& a, const std::string& now) {
-    return ok_or(c.exec(
-        "INSERT INTO audit(ts, actor_ods, actor_role, actor_system, action, entity, outcome, http_status, "
-        "request_id, detail, patient_ref) VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        Params().add(now).add(a.actor_ods).add(a.actor_role).add(a.actor_system).add(a.action).add(a.entity)
-            .add(a.outcome).add(int64_t{a.http_status}).add(a.request_id).add(a.detail).add(a.patient_ref)));
-  }
+  Result<void> insert_audit(const AuditRow& a, const std::string& now) { return audit.insert(a, now); }
   Result<void> insert_outbox(const OutboxRow& o, const std::string& now) {
     return ok_or(c.exec("INSERT INTO outbox(topic, focus, payload, created) VALUES($1, $2, $3, $4)",
                         Params().add(o.topic).add(o.focus).add(o.payload).add(now)));
   }
-  // The audit trail's chain and checkpoints (issue 16, docs/AUDIT.md) are
-  // kept by the embedded store only so far: this store's audit rows carry no
-  // chain value, and serve starts no checkpointer on it.
-  Result<void> insert_audit_checkpoint(const AuditCheckpoint&) {
-    return make_error(Errc::unavailable, "audit checkpoints are kept by the embedded (SQLite) store only");
-  }
-  // `written` (the versions a kept message became) is a column of the
-  // embedded store's inbound table only, so far.
-  Result<int64_t> insert_inbound(const InboundRow& m, const std::string& now, const std::string& /*written*/) {
+  Result<void> insert_audit_checkpoint(const AuditCheckpoint& cp) { return audit.insert_checkpoint(cp); }
+  Result<int64_t> insert_inbound(const InboundRow& m, const std::string& now, const std::string& written) {
     auto r = c.exec(
         "INSERT INTO inbound(received, adapter, channel, sender_ods, sender_system, control_id, status, reason, "
-        "issues_json, raw, replay_of) VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+        "issues_json, raw, replay_of, kind, answer, written) "
+        "VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
         Params().add(now).add(m.adapter).add(m.channel).add(m.sender_ods).add(m.sender_system).add(m.control_id)
-            .add(m.status).add(m.reason).add(m.issues_json).add_bytes(m.raw).add(m.replay_of));
+            .add(m.status).add(m.reason).add(m.issues_json).add_bytes(m.raw).add(m.replay_of).add(m.kind)
+            .add(m.answer).add(written));
     if (!r) return r.error();
     return r->int64(0, 0);
   }
@@ -304,6 +300,7 @@ class PostgresStore final : public Store {
     if (!applied) fail(applied.error().message);
     migrations_applied_ = *applied;
     rows_ = std::make_unique<pg::RowWriter>(*writer_);
+    audit_ = std::make_unique<pg::AuditTrailWriter>(*writer_);
     for (int i = 0; i < opts_.reader_threads; ++i) readers_.push_back(open());
     fallback_ = open();
     node_ = open();
@@ -398,6 +395,16 @@ class PostgresStore final : public Store {
 
   Result<std::vector<ChangeRow>> changes_after(int64_t after, int limit) override {
     return with_reader([&](Conn& c) { return pg::changes_after_on(c, after, limit); });
+  }
+
+  Result<AuditPage> search_audit(const AuditQuery& q) override {
+    return with_reader([&](Conn& c) { return pg::search_audit_on(c, q); });
+  }
+  Result<AuditRecord> audit_record(int64_t seq) override {
+    return with_reader([&](Conn& c) { return pg::audit_record_on(c, seq); });
+  }
+  Result<std::vector<AuditGroup>> summarise_audit(const AuditSummaryQuery& q) override {
+    return with_reader([&](Conn& c) { return pg::summarise_audit_on(c, q); });
   }
 
   Result<std::vector<TimerRow>> due_timers(const std::string& now, int limit) override {
@@ -608,8 +615,10 @@ class PostgresStore final : public Store {
                               Params().add(int64_t{pg::kWriterLock}));
     if (!lock) return lock.error();
     if (lock_wait_) lock_wait_->observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    // Another node may have written newer versions since this one last did.
-    return rows_->load_clock();
+    // Another node may have written newer versions, and audit rows, since
+    // this one last did.
+    if (auto r = rows_->load_clock(); !r) return r.error();
+    return audit_->load();
   }
 
   void commit_batch(std::vector<Pending>& batch) {
@@ -629,9 +638,11 @@ class PostgresStore final : public Store {
         failure = r.error().message;
         break;
       }
-      UnitRows unit_rows{c, *rows_};
+      UnitRows unit_rows{c, *rows_, *audit_};
+      const auto audit_mark = audit_->mark();
       auto res = apply_unit(unit_rows, batch[i].unit, now_ms, now);
       if (!res) {
+        audit_->restore(audit_mark);
         if (res.error().code == Errc::store_failure) log::warn("store_unit_failed", {{"reason", res.error().message}});
         if (auto r = c.run("ROLLBACK TO SAVEPOINT unit"); !r) failure = r.error().message;
       } else if (!batch[i].unit.ops.empty() || !batch[i].unit.events.empty()) {
@@ -767,6 +778,7 @@ class PostgresStore final : public Store {
 
   std::unique_ptr<Conn> writer_;
   std::unique_ptr<pg::RowWriter> rows_;
+  std::unique_ptr<pg::AuditTrailWriter> audit_;
   std::vector<std::unique_ptr<Conn>> readers_;
   std::unique_ptr<Conn> fallback_;
   std::mutex fallback_mu_;

@@ -207,7 +207,7 @@ Result<std::optional<std::string>> unique_key_on(Conn& c, const std::string& key
 
 Result<std::vector<ChangeRow>> changes_after_on(Conn& c, int64_t after, int limit) {
   auto r = c.exec(
-      "SELECT v.vid, r.type, r.id, v.version, v.op, v.ts FROM ver v JOIN res r ON r.rid = v.rid "
+      "SELECT v.vid, r.type, r.id, v.version, v.op, v.ts, v.src FROM ver v JOIN res r ON r.rid = v.rid "
       "WHERE v.vid > $1 ORDER BY v.vid LIMIT $2",
       Params().add(after).add(int64_t{limit}));
   if (!r) return r.error();
@@ -215,7 +215,7 @@ Result<std::vector<ChangeRow>> changes_after_on(Conn& c, int64_t after, int limi
   out.reserve(static_cast<size_t>(r->size()));
   for (int i = 0; i < r->size(); ++i) {
     out.push_back(ChangeRow{r->int64(i, 0), r->text(i, 1), r->text(i, 2), r->int64(i, 3), interaction_of(r->int64(i, 4)),
-                            clock::iso_ms(r->int64(i, 5))});
+                            clock::iso_ms(r->int64(i, 5)), r->text(i, 6)});
   }
   return out;
 }
@@ -318,10 +318,16 @@ Result<OpOutcome> RowWriter::write_version(const WriteOp& op, const Current& cur
                                            int op_code) {
   int64_t version = cur.version + 1;
   auto v = c_.exec(
-      "INSERT INTO ver(vid, rid, version, ts, op, prev, body) VALUES(nextval('ver_vid'), $1, $2, $3, $4, $5, $6) "
-      "RETURNING vid",
-      Params().add(cur.rid).add(version).add(now).add(int64_t{op_code}).add(cur.vid).add(deleted ? std::string_view()
-                                                                                                    : std::string_view(op.body)));
+      "INSERT INTO ver(vid, rid, version, ts, op, prev, body, src) "
+      "VALUES(nextval('ver_vid'), $1, $2, $3, $4, $5, $6, $7) RETURNING vid",
+      Params()
+          .add(cur.rid)
+          .add(version)
+          .add(now)
+          .add(int64_t{op_code})
+          .add(cur.vid)
+          .add(deleted ? std::string_view() : std::string_view(op.body))
+          .add(op.source));
   if (!v) return v.error();
   int64_t vid = v->int64(0, 0);
   std::string keys = deleted ? std::string() : encode_keys(index_keys(op.index));

@@ -1,5 +1,6 @@
 #include "gateway/store/postgres/schema.h"
 
+#include "gateway/store/postgres/audit_trail.h"
 #include "gateway/store/postgres/pg.h"
 
 namespace gw::store::pg {
@@ -149,6 +150,32 @@ CREATE TABLE timers(
 CREATE INDEX timers_pending_due ON timers(due, key) WHERE status = 'pending';
 CREATE INDEX timers_by_subject ON timers(kind, subject, due);
 )sql"},
+      // The embedded store's layout 8 (issue 16): the audit columns of IHE
+      // BALP and the hash chain (numbered by the writer in commit order from
+      // here on: seq is given, not drawn from the sequence), checkpoints, the
+      // writer of each version, and what the console shows of a kept message.
+      {3, R"sql(
+ALTER TABLE audit ADD COLUMN person TEXT NOT NULL DEFAULT '',
+                  ADD COLUMN channel TEXT NOT NULL DEFAULT '',
+                  ADD COLUMN purpose TEXT NOT NULL DEFAULT '',
+                  ADD COLUMN src_ods TEXT NOT NULL DEFAULT '',
+                  ADD COLUMN src_system TEXT NOT NULL DEFAULT '',
+                  ADD COLUMN topic TEXT NOT NULL DEFAULT '',
+                  ADD COLUMN latency_ms BIGINT NOT NULL DEFAULT 0,
+                  ADD COLUMN items BIGINT NOT NULL DEFAULT 0,
+                  ADD COLUMN chain BYTEA;
+CREATE TABLE audit_checkpoint(
+  seq BIGINT PRIMARY KEY,
+  ts TEXT NOT NULL,
+  chain BYTEA NOT NULL,
+  signature BYTEA NOT NULL,
+  signer TEXT NOT NULL
+);
+ALTER TABLE ver ADD COLUMN src TEXT NOT NULL DEFAULT '';
+ALTER TABLE inbound ADD COLUMN kind TEXT NOT NULL DEFAULT '',
+                    ADD COLUMN answer TEXT NOT NULL DEFAULT '',
+                    ADD COLUMN written TEXT NOT NULL DEFAULT '';
+)sql", chain_existing_audit},
   };
   return steps;
 }
@@ -187,7 +214,9 @@ Result<MigrationRun> run_migrations(Conn& c, const std::string& now_iso, bool dr
   }
   for (const auto& m : migrations()) {
     if (m.version <= run.from) continue;
-    if (auto r = c.run(m.sql); !r) {
+    auto r = c.run(m.sql);
+    if (r && m.step) r = m.step(c);
+    if (!r) {
       Error e = r.error();
       e.message = "migration " + std::to_string(m.version) + ": " + e.message;
       return fail(std::move(e));

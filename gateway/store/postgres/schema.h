@@ -4,7 +4,9 @@
 // applied, opening applies the missing ones in one transaction, steps are
 // append-only. Step 1 is the embedded store's layout 6 (rows.h) in
 // PostgreSQL's types; there is no older PostgreSQL layout to upgrade. Step 2
-// is layout 7 (durable timers).
+// is layout 7 (durable timers). Step 3 is layout 8 (the audit trail in
+// BALP's shape, hash-chained, with checkpoints; the writer of each version;
+// what the console shows of a kept message).
 //
 // Nodes starting together: the migration runs under a session advisory lock
 // (the schema's migration key), so each step is applied once.
@@ -21,6 +23,9 @@ class Conn;
 struct Migration {
   int version;
   const char* sql;
+  // Run after `sql` in the same transaction, for data a statement cannot
+  // compute (step 3 chains the audit rows already there); nullptr for most.
+  Result<void> (*step)(Conn&) = nullptr;
 };
 
 const std::vector<Migration>& migrations();

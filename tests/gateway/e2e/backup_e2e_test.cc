@@ -60,8 +60,12 @@ TEST(Backup, TakenUnderWriteLoadRestoresWithEveryWriteAcknowledgedBeforeIt) {
   EXPECT_EQ(pragma(file, "PRAGMA journal_mode"), "delete") << "a backup is one self-contained file";
   EXPECT_FALSE(std::filesystem::exists(file + "-wal"));
 
-  // Restore: the file as gateway.db in an empty data directory.
+  // Restore: the file as gateway.db in an empty data directory. Its audit
+  // trail (every write above left a record) is intact as copied.
   std::filesystem::copy_file(file, restored.path() + "/gateway.db");
+  output.clear();
+  EXPECT_EQ(test::run_gateway_command({"audit", "verify", "--data-dir", restored.path()}, output), 0) << output;
+  EXPECT_NE(output.find("intact"), std::string::npos) << output;
   GatewayProcess back;
   ASSERT_TRUE(back.start(restored.path(), {"--ops-listen", "127.0.0.1:0"})) << back.log();
   auto ready = test::plain_http_request(back.ops_port(), "GET", "/readyz");

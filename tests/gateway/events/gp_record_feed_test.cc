@@ -213,8 +213,7 @@ TEST_F(GpRecordFeedTest, AnApplicationErrorIsRetriedThenDeadLetteredAndComesBack
   EXPECT_EQ(counts(kPractice).dead, 0);
 
   // The audit trail tells the attempts apart, as the data-flow reports count
-  // them (the trail is searchable on the embedded store only, so far).
-  if (test::on_postgres()) return;
+  // them.
   auto trail = [&](const char* outcome) {
     store::AuditQuery q;
     q.channels = {"gp-feed"};

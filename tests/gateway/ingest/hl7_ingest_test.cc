@@ -304,9 +304,7 @@ TEST_F(Hl7IngestTest, AQuarantinedMessageIsReplayedOnceItsMappingWorks) {
             std::string::npos);
 
   // Who asked for each replay is in the trail (committed before the answer),
-  // and the replayed message's own rows say it came through replay (the
-  // trail is searchable on the embedded store only, so far).
-  if (test::on_postgres()) return;
+  // and the replayed message's own rows say it came through replay.
   auto replays = [&](const std::string& entity, const std::string& outcome) {
     store::AuditQuery q;
     q.actions = {"replay"};
