@@ -32,14 +32,15 @@ const char* interaction_of(int64_t op) {
 }
 
 // r (res) restricted to rows with an index row for `param` matching one of
-// the (system, value) pairs; system "" matches any system.
+// the (system, value) pairs; system "" matches any system. Negated: rows
+// with none (resources without the element included).
 void restrict_by_param(Query& q, const std::string& type, const std::string& param,
-                       const std::vector<std::pair<std::string, std::string>>& any_of) {
+                       const std::vector<std::pair<std::string, std::string>>& any_of, bool negate = false) {
   if (any_of.empty()) {
-    q.sql += " AND FALSE";  // an OR over nothing matches nothing
+    if (!negate) q.sql += " AND FALSE";  // an OR over nothing matches nothing
     return;
   }
-  q.sql += " AND r.rid IN (SELECT i.rid FROM idx i WHERE ";
+  q.sql += negate ? " AND r.rid NOT IN (SELECT i.rid FROM idx i WHERE " : " AND r.rid IN (SELECT i.rid FROM idx i WHERE ";
   bool first = true;
   for (const auto& [system, value] : any_of) {
     if (!first) q.sql += " OR ";
@@ -50,6 +51,94 @@ void restrict_by_param(Query& q, const std::string& type, const std::string& par
     q.sql += ")";
   }
   q.sql += ")";
+}
+
+// Index values compare as the embedded store compares them: by code point
+// (binary UTF-8), whatever the database's collation, so that a date range, a
+// prefix and a _sort order are the same on both engines.
+constexpr const char* kBinary = " COLLATE \"C\"";
+
+// One date value against rows whose value is the low and system the high
+// instant of what they cover (store/sqlite/rows.cc's date_condition).
+std::string date_condition(Query& q, const DateRange& d) {
+  const std::string v = std::string("i.value") + kBinary, h = std::string("i.system") + kBinary;
+  const std::string& p = d.prefix;
+  if (p == "eq" || p.empty()) return "(" + v + " >= " + q.next(d.low) + " AND " + v + " < " + q.next(d.high) + " AND " + h + " <= " + q.next(d.high) + ")";
+  if (p == "ne") return "(" + v + " < " + q.next(d.low) + " OR " + h + " > " + q.next(d.high) + ")";
+  if (p == "gt") return "(" + h + " > " + q.next(d.high) + ")";
+  if (p == "lt") return "(" + v + " < " + q.next(d.low) + ")";
+  if (p == "ge") return "(" + v + " >= " + q.next(d.low) + " OR " + h + " > " + q.next(d.high) + ")";
+  if (p == "le") return "(" + v + " < " + q.next(d.low) + " OR " + h + " <= " + q.next(d.high) + ")";
+  if (p == "sa") return "(" + v + " >= " + q.next(d.high) + ")";
+  if (p == "eb") return "(" + h + " <= " + q.next(d.low) + ")";
+  return "(" + v + " < " + q.next(d.high) + " AND " + h + " > " + q.next(d.low) + ")";  // ap
+}
+
+// Every kind of constraint (store.h's MatchKind), as the embedded store answers it.
+void restrict_by(Query& q, const std::string& type, const ParamConstraint& c) {
+  switch (c.kind) {
+    case MatchKind::exact: return restrict_by_param(q, type, c.param, c.any_of);
+    case MatchKind::not_any: return restrict_by_param(q, type, c.param, c.any_of, true);
+    case MatchKind::missing:
+    case MatchKind::present:
+      q.sql += std::string(c.kind == MatchKind::missing ? " AND NOT" : " AND") +
+               " EXISTS (SELECT 1 FROM idx i WHERE i.rid = r.rid AND i.param = " + q.next(c.param) + ")";
+      return;
+    case MatchKind::prefix:
+    case MatchKind::contains:
+    case MatchKind::range: break;
+  }
+  bool empty = c.kind == MatchKind::range ? c.ranges.empty() : c.any_of.empty();
+  if (empty) {
+    q.sql += " AND FALSE";
+    return;
+  }
+  q.sql += " AND r.rid IN (SELECT i.rid FROM idx i WHERE i.type = " + q.next(type) + " AND i.param = " +
+           q.next(c.param) + " AND (";
+  bool first = true;
+  if (c.kind == MatchKind::range) {
+    for (const auto& d : c.ranges) {
+      if (!first) q.sql += " OR ";
+      first = false;
+      q.sql += date_condition(q, d);
+    }
+  } else {
+    for (const auto& [system, v] : c.any_of) {
+      if (!first) q.sql += " OR ";
+      first = false;
+      if (c.kind == MatchKind::prefix) {
+        q.sql += "(starts_with(i.value, " + q.next(v) + ")";
+      } else {
+        // The part of the value before the unit separator (what is searched;
+        // model/search_decl.h's string rows).
+        q.sql += "(strpos(split_part(i.value, chr(31), 1), " + q.next(v) + ") > 0";
+      }
+      if (!system.empty()) q.sql += " AND i.system = " + q.next(system);
+      q.sql += ")";
+    }
+  }
+  q.sql += "))";
+}
+
+// ORDER BY for _sort: each key (resources without a value last in both
+// directions), then creation order.
+std::string order_by(Query& q, const SearchQuery& sq) {
+  std::string out = " ORDER BY ";
+  for (const auto& k : sq.sort) {
+    const char* dir = k.descending ? " DESC" : "";
+    if (k.param == "_id") {
+      out += std::string("r.id") + kBinary + dir + ", ";
+    } else if (k.param == "_lastUpdated") {
+      out += std::string("r.ts") + dir + ", ";
+    } else {
+      const std::string key = std::string("(SELECT ") + (k.descending ? "max" : "min") + "(i.value" + kBinary +
+                              ") FROM idx i WHERE i.rid = r.rid AND i.param = " + q.next(k.param) + ")";
+      out += key + " IS NULL, " + key + dir + ", ";
+    }
+  }
+  out += "r.rid";
+  if (sq.newest_first) out += " DESC";
+  return out;
 }
 
 StoredResource resource_at(const Rows& r, int row) {
@@ -81,17 +170,7 @@ Result<Query> search_where(const SearchQuery& q, bool& selective) {
     for (size_t i = 0; i < q.ids.size(); ++i) w.sql += (i ? ", " : "") + w.next(q.ids[i]);
     w.sql += ")";
   }
-  // Only the exact (token, reference, identifier) constraints are translated
-  // here so far; the string, date, :missing, :not and _sort searches of the
-  // declared parameters (issue 13) are the SQLite store's. Refused by name
-  // rather than answered as if they were exact.
-  for (const auto& p : q.params)
-    if (p.kind != MatchKind::exact)
-      return make_error(Errc::invalid_input,
-                        p.param + ": this kind of search is not supported on the PostgreSQL store yet", p.param);
-  if (!q.sort.empty())
-    return make_error(Errc::invalid_input, "_sort is not supported on the PostgreSQL store yet", "_sort");
-  for (const auto& p : q.params) restrict_by_param(w, q.type, p.param, p.any_of);
+  for (const auto& p : q.params) restrict_by(w, q.type, p);
   if (!q.exclude_security.empty()) {
     w.sql += " AND NOT (r.labels && " + w.next(text_array(q.exclude_security)) + "::text[])";
   }
@@ -165,8 +244,8 @@ Result<SearchPage> search_on(Conn& c, const SearchQuery& q, bool in_transaction)
     SearchPage page;
     // Creation order (rid): stable under updates.
     Query sel = *where;
-    sel.sql = "SELECT r.type, r.id, r.version, r.ts, r.deleted, v.body" + where->sql + " ORDER BY r.rid" +
-              (q.newest_first ? " DESC" : "");
+    sel.sql = "SELECT r.type, r.id, r.version, r.ts, r.deleted, v.body" + where->sql;
+    sel.sql += order_by(sel, q);
     sel.sql += " LIMIT " + sel.next(int64_t{q.count});
     sel.sql += " OFFSET " + sel.next(q.offset);
     auto rows = c.exec(sel.sql, sel.params);
