@@ -827,8 +827,14 @@ int serve(int argc, char** argv) {
     // The chain is kept by the embedded store only, so far (README "Not yet").
     if (cfg.store_engine == "sqlite") {
       audit_checkpoints = std::make_unique<audit::Checkpointer>(
-          *core->store, audit::CheckpointOptions{cfg.tls_cert, cfg.tls_key, std::chrono::seconds(60)}, registry);
+          *core->store,
+          audit::CheckpointOptions{cfg.tls_cert, cfg.tls_key, std::chrono::seconds(60), cfg.audit_retention_days},
+          registry);
       audit_checkpoints->start();
+    } else if (cfg.audit_retention_days > 0) {
+      // Refused rather than ignored: an operator who set a retention must not
+      // believe it is applied (README "Not yet").
+      throw std::runtime_error("audit.retention_days: audit retention is the embedded (SQLite) store's only, so far");
     }
     if (cfg.mllp.plain) start_mllp(*cfg.mllp.plain, false);
     if (cfg.mllp.tls) {

@@ -47,7 +47,7 @@ export function fillTable(tbody, rows, columns) {
     const tr = el('tr');
     for (const c of columns) {
       const v = typeof c === 'function' ? c(row) : row[c];
-      tr.append(v instanceof Node ? el('td', {}, v) : el('td', { text: v ?? '' }));
+      tr.append(v instanceof Node ? el('td', {}, v) : el('td', { text: v ?? '', class: typeof v === 'number' ? 'num' : null }));
     }
     tbody.append(tr);
   }

@@ -32,11 +32,12 @@ async function list(append = false) {
     const tbody = $('messages');
     if (!append) tbody.replaceChildren();
     for (const m of body.messages) {
-      const tr = el('tr', { 'data-id': m.id, 'data-status': m.status },
+      const tr = el('tr', { 'data-id': m.id, 'data-status': m.status, 'data-replay-of': m.replay_of || null },
         el('td', { text: m.id }), el('td', { text: m.received }), el('td', { text: m.adapter }),
         el('td', { text: m.channel }), el('td', { text: `${m.sender_ods} ${m.sender_system}` }),
         el('td', { text: m.kind }), el('td', { text: m.control_id }),
-        el('td', { class: `status-${m.status}`, text: m.status }), el('td', { text: m.reason }),
+        el('td', { class: `status-${m.status}`, text: m.replay_of ? `${m.status} (replay of ${m.replay_of})` : m.status }),
+        el('td', { text: m.reason }),
         el('td', {}, el('button', { class: 'secondary view', text: 'View', onclick: () => show(m.id) })));
       if (m.id === current) tr.classList.add('selected');
       tbody.append(tr);
@@ -73,7 +74,8 @@ async function show(id) {
     const raw = $('d-raw');
     raw.classList.toggle('withheld', !!m.raw_withheld);
     raw.textContent = m.raw_withheld ? `withheld: ${m.raw_withheld}` : (m.raw !== undefined ? m.raw.replace(/\r/g, '\n') : `(base64) ${m.raw_base64}`);
-    $('d-answer').textContent = m.answer ? m.answer.replace(/\r/g, '\n') : '(none kept: the sender was told it was accepted)';
+    $('d-answer').textContent = m.answer ? m.answer.replace(/\r/g, '\n')
+      : (m.status === 'quarantined' ? '(not kept for this message)' : '(accepted: the sender got AA)');
     const became = $('d-became');
     became.replaceChildren();
     if (!m.became.length) became.append(el('p', { class: 'muted', text: m.became_note || 'nothing (not accepted)' }));

@@ -3,6 +3,9 @@
 // held in the form only: nothing about a patient is ever in a URL here.
 import { api, el, fillTable, showError, ymd } from './common.js';
 
+// A datetime-local value, read as UTC, as the instant /audit/flows takes.
+const instant = (v) => (v.length === 16 ? `${v}:00Z` : `${v.slice(0, 19)}Z`);
+
 const $ = (id) => document.getElementById(id);
 const num = (v) => (v === undefined || v === null || v < 0 ? '' : String(v));
 const SVG = 'http://www.w3.org/2000/svg';
@@ -84,7 +87,7 @@ async function load() {
   loaded.textContent = 'Loading…';
   showError('error', null);
   try {
-    await Promise.all([showFlows($('from').value, $('to').value), showStatus()]);
+    await Promise.all([showFlows(instant($('from').value), instant($('to').value)), showStatus()]);
     loaded.dataset.state = 'done';
     loaded.textContent = `Loaded ${new Date().toISOString()}.`;
   } catch (e) {
@@ -97,8 +100,8 @@ async function load() {
 function start() {
   const to = new Date(Date.now() + 86400000);
   const from = new Date(to.getTime() - 7 * 86400000);
-  $('from').value = ymd(from);
-  $('to').value = ymd(to);
+  $('from').value = `${ymd(from)}T00:00:00`;
+  $('to').value = `${ymd(to)}T00:00:00`;
   $('period').addEventListener('submit', (e) => { e.preventDefault(); load(); });
   load();
 }

@@ -173,6 +173,9 @@ struct UnitRows {
   Result<void> insert_audit_checkpoint(const AuditCheckpoint&) {
     return make_error(Errc::unavailable, "audit checkpoints are kept by the embedded (SQLite) store only");
   }
+  Result<void> prune_audit(int64_t) {
+    return make_error(Errc::unavailable, "audit retention is the embedded (SQLite) store's only, so far");
+  }
   // `written` (the versions a kept message became) is a column of the
   // embedded store's inbound table only, so far.
   Result<int64_t> insert_inbound(const InboundRow& m, const std::string& now, const std::string& /*written*/) {
