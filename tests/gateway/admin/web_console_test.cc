@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "gateway/common/clock.h"
 #include "gateway/common/json.h"
@@ -168,6 +169,36 @@ TEST(WebConsole, FlowsByDayAddUpToTheReport) {
   EXPECT_GE(flows, 3);
   EXPECT_EQ(c.request("GET", "/audit/flows?from=2026-01-01&to=2026-02-01&by=week")->status, 400);
   EXPECT_EQ(c.request("GET", "/audit/flows?from=2026-01-01&to=2026-02-01&by=day&format=csv")->status, 400);
+}
+
+}  // namespace
+}  // namespace gw
+
+namespace gw {
+namespace {
+
+TEST(WebConsole, DeadLetterReplayIsForTheConsoleRolesAndAudited) {
+  test::InProcessGateway gw;
+  EXPECT_EQ(gw.client("gp").request("POST", "/console/api/dead-letters/gp-hl7:B86001/replay")->status, 403);
+  auto c = gw.client("integration");
+  EXPECT_EQ(c.request("GET", "/console/api/dead-letters/gp-hl7:B86001/replay")->status, 405);
+  EXPECT_EQ(c.request("POST", "/console/api/dead-letters/a%27b/replay")->status, 400);
+  auto r = c.request("POST", "/console/api/dead-letters/gp-hl7:B86001/replay");
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(r->body, "{\"replayed\":0}");
+  // Who asked is in the trail (the read queue rides the next group commit).
+  store::AuditQuery q;
+  q.actions = {"replay"};
+  q.entities = {"dead-letters/gp-hl7:B86001"};
+  int64_t found = 0;
+  for (int i = 0; i < 50 && found == 0; ++i) {
+    auto page = gw.store().search_audit(q);
+    ASSERT_TRUE(page.has_value()) << page.error().message;
+    found = page->total.value_or(0);
+    if (!found) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(found, 1);
 }
 
 }  // namespace
