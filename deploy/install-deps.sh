@@ -22,6 +22,10 @@ packages=(
   python3 testssl.sh
   # Timer tests run the real gateway "the day after" (tests/gateway/e2e/flow_timers_e2e_test.cc).
   faketime
+  # The web console's real-browser test (tests/gateway/e2e/console_browser_e2e_test.cc):
+  # headless Chromium driven by puppeteer-core, the client certificate put in an
+  # NSS database with certutil/pk12util.
+  chromium libnss3-tools
 )
 
 missing=()
@@ -42,6 +46,19 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   $sudo_cmd apt-get update -qq
   $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# Chromium reads policies only from /etc/chromium/policies: this one lets the
+# browser test's headless Chromium present its client certificate without a
+# dialog, for the loopback address and certificates of the dev CA only (never
+# a production CA; certs/make-dev-pki.sh names its CA "cpis-gateway dev CA").
+policy_dir=/etc/chromium/policies/managed
+policy='{"AutoSelectCertificateForUrls": ["{\"pattern\":\"https://127.0.0.1\",\"filter\":{\"ISSUER\":{\"CN\":\"cpis-gateway dev CA\"}}}"]}'
+if [[ "$(cat "$policy_dir/cpis-gateway-dev-tests.json" 2>/dev/null)" != "$policy" ]]; then
+  sudo_cmd=""
+  [[ $(id -u) -eq 0 ]] || sudo_cmd="sudo"
+  $sudo_cmd mkdir -p "$policy_dir"
+  printf '%s\n' "$policy" | $sudo_cmd tee "$policy_dir/cpis-gateway-dev-tests.json" >/dev/null
 fi
 
 # Test-only node tools (FHIR JSON-schema validator); versions pinned by the lock file.

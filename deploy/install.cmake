@@ -2,6 +2,7 @@
 # Layout (docs/OPERATIONS.md):
 #   P/bin/cpis-gateway
 #   P/share/cpis-gateway/profiles/        found by the binary with no flag (BINDIR/../share/cpis-gateway/profiles)
+#   P/share/cpis-gateway/web/             /dashboard and /console (the profiles directory's sibling)
 #   P/share/cpis-gateway/make-dev-pki.sh  a trial PKI, never for production
 #   P/share/doc/cpis-gateway/             README, docs/, adapter formats, config.example.json
 #   P/lib/systemd/system/cpis-gateway.service
@@ -14,6 +15,7 @@ set(CMAKE_SKIP_INSTALL_ALL_DEPENDENCY TRUE)
 set(GW_DOCDIR ${CMAKE_INSTALL_DATADIR}/doc/cpis-gateway)
 install(TARGETS cpis-gateway RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/profiles/ DESTINATION ${CMAKE_INSTALL_DATADIR}/cpis-gateway/profiles)
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/web/ DESTINATION ${CMAKE_INSTALL_DATADIR}/cpis-gateway/web)
 install(PROGRAMS ${PROJECT_SOURCE_DIR}/certs/make-dev-pki.sh DESTINATION ${CMAKE_INSTALL_DATADIR}/cpis-gateway)
 file(GLOB GW_DOCS ${PROJECT_SOURCE_DIR}/docs/*.md)
 install(FILES ${PROJECT_SOURCE_DIR}/README.md ${GW_DOCS} ${PROJECT_SOURCE_DIR}/deploy/config.example.json

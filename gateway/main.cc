@@ -26,6 +26,7 @@
 #include "gateway/config/config.h"
 #include "gateway/config/profile_schemas.h"
 #include "gateway/admin/audit_flows.h"
+#include "gateway/admin/web_console.h"
 #include "gateway/admin/gp_record_admin.h"
 #include "gateway/audit/checkpoints.h"
 #include "gateway/audit/verify.h"
@@ -718,6 +719,7 @@ int serve(int argc, char** argv) {
   std::unique_ptr<ingest::IngestApi> ingest_api;
   std::unique_ptr<admin::GpRecordAdmin> gp_admin;
   std::unique_ptr<admin::AuditFlows> audit_flows;
+  std::unique_ptr<admin::WebConsole> web_console;
   std::unique_ptr<ingest::RenderApi> render_api;
   std::unique_ptr<fhir::SafeguardingCohortApi> cohort_api;
   std::unique_ptr<safeguarding::FlowsApi> flows_api;
@@ -796,6 +798,15 @@ int serve(int argc, char** argv) {
                                                                  cfg.public_base_url);
       subscription_api->add_routes(router);
     }
+    // The dashboard and message console (docs/AUDIT.md): static files from the
+    // profiles directory's sibling "web" (share/cpis-gateway/web when installed).
+    std::filesystem::path profiles_path(cfg.profiles_dir);
+    if (!profiles_path.has_filename()) profiles_path = profiles_path.parent_path();  // "profiles/"
+    web_console = std::make_unique<admin::WebConsole>((profiles_path.parent_path() / "web").string(), *core->store, *core->writes,
+        *core->visibility, *ingest_api, subscriptions.get());
+    web_console->add_routes(router);
+    if (web_console->files() == 0)
+      log::warn("web_console_missing", {{"reason", "no web files next to the profiles directory"}});
 
     net::HttpsOptions ho;
     ho.host = cfg.https.host;
@@ -869,10 +880,12 @@ int serve(int argc, char** argv) {
     start_gp_record(*core, cfg);
     // Signed checkpoints of the audit chain with the server's own key
     // (docs/AUDIT.md); the last one at shutdown, before the store closes.
-    // On PostgreSQL every node checkpoints the shared trail; a checkpoint at a
-    // record another node already stated is not stored twice.
+    // On PostgreSQL every node checkpoints (and prunes) the shared trail; a
+    // checkpoint at a record another node already stated is not stored twice.
     audit_checkpoints = std::make_unique<audit::Checkpointer>(
-        *core->store, audit::CheckpointOptions{cfg.tls_cert, cfg.tls_key, std::chrono::seconds(60)}, registry);
+        *core->store,
+        audit::CheckpointOptions{cfg.tls_cert, cfg.tls_key, std::chrono::seconds(60), cfg.audit_retention_days},
+        registry);
     audit_checkpoints->start();
     if (cfg.mllp.plain) start_mllp(*cfg.mllp.plain, false);
     if (cfg.mllp.tls) {

@@ -51,7 +51,9 @@ inline constexpr std::string_view kSafeguardingTopics[] = {"cpis-access", "relap
 Safeguarding safeguarding_of(const std::vector<store::AuditGroup>& groups);
 
 // [from, to) as ISO instants from the query; errors name the parameter.
-Result<std::pair<std::string, std::string>> flow_period(std::string_view query, bool& csv);
+// by_day (when not null) takes by=day: the report adds a series of the
+// events per day (the dashboard's chart); without it `by` is not a parameter.
+Result<std::pair<std::string, std::string>> flow_period(std::string_view query, bool& csv, bool* by_day = nullptr);
 
 class AuditFlows final : public net::Handler {
  public:

@@ -14,6 +14,7 @@
 
 #include "gateway/common/clock.h"
 #include "gateway/common/log.h"
+#include "gateway/audit/audit_rows.h"
 #include "gateway/store/audit_chain.h"
 
 namespace gw::audit {
@@ -137,7 +138,9 @@ Checkpointer::Checkpointer(store::Store& store, CheckpointOptions opts, metrics:
       made_(metrics.counter("gw_audit_checkpoints_total", "Signed audit-chain checkpoints committed")),
       failed_(metrics.counter("gw_audit_checkpoint_failures_total",
                               "Audit-chain checkpoints that could not be signed or committed")),
-      last_seq_(metrics.gauge("gw_audit_checkpoint_seq", "Audit record the last checkpoint covers")) {}
+      last_seq_(metrics.gauge("gw_audit_checkpoint_seq", "Audit record the last checkpoint covers")),
+      pruned_through_(metrics.gauge("gw_audit_pruned_through_seq",
+                                    "Audit records up to this one were pruned by audit.retention_days")) {}
 
 Checkpointer::~Checkpointer() {
   {
@@ -152,9 +155,14 @@ void Checkpointer::start() {
   thread_ = std::thread([this] {
     log::name_thread("gw-audit-cp");
     std::unique_lock lk(mu_);
+    auto next_prune = std::chrono::steady_clock::now() + opts_.every;  // after the first checkpoint
     while (!cv_.wait_for(lk, opts_.every, [this] { return stopping_; })) {
       lk.unlock();
       (void)checkpoint_now();
+      if (opts_.retention_days > 0 && std::chrono::steady_clock::now() >= next_prune) {
+        (void)prune_now(clock::now_ms());
+        next_prune = std::chrono::steady_clock::now() + opts_.prune_every;
+      }
       lk.lock();
     }
   });
@@ -227,6 +235,50 @@ Result<std::optional<store::AuditCheckpoint>> Checkpointer::checkpoint_now() {
   last_seq_.set(made->cp->seq);
   log::info("audit_checkpoint", {{"seq", made->cp->seq}, {"chain", store::audit_chain::hex(made->cp->chain)}});
   return made->cp;
+}
+
+Result<int64_t> Checkpointer::prune_now(int64_t now_ms) {
+  if (opts_.retention_days <= 0) return int64_t{0};
+  const std::string before = clock::iso_ms(now_ms - int64_t{opts_.retention_days} * 86'400'000);
+  std::promise<Result<std::optional<int64_t>>> found;
+  auto ff = found.get_future();
+  if (auto r = store_.run_read([&] { found.set_value(store_.audit_prune_point(before)); }); !r) return r.error();
+  auto point = ff.get();
+  if (!point) {
+    log::error("audit_prune_failed", {{"reason", point.error().message}});
+    return point.error();
+  }
+  if (!*point) return int64_t{0};
+  const int64_t through = **point;
+  store::UnitOfWork u;
+  store::AuditRow a;
+  a.actor_role = "gateway";
+  a.actor_system = "cpis-gateway audit retention";
+  a.action = "admin";
+  a.entity = "audit";
+  a.outcome = "success";
+  a.http_status = 200;
+  a.detail = "audit retention: records 1 to " + std::to_string(through) + " pruned (older than " +
+             std::to_string(opts_.retention_days) + " days); the checkpoint at " + std::to_string(through) +
+             " is kept as the trail's anchor";
+  a.channel = std::string(kChannelInternal);
+  a.purpose = std::string(kPurposeSystemAdmin);
+  a.topic = "audit";
+  u.audit.push_back(std::move(a));
+  u.audit_prune_through = through;
+  std::promise<Result<store::CommitOutcome>> p;
+  auto f = p.get_future();
+  if (auto r = store_.commit(std::move(u), [&p](Result<store::CommitOutcome> res) { p.set_value(std::move(res)); });
+      !r)
+    return r.error();
+  auto res = f.get();
+  if (!res) {
+    log::error("audit_prune_failed", {{"reason", res.error().message}});
+    return res.error();
+  }
+  pruned_through_.set(through);
+  log::info("audit_pruned", {{"through", through}, {"retention_days", opts_.retention_days}});
+  return through;
 }
 
 }  // namespace gw::audit

@@ -24,6 +24,12 @@ namespace gw::audit {
 struct CheckpointOptions {
   std::string cert_file, key_file;  // re-read for every checkpoint, so a SIGHUP rotation is followed
   std::chrono::milliseconds every{std::chrono::seconds(60)};
+  // Audit retention (config audit.retention_days, docs/AUDIT.md "Retention"):
+  // 0 keeps the trail for ever; otherwise every prune_every the records older
+  // than this many days are pruned up to the newest checkpoint made before
+  // then, which is kept as the anchor `audit verify` starts from.
+  int retention_days = 0;
+  std::chrono::milliseconds prune_every{std::chrono::hours(1)};
 };
 
 class Checkpointer {
@@ -37,6 +43,11 @@ class Checkpointer {
   // One checkpoint now; waits for its commit. nullopt when the trail has not
   // grown since the last one (or is empty).
   Result<std::optional<store::AuditCheckpoint>> checkpoint_now();
+  // Audit retention now, as of now_ms: prunes the records up to the newest
+  // checkpoint made more than retention_days before now_ms, leaving a row
+  // that says so (action "admin", entity "audit") in the same transaction.
+  // Answers the seq pruned through, 0 when there was nothing to prune.
+  Result<int64_t> prune_now(int64_t now_ms);
 
  private:
   store::Store& store_;
@@ -48,6 +59,7 @@ class Checkpointer {
   std::condition_variable cv_;
   bool stopping_ = false;
   int64_t last_ = -1;  // seq of the last checkpoint committed (-1: not known yet)
+  metrics::Gauge& pruned_through_;
   std::thread thread_;
 };
 

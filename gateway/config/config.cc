@@ -507,6 +507,11 @@ Result<Config> parse_config_named(std::string_view json_text, const std::string&
     if (k == "mllp") return sub(parse_mllp(v, p, c.mllp));
     if (k == "ops") return sub(parse_ops(v, p, c));
     if (k == "subscriptions") return sub(parse_subscriptions(v, p, c.subscriptions));
+    if (k == "audit")
+      return sub(each_member(v, p, [&](std::string_view ak, const Value& av, const std::string& ap) -> Result<bool> {
+        if (ak == "retention_days") return set_int(av, ap, 0, 100 * 366, c.audit_retention_days);
+        return false;
+      }));
     if (k == "gp_hl7") return sub(parse_gp_hl7(v, p, c.gp_hl7));
     if (k == "shutdown_grace_ms") return set_ms(v, p, 0, c.shutdown_grace);
     if (k == "log_level") {

@@ -108,6 +108,10 @@ struct Config {
   std::optional<Listen> ops_listen;
   MllpConfig mllp;
   SubscriptionsConfig subscriptions;
+  // audit.retention_days (docs/AUDIT.md "Retention"): audit records older than
+  // this are pruned, a whole checkpointed segment at a time, so that
+  // `audit verify` still checks what is kept. 0: kept for ever (the default).
+  int audit_retention_days = 0;
   GpHl7Config gp_hl7;
 };
 

@@ -253,6 +253,14 @@ struct Hl7Ingest::Impl {
     m.issues_json = issues_json(issues);
     m.raw = st.raw;
     m.replay_of = st.src.replay_of;
+    if (st.msg) {
+      // The message type (MSH-9's code and trigger, "ADT^A28"): the console's "type" filter.
+      std::string_view type = st.msg->msh().field(9).raw();
+      if (auto second = type.find('^', type.find('^') == std::string_view::npos ? type.size() : type.find('^') + 1);
+          second != std::string_view::npos)
+        type = type.substr(0, second);
+      m.kind = std::string(type.substr(0, 32));
+    }
     return m;
   }
 
@@ -266,6 +274,7 @@ struct Hl7Ingest::Impl {
       return finish(st, o, std::move(ack_text), st->src.replay_of, std::move(issues));
     }
     u.inbound.push_back(inbound_row(*st, "quarantined", reason.substr(0, 500), issues));
+    u.inbound.back().answer = ack_text.substr(0, 4000);  // what the sender was told (the console shows it)
     store::AuditRow a;
     a.actor_ods = st->src.principal.ods;
     a.actor_role = st->src.principal.role;

@@ -338,8 +338,12 @@ void IngestApi::show(net::Request req, net::Respond respond, int64_t id) {
 }
 
 void IngestApi::replay(net::Request req, net::Respond respond, int64_t id) {
+  replay_as(req.principal, id, std::move(respond));
+}
+
+void IngestApi::replay_as(const security::Principal& principal, int64_t id, net::Respond respond) {
   auto shared = std::make_shared<net::Respond>(std::move(respond));
-  auto who = req.principal;
+  auto who = principal;
   // Which adapter owns the row is only known after reading it.
   auto r = store_.run_read([this, shared, id, who] {
     auto row = store_.get_inbound(id);

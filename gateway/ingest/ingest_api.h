@@ -37,6 +37,10 @@ class IngestApi final : public net::Handler {
   // OperationOutcome per record), after the same policy ("ingest:{adapter}")
   // and method checks. Not owned.
   void add_answering(const std::string& adapter, net::Handler* pipeline);
+  // POST /admin/quarantine/{id}/replay for a caller already authorised
+  // elsewhere (the web console, gateway/admin/web_console.h): the same
+  // replay, answer and audit row ("replay", inbound/{id}).
+  void replay_as(const security::Principal& who, int64_t id, net::Respond respond);
 
  private:
   void ingest_file(net::Request req, net::Respond respond, Hl7Ingest& ingest, const std::string& adapter);

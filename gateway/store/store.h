@@ -280,6 +280,11 @@ struct UnitOfWork {
   // A statement of the audit chain's value, committed in the trail's order
   // (audit/checkpoints.h fills it from TxView::audit_head in a prepare hook).
   std::optional<AuditCheckpoint> audit_checkpoint{};
+  // Audit retention: the records up to and including this seq are deleted,
+  // with the checkpoints before it; the checkpoint AT it must exist and is
+  // kept, so the verifier starts the kept trail from its chain value
+  // (docs/AUDIT.md "Retention"). Otherwise the unit fails (Errc::conflict).
+  std::optional<int64_t> audit_prune_through{};
   // Durable timers: schedules replaced, and timers fired by this unit. A
   // fired key that is not pending any more fails the unit (Errc::conflict),
   // so what the firing writes is never committed twice.
@@ -489,6 +494,13 @@ class Store {
   virtual Result<AuditRecord> audit_record(int64_t seq) {
     (void)seq;
     return make_error(Errc::unavailable, "this store does not read audit records");
+  }
+  // Audit retention: the seq of the newest checkpoint made before `before`
+  // (ISO 8601 UTC) that still has records at or before it; nullopt when
+  // there is nothing to prune.
+  virtual Result<std::optional<int64_t>> audit_prune_point(const std::string& before) {
+    (void)before;
+    return make_error(Errc::unavailable, "this store does not prune the audit trail");
   }
   virtual Result<std::vector<AuditGroup>> summarise_audit(const AuditSummaryQuery& q) {
     (void)q;

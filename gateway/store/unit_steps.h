@@ -9,6 +9,7 @@
 //   Result<OpOutcome> apply(const WriteOp&, int64_t now_ms);
 //   Result<void> insert_audit(const AuditRow&, const std::string& now);
 //   Result<void> insert_audit_checkpoint(const AuditCheckpoint&);
+//   Result<void> prune_audit(int64_t through);
 //   Result<void> insert_outbox(const OutboxRow&, const std::string& now);
 //   Result<int64_t> insert_inbound(const InboundRow&, const std::string& now, const std::string& written);
 //   Result<void> set_inbound_status(int64_t id, const std::string& status);
@@ -41,6 +42,8 @@ Result<CommitOutcome> apply_unit(Rows& rows, UnitOfWork& u, int64_t now_ms, cons
     if (auto r = rows.insert_audit(a, now); !r) return r.error();
   if (u.audit_checkpoint)
     if (auto r = rows.insert_audit_checkpoint(*u.audit_checkpoint); !r) return r.error();
+  if (u.audit_prune_through)
+    if (auto r = rows.prune_audit(*u.audit_prune_through); !r) return r.error();
   for (const auto& o : u.outbox)
     if (auto r = rows.insert_outbox(o, now); !r) return r.error();
   // A kept message points at the versions its unit wrote ("the FHIR it became").

@@ -27,6 +27,9 @@ check "bin/cpis-gateway is executable" test -x "$prefix/bin/cpis-gateway"
 n_src=$(cd "$src/profiles" && find . -type f | wc -l)
 n_inst=$(cd "$prefix/share/cpis-gateway/profiles" 2>/dev/null && find . -type f | wc -l)
 if [[ "$n_src" -gt 0 && "$n_src" == "$n_inst" ]]; then ok "every profile file installed ($n_inst)"; else not_ok "profiles: $n_src in the tree, ${n_inst:-0} installed"; fi
+n_web_src=$(cd "$src/web" && find . -type f | wc -l)
+n_web=$(cd "$prefix/share/cpis-gateway/web" 2>/dev/null && find . -type f | wc -l)
+if [[ "$n_web_src" -gt 0 && "$n_web_src" == "$n_web" ]]; then ok "every web console file installed ($n_web)"; else not_ok "web: $n_web_src in the tree, ${n_web:-0} installed"; fi
 check "profiles identical to the tree" diff -r "$src/profiles" "$prefix/share/cpis-gateway/profiles"
 for doc in README.md OPERATIONS.md CONFIG.md config.example.json copyright formats/systmone.md; do
   check "docs: share/doc/cpis-gateway/$doc" test -s "$prefix/share/doc/cpis-gateway/$doc"

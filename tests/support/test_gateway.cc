@@ -8,6 +8,7 @@
 
 #include "adapters/registry.h"
 #include "gateway/admin/audit_flows.h"
+#include "gateway/admin/web_console.h"
 #include "gateway/events/subscriptions.h"
 #include "gateway/area/area.h"
 #include "gateway/events/relations.h"
@@ -61,6 +62,7 @@ struct InProcessGateway::Parts {
   std::unique_ptr<ops::OpsApi> ops;
   std::unique_ptr<events::Subscriptions> subs;
   std::unique_ptr<fhir::SubscriptionApi> sub_api;
+  std::unique_ptr<admin::WebConsole> web;
   std::mutex today_mu;
   std::shared_ptr<const events::FlowContext> flows;
   std::unique_ptr<safeguarding::FlowsApi> flows_api;
@@ -163,6 +165,10 @@ InProcessGateway::InProcessGateway(config::Limits limits, const events::Subscrip
         std::make_unique<fhir::SubscriptionApi>(*parts_->rest, *parts_->writes, *parts_->subs, std::string());
     parts_->sub_api->add_routes(parts_->router);
   }
+  parts_->web = std::make_unique<admin::WebConsole>(std::string(GW_SOURCE_DIR) + "/web", *parts_->store,
+                                                    *parts_->writes, *parts_->visibility, *parts_->ingest_api,
+                                                    parts_->subs.get());
+  parts_->web->add_routes(parts_->router);
   net::HttpsOptions ho;
   ho.host = "127.0.0.1";
   ho.port = 0;

@@ -201,6 +201,17 @@ Result<void> AuditTrailWriter::insert_checkpoint(const AuditCheckpoint& cp) {
   return {};
 }
 
+Result<void> AuditTrailWriter::prune_through(int64_t through) {
+  auto cp = c_.exec("SELECT 1 FROM audit_checkpoint WHERE seq = $1", Params().add(through));
+  if (!cp) return cp.error();
+  if (cp->empty() || through >= next_seq_)
+    return make_error(Errc::conflict, "audit retention prunes up to a checkpoint only: none at record " +
+                                          std::to_string(through), "audit_prune_through");
+  if (auto r = c_.exec("DELETE FROM audit WHERE seq <= $1", Params().add(through)); !r) return r.error();
+  if (auto r = c_.exec("DELETE FROM audit_checkpoint WHERE seq < $1", Params().add(through)); !r) return r.error();
+  return {};
+}
+
 Result<void> chain_existing_audit(Conn& c) {
   std::string head = audit_chain::genesis();
   int64_t last = 0;

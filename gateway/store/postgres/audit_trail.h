@@ -30,6 +30,10 @@ class AuditTrailWriter {
   Result<void> load();
   Result<void> insert(const AuditRow& a, const std::string& now);
   Result<void> insert_checkpoint(const AuditCheckpoint& cp);
+  // Audit retention (docs/AUDIT.md): the records up to a checkpoint and the
+  // checkpoints before it go; the one at the cut stays as the anchor the
+  // verifier starts the kept trail from. Refused when no checkpoint is there.
+  Result<void> prune_through(int64_t through);
   AuditHead head() const { return AuditHead{next_seq_ - 1, head_}; }
 
   struct Mark {

@@ -169,6 +169,7 @@ struct UnitRows {
                         Params().add(o.topic).add(o.focus).add(o.payload).add(now)));
   }
   Result<void> insert_audit_checkpoint(const AuditCheckpoint& cp) { return audit.insert_checkpoint(cp); }
+  Result<void> prune_audit(int64_t through) { return audit.prune_through(through); }
   Result<int64_t> insert_inbound(const InboundRow& m, const std::string& now, const std::string& written) {
     auto r = c.exec(
         "INSERT INTO inbound(received, adapter, channel, sender_ods, sender_system, control_id, status, reason, "
@@ -397,8 +398,28 @@ class PostgresStore final : public Store {
     return with_reader([&](Conn& c) { return pg::changes_after_on(c, after, limit); });
   }
 
+  Result<std::vector<std::pair<std::string, int64_t>>> inbound_counts() override {
+    return with_reader([&](Conn& c) -> Result<std::vector<std::pair<std::string, int64_t>>> {
+      // inbound_by_status(status, id) answers this from the index.
+      auto r = c.exec("SELECT status, count(*) FROM inbound GROUP BY status");
+      if (!r) return r.error();
+      std::vector<std::pair<std::string, int64_t>> out;
+      for (int i = 0; i < r->size(); ++i) out.emplace_back(r->text(i, 0), r->int64(i, 1));
+      return out;
+    });
+  }
   Result<AuditPage> search_audit(const AuditQuery& q) override {
     return with_reader([&](Conn& c) { return pg::search_audit_on(c, q); });
+  }
+  Result<std::optional<int64_t>> audit_prune_point(const std::string& before) override {
+    return with_reader([&](Conn& c) -> Result<std::optional<int64_t>> {
+      auto r = c.exec(
+          "SELECT max(seq) FROM audit_checkpoint WHERE ts < $1 AND seq >= (SELECT coalesce(min(seq), 0) FROM audit)",
+          Params().add(before));
+      if (!r) return r.error();
+      if (r->empty() || r->is_null(0, 0)) return std::optional<int64_t>();
+      return std::optional<int64_t>(r->int64(0, 0));
+    });
   }
   Result<AuditRecord> audit_record(int64_t seq) override {
     return with_reader([&](Conn& c) { return pg::audit_record_on(c, seq); });

@@ -419,7 +419,7 @@ Result<OpOutcome> RowWriter::write_version(const WriteOp& op, const Current& cur
   if (!u) return u.error();
   if (auto r = replace_index(op.type, cur.rid, cur.keys, keys); !r) return r.error();
   if (auto r = replace_unique_key(cur.rid, cur.ukey, ukey); !r) return r.error();
-  return OpOutcome{op.id, version, clock::iso_ms(now), false, false};
+  return OpOutcome{op.id, version, clock::iso_ms(now), false, false, vid};
 }
 
 Result<OpOutcome> RowWriter::apply(const WriteOp& op, int64_t now_ms) {

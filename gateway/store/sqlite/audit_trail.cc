@@ -208,6 +208,25 @@ Result<void> AuditTrailWriter::insert_checkpoint(const AuditCheckpoint& cp) {
   return st->run();
 }
 
+Result<void> AuditTrailWriter::prune_through(int64_t through) {
+  auto cp = c_.cached("SELECT 1 FROM audit_checkpoint WHERE seq = ?1");
+  if (!cp) return cp.error();
+  cp->bind(1, through);
+  auto row = cp->step();
+  if (!row) return row.error();
+  if (!*row || through >= next_seq_)
+    return make_error(Errc::conflict, "audit retention prunes up to a checkpoint only: none at record " +
+                                          std::to_string(through), "audit_prune_through");
+  auto del = c_.cached("DELETE FROM audit WHERE seq <= ?1");
+  if (!del) return del.error();
+  del->bind(1, through);
+  if (auto r = del->run(); !r) return r;
+  auto old = c_.cached("DELETE FROM audit_checkpoint WHERE seq < ?1");
+  if (!old) return old.error();
+  old->bind(1, through);
+  return old->run();
+}
+
 Result<void> chain_existing_audit(Connection& c) {
   std::string head = audit_chain::genesis();
   int64_t last = 0;

@@ -25,6 +25,10 @@ class AuditTrailWriter {
   // Numbers, stamps (never earlier than the row before) and chains the row.
   Result<void> insert(const AuditRow& a, const std::string& now);
   Result<void> insert_checkpoint(const AuditCheckpoint& cp);
+  // Audit retention: deletes the records up to `through` and the checkpoints
+  // before it, keeping the checkpoint at `through` (it must exist) as the
+  // kept trail's anchor. Errc::conflict when there is no checkpoint there.
+  Result<void> prune_through(int64_t through);
   AuditHead head() const { return AuditHead{next_seq_ - 1, head_}; }
 
   struct Mark {

@@ -237,6 +237,7 @@ struct UnitRows {
   Result<OpOutcome> apply(const WriteOp& op, int64_t now_ms) { return rows.apply(op, now_ms); }
   Result<void> insert_audit(const AuditRow& a, const std::string& now) { return audit.insert(a, now); }
   Result<void> insert_audit_checkpoint(const AuditCheckpoint& cp) { return audit.insert_checkpoint(cp); }
+  Result<void> prune_audit(int64_t through) { return audit.prune_through(through); }
   Result<void> insert_outbox(const OutboxRow& o, const std::string& now) { return sqlite_outbox(c, o, now); }
   Result<int64_t> insert_inbound(const InboundRow& m, const std::string& now, const std::string& written) {
     return sqlite_inbound(c, m, now, written);
@@ -495,6 +496,18 @@ class SqliteStore final : public Store {
 
   Result<AuditPage> search_audit(const AuditQuery& q) override {
     return with_reader([&](Connection& c) { return sqlite::search_audit_on(c, q); });
+  }
+  Result<std::optional<int64_t>> audit_prune_point(const std::string& before) override {
+    return with_reader([&](Connection& c) -> Result<std::optional<int64_t>> {
+      auto st = c.cached(
+          "SELECT max(seq) FROM audit_checkpoint WHERE ts < ?1 AND seq >= (SELECT coalesce(min(seq), 0) FROM audit)");
+      if (!st) return st.error();
+      st->bind(1, before);
+      auto row = st->step();
+      if (!row) return row.error();
+      if (!*row || st->is_null(0)) return std::optional<int64_t>();
+      return std::optional<int64_t>(st->int64(0));
+    });
   }
   Result<AuditRecord> audit_record(int64_t seq) override {
     return with_reader([&](Connection& c) { return sqlite::audit_record_on(c, seq); });

@@ -9,11 +9,15 @@
 #include <algorithm>
 #include <filesystem>
 #include <future>
+#include <set>
+#include <regex>
+#include <fstream>
 
 #include "gateway/audit/audit_rows.h"
 #include "gateway/audit/balp.h"
 #include "gateway/audit/checkpoints.h"
 #include "gateway/audit/verify.h"
+#include "gateway/common/clock.h"
 #include "gateway/common/json.h"
 #include "gateway/common/metrics.h"
 #include "gateway/store/audit_chain.h"
@@ -346,6 +350,123 @@ TEST_F(AuditTrailTest, AForgedCheckpointSignatureIsCaught) {
   auto v = verify(pki + "/ca.pem");
   EXPECT_EQ(v.exit_code, 1) << v.report;
   EXPECT_NE(v.report.find("signature does not match"), std::string::npos) << v.report;
+}
+
+// Audit retention (docs/AUDIT.md "Retention"): whole checkpointed segments
+// are pruned and the checkpoint at the last pruned record is kept, so
+// `audit verify` starts the kept trail from it and still catches an edit or a
+// deletion in what is kept.
+TEST_F(AuditTrailTest, RetentionPrunesWholeCheckpointedSegmentsAndTheTrailStillVerifies) {
+  const std::string& pki = test::dev_pki_dir();
+  open();
+  metrics::Registry reg;
+  CheckpointOptions o{pki + "/server.pem", pki + "/server.key", std::chrono::hours(1)};
+  o.retention_days = 30;
+  Checkpointer cps(*store_, o, reg);
+  write_rows(4);
+  ASSERT_TRUE(cps.checkpoint_now().has_value());  // at 4
+  write_rows(3, 5);
+  ASSERT_TRUE(cps.checkpoint_now().has_value());  // at 7
+  write_rows(2, 8);                                // 8, 9: after the last checkpoint
+
+  // Nothing is older than 30 days yet.
+  auto none = cps.prune_now(clock::now_ms());
+  ASSERT_TRUE(none.has_value()) << none.error().message;
+  EXPECT_EQ(*none, 0);
+  // A unit may prune only up to a checkpoint.
+  store::UnitOfWork bad;
+  bad.audit_prune_through = 5;
+  auto refused = commit(std::move(bad));
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code, Errc::conflict);
+
+  // 31 days on: everything up to the newest checkpoint made before then goes.
+  auto pruned = cps.prune_now(clock::now_ms() + 31LL * 86'400'000);
+  ASSERT_TRUE(pruned.has_value()) << pruned.error().message;
+  EXPECT_EQ(*pruned, 7);
+  close();
+  open();  // the writer goes on numbering after the kept records
+  write_rows(2, 20);
+  close();
+  auto v = verify(pki + "/ca.pem");
+  EXPECT_EQ(v.exit_code, 0) << v.report;
+  auto r = store::sqlite::verify_audit_file(path_);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->first_seq, 8);  // 8, 9, the retention's own row (10), 11, 12
+  EXPECT_EQ(r->last_seq, 12);
+  EXPECT_EQ(r->records, 5);
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT detail FROM audit WHERE seq = 10", -1, &st, nullptr), SQLITE_OK);
+    ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+    std::string detail = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    EXPECT_NE(detail.find("records 1 to 7 pruned"), std::string::npos) << detail;
+  }
+
+  // What is kept is still tamper-evident: an edit is named...
+  sql("UPDATE audit SET actor_ods = 'X99999' WHERE seq = 9");
+  auto edited = verify(pki + "/ca.pem");
+  EXPECT_EQ(edited.exit_code, 1) << edited.report;
+  EXPECT_NE(edited.report.find("first bad record 9"), std::string::npos) << edited.report;
+  // ...and so is a record deleted from the start of the kept trail (no
+  // checkpoint marks a pruning there).
+  sql("UPDATE audit SET actor_ods = 'A81001' WHERE seq = 9; DELETE FROM audit WHERE seq = 8");
+  auto cut = verify(pki + "/ca.pem");
+  EXPECT_EQ(cut.exit_code, 1) << cut.report;
+  EXPECT_NE(cut.report.find("no checkpoint marks where the kept trail starts"), std::string::npos) << cut.report;
+}
+
+// Operational pruning never touches the trail: the only statements in the
+// gateway that delete from (or drop, or truncate) the audit tables are the
+// retention's, in each store's audit writer.
+TEST(AuditRetention, OnlyTheRetentionDeletesFromTheAuditTables) {
+  std::regex del(R"re((DELETE\s+FROM|DROP\s+TABLE|UPDATE)\s+(audit|audit_checkpoint)\b)re", std::regex::icase);
+  std::set<std::string> found;
+  for (const auto& top : {"gateway", "adapters"}) {
+    for (const auto& e : fs::recursive_directory_iterator(fs::path(GW_SOURCE_DIR) / top)) {
+      if (!e.is_regular_file()) continue;
+      auto ext = e.path().extension().string();
+      if (ext != ".cc" && ext != ".h") continue;
+      std::ifstream in(e.path());
+      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      for (std::sregex_iterator it(text.begin(), text.end(), del), end; it != end; ++it)
+        found.insert(fs::relative(e.path(), GW_SOURCE_DIR).string() + ": " + it->str());
+    }
+  }
+  std::set<std::string> expected = {"gateway/store/sqlite/audit_trail.cc: DELETE FROM audit",
+                                    "gateway/store/sqlite/audit_trail.cc: DELETE FROM audit_checkpoint",
+                                    "gateway/store/postgres/audit_trail.cc: DELETE FROM audit",
+                                    "gateway/store/postgres/audit_trail.cc: DELETE FROM audit_checkpoint"};
+  // The migrations (SQLite v8, PostgreSQL step 3) give old rows their chain
+  // value (a new column): an UPDATE of the chain column only, checked by the
+  // migrations' own tests.
+  std::set<std::string> rest;
+  for (const auto& f : found)
+    if (!expected.count(f) && f.find("audit_trail.cc: UPDATE audit") == std::string::npos) rest.insert(f);
+  EXPECT_TRUE(rest.empty()) << "something else changes or deletes audit rows: " << *rest.begin();
+  for (const auto& e : expected) EXPECT_TRUE(found.count(e)) << e << " not found: the scan is not looking";
+}
+
+TEST_F(AuditTrailTest, NoRetentionSettingPrunesNothing) {
+  const std::string& pki = test::dev_pki_dir();
+  open();
+  metrics::Registry reg;
+  Checkpointer cps(*store_, CheckpointOptions{pki + "/server.pem", pki + "/server.key", std::chrono::hours(1)}, reg);
+  write_rows(3);
+  ASSERT_TRUE(cps.checkpoint_now().has_value());
+  write_rows(1, 4);
+  auto pruned = cps.prune_now(clock::now_ms() + 10LL * 366 * 86'400'000);
+  ASSERT_TRUE(pruned.has_value());
+  EXPECT_EQ(*pruned, 0);
+  close();
+  auto r = store::sqlite::verify_audit_file(path_);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->first_seq, 1);
+  EXPECT_EQ(r->records, 4);
 }
 
 TEST_F(AuditTrailTest, AnUnreadableStoreExitsTwo) {
