@@ -196,14 +196,16 @@ TEST(EscalationE2E, UnacknowledgedDisclosureEscalatesOnceAcrossKillNineToTheLead
   };
   const int first = days_to(deadlines.first), second = days_to(deadlines.second);
   ASSERT_LT(first, second);
-  auto distinct = [&](const std::string& path) {
-    auto n = test::event_numbers(rx.posts(), path);
+  // (wait_for's predicate gets the posts: asking the receiver again inside it would deadlock.)
+  auto distinct_in = [](const std::vector<test::ReceivedPost>& posts, const std::string& path) {
+    auto n = test::event_numbers(posts, path);
     return std::set<int64_t>(n.begin(), n.end()).size();
   };
+  auto distinct = [&](const std::string& path) { return distinct_in(rx.posts(), path); };
   test::GatewayProcess after_first;
   after_first.set_env(later_by(first));
   ASSERT_TRUE(after_first.start(dir.path() + "/data", {"--config", cfg})) << after_first.log();
-  ASSERT_TRUE(rx.wait_for([&](auto&) { return distinct("/lead") >= 1; }, 30s)) << after_first.log();
+  ASSERT_TRUE(rx.wait_for([&](auto& p) { return distinct_in(p, "/lead") >= 1; }, 30s)) << after_first.log();
   auto lead = test::focus_resources(rx.posts(), "/lead");
   ASSERT_FALSE(lead.empty());
   std::string text = test::payload_text(lead[0]);
@@ -222,7 +224,7 @@ TEST(EscalationE2E, UnacknowledgedDisclosureEscalatesOnceAcrossKillNineToTheLead
   test::GatewayProcess after_second;
   after_second.set_env(later_by(second));
   ASSERT_TRUE(after_second.start(dir.path() + "/data", {"--config", cfg})) << after_second.log();
-  ASSERT_TRUE(rx.wait_for([&](auto&) { return distinct("/nurse") >= 1; }, 30s)) << after_second.log();
+  ASSERT_TRUE(rx.wait_for([&](auto& p) { return distinct_in(p, "/nurse") >= 1; }, 30s)) << after_second.log();
   auto nurse = test::focus_resources(rx.posts(), "/nurse");
   ASSERT_FALSE(nurse.empty());
   EXPECT_STREQ(nurse[0]["recipient"][0]["identifier"]["value"].GetString(), "QWO");
