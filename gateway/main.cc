@@ -48,6 +48,7 @@
 #include "gateway/net/mllp_server.h"
 #include "gateway/net/https_server.h"
 #include "gateway/ops/ops.h"
+#include "gateway/safeguarding/acknowledge.h"
 #include "gateway/safeguarding/flows_api.h"
 #include "gateway/security/policy.h"
 #include "gateway/security/visibility.h"
@@ -723,6 +724,7 @@ int serve(int argc, char** argv) {
   std::unique_ptr<ingest::RenderApi> render_api;
   std::unique_ptr<fhir::SafeguardingCohortApi> cohort_api;
   std::unique_ptr<safeguarding::FlowsApi> flows_api;
+  std::unique_ptr<safeguarding::AcknowledgeApi> acknowledge_api;
   std::unique_ptr<events::Subscriptions> subscriptions;
   std::unique_ptr<fhir::SubscriptionApi> subscription_api;
   net::Router router;
@@ -774,6 +776,8 @@ int serve(int argc, char** argv) {
     flows_api = std::make_unique<safeguarding::FlowsApi>(*core->store, *core->visibility, flows,
                                                          std::move(*chronology_rules), cfg.public_base_url);
     flows_api->add_to(*core->rest);
+    acknowledge_api = std::make_unique<safeguarding::AcknowledgeApi>(*core->store, *core->writes, *core->visibility);
+    acknowledge_api->add_to(*core->rest);
     if (cfg.subscriptions.enabled) {
       auto topics = events::Topics::load(cfg.profiles_dir);
       if (!topics) throw std::runtime_error("topics: " + topics.error().message);
@@ -791,6 +795,7 @@ int serve(int argc, char** argv) {
       so.delivery.cert_file = cfg.tls_cert;
       so.delivery.key_file = cfg.tls_key;
       so.fanout.search_params = &core->validator.search_params();
+      so.timers.search_params = &core->validator.search_params();
       so.fanout.flows = flows;
       subscriptions =
           std::make_unique<events::Subscriptions>(*core->store, std::move(*topics), core->policy, registry, so);

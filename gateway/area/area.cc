@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "gateway/area/profile_file.h"
+#include "gateway/common/clock.h"
 #include "gateway/common/json.h"
 
 namespace gw::area {
@@ -53,17 +54,22 @@ Result<void> string_map(const json::Value& doc, std::string_view key, const std:
   return {};
 }
 
-Result<void> parse_services(const json::Value& doc, const std::string& src, Area& a,
+Result<void> parse_services(const json::Value& doc, const std::string& src, std::optional<Team>& nurse,
                             std::map<std::string, Team, std::less<>>& hv, Team& spoa,
                             std::map<std::string, std::string, std::less<>>& lac,
                             std::map<std::string, std::string, std::less<>>& ons,
                             std::map<std::string, EdSite, std::less<>>& ed) {
-  (void)a;
   if (auto r = only_keys(doc, {"healthVisitingByPractice", "healthVisitingSinglePointOfAccess", "lacHealthByAuthority",
-                               "authorityByOnsCode", "edSites"},
+                               "authorityByOnsCode", "edSites", "designatedNurse"},
                          src, "");
       !r)
     return r;
+  if (const json::Value* dn = json::member(doc, "designatedNurse")) {
+    if (auto r = only_keys(*dn, {"ods", "name"}, src, "designatedNurse"); !r) return r;
+    auto ods = required_string(*dn, "ods", src, "designatedNurse");
+    if (!ods) return ods.error();
+    nurse = Team{*ods, std::string(json::get_string(*dn, "name").value_or(""))};
+  }
   const json::Value* hvp = json::member(doc, "healthVisitingByPractice");
   if (!hvp || !hvp->IsObject()) return bad_key(src, "healthVisitingByPractice", "is required (an object)");
   for (const auto& e : hvp->GetObject()) {
@@ -209,7 +215,43 @@ Result<void> parse_lac(const json::Value& doc, const std::string& src, LacRules&
   return {};
 }
 
+Result<void> parse_acknowledgement(const json::Value& doc, const std::string& src, AcknowledgementRules& ack) {
+  const json::Value* v = json::member(doc, "acknowledgement");
+  if (!v) return {};  // nothing escalates
+  if (auto r = only_keys(*v, {"firstDeadlineWorkingDays", "secondDeadlineWorkingDays"}, src, "acknowledgement"); !r)
+    return r;
+  const json::Value* first = json::member(*v, "firstDeadlineWorkingDays");
+  if (!first || !first->IsObject())
+    return bad_key(src, "acknowledgement.firstDeadlineWorkingDays", "is required (topic name -> working days)");
+  for (const auto& e : first->GetObject()) {
+    std::string k(e.name.GetString(), e.name.GetStringLength());
+    if (k == "comment") continue;
+    if (!e.value.IsInt() || e.value.GetInt() < 1 || e.value.GetInt() > 60)
+      return bad_key(src, "acknowledgement.firstDeadlineWorkingDays." + k, "must be a number of working days (1-60)");
+    ack.first_working_days[k] = e.value.GetInt();
+  }
+  auto second = positive(*v, "secondDeadlineWorkingDays", src, "acknowledgement", 2);
+  if (!second) return second.error();
+  ack.second_working_days = *second;
+  return {};
+}
+
 }  // namespace
+
+Result<std::optional<EscalationDeadlines>> Area::escalation_deadlines(std::string_view topic,
+                                                                      std::string_view sent) const {
+  auto it = ack_.first_working_days.find(topic);
+  if (it == ack_.first_working_days.end()) return std::optional<EscalationDeadlines>();
+  auto ms = clock::parse_iso_ms(sent);
+  if (!ms) return make_error(Errc::invalid_input, "the disclosure's sent time is not an instant", std::string(sent));
+  auto at = std::chrono::system_clock::time_point(std::chrono::milliseconds(*ms));
+  auto first = calendar_.add(london_date(at), it->second);
+  if (!first) return first.error();
+  auto second = calendar_.add(*first, ack_.second_working_days);
+  if (!second) return second.error();
+  return std::optional<EscalationDeadlines>(
+      EscalationDeadlines{format_utc(end_of_london_day(*first)), format_utc(end_of_london_day(*second))});
+}
 
 Result<Area> Area::parse(std::string_view services_json, std::string_view rules_json, WorkingDays calendar,
                          const std::string& services_source, const std::string& rules_source) {
@@ -217,16 +259,17 @@ Result<Area> Area::parse(std::string_view services_json, std::string_view rules_
   a.calendar_ = std::move(calendar);
   auto sdoc = json::parse(services_json);
   if (!sdoc) return make_error(Errc::invalid_input, services_source + ": " + sdoc.error().message);
-  if (auto r = parse_services(*sdoc, services_source, a, a.hv_by_practice_, a.hv_spoa_, a.lac_by_authority_,
+  if (auto r = parse_services(*sdoc, services_source, a.designated_nurse_, a.hv_by_practice_, a.hv_spoa_, a.lac_by_authority_,
                               a.authority_by_ons_, a.ed_sites_);
       !r)
     return r.error();
   auto rdoc = json::parse(rules_json);
   if (!rdoc) return make_error(Errc::invalid_input, rules_source + ": " + rdoc.error().message);
-  if (auto r = only_keys(*rdoc, {"pregnancy", "ed", "lac"}, rules_source, ""); !r) return r.error();
+  if (auto r = only_keys(*rdoc, {"pregnancy", "ed", "lac", "acknowledgement"}, rules_source, ""); !r) return r.error();
   if (auto r = parse_pregnancy(*rdoc, rules_source, a.pregnancy_); !r) return r.error();
   if (auto r = parse_ed(*rdoc, rules_source, a.ed_); !r) return r.error();
   if (auto r = parse_lac(*rdoc, rules_source, a.lac_); !r) return r.error();
+  if (auto r = parse_acknowledgement(*rdoc, rules_source, a.ack_); !r) return r.error();
   return a;
 }
 

@@ -66,6 +66,20 @@ struct LacRules {
   std::map<std::string, std::vector<std::string>> completion_codes;
 };
 
+// Issue 17: how long a receiver has to acknowledge a disclosure
+// (flow-rules.json "acknowledgement"), in working days per topic.
+struct AcknowledgementRules {
+  std::map<std::string, int, std::less<>> first_working_days;  // topic name -> working days
+  int second_working_days = 2;                                 // after the first deadline
+};
+
+// When a disclosure sent at `sent` escalates: the end (midnight
+// Europe/London) of the n-th working day after the day it was sent, and of
+// the second deadline's working day after that. ISO 8601 UTC.
+struct EscalationDeadlines {
+  std::string first, second;
+};
+
 inline constexpr std::string_view kServicesFile = "area/services.json";
 inline constexpr std::string_view kRulesFile = "area/flow-rules.json";
 
@@ -92,7 +106,14 @@ class Area {
   const PregnancyRules& pregnancy() const { return pregnancy_; }
   const EdRules& ed() const { return ed_; }
   const LacRules& lac() const { return lac_; }
+  const AcknowledgementRules& acknowledgement() const { return ack_; }
+  // The commissioner's designated nurse (services.json designatedNurse);
+  // nullopt when the area names none (then nothing escalates a second time).
+  const std::optional<Team>& designated_nurse() const { return designated_nurse_; }
   const WorkingDays& calendar() const { return calendar_; }
+  // nullopt: the topic is not escalated; an error: the calendar does not
+  // cover a day the count passes over, or `sent` is not an instant.
+  Result<std::optional<EscalationDeadlines>> escalation_deadlines(std::string_view topic, std::string_view sent) const;
 
  private:
   std::map<std::string, Team, std::less<>> hv_by_practice_;
@@ -103,6 +124,8 @@ class Area {
   PregnancyRules pregnancy_;
   EdRules ed_;
   LacRules lac_;
+  AcknowledgementRules ack_;
+  std::optional<Team> designated_nurse_;
   WorkingDays calendar_;
 };
 

@@ -49,6 +49,42 @@ int age_on(Date birth, Date on) {
   return age;
 }
 
+namespace {
+
+// 01:00 UTC on the last Sunday of the month.
+system_clock::time_point last_sunday_0100(int y, unsigned m) {
+  sys_days last = sys_days(year_month_day_last(year{y}, month_day_last(month{m})));
+  last -= (weekday(last) - Sunday);
+  return system_clock::time_point(last) + hours(1);
+}
+
+}  // namespace
+
+bool british_summer_time(system_clock::time_point t) {
+  int y = static_cast<int>(year_month_day(floor<days>(t)).year());
+  return t >= last_sunday_0100(y, 3) && t < last_sunday_0100(y, 10);
+}
+
+Date london_date(system_clock::time_point t) {
+  return floor<days>(british_summer_time(t) ? t + hours(1) : t);
+}
+
+system_clock::time_point end_of_london_day(Date d) {
+  system_clock::time_point midnight_utc = system_clock::time_point(d + days(1));
+  // Local midnight is 23:00 UTC the day before while summer time is in force
+  // (the change happens at 01:00 UTC, so midnight itself is never ambiguous).
+  return british_summer_time(midnight_utc - hours(1)) ? midnight_utc - hours(1) : midnight_utc;
+}
+
+std::string format_utc(system_clock::time_point t) {
+  auto day = floor<days>(t);
+  hh_mm_ss hms(floor<seconds>(t - day));
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%sT%02d:%02d:%02dZ", format_date(day).c_str(), static_cast<int>(hms.hours().count()),
+                static_cast<int>(hms.minutes().count()), static_cast<int>(hms.seconds().count()));
+  return buf;
+}
+
 Result<WorkingDays> WorkingDays::parse(std::string_view text, const std::string& source) {
   auto doc = json::parse(text);
   if (!doc) return make_error(Errc::invalid_input, source + ": " + doc.error().message);

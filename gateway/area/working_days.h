@@ -25,6 +25,20 @@ Date add_months(Date d, int months);
 // Whole years between a birth date and a day (age on that day).
 int age_on(Date birth, Date day);
 
+// Civil time in England (Europe/London): GMT, or BST (UTC+1) from 01:00 UTC
+// on the last Sunday of March to 01:00 UTC on the last Sunday of October
+// (the Summer Time Act 1972 as amended by the Summer Time Order 2002). The
+// rule is written here, beside the bank holidays, because the toolchain's
+// C++ library (GCC 12) has no time-zone database and a deadline only needs
+// the day and its end.
+bool british_summer_time(std::chrono::system_clock::time_point t);
+// The date in England at instant t.
+Date london_date(std::chrono::system_clock::time_point t);
+// The instant day d ends in England (00:00 local of the next day), as UTC.
+std::chrono::system_clock::time_point end_of_london_day(Date d);
+// "YYYY-MM-DDTHH:MM:SSZ" (the durable timers' due times).
+std::string format_utc(std::chrono::system_clock::time_point t);
+
 class WorkingDays {
  public:
   static constexpr std::string_view kFile = "calendar/bank-holidays-england-and-wales.json";

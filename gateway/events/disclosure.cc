@@ -308,7 +308,7 @@ std::optional<Disclosure> flow_communication(const Topic& topic, const Subscript
     idents.PushBack(ident, a);
   }
   json::set(doc, "identifier", std::move(idents), a);
-  json::set(doc, "status", "completed", a);
+  json::set(doc, "status", "in-progress", a);  // until its recipient acknowledges it (escalation.h)
   json::set(doc, "category", coding_concept(kDisclosureTopicSystem, topic.name, a), a);
   if (!content.completeness.empty()) {
     Value cc = coding_concept(kCompletenessSystem, content.completeness, a);
@@ -370,7 +370,7 @@ std::optional<Disclosure> derive_disclosure(const Topic& topic, const Subscripti
   Value idents(rapidjson::kArrayType);
   idents.PushBack(ident, a);
   json::set(doc, "identifier", std::move(idents), a);
-  json::set(doc, "status", "completed", a);
+  json::set(doc, "status", "in-progress", a);  // until its recipient acknowledges it (escalation.h)
   json::set(doc, "category", coding_concept(kDisclosureTopicSystem, topic.name, a), a);
   // The relapse focus is about the parent: the receiver is told whose
   // indicators to look out for by NHS number only, not given a pointer into

@@ -1,5 +1,7 @@
 #include "gateway/events/dispatcher.h"
 
+#include "gateway/events/escalation.h"
+
 #include <future>
 #include <set>
 
@@ -173,6 +175,15 @@ bool Dispatcher::add_disclosure(const Topic& topic, const SubscriptionSpec& sub,
   if (!disclosure) return false;
   add_to_unit(topic, sub, *disclosure, ch.type + "/" + ch.id, ch.seq, d.patient_ref, d.content, unit,
               opts_.search_params);
+  // Its acknowledgement deadlines commit with it (escalation.h): there is no
+  // moment where the disclosure is durable and its escalation is not.
+  if (opts_.flows && opts_.flows->area) {
+    std::string calendar_error;
+    if (auto timers = escalation_timers(topic, sub, *disclosure, *opts_.flows->area, &calendar_error))
+      unit.timer_sets.push_back(std::move(*timers));
+    if (!calendar_error.empty())
+      log::error("escalation_deadline_refused", {{"communication", disclosure->id}, {"reason", calendar_error}});
+  }
   disclosures_total_->inc();
   return true;
 }

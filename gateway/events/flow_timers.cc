@@ -9,6 +9,7 @@
 #include "gateway/common/log.h"
 #include "gateway/events/booking_summary.h"
 #include "gateway/events/disclosure.h"
+#include "gateway/events/escalation.h"
 #include "gateway/events/flows/flow_kit.h"
 #include "gateway/events/lac_assessments.h"
 
@@ -85,6 +86,11 @@ FlowTimers::FlowTimers(store::Store& store, const Topics& topics, SubscriptionSe
   if (!opts_.clock) opts_.clock = [] { return std::chrono::system_clock::now(); };
   fired_ = &metrics.counter("gw_flow_timers_fired_total", "Durable timers fired (LAC health assessments, 28-week reminders)");
   failed_ = &metrics.counter("gw_flow_timers_failed_total", "Timer firings or schedulings that failed and will be retried");
+  escalations_ = &metrics.counter("gw_escalations_total",
+                                  "Unacknowledged safeguarding disclosures escalated (safeguarding-escalation)");
+  escalations_unrouted_ = &metrics.counter(
+      "gw_escalations_unrouted_total",
+      "Escalations due with no subscription to hear them (the organisation's safeguarding lead or the designated nurse)");
   calendar_refused_ = &metrics.counter(
       "gw_calendar_out_of_range_total",
       "Due dates that could not be counted because the bank-holiday table does not cover them (add the next year)");
@@ -212,7 +218,32 @@ Result<int> FlowTimers::fire_due() {
   return fired;
 }
 
+Result<bool> FlowTimers::fire_escalation_timer(const store::TimerRow& t, std::vector<std::string>& got_events) {
+  store::UnitOfWork unit;
+  unit.timers_fired.push_back(t.key);
+  std::string now = now_iso();
+  auto fired = fire_escalation(t, store_, topics_, subs_, *flows_, now, unit, opts_.search_params);
+  if (!fired) return fired.error();
+  auto res = commit_and_wait(store_, std::move(unit));
+  if (!res) return res.error();
+  got_events.insert(got_events.end(), fired->subscriptions.begin(), fired->subscriptions.end());
+  if (fired->acknowledged) {
+    log::info("escalation_not_needed", {{"stage", static_cast<int64_t>(fired->stage)}});
+  } else if (fired->subscriptions.empty()) {
+    // Nobody subscribed to hear it: loud, never silent (an operator wires the
+    // safeguarding lead's or designated nurse's subscription).
+    escalations_unrouted_->inc();
+    log::error("escalation_unrouted", {{"stage", static_cast<int64_t>(fired->stage)}, {"timer", t.key}});
+  } else {
+    escalations_->inc();
+    log::info("escalation_fired", {{"stage", static_cast<int64_t>(fired->stage)},
+                                   {"notified", static_cast<uint64_t>(fired->subscriptions.size())}});
+  }
+  return true;
+}
+
 Result<bool> FlowTimers::fire(const store::TimerRow& t, std::vector<std::string>& got_events) {
+  if (t.kind == kEscalationTimerKind) return fire_escalation_timer(t, got_events);
   store::UnitOfWork unit;
   unit.timers_fired.push_back(t.key);
   auto payload = json::parse(t.payload);
@@ -288,7 +319,8 @@ Result<bool> FlowTimers::fire(const store::TimerRow& t, std::vector<std::string>
       auto c = flow_communication(*topic, *sub, "reminder-" + short_id(sub->id, t.key), as_change.ts, "Timer/" + t.key,
                                   content, d.concerned, lookup);
       if (!c) continue;
-      add_to_unit(*topic, *sub, *c, "Timer/" + t.key, 0, d.patient_ref, sub->content, unit);
+      add_to_unit(*topic, *sub, *c, "Timer/" + t.key, 0, d.patient_ref, sub->content, unit, opts_.search_params);
+      if (auto timers = escalation_timers(*topic, *sub, *c, *ctx.area)) unit.timer_sets.push_back(std::move(*timers));
       subs_with_events.push_back(sub->id);
     }
   }

@@ -11,8 +11,8 @@
 //     subscribers the topic's relations route names, and the timer marked
 //     fired, together. A gateway down on the day fires on restart; a clock
 //     that jumps back fires nothing twice (the row says fired).
-// Issue 17's escalation deadlines put their own TimerSet into the unit that
-// writes a disclosure and add a kind here.
+// Issue 17's escalation deadlines (escalation.h) are put into the unit that
+// writes a disclosure; the kind "escalation" fires them here.
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -25,6 +25,7 @@
 #include "gateway/events/relations.h"
 #include "gateway/events/topics.h"
 #include "gateway/events/feed_position.h"
+#include "gateway/model/search_decl.h"
 #include "gateway/store/store.h"
 
 namespace gw::events {
@@ -37,6 +38,9 @@ struct FlowTimersOptions {
   std::string cursor_name = "flow-timers";
   // "now" for firing (tests move it; production: the system clock).
   std::function<std::chrono::system_clock::time_point()> clock{};
+  // The declared search parameters the Communications it writes are indexed
+  // by (as any write's); nullptr: the built-in ones only.
+  const model::SearchParamTable* search_params = nullptr;
 };
 
 class FlowTimers {
@@ -57,6 +61,7 @@ class FlowTimers {
   Result<int> schedule_once();
   Result<int> fire_due();
   Result<bool> fire(const store::TimerRow& t, std::vector<std::string>& got_events);
+  Result<bool> fire_escalation_timer(const store::TimerRow& t, std::vector<std::string>& got_events);
   std::string now_iso() const;
 
   store::Store& store_;
@@ -69,6 +74,8 @@ class FlowTimers {
   metrics::Counter* fired_ = nullptr;
   metrics::Counter* failed_ = nullptr;
   metrics::Counter* calendar_refused_ = nullptr;
+  metrics::Counter* escalations_ = nullptr;
+  metrics::Counter* escalations_unrouted_ = nullptr;
   WakeableLoop loop_;  // last: stopped (joined) before the members it uses go
 };
 

@@ -7,8 +7,10 @@
 #include <stdexcept>
 
 #include "gateway/audit/audit_rows.h"
+#include "gateway/common/clock.h"
 #include "gateway/common/log.h"
 #include "gateway/delivery/https_poster.h"
+#include "gateway/events/escalation.h"
 #include "gateway/events/notification.h"
 #include "gateway/events/patient_refs.h"
 #include "gateway/model/resource_text.h"
@@ -380,6 +382,7 @@ void RestHookDelivery::failed(State& st, const events::SubscriptionSpec& spec,
     // a fresh window instead of each waiting out the whole backlog.
     u.event_updates.push_back(store::EventUpdate{spec.id, 1, INT64_MAX, "dead", 0, -1, error, "pending"});
   }
+  if (give_up) escalate_dead_letters(spec.id, u);
   int64_t dead_before = 0;
   if (give_up) {
     auto c = store_.event_counts(spec.id);
@@ -410,6 +413,25 @@ void RestHookDelivery::failed(State& st, const events::SubscriptionSpec& spec,
   if (st.reported != "error") {
     set_status(spec, "error", error);
     st.reported = "error";
+  }
+}
+
+// Delivery failure is not silence (issue 17): a disclosure whose event is
+// dead-lettered has not reached its receiver, so its first escalation falls
+// due now, in the unit that dead-letters it (escalation.h).
+void RestHookDelivery::escalate_dead_letters(const std::string& subscription, store::UnitOfWork& u) {
+  std::string now = clock::iso_now().substr(0, 19) + "Z";
+  int64_t from = 1;
+  for (int pages = 0; pages < 100; ++pages) {
+    auto evs = store_.events(subscription, from, 0, "pending", 1000);
+    if (!evs || evs->empty()) return;
+    for (const auto& e : *evs) {
+      if (e.focus_type != "Communication") continue;
+      auto timers = store_.timers_of(std::string(kEscalationTimerKind), escalation_subject(e.focus_id));
+      if (!timers) return;  // a store without timers
+      if (auto set = escalate_undelivered(*timers, now)) u.timer_sets.push_back(std::move(*set));
+    }
+    from = evs->back().number + 1;
   }
 }
 

@@ -76,6 +76,7 @@ class RestHookDelivery {
   void serve(const std::string& id);
   bool send(State& st, const events::SubscriptionSpec& spec, const std::string& body, std::string& error,
             int& http_status);
+  void escalate_dead_letters(const std::string& subscription, store::UnitOfWork& u);
   void failed(State& st, const events::SubscriptionSpec& spec, const std::vector<store::EventRow>& evs,
               const std::string& error, int http_status);
   void set_status(const events::SubscriptionSpec& spec, const std::string& status, const std::string& error);

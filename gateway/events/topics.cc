@@ -52,10 +52,15 @@ const std::set<std::string_view> kInteractions = {"create", "update", "delete"};
 // Routes the matcher implements (matcher.cc, route_allows).
 const std::set<std::string_view> kRoutes = {"caseload",        "plan-authority", "plan-authority-on-move",
                                             "linked-children", "relationship",   "disclosure-audience",
-                                            "relations"};
+                                            "relations",       "escalation"};
 // Relationships the matcher checks for the relationship and linked-children
 // routes (matcher.cc related()); the relations route has its own (relations.h).
 const std::set<std::string_view> kRelationships = {"caseload", "camhs-care", "pregnant-parent"};
+// The escalation route (issue 17, events/escalation.h): a durable timer, not
+// a change, fires it; the receivers are the disclosure's recipient
+// organisation (its safeguarding lead's subscription) and, at the second
+// deadline, the area's designated nurse (profiles/area/services.json).
+const std::set<std::string_view> kEscalationRelationships = {"disclosure-recipient", "designated-nurse"};
 // Payload kinds the dispatcher implements (dispatcher.cc, disclosure.cc).
 const std::set<std::string_view> kPayloads = {"focus", "disclosure", "disclosure-when-hidden"};
 
@@ -84,14 +89,18 @@ std::optional<Error> parse_disclosure(const json::Value& doc, const std::string&
   // (kRelationships); any other route hears by its own rule and takes none.
   const bool flow_route = t.route == "relations";
   const bool person_route = t.route == "relationship" || t.route == "linked-children";
+  const bool escalation_route = t.route == "escalation";
   if (const json::Value* rc = json::member(doc, "receivers")) {
-    if (!flow_route && !person_route)
-      return bad(source, "receivers", "is used only by the relations, relationship and linked-children routes");
+    if (!flow_route && !person_route && !escalation_route)
+      return bad(source, "receivers",
+                 "is used only by the relations, relationship, linked-children and escalation routes");
     if (!rc->IsObject()) return bad(source, "receivers", "must be an object (role -> relationship)");
     for (const auto& m : rc->GetObject()) {
       std::string role(m.name.GetString(), m.name.GetStringLength());
       if (!has(t.roles, role)) return bad(source, "receivers", "names '" + role + "' which is not in roles");
       std::string_view rel = m.value.IsString() ? json::as_view(m.value) : std::string_view();
+      if (escalation_route && !kEscalationRelationships.count(rel))
+        return bad(source, "receivers." + role, "must be disclosure-recipient or designated-nurse on this route");
       if (flow_route && !is_relation(rel))
         return bad(source, "receivers." + role, "must name a relationship the gateway implements (relations.h)");
       if (person_route && !kRelationships.count(rel))
@@ -99,9 +108,10 @@ std::optional<Error> parse_disclosure(const json::Value& doc, const std::string&
       t.receivers[role] = std::string(rel);
     }
   }
-  if (t.receivers.empty() && (flow_route || t.route == "relationship"))
+  if (t.receivers.empty() && (flow_route || escalation_route || t.route == "relationship"))
     return bad(source, "receivers", "is required by the " + t.route + " route (role -> relationship)");
-  if (flow_route && !t.audits_disclosure()) return bad(source, "legal_basis", "is required by the relations route");
+  if ((flow_route || escalation_route) && !t.audits_disclosure())
+    return bad(source, "legal_basis", "is required by the " + t.route + " route");
   if (t.route == "disclosure-audience") {
     if (t.audiences.empty()) return bad(source, "audiences", "is required by the disclosure-audience route");
     if (!t.audits_disclosure()) return bad(source, "legal_basis", "is required by the disclosure-audience route");
@@ -155,9 +165,16 @@ Result<Topic> Topics::parse(std::string_view text, const std::string& source) {
   if (!status) return status.error();
   if (*status != "active" && *status != "declared") return bad(source, "status", "must be active or declared");
   t.status = *status;
+  // The escalation route is fired by durable timers alone: no change triggers it.
+  const bool timer_fired = json::get_string(*doc, "route").value_or("") == "escalation";
   const json::Value* trig = json::member(*doc, "triggers");
-  if (!trig || !trig->IsArray() || trig->Empty()) return bad(source, "triggers", "must be a non-empty array");
-  for (const auto& e : trig->GetArray()) {
+  if (timer_fired) {
+    if (trig && (!trig->IsArray() || !trig->Empty()))
+      return bad(source, "triggers", "must be empty on the escalation route (durable timers fire it)");
+  } else if (!trig || !trig->IsArray() || trig->Empty()) {
+    return bad(source, "triggers", "must be a non-empty array");
+  }
+  if (trig && trig->IsArray()) for (const auto& e : trig->GetArray()) {
     Trigger tr;
     auto res = string_of(e, "resource", source);
     if (!res) return res.error();

@@ -76,6 +76,9 @@ struct Request {
   std::vector<store::InboundRow> inbound;
   std::vector<std::pair<int64_t, std::string>> inbound_status;
   std::vector<store::AuditRow> audit;
+  // Durable timers rescheduled by what this request decides (docs/TIMERS.md),
+  // e.g. $acknowledge cancelling a disclosure's escalation. Transaction mode only.
+  std::vector<store::TimerSet> timer_sets{};
 };
 
 struct EntryOutcome {

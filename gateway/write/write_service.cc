@@ -352,6 +352,7 @@ struct WriteService::Impl {
     unit.inbound = std::move(st->req.inbound);
     unit.inbound_status = std::move(st->req.inbound_status);
     unit.audit = std::move(st->req.audit);
+    unit.timer_sets = std::move(st->req.timer_sets);
     unit.prepare = [this, st](store::TxView& view, store::UnitOfWork& u) { return resolve(*st, view, u); };
     auto r = store.commit(std::move(unit), [this, st](Result<store::CommitOutcome> res) {
       committed(st, std::move(res));

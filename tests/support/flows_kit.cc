@@ -13,14 +13,16 @@ namespace gw::test {
 using namespace std::chrono_literals;
 
 namespace {
-events::SubscriptionsOptions options() {
+events::SubscriptionsOptions options(std::chrono::milliseconds retry_for = std::chrono::hours(72)) {
   auto o = fast_subscriptions(4, std::chrono::milliseconds(200));
   o.timers.poll = std::chrono::milliseconds(200);
+  o.delivery.retry_for = retry_for;
   return o;
 }
 }  // namespace
 
 FlowFixture::FlowFixture() : gw(config::Limits{}, options()) {}
+FlowFixture::FlowFixture(std::chrono::milliseconds retry_for) : gw(config::Limits{}, options(retry_for)) {}
 
 HttpsClient& FlowFixture::client(const std::string& role) {
   auto it = clients_.find(role);

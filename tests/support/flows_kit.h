@@ -18,6 +18,8 @@ namespace gw::test {
 class FlowFixture {
  public:
   FlowFixture();
+  // Delivery gives up (dead-letters) after retry_for.
+  explicit FlowFixture(std::chrono::milliseconds retry_for);
   InProcessGateway gw;
   HookReceiver rx;
 

@@ -24,6 +24,7 @@
 #include "gateway/write/validation.h"
 #include "gateway/net/https_server.h"
 #include "gateway/ops/ops.h"
+#include "gateway/safeguarding/acknowledge.h"
 #include "gateway/safeguarding/flows_api.h"
 #include "gateway/security/policy.h"
 #include "tests/support/pki.h"
@@ -66,6 +67,7 @@ struct InProcessGateway::Parts {
   std::mutex today_mu;
   std::shared_ptr<const events::FlowContext> flows;
   std::unique_ptr<safeguarding::FlowsApi> flows_api;
+  std::unique_ptr<safeguarding::AcknowledgeApi> acknowledge_api;
   std::string today;  // "" = the real date
   net::Router router;
   std::unique_ptr<net::HttpsServer> server;
@@ -137,6 +139,9 @@ InProcessGateway::InProcessGateway(config::Limits limits, const events::Subscrip
   parts_->flows_api = std::make_unique<safeguarding::FlowsApi>(
       *parts_->store, *parts_->visibility, flow_context(), safeguarding::ChronologyRules::load(profiles).value());
   parts_->flows_api->add_to(*parts_->rest);
+  parts_->acknowledge_api =
+      std::make_unique<safeguarding::AcknowledgeApi>(*parts_->store, *parts_->writes, *parts_->visibility);
+  parts_->acknowledge_api->add_to(*parts_->rest);
   parts_->router.add("/healthz", parts_->ops.get());
   parts_->router.add("/readyz", parts_->ops.get());
   parts_->router.add("/metrics", parts_->ops.get());
@@ -147,6 +152,9 @@ InProcessGateway::InProcessGateway(config::Limits limits, const events::Subscrip
     if (!topics) throw std::runtime_error("topics: " + topics.error().message);
     events::SubscriptionsOptions so = *subs;
     if (!so.fanout.flows) so.fanout.flows = flow_context();
+    // Indexed as main indexes them (the declared search parameters).
+    if (!so.fanout.search_params) so.fanout.search_params = &parts_->validator.search_params();
+    if (!so.timers.search_params) so.timers.search_params = &parts_->validator.search_params();
     if (!so.timers.clock) {
       // set_today moves the timers' clock too: noon UTC of that day.
       so.timers.clock = [parts = parts_.get()] {

@@ -13,7 +13,9 @@
 #include <set>
 #include <thread>
 
+#include "gateway/area/area.h"
 #include "gateway/area/working_days.h"
+#include "gateway/common/clock.h"
 #include "gateway/common/json.h"
 #include "tests/support/flows_kit.h"
 #include "tests/support/gateway_process.h"
@@ -28,6 +30,13 @@ namespace gw {
 namespace {
 
 using namespace std::chrono_literals;
+
+std::string libfaketime_path() {
+  for (const char* dir : {"/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib"})
+    if (std::filesystem::exists(std::string(dir) + "/faketime/libfaketime.so.1"))
+      return std::string(dir) + "/faketime/libfaketime.so.1";
+  return {};
+}
 
 int64_t count(const std::string& db_path, const std::string& sql) { return test::store_scalar(db_path, sql); }
 
@@ -52,12 +61,7 @@ std::map<int64_t, std::string> reminder_texts(const std::vector<test::ReceivedPo
 }
 
 TEST(FlowTimersE2E, RemindersFireOnceAfterKillNineAndARestartTheDayAfter) {
-  std::string libfaketime;
-  for (const char* dir : {"/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib"})
-    if (std::filesystem::exists(std::string(dir) + "/faketime/libfaketime.so.1")) {
-      libfaketime = std::string(dir) + "/faketime/libfaketime.so.1";
-      break;
-    }
+  const std::string libfaketime = libfaketime_path();
   if (libfaketime.empty()) GTEST_FAIL() << "libfaketime is missing: run deploy/install-deps.sh (package faketime)";
   auto day_after = [&](int d) {
     return std::vector<std::pair<std::string, std::string>>{{"LD_PRELOAD", libfaketime},
@@ -130,6 +134,105 @@ TEST(FlowTimersE2E, RemindersFireOnceAfterKillNineAndARestartTheDayAfter) {
   EXPECT_EQ(count(db, "SELECT count(*) FROM timers WHERE status = 'fired'"), 2);
   EXPECT_EQ(count(db, "SELECT count(*) FROM timers WHERE status = 'pending'"), 0);
   EXPECT_EQ(again.terminate(), 0);
+}
+
+// Issue 17: an unacknowledged disclosure escalates with the real binary —
+// the child's ED attendance reaches paediatric liaison (a real HTTPS
+// receiver), the gateway is killed with -9, and started again after the
+// first deadline (libfaketime): the liaison's safeguarding lead hears once;
+// killed and started again the same day, nothing more; after the second
+// deadline the commissioner's designated nurse hears once.
+TEST(EscalationE2E, UnacknowledgedDisclosureEscalatesOnceAcrossKillNineToTheLeadThenTheNurse) {
+  const std::string libfaketime = libfaketime_path();
+  if (libfaketime.empty()) GTEST_FAIL() << "libfaketime is missing: run deploy/install-deps.sh (package faketime)";
+  using namespace std::chrono;
+  auto later_by = [&](int d) {
+    return std::vector<std::pair<std::string, std::string>>{{"LD_PRELOAD", libfaketime},
+                                                           {"FAKETIME", "+" + std::to_string(d) + "d"}};
+  };
+  test::TempDir dir;
+  std::string cfg = dir.path() + "/config.json";
+  std::ofstream(cfg) << R"({"subscriptions":{"first_retry_ms":100,"max_backoff_ms":500,"poll_ms":200}})";
+  const std::string db = dir.path() + "/data/gateway.db";
+  test::HookReceiver rx;
+  test::GatewayProcess gw;
+  ASSERT_TRUE(gw.start(dir.path() + "/data", {"--config", cfg})) << gw.log();
+  auto subscribe = [&](const std::string& role, const std::string& topic, const std::string& path) {
+    auto c = test::HttpsClient::for_role(gw.port(), role);
+    auto s = c.request("POST", "/fhir/Subscription",
+                       test::subscription_json({.topic = topic, .endpoint = rx.url(path), .content = "full-resource"}),
+                       {{"Content-Type", "application/fhir+json"}});
+    ASSERT_TRUE(s.has_value());
+    ASSERT_EQ(s->status, 201) << s->body;
+    ASSERT_TRUE(rx.wait_for([&](auto& p) { return test::count_type(p, "handshake", path) >= 1; }, 10s));
+  };
+  subscribe("paediatric-liaison", "child-ed-attendance", "/pl");
+  subscribe("paediatric-liaison", "safeguarding-escalation", "/lead");
+  subscribe("commissioner", "safeguarding-escalation", "/nurse");
+  auto integ = test::HttpsClient::for_role(gw.port(), "integration");
+  for (const std::string& m : {test::a28("9990500002", "Mia", "20190611", "B86001", {}),
+                               test::ed_a04("9990500002", "20190611", "RXX01", "20261201", "E1", {})}) {
+    auto r = integ.request("POST", "/ingest/systmone", m, {{"Content-Type", "application/hl7-v2"}});
+    ASSERT_TRUE(r.has_value());
+    ASSERT_EQ(r->status, 200) << r->body;
+  }
+  ASSERT_TRUE(rx.wait_for([](auto& p) { return test::event_numbers(p, "/pl").size() >= 1; }, 15s));
+  auto disclosures = test::focus_resources(rx.posts(), "/pl");
+  ASSERT_EQ(disclosures.size(), 1u);
+  std::string sent = disclosures[0]["sent"].GetString();
+  EXPECT_STREQ(disclosures[0]["status"].GetString(), "in-progress");
+  for (int i = 0; i < 100 && count(db, "SELECT count(*) FROM timers WHERE kind = 'escalation' AND status = 'pending'") < 2; ++i)
+    std::this_thread::sleep_for(100ms);
+  ASSERT_EQ(count(db, "SELECT count(*) FROM timers WHERE kind = 'escalation' AND status = 'pending'"), 2);
+  gw.kill9();
+
+  // Whole days from now to an hour past each deadline (the second is at
+  // least two days after the first, so the first offset is before it).
+  auto area = area::Area::load(std::string(GW_SOURCE_DIR) + "/profiles", floor<days>(system_clock::now())).value();
+  auto deadlines = area->escalation_deadlines("child-ed-attendance", sent).value().value();
+  auto days_to = [](const std::string& iso) {
+    auto at = system_clock::time_point(milliseconds(clock::parse_iso_ms(iso).value())) + hours(1);
+    return static_cast<int>(ceil<days>(at - system_clock::now()).count());
+  };
+  const int first = days_to(deadlines.first), second = days_to(deadlines.second);
+  ASSERT_LT(first, second);
+  // (wait_for's predicate gets the posts: asking the receiver again inside it would deadlock.)
+  auto distinct_in = [](const std::vector<test::ReceivedPost>& posts, const std::string& path) {
+    auto n = test::event_numbers(posts, path);
+    return std::set<int64_t>(n.begin(), n.end()).size();
+  };
+  auto distinct = [&](const std::string& path) { return distinct_in(rx.posts(), path); };
+  test::GatewayProcess after_first;
+  after_first.set_env(later_by(first));
+  ASSERT_TRUE(after_first.start(dir.path() + "/data", {"--config", cfg})) << after_first.log();
+  ASSERT_TRUE(rx.wait_for([&](auto& p) { return distinct_in(p, "/lead") >= 1; }, 30s)) << after_first.log();
+  auto lead = test::focus_resources(rx.posts(), "/lead");
+  ASSERT_FALSE(lead.empty());
+  std::string text = test::payload_text(lead[0]);
+  EXPECT_NE(text.find("Communication/" + std::string(disclosures[0]["id"].GetString())), std::string::npos) << text;
+  EXPECT_NE(text.find("was not acknowledged by its deadline " + deadlines.first), std::string::npos) << text;
+  after_first.kill9();
+
+  test::GatewayProcess same_day;
+  same_day.set_env(later_by(first));
+  ASSERT_TRUE(same_day.start(dir.path() + "/data", {"--config", cfg})) << same_day.log();
+  std::this_thread::sleep_for(2s);
+  EXPECT_EQ(distinct("/lead"), 1u);
+  EXPECT_EQ(distinct("/nurse"), 0u) << "the second deadline has not passed";
+  same_day.kill9();
+
+  test::GatewayProcess after_second;
+  after_second.set_env(later_by(second));
+  ASSERT_TRUE(after_second.start(dir.path() + "/data", {"--config", cfg})) << after_second.log();
+  ASSERT_TRUE(rx.wait_for([&](auto& p) { return distinct_in(p, "/nurse") >= 1; }, 30s)) << after_second.log();
+  auto nurse = test::focus_resources(rx.posts(), "/nurse");
+  ASSERT_FALSE(nurse.empty());
+  EXPECT_STREQ(nurse[0]["recipient"][0]["identifier"]["value"].GetString(), "QWO");
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(distinct("/lead"), 1u);
+  EXPECT_EQ(distinct("/nurse"), 1u);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM timers WHERE kind = 'escalation' AND status = 'fired'"), 2);
+  EXPECT_EQ(after_second.terminate(), 0);
 }
 
 }  // namespace

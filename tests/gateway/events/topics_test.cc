@@ -14,13 +14,13 @@ TEST(Topics, TheShippedTopicsAreEveryCpisTopicPlusPatientChange) {
   for (const char* name : {"patient-change", "cpis-plan-change", "cpis-access", "cpis-inactive-nhs-number",
                            "relapse-indicator", "tier4-discharge", "pregnancy-notification",
                            "adult-attendance-with-children", "safeguarding-concern", "lac-health-assessment-due",
-                           "child-ed-attendance"}) {
+                           "child-ed-attendance", "safeguarding-escalation"}) {
     const Topic* topic = t->by_name(name);
     ASSERT_NE(topic, nullptr) << name;
     EXPECT_EQ(topic->url, std::string("https://cpis-gateway.nhs.uk/SubscriptionTopic/") + name);
     EXPECT_EQ(t->by_url(topic->url), topic);
   }
-  EXPECT_EQ(t->all().size(), 11u);
+  EXPECT_EQ(t->all().size(), 12u);
   const Topic* pc = t->by_name("patient-change");
   EXPECT_TRUE(pc->fires());
   EXPECT_TRUE(pc->triggered_by("Patient", "update"));
@@ -171,7 +171,32 @@ TEST(Topics, RelationsRouteReceiversAreCheckedAtLoad) {
   EXPECT_NE(none.error().message.find("receivers"), std::string::npos);
   auto wrong_route = Topics::parse(head + R"("receivers":{"gp":"linked-child-caseload"}})", "t.json");
   ASSERT_FALSE(wrong_route.has_value());
-  EXPECT_NE(wrong_route.error().message.find("used only by the relations, relationship and linked-children routes"), std::string::npos);
+  EXPECT_NE(wrong_route.error().message.find("used only by the relations, relationship, linked-children and escalation routes"), std::string::npos);
+}
+
+// Issue 17: the escalation route is fired by timers alone (no triggers) and
+// its receivers are the disclosure's recipient or the designated nurse.
+TEST(Topics, EscalationRouteIsTimerFiredWithItsOwnReceivers) {
+  auto shipped = Topics::load(GW_SOURCE_DIR "/profiles").value();
+  const Topic* esc = shipped.by_name("safeguarding-escalation");
+  ASSERT_NE(esc, nullptr);
+  EXPECT_TRUE(esc->triggers.empty());
+  EXPECT_FALSE(esc->triggered_by("Communication", "create"));
+  EXPECT_EQ(esc->receivers.at("health-visiting"), "disclosure-recipient");
+  EXPECT_EQ(esc->receivers.at("commissioner"), "designated-nurse");
+  const std::string head =
+      R"({"name":"x","url":"https://cpis-gateway.nhs.uk/SubscriptionTopic/x","title":"t","status":"active","roles":["gp","commissioner"],"route":"escalation","purpose":"p","legal_basis":"b",)";
+  EXPECT_TRUE(Topics::parse(head + R"("triggers":[],"receivers":{"gp":"disclosure-recipient","commissioner":"designated-nurse"}})", "x.json"));
+  auto with_trigger = Topics::parse(
+      head + R"("triggers":[{"resource":"Patient","interactions":["create"]}],"receivers":{"gp":"disclosure-recipient"}})", "x.json");
+  ASSERT_FALSE(with_trigger);
+  EXPECT_EQ(with_trigger.error().expression, "triggers");
+  auto bad_rel = Topics::parse(head + R"("receivers":{"gp":"caseload"}})", "x.json");
+  ASSERT_FALSE(bad_rel);
+  EXPECT_NE(bad_rel.error().message.find("disclosure-recipient or designated-nurse"), std::string::npos);
+  auto no_triggers_elsewhere = Topics::parse(
+      R"({"name":"x","url":"https://cpis-gateway.nhs.uk/SubscriptionTopic/x","title":"t","status":"active","roles":["gp"],"triggers":[]})", "x.json");
+  EXPECT_FALSE(no_triggers_elsewhere) << "only the escalation route goes without triggers";
 }
 
 }  // namespace
