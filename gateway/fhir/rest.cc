@@ -106,7 +106,7 @@ struct RestApi::Impl {
       // Some content is read by a person, never by a system alone
       // (profiles/policy/users.json personRequired: a disclosure, say).
       if (req.principal.person || !policy.users().person_required_for(req.principal, type, interaction)) return true;
-      respond(person_required_response("To " + std::string(interaction) + " " + type, route));
+      respond(person_required_response("A " + std::string(interaction) + " of " + type, route));
       return false;
     }
     respond(outcome_response(make_error(Errc::forbidden, "Role '" + req.principal.role + "' may not " +
