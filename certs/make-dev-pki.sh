@@ -2,6 +2,7 @@
 # Mints a throw-away development PKI with the openssl CLI:
 #   ca.pem/ca.key, server.pem/server.key (SAN localhost, 127.0.0.1, ::1),
 #   client-<role>.pem/.key for every role (O=<ODS code>, OU=<role>, CN=<system>),
+#   client-unscheduled-care-desktop.pem/.key (O=RXX01, OU=unscheduled-care, CN=ed-desktop: a user-facing system),
 #   client-local-authority-2.pem/.key (a second local authority, O=LA372 as in the CP-IS upload sample),
 #   other-ca.pem and client-foreign.pem/.key signed by an unrelated CA (for refusal tests),
 #   server-expired.pem/.key (valid names, expired in 2020) and server-wrong-host.pem/.key
@@ -116,6 +117,12 @@ for line in "${roles[@]}"; do
     "extendedKeyUsage=clientAuth
 keyUsage=critical,digitalSignature"
 done
+
+# The ED's desktop client, a system people sit at (profiles/policy/users.json
+# userFacingSystems): its unscheduled CP-IS queries must name the person.
+issue client-unscheduled-care-desktop "$subj_prefix/O=RXX01/OU=unscheduled-care/CN=ed-desktop" \
+  "extendedKeyUsage=clientAuth
+keyUsage=critical,digitalSignature"
 
 # A second local authority, so tests can show one authority cannot change another's plans.
 issue client-local-authority-2 "$subj_prefix/O=LA372/OU=local-authority/CN=rotherham-childrens-services" \

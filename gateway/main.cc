@@ -773,7 +773,7 @@ int serve(int argc, char** argv) {
     flows->today = model::cpis::utc_today;
     auto chronology_rules = safeguarding::ChronologyRules::load(cfg.profiles_dir);
     if (!chronology_rules) throw std::runtime_error("chronology: " + chronology_rules.error().message);
-    flows_api = std::make_unique<safeguarding::FlowsApi>(*core->store, *core->visibility, flows,
+    flows_api = std::make_unique<safeguarding::FlowsApi>(*core->store, *core->writes, *core->visibility, flows,
                                                          std::move(*chronology_rules), cfg.public_base_url);
     flows_api->add_to(*core->rest);
     acknowledge_api = std::make_unique<safeguarding::AcknowledgeApi>(*core->store, *core->writes, *core->visibility);
@@ -819,6 +819,11 @@ int serve(int argc, char** argv) {
     ho.threads = cfg.network_threads;
     ho.tls = net::TlsFiles{cfg.tls_cert, cfg.tls_key, cfg.client_ca, cfg.tls_crls};
     ho.limits = cfg.limits;
+    // Trusted identity providers' keys: a JWKS file that cannot be read or
+    // holds a key that cannot be used stops start-up (docs/CONFIG.md, users).
+    auto users = security::UserTokens::load(cfg.users, core->policy.users());
+    if (!users) throw std::runtime_error("users: " + users.error().message);
+    if (!cfg.users.issuers.empty()) ho.users = std::move(*users);
     server = std::make_unique<net::HttpsServer>(ho, router, registry);
     uint16_t port = server->start();
     std::string host = cfg.https.host.find(':') != std::string::npos ? "[" + cfg.https.host + "]" : cfg.https.host;

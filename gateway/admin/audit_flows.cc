@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "gateway/audit/audit_rows.h"
+#include "gateway/audit/person.h"
 #include "gateway/common/clock.h"
 #include "gateway/common/issues.h"
 #include "gateway/common/json.h"
@@ -174,6 +175,36 @@ std::vector<Flow> flows_of(const std::vector<store::AuditGroup>& groups) {
     out.push_back(std::move(a.f));
   }
   std::stable_sort(out.begin(), out.end(), [](const Flow& x, const Flow& y) { return x.events > y.events; });
+  return out;
+}
+
+Result<std::vector<BreakGlassCount>> break_glass_of(store::Store& store, const std::string& from, const std::string& to) {
+  std::map<std::pair<std::string, std::string>, BreakGlassCount> by;
+  store::AuditQuery q;
+  q.ts_ge = from;
+  q.ts_lt = to;
+  q.actions = {"break-glass"};
+  q.count = 1000;
+  q.want_total = false;
+  // Break-glass is rare; a period with more than this many is bounded, not scanned without end.
+  for (int page = 0; page < 100; ++page) {
+    q.offset = int64_t{page} * q.count;
+    auto rows = store.search_audit(q);
+    if (!rows) return rows.error();
+    for (const auto& r : rows->items) {
+      auto p = audit::person_of_record(r.person);
+      auto& c = by[{r.actor_ods, p ? p->issuer + "|" + p->id : r.person}];
+      c.organisation = r.actor_ods;
+      c.person = p ? p->id : r.person;
+      c.name = p ? p->name : std::string();
+      c.issuer = p ? p->issuer : std::string();
+      ++c.accesses;
+    }
+    if (rows->items.size() < static_cast<size_t>(q.count)) break;
+  }
+  std::vector<BreakGlassCount> out;
+  for (auto& [k, v] : by) out.push_back(std::move(v));
+  std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.accesses > b.accesses; });
   return out;
 }
 
@@ -351,6 +382,21 @@ void AuditFlows::handle(net::Request req, net::Respond respond) {
         w.Key("latency_p99_ms");
         w.Int64(t.latency_p99_ms);
       }
+      w.EndObject();
+    }
+    w.EndArray();
+    auto glass = break_glass_of(store_, p.first, p.second);
+    if (!glass) return (*shared)(refused(glass.error()));
+    w.Key("break_glass_by_person");
+    w.StartArray();
+    for (const auto& g : *glass) {
+      w.StartObject();
+      put(w, "organisation", g.organisation);
+      put(w, "person", g.person);
+      put(w, "name", g.name);
+      put(w, "issuer", g.issuer);
+      w.Key("accesses");
+      w.Int64(g.accesses);
       w.EndObject();
     }
     w.EndArray();

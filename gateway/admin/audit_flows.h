@@ -50,6 +50,15 @@ inline constexpr std::string_view kSafeguardingTopics[] = {"cpis-access", "relap
                                                            "safeguarding-concern", "pregnancy-notification"};
 Safeguarding safeguarding_of(const std::vector<store::AuditGroup>& groups);
 
+// Break-glass accesses (issue 17 part 3) per person and organisation over
+// [from, to), most first: repeated break-glass by one person stands out.
+struct BreakGlassCount {
+  std::string organisation, person, name, issuer;  // person: the token's sub
+  int64_t accesses = 0;
+};
+// Reads the trail's break-glass rows (store::Store::search_audit); call on a reader.
+Result<std::vector<BreakGlassCount>> break_glass_of(store::Store& store, const std::string& from, const std::string& to);
+
 // [from, to) as ISO instants from the query; errors name the parameter.
 // by_day (when not null) takes by=day: the report adds a series of the
 // events per day (the dashboard's chart); without it `by` is not a parameter.

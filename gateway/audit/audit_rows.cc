@@ -8,6 +8,7 @@ store::AuditRow row(const security::Principal& who, std::string action, std::str
   a.actor_ods = who.ods;
   a.actor_role = who.role;
   a.actor_system = who.system;
+  if (who.person) a.person = who.person->recorded();
   a.purpose = std::string(default_purpose(action));
   a.action = std::move(action);
   a.entity = std::move(entity);

@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "gateway/audit/person.h"
 #include "gateway/common/json_out.h"
 
 namespace gw::audit {
@@ -66,7 +67,7 @@ std::string_view outcome_code(std::string_view outcome) {
 }
 
 bool is_v3_reason(std::string_view code) {
-  for (std::string_view c : {"TREAT", "ETREAT", "HOPERAT", "HSYSADMIN", "COC", "PUBHLTH", "HPAYMT", "PATRQT"})
+  for (std::string_view c : {"TREAT", "ETREAT", "HOPERAT", "HSYSADMIN", "COC", "PUBHLTH", "HPAYMT", "PATRQT", "BTG"})
     if (code == c) return true;
   return false;
 }
@@ -168,7 +169,10 @@ std::string balp_event(const store::AuditRecord& r) {
   o.w.Key("requestor");
   o.w.Bool(!outward && r.person.empty());
   o.w.EndObject();
-  if (!r.person.empty()) {
+  if (auto p = person_of_record(r.person)) {
+    // The user a verified token named (security/user_tokens.h).
+    person_agent(o, *p);
+  } else if (!r.person.empty()) {
     o.w.StartObject();
     o.w.Key("type");
     o.codeable(kParticipation, "IRCP", "information recipient");

@@ -351,6 +351,35 @@ Result<void> parse_gp_hl7(const Value& obj, const std::string& path, GpHl7Config
   });
 }
 
+Result<void> parse_users(const Value& obj, const std::string& path, UsersConfig& u) {
+  return each_member(obj, path, [&](std::string_view k, const Value& v, const std::string& p) -> Result<bool> {
+    if (k == "issuers") {
+      if (!v.IsArray()) return bad(p, "must be an array of {issuer, audience, jwks_file}");
+      u.issuers.clear();
+      std::set<std::string> seen;
+      for (json::SizeType i = 0; i < v.Size(); ++i) {
+        std::string ip = p + "[" + std::to_string(i) + "]";
+        TrustedIssuer t;
+        auto r = each_member(v[i], ip, [&](std::string_view ik, const Value& iv, const std::string& iq) -> Result<bool> {
+          if (ik == "issuer") return set_string(iv, iq, false, t.issuer);
+          if (ik == "audience") return set_string(iv, iq, false, t.audience);
+          if (ik == "jwks_file") return set_string(iv, iq, false, t.jwks_file);
+          return false;
+        });
+        if (!r) return r.error();
+        if (t.issuer.empty()) return bad(ip + ".issuer", "is required");
+        if (t.audience.empty()) return bad(ip + ".audience", "is required");
+        if (t.jwks_file.empty()) return bad(ip + ".jwks_file", "is required");
+        if (!seen.insert(t.issuer).second) return bad(ip + ".issuer", "names an issuer listed before");
+        u.issuers.push_back(std::move(t));
+      }
+      return true;
+    }
+    if (k == "leeway_seconds") return set_int(v, p, 0, 300, u.leeway_seconds);
+    return false;
+  });
+}
+
 Result<bool> sub(Result<void> r) {
   if (!r) return r.error();
   return true;
@@ -513,6 +542,7 @@ Result<Config> parse_config_named(std::string_view json_text, const std::string&
         return false;
       }));
     if (k == "gp_hl7") return sub(parse_gp_hl7(v, p, c.gp_hl7));
+    if (k == "users") return sub(parse_users(v, p, c.users));
     if (k == "shutdown_grace_ms") return set_ms(v, p, 0, c.shutdown_grace);
     if (k == "log_level") {
       auto s = want_string(v, p, false);

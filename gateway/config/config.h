@@ -83,6 +83,19 @@ struct GpHl7Config {
   std::string endpoint_ca;                               // empty = tls.client_ca
 };
 
+// Identity providers whose user tokens (Authorization: Bearer, a JWT signed
+// RS256 or ES256) name the person behind a request (docs/CONFIG.md, "users").
+struct TrustedIssuer {
+  std::string issuer;     // the token's iss, exactly
+  std::string audience;   // the token's aud must be (or contain) this
+  std::string jwks_file;  // the issuer's public keys (JWK Set); kid selects one
+};
+
+struct UsersConfig {
+  std::vector<TrustedIssuer> issuers;  // none: a request carrying a token is refused (401)
+  int64_t leeway_seconds = 60;         // clock skew allowed on exp, nbf and iat
+};
+
 struct Config {
   std::string data_dir = "./data";         // SQLite database, quarantine, raw inputs
   std::string profiles_dir = "./profiles"; // rules, code maps, topics, policy
@@ -113,6 +126,7 @@ struct Config {
   // `audit verify` still checks what is kept. 0: kept for ever (the default).
   int audit_retention_days = 0;
   GpHl7Config gp_hl7;
+  UsersConfig users;
 };
 
 // store.engine / --store-engine: "sqlite" or "postgresql".

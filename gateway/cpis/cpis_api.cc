@@ -10,10 +10,12 @@
 #include <memory>
 
 #include "gateway/audit/audit_rows.h"
+#include "gateway/audit/person.h"
 #include "gateway/audit/trail_search.h"
 #include "gateway/common/issues.h"
 #include "gateway/common/json_out.h"
 #include "gateway/common/log.h"
+#include "gateway/fhir/responses.h"
 #include "gateway/events/patient_refs.h"
 #include "gateway/model/bundle.h"
 #include "gateway/model/cpis_plan.h"
@@ -198,7 +200,7 @@ std::string access_audit_event(const Access& a) {
   o.w.EndArray();
   o.kv("name", a.caller.system);
   o.w.Key("requestor");
-  o.w.Bool(a.user_role_profile.empty() && a.user_name.empty());
+  o.w.Bool(!a.person && a.user_role_profile.empty() && a.user_name.empty());
   if (!a.remote.empty()) {
     o.w.Key("network");
     o.w.StartObject();
@@ -219,8 +221,12 @@ std::string access_audit_event(const Access& a) {
   o.w.Key("requestor");
   o.w.Bool(false);
   o.w.EndObject();
-  // The person, when the caller said who (national RBAC role profile, name).
-  if (!a.user_role_profile.empty() || !a.user_name.empty()) {
+  // The person: from a verified user token; else as the caller said
+  // (national RBAC role profile, name).
+  if (a.person) {
+    audit::person_agent(o, *a.person, "http://terminology.hl7.org/CodeSystem/v3-ActReason", "ETREAT",
+                        "Emergency Treatment");
+  } else if (!a.user_role_profile.empty() || !a.user_name.empty()) {
     o.w.StartObject();
     o.w.Key("type");
     o.codeable("http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "IRCP", "information recipient");
@@ -492,6 +498,14 @@ void CpisApi::search(const std::string& type, Request req, Respond respond) {
   // The header is required on the CareTeam query; on a Flag view it is
   // optional but, when sent, must be valid and is honoured the same way.
   if (q.header_invalid || (type == "CareTeam" && !q.unscheduled)) return respond(invalid_header(route));
+  // A system people sit at names the person for an unscheduled query, so
+  // the local authority's access record says who looked (users.json).
+  if (type != "AuditEvent" && q.unscheduled.value_or(false) && !req.principal.person &&
+      ctx_.policy.users().person_required_for(req.principal, security::kCpisUnscheduledQuery)) {
+    (void)ctx_.writes.record(
+        {audit::row(req.principal, "search", type + "?patient:identifier", 401, req.audit_id(), {}, "refused: no user token")});
+    return respond(fhir::person_required_response("An unscheduled-care CP-IS query from this system", route));
+  }
   auto sr = model::parse_search(type, type == "AuditEvent" ? without_national_include(req.query) : req.query, false);
   if (!sr) {
     if (sr.error().expression.rfind("patient", 0) == 0) return respond(invalid_nhs_number(route));
@@ -612,7 +626,9 @@ void CpisApi::answer_after_recording(const Request& req, Respond& respond, const
   // its own purpose of use; the user behind the system when the caller said.
   row.items = static_cast<int64_t>(plan_ids.size());
   if (q.unscheduled.value_or(false)) row.purpose = std::string(audit::kPurposeEmergency);
-  row.person = recordable(req.header("nhsd-session-urid"));
+  // A verified user token names the person (audit::row put it in); else the
+  // national API's role-profile header, as the caller said.
+  if (!req.principal.person) row.person = recordable(req.header("nhsd-session-urid"));
   Response resp;
   resp.route = route;
   resp.body = std::move(body);
@@ -627,6 +643,7 @@ void CpisApi::answer_after_recording(const Request& req, Respond& respond, const
   a.remote = req.remote;
   a.user_role_profile = recordable(req.header("nhsd-session-urid"));
   a.user_name = recordable(req.header("x-user-name"));
+  a.person = req.principal.person;
   a.trace_id = recordable(req.header("traceid"));
   a.nhs_number = q.nhs;
   a.patient_id = patient_id;

@@ -11,6 +11,7 @@
 // AuditEvent, committed before the answer leaves; that AuditEvent is what the
 // cpis-access topic notifies the responsible local authority of.
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,7 @@ struct Access {
   std::string remote;                     // peer address
   std::string user_role_profile;          // NHSD-Session-URID, "" when not sent
   std::string user_name;                  // X-User-Name, "" when not sent
+  std::optional<security::Person> person; // from a verified user token (security/user_tokens.h)
   std::string trace_id;                   // TraceID, "" when not sent
   std::string nhs_number;                 // normalised
   std::string patient_id;

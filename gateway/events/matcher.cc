@@ -208,6 +208,20 @@ bool disclosure_audience_allows(const Topic& topic, const SubscriptionSpec& sub,
          referred_authority_is(resource, sub.owner.ods);
 }
 
+// acting-organisation: an agent of the AuditEvent is the subscriber's organisation.
+bool acting_organisation(const SubscriptionSpec& sub, const json::Value& resource) {
+  const json::Value* agents = json::member(resource, "agent");
+  if (sub.owner.ods.empty() || !agents || !agents->IsArray()) return false;
+  for (const auto& a : agents->GetArray()) {
+    const json::Value* who = a.IsObject() ? json::member(a, "who") : nullptr;
+    const json::Value* id = who && who->IsObject() ? json::member(*who, "identifier") : nullptr;
+    if (id && id->IsObject() && json::get_string(*id, "system").value_or("") == model::cpis::kOdsSystem &&
+        json::get_string(*id, "value").value_or("") == sub.owner.ods)
+      return true;
+  }
+  return false;
+}
+
 // One function per route named in topics.cc kRoutes. May fill d (for
 // example with the people concerned); sets d.reason when it refuses.
 bool route_allows(const Topic& topic, const SubscriptionSpec& sub, const store::ChangeRow& change,
@@ -228,6 +242,7 @@ bool route_allows(const Topic& topic, const SubscriptionSpec& sub, const store::
   if (topic.route == "relationship") return relationship_allows(topic, sub, patient_id, lookup, d);
   if (topic.route == "disclosure-audience")
     return disclosure_audience_allows(topic, sub, patient_id, resource, lookup, d);
+  if (topic.route == "acting-organisation") return change.type == "AuditEvent" && acting_organisation(sub, resource);
   if (topic.route == "relations") return relations_allow(topic, sub, change, resource, patient_id, lookup, d);
   d.reason = "route";
   return false;

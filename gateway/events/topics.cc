@@ -52,7 +52,7 @@ const std::set<std::string_view> kInteractions = {"create", "update", "delete"};
 // Routes the matcher implements (matcher.cc, route_allows).
 const std::set<std::string_view> kRoutes = {"caseload",        "plan-authority", "plan-authority-on-move",
                                             "linked-children", "relationship",   "disclosure-audience",
-                                            "relations",       "escalation"};
+                                            "relations",       "escalation",     "acting-organisation"};
 // Relationships the matcher checks for the relationship and linked-children
 // routes (matcher.cc related()); the relations route has its own (relations.h).
 const std::set<std::string_view> kRelationships = {"caseload", "camhs-care", "pregnant-parent"};

@@ -58,6 +58,10 @@ struct Topic {
   //   must map, through `audiences`, to a code the focus resource lists in its
   //   disclosable-to extension, and its organisation must care for the Patient
   //   (caseload as above).
+  //   "acting-organisation" — the focus is an AuditEvent (a break-glass
+  //   record) and the subscriber's organisation is the one that acted (an
+  //   agent's who.identifier is its ODS code): the Caldicott guardian hears
+  //   of their own organisation's break-glass accesses, nobody else.
   std::string route = "caseload";
   // What the subscriber is sent (CPIS.md §3 "what leaves"):
   //   "focus" — the changed resource itself (lowered to id-only when labelled);

@@ -162,6 +162,18 @@ Response outcome_response(const Error& e, std::string route) {
   return r;
 }
 
+Response person_required_response(std::string_view what, const char* route) {
+  Response r = outcome_response(
+      make_error(Errc::unauthenticated,
+                 std::string(what) +
+                     " needs the person using the system: send their user token (Authorization: Bearer) from a "
+                     "trusted identity provider",
+                 "Authorization"),
+      route);
+  r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"cpis-gateway\"");
+  return r;
+}
+
 Response issues_response(int status, const std::vector<Issue>& issues, std::string route) {
   Response r;
   r.status = status;

@@ -24,6 +24,9 @@ enum class BodyFormat { none, resource, json_patch };
 std::optional<Error> check_formats(const net::Request& req, BodyFormat body);
 
 net::Response outcome_response(const Error& e, std::string route);
+// 401 with a Bearer challenge: `what` needs the person using the system
+// (profiles/policy/users.json personRequired) and the request named none.
+net::Response person_required_response(std::string_view what, const char* route);
 net::Response issues_response(int status, const std::vector<Issue>& issues, std::string route);
 
 // 200/201 with ETag, Last-Modified, Location (when location_base is given,

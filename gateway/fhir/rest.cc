@@ -102,7 +102,13 @@ struct RestApi::Impl {
 
   bool check_policy(const Request& req, const std::string& type, std::string_view interaction, Respond& respond,
                     const char* route) {
-    if (policy.allows(req.principal, type, interaction)) return true;
+    if (policy.allows(req.principal, type, interaction)) {
+      // Some content is read by a person, never by a system alone
+      // (profiles/policy/users.json personRequired: a disclosure, say).
+      if (req.principal.person || !policy.users().person_required_for(req.principal, type, interaction)) return true;
+      respond(person_required_response("A " + std::string(interaction) + " of " + type, route));
+      return false;
+    }
     respond(outcome_response(make_error(Errc::forbidden, "Role '" + req.principal.role + "' may not " +
                                                              std::string(interaction) + " " + type),
                              route));

@@ -448,6 +448,12 @@ class Session : public Connection, public std::enable_shared_from_this<Session<k
       handler = core_->router.find(req.path);
       if (handler == nullptr) set_response(slot, error_response(Errc::not_found, "no route for this path"));
     }
+    if (handler != nullptr && kTls) {
+      if (auto refusal = authenticate_user(req)) {
+        set_response(slot, std::move(*refusal));
+        handler = nullptr;
+      }
+    }
     if (handler != nullptr) {
       auto admission = core_->limiter.admit(principal_);
       if (admission.admitted) {
@@ -492,6 +498,33 @@ class Session : public Connection, public std::enable_shared_from_this<Session<k
     }
     do_write();
     do_read();
+  }
+
+  // The person behind the request (security/user_tokens.h): a verified
+  // Bearer token names them; anything else in Authorization is refused, so a
+  // token is never silently ignored.
+  std::optional<Response> authenticate_user(Request& req) {
+    auto auth = req.header("authorization");
+    if (!auth) return std::nullopt;
+    Error e;
+    if (auto token = security::bearer_token(*auth); !token) {
+      e = make_error(Errc::unauthenticated, "Authorization must be 'Bearer <user token>'", "Authorization");
+    } else if (!core_->opts.users) {
+      e = make_error(Errc::unauthenticated,
+                     "this gateway trusts no identity provider (users.issuers), so it cannot accept a user token",
+                     "Authorization");
+    } else if (auto person = core_->opts.users->verify(*token, principal_); person) {
+      req.principal.person = std::move(*person);
+      return std::nullopt;
+    } else {
+      e = person.error();
+    }
+    log::info("user_token_refused", {{"conn", conn_id_}, {"req", req.req_id}, {"request_id", req.request_id},
+                                     {"status", http_status_for(e.code)}, {"reason", e.message}});
+    Response r = error_response(e.code, e.message);
+    r.route = "user_token";
+    if (e.code == Errc::unauthenticated) r.headers.emplace_back("WWW-Authenticate", security::UserTokens::challenge(e));
+    return r;
   }
 
   void on_handler_timeout(uint64_t req_id, beast::error_code ec) {

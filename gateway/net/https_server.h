@@ -12,6 +12,7 @@
 #include "gateway/net/http.h"
 #include "gateway/config/limits.h"
 #include "gateway/net/tls.h"
+#include "gateway/security/user_tokens.h"
 
 namespace gw::net {
 
@@ -29,6 +30,11 @@ struct HttpsOptions {
   // Names of this listener's metrics (<prefix>_requests_total, ...), so the
   // operations listener's probes are not counted as FHIR traffic.
   std::string metrics_prefix = "gw_http";
+  // Verifies a request's user token (Authorization: Bearer) and puts the
+  // person on its principal; a token that does not verify is answered 401 or
+  // 403 here, before any route sees it. Null: every token is refused (401),
+  // since none can be verified. The plain-HTTP listener ignores the header.
+  std::shared_ptr<const security::UserTokens> users;
 };
 
 class HttpsServer {

@@ -75,6 +75,17 @@ json::Value acknowledged_by(const security::Principal& who, const std::string& w
   json::set(org, "value", who.ods, a);
   part("organization", "valueIdentifier", std::move(org));
   if (!who.system.empty()) part("system", "valueString", json::Value(who.system.c_str(), a));
+  // The person, when the system sent a verified user token (issue 17 part 3):
+  // their id at the issuer, name and national job role.
+  if (who.person) {
+    json::Value person(rapidjson::kObjectType);
+    json::set(person, "system", who.person->issuer, a);
+    json::set(person, "value", who.person->id, a);
+    part("person", "valueIdentifier", std::move(person));
+    if (!who.person->name.empty()) part("personName", "valueString", json::Value(who.person->name.c_str(), a));
+    if (!who.person->job_role.empty())
+      part("personJobRole", "valueString", json::Value(who.person->job_role.c_str(), a));
+  }
   part("time", "valueDateTime", json::Value(when.c_str(), a));
   json::set(ext, "extension", std::move(parts), a);
   return ext;

@@ -1,6 +1,7 @@
 #include "gateway/safeguarding/flows_api.h"
 
 #include "gateway/audit/audit_rows.h"
+#include "gateway/common/clock.h"
 #include "gateway/common/json.h"
 #include "gateway/common/log.h"
 #include "gateway/events/booking_summary.h"
@@ -10,7 +11,9 @@
 #include "gateway/fhir/rest.h"
 #include "gateway/identity/nhs_number.h"
 #include "gateway/model/cpis_plan.h"
+#include "gateway/model/resource_text.h"
 #include "gateway/model/search_params.h"
+#include "gateway/safeguarding/break_glass.h"
 
 namespace gw::safeguarding {
 
@@ -81,9 +84,9 @@ class Params {
 
 }  // namespace
 
-FlowsApi::FlowsApi(store::Store& store, const security::Visibility& visibility,
+FlowsApi::FlowsApi(store::Store& store, write::WriteService& writes, const security::Visibility& visibility,
                    std::shared_ptr<const events::FlowContext> flows, ChronologyRules rules, std::string public_base_url)
-    : store_(store), visibility_(visibility), flows_(std::move(flows)), rules_(std::move(rules)), base_(std::move(public_base_url)) {}
+    : store_(store), writes_(writes), visibility_(visibility), flows_(std::move(flows)), rules_(std::move(rules)), base_(std::move(public_base_url)) {}
 
 void FlowsApi::add_to(fhir::RestApi& rest) {
   rest.add_operation({"Patient", "chronology", "https://cpis-gateway.nhs.uk/OperationDefinition/chronology",
@@ -126,6 +129,7 @@ void FlowsApi::handle(net::Request req, net::Respond respond) {
     std::string op(seg.back());
     std::string id = seg.size() == 4 ? std::string(seg[2]) : std::string();
     net::Response r;
+    std::optional<write::Request> record;
     if (op == "$chronology") {
       if (id.empty()) {
         std::string ident = query_param(req.query, "identifier");
@@ -144,10 +148,14 @@ void FlowsApi::handle(net::Request req, net::Respond respond) {
                              "fhir_chronology");
           audit(req, "chronology", "Patient", 404, "", "");
         } else {
-          r = chronology_call(req, **found);
+          auto a = chronology_call(req, **found);
+          r = std::move(a.response);
+          record = std::move(a.record);
         }
       } else {
-        r = chronology_call(req, id);
+        auto a = chronology_call(req, id);
+        r = std::move(a.response);
+        record = std::move(a.record);
       }
     } else if (op == "$booking-summary" && !id.empty()) {
       r = booking_summary_call(req, id);
@@ -156,31 +164,105 @@ void FlowsApi::handle(net::Request req, net::Respond respond) {
     } else {
       r = error_response(make_error(Errc::not_found, "no such operation here"), "fhir_operation");
     }
-    (*shared)(std::move(r));
+    if (!record) return (*shared)(std::move(r));
+    // A break-glass access is answered only once its record (and so the
+    // Caldicott guardian's notification) is durable: if it cannot be
+    // recorded, nothing is shown.
+    auto answer = std::make_shared<net::Response>(std::move(r));
+    writes_.submit(std::move(*record), [shared, answer](write::Outcome out) {
+      if (out.failure) {
+        log::error("break_glass_record_failed", {{"reason", out.failure->message}});
+        Error e = *out.failure;
+        e.message = "the break-glass access could not be recorded, so nothing is shown: " + e.message;
+        return (*shared)(error_response(e, "fhir_chronology"));
+      }
+      (*shared)(std::move(*answer));
+    });
   };
   if (auto r = store_.run_read(std::move(work)); !r) (*shared)(error_response(r.error(), "fhir_operation"));
 }
 
-net::Response FlowsApi::chronology_call(const net::Request& req, const std::string& id) {
+FlowsApi::Answer FlowsApi::chronology_call(const net::Request& req, const std::string& id) {
   const char* route = "fhir_chronology";
-  if (!visibility_.policy().allows_operation(req.principal, "chronology")) {
+  const auto& who = req.principal;
+  const auto& policy = visibility_.policy();
+  if (!policy.allows_operation(who, "chronology")) {
     audit(req, "chronology", "Patient/" + id, 403, "", "refused: role");
-    return error_response(make_error(Errc::forbidden, "role '" + req.principal.role + "' may not read a chronology"),
-                          route);
+    return {error_response(make_error(Errc::forbidden, "role '" + who.role + "' may not read a chronology"), route), {}};
+  }
+  if (!who.person && policy.users().person_required_for(who, security::kChronologyOperation)) {
+    audit(req, "chronology", "Patient/" + id, 401, "", "refused: no user token");
+    return {fhir::person_required_response("A child's chronology", route), {}};
+  }
+  // Legitimate relationship: the caller's organisation has the child on its
+  // caseload (the service administrators' role is not tied to one).
+  events::StoreLookup lookup(store_, flows_.get());
+  bool related = policy.allows_operation(who, "admin") || lookup.in_caseload(id, who.ods);
+  std::optional<std::string> reason;
+  if (!related) {
+    auto r = break_glass_reason(req, policy.users());
+    if (!r) {
+      audit(req, "chronology", "Patient/" + id, 400, "", "refused: break-glass reason out of bounds");
+      return {error_response(r.error(), route), {}};
+    }
+    if (!*r) {
+      audit(req, "chronology", "Patient/" + id, 403, "", "refused: not on the organisation's caseload");
+      return {error_response(make_error(Errc::forbidden,
+                                        "this child is not on your organisation's caseload (no GP registration, "
+                                        "managing organisation, care team or episode of care names " + who.ods +
+                                            "). If you must see the chronology now, repeat the request with an "
+                                            "X-Break-Glass-Reason header saying why (" +
+                                            std::to_string(policy.users().min_reason) + " to " +
+                                            std::to_string(policy.users().max_reason) +
+                                            " characters): the access is then allowed for that request, audited "
+                                            "with the reason, and your organisation's Caldicott guardian is told.",
+                                        "X-Break-Glass-Reason"),
+                             route),
+              {}};
+    }
+    if (!who.person) {
+      audit(req, "chronology", "Patient/" + id, 401, "", "refused: break-glass without a user token");
+      return {fhir::person_required_response("Break-glass", route), {}};
+    }
+    reason = std::move(*r);
   }
   std::string base = (base_.empty() ? req.base_url : base_) + "/fhir";
-  auto c = chronology(store_, visibility_, req.principal, id, rules_, *flows_->area, base);
+  auto c = chronology(store_, visibility_, who, id, rules_, *flows_->area, base);
   if (!c) {
     audit(req, "chronology", "Patient/" + id, http_status_for(c.error().code), "", "");
-    return error_response(c.error(), route);
+    return {error_response(c.error(), route), {}};
   }
-  audit(req, "chronology", "Patient/" + id, 200, "Patient/" + id,
-        std::to_string(c->entries) + " entries, " + std::to_string(c->summarised) + " display-only, " +
-            std::to_string(c->withheld) + " withheld for this role");
+  std::string detail = std::to_string(c->entries) + " entries, " + std::to_string(c->summarised) + " display-only, " +
+                       std::to_string(c->withheld) + " withheld for this role";
   net::Response r;
   r.route = route;
   r.body = std::move(c->bundle);
-  return r;
+  if (!reason) {
+    audit(req, "chronology", "Patient/" + id, 200, "Patient/" + id, detail);
+    return {std::move(r), {}};
+  }
+  // Break-glass: the access and its reason in the trail (purpose BTG), and
+  // the record the topic break-glass tells the Caldicott guardian of.
+  const std::string what = "Patient/" + id + "/$chronology";
+  write::Request w;
+  w.who = who;
+  w.request_id = req.audit_id();
+  w.internal = true;
+  w.purpose = std::string(kPurposeBreakGlass);
+  auto doc = json::parse(break_glass_event(who, id, what, clock::iso_now()));
+  if (!doc) return {error_response(doc.error(), route), {}};
+  write::Entry e;
+  e.method = write::Method::put;
+  e.type = "AuditEvent";
+  e.id = model::new_uuid();
+  json::set(*doc, "id", std::string_view(e.id), doc->GetAllocator());
+  e.resource = std::make_shared<json::Document>(std::move(*doc));
+  w.entries.push_back(std::move(e));
+  w.audit.push_back(audit::row(who, "operation", what, 200, req.audit_id(), "Patient/" + id, detail));
+  w.audit.push_back(audit::row(who, "break-glass", what, 200, req.audit_id(), "Patient/" + id,
+                               "break-glass reason: " + *reason));
+  for (auto& a : w.audit) a.purpose = std::string(kPurposeBreakGlass);
+  return {std::move(r), std::move(w)};
 }
 
 net::Response FlowsApi::booking_summary_call(const net::Request& req, const std::string& id) {

@@ -19,6 +19,7 @@
 #include "gateway/safeguarding/chronology.h"
 #include "gateway/security/visibility.h"
 #include "gateway/store/store.h"
+#include "gateway/write/write_service.h"
 
 namespace gw::fhir {
 class RestApi;
@@ -28,20 +29,28 @@ namespace gw::safeguarding {
 
 class FlowsApi final : public net::Handler {
  public:
-  FlowsApi(store::Store& store, const security::Visibility& visibility, std::shared_ptr<const events::FlowContext> flows,
-           ChronologyRules rules, std::string public_base_url = {});
+  // writes: break-glass records (an AuditEvent the topic break-glass sends on).
+  FlowsApi(store::Store& store, write::WriteService& writes, const security::Visibility& visibility,
+           std::shared_ptr<const events::FlowContext> flows, ChronologyRules rules, std::string public_base_url = {});
   // Registers the three operations with the FHIR API (and its CapabilityStatement).
   void add_to(fhir::RestApi& rest);
   void handle(net::Request req, net::Respond respond) override;
 
  private:
-  net::Response chronology_call(const net::Request& req, const std::string& id);
+  // The answer, and when it was a break-glass access the record that must
+  // commit before the answer leaves.
+  struct Answer {
+    net::Response response;
+    std::optional<write::Request> record;
+  };
+  Answer chronology_call(const net::Request& req, const std::string& id);
   net::Response booking_summary_call(const net::Request& req, const std::string& id);
   net::Response assessments_call(const net::Request& req, const std::string& id);
   void audit(const net::Request& req, const std::string& what, const std::string& entity, int status,
              const std::string& patient_ref, const std::string& detail);
 
   store::Store& store_;
+  write::WriteService& writes_;
   const security::Visibility& visibility_;
   std::shared_ptr<const events::FlowContext> flows_;
   ChronologyRules rules_;

@@ -55,6 +55,7 @@ struct Policy::Impl {
   std::vector<std::string> withhold_existence;  // notifications.withholdExistence
   std::vector<std::string> restricted_alone;    // notifications.restrictedAlone (roles)
   std::vector<std::string> gateway_written;  // types no client may create, update or delete
+  UserRules users;
 };
 
 namespace {
@@ -232,7 +233,30 @@ Result<Policy> Policy::load(const std::string& profiles_dir) {
     e.message = path + ": " + e.message;
     return e;
   }
+  auto users = UserRules::load(profiles_dir);
+  if (!users) return users.error();
+  if (auto r = p->set_users(std::move(*users)); !r) {
+    Error e = r.error();
+    e.message = profiles_dir + "/policy/users.json: " + e.message;
+    return e;
+  }
   return p;
+}
+
+const UserRules& Policy::users() const { return impl_->users; }
+
+Result<void> Policy::set_users(UserRules rules) {
+  for (const auto& j : rules.job_roles)
+    for (const auto& r : j.roles)
+      if (auto err = check_role(r); !err.empty())
+        return make_error(Errc::invalid_input, "jobRoles." + j.code + ".roles: " + err, "jobRoles." + j.code);
+  for (size_t i = 0; i < rules.user_facing.size(); ++i)
+    for (const auto& r : rules.user_facing[i].roles)
+      if (auto err = r == "*" ? std::string() : check_role(r); !err.empty())
+        return make_error(Errc::invalid_input, "userFacingSystems[" + std::to_string(i) + "].roles: " + err,
+                          "userFacingSystems");
+  impl_->users = std::move(rules);
+  return {};
 }
 
 bool Policy::allows(const Principal& who, std::string_view resource_type, std::string_view interaction) const {

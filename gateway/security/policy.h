@@ -11,6 +11,7 @@
 #include "gateway/common/json.h"
 #include "gateway/common/result.h"
 #include "gateway/security/principal.h"
+#include "gateway/security/user_rules.h"
 
 namespace gw::security {
 
@@ -43,10 +44,17 @@ struct LabelView {
 
 class Policy {
  public:
-  // Reads profiles_dir/policy/access.json. Errors name the file and the key.
+  // Reads profiles_dir/policy/access.json and its sibling users.json (the
+  // person behind each access). Errors name the file and the key.
   static Result<Policy> load(const std::string& profiles_dir);
-  // From JSON text (tests).
+  // From JSON text (tests); no interaction then needs a person.
   static Result<Policy> parse(std::string_view json_text);
+
+  // users.json: job roles, which interactions need a person, user-facing
+  // systems, break-glass reasons.
+  const UserRules& users() const;
+  // Replaces the rules (tests); every job role's roles must be known roles.
+  Result<void> set_users(UserRules rules);
 
   // interaction: "read", "vread", "history", "search", "create", "update", "delete".
   bool allows(const Principal& who, std::string_view resource_type, std::string_view interaction) const;

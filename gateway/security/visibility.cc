@@ -47,6 +47,34 @@ bool content_hidden(const LabelView& view, const std::vector<std::string>& codes
   return any_of_in(codes, view.hidden);
 }
 
+namespace {
+
+// A break-glass record (safeguarding/break_glass.h): tagged break-glass|opened.
+bool is_break_glass_record(const json::Value& d) {
+  const json::Value* meta = json::member(d, "meta");
+  const json::Value* tags = meta && meta->IsObject() ? json::member(*meta, "tag") : nullptr;
+  if (!tags || !tags->IsArray()) return false;
+  for (const auto& t : tags->GetArray())
+    if (t.IsObject() && json::get_string(t, "system").value_or("") == kBreakGlassTagSystem) return true;
+  return false;
+}
+
+// An agent of the record is this organisation (by ODS code).
+bool acted_for(const json::Value& d, const std::string& ods) {
+  const json::Value* agents = json::member(d, "agent");
+  if (ods.empty() || !agents || !agents->IsArray()) return false;
+  for (const auto& a : agents->GetArray()) {
+    const json::Value* who = a.IsObject() ? json::member(a, "who") : nullptr;
+    const json::Value* id = who && who->IsObject() ? json::member(*who, "identifier") : nullptr;
+    if (id && id->IsObject() && json::get_string(*id, "system").value_or("") == model::cpis::kOdsSystem &&
+        json::get_string(*id, "value").value_or("") == ods)
+      return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 bool Visibility::hidden_from(const Principal& who, const store::StoredResource& r, std::string_view interaction) const {
   if (hidden_by_labels(r.body, policy_.hidden_labels(who))) return true;
   if (r.type == "AuditEvent" && !r.deleted && !may_read_access_record(who, r.body)) return true;
@@ -62,6 +90,7 @@ bool Visibility::hidden_from(const Principal& who, const store::StoredResource& 
 bool Visibility::may_read_access_record(const Principal& who, const std::string& body) const {
   if (policy_.allows_operation(who, kTrailOperation)) return true;
   auto d = json::parse(body);
+  if (d && is_break_glass_record(*d)) return acted_for(*d, who.ods);
   const json::Value* entities = d ? json::member(*d, "entity") : nullptr;
   if (!entities || !entities->IsArray()) return false;
   for (const auto& e : entities->GetArray()) {

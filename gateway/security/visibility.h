@@ -34,6 +34,9 @@ bool content_hidden(const LabelView& view, const std::vector<std::string>& codes
 // The policy operation whose holders read the whole audit trail (CP-IS
 // access records of every authority included).
 inline constexpr std::string_view kTrailOperation = "audit-trail";
+// The tag system of break-glass records (safeguarding/break_glass.h): one is
+// readable by the organisation that broke the glass (its Caldicott guardian).
+inline constexpr std::string_view kBreakGlassTagSystem = "https://cpis-gateway.nhs.uk/CodeSystem/break-glass";
 
 class Visibility {
  public:
@@ -47,7 +50,8 @@ class Visibility {
   // Whether `who` may read this stored AuditEvent: the whole trail's roles
   // (operation audit-trail) any; anyone else (a local authority following its
   // cpis-access notification) only a record naming a plan its organisation
-  // manages. Reads the plans: call on a store reader thread.
+  // manages, or a break-glass record of its own organisation's people.
+  // Reads the plans: call on a store reader thread.
   bool may_read_access_record(const Principal& who, const std::string& body) const;
 
   const Policy& policy() const { return policy_; }

@@ -7,6 +7,7 @@
 
 #include "gateway/events/subscriptions.h"
 #include "tests/support/subscription_kit.h"
+#include "tests/support/user_tokens_kit.h"
 
 namespace gw::test {
 
@@ -38,6 +39,14 @@ std::string FlowFixture::patient_id(const std::string& nhs) {
 ClientResponse FlowFixture::call(const std::string& role, const std::string& method, const std::string& target,
                                  const std::string& body, const std::string& type) {
   auto r = client(role).request(method, target, body, {{"Content-Type", type}});
+  EXPECT_TRUE(r.has_value()) << method << " " << target;
+  return r ? *r : ClientResponse{};
+}
+
+ClientResponse FlowFixture::call_as_person(const std::string& role, const std::string& method,
+                                           const std::string& target, const std::string& body,
+                                           const std::string& type) {
+  auto r = client(role).request(method, target, body, {{"Content-Type", type}, test::user_header(role)});
   EXPECT_TRUE(r.has_value()) << method << " " << target;
   return r ? *r : ClientResponse{};
 }

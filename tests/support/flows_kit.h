@@ -25,6 +25,11 @@ class FlowFixture {
 
   ClientResponse call(const std::string& role, const std::string& method, const std::string& target,
                       const std::string& body = "", const std::string& type = "application/fhir+json");
+  // The same with a person behind it: a verified user token of someone at
+  // the role's organisation (tests/support/user_tokens_kit.h), as reading a
+  // disclosure needs (profiles/policy/users.json).
+  ClientResponse call_as_person(const std::string& role, const std::string& method, const std::string& target,
+                                const std::string& body = "", const std::string& type = "application/fhir+json");
   // A full-resource subscription of `role` on `topic`, posting to `path`; waits for the handshake.
   std::string subscribe(const std::string& role, const std::string& topic, const std::string& path);
   HttpsClient& client(const std::string& role);

@@ -38,7 +38,7 @@ const std::string& dev_pki_dir() {
     const std::string build = GW_BUILD_DIR;
     dir = build + "/test-pki";
     // A PKI made by an older script lacks the newest certificate: make it again.
-    auto complete = [] { return exists(dir + "/ca.pem") && exists(dir + "/server-wrong-host.pem") && exists(dir + "/crl.pem"); };
+    auto complete = [] { return exists(dir + "/ca.pem") && exists(dir + "/server-wrong-host.pem") && exists(dir + "/client-unscheduled-care-desktop.pem") && exists(dir + "/crl.pem"); };
     if (complete()) return;
     int lock = ::open((build + "/test-pki.lock").c_str(), O_CREAT | O_RDWR, 0600);
     if (lock < 0 || ::flock(lock, LOCK_EX) != 0) die("cannot lock " + build + "/test-pki.lock");

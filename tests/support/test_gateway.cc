@@ -29,6 +29,7 @@
 #include "gateway/security/policy.h"
 #include "tests/support/pki.h"
 #include "tests/support/test_store.h"
+#include "tests/support/user_tokens_kit.h"
 
 namespace gw::test {
 
@@ -137,7 +138,7 @@ InProcessGateway::InProcessGateway(config::Limits limits, const events::Subscrip
   parts_->cohort = std::make_unique<fhir::SafeguardingCohortApi>(*parts_->store, parts_->policy, profiles);
   parts_->cohort->add_routes(parts_->router, *parts_->rest);
   parts_->flows_api = std::make_unique<safeguarding::FlowsApi>(
-      *parts_->store, *parts_->visibility, flow_context(), safeguarding::ChronologyRules::load(profiles).value());
+      *parts_->store, *parts_->writes, *parts_->visibility, flow_context(), safeguarding::ChronologyRules::load(profiles).value());
   parts_->flows_api->add_to(*parts_->rest);
   parts_->acknowledge_api =
       std::make_unique<safeguarding::AcknowledgeApi>(*parts_->store, *parts_->writes, *parts_->visibility);
@@ -183,6 +184,8 @@ InProcessGateway::InProcessGateway(config::Limits limits, const events::Subscrip
   ho.threads = 2;
   ho.tls = net::TlsFiles{pki + "/server.pem", pki + "/server.key", pki + "/ca.pem", {}};
   ho.limits = limits;
+  // The test identity provider (tests/support/user_tokens_kit.h) is trusted.
+  ho.users = security::UserTokens::load(test_users_config(), parts_->policy.users()).value();
   parts_->server = std::make_unique<net::HttpsServer>(ho, parts_->router, parts_->registry);
   parts_->port = parts_->server->start();
   if (parts_->subs) {

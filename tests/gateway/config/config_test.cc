@@ -82,6 +82,8 @@ void expect_same(const Config& a, const Config& b) {
   EXPECT_EQ(a.gp_hl7.connect_timeout, b.gp_hl7.connect_timeout);
   EXPECT_EQ(a.gp_hl7.ack_timeout, b.gp_hl7.ack_timeout);
   EXPECT_EQ(a.gp_hl7.endpoint_ca, b.gp_hl7.endpoint_ca);
+  EXPECT_EQ(a.users.issuers.size(), b.users.issuers.size());
+  EXPECT_EQ(a.users.leeway_seconds, b.users.leeway_seconds);
 }
 
 // ---- parse_listen ------------------------------------------------------------

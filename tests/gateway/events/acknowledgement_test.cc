@@ -118,7 +118,8 @@ TEST(Acknowledgement, OnlyTheRecipientAcknowledgesAndTwiceIsHarmless) {
   EXPECT_EQ(f.call("paediatric-liaison", "POST", "/fhir/Communication/no-such-id/$acknowledge").status, 404);
   EXPECT_EQ(w.timers()[0].status, "pending") << "nothing above acknowledged it";
 
-  auto first = w.ack("paediatric-liaison", R"({"resourceType":"Parameters"})");
+  auto first = f.call_as_person("paediatric-liaison", "POST", "/fhir/Communication/" + w.comm + "/$acknowledge",
+                                R"({"resourceType":"Parameters"})");
   ASSERT_EQ(first.status, 200) << first.body;
   auto d = json::parse(first.body).value();
   EXPECT_STREQ(d["status"].GetString(), "completed");
@@ -133,6 +134,10 @@ TEST(Acknowledgement, OnlyTheRecipientAcknowledgesAndTwiceIsHarmless) {
             std::string::npos)
       << body;
   EXPECT_NE(body.find(R"({"url":"system","valueString":"paed-liaison"})"), std::string::npos) << body;
+  // ...and the person behind the request (issue 17 part 3): their id at the issuer and name.
+  EXPECT_NE(body.find(R"("url":"person","valueIdentifier":{)"), std::string::npos) << body;
+  EXPECT_NE(body.find(R"("value":"user-1001")"), std::string::npos) << body;
+  EXPECT_NE(body.find(R"({"url":"personName","valueString":"Alex Example"})"), std::string::npos) << body;
   EXPECT_STREQ(d["meta"]["versionId"].GetString(), "2");
   for (const auto& t : w.timers()) EXPECT_EQ(t.status, "cancelled") << t.key;
 
@@ -143,7 +148,7 @@ TEST(Acknowledgement, OnlyTheRecipientAcknowledgesAndTwiceIsHarmless) {
   EXPECT_STREQ(d2["received"].GetString(), received.c_str());
   EXPECT_STREQ(d2["meta"]["versionId"].GetString(), "2");
   // The reader sees what was answered.
-  auto read = f.call("paediatric-liaison", "GET", "/fhir/Communication/" + w.comm);
+  auto read = f.call_as_person("paediatric-liaison", "GET", "/fhir/Communication/" + w.comm);
   ASSERT_EQ(read.status, 200);
   EXPECT_NE(read.body.find(R"("status":"completed")"), std::string::npos);
 
@@ -216,8 +221,8 @@ TEST(Acknowledgement, UnacknowledgedEscalatesOnceToTheLeadThenOnceToTheDesignate
   auto nc = f.received("/nurse");
   EXPECT_STREQ(nc[0]["recipient"][0]["identifier"]["value"].GetString(), "QWO");
   // The nurse reads the escalation sent to it, not the disclosure itself.
-  EXPECT_EQ(f.call("commissioner", "GET", "/fhir/Communication/" + std::string(nc[0]["id"].GetString())).status, 200);
-  EXPECT_EQ(f.call("commissioner", "GET", "/fhir/Communication/" + w.comm).status, 404);
+  EXPECT_EQ(f.call_as_person("commissioner", "GET", "/fhir/Communication/" + std::string(nc[0]["id"].GetString())).status, 200);
+  EXPECT_EQ(f.call_as_person("commissioner", "GET", "/fhir/Communication/" + w.comm).status, 404);
   // Clock jumps back, and forward again: nothing fires again.
   f.gw.set_today(day_before(first));
   tick(f);
@@ -270,10 +275,10 @@ TEST(Acknowledgement, ADeadLetteredDisclosureEscalatesAtOnceAndStaysUnacknowledg
   std::string t = text_of(f, "/lead");
   EXPECT_NE(t.find("Delivery to RXX05 failed: the notification was dead-lettered"), std::string::npos) << t;
   // Never counted as delivered or acknowledged: still waiting for RXX05.
-  auto listed = f.call("paediatric-liaison", "GET",
-                       "/fhir/Communication?status=in-progress&category=safeguarding-escalation");
-  auto waiting = f.call("paediatric-liaison", "GET",
-                        std::string("/fhir/Communication?status=in-progress&recipient:identifier=") + kOds +
+  auto listed = f.call_as_person("paediatric-liaison", "GET",
+                                 "/fhir/Communication?status=in-progress&category=safeguarding-escalation");
+  auto waiting = f.call_as_person("paediatric-liaison", "GET",
+                                  std::string("/fhir/Communication?status=in-progress&recipient:identifier=") + kOds +
                             "%7CRXX05&category=child-ed-attendance");
   ASSERT_EQ(waiting.status, 200) << waiting.body;
   EXPECT_NE(waiting.body.find(R"("total":1)"), std::string::npos) << waiting.body;
@@ -286,24 +291,24 @@ TEST(Acknowledgement, WhatIsWaitingIsListedForTheOwnOrganisationOnly) {
   World w(f);
   ASSERT_FALSE(w.comm.empty());
   const std::string mine = std::string("/fhir/Communication?status=in-progress&recipient:identifier=") + kOds + "%7CRXX05";
-  auto r = f.call("paediatric-liaison", "GET", mine);
+  auto r = f.call_as_person("paediatric-liaison", "GET", mine);
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_NE(r.body.find(R"("total":1)"), std::string::npos) << r.body;
   EXPECT_NE(r.body.find(w.comm), std::string::npos);
   // Another organisation asking about RXX05's: nothing exists for it.
-  auto other = f.call("gp", "GET", mine);
+  auto other = f.call_as_person("gp", "GET", mine);
   ASSERT_EQ(other.status, 200) << other.body;
   EXPECT_NE(other.body.find(R"("total":0)"), std::string::npos) << other.body;
   // Bad parameters are named.
-  auto bad = f.call("paediatric-liaison", "GET", "/fhir/Communication?status=in-progress&sent=yesterday");
+  auto bad = f.call_as_person("paediatric-liaison", "GET", "/fhir/Communication?status=in-progress&sent=yesterday");
   EXPECT_EQ(bad.status, 400) << bad.body;
   EXPECT_NE(bad.body.find("sent"), std::string::npos) << bad.body;
   // Acknowledged: no longer waiting.
   ASSERT_EQ(w.ack("paediatric-liaison").status, 200);
-  auto after = f.call("paediatric-liaison", "GET", mine);
+  auto after = f.call_as_person("paediatric-liaison", "GET", mine);
   EXPECT_NE(after.body.find(R"("total":0)"), std::string::npos) << after.body;
-  auto done = f.call("paediatric-liaison", "GET",
-                     std::string("/fhir/Communication?status=completed&recipient:identifier=") + kOds + "%7CRXX05");
+  auto done = f.call_as_person("paediatric-liaison", "GET",
+                               std::string("/fhir/Communication?status=completed&recipient:identifier=") + kOds + "%7CRXX05");
   EXPECT_NE(done.body.find(w.comm), std::string::npos) << done.body;
 }
 

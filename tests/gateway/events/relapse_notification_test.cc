@@ -19,6 +19,7 @@
 #include "tests/support/hook_receiver.h"
 #include "tests/support/subscription_kit.h"
 #include "tests/support/test_gateway.h"
+#include "tests/support/user_tokens_kit.h"
 #include "tests/support/test_store.h"
 
 namespace gw {
@@ -63,7 +64,9 @@ struct Fixture {
                             const std::string& body = "", const std::string& type = "application/fhir+json") {
     auto it = clients.find(role);
     if (it == clients.end()) it = clients.emplace(role, gw.client(role)).first;
-    auto r = it->second.request(method, target, body, {{"Content-Type", type}});
+    // A person at the role's organisation: reading a disclosure needs one
+    // (profiles/policy/users.json personRequired).
+    auto r = it->second.request(method, target, body, {{"Content-Type", type}, test::user_header(role)});
     EXPECT_TRUE(r.has_value()) << method << " " << target;
     return r ? *r : test::ClientResponse{};
   }
@@ -243,6 +246,12 @@ TEST(RelapseIndicator, DisclosuresAreReadableByTheirRecipientOnlyAndAudited) {
   std::string gp_comm = id_of(json::to_string(f.resources("/gp")[0]));
   std::string hv_comm = id_of(json::to_string(f.resources("/hv")[0]));
   EXPECT_EQ(f.call("gp", "GET", "/fhir/Communication/" + gp_comm).status, 200);
+  // The system alone, without the person using it, reads no disclosure.
+  auto alone = f.gw.client("gp").request("GET", "/fhir/Communication/" + gp_comm);
+  ASSERT_TRUE(alone.has_value());
+  EXPECT_EQ(alone->status, 401) << alone->body;
+  EXPECT_NE(alone->body.find("user token"), std::string::npos) << alone->body;
+  EXPECT_TRUE(alone->header("www-authenticate").has_value());
   EXPECT_EQ(f.call("health-visiting", "GET", "/fhir/Communication/" + gp_comm).status, 404);
   EXPECT_EQ(f.call("admin", "GET", "/fhir/Communication/" + gp_comm).status, 200);
   auto s = f.call("health-visiting", "GET", "/fhir/Communication");

@@ -14,13 +14,13 @@ TEST(Topics, TheShippedTopicsAreEveryCpisTopicPlusPatientChange) {
   for (const char* name : {"patient-change", "cpis-plan-change", "cpis-access", "cpis-inactive-nhs-number",
                            "relapse-indicator", "tier4-discharge", "pregnancy-notification",
                            "adult-attendance-with-children", "safeguarding-concern", "lac-health-assessment-due",
-                           "child-ed-attendance", "safeguarding-escalation"}) {
+                           "child-ed-attendance", "safeguarding-escalation", "break-glass"}) {
     const Topic* topic = t->by_name(name);
     ASSERT_NE(topic, nullptr) << name;
     EXPECT_EQ(topic->url, std::string("https://cpis-gateway.nhs.uk/SubscriptionTopic/") + name);
     EXPECT_EQ(t->by_url(topic->url), topic);
   }
-  EXPECT_EQ(t->all().size(), 12u);
+  EXPECT_EQ(t->all().size(), 13u);
   const Topic* pc = t->by_name("patient-change");
   EXPECT_TRUE(pc->fires());
   EXPECT_TRUE(pc->triggered_by("Patient", "update"));

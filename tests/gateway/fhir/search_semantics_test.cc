@@ -15,6 +15,7 @@
 #include "gateway/common/json.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/test_gateway.h"
+#include "tests/support/user_tokens_kit.h"
 
 namespace gw {
 namespace {
@@ -275,7 +276,8 @@ TEST_F(SearchSemanticsTest, EveryListedSearchParameterAndOperationAnswers) {
         if (name == "patient" || name == "subject")
           q = name + ":identifier=https://fhir.nhs.uk/Id/nhs-number|" + nhs_number_for(seed_);
         if (name == "identifier") q = name + "=https://x.example|a";
-        auto res = call(admin, "GET", "/fhir/" + type + "?" + q, "", {{"Prefer", "handling=strict"}});
+        // As a person: searching the disclosures needs one (profiles/policy/users.json).
+        auto res = call(admin, "GET", "/fhir/" + type + "?" + q, "", {{"Prefer", "handling=strict"}, test::user_header("admin")});
         EXPECT_EQ(res.status, 200) << type << "?" << q << ": " << res.body;
         ++params;
       }

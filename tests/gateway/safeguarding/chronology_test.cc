@@ -19,6 +19,7 @@
 #include "tests/support/plan_seed.h"
 #include "tests/support/test_gateway.h"
 #include "tests/support/test_store.h"
+#include "tests/support/user_tokens_kit.h"
 
 namespace gw {
 namespace {
@@ -66,7 +67,11 @@ std::vector<Entry> entries_of(const std::string& bundle) {
 }
 
 int64_t audit_rows(const std::string& db_path, const std::string& like) {
-  return test::store_scalar(db_path, "SELECT count(*) FROM audit WHERE entity LIKE '" + like + "'");
+  return test::store_scalar(db_path, "SELECT count(*) FROM audit WHERE action = 'operation' AND entity LIKE '" + like + "'");
+}
+
+std::vector<std::pair<std::string, std::string>> person(const std::string& role) {
+  return {test::user_header(role), {"X-Break-Glass-Reason", "Chronology reviewed for the label-matrix test"}};
 }
 
 TEST(Chronology, EveryLabelForEveryRole) {
@@ -113,7 +118,9 @@ TEST(Chronology, EveryLabelForEveryRole) {
   for (const auto& role : kRoles) {
     SCOPED_TRACE(role);
     auto c = gw.client(role);
-    auto r = c.request("GET", "/fhir/Patient/" + child + "/$chronology", "", {});
+    // A person, with a break-glass reason (most of these organisations do
+    // not have the child on their caseload; break_glass_test.cc covers that rule).
+    auto r = c.request("GET", "/fhir/Patient/" + child + "/$chronology", "", person(role));
     ASSERT_TRUE(r.has_value());
     ++calls;
     security::Principal who{"X", role, "test"};
@@ -172,13 +179,15 @@ TEST(Chronology, EveryLabelForEveryRole) {
   }
   // By NHS number, and an unknown child.
   auto c = gw.client("health-visiting");
-  auto by_id = c.request("GET", "/fhir/Patient/$chronology?identifier=https://fhir.nhs.uk/Id/nhs-number%7C" + child_nhs, "", {});
+  auto by_id = c.request("GET", "/fhir/Patient/$chronology?identifier=https://fhir.nhs.uk/Id/nhs-number%7C" + child_nhs, "",
+                         person("health-visiting"));
   ASSERT_TRUE(by_id.has_value());
   EXPECT_EQ(by_id->status, 200) << by_id->body;
   EXPECT_NE(by_id->body.find("Patient/" + child), std::string::npos);
-  auto bad = c.request("GET", "/fhir/Patient/$chronology?identifier=https://fhir.nhs.uk/Id/nhs-number%7C9990500003", "", {});
+  auto bad = c.request("GET", "/fhir/Patient/$chronology?identifier=https://fhir.nhs.uk/Id/nhs-number%7C9990500003", "",
+                       person("health-visiting"));
   EXPECT_EQ(bad->status, 400);
-  auto unknown = c.request("GET", "/fhir/Patient/no-such-child/$chronology", "", {});
+  auto unknown = c.request("GET", "/fhir/Patient/no-such-child/$chronology", "", person("health-visiting"));
   EXPECT_EQ(unknown->status, 404);
   calls += 3;
   // Every call audited (the 403s included), with no identifier in the text.
