@@ -50,6 +50,10 @@ inline constexpr std::string_view kSafeguardingTopics[] = {"cpis-access", "relap
                                                            "safeguarding-concern", "pregnancy-notification"};
 Safeguarding safeguarding_of(const std::vector<store::AuditGroup>& groups);
 
+// One CSV field (RFC 4180), always quoted; a leading = + - @ is defused so a
+// spreadsheet does not run it as a formula. Every CSV report uses it.
+std::string csv_field(std::string_view v);
+
 // [from, to) as ISO instants from the query; errors name the parameter.
 Result<std::pair<std::string, std::string>> flow_period(std::string_view query, bool& csv);
 

@@ -55,6 +55,7 @@ class FlowTimers {
 
  private:
   Result<int> schedule_once();
+  Result<void> schedule_weekly();  // the coverage-gaps summary (coverage.h)
   Result<int> fire_due();
   Result<bool> fire(const store::TimerRow& t, std::vector<std::string>& got_events);
   std::string now_iso() const;
@@ -69,6 +70,7 @@ class FlowTimers {
   metrics::Counter* fired_ = nullptr;
   metrics::Counter* failed_ = nullptr;
   metrics::Counter* calendar_refused_ = nullptr;
+  bool weekly_checked_ = false;
   WakeableLoop loop_;  // last: stopped (joined) before the members it uses go
 };
 

@@ -52,7 +52,7 @@ const std::set<std::string_view> kInteractions = {"create", "update", "delete"};
 // Routes the matcher implements (matcher.cc, route_allows).
 const std::set<std::string_view> kRoutes = {"caseload",        "plan-authority", "plan-authority-on-move",
                                             "linked-children", "relationship",   "disclosure-audience",
-                                            "relations"};
+                                            "relations",       "timer"};
 // Relationships the matcher checks for the relationship and linked-children
 // routes (matcher.cc related()); the relations route has its own (relations.h).
 const std::set<std::string_view> kRelationships = {"caseload", "camhs-care", "pregnant-parent"};
@@ -156,7 +156,13 @@ Result<Topic> Topics::parse(std::string_view text, const std::string& source) {
   if (*status != "active" && *status != "declared") return bad(source, "status", "must be active or declared");
   t.status = *status;
   const json::Value* trig = json::member(*doc, "triggers");
-  if (!trig || !trig->IsArray() || trig->Empty()) return bad(source, "triggers", "must be a non-empty array");
+  // A "timer" topic fires from a durable timer, never from a change
+  // (coverage-gaps: the weekly summary); it has no triggers.
+  const bool timer_route = json::get_string(*doc, "route").value_or("") == "timer";
+  if (timer_route && trig) return bad(source, "triggers", "is not allowed on the timer route (it fires from a durable timer)");
+  static const json::Value kNoTriggers = json::array();
+  if (timer_route) trig = &kNoTriggers;
+  else if (!trig || !trig->IsArray() || trig->Empty()) return bad(source, "triggers", "must be a non-empty array");
   for (const auto& e : trig->GetArray()) {
     Trigger tr;
     auto res = string_of(e, "resource", source);
