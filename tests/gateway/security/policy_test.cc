@@ -122,7 +122,13 @@ TEST(Policy, ShippedPolicyLoadsAndGrantsTheDocumentedDefaults) {
   EXPECT_TRUE(p.allows(who("commissioner"), "Organization", "read"));
   EXPECT_FALSE(p.allows(who("commissioner"), "Patient", "read"));
   EXPECT_TRUE(p.allows(who("camhs"), "Subscription", "delete"));
-  EXPECT_FALSE(p.allows(who("commissioner"), "Subscription", "create"));
+  // Commissioners subscribe to the weekly coverage-gaps summary (issue 17)
+  // and read the Communications sent to them; still no patient record.
+  EXPECT_TRUE(p.allows(who("commissioner"), "Subscription", "create"));
+  EXPECT_FALSE(p.allows(who("commissioner"), "Encounter", "read"));
+  EXPECT_TRUE(p.allows_operation(who("commissioner"), "coverage-report"));
+  EXPECT_TRUE(p.allows_operation(who("admin"), "coverage-report"));
+  EXPECT_FALSE(p.allows_operation(who("gp"), "coverage-report"));
   EXPECT_TRUE(p.allows_operation(who("commissioner"), "metrics"));
   EXPECT_TRUE(p.allows_operation(who("admin"), "admin"));
   EXPECT_FALSE(p.allows_operation(who("gp"), "metrics"));
