@@ -27,6 +27,7 @@
 #include "gateway/config/profile_schemas.h"
 #include "gateway/admin/audit_flows.h"
 #include "gateway/admin/web_console.h"
+#include "gateway/admin/coverage_report.h"
 #include "gateway/admin/gp_record_admin.h"
 #include "gateway/audit/checkpoints.h"
 #include "gateway/audit/verify.h"
@@ -721,6 +722,7 @@ int serve(int argc, char** argv) {
   std::unique_ptr<admin::GpRecordAdmin> gp_admin;
   std::unique_ptr<admin::AuditFlows> audit_flows;
   std::unique_ptr<admin::WebConsole> web_console;
+  std::unique_ptr<admin::CoverageReportApi> coverage_api;
   std::unique_ptr<ingest::RenderApi> render_api;
   std::unique_ptr<fhir::SafeguardingCohortApi> cohort_api;
   std::unique_ptr<safeguarding::FlowsApi> flows_api;
@@ -771,6 +773,11 @@ int serve(int argc, char** argv) {
     auto flows = std::make_shared<events::FlowContext>();
     flows->area = *area;
     flows->today = model::cpis::utc_today;
+    auto coverage_rules = events::CoverageRules::load(cfg.profiles_dir);
+    if (!coverage_rules) throw std::runtime_error("coverage: " + coverage_rules.error().message);
+    flows->coverage = std::make_shared<const events::CoverageRules>(std::move(*coverage_rules));
+    coverage_api = std::make_unique<admin::CoverageReportApi>(*core->store, *core->writes, core->policy, flows);
+    router.add("/reports", coverage_api.get());
     auto chronology_rules = safeguarding::ChronologyRules::load(cfg.profiles_dir);
     if (!chronology_rules) throw std::runtime_error("chronology: " + chronology_rules.error().message);
     flows_api = std::make_unique<safeguarding::FlowsApi>(*core->store, *core->writes, *core->visibility, flows,

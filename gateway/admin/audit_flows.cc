@@ -57,19 +57,6 @@ void put(json::Writer& w, const char* k, std::string_view v) {
   w.String(v.data(), static_cast<json::SizeType>(v.size()));
 }
 
-// CSV field: always quoted; a leading = + - @ is defused so a spreadsheet
-// does not run it as a formula.
-std::string csv_field(std::string_view v) {
-  std::string out = "\"";
-  if (!v.empty() && (v[0] == '=' || v[0] == '+' || v[0] == '-' || v[0] == '@')) out.push_back('\'');
-  for (char c : v) {
-    if (c == '"') out.push_back('"');
-    out.push_back(c);
-  }
-  out.push_back('"');
-  return out;
-}
-
 // The smallest latency with at least q of the deliveries at or below it.
 int64_t percentile(std::vector<std::pair<int64_t, int64_t>> latencies, int64_t total, double q) {
   if (latencies.empty() || total <= 0) return -1;
@@ -84,6 +71,19 @@ int64_t percentile(std::vector<std::pair<int64_t, int64_t>> latencies, int64_t t
 }
 
 }  // namespace
+
+// Always quoted; a leading = + - @ is defused so a spreadsheet
+// does not run it as a formula.
+std::string csv_field(std::string_view v) {
+  std::string out = "\"";
+  if (!v.empty() && (v[0] == '=' || v[0] == '+' || v[0] == '-' || v[0] == '@')) out.push_back('\'');
+  for (char c : v) {
+    if (c == '"') out.push_back('"');
+    out.push_back(c);
+  }
+  out.push_back('"');
+  return out;
+}
 
 Safeguarding safeguarding_of(const std::vector<store::AuditGroup>& groups) {
   Safeguarding out;

@@ -59,6 +59,10 @@ struct BreakGlassCount {
 // Reads the trail's break-glass rows (store::Store::search_audit); call on a reader.
 Result<std::vector<BreakGlassCount>> break_glass_of(store::Store& store, const std::string& from, const std::string& to);
 
+// One CSV field (RFC 4180), always quoted; a leading = + - @ is defused so a
+// spreadsheet does not run it as a formula. Every CSV report uses it.
+std::string csv_field(std::string_view v);
+
 // [from, to) as ISO instants from the query; errors name the parameter.
 // by_day (when not null) takes by=day: the report adds a series of the
 // events per day (the dashboard's chart); without it `by` is not a parameter.

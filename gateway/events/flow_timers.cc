@@ -8,6 +8,7 @@
 #include "gateway/area/working_days.h"
 #include "gateway/common/log.h"
 #include "gateway/events/booking_summary.h"
+#include "gateway/events/coverage.h"
 #include "gateway/events/disclosure.h"
 #include "gateway/events/escalation.h"
 #include "gateway/events/flows/flow_kit.h"
@@ -129,7 +130,24 @@ Result<int> FlowTimers::run_once() {
     if (!n) return n.error();
     if (*n == 0) break;
   }
+  if (auto r = schedule_weekly(); !r) return r.error();
   return fire_due();
+}
+
+Result<void> FlowTimers::schedule_weekly() {
+  // The weekly coverage summary: kept scheduled by the unit that fires it;
+  // this puts the first one in place (and moves a pending one when the day
+  // in profiles/ changed). Once per process is enough: firing reschedules.
+  if (weekly_checked_ || !flows_->coverage) return {};
+  auto set = weekly_schedule(store_, *flows_->coverage, opts_.clock());
+  if (set) {
+    store::UnitOfWork unit;
+    unit.timer_sets.push_back(std::move(*set));
+    auto res = commit_and_wait(store_, std::move(unit));
+    if (!res) return res.error();
+  }
+  weekly_checked_ = true;
+  return {};
 }
 
 Result<int> FlowTimers::schedule_once() {
@@ -246,6 +264,15 @@ Result<bool> FlowTimers::fire(const store::TimerRow& t, std::vector<std::string>
   if (t.kind == kEscalationTimerKind) return fire_escalation_timer(t, got_events);
   store::UnitOfWork unit;
   unit.timers_fired.push_back(t.key);
+  if (t.kind == kCoverageTimerKind) {
+    auto subs = fire_weekly_summary(store_, topics_, subs_, *flows_, t, opts_.clock(), unit);
+    if (!subs) return subs.error();
+    auto res = commit_and_wait(store_, std::move(unit));
+    if (!res) return res.error();
+    got_events.insert(got_events.end(), subs->begin(), subs->end());
+    log::info("timer_fired", {{"kind", t.kind}, {"notified", static_cast<uint64_t>(subs->size())}});
+    return true;
+  }
   auto payload = json::parse(t.payload);
   if (!payload || !payload->IsObject()) return make_error(Errc::internal, "timer payload is not JSON", t.key);
   StoreLookup lookup(store_, flows_.get());

@@ -59,6 +59,7 @@ class FlowTimers {
 
  private:
   Result<int> schedule_once();
+  Result<void> schedule_weekly();  // the coverage-gaps summary (coverage.h)
   Result<int> fire_due();
   Result<bool> fire(const store::TimerRow& t, std::vector<std::string>& got_events);
   Result<bool> fire_escalation_timer(const store::TimerRow& t, std::vector<std::string>& got_events);
@@ -76,6 +77,7 @@ class FlowTimers {
   metrics::Counter* calendar_refused_ = nullptr;
   metrics::Counter* escalations_ = nullptr;
   metrics::Counter* escalations_unrouted_ = nullptr;
+  bool weekly_checked_ = false;
   WakeableLoop loop_;  // last: stopped (joined) before the members it uses go
 };
 

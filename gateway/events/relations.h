@@ -23,10 +23,15 @@
 
 namespace gw::events {
 
+struct CoverageRules;  // coverage.h
+
 // What the flows need beyond the store: the area's tables and the date.
 struct FlowContext {
   std::shared_ptr<const area::Area> area;
   std::function<std::string()> today;  // YYYY-MM-DD, UTC; injectable for tests
+  // The coverage report's rules (profiles/reports/coverage.json); null: no
+  // weekly coverage-gaps summary is scheduled.
+  std::shared_ptr<const CoverageRules> coverage{};
 };
 
 // Relationship names a topic's "receivers" may use.

@@ -52,7 +52,8 @@ const std::set<std::string_view> kInteractions = {"create", "update", "delete"};
 // Routes the matcher implements (matcher.cc, route_allows).
 const std::set<std::string_view> kRoutes = {"caseload",        "plan-authority", "plan-authority-on-move",
                                             "linked-children", "relationship",   "disclosure-audience",
-                                            "relations",       "escalation",     "acting-organisation"};
+                                            "relations",       "escalation",     "acting-organisation",
+                                            "timer"};
 // Relationships the matcher checks for the relationship and linked-children
 // routes (matcher.cc related()); the relations route has its own (relations.h).
 const std::set<std::string_view> kRelationships = {"caseload", "camhs-care", "pregnant-parent"};
@@ -165,12 +166,14 @@ Result<Topic> Topics::parse(std::string_view text, const std::string& source) {
   if (!status) return status.error();
   if (*status != "active" && *status != "declared") return bad(source, "status", "must be active or declared");
   t.status = *status;
-  // The escalation route is fired by durable timers alone: no change triggers it.
-  const bool timer_fired = json::get_string(*doc, "route").value_or("") == "escalation";
+  // Routes durable timers fire (the escalation deadlines, the weekly
+  // coverage-gaps summary) have no triggers: no change fires them.
+  const std::string route_name = std::string(json::get_string(*doc, "route").value_or(""));
+  const bool timer_fired = route_name == "escalation" || route_name == "timer";
   const json::Value* trig = json::member(*doc, "triggers");
   if (timer_fired) {
     if (trig && (!trig->IsArray() || !trig->Empty()))
-      return bad(source, "triggers", "must be empty on the escalation route (durable timers fire it)");
+      return bad(source, "triggers", "must be empty on a route durable timers fire (escalation, timer)");
   } else if (!trig || !trig->IsArray() || trig->Empty()) {
     return bad(source, "triggers", "must be a non-empty array");
   }

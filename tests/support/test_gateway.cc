@@ -9,6 +9,8 @@
 #include "adapters/registry.h"
 #include "gateway/admin/audit_flows.h"
 #include "gateway/admin/web_console.h"
+#include "gateway/admin/coverage_report.h"
+#include "gateway/events/coverage.h"
 #include "gateway/events/subscriptions.h"
 #include "gateway/area/area.h"
 #include "gateway/events/relations.h"
@@ -52,6 +54,7 @@ struct InProcessGateway::Parts {
   std::unique_ptr<security::Visibility> visibility;
   std::unique_ptr<write::WriteService> writes;
   std::unique_ptr<admin::AuditFlows> audit_flows;
+  std::unique_ptr<admin::CoverageReportApi> coverage_api;
   std::unique_ptr<fhir::RestApi> rest;
   std::unique_ptr<adapters::Registry> adapters;
   std::unique_ptr<ingest::Hl7Ingest> systmone;
@@ -135,6 +138,9 @@ InProcessGateway::InProcessGateway(config::Limits limits, const events::Subscrip
   parts_->router.add("/fhir", parts_->rest.get());
   parts_->audit_flows = std::make_unique<admin::AuditFlows>(*parts_->store, *parts_->writes, parts_->policy);
   parts_->router.add("/audit", parts_->audit_flows.get());
+  parts_->coverage_api =
+      std::make_unique<admin::CoverageReportApi>(*parts_->store, *parts_->writes, parts_->policy, flow_context());
+  parts_->router.add("/reports", parts_->coverage_api.get());
   parts_->cohort = std::make_unique<fhir::SafeguardingCohortApi>(*parts_->store, parts_->policy, profiles);
   parts_->cohort->add_routes(parts_->router, *parts_->rest);
   parts_->flows_api = std::make_unique<safeguarding::FlowsApi>(
@@ -201,6 +207,9 @@ std::shared_ptr<const events::FlowContext> InProcessGateway::flow_context() {
     if (!area) throw std::runtime_error("area: " + area.error().message);
     auto fc = std::make_shared<events::FlowContext>();
     fc->area = *area;
+    auto coverage = events::CoverageRules::load(std::string(GW_SOURCE_DIR) + "/profiles");
+    if (!coverage) throw std::runtime_error("coverage: " + coverage.error().message);
+    fc->coverage = std::make_shared<const events::CoverageRules>(std::move(*coverage));
     fc->today = [parts = parts_.get()] {
       std::lock_guard lock(parts->today_mu);
       return parts->today.empty() ? model::cpis::utc_today() : parts->today;

@@ -99,9 +99,9 @@ TEST(FlowTimersE2E, RemindersFireOnceAfterKillNineAndARestartTheDayAfter) {
   plan.start = area::format_date(today);
   ASSERT_FALSE(test::create_plan(la, child, nhs, plan).empty());
   ASSERT_TRUE(rx.wait_for([](auto& p) { return test::event_numbers(p, "/lac").size() >= 1; }, 15s));
-  for (int i = 0; i < 100 && count(db, "SELECT count(*) FROM timers WHERE status = 'pending'") < 2; ++i)
+  for (int i = 0; i < 100 && count(db, "SELECT count(*) FROM timers WHERE kind = 'lac-health-assessment' AND status = 'pending'") < 2; ++i)
     std::this_thread::sleep_for(100ms);
-  ASSERT_EQ(count(db, "SELECT count(*) FROM timers WHERE status = 'pending'"), 2) << "scheduled before the crash";
+  ASSERT_EQ(count(db, "SELECT count(*) FROM timers WHERE kind = 'lac-health-assessment' AND status = 'pending'"), 2) << "scheduled before the crash";
   gw.kill9();
 
   test::GatewayProcess later;
@@ -131,8 +131,8 @@ TEST(FlowTimersE2E, RemindersFireOnceAfterKillNineAndARestartTheDayAfter) {
   std::set<int64_t> numbers;
   for (auto n : test::event_numbers(rx.posts(), "/lac")) numbers.insert(n);
   EXPECT_EQ(numbers, (std::set<int64_t>{1, 2, 3})) << "each reminder once, whatever was resent";
-  EXPECT_EQ(count(db, "SELECT count(*) FROM timers WHERE status = 'fired'"), 2);
-  EXPECT_EQ(count(db, "SELECT count(*) FROM timers WHERE status = 'pending'"), 0);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM timers WHERE kind = 'lac-health-assessment' AND status = 'fired'"), 2);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM timers WHERE kind = 'lac-health-assessment' AND status = 'pending'"), 0);
   EXPECT_EQ(again.terminate(), 0);
 }
 

@@ -14,13 +14,20 @@ TEST(Topics, TheShippedTopicsAreEveryCpisTopicPlusPatientChange) {
   for (const char* name : {"patient-change", "cpis-plan-change", "cpis-access", "cpis-inactive-nhs-number",
                            "relapse-indicator", "tier4-discharge", "pregnancy-notification",
                            "adult-attendance-with-children", "safeguarding-concern", "lac-health-assessment-due",
-                           "child-ed-attendance", "safeguarding-escalation", "break-glass"}) {
+                           "child-ed-attendance", "safeguarding-escalation", "break-glass", "coverage-gaps"}) {
     const Topic* topic = t->by_name(name);
     ASSERT_NE(topic, nullptr) << name;
     EXPECT_EQ(topic->url, std::string("https://cpis-gateway.nhs.uk/SubscriptionTopic/") + name);
     EXPECT_EQ(t->by_url(topic->url), topic);
   }
-  EXPECT_EQ(t->all().size(), 13u);
+  EXPECT_EQ(t->all().size(), 14u);
+  // coverage-gaps fires from its weekly timer only: no change triggers it.
+  const Topic* cg = t->by_name("coverage-gaps");
+  EXPECT_EQ(cg->route, "timer");
+  EXPECT_TRUE(cg->triggers.empty());
+  EXPECT_FALSE(cg->triggered_by("CareTeam", "create"));
+  EXPECT_TRUE(cg->allows_role("commissioner"));
+  EXPECT_FALSE(cg->allows_role("gp"));
   const Topic* pc = t->by_name("patient-change");
   EXPECT_TRUE(pc->fires());
   EXPECT_TRUE(pc->triggered_by("Patient", "update"));

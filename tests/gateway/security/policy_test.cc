@@ -122,13 +122,17 @@ TEST(Policy, ShippedPolicyLoadsAndGrantsTheDocumentedDefaults) {
   EXPECT_TRUE(p.allows(who("commissioner"), "Organization", "read"));
   EXPECT_FALSE(p.allows(who("commissioner"), "Patient", "read"));
   EXPECT_TRUE(p.allows(who("camhs"), "Subscription", "delete"));
-  // Issue 17: the designated nurse subscribes to safeguarding-escalation (the
-  // only topic whose roles list commissioner) and reads only the
-  // Communications sent to its organisation.
+  // Issue 17: the designated nurse subscribes to safeguarding-escalation and
+  // commissioners to the weekly coverage-gaps summary; they read only the
+  // Communications sent to their organisation, and still no patient record.
   EXPECT_TRUE(p.allows(who("commissioner"), "Subscription", "create"));
   EXPECT_EQ(p.row_scope(who("commissioner"), "Communication", "read"), std::optional<std::string>("recipient"));
+  EXPECT_FALSE(p.allows(who("commissioner"), "Encounter", "read"));
   EXPECT_TRUE(p.allows_operation(who("commissioner"), "acknowledge"));
   EXPECT_FALSE(p.allows_operation(who("admin"), "acknowledge"));
+  EXPECT_TRUE(p.allows_operation(who("commissioner"), "coverage-report"));
+  EXPECT_TRUE(p.allows_operation(who("admin"), "coverage-report"));
+  EXPECT_FALSE(p.allows_operation(who("gp"), "coverage-report"));
   EXPECT_TRUE(p.allows_operation(who("commissioner"), "metrics"));
   EXPECT_TRUE(p.allows_operation(who("admin"), "admin"));
   EXPECT_FALSE(p.allows_operation(who("gp"), "metrics"));
