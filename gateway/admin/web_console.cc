@@ -513,12 +513,16 @@ void WebConsole::message(net::Request req, int64_t id, net::Respond respond) {
 void WebConsole::replay_dead(net::Request req, const std::string& queue, net::Respond respond) {
   auto shared = std::make_shared<net::Respond>(std::move(respond));
   auto r = store_.run_read([this, shared, queue, req = std::move(req)] {
-    auto n = events::RestHookDelivery::replay_dead_letters(store_, queue);
-    int status = n ? 200 : http_status_for(n.error().code);
-    store::AuditRow a = audit::row(req.principal, "replay", "dead-letters/" + queue, status, req.audit_id(), {},
-                                   n ? "console: " + std::to_string(*n) + " dead letters made pending" : "console");
-    if (auto ok = writes_.record({std::move(a)}); !ok) log::error("replay_audit_failed", {{"reason", ok.error().message}});
-    if (!n) return (*shared)(refused(n.error()));
+    // The audit row rides in the replay's own unit: no replay without its record.
+    auto n = events::RestHookDelivery::replay_dead_letters(
+        store_, queue, audit::row(req.principal, "replay", "dead-letters/" + queue, 200, req.audit_id(), {}, "console"));
+    if (!n) {
+      // Nothing changed: the refusal is recorded like a read's.
+      store::AuditRow a = audit::row(req.principal, "replay", "dead-letters/" + queue,
+                                     http_status_for(n.error().code), req.audit_id(), {}, "console: refused");
+      if (auto ok = writes_.record({std::move(a)}); !ok) log::error("replay_audit_failed", {{"reason", ok.error().message}});
+      return (*shared)(refused(n.error()));
+    }
     if (subs_ && queue.rfind(events::kGpQueuePrefix, 0) != 0) subs_->delivery().kick(queue);
     (*shared)(answer(200, "{\"replayed\":" + std::to_string(*n) + "}", "application/json; charset=utf-8"));
   });

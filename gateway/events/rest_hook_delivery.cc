@@ -606,7 +606,8 @@ void RestHookDelivery::serve(const std::string& id) {
   refresh_gauges(id);
 }
 
-Result<int64_t> RestHookDelivery::replay_dead_letters(store::Store& store, const std::string& subscription) {
+Result<int64_t> RestHookDelivery::replay_dead_letters(store::Store& store, const std::string& subscription,
+                                                      std::optional<store::AuditRow> audit) {
   std::vector<std::string> subs;
   if (subscription.empty()) {
     auto s = store.subscriptions_with_events("dead");
@@ -623,7 +624,11 @@ Result<int64_t> RestHookDelivery::replay_dead_letters(store::Store& store, const
     total += c->dead;
     u.event_updates.push_back(store::EventUpdate{id, 1, INT64_MAX, "pending", 0, 0, std::string(), "dead"});
   }
-  if (u.event_updates.empty()) return total;
+  if (audit) {
+    audit->detail += (audit->detail.empty() ? "" : ": ") + std::to_string(total) + " dead letters made pending";
+    u.audit.push_back(std::move(*audit));
+  }
+  if (u.event_updates.empty() && u.audit.empty()) return total;
   std::promise<Result<store::CommitOutcome>> p;
   auto f = p.get_future();
   if (auto r = store.commit(std::move(u), [&p](Result<store::CommitOutcome> res) { p.set_value(std::move(res)); });

@@ -14,6 +14,7 @@
 #include <mutex>
 #include <random>
 #include <set>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -66,8 +67,11 @@ class RestHookDelivery {
   void kick(const std::string& subscription);
 
   // Dead-lettered events of one subscription (or all, when empty) go back to
-  // pending; returns how many. Commits synchronously.
-  static Result<int64_t> replay_dead_letters(store::Store& store, const std::string& subscription);
+  // pending; returns how many. Commits synchronously. `audit`, when given, is
+  // the replay's audit row: committed in the same unit as the replay (its
+  // detail gains how many were made pending), even when there was none.
+  static Result<int64_t> replay_dead_letters(store::Store& store, const std::string& subscription,
+                                             std::optional<store::AuditRow> audit = std::nullopt);
 
  private:
   struct State;

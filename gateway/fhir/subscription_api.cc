@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "gateway/audit/audit_rows.h"
 #include "gateway/common/issues.h"
 #include "gateway/common/json.h"
 #include "gateway/common/log.h"
@@ -443,8 +444,11 @@ void SubscriptionApi::admin(Request req, Respond respond) {
     return respond(outcome(Errc::not_found, "no such admin endpoint", "", route));
   if (req.method != "POST") return respond(outcome(Errc::method_not_allowed, "use POST", "", route));
   auto shared = std::make_shared<Respond>(std::move(respond));
-  auto r = subs_.store().run_read([this, shared, id, route]() {
-    auto n = events::RestHookDelivery::replay_dead_letters(subs_.store(), id);
+  // The replay and its audit row commit as one unit (docs/AUDIT.md).
+  store::AuditRow row = audit::row(req.principal, "replay", "dead-letters/" + (id.empty() ? "*" : id), 200,
+                                   req.audit_id(), {}, "admin");
+  auto r = subs_.store().run_read([this, shared, id, route, row = std::move(row)]() mutable {
+    auto n = events::RestHookDelivery::replay_dead_letters(subs_.store(), id, std::move(row));
     if (!n) {
       (*shared)(outcome(n.error().code, n.error().message, "", route));
       return;

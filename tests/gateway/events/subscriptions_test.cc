@@ -472,6 +472,11 @@ TEST(Subscriptions, EndpointDownPastTheRetryWindowDeadLettersThenReplayDeliversT
   auto r = f.call("admin", "POST", "/admin/subscriptions/" + id + "/replay-dead-letters");
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_NE(r.body.find("\"replayed\":2"), std::string::npos) << r.body;
+  // The replay's audit row was committed with it (before the 200), naming who and how many.
+  EXPECT_EQ(test::store_scalar(f.gw.data_dir() + "/gateway.db",
+                               "SELECT count(*) FROM audit WHERE action = 'replay' AND actor_role = 'admin' AND "
+                               "entity = 'dead-letters/" + id + "' AND detail = 'admin: 2 dead letters made pending'"),
+            1);
   ASSERT_TRUE(f.wait_events(2, 10s));
   EXPECT_EQ(test::event_numbers(f.rx.posts()), (std::vector<int64_t>{1, 2}));
   EXPECT_TRUE(f.wait_status("integration", id, "active"));
