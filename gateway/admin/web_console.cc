@@ -363,7 +363,11 @@ void WebConsole::messages(net::Request req, net::Respond respond) {
   if (!params) return respond(refused(params.error()));
   store::InboundFilter f;
   f.limit = 50;
-  for (const auto& [name, value] : *params) {
+  for (const auto& param : *params) {
+    // Named, not a structured binding: a lambda may not capture one before C++20's
+    // P1091 (clang 14, the fuzz build, refuses it).
+    const std::string& name = param.first;
+    const std::string& value = param.second;
     if (value.empty()) continue;
     auto bad = [&](const std::string& why) { return respond(refused(make_error(Errc::invalid_input, name + ": " + why, name))); };
     if (name == "status") {
