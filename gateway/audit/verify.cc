@@ -31,13 +31,8 @@ std::optional<std::pair<int64_t, std::string>> parse_anchor(const std::string& t
 VerifyResult verify_trail(const VerifyOptions& o) {
   VerifyResult out;
   // Both engines report the same facts (their rows feed one audit_chain::Verifier).
-  auto report = [&]() -> Result<store::sqlite::TrailReport> {
-    if (o.conninfo.empty()) return store::sqlite::verify_audit_file(o.db_path, o.anchor);
-    auto pg = store::pg::verify_audit(o.conninfo, o.anchor);
-    if (!pg) return pg.error();
-    return store::sqlite::TrailReport{pg->records, pg->first_seq, pg->last_seq, pg->head, pg->findings,
-                                      pg->checkpoints, pg->checkpoints_matched};
-  }();
+  auto report = o.conninfo.empty() ? store::sqlite::verify_audit_file(o.db_path, o.anchor)
+                                   : store::pg::verify_audit(o.conninfo, o.anchor);
   if (!report) {
     out.exit_code = 2;
     out.report = "audit verify: " + report.error().message + "\n";

@@ -47,6 +47,15 @@ struct Finding {
   std::string what;
 };
 
+// What verifying a trail found, whichever engine holds it.
+struct TrailReport {
+  int64_t records = 0, first_seq = 0, last_seq = 0;
+  std::string head;  // hex
+  std::vector<Finding> findings;
+  std::vector<AuditCheckpoint> checkpoints;  // every stored checkpoint, by seq
+  int64_t checkpoints_matched = 0;
+};
+
 // Walks a trail in seq order (feed every record, then finish) and says where
 // it stops being the trail that was written. Engine-independent: an engine
 // reads its rows and checkpoints and feeds them here.

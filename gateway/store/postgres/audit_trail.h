@@ -63,13 +63,7 @@ Result<AuditRecord> audit_record_on(Conn& c, int64_t seq);
 Result<std::vector<AuditGroup>> summarise_audit_on(Conn& c, const AuditSummaryQuery& q);
 
 // Verification of the trail in the schema `conninfo` names, in one snapshot.
-struct TrailReport {
-  int64_t records = 0, first_seq = 0, last_seq = 0;
-  std::string head;  // hex
-  std::vector<audit_chain::Finding> findings;
-  std::vector<AuditCheckpoint> checkpoints;
-  int64_t checkpoints_matched = 0;
-};
+using TrailReport = audit_chain::TrailReport;
 Result<TrailReport> verify_audit(const std::string& conninfo,
                                  std::optional<std::pair<int64_t, std::string>> anchor = std::nullopt);
 

@@ -61,13 +61,7 @@ Result<AuditRecord> audit_record_on(Connection& c, int64_t seq);
 Result<std::vector<AuditGroup>> summarise_audit_on(Connection& c, const AuditSummaryQuery& q);
 
 // Verification of a database file, read-only (the gateway may be running on it).
-struct TrailReport {
-  int64_t records = 0, first_seq = 0, last_seq = 0;
-  std::string head;  // hex
-  std::vector<audit_chain::Finding> findings;
-  std::vector<AuditCheckpoint> checkpoints;  // every stored checkpoint, by seq
-  int64_t checkpoints_matched = 0;
-};
+using TrailReport = audit_chain::TrailReport;
 Result<TrailReport> verify_audit_file(const std::string& path,
                                       std::optional<std::pair<int64_t, std::string>> anchor = std::nullopt);
 
