@@ -11,7 +11,9 @@
 #include <cctype>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <sstream>
+#include <unordered_map>
 
 #include "gateway/common/json.h"
 
@@ -214,10 +216,53 @@ bool audience_has(const json::Value& claims, std::string_view want) {
 
 }  // namespace
 
+namespace {
+
+// Tokens whose signature has verified. A clinical system sends its user's
+// token with every request for the token's lifetime, and the signature check
+// (an RSA or ECDSA verification) is what a token costs a request
+// (tests/bench/user_token_load). Only the signature is remembered, keyed by
+// the SHA-256 of the whole token (header, claims and signature, so any other
+// bytes verify afresh; the cache holds no usable token) until the token's
+// exp; every claim check (times, audience, the organisation against this
+// request's certificate, the job role) still runs on every request. A reload
+// of the issuers' keys builds a new UserTokens, and so an empty cache.
+class VerifiedSignatures {
+ public:
+  static constexpr size_t kCapacity = 8192;
+
+  static std::optional<std::string> digest(std::string_view token) {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    if (EVP_Digest(token.data(), token.size(), md, &n, EVP_sha256(), nullptr) != 1) return std::nullopt;
+    return std::string(reinterpret_cast<const char*>(md), n);
+  }
+  bool contains(const std::string& d, double now) const {
+    std::lock_guard lock(m_);
+    auto it = seen_.find(d);
+    return it != seen_.end() && now <= it->second;
+  }
+  void add(std::string d, double until, double now) {
+    std::lock_guard lock(m_);
+    if (seen_.size() >= kCapacity) {
+      std::erase_if(seen_, [now](const auto& e) { return e.second < now; });
+      if (seen_.size() >= kCapacity) seen_.clear();  // all live: start again rather than grow
+    }
+    seen_[std::move(d)] = until;
+  }
+
+ private:
+  mutable std::mutex m_;
+  std::unordered_map<std::string, double> seen_;  // SHA-256 of the token -> its exp + leeway
+};
+
+}  // namespace
+
 struct UserTokens::Impl {
   std::map<std::string, Issuer, std::less<>> issuers;  // iss -> keys
   int64_t leeway = 60;
   UserRules rules;
+  VerifiedSignatures verified;
 };
 
 UserTokens::UserTokens() : impl_(std::make_unique<Impl>()) {}
@@ -272,12 +317,16 @@ Result<Person> UserTokens::verify(std::string_view token, const Principal& syste
     return unauthenticated("the user token's key id (kid) is not one of its issuer's keys");
   if ((key->second.alg == Alg::rs256) != (alg == "RS256"))
     return unauthenticated("the user token's alg does not match the type of the key its kid names");
-  bool good = verify_signature(key->second, token.substr(0, d2), *sig);
-  ERR_clear_error();  // a failed verify leaves errors that the TLS code on this thread must not see
-  if (!good) return unauthenticated("the user token's signature does not verify");
-
   const double t = std::chrono::duration<double>(now.time_since_epoch()).count();
   const double leeway = static_cast<double>(impl_->leeway);
+  auto digest = VerifiedSignatures::digest(token);
+  if (!digest || !impl_->verified.contains(*digest, t)) {
+    bool good = verify_signature(key->second, token.substr(0, d2), *sig);
+    ERR_clear_error();  // a failed verify leaves errors that the TLS code on this thread must not see
+    if (!good) return unauthenticated("the user token's signature does not verify");
+    if (auto exp = numeric_date(*claims, "exp"); exp && digest) impl_->verified.add(std::move(*digest), *exp + leeway, t);
+  }
+
   if (!audience_has(*claims, issuer->second.audience))
     return unauthenticated("the user token is not meant for this gateway (aud)");
   auto exp = numeric_date(*claims, "exp");

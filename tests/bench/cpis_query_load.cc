@@ -12,9 +12,18 @@
 //                 PERFORMANCE.md relates the targets to).
 // Each run drives C connections (one thread each, one request in flight) for
 // S seconds; prints one JSON line per run and one with the medians.
+//
+// --processes 1,2 (issue 18's several nodes): the plans are seeded into the
+// store of the engine GW_TEST_STORE names, then each run starts that many real
+// `cpis-gateway serve` processes on that one store (PostgreSQL: one schema;
+// SQLite: one process only) and spreads the C connections over them; node
+// counts alternate within each run so they meet the same machine state. The
+// local authority's receiver runs in this process either way.
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <memory>
 #include <random>
 #include <string>
 #include <thread>
@@ -26,9 +35,11 @@
 #include "gateway/model/resource_text.h"
 #include "tests/support/bench_stats.h"
 #include "tests/support/fixtures.h"
+#include "tests/support/gateway_process.h"
 #include "tests/support/hook_receiver.h"
 #include "tests/support/subscription_kit.h"
 #include "tests/support/test_gateway.h"
+#include "tests/support/test_store.h"
 
 using namespace gw;
 using Clock = std::chrono::steady_clock;
@@ -91,7 +102,9 @@ bool seed(store::Store& st, int plans) {
 
 using test::RunResult;
 
-RunResult run(test::InProcessGateway& gw, const std::string& mode, int connections, int seconds, int plans) {
+// `client_for(c)`: the connection's client (one gateway, or the nodes in turn).
+template <typename ClientFor>
+RunResult run(ClientFor client_for, const std::string& mode, int connections, int seconds, int plans) {
   test::LoadRun load(connections);
   std::vector<std::thread> threads;
   const std::string header = mode == "unscheduled" ? "true" : "false";
@@ -99,7 +112,7 @@ RunResult run(test::InProcessGateway& gw, const std::string& mode, int connectio
   const bool ceiling = mode == "ceiling";
   for (int c = 0; c < connections; ++c) {
     threads.emplace_back([&, c] {
-      auto client = gw.client("unscheduled-care");
+      auto client = client_for(c);
       if (!client.connect()) {
         load.error();
         return;
@@ -129,12 +142,110 @@ RunResult run(test::InProcessGateway& gw, const std::string& mode, int connectio
   return load.time(threads, seconds);
 }
 
+
+// --processes: the gateway as operators run it, one or more real processes on
+// one store. Returns the exit status.
+int run_processes(int plans, const std::vector<int>& conns, int seconds, int runs,
+                  const std::vector<std::string>& modes, const std::vector<int>& nodes) {
+  for (int n : nodes) {
+    if (n < 1 || (n > 1 && !test::on_postgres())) {
+      std::fprintf(stderr, "--processes: %d nodes need GW_TEST_STORE=postgresql (one store, several nodes)\n", n);
+      return 2;
+    }
+  }
+  test::TempDir dir;
+  const std::string data = dir.path() + "/data";  // every node names it: on PostgreSQL it keys the schema
+  std::filesystem::create_directories(data);
+  auto seed_start = Clock::now();
+  {
+    store::SqliteOptions o;
+    o.path = data + "/gateway.db";
+    auto st = test::open_store(o);
+    if (!st || !seed(*st, plans)) {
+      std::fprintf(stderr, "seeding failed\n");
+      return 1;
+    }
+  }
+  double seed_s = std::chrono::duration<double>(Clock::now() - seed_start).count();
+  std::printf("{\"bench\":\"cpis_seed\",\"plans\":%d,\"seconds\":%.1f,\"engine\":\"%s\"}\n", plans, seed_s,
+              test::engine_name());
+  std::fflush(stdout);
+  test::HookReceiver rx;
+  std::atomic<uint64_t> notifications{0};
+  bool subscribed = false;
+  // One line per (mode, connections, nodes) with the medians over the runs.
+  struct Series {
+    std::vector<double> rps, p50, p99;
+  };
+  for (const auto& mode : modes) {
+    for (int c : conns) {
+      std::vector<Series> series(nodes.size());
+      for (int k = 0; k < runs; ++k) {
+        for (size_t ni = 0; ni < nodes.size(); ++ni) {
+          const int n = nodes[ni];
+          std::vector<std::unique_ptr<test::GatewayProcess>> procs;
+          for (int i = 0; i < n; ++i) {
+            procs.push_back(std::make_unique<test::GatewayProcess>());
+            if (!procs.back()->start(data, {"--log-level", "error"})) {
+              std::fprintf(stderr, "node %d did not start:\n%s\n", i + 1, procs.back()->log().c_str());
+              return 1;
+            }
+          }
+          if (!subscribed) {
+            auto la = test::HttpsClient::for_role(procs[0]->port(), "local-authority");
+            auto r = la.request("POST", "/fhir/Subscription",
+                                test::subscription_json({.topic = "cpis-access", .endpoint = rx.url("/la")}),
+                                {{"Content-Type", "application/fhir+json"}});
+            if (!r || r->status != 201 ||
+                !rx.wait_for([](auto& p) { return test::count_type(p, "handshake") >= 1; }, std::chrono::seconds(30))) {
+              std::fprintf(stderr, "the local authority's subscription was refused or not handshaken\n");
+              return 1;
+            }
+            rx.set_on_post([&](test::ReceivedPost&& p) {
+              notifications += test::read_notification(p.body).numbers.size();
+            });
+            subscribed = true;
+          }
+          uint64_t before = notifications.load();
+          RunResult r = run(
+              [&](int conn) {
+                return test::HttpsClient::for_role(procs[static_cast<size_t>(conn % n)]->port(), "unscheduled-care");
+              },
+              mode, c, seconds, plans);
+          // SIGTERM: a node finishes what it has in flight; events not yet delivered
+          // stay pending in the store, and the next run's nodes deliver them.
+          for (auto& p : procs) p->terminate();
+          std::printf("{\"bench\":\"cpis_%s\",\"engine\":\"%s\",\"nodes\":%d,\"connections\":%d,\"run\":%d,"
+                      "\"req_per_s\":%.0f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"ok\":%llu,\"errors\":%llu,"
+                      "\"notified_in_window\":%llu}\n",
+                      mode.c_str(), test::engine_name(), n, c, k + 1, r.rps, r.p50_ms, r.p99_ms,
+                      static_cast<unsigned long long>(r.ok), static_cast<unsigned long long>(r.errors),
+                      static_cast<unsigned long long>(notifications.load() - before));
+          std::fflush(stdout);
+          series[ni].rps.push_back(r.rps);
+          series[ni].p50.push_back(r.p50_ms);
+          series[ni].p99.push_back(r.p99_ms);
+        }
+      }
+      for (size_t ni = 0; ni < nodes.size(); ++ni) {
+        std::printf("{\"bench\":\"cpis_%s\",\"engine\":\"%s\",\"nodes\":%d,\"connections\":%d,\"median_of\":%d,"
+                    "\"req_per_s\":%.0f,\"p50_ms\":%.3f,\"p99_ms\":%.3f}\n",
+                    mode.c_str(), test::engine_name(), nodes[ni], c, runs, test::median(series[ni].rps),
+                    test::median(series[ni].p50), test::median(series[ni].p99));
+        std::fflush(stdout);
+      }
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   int seconds = 5, runs = 3, plans = 100'000;
   std::vector<int> conns = {1, 32};
   std::vector<std::string> modes = {"unscheduled", "silent", "ceiling"};
+  std::vector<int> processes;  // empty: the in-process gateway
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
     if (k == "--seconds") seconds = std::stoi(v);
@@ -143,14 +254,22 @@ int main(int argc, char** argv) {
     else if (k == "--connections") conns = {std::stoi(v)};
     else if (k == "--mode" && v == "all") modes = {"unscheduled", "silent", "ceiling"};
     else if (k == "--mode" && (v == "unscheduled" || v == "silent" || v == "ceiling")) modes = {v};
+    else if (k == "--processes") {
+      for (size_t at = 0; at < v.size();) {
+        size_t comma = v.find(',', at);
+        processes.push_back(std::stoi(v.substr(at, comma - at)));
+        at = comma == std::string::npos ? v.size() : comma + 1;
+      }
+    }
     else {
       std::fprintf(stderr,
                    "usage: cpis_query_load [--plans N] [--connections C] [--seconds S] [--runs R] "
-                   "[--mode unscheduled|silent|ceiling|all]\n");
+                   "[--mode unscheduled|silent|ceiling|all] [--processes 1,2]\n");
       return 2;
     }
   }
   log::set_level(log::Level::error);
+  if (!processes.empty()) return run_processes(plans, conns, seconds, runs, modes, processes);
   events::SubscriptionsOptions so;
   so.delivery.workers = 4;
   test::InProcessGateway gw(config::Limits{}, so);
@@ -188,7 +307,7 @@ int main(int argc, char** argv) {
       std::vector<double> rps, p50, p99;
       for (int k = 0; k < runs; ++k) {
         uint64_t before = notifications.load();
-        RunResult r = run(gw, mode, n, seconds, plans);
+        RunResult r = run([&](int) { return gw.client("unscheduled-care"); }, mode, n, seconds, plans);
         std::printf("{\"bench\":\"cpis_%s\",\"connections\":%d,\"run\":%d,\"req_per_s\":%.0f,\"p50_ms\":%.3f,"
                     "\"p99_ms\":%.3f,\"ok\":%llu,\"errors\":%llu,\"notified_during_run\":%llu}\n",
                     mode.c_str(), n, k + 1, r.rps, r.p50_ms, r.p99_ms, static_cast<unsigned long long>(r.ok),

@@ -4,7 +4,7 @@ the embedded SQLite store on one node, in one run; the change-feed lag under tha
 CP-IS unscheduled query on PostgreSQL beside SQLite.
 
 usage: pg_nodes.py [--build BUILD] [--peers DIR] [--runs 3] [--secs 3] [--conns 8,32]
-                   [--messages 30000] [--cpis-plans 20000] [--skip-cpis] [--out FILE]
+                   [--messages 30000] [--cpis-plans 20000] [--skip-cpis] [--skip-mllp] [--out FILE]
 
 Everything runs on this machine: the PostgreSQL 15 server (a throw-away cluster made by
 tests/support/pg_cluster.sh, fsync on, synchronous_commit on), the gateway node(s) and the load
@@ -23,8 +23,10 @@ Change-feed lag: while the load runs, every 0.25 s, how many changes were commit
 `subscriptions` cursor has not passed (max and median of the samples), and after the load
 stops, the seconds until the cursor reaches the last change ("drain").
 
-CP-IS: `cpis_query_load --mode unscheduled` (the whole stack in one process, every query an
-audited, notified access) with GW_TEST_STORE=sqlite and =postgresql, same plans, same run.
+CP-IS: `cpis_query_load --mode unscheduled --processes ...` (every query an audited access that
+notifies the local authority's receiver): the plans seeded into a fresh store of each engine, then
+real `serve` processes on it — SQLite one node; PostgreSQL one and two nodes on one schema,
+alternating within each run — with the 32 connections spread over the nodes.
 
 Runs alternate engines so they meet the same machine state. One JSON line per run, then one per
 configuration with the medians and the ratios to sqlite-1.
@@ -218,12 +220,15 @@ def run_mllp(a, cfg, conns, files, pgdir, work, k):
 
 
 def run_cpis(a, engine, pgdir, plans):
+    """`cpis_query_load --processes`: real `serve` processes on one seeded store (SQLite: one node;
+    PostgreSQL: one and two nodes, alternating within each run), the connections spread over them."""
     env = dict(os.environ)
     env["GW_TEST_STORE"] = engine
     if engine == "postgresql":
         env["GW_TEST_PG_CONNINFO"] = f"host={pgdir} port=5432 dbname=postgres user=postgres"
     r = subprocess.run([os.path.join(a.build, "bin", "cpis_query_load"), "--plans", str(plans), "--seconds",
-                        str(a.secs), "--runs", str(a.runs), "--mode", "unscheduled", "--connections", "32"],
+                        str(a.secs), "--runs", str(a.runs), "--mode", "unscheduled", "--connections", "32",
+                        "--processes", "1" if engine == "sqlite" else "1,2"],
                        capture_output=True, text=True, env=env, timeout=3600)
     lines = [json.loads(x) for x in r.stdout.splitlines() if x.startswith("{")]
     return lines, r.returncode, r.stderr[-1500:]
@@ -239,6 +244,7 @@ def main():
     ap.add_argument("--messages", type=int, default=30000)
     ap.add_argument("--cpis-plans", type=int, default=20000)
     ap.add_argument("--skip-cpis", action="store_true")
+    ap.add_argument("--skip-mllp", action="store_true")
     ap.add_argument("--out")
     a = ap.parse_args()
     if not os.path.exists(os.path.join(a.peers, "build", "mllp_load")):
@@ -267,13 +273,13 @@ def main():
     try:
         configs = ("sqlite-1", "pg-1", "pg-2")
         results = {}
-        for c in [int(x) for x in a.conns.split(",")]:
+        for c in ([] if a.skip_mllp else [int(x) for x in a.conns.split(",")]):
             for k in range(a.runs):
                 for cfg in configs:
                     row = run_mllp(a, cfg, c, files, pgdir, work, k)
                     emit(row)
                     results.setdefault((c, cfg), []).append(row)
-        for c in [int(x) for x in a.conns.split(",")]:
+        for c in ([] if a.skip_mllp else [int(x) for x in a.conns.split(",")]):
             med = {}
             for cfg in configs:
                 rows = results[(c, cfg)]
@@ -289,13 +295,22 @@ def main():
                   "ratio_pg2_to_sqlite1": round(med["pg-2"]["msgs_per_s"] / base, 2),
                   "load_avg_at_start": round(load_avg, 2)})
         if not a.skip_cpis:
-            cpis = {}
+            medians = {}
             for engine in ("sqlite", "postgresql"):
                 lines, rc, err = run_cpis(a, engine, pgdir, a.cpis_plans)
-                emit({"bench": "pg_nodes_cpis", "engine": engine, "rc": rc, "lines": lines[-1:] if lines else [],
-                      "stderr_tail": err if rc else ""})
-                cpis[engine] = lines[-1] if lines else {}
-            emit({"bench": "pg_nodes_cpis", "summary": cpis})
+                for x in lines:
+                    emit(x)
+                if rc:
+                    emit({"bench": "pg_nodes_cpis", "engine": engine, "rc": rc, "stderr_tail": err})
+                for x in lines:
+                    if "median_of" in x:
+                        medians[("sqlite-" if engine == "sqlite" else "pg-") + str(x["nodes"])] = {
+                            "req_per_s": x["req_per_s"], "p99_ms": x["p99_ms"]}
+            base = max(medians.get("sqlite-1", {}).get("req_per_s", 0), 1e-9)
+            ratios = {"ratio_" + k.replace("-", "") + "_to_sqlite1": round(v["req_per_s"] / base, 2)
+                      for k, v in medians.items() if k != "sqlite-1"}
+            emit({"bench": "pg_nodes_cpis", "connections": 32, "median_of": a.runs, **medians, **ratios,
+                  "load_avg_now": round(os.getloadavg()[0], 2)})
     finally:
         subprocess.run(["bash", os.path.join(SRC, "tests", "support", "pg_cluster.sh"), "stop", pgdir])
         shutil.rmtree(work, ignore_errors=True)

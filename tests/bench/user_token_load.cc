@@ -3,9 +3,14 @@
 // with an RS256 token and with an ES256 token, in the same process and run,
 // the three interleaved run by run so machine noise falls on each alike.
 //   user_token_load [--connections C] [--seconds S] [--runs R]
-// Every request carries its token and the listener verifies it each time
-// (signature, claims, organisation, job role): nothing is cached. Prints one
-// JSON line per run and one with the medians per mode and connection count.
+// Every request carries a token. The gateway remembers a token whose signature
+// verified (by its SHA-256, until its exp) and checks the claims, organisation
+// and job role on every request: `rs256` / `es256` send one token over and
+// over (a user's session), `rs256_each` / `es256_each` a different token on
+// every request, from a pool larger than that memory (every signature
+// verified: the first request of each session, or a token-per-request
+// client). Prints one JSON line per run and one with the medians per mode and
+// connection count.
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -23,8 +28,9 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-test::RunResult run(test::InProcessGateway& gw, const std::string& target, const std::string& auth, int connections,
-                    int seconds) {
+// `auth`: the Authorization values, taken in turn (one: the same every time).
+test::RunResult run(test::InProcessGateway& gw, const std::string& target, const std::vector<std::string>& auth,
+                    int connections, int seconds) {
   test::LoadRun load(connections);
   std::vector<std::thread> threads;
   for (int c = 0; c < connections; ++c) {
@@ -35,9 +41,11 @@ test::RunResult run(test::InProcessGateway& gw, const std::string& target, const
         return;
       }
       std::vector<std::pair<std::string, std::string>> headers;
-      if (!auth.empty()) headers.emplace_back("Authorization", auth);
+      if (!auth.empty()) headers.emplace_back("Authorization", "");
+      size_t next = static_cast<size_t>(c) * 7919;
       load.wait_for_start();
       while (!load.stopping()) {
+        if (!auth.empty()) headers[0].second = auth[next++ % auth.size()];
         auto t0 = Clock::now();
         auto r = client.request("GET", target, "", headers);
         auto dt = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
@@ -82,8 +90,21 @@ int main(int argc, char** argv) {
   test::TokenSpec es = rs;
   es.alg = "ES256";
   es.kid = "ec-1";
-  const std::vector<std::pair<std::string, std::string>> modes = {
-      {"no_token", ""}, {"rs256", "Bearer " + test::mint_token(rs)}, {"es256", "Bearer " + test::mint_token(es)}};
+  // More distinct tokens than the gateway remembers (8 192), so none is found there.
+  auto pool = [](test::TokenSpec s) {
+    std::vector<std::string> out;
+    for (int i = 0; i < 12'000; ++i) {
+      s.sub = "user-" + std::to_string(100'000 + i);
+      out.push_back("Bearer " + test::mint_token(s));
+    }
+    return out;
+  };
+  const std::vector<std::pair<std::string, std::vector<std::string>>> modes = {
+      {"no_token", {}},
+      {"rs256", {"Bearer " + test::mint_token(rs)}},
+      {"es256", {"Bearer " + test::mint_token(es)}},
+      {"rs256_each", pool(rs)},
+      {"es256_each", pool(es)}};
   for (int n : conns) {
     std::vector<std::vector<double>> rps(modes.size()), p50(modes.size()), p99(modes.size());
     for (int k = 0; k < runs; ++k) {

@@ -207,6 +207,44 @@ TEST(UserTokensLoad, BadOrMissingJwksStopsStartUp) {
   EXPECT_TRUE(security::UserTokens::load(test::test_users_config(), rules).has_value());
 }
 
+// A token whose signature verified once is not verified again (the cost a
+// token adds to a request is that verification), but everything else is
+// checked on every request: a later clock, another certificate's
+// organisation, and any other bytes, even of the same token.
+TEST(UserTokensCache, OnlyTheSignatureIsRememberedAndOnlyForTheSameBytes) {
+  auto rules = security::UserRules::load(std::string(GW_SOURCE_DIR) + "/profiles").value();
+  auto tokens = security::UserTokens::load(test::test_users_config(), rules).value();
+  test::TokenSpec s;
+  s.org = test::dev_ods("health-visiting");
+  s.exp = 300;
+  const std::string token = test::mint_token(s);
+  security::Principal hv{s.org, "health-visiting", "client-health-visiting", std::nullopt};
+  const auto now = std::chrono::system_clock::now();
+  for (int i = 0; i < 3; ++i) {  // first verified, then remembered: the same answer
+    auto p = tokens->verify(token, hv, now);
+    ASSERT_TRUE(p.has_value()) << p.error().message;
+    EXPECT_EQ(p->id, "user-1001");
+  }
+  // The same remembered token through another organisation's certificate.
+  security::Principal gp{test::dev_ods("gp"), "gp", "client-gp", std::nullopt};
+  auto other = tokens->verify(token, gp, now);
+  ASSERT_FALSE(other.has_value());
+  EXPECT_EQ(other.error().code, Errc::forbidden);
+  // After its expiry and the leeway (60 s): refused although remembered.
+  auto late = tokens->verify(token, hv, now + std::chrono::seconds(300 + 61));
+  ASSERT_FALSE(late.has_value());
+  EXPECT_NE(late.error().message.find("expired"), std::string::npos) << late.error().message;
+  // Another signature on the same header and claims: verified afresh, and refused.
+  std::string forged = token;
+  char& last = forged[forged.size() - 2];
+  last = last == 'A' ? 'B' : 'A';
+  auto bad = tokens->verify(forged, hv, now);
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_NE(bad.error().message.find("signature does not verify"), std::string::npos) << bad.error().message;
+  // The good token still is.
+  EXPECT_TRUE(tokens->verify(token, hv, now).has_value());
+}
+
 TEST(UserTokensConfig, IssuersAreCheckedByKey) {
   auto ok = config::parse_config(
       R"({"users":{"issuers":[{"issuer":"https://idp","audience":"cpis-gateway","jwks_file":"/etc/idp.json"}],"leeway_seconds":30}})");
