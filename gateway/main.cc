@@ -52,6 +52,7 @@
 #include "gateway/safeguarding/acknowledge.h"
 #include "gateway/safeguarding/flows_api.h"
 #include "gateway/security/policy.h"
+#include "gateway/security/relationships.h"
 #include "gateway/security/visibility.h"
 #include "gateway/write/write_service.h"
 #include "gateway/store/postgres/import_sqlite.h"
@@ -264,6 +265,8 @@ struct Core {
   gw::metrics::Registry registry;
   gw::write::Validator validator;
   gw::security::Policy policy;
+  // profiles/policy/relationships.json: what a person opens only on a legitimate relationship.
+  std::shared_ptr<const gw::security::Relationships> relationships;
   std::unique_ptr<gw::adapters::Registry> adapters;
   std::unique_ptr<gw::store::Store> store;
   std::unique_ptr<gw::security::Visibility> visibility;
@@ -342,6 +345,10 @@ std::unique_ptr<Core> make_core(const gw::config::Config& cfg) {
                                                        std::make_shared<const write::MergePolicy>(std::move(*merge)),
                                                        &core->registry);
   fhir::RestOptions ro{cfg.public_base_url, 1000, 20};
+  auto relationships = security::Relationships::load(cfg.profiles_dir);
+  if (!relationships) throw std::runtime_error("relationships: " + relationships.error().message);
+  ro.relationships = std::make_shared<const security::Relationships>(std::move(*relationships));
+  core->relationships = ro.relationships;
   core->rest = std::make_unique<fhir::RestApi>(*core->store, *core->writes, *core->visibility, core->registry, ro);
   if (const adapters::Adapter* s1 = core->adapters->find("systmone")) {
     core->hl7["systmone"] = std::make_unique<ingest::Hl7Ingest>(*s1, *core->writes, core->registry);
@@ -781,7 +788,8 @@ int serve(int argc, char** argv) {
     auto chronology_rules = safeguarding::ChronologyRules::load(cfg.profiles_dir);
     if (!chronology_rules) throw std::runtime_error("chronology: " + chronology_rules.error().message);
     flows_api = std::make_unique<safeguarding::FlowsApi>(*core->store, *core->writes, *core->visibility, flows,
-                                                         std::move(*chronology_rules), cfg.public_base_url);
+                                                         std::move(*chronology_rules), cfg.public_base_url,
+                                                         core->relationships);
     flows_api->add_to(*core->rest);
     acknowledge_api = std::make_unique<safeguarding::AcknowledgeApi>(*core->store, *core->writes, *core->visibility);
     acknowledge_api->add_to(*core->rest);

@@ -46,6 +46,7 @@ function drawChart(days) {
 async function showFlows(from, to) {
   const q = new URLSearchParams({ from, to });
   $('csv').href = `/audit/flows?${q}&format=csv`;
+  $('glass-csv').href = `/audit/flows?${q}&format=csv&table=break-glass`;
   $('period-text').textContent = `[${from}, ${to}) UTC`;
   const { body } = await api(`/audit/flows?${q}&by=day`);
   const flows = body.flows || [];
@@ -63,6 +64,7 @@ async function showFlows(from, to) {
   fillTable($('cpis'), sg.cpis_queries_by_unscheduled_care_site || [], ['site', 'queries', 'found_plan']);
   fillTable($('disclosures'), sg.disclosures_by_topic || [], ['topic', 'delivered', 'retries', 'dead',
     (t) => num(t.latency_median_ms), (t) => num(t.latency_p99_ms)]);
+  fillTable($('break-glass'), sg.break_glass_by_person || [], ['organisation', 'person', 'name', 'accesses']);
   $('not-counted').replaceChildren(...(sg.not_counted || []).map((n) => el('li', {}, el('code', { text: n.figure }), ` — ${n.why}`)));
 }
 
@@ -75,6 +77,16 @@ async function showStatus() {
   $('fig-dead').classList.toggle('bad', body.dead_letters > 0);
   $('undelivered').textContent = String(body.undelivered);
   $('oldest-undelivered').textContent = body.oldest_undelivered || 'none';
+  const ack = body.acknowledgement || { by_organisation_and_topic: [] };
+  $('unacknowledged').textContent = num(ack.unacknowledged);
+  $('escalated').textContent = num(ack.escalated);
+  $('escalated-nurse').textContent = num(ack.escalated_to_nurse);
+  $('fig-escalated').classList.toggle('bad', ack.escalated > 0);
+  fillTable($('backlog'), ack.by_organisation_and_topic, ['organisation', 'topic', 'unacknowledged', 'escalated',
+    'escalated_to_nurse']);
+  for (const tr of $('backlog').children) for (const td of [...tr.children].slice(2)) td.className = 'num';
+  $('backlog-none').hidden = ack.by_organisation_and_topic.length > 0;
+  $('backlog-truncated').hidden = !ack.truncated;
   const failing = [...(body.subscriptions || []).filter((s) => s.failing).map((s) => ({ queue: `Subscription/${s.id}`, ...s })),
     ...(body.practices || []).filter((p) => p.failing).map((p) => ({ queue: `GP practice ${p.practice}`, status: '', ...p }))];
   fillTable($('failing'), failing, ['queue', 'status', 'pending', 'dead', 'oldest_pending']);

@@ -208,10 +208,20 @@ Result<std::vector<BreakGlassCount>> break_glass_of(store::Store& store, const s
   return out;
 }
 
-Result<std::pair<std::string, std::string>> flow_period(std::string_view query, bool& csv, bool* by_day) {
+std::string break_glass_csv(const std::vector<BreakGlassCount>& counts) {
+  std::string out = "organisation,person,name,issuer,accesses\r\n";
+  for (const auto& g : counts)
+    out += csv_field(g.organisation) + "," + csv_field(g.person) + "," + csv_field(g.name) + "," +
+           csv_field(g.issuer) + "," + std::to_string(g.accesses) + "\r\n";
+  return out;
+}
+
+Result<std::pair<std::string, std::string>> flow_period(std::string_view query, bool& csv, bool* by_day,
+                                                        std::string* table) {
   std::optional<int64_t> from, to;
   csv = false;
   if (by_day) *by_day = false;
+  if (table) *table = std::string(kFlowsTable);
   size_t pos = 0;
   while (pos <= query.size()) {
     size_t amp = query.find('&', pos);
@@ -236,9 +246,15 @@ Result<std::pair<std::string, std::string>> flow_period(std::string_view query, 
     } else if (name == "by" && by_day) {
       if (*value != "day") return make_error(Errc::invalid_input, "by: day", name);
       *by_day = true;
+    } else if (name == "table" && table) {
+      if (*value != kFlowsTable && *value != kBreakGlassTable)
+        return make_error(Errc::invalid_input, "table: flows or break-glass", name);
+      *table = *value;
     } else {
       return make_error(Errc::invalid_input,
-                        "'" + name + "' is not a parameter of /audit/flows (from, to, format, by)", name);
+                        "'" + name + "' is not a parameter of /audit/flows (from, to, format, by" +
+                            std::string(table ? ", table" : "") + ")",
+                        name);
     }
   }
   if (!from) return make_error(Errc::invalid_input, "from: required (YYYY-MM-DD)", "from");
@@ -257,11 +273,27 @@ void AuditFlows::handle(net::Request req, net::Respond respond) {
   if (req.method != "GET") return respond(refused(make_error(Errc::method_not_allowed, "use GET")));
   if (req.path != "/audit/flows") return respond(refused(make_error(Errc::not_found, "no such report")));
   bool csv = false, by_day = false;
-  auto period = flow_period(req.query, csv, &by_day);
+  std::string table;
+  auto period = flow_period(req.query, csv, &by_day, &table);
   if (!period) return respond(refused(period.error()));
   if (csv && by_day) return respond(refused(make_error(Errc::invalid_input, "by: not with format=csv", "by")));
+  // The JSON holds every table; the CSV form one table per file.
+  if (!csv && table != kFlowsTable)
+    return respond(refused(make_error(Errc::invalid_input, "table: only with format=csv (the JSON holds every table)",
+                                      "table")));
   auto shared = std::make_shared<net::Respond>(std::move(respond));
-  auto r = store_.run_read([this, shared, req = std::move(req), p = std::move(*period), csv, by_day] {
+  auto r = store_.run_read([this, shared, req = std::move(req), p = std::move(*period), csv, by_day, table] {
+    if (csv && table == kBreakGlassTable) {
+      auto glass = break_glass_of(store_, p.first, p.second);
+      if (!glass) return (*shared)(refused(glass.error()));
+      if (auto a = writes_.record({audit::row(req.principal, "report", "/audit/flows?table=break-glass", 200,
+                                              req.audit_id())});
+          !a)
+        return (*shared)(refused(a.error()));
+      auto resp = answer(200, break_glass_csv(*glass), "text/csv; charset=utf-8");
+      resp.headers.emplace_back("Content-Disposition", "attachment; filename=\"break-glass.csv\"");
+      return (*shared)(std::move(resp));
+    }
     store::AuditSummaryQuery q;
     q.ts_from = p.first;
     q.ts_to = p.second;

@@ -66,7 +66,15 @@ std::string csv_field(std::string_view v);
 // [from, to) as ISO instants from the query; errors name the parameter.
 // by_day (when not null) takes by=day: the report adds a series of the
 // events per day (the dashboard's chart); without it `by` is not a parameter.
-Result<std::pair<std::string, std::string>> flow_period(std::string_view query, bool& csv, bool* by_day = nullptr);
+// table (when not null) takes table=flows|break-glass: which table the CSV
+// form holds (kFlowsTable by default); without it `table` is not a parameter.
+inline constexpr std::string_view kFlowsTable = "flows";
+inline constexpr std::string_view kBreakGlassTable = "break-glass";
+Result<std::pair<std::string, std::string>> flow_period(std::string_view query, bool& csv, bool* by_day = nullptr,
+                                                        std::string* table = nullptr);
+
+// The CSV form of break_glass_of: organisation,person,name,issuer,accesses.
+std::string break_glass_csv(const std::vector<BreakGlassCount>& counts);
 
 class AuditFlows final : public net::Handler {
  public:

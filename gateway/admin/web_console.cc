@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "gateway/admin/disclosure_backlog.h"
 #include "gateway/audit/audit_rows.h"
 #include "gateway/common/clock.h"
 #include "gateway/common/issues.h"
@@ -200,7 +201,7 @@ void WebConsole::handle(net::Request req, net::Respond respond) {
     if (!dash) return forbid("the dashboard");
     if (req.method != "GET") return respond(refused(make_error(Errc::method_not_allowed, "use GET")));
     if (path == "/dashboard" || path == "/dashboard/") return page(req, "dashboard.html", std::move(respond));
-    if (path == "/dashboard/api/status") return status(std::move(respond));
+    if (path == "/dashboard/api/status") return status(std::move(respond), &req.principal);
     return respond(refused(make_error(Errc::not_found, "no such page")));
   }
   if (!is_under("/console")) return respond(refused(make_error(Errc::not_found, "no such page")));
@@ -211,7 +212,9 @@ void WebConsole::handle(net::Request req, net::Respond respond) {
   }
   if (path == "/console/api/status" || path == "/console/api/messages") {
     if (req.method != "GET") return respond(refused(make_error(Errc::method_not_allowed, "use GET")));
-    if (path == "/console/api/status") return status(std::move(respond));
+    // What is waiting to be acknowledged is the dashboard's (its roles);
+    // the console's status shows it only to a caller who may see the dashboard.
+    if (path == "/console/api/status") return status(std::move(respond), dash ? &req.principal : nullptr);
     return messages(std::move(req), std::move(respond));
   }
   const std::string msgs = "/console/api/messages/";
@@ -259,9 +262,11 @@ void WebConsole::page(const net::Request& req, const std::string& name, net::Res
   respond(answer(200, it->second.body, it->second.content_type));
 }
 
-void WebConsole::status(net::Respond respond) {
+void WebConsole::status(net::Respond respond, const security::Principal* backlog_for) {
   auto shared = std::make_shared<net::Respond>(std::move(respond));
-  auto r = store_.run_read([this, shared] {
+  std::optional<std::vector<std::string>> hidden;
+  if (backlog_for) hidden = policy_.hidden_labels(*backlog_for);
+  auto r = store_.run_read([this, shared, hidden = std::move(hidden)] {
     json::Buffer buf;
     json::Writer w(buf);
     w.StartObject();
@@ -351,6 +356,36 @@ void WebConsole::status(net::Respond respond) {
     w.Int64(pending_total);
     put(w, "oldest_undelivered", oldest);
     put(w, "oldest_undelivered_queue", oldest_queue);
+    if (hidden) {
+      // Disclosures not yet acknowledged, and escalated, per receiving
+      // organisation and topic (docs/FLOWS.md "Acknowledgement and escalation").
+      auto b = disclosure_backlog(store_, *hidden);
+      if (!b) return (*shared)(refused(b.error()));
+      w.Key("acknowledgement");
+      w.StartObject();
+      for (auto [k, v] : {std::pair<const char*, int64_t>{"unacknowledged", b->unacknowledged},
+                          {"escalated", b->escalated}, {"escalated_to_nurse", b->escalated_to_nurse}}) {
+        w.Key(k);
+        w.Int64(v);
+      }
+      w.Key("truncated");
+      w.Bool(b->truncated);
+      w.Key("by_organisation_and_topic");
+      w.StartArray();
+      for (const auto& row : b->rows) {
+        w.StartObject();
+        put(w, "organisation", row.organisation);
+        put(w, "topic", row.topic);
+        for (auto [k, v] : {std::pair<const char*, int64_t>{"unacknowledged", row.unacknowledged},
+                            {"escalated", row.escalated}, {"escalated_to_nurse", row.escalated_to_nurse}}) {
+          w.Key(k);
+          w.Int64(v);
+        }
+        w.EndObject();
+      }
+      w.EndArray();
+      w.EndObject();
+    }
     put(w, "now", clock::iso_ms(clock::now_ms()));
     w.EndObject();
     (*shared)(json_answer(buf));

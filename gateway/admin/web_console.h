@@ -66,7 +66,9 @@ class WebConsole final : public net::Handler {
     std::string body, content_type;
   };
   void page(const net::Request& req, const std::string& name, net::Respond respond);
-  void status(net::Respond respond);
+  // backlog_for: the dashboard's caller, who also gets what is waiting to be
+  // acknowledged (disclosure_backlog.h); the console's status has none.
+  void status(net::Respond respond, const security::Principal* backlog_for = nullptr);
   void messages(net::Request req, net::Respond respond);
   void message(net::Request req, int64_t id, net::Respond respond);
   void replay_dead(net::Request req, const std::string& queue, net::Respond respond);

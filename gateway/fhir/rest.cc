@@ -1,6 +1,7 @@
 #include "gateway/fhir/rest.h"
 
 #include <charconv>
+#include <functional>
 #include <map>
 
 #include "gateway/audit/audit_rows.h"
@@ -8,6 +9,7 @@
 #include "gateway/common/clock.h"
 #include "gateway/common/issues.h"
 #include "gateway/common/json_patch.h"
+#include "gateway/events/matcher.h"
 #include "gateway/cpis/cpis_api.h"
 #include "gateway/fhir/capability.h"
 #include "gateway/fhir/everything.h"
@@ -18,6 +20,7 @@
 #include "gateway/model/cpis_plan.h"
 #include "gateway/model/resource_text.h"
 #include "gateway/model/search_params.h"
+#include "gateway/safeguarding/break_glass.h"
 #include "gateway/security/visibility.h"
 #include "gateway/write/bundle_entries.h"
 
@@ -117,6 +120,98 @@ struct RestApi::Impl {
 
   bool hidden_from(const security::Principal& who, const store::StoredResource& r, std::string_view interaction) const {
     return visibility.hidden_from(who, r, interaction);
+  }
+
+  // ---- legitimate relationship and break-glass (issue 17 part 3) -------------
+
+  enum class Opened { yes, answered };
+
+  // A person opens a child's safeguarding detail (relationships.json:
+  // Flags, disclosures, CP-IS plans) only on a
+  // legitimate relationship, or with a break-glass reason — the same gate as
+  // $chronology (safeguarding/break_glass.h). Opened::yes: answer as usual.
+  // Opened::answered: refused (400/401/403, audited), or a break-glass access
+  // whose record (trail rows with the reason, the AuditEvent that tells the
+  // Caldicott guardian) commits before `answer` is sent.
+  Opened open_gated(const Request& req, Respond& respond, const char* route, std::string_view interaction,
+                    const std::string& type, const std::string& body, const std::string& entity,
+                    const std::function<Response()>& answer) {
+    if (!req.principal.person || !opts.relationships) return Opened::yes;
+    auto doc = json::parse(body);
+    if (!doc) return Opened::yes;
+    auto gr = safeguarding::gated_read(req.principal, *opts.relationships, type, interaction, *doc);
+    if (!gr.gated) return Opened::yes;
+    events::StoreLookup lookup(store);
+    auto g = safeguarding::relationship_gate(req, policy, lookup, gr.patient_id, gr.named,
+                                             "this child's " + type);
+    if (g.verdict == safeguarding::Gate::Verdict::related) return Opened::yes;
+    if (!g.open()) {
+      int status = g.verdict == safeguarding::Gate::Verdict::needs_person ? 401 : http_status_for(g.error.code);
+      if (!audit_read(req, respond, route, std::string(interaction), entity, status)) return Opened::answered;
+      respond(safeguarding::gate_refusal(g, route));
+      return Opened::answered;
+    }
+    auto w = safeguarding::break_glass_record(req, gr.patient_id, entity, std::string(interaction), entity,
+                                              "opened with break-glass", g.reason);
+    if (!w) {
+      respond(outcome_response(w.error(), route));
+      return Opened::answered;
+    }
+    auto resp = std::make_shared<Response>(answer());
+    writes.submit(std::move(*w), [respond = std::move(respond), resp, route](write::Outcome out) {
+      if (out.failure) {
+        Error e = *out.failure;
+        e.message = "the break-glass access could not be recorded, so nothing is shown: " + e.message;
+        return respond(outcome_response(e, route));
+      }
+      respond(std::move(*resp));
+    });
+    return Opened::answered;
+  }
+
+  // A person's search of a gated type: what is about people its organisation
+  // has no relationship with is left out (never counted: no total then, as
+  // the left-out rows would show in it), unless the type's row scope already
+  // holds only rows naming the caller's organisation. Returns false when the
+  // search was refused (break-glass opens one record, by read).
+  bool filter_gated(const Request& req, Respond& respond, const std::string& type, store::SearchPage& page,
+                    std::vector<store::StoredResource>& included, int count, int64_t offset,
+                    std::optional<bool>& more, std::optional<bool> drop_total = std::nullopt) {
+    if (!req.principal.person || !opts.relationships) return true;
+    const bool gated_type = opts.relationships->rule(type, "search") != nullptr;
+    if (!drop_total) drop_total = gated_type && !policy.row_scope(req.principal, type, "search");
+    if (gated_type && req.header(safeguarding::kBreakGlassHeader)) {
+      respond(outcome_response(make_error(Errc::invalid_input,
+                                          "X-Break-Glass-Reason opens one record: read it by id (GET /fhir/" + type +
+                                              "/{id}) or open the child's $chronology; a search leaves out what is "
+                                              "about children not on your organisation's caseload",
+                                          "X-Break-Glass-Reason"),
+                               "fhir_search"));
+      return false;
+    }
+    events::StoreLookup lookup(store);
+    std::map<std::string, bool> caseload;  // patient id -> related
+    auto unrelated = [&](const store::StoredResource& r) {
+      auto doc = json::parse(r.body);
+      if (!doc) return false;
+      auto gr = safeguarding::gated_read(req.principal, *opts.relationships, r.type, "search", *doc);
+      if (!gr.gated || gr.named) return false;
+      auto it = caseload.find(gr.patient_id);
+      if (it == caseload.end())
+        it = caseload.emplace(gr.patient_id, safeguarding::related(req.principal, policy, lookup, gr.patient_id, false))
+                 .first;
+      return !it->second;
+    };
+    size_t before = page.items.size();
+    std::erase_if(page.items, unrelated);
+    std::erase_if(included, unrelated);
+    if (*drop_total) {
+      // Whether the store had a next page, from what it answered before the filter.
+      more = page.total >= 0 ? offset + static_cast<int64_t>(before) < page.total
+                                  : static_cast<int64_t>(before) >= count;
+      page.total = -1;
+    }
+    return true;
   }
 
   // Runs fn on the store reader pool; 503 when the pool's queue is full.
@@ -289,6 +384,10 @@ struct RestApi::Impl {
         respond(outcome_response(make_error(Errc::gone, "this version records the deletion of the " + type), route));
         return;
       }
+      if (open_gated(req, respond, route, vid ? "vread" : "read", type, r->body, entity, [&] {
+            return resource_response(*r, 200, "", PreferReturn::representation, route);
+          }) == Opened::answered)
+        return;
       if (!audit_read(req, respond, route, vid ? "vread" : "read", entity, 200, type == "Patient" ? entity : std::string()))
         return;
       if (!vid && not_modified(req, *r)) {
@@ -347,13 +446,23 @@ struct RestApi::Impl {
         respond(outcome_response(make_error(Errc::not_found, type + " not found"), "fhir_history"));
         return;
       }
+      auto bundle = [&] {
+        Response resp;
+        resp.route = "fhir_history";
+        resp.body = model::history_bundle(base(req), *h);
+        return resp;
+      };
+      // Gated on what the newest version (that is not a deletion) says it is about.
+      const store::StoredResource* newest = nullptr;
+      for (const auto& v : *h)
+        if (!v.deleted && (!newest || v.version > newest->version)) newest = &v;
+      if (newest && open_gated(req, respond, "fhir_history", "history", type, newest->body, type + "/" + id,
+                               bundle) == Opened::answered)
+        return;
       if (!audit_read(req, respond, "fhir_history", "history", type + "/" + id, 200,
                       type == "Patient" ? type + "/" + id : std::string()))
         return;
-      Response resp;
-      resp.route = "fhir_history";
-      resp.body = model::history_bundle(base(req), *h);
-      respond(std::move(resp));
+      respond(bundle());
     });
   }
 
@@ -514,14 +623,17 @@ struct RestApi::Impl {
       }
       included = std::move(*inc);
     }
-    if (!audit_read(req, respond, "fhir_search", "search", type + search_param_names(req.query), 200)) return;
     if (!q.want_total) page.total = -1;
+    std::optional<bool> more;
+    if (!filter_gated(req, respond, type, page, included, q.count, q.offset, more)) return;
+    if (!audit_read(req, respond, "fhir_search", "search", type + search_param_names(req.query), 200)) return;
     if (!sr.elements.empty()) {
       for (auto& r : page.items) r.body = model::subset_elements(r, sr.elements);
     }
     Response resp;
     resp.route = "fhir_search";
-    resp.body = model::searchset_bundle(base(req), type, sr.applied_query, page, q.count, q.offset, sr.ignored, included);
+    resp.body =
+        model::searchset_bundle(base(req), type, sr.applied_query, page, q.count, q.offset, sr.ignored, included, {}, more);
     respond(std::move(resp));
   }
 
@@ -562,10 +674,20 @@ struct RestApi::Impl {
         respond(outcome_response(page.error(), route));
         return;
       }
+      // What the caller has no relationship with is left out (Flags,
+      // disclosures, CP-IS plans: relationships.json), and then
+      // not counted either.
+      events::StoreLookup lookup(store);
+      std::vector<store::StoredResource> none;
+      bool unrelated = req.principal.person && opts.relationships &&
+                       !safeguarding::related(req.principal, policy, lookup, id, false);
+      std::optional<bool> more;
+      if (!filter_gated(req, respond, "Patient", *page, none, count, sr.offset, more, unrelated)) return;
       if (!audit_read(req, respond, route, "everything", entity, 200, entity)) return;
       Response resp;
       resp.route = route;
-      resp.body = model::searchset_bundle(base(req), entity + "/$everything", req.query, *page, count, sr.offset, sr.ignored);
+      resp.body = model::searchset_bundle(base(req), entity + "/$everything", req.query, *page, count, sr.offset,
+                                          sr.ignored, {}, {}, more);
       respond(std::move(resp));
     });
   }

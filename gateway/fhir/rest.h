@@ -11,6 +11,7 @@
 #include "gateway/common/metrics.h"
 #include "gateway/fhir/capability.h"
 #include "gateway/net/http.h"
+#include "gateway/security/relationships.h"
 #include "gateway/store/store.h"
 #include "gateway/write/write_service.h"
 
@@ -27,6 +28,10 @@ struct RestOptions {
   // Today's date (YYYY-MM-DD) for the CP-IS 12-month scope; empty = the UTC
   // date. Tests set it to move the clock.
   std::function<std::string()> today{};
+  // What a person opens only on a legitimate relationship or with a
+  // break-glass reason (profiles/policy/relationships.json); null: nothing
+  // is gated (unit tests of other things).
+  std::shared_ptr<const security::Relationships> relationships{};
 };
 
 class RestApi final : public net::Handler {

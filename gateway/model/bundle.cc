@@ -45,7 +45,7 @@ std::string searchset_bundle(const std::string& base, const std::string& type, s
                              const store::SearchPage& page, int count, int64_t offset,
                              const std::vector<std::string>& ignored_params,
                              const std::vector<store::StoredResource>& included,
-                             const std::vector<std::string>& leading_entries) {
+                             const std::vector<std::string>& leading_entries, std::optional<bool> more_known) {
   std::string q = query_without_paging(query);
   std::string out;
   size_t est = 256;
@@ -57,7 +57,8 @@ std::string searchset_bundle(const std::string& base, const std::string& type, s
   out += ",\"link\":[{\"relation\":\"self\",\"url\":" + quoted(page_url(base, type, q, count, offset)) + "}";
   // Without a total, a full page may have a next one.
   bool more = page.total >= 0 ? offset + static_cast<int64_t>(page.items.size()) < page.total
-                              : static_cast<int64_t>(page.items.size()) >= count;
+              : more_known      ? *more_known
+                                : static_cast<int64_t>(page.items.size()) >= count;
   if (more && count > 0) {
     out += ",{\"relation\":\"next\",\"url\":" + quoted(page_url(base, type, q, count, offset + count)) + "}";
   }

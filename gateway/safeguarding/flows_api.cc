@@ -85,8 +85,15 @@ class Params {
 }  // namespace
 
 FlowsApi::FlowsApi(store::Store& store, write::WriteService& writes, const security::Visibility& visibility,
-                   std::shared_ptr<const events::FlowContext> flows, ChronologyRules rules, std::string public_base_url)
-    : store_(store), writes_(writes), visibility_(visibility), flows_(std::move(flows)), rules_(std::move(rules)), base_(std::move(public_base_url)) {}
+                   std::shared_ptr<const events::FlowContext> flows, ChronologyRules rules, std::string public_base_url,
+                   std::shared_ptr<const security::Relationships> relationships)
+    : store_(store),
+      writes_(writes),
+      visibility_(visibility),
+      flows_(std::move(flows)),
+      rules_(std::move(rules)),
+      base_(std::move(public_base_url)),
+      relationships_(std::move(relationships)) {}
 
 void FlowsApi::add_to(fhir::RestApi& rest) {
   rest.add_operation({"Patient", "chronology", "https://cpis-gateway.nhs.uk/OperationDefinition/chronology",
@@ -194,37 +201,20 @@ FlowsApi::Answer FlowsApi::chronology_call(const net::Request& req, const std::s
     audit(req, "chronology", "Patient/" + id, 401, "", "refused: no user token");
     return {fhir::person_required_response("A child's chronology", route), {}};
   }
-  // Legitimate relationship: the caller's organisation has the child on its
-  // caseload (the service administrators' role is not tied to one).
+  // Legitimate relationship (profiles/policy/relationships.json): the
+  // caller's organisation has the child on its caseload, or a break-glass reason.
   events::StoreLookup lookup(store_, flows_.get());
-  bool related = policy.allows_operation(who, "admin") || lookup.in_caseload(id, who.ods);
-  std::optional<std::string> reason;
-  if (!related) {
-    auto r = break_glass_reason(req, policy.users());
-    if (!r) {
-      audit(req, "chronology", "Patient/" + id, 400, "", "refused: break-glass reason out of bounds");
-      return {error_response(r.error(), route), {}};
-    }
-    if (!*r) {
-      audit(req, "chronology", "Patient/" + id, 403, "", "refused: not on the organisation's caseload");
-      return {error_response(make_error(Errc::forbidden,
-                                        "this child is not on your organisation's caseload (no GP registration, "
-                                        "managing organisation, care team or episode of care names " + who.ods +
-                                            "). If you must see the chronology now, repeat the request with an "
-                                            "X-Break-Glass-Reason header saying why (" +
-                                            std::to_string(policy.users().min_reason) + " to " +
-                                            std::to_string(policy.users().max_reason) +
-                                            " characters): the access is then allowed for that request, audited "
-                                            "with the reason, and your organisation's Caldicott guardian is told.",
-                                        "X-Break-Glass-Reason"),
-                             route),
-              {}};
-    }
-    if (!who.person) {
-      audit(req, "chronology", "Patient/" + id, 401, "", "refused: break-glass without a user token");
-      return {fhir::person_required_response("Break-glass", route), {}};
-    }
-    reason = std::move(*r);
+  Gate gate;
+  if (!relationships_ || relationships_->required_for(security::kChronologyOperation))
+    gate = relationship_gate(req, policy, lookup, id, false, "this child's chronology");
+  if (!gate.open()) {
+    static constexpr std::pair<Gate::Verdict, std::pair<int, const char*>> kAudit[] = {
+        {Gate::Verdict::bad_reason, {400, "refused: break-glass reason out of bounds"}},
+        {Gate::Verdict::refused, {403, "refused: not on the organisation's caseload"}},
+        {Gate::Verdict::needs_person, {401, "refused: break-glass without a user token"}}};
+    for (const auto& [v, a] : kAudit)
+      if (v == gate.verdict) audit(req, "chronology", "Patient/" + id, a.first, "", a.second);
+    return {gate_refusal(gate, route), {}};
   }
   std::string base = (base_.empty() ? req.base_url : base_) + "/fhir";
   auto c = chronology(store_, visibility_, who, id, rules_, *flows_->area, base);
@@ -237,32 +227,16 @@ FlowsApi::Answer FlowsApi::chronology_call(const net::Request& req, const std::s
   net::Response r;
   r.route = route;
   r.body = std::move(c->bundle);
-  if (!reason) {
+  if (gate.verdict != Gate::Verdict::break_glass) {
     audit(req, "chronology", "Patient/" + id, 200, "Patient/" + id, detail);
     return {std::move(r), {}};
   }
   // Break-glass: the access and its reason in the trail (purpose BTG), and
   // the record the topic break-glass tells the Caldicott guardian of.
   const std::string what = "Patient/" + id + "/$chronology";
-  write::Request w;
-  w.who = who;
-  w.request_id = req.audit_id();
-  w.internal = true;
-  w.purpose = std::string(kPurposeBreakGlass);
-  auto doc = json::parse(break_glass_event(who, id, what, clock::iso_now()));
-  if (!doc) return {error_response(doc.error(), route), {}};
-  write::Entry e;
-  e.method = write::Method::put;
-  e.type = "AuditEvent";
-  e.id = model::new_uuid();
-  json::set(*doc, "id", std::string_view(e.id), doc->GetAllocator());
-  e.resource = std::make_shared<json::Document>(std::move(*doc));
-  w.entries.push_back(std::move(e));
-  w.audit.push_back(audit::row(who, "operation", what, 200, req.audit_id(), "Patient/" + id, detail));
-  w.audit.push_back(audit::row(who, "break-glass", what, 200, req.audit_id(), "Patient/" + id,
-                               "break-glass reason: " + *reason));
-  for (auto& a : w.audit) a.purpose = std::string(kPurposeBreakGlass);
-  return {std::move(r), std::move(w)};
+  auto w = break_glass_record(req, id, what, "operation", what, detail, gate.reason);
+  if (!w) return {error_response(w.error(), route), {}};
+  return {std::move(r), std::move(*w)};
 }
 
 net::Response FlowsApi::booking_summary_call(const net::Request& req, const std::string& id) {

@@ -17,6 +17,7 @@
 #include "gateway/events/relations.h"
 #include "gateway/net/http.h"
 #include "gateway/safeguarding/chronology.h"
+#include "gateway/security/relationships.h"
 #include "gateway/security/visibility.h"
 #include "gateway/store/store.h"
 #include "gateway/write/write_service.h"
@@ -30,8 +31,11 @@ namespace gw::safeguarding {
 class FlowsApi final : public net::Handler {
  public:
   // writes: break-glass records (an AuditEvent the topic break-glass sends on).
+  // relationships: whether $chronology needs a legitimate relationship
+  // (profiles/policy/relationships.json; null: it does).
   FlowsApi(store::Store& store, write::WriteService& writes, const security::Visibility& visibility,
-           std::shared_ptr<const events::FlowContext> flows, ChronologyRules rules, std::string public_base_url = {});
+           std::shared_ptr<const events::FlowContext> flows, ChronologyRules rules, std::string public_base_url = {},
+           std::shared_ptr<const security::Relationships> relationships = nullptr);
   // Registers the three operations with the FHIR API (and its CapabilityStatement).
   void add_to(fhir::RestApi& rest);
   void handle(net::Request req, net::Respond respond) override;
@@ -55,6 +59,7 @@ class FlowsApi final : public net::Handler {
   std::shared_ptr<const events::FlowContext> flows_;
   ChronologyRules rules_;
   std::string base_;
+  std::shared_ptr<const security::Relationships> relationships_;
 };
 
 }  // namespace gw::safeguarding

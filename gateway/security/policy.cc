@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "gateway/common/json.h"
+#include "gateway/security/relationships.h"
 
 namespace gw::security {
 namespace {
@@ -288,30 +289,6 @@ std::vector<WriteCondition> Policy::write_conditions(const Principal& who, std::
   }
   return out;
 }
-
-namespace {
-
-// Any coding in code or category (a CodeableConcept or an array of them) equal to system|code.
-bool carries_code(const json::Value& resource, std::string_view system_code) {
-  auto bar = system_code.find('|');
-  std::string_view system = system_code.substr(0, bar), code = system_code.substr(bar + 1);
-  auto in_concept = [&](const json::Value& cc) {
-    const json::Value* coding = cc.IsObject() ? json::member(cc, "coding") : nullptr;
-    if (!coding || !coding->IsArray()) return false;
-    return std::any_of(coding->Begin(), coding->End(), [&](const json::Value& c) {
-      return c.IsObject() && json::get_string(c, "system") == std::optional<std::string_view>(system) &&
-             json::get_string(c, "code") == std::optional<std::string_view>(code);
-    });
-  };
-  for (const char* k : {"code", "category"}) {
-    const json::Value* v = json::member(resource, k);
-    if (!v) continue;
-    if (v->IsArray() ? std::any_of(v->Begin(), v->End(), in_concept) : in_concept(*v)) return true;
-  }
-  return false;
-}
-
-}  // namespace
 
 bool WriteCondition::met_by(const json::Value& resource, const Principal& who) const {
   if (!own_organisation.empty() && !names_only(resource, own_organisation, who.ods)) return false;

@@ -105,6 +105,10 @@ InProcessGateway::InProcessGateway(config::Limits limits, const events::Subscrip
                                                          std::make_shared<const write::MergePolicy>(std::move(*merge)),
                                                          &parts_->registry);
   fhir::RestOptions ro;
+  auto relationships = security::Relationships::load(profiles);
+  if (!relationships) throw std::runtime_error("relationships: " + relationships.error().message);
+  ro.relationships = std::make_shared<const security::Relationships>(std::move(*relationships));
+  auto shared_relationships = ro.relationships;
   ro.today = [parts = parts_.get()] {
     std::lock_guard lock(parts->today_mu);
     return parts->today.empty() ? model::cpis::utc_today() : parts->today;
@@ -144,7 +148,8 @@ InProcessGateway::InProcessGateway(config::Limits limits, const events::Subscrip
   parts_->cohort = std::make_unique<fhir::SafeguardingCohortApi>(*parts_->store, parts_->policy, profiles);
   parts_->cohort->add_routes(parts_->router, *parts_->rest);
   parts_->flows_api = std::make_unique<safeguarding::FlowsApi>(
-      *parts_->store, *parts_->writes, *parts_->visibility, flow_context(), safeguarding::ChronologyRules::load(profiles).value());
+      *parts_->store, *parts_->writes, *parts_->visibility, flow_context(), safeguarding::ChronologyRules::load(profiles).value(),
+      std::string(), shared_relationships);
   parts_->flows_api->add_to(*parts_->rest);
   parts_->acknowledge_api =
       std::make_unique<safeguarding::AcknowledgeApi>(*parts_->store, *parts_->writes, *parts_->visibility);

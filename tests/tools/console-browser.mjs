@@ -2,7 +2,7 @@
 // through the gateway's /dashboard and /console with a real client
 // certificate, for tests/gateway/e2e/console_browser_e2e_test.cc.
 //
-//   node console-browser.mjs --phase dashboard|find|replay|forbidden --port P --pki DIR --out DIR
+//   node console-browser.mjs --phase dashboard|backlog|find|replay|forbidden --port P --pki DIR --out DIR
 //        [--role ROLE] [--from ISO --to ISO] [--message ID]
 //
 // Chromium takes the client certificate from an NSS database in $HOME
@@ -243,7 +243,65 @@ async function forbidden() {
   return { statuses };
 }
 
-const phases = { dashboard, find, replay, forbidden };
+// What waits to be acknowledged and what escalated (issue 17), and the
+// break-glass accesses by person: the page over its default period shows
+// exactly what /dashboard/api/status and /audit/flows answer, and its
+// break-glass CSV link holds the same rows. The caller checks the figures
+// themselves against what it did.
+async function backlog() {
+  const role = args.role || 'commissioner';
+  const { browser } = await browserFor(role);
+  const page = await browser.newPage();
+  const urls = [];
+  watchUrls(page, urls);
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.setViewport({ width: 1400, height: 2200 });
+  const res = await page.goto(`${base}/dashboard`, { waitUntil: 'networkidle0' });
+  check(res.status() === 200, `/dashboard answered ${res.status()}`);
+  await page.waitForFunction(() => !['stale', 'loading'].includes(document.getElementById('loaded').dataset.state),
+    { timeout: 20000 });
+  const state = await page.$eval('#loaded', (e) => e.dataset.state);
+  check(state === 'done', `the dashboard did not load: ${await page.$eval('#error', (e) => e.textContent)} ${errors}`);
+  const shown = await page.evaluate(() => {
+    const t = (id) => document.getElementById(id).textContent.trim();
+    const rows = (id) => [...document.getElementById(id).children].map((tr) => [...tr.children].map((td) => td.textContent.trim()));
+    return {
+      unacknowledged: t('unacknowledged'), escalated: t('escalated'), escalatedToNurse: t('escalated-nurse'),
+      backlog: rows('backlog'), breakGlass: rows('break-glass'),
+      glassCsv: document.getElementById('glass-csv').getAttribute('href'),
+      from: document.getElementById('from').value, to: document.getElementById('to').value,
+    };
+  });
+  await page.screenshot({ path: path.join(out, 'dashboard-backlog.png'), fullPage: true });
+  const status = JSON.parse((await apiGet(role, '/dashboard/api/status')).body);
+  const ack = status.acknowledgement;
+  check(ack, `/dashboard/api/status has no acknowledgement: ${JSON.stringify(status)}`);
+  check(shown.unacknowledged === String(ack.unacknowledged), `unacknowledged: page ${shown.unacknowledged}, api ${ack.unacknowledged}`);
+  check(shown.escalated === String(ack.escalated), `escalated: page ${shown.escalated}, api ${ack.escalated}`);
+  check(shown.escalatedToNurse === String(ack.escalated_to_nurse), 'escalated to the nurse differs');
+  const apiBacklog = ack.by_organisation_and_topic.map((r) => [r.organisation, r.topic, r.unacknowledged, r.escalated,
+    r.escalated_to_nurse].map(String));
+  check(JSON.stringify(shown.backlog) === JSON.stringify(apiBacklog),
+    `backlog differs:\npage ${JSON.stringify(shown.backlog)}\napi  ${JSON.stringify(apiBacklog)}`);
+  const instant = (v) => (v.length === 16 ? `${v}:00Z` : `${v.slice(0, 19)}Z`);
+  const q = `from=${encodeURIComponent(instant(shown.from))}&to=${encodeURIComponent(instant(shown.to))}`;
+  const flows = JSON.parse((await apiGet(role, `/audit/flows?${q}`)).body);
+  const apiGlass = flows.safeguarding.break_glass_by_person.map((g) => [g.organisation, g.person, g.name, g.accesses].map(String));
+  check(JSON.stringify(shown.breakGlass) === JSON.stringify(apiGlass),
+    `break-glass differs:\npage ${JSON.stringify(shown.breakGlass)}\napi  ${JSON.stringify(apiGlass)}`);
+  check(shown.glassCsv.includes('table=break-glass'), `no break-glass CSV link: ${shown.glassCsv}`);
+  const csv = await apiGet(role, shown.glassCsv);
+  const lines = csv.body.split('\r\n').filter(Boolean);
+  check(csv.status === 200 && lines[0] === 'organisation,person,name,issuer,accesses' && lines.length === apiGlass.length + 1,
+    `the break-glass CSV link ${shown.glassCsv} answered ${csv.status}: ${JSON.stringify(csv.body)}`);
+  shown.csvLines = lines;
+  check(errors.length === 0, `script errors: ${errors}`);
+  await browser.close();
+  return { shown, urls };
+}
+
+const phases = { dashboard, backlog, find, replay, forbidden };
 check(phases[args.phase], `--phase: one of ${Object.keys(phases)}`);
 fs.mkdirSync(out, { recursive: true });
 const result = await phases[args.phase]();

@@ -17,17 +17,24 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <thread>
 
+#include "gateway/area/area.h"
 #include "gateway/common/clock.h"
 #include "gateway/common/json.h"
 #include "tests/support/fixtures.h"
+#include "tests/support/flows_kit.h"
 #include "tests/support/gateway_process.h"
+#include "tests/support/hook_receiver.h"
 #include "tests/support/https_client.h"
 #include "tests/support/mllp_test_kit.h"
 #include "tests/support/pki.h"
+#include "tests/support/plan_seed.h"
+#include "tests/support/subscription_kit.h"
 #include "tests/support/test_gateway.h"
 #include "tests/support/test_store.h"
+#include "tests/support/user_tokens_kit.h"
 
 namespace gw {
 namespace {
@@ -200,6 +207,127 @@ TEST(ConsoleBrowser, DashboardFiguresQuarantineFoundViewedAndReplayedFromThePage
   EXPECT_EQ((*t)["total"].GetInt(), 1) << trail->body;  // by the integration certificate (RXX)
   for (const char* shot : {"dashboard.png", "console-quarantined.png", "console-replayed.png", "forbidden-gp.png"})
     EXPECT_GT(fs::file_size(fs::path(out) / shot), 2000u) << shot;
+}
+
+std::string libfaketime_path() {
+  for (const char* dir : {"/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib"})
+    if (fs::exists(std::string(dir) + "/faketime/libfaketime.so.1")) return std::string(dir) + "/faketime/libfaketime.so.1";
+  return {};
+}
+
+// Issue 17 on the dashboard, in the browser: three children's ED attendances
+// disclosed to paediatric liaison (RXX05) by the real binary, one
+// acknowledged; a health visitor breaks the glass twice on a chronology; the
+// gateway is stopped and started again after the first deadline
+// (libfaketime), and the timers escalate the two unacknowledged to RXX05's
+// safeguarding lead. The page shows 4 waiting (2 disclosures, 2
+// escalations), 2 escalated, per organisation and topic, and the break-glass
+// count by person with its CSV — and these are what the APIs answer.
+TEST(ConsoleBrowser, DashboardShowsWhatWaitsWhatEscalatedAndBreakGlassByPerson) {
+  using namespace std::chrono;
+  const std::string libfaketime = libfaketime_path();
+  if (libfaketime.empty()) GTEST_FAIL() << "libfaketime is missing: run deploy/install-deps.sh (package faketime)";
+  test::TempDir dir;  // the shipped profiles, and the web files beside them
+  const std::string cfg = dir.path() + "/config.json";
+  std::ofstream(cfg) << R"({"subscriptions":{"first_retry_ms":100,"max_backoff_ms":500,"poll_ms":200},)"
+                     << R"("users":{"issuers":[{"issuer":")" << test::kTestIssuer << R"(","audience":")"
+                     << test::kTestAudience << R"(","jwks_file":")" << test::test_jwks_file() << R"("}]}})";
+  const std::string data = dir.path() + "/data";
+  const std::string out = std::string(GW_BUILD_DIR) + "/test-results/console-browser";
+  fs::create_directories(out);
+  const std::vector<std::string> args = {"--config", cfg};
+  test::HookReceiver rx;
+  test::GatewayProcess gw;
+  ASSERT_TRUE(gw.start(data, args)) << gw.log();
+  auto subscribe = [&](const std::string& role, const std::string& topic, const std::string& path) {
+    auto c = HttpsClient::for_role(gw.port(), role);
+    auto s = c.request("POST", "/fhir/Subscription",
+                       test::subscription_json({.topic = topic, .endpoint = rx.url(path), .content = "full-resource"}),
+                       {{"Content-Type", "application/fhir+json"}});
+    ASSERT_TRUE(s.has_value());
+    ASSERT_EQ(s->status, 201) << s->body;
+    ASSERT_TRUE(rx.wait_for([&](auto& p) { return test::count_type(p, "handshake", path) >= 1; }, 10s));
+  };
+  subscribe("paediatric-liaison", "child-ed-attendance", "/pl");
+  subscribe("paediatric-liaison", "safeguarding-escalation", "/lead");
+  auto integ = HttpsClient::for_role(gw.port(), "integration");
+  const std::vector<std::string> children = {"9990500002", test::nhs_number_from("999050004"),
+                                             test::nhs_number_from("999050005")};
+  for (size_t i = 0; i < children.size(); ++i)
+    for (const std::string& m : {test::a28(children[i], "Child" + std::to_string(i), "20190611", "B86001", {}),
+                                 test::ed_a04(children[i], "20190611", "RXX01", "20261201", "B" + std::to_string(i), {})}) {
+      auto r = integ.request("POST", "/ingest/systmone", m, {{"Content-Type", "application/hl7-v2"}});
+      ASSERT_TRUE(r.has_value());
+      ASSERT_EQ(r->status, 200) << r->body;
+    }
+  ASSERT_TRUE(rx.wait_for([](auto& p) { return test::event_numbers(p, "/pl").size() >= 3; }, 20s)) << gw.log();
+  auto disclosures = test::focus_resources(rx.posts(), "/pl");
+  ASSERT_EQ(disclosures.size(), 3u);
+  const std::string sent = disclosures[0]["sent"].GetString();
+  auto pl = HttpsClient::for_role(gw.port(), "paediatric-liaison");
+  auto ack = pl.request("POST", "/fhir/Communication/" + std::string(disclosures[2]["id"].GetString()) + "/$acknowledge", "",
+                        {{"Content-Type", "application/fhir+json"}});
+  ASSERT_TRUE(ack.has_value());
+  ASSERT_EQ(ack->status, 200) << ack->body;
+  // A health visitor (RXX02, no caseload link) breaks the glass twice.
+  auto hv = HttpsClient::for_role(gw.port(), "health-visiting");
+  auto found = json::parse(hv.request("GET", "/fhir/Patient?identifier=https://fhir.nhs.uk/Id/nhs-number%7C" + children[0])->body);
+  ASSERT_TRUE(found.has_value());
+  ASSERT_TRUE(found->HasMember("entry"));
+  const std::string child = (*found)["entry"][0]["resource"]["id"].GetString();
+  for (int i = 0; i < 2; ++i) {
+    auto r = hv.request("GET", "/fhir/Patient/" + child + "/$chronology", "",
+                        {test::user_header("health-visiting", "R8001", "hv-user-3", "Sam Visitor"),
+                         {"X-Break-Glass-Reason", "Child seen at home visit with bruising; GP closed"}});
+    ASSERT_TRUE(r.has_value());
+    ASSERT_EQ(r->status, 200) << r->body;
+  }
+  EXPECT_EQ(gw.terminate(), 0);
+
+  // Started again an hour past the first deadline: the timers catch up.
+  auto area = area::Area::load(std::string(GW_SOURCE_DIR) + "/profiles", floor<days>(system_clock::now())).value();
+  auto deadlines = area->escalation_deadlines("child-ed-attendance", sent).value().value();
+  auto at = system_clock::time_point(milliseconds(clock::parse_iso_ms(deadlines.first).value())) + hours(1);
+  const int first = static_cast<int>(ceil<days>(at - system_clock::now()).count());
+  test::GatewayProcess later;
+  later.set_env({{"LD_PRELOAD", libfaketime}, {"FAKETIME", "+" + std::to_string(first) + "d"}});
+  ASSERT_TRUE(later.start(data, args)) << later.log();
+  ASSERT_TRUE(rx.wait_for([](auto& p) {
+    auto n = test::event_numbers(p, "/lead");
+    return std::set<int64_t>(n.begin(), n.end()).size() >= 2;
+  }, 30s)) << later.log();
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+
+  NodeRun page = node({"--phase", "backlog", "--port", std::to_string(later.port()), "--pki", test::dev_pki_dir(),
+                       "--out", out});
+  ASSERT_EQ(page.status, 0) << page.out;
+  auto r = result_of(page);
+  ASSERT_TRUE(r.has_value()) << page.out;
+  const auto& shown = (*r)["shown"];
+  EXPECT_EQ(std::string(shown["unacknowledged"].GetString()), "4") << page.out;
+  EXPECT_EQ(std::string(shown["escalated"].GetString()), "2") << page.out;
+  EXPECT_EQ(std::string(shown["escalatedToNurse"].GetString()), "0") << page.out;
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& tr : shown["backlog"].GetArray()) {
+    rows.emplace_back();
+    for (const auto& td : tr.GetArray()) rows.back().emplace_back(td.GetString());
+  }
+  EXPECT_EQ(rows, (std::vector<std::vector<std::string>>{{"RXX05", "child-ed-attendance", "2", "2", "0"},
+                                                         {"RXX05", "safeguarding-escalation", "2", "0", "0"}}))
+      << page.out;
+  ASSERT_EQ(shown["breakGlass"].Size(), 1u) << page.out;
+  const auto& g = shown["breakGlass"][0];
+  EXPECT_EQ(std::string(g[0].GetString()) + "|" + g[1].GetString() + "|" + g[2].GetString() + "|" + g[3].GetString(),
+            "RXX02|hv-user-3|Sam Visitor|2")
+      << page.out;
+  EXPECT_EQ(std::string(shown["csvLines"][1].GetString()),
+            std::string("\"RXX02\",\"hv-user-3\",\"Sam Visitor\",\"") + test::kTestIssuer + "\",2")
+      << page.out;
+  // The reason is nowhere on the page's data.
+  EXPECT_EQ(page.out.find("bruising"), std::string::npos);
+  for (const auto& c : children) EXPECT_TRUE(no_url_with(*r, c)) << page.out;
+  EXPECT_GT(fs::file_size(fs::path(out) / "dashboard-backlog.png"), 2000u);
+  EXPECT_EQ(later.terminate(), 0);
 }
 
 }  // namespace

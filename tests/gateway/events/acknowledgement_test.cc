@@ -11,6 +11,8 @@
 // tests/gateway/area/escalation_deadlines_test.cc).
 #include <gtest/gtest.h>
 
+#include <map>
+#include <optional>
 #include <thread>
 
 #include "gateway/area/area.h"
@@ -20,6 +22,7 @@
 #include "gateway/events/subscriptions.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/flows_kit.h"
+#include "tests/support/plan_seed.h"
 #include "tests/support/test_store.h"
 
 namespace gw {
@@ -310,6 +313,90 @@ TEST(Acknowledgement, WhatIsWaitingIsListedForTheOwnOrganisationOnly) {
   auto done = f.call_as_person("paediatric-liaison", "GET",
                                std::string("/fhir/Communication?status=completed&recipient:identifier=") + kOds + "%7CRXX05");
   EXPECT_NE(done.body.find(w.comm), std::string::npos) << done.body;
+}
+
+// The dashboard (issue 17 part 1): what is waiting to be acknowledged and
+// what escalated, per receiving organisation and topic, counted from the
+// store after real disclosures — one acknowledged, two escalated by the
+// timers to the lead and then to the designated nurse.
+TEST(Acknowledgement, TheDashboardCountsWhatWaitsAndWhatEscalatedPerOrganisationAndTopic) {
+  FlowFixture f;
+  World w(f);  // Mia's attendance: disclosure 1 to RXX05
+  ASSERT_FALSE(w.comm.empty());
+  const std::string noah = test::nhs_number_from("999050004"), ava = test::nhs_number_from("999050005");
+  f.hl7(test::a28(noah, "Noah", "20200101", "B86001", {}));
+  f.hl7(test::ed_a04(noah, "20200101", "RXX01", "20261201", "N1", {}));
+  f.hl7(test::a28(ava, "Ava", "20210303", "B86001", {}));
+  f.hl7(test::ed_a04(ava, "20210303", "RXX01", "20261201", "V1", {}));
+  ASSERT_TRUE(f.wait_events(3, "/pl"));
+  auto sent = f.received("/pl");
+  ASSERT_EQ(sent.size(), 3u);
+  // Ava's is acknowledged by RXX05.
+  std::string ava_comm;
+  for (const auto& c : sent)
+    if (std::string(c["subject"]["identifier"]["value"].GetString()) == ava) ava_comm = c["id"].GetString();
+  ASSERT_FALSE(ava_comm.empty());
+  ASSERT_EQ(f.call_as_person("paediatric-liaison", "POST", "/fhir/Communication/" + ava_comm + "/$acknowledge").status,
+            200);
+
+  struct Row {
+    int64_t unack = 0, escalated = 0, nurse = 0;
+    bool operator==(const Row&) const = default;
+  };
+  struct Status {
+    std::map<std::pair<std::string, std::string>, Row> rows;
+    Row total;
+  };
+  auto status = [&](const std::string& role, const std::string& path) {
+    Status out;
+    auto r = f.call(role, "GET", path);
+    EXPECT_EQ(r.status, 200) << r.body;
+    auto d = json::parse(r.body);
+    if (!d || !d->HasMember("acknowledgement")) return std::optional<Status>();
+    const auto& a = (*d)["acknowledgement"];
+    out.total = {a["unacknowledged"].GetInt64(), a["escalated"].GetInt64(), a["escalated_to_nurse"].GetInt64()};
+    EXPECT_FALSE(a["truncated"].GetBool());
+    for (const auto& row : a["by_organisation_and_topic"].GetArray())
+      out.rows[{row["organisation"].GetString(), row["topic"].GetString()}] = {
+          row["unacknowledged"].GetInt64(), row["escalated"].GetInt64(), row["escalated_to_nurse"].GetInt64()};
+    return std::optional<Status>(std::move(out));
+  };
+  using Key = std::pair<std::string, std::string>;
+  const Key ed{"RXX05", "child-ed-attendance"}, lead{"RXX05", "safeguarding-escalation"},
+      nurse{"QWO", "safeguarding-escalation"};
+
+  auto now = status("commissioner", "/dashboard/api/status");
+  ASSERT_TRUE(now.has_value());
+  EXPECT_EQ(now->rows, (std::map<Key, Row>{{ed, {2, 0, 0}}}));
+  EXPECT_EQ(now->total, (Row{2, 0, 0}));
+
+  // The first deadline passes: both unacknowledged escalate to RXX05's lead
+  // (the escalations wait for acknowledgement too, under their own topic).
+  f.gw.set_today(day_after(w.due(1)));
+  tick(f);
+  ASSERT_TRUE(f.wait_events(2, "/lead"));
+  now = status("commissioner", "/dashboard/api/status");
+  ASSERT_TRUE(now.has_value());
+  EXPECT_EQ(now->rows, (std::map<Key, Row>{{ed, {2, 2, 0}}, {lead, {2, 0, 0}}}));
+  EXPECT_EQ(now->total, (Row{4, 2, 0}));
+
+  // Mia's is acknowledged late; the second deadline passes: Noah's goes on
+  // to the designated nurse (QWO).
+  ASSERT_EQ(w.ack("paediatric-liaison").status, 200);
+  f.gw.set_today(day_after(w.due(2)));
+  tick(f);
+  ASSERT_TRUE(f.wait_events(1, "/nurse"));
+  now = status("admin", "/dashboard/api/status");
+  ASSERT_TRUE(now.has_value());
+  EXPECT_EQ(now->rows, (std::map<Key, Row>{{ed, {1, 1, 1}}, {lead, {2, 0, 0}}, {nurse, {1, 0, 0}}}));
+  EXPECT_EQ(now->total, (Row{4, 1, 1}));
+
+  // Who may see it: the dashboard's roles (commissioner, admin); the
+  // console's status for integration engines has none of it; others 403.
+  EXPECT_FALSE(status("integration", "/console/api/status").has_value());
+  EXPECT_TRUE(status("admin", "/console/api/status").has_value());
+  for (const char* role : {"gp", "paediatric-liaison", "local-authority"})
+    EXPECT_EQ(f.call(role, "GET", "/dashboard/api/status").status, 403) << role;
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 // person in the data-flow report.
 #include <gtest/gtest.h>
 
+#include <set>
 #include <thread>
 
 #include "gateway/audit/balp.h"
@@ -168,6 +169,31 @@ TEST(BreakGlass, RepeatedBreakGlassIsCountedPerPersonInTheReport) {
   EXPECT_EQ(g[1]["accesses"].GetInt64(), 1);
   // The reason never reaches the report.
   EXPECT_EQ(report.body.find("neighbour"), std::string::npos);
+
+  // The same counts as CSV (table=break-glass), for the spreadsheet.
+  const std::string period = "from=" + clock::iso_ms(clock::now_ms() - day).substr(0, 10) +
+                             "&to=" + clock::iso_ms(clock::now_ms() + day).substr(0, 10);
+  auto csv = f.call("commissioner", "/audit/flows?" + period + "&format=csv&table=break-glass");
+  ASSERT_EQ(csv.status, 200) << csv.body;
+  EXPECT_EQ(csv.header("content-type").value_or(""), "text/csv; charset=utf-8");
+  EXPECT_NE(csv.header("content-disposition").value_or("").find("break-glass.csv"), std::string::npos);
+  const std::string iss = test::kTestIssuer;
+  EXPECT_EQ(csv.body, "organisation,person,name,issuer,accesses\r\n"
+                      "\"RXX02\",\"hv-user-3\",\"Sam Visitor\",\"" + iss + "\",3\r\n"
+                      "\"RXX02\",\"hv-user-9\",\"Jo Other\",\"" + iss + "\",1\r\n");
+  EXPECT_EQ(csv.body.find("neighbour"), std::string::npos);
+  // The flows CSV is unchanged by it; a table that is not one, or a table
+  // asked of the JSON (which holds every table), is 400 naming `table`.
+  auto flows = f.call("commissioner", "/audit/flows?" + period + "&format=csv");
+  ASSERT_EQ(flows.status, 200);
+  EXPECT_EQ(flows.body.rfind("from_org,from_system,to_org,", 0), 0u) << flows.body;
+  for (std::string q : {"&format=csv&table=people", "&table=break-glass"}) {
+    auto bad = f.call("commissioner", "/audit/flows?" + period + q);
+    EXPECT_EQ(bad.status, 400) << q << bad.body;
+    EXPECT_NE(bad.body.find("table"), std::string::npos) << bad.body;
+  }
+  // Only the trail's readers: a health visitor's system may not.
+  EXPECT_EQ(f.call("health-visiting", "/audit/flows?" + period + "&format=csv&table=break-glass").status, 403);
 }
 
 TEST(PersonBehindAccess, EveryAuditEventOfTheRequestNamesThePerson) {
@@ -244,6 +270,151 @@ TEST(PersonBehindAccess, UserFacingSystemsNameThePersonInTheCpisAccessRecord) {
   ASSERT_EQ(read->status, 200) << read->body;
   EXPECT_NE(read->body.find("Dr Robin Casualty"), std::string::npos);
   EXPECT_NE(read->body.find(test::kTestIssuer), std::string::npos);
+}
+
+}  // namespace
+}  // namespace gw
+
+namespace gw {
+namespace {
+
+using namespace std::chrono_literals;
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+std::vector<std::string> entry_ids(const std::string& bundle) {
+  std::vector<std::string> out;
+  auto d = json::parse(bundle);
+  if (!d || !d->HasMember("entry")) return out;
+  for (const auto& e : (*d)["entry"].GetArray())
+    if (e.HasMember("resource") && e["resource"].HasMember("id")) out.emplace_back(e["resource"]["id"].GetString());
+  return out;
+}
+
+// The same gate as $chronology on a child's safeguarding detail read through
+// the FHIR API (profiles/policy/relationships.json): safeguarding Flags, the
+// disclosures (Communication) and CP-IS plans (CareTeam) about the child.
+TEST(BreakGlass, SafeguardingReadsNeedACaseloadTheRecipientRelationshipOrAReason) {
+  test::FlowFixture f;
+  // Mia: registered with B86001 (the GP practice); her ED attendance at RXX01
+  // is disclosed to paediatric liaison RXX05, which has no caseload link to her.
+  f.subscribe("paediatric-liaison", "child-ed-attendance", "/pl");
+  f.subscribe("health-visiting", "break-glass", "/hv-caldicott");
+  f.hl7(test::a28("9990500002", "Mia", "20190611", "B86001", {}));
+  f.hl7(test::ed_a04("9990500002", "20190611", "RXX01", "20261201", "G1", {}));
+  ASSERT_TRUE(f.wait_events(1, "/pl"));
+  std::string comm = f.received("/pl")[0]["id"].GetString();
+  std::string child = f.patient_id("9990500002");
+  ASSERT_FALSE(child.empty());
+  std::string flag = test::create_resource(
+      f.client("gp"), "Flag",
+      R"({"resourceType":"Flag","status":"active","code":{"text":"Safeguarding concern"},"subject":{"reference":"Patient/)" +
+          child + R"("}})");
+  test::PlanSeed seed;
+  std::string plan = test::create_plan(f.client("local-authority"), child, "9990500002", seed);
+  ASSERT_FALSE(flag.empty());
+  ASSERT_FALSE(plan.empty());
+  auto get = [&](const std::string& role, const std::string& target, Headers h) {
+    auto r = f.client(role).request("GET", target, "", h);
+    EXPECT_TRUE(r.has_value());
+    return r ? *r : test::ClientResponse{};
+  };
+  const Headers gp{test::user_header("gp", "R8000", "gp-user-1", "Dr Kay Example")};
+  const Headers hv{test::user_header("health-visiting", "R8001", "hv-user-3", "Sam Visitor")};
+  const Headers pl{test::user_header("paediatric-liaison", "R8001", "pl-user-5", "Lee Liaison")};
+  const std::string flag_url = "/fhir/Flag/" + flag, plan_url = "/fhir/CareTeam/" + plan,
+                    flags = "/fhir/Flag?patient=Patient/" + child, plans = "/fhir/CareTeam?patient=Patient/" + child;
+
+  // On the caseload (the GP practice): 200, and the searches find them.
+  EXPECT_EQ(get("gp", flag_url, gp).status, 200);
+  EXPECT_EQ(get("gp", flag_url + "/_history/1", gp).status, 200);
+  EXPECT_EQ(get("gp", plan_url, gp).status, 200);
+  EXPECT_EQ(entry_ids(get("gp", flags, gp).body), std::vector<std::string>{flag});
+  EXPECT_EQ(entry_ids(get("gp", plans, gp).body), std::vector<std::string>{plan});
+
+  // Off the caseload: 403 naming the header, for each read; audited.
+  for (const auto& url : {flag_url, flag_url + "/_history/1", flag_url + "/_history", plan_url}) {
+    auto r = get("health-visiting", url, hv);
+    EXPECT_EQ(r.status, 403) << url << r.body;
+    EXPECT_NE(diagnostics(r.body).find("X-Break-Glass-Reason"), std::string::npos) << r.body;
+    EXPECT_NE(r.body.find("\"expression\":[\"X-Break-Glass-Reason\"]"), std::string::npos) << r.body;
+  }
+  // Searches leave them out, and do not count them either (no total).
+  for (const auto& url : {flags, plans, std::string("/fhir/Flag?_count=50")}) {
+    auto r = get("health-visiting", url, hv);
+    EXPECT_EQ(r.status, 200) << r.body;
+    EXPECT_TRUE(entry_ids(r.body).empty()) << url << r.body;
+    EXPECT_EQ(r.body.find("\"total\""), std::string::npos) << url << r.body;
+  }
+  // A break-glass reason opens one record by read, not a search: 400 naming the header.
+  {
+    Headers h = hv;
+    h.emplace_back("X-Break-Glass-Reason", kReason);
+    auto r = get("health-visiting", flags, h);
+    EXPECT_EQ(r.status, 400) << r.body;
+    EXPECT_NE(r.body.find("X-Break-Glass-Reason"), std::string::npos);
+  }
+  // A reason too short: 400 naming the header.
+  {
+    Headers h = hv;
+    h.emplace_back("X-Break-Glass-Reason", "worried");
+    auto r = get("health-visiting", flag_url, h);
+    EXPECT_EQ(r.status, 400) << r.body;
+    EXPECT_NE(diagnostics(r.body).find("X-Break-Glass-Reason"), std::string::npos) << r.body;
+  }
+
+  // The disclosure's recipient is a relationship: RXX05 reads and lists the
+  // disclosure it was sent (with its total), though the child is not on its
+  // caseload; her Flag is still not open to it.
+  EXPECT_EQ(get("paediatric-liaison", "/fhir/Communication/" + comm, pl).status, 200);
+  auto waiting = get("paediatric-liaison", "/fhir/Communication?status=in-progress", pl);
+  EXPECT_EQ(entry_ids(waiting.body), std::vector<std::string>{comm}) << waiting.body;
+  EXPECT_NE(waiting.body.find("\"total\":1"), std::string::npos) << waiting.body;
+  EXPECT_EQ(get("paediatric-liaison", flag_url, pl).status, 403);
+
+  // With a reason: 200 for that request only, audited with the reason, and
+  // the health visitors' Caldicott guardian told over mutual TLS.
+  Headers glass = hv;
+  glass.emplace_back("X-Break-Glass-Reason", kReason);
+  auto opened = get("health-visiting", flag_url, glass);
+  ASSERT_EQ(opened.status, 200) << opened.body;
+  EXPECT_EQ(id_of(opened.body), flag);
+  EXPECT_EQ(get("health-visiting", plan_url, glass).status, 200);
+  EXPECT_EQ(get("health-visiting", flag_url, hv).status, 403) << "only for that request";
+  ASSERT_TRUE(f.rx.wait_for([](auto& p) { return test::event_numbers(p, "/hv-caldicott").size() >= 2; }, 15s));
+  auto notes = test::focus_resources(f.rx.posts(), "/hv-caldicott");
+  ASSERT_EQ(notes.size(), 2u);
+  std::string note = json::to_string(notes[0]);
+  EXPECT_NE(note.find("Flag/" + flag), std::string::npos) << note;
+  EXPECT_NE(note.find("hv-user-3"), std::string::npos) << note;
+  EXPECT_NE(note.find("Patient/" + child), std::string::npos) << note;
+  EXPECT_EQ(note.find("neighbour"), std::string::npos) << note;
+  EXPECT_EQ(note.find("Safeguarding concern"), std::string::npos) << "no content in the notification: " << note;
+  store::AuditQuery q;
+  q.actions = {"break-glass"};
+  auto rows = f.gw.store().search_audit(q);
+  ASSERT_TRUE(rows.has_value());
+  ASSERT_EQ(rows->items.size(), 2u);
+  std::set<std::string> entities;
+  for (const auto& row : rows->items) {
+    EXPECT_EQ(row.purpose, "BTG");
+    EXPECT_EQ(row.patient_ref, "Patient/" + child);
+    EXPECT_NE(row.detail.find(kReason), std::string::npos);
+    entities.insert(row.entity);
+  }
+  EXPECT_EQ(entities, (std::set<std::string>{"Flag/" + flag, "CareTeam/" + plan}));
+  // The refusals are in the trail too.
+  store::AuditQuery refused;
+  refused.actions = {"read"};
+  auto reads = f.gw.store().search_audit(refused);
+  ASSERT_TRUE(reads.has_value());
+  int forbidden = 0;
+  for (const auto& row : reads->items)
+    if (row.entity == "Flag/" + flag && row.http_status == 403) ++forbidden;
+  EXPECT_GE(forbidden, 2);
+
+  // A system without a person is governed by the access rules alone (the
+  // relationship is a person's): unchanged.
+  EXPECT_EQ(get("health-visiting", flag_url, {}).status, 200);
 }
 
 }  // namespace
