@@ -48,7 +48,36 @@ std::vector<IndexEntry> index_keys(const std::vector<IndexEntry>& index) {
   out.erase(std::unique(out.begin(), out.end(),
                         [](const IndexEntry& a, const IndexEntry& b) { return key_tuple(a) == key_tuple(b); }),
             out.end());
+  drop_patient_duplicates(out);
   return out;
+}
+
+bool drop_patient_duplicates(std::vector<IndexEntry>& keys) {
+  // Sorted by (param, system, value): the "subject" keys form one run.
+  auto lo = std::lower_bound(keys.begin(), keys.end(), std::string_view("subject"),
+                             [](const IndexEntry& e, std::string_view p) { return e.param < p; });
+  auto hi = std::find_if(lo, keys.end(), [](const IndexEntry& e) { return e.param != "subject"; });
+  if (lo == hi) return false;
+  std::vector<IndexEntry> subjects(lo, hi);
+  auto before = keys.size();
+  keys.erase(std::remove_if(keys.begin(), keys.end(),
+                            [&](const IndexEntry& e) {
+                              if (e.param != "patient") return false;
+                              return std::any_of(subjects.begin(), subjects.end(), [&](const IndexEntry& s) {
+                                return s.system == e.system && s.value == e.value;
+                              });
+                            }),
+             keys.end());
+  return keys.size() != before;
+}
+
+std::vector<std::string> stored_params(const std::string& param) {
+  if (param == "patient") return {"patient", "subject"};
+  return {param};
+}
+
+bool answers(std::string_view stored, std::string_view param) {
+  return stored == param || (param == "patient" && stored == "subject");
 }
 
 std::string encode_keys(const std::vector<IndexEntry>& keys) {

@@ -1,6 +1,11 @@
 // CP-IS query load: the national CareTeam query over HTTPS keep-alive with
 // client certificates, against plans seeded straight into the store.
 //   cpis_query_load [--plans N] [--connections C] [--seconds S] [--runs R] [--mode unscheduled|silent|ceiling|all]
+//                   [--data-dir DIR [--plan-every K]]
+// --data-dir: on the store a seed_store.py run made there (not seeded here):
+// it holds plans of L0001 for children k*K, k < N (nhs_number_for of
+// tests/support/fixtures.cc); queries ask for those. The store keeps what
+// the runs write (audit rows, the subscription).
 // The whole stack in this process (InProcessGateway with the subscriptions
 // engine; a HookReceiver with mutual TLS as the local authority's endpoint).
 // N children, each with one CP-IS plan managed by L0001, which subscribes to
@@ -19,6 +24,8 @@
 // SQLite: one process only) and spreads the C connections over them; node
 // counts alternate within each run so they meet the same machine state. The
 // local authority's receiver runs in this process either way.
+#include <stdlib.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -102,9 +109,23 @@ bool seed(store::Store& st, int plans) {
 
 using test::RunResult;
 
-// `client_for(c)`: the connection's client (one gateway, or the nodes in turn).
+// This process's resident set (the whole in-process stack and the load
+// threads), MiB, from /proc/self/status.
+double rss_mib() {
+  FILE* f = std::fopen("/proc/self/status", "r");
+  if (!f) return -1;
+  char line[256];
+  double kib = -1;
+  while (std::fgets(line, sizeof line, f))
+    if (std::sscanf(line, "VmRSS: %lf kB", &kib) == 1) break;
+  std::fclose(f);
+  return kib / 1024;
+}
+
+// `client_for(c)`: the connection's client (one gateway, or the nodes in turn);
+// the plans asked for are those of every `every`-th child.
 template <typename ClientFor>
-RunResult run(ClientFor client_for, const std::string& mode, int connections, int seconds, int plans) {
+RunResult run(ClientFor client_for, const std::string& mode, int connections, int seconds, int plans, int every) {
   test::LoadRun load(connections);
   std::vector<std::thread> threads;
   const std::string header = mode == "unscheduled" ? "true" : "false";
@@ -124,7 +145,7 @@ RunResult run(ClientFor client_for, const std::string& mode, int connections, in
       while (!load.stopping()) {
         std::string target = ceiling ? "/fhir/metadata"
                                      : "/fhir/CareTeam?patient:identifier=https://fhir.nhs.uk/Id/nhs-number%7C" +
-                                           test::nhs_number_for(static_cast<uint32_t>(pick(rng)));
+                                           test::nhs_number_for(static_cast<uint32_t>(pick(rng) * every));
         auto t0 = Clock::now();
         auto r = client.request("GET", target, "",
                                 {{"IsUnscheduledAccessEvent", header},
@@ -211,7 +232,7 @@ int run_processes(int plans, const std::vector<int>& conns, int seconds, int run
               [&](int conn) {
                 return test::HttpsClient::for_role(procs[static_cast<size_t>(conn % n)]->port(), "unscheduled-care");
               },
-              mode, c, seconds, plans);
+              mode, c, seconds, plans, 1);
           // SIGTERM: a node finishes what it has in flight; events not yet delivered
           // stay pending in the store, and the next run's nodes deliver them.
           for (auto& p : procs) p->terminate();
@@ -242,7 +263,8 @@ int run_processes(int plans, const std::vector<int>& conns, int seconds, int run
 }  // namespace
 
 int main(int argc, char** argv) {
-  int seconds = 5, runs = 3, plans = 100'000;
+  int seconds = 5, runs = 3, plans = 100'000, every = 1;
+  std::string data_dir;
   std::vector<int> conns = {1, 32};
   std::vector<std::string> modes = {"unscheduled", "silent", "ceiling"};
   std::vector<int> processes;  // empty: the in-process gateway
@@ -252,6 +274,8 @@ int main(int argc, char** argv) {
     else if (k == "--runs") runs = std::stoi(v);
     else if (k == "--plans") plans = std::stoi(v);
     else if (k == "--connections") conns = {std::stoi(v)};
+    else if (k == "--data-dir") data_dir = v;
+    else if (k == "--plan-every") every = std::stoi(v);
     else if (k == "--mode" && v == "all") modes = {"unscheduled", "silent", "ceiling"};
     else if (k == "--mode" && (v == "unscheduled" || v == "silent" || v == "ceiling")) modes = {v};
     else if (k == "--processes") {
@@ -264,7 +288,7 @@ int main(int argc, char** argv) {
     else {
       std::fprintf(stderr,
                    "usage: cpis_query_load [--plans N] [--connections C] [--seconds S] [--runs R] "
-                   "[--mode unscheduled|silent|ceiling|all] [--processes 1,2]\n");
+                   "[--mode unscheduled|silent|ceiling|all] [--data-dir DIR [--plan-every K]] [--processes 1,2]\n");
       return 2;
     }
   }
@@ -272,12 +296,14 @@ int main(int argc, char** argv) {
   if (!processes.empty()) return run_processes(plans, conns, seconds, runs, modes, processes);
   events::SubscriptionsOptions so;
   so.delivery.workers = 4;
+  if (!data_dir.empty()) setenv("GW_BENCH_DATA_DIR", data_dir.c_str(), 1);  // test_gateway.cc opens that store
   test::InProcessGateway gw(config::Limits{}, so);
   test::HookReceiver rx;
   std::atomic<uint64_t> notifications{0};
 
+  std::string subscription_id;
   auto seed_start = Clock::now();
-  if (!seed(gw.store(), plans)) {
+  if (data_dir.empty() && !seed(gw.store(), plans)) {
     std::fprintf(stderr, "seeding failed\n");
     return 1;
   }
@@ -291,6 +317,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "the local authority's subscription was refused\n");
       return 1;
     }
+    if (auto d = json::parse(r->body)) subscription_id = std::string(json::get_string(*d, "id").value_or(""));
     if (!rx.wait_for([](auto& p) { return test::count_type(p, "handshake") >= 1; }, std::chrono::seconds(30))) {
       std::fprintf(stderr, "no handshake\n");
       return 1;
@@ -307,12 +334,18 @@ int main(int argc, char** argv) {
       std::vector<double> rps, p50, p99;
       for (int k = 0; k < runs; ++k) {
         uint64_t before = notifications.load();
-        RunResult r = run([&](int) { return gw.client("unscheduled-care"); }, mode, n, seconds, plans);
+        RunResult r = run([&](int) { return gw.client("unscheduled-care"); }, mode, n, seconds, plans, every);
+        double load1 = 0;
+        if (FILE* f = std::fopen("/proc/loadavg", "r")) {
+          if (std::fscanf(f, "%lf", &load1) != 1) load1 = 0;
+          std::fclose(f);
+        }
         std::printf("{\"bench\":\"cpis_%s\",\"connections\":%d,\"run\":%d,\"req_per_s\":%.0f,\"p50_ms\":%.3f,"
-                    "\"p99_ms\":%.3f,\"ok\":%llu,\"errors\":%llu,\"notified_during_run\":%llu}\n",
+                    "\"p99_ms\":%.3f,\"ok\":%llu,\"errors\":%llu,\"notified_during_run\":%llu,\"rss_mib\":%.0f,"
+                    "\"load_avg\":%.2f}\n",
                     mode.c_str(), n, k + 1, r.rps, r.p50_ms, r.p99_ms, static_cast<unsigned long long>(r.ok),
                     static_cast<unsigned long long>(r.errors),
-                    static_cast<unsigned long long>(notifications.load() - before));
+                    static_cast<unsigned long long>(notifications.load() - before), rss_mib(), load1);
         std::fflush(stdout);
         rps.push_back(r.rps);
         p50.push_back(r.p50_ms);
@@ -323,6 +356,12 @@ int main(int argc, char** argv) {
                   mode.c_str(), n, runs, test::median(rps), test::median(p50), test::median(p99));
       std::fflush(stdout);
     }
+  }
+  if (!data_dir.empty() && !subscription_id.empty()) {
+    // A kept store must not fan out to this run's (gone) receiver next time.
+    auto la = gw.client("local-authority");
+    auto r = la.request("DELETE", "/fhir/Subscription/" + subscription_id, "", {});
+    if (!r || (r->status != 200 && r->status != 204)) std::fprintf(stderr, "could not remove the subscription\n");
   }
   return 0;
 }

@@ -137,6 +137,10 @@ class Gateway:
 
 
 def mllp_load_bin(work):
+    # The peers' build (bash ../shared/bench-peers/run.sh), as write_path.py uses it, when there is one.
+    built = os.path.join(os.environ.get("BENCH_PEERS_WORK", "/tmp/bench-peers"), "build", "mllp_load")
+    if os.path.exists(built):
+        return built
     exe = os.path.join(work, "mllp_load")
     subprocess.run(["gcc", "-O2", "-o", exe, os.path.join(PEERS, "c", "mllp_load.c")], check=True)
     return exe

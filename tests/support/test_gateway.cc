@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <mutex>
 #include <stdexcept>
@@ -94,7 +95,11 @@ InProcessGateway::InProcessGateway(config::Limits limits, const events::Subscrip
   parts_->policy = std::move(*p);
 
   store::SqliteOptions so;
-  so.path = dir_.path() + "/gateway.db";
+  // GW_BENCH_DATA_DIR: a benchmark on a store seeded beforehand
+  // (tests/bench/seed_store.py, cpis_query_load --data-dir) opens that one,
+  // which it keeps; data_dir() still names the temporary folder.
+  const char* seeded = std::getenv("GW_BENCH_DATA_DIR");
+  so.path = (seeded && *seeded ? std::string(seeded) : dir_.path()) + "/gateway.db";
   so.metrics = &parts_->registry;
   parts_->store = open_store(so);  // the engine this run of the suite is for
   auto merge = write::MergePolicy::load(profiles);

@@ -27,6 +27,16 @@ struct Query {
   }
 };
 
+// "i.param = $n", or IN over every name a search on `param` reads
+// (index_keys.h: a `patient` search reads the `subject` rows too).
+std::string param_is(Query& q, const std::string& param) {
+  auto names = stored_params(param);
+  if (names.size() == 1) return "i.param = " + q.next(names[0]);
+  std::string out = "i.param IN (";
+  for (size_t k = 0; k < names.size(); ++k) out += (k ? ", " : "") + q.next(names[k]);
+  return out + ")";
+}
+
 const char* interaction_of(int64_t op) {
   return op == kOpCreate ? "create" : op == kOpDelete ? "delete" : "update";
 }
@@ -45,7 +55,7 @@ void restrict_by_param(Query& q, const std::string& type, const std::string& par
   for (const auto& [system, value] : any_of) {
     if (!first) q.sql += " OR ";
     first = false;
-    q.sql += "(i.value = " + q.next(value) + " AND i.type = " + q.next(type) + " AND i.param = " + q.next(param);
+    q.sql += "(i.value = " + q.next(value) + " AND i.type = " + q.next(type) + " AND " + param_is(q, param);
     if (system == kNoSystem) q.sql += " AND i.system = ''";  // "|code": a code without a system
     else if (!system.empty()) q.sql += " AND i.system = " + q.next(system);
     q.sql += ")";
@@ -82,7 +92,7 @@ void restrict_by(Query& q, const std::string& type, const ParamConstraint& c) {
     case MatchKind::missing:
     case MatchKind::present:
       q.sql += std::string(c.kind == MatchKind::missing ? " AND NOT" : " AND") +
-               " EXISTS (SELECT 1 FROM idx i WHERE i.rid = r.rid AND i.param = " + q.next(c.param) + ")";
+               " EXISTS (SELECT 1 FROM idx i WHERE i.rid = r.rid AND " + param_is(q, c.param) + ")";
       return;
     case MatchKind::prefix:
     case MatchKind::contains:
@@ -93,8 +103,8 @@ void restrict_by(Query& q, const std::string& type, const ParamConstraint& c) {
     q.sql += " AND FALSE";
     return;
   }
-  q.sql += " AND r.rid IN (SELECT i.rid FROM idx i WHERE i.type = " + q.next(type) + " AND i.param = " +
-           q.next(c.param) + " AND (";
+  q.sql += " AND r.rid IN (SELECT i.rid FROM idx i WHERE i.type = " + q.next(type) + " AND " + param_is(q, c.param) +
+           " AND (";
   bool first = true;
   if (c.kind == MatchKind::range) {
     for (const auto& d : c.ranges) {
@@ -132,7 +142,7 @@ std::string order_by(Query& q, const SearchQuery& sq) {
       out += std::string("r.ts") + dir + ", ";
     } else {
       const std::string key = std::string("(SELECT ") + (k.descending ? "max" : "min") + "(i.value" + kBinary +
-                              ") FROM idx i WHERE i.rid = r.rid AND i.param = " + q.next(k.param) + ")";
+                              ") FROM idx i WHERE i.rid = r.rid AND " + param_is(q, k.param) + ")";
       out += key + " IS NULL, " + key + dir + ", ";
     }
   }

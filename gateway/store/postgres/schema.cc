@@ -1,9 +1,35 @@
 #include "gateway/store/postgres/schema.h"
 
+#include "gateway/store/index_keys.h"
 #include "gateway/store/postgres/audit_trail.h"
 #include "gateway/store/postgres/pg.h"
 
 namespace gw::store::pg {
+
+namespace {
+
+// Step 4, after its DELETE: the current rows' key lists lose the `patient`
+// keys that repeat a `subject` key (the embedded store's step 9).
+Result<void> drop_patient_duplicate_keys(Conn& c) {
+  for (int64_t after = 0;;) {
+    auto rows = c.exec(
+        "SELECT rid, keys FROM res WHERE rid > $1 AND position('subject'::bytea IN keys) > 0 "
+        "ORDER BY rid LIMIT 5000",
+        Params().add(after));
+    if (!rows) return rows.error();
+    if (rows->empty()) return {};
+    for (int i = 0; i < rows->size(); ++i) {
+      after = rows->int64(i, 0);
+      auto keys = decode_keys(rows->bytes(i, 1));
+      if (!drop_patient_duplicates(keys)) continue;
+      if (auto r = c.exec("UPDATE res SET keys = $1 WHERE rid = $2", Params().add_bytes(encode_keys(keys)).add(after));
+          !r)
+        return r.error();
+    }
+  }
+}
+
+}  // namespace
 
 const std::vector<Migration>& migrations() {
   static const std::vector<Migration> steps = {
@@ -176,6 +202,14 @@ ALTER TABLE inbound ADD COLUMN kind TEXT NOT NULL DEFAULT '',
                     ADD COLUMN answer TEXT NOT NULL DEFAULT '',
                     ADD COLUMN written TEXT NOT NULL DEFAULT '';
 )sql", chain_existing_audit},
+      // The embedded store's layout 9 (issue 12): a `subject` reference to a
+      // Patient is one index row, which answers `patient` searches too
+      // (store/index_keys.h); the duplicate `patient` rows go.
+      {4, R"sql(
+DELETE FROM idx p USING idx s
+ WHERE p.param = 'patient' AND s.param = 'subject' AND s.value = p.value AND s.type = p.type
+   AND s.system = p.system AND s.rid = p.rid;
+)sql", drop_patient_duplicate_keys},
   };
   return steps;
 }

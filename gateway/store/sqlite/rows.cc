@@ -25,6 +25,16 @@ struct Query {
   }
 };
 
+// " AND i.param = ?", or IN over every name a search on `param` reads
+// (index_keys.h: a `patient` search reads the `subject` rows too).
+void add_param(Query& q, const std::string& param) {
+  auto names = stored_params(param);
+  if (names.size() == 1) return q.add(" AND i.param = ?", std::move(names[0]));
+  q.add(" AND i.param IN (?", std::move(names[0]));
+  for (size_t k = 1; k < names.size(); ++k) q.add(", ?", std::move(names[k]));
+  q.add(")");
+}
+
 Result<Statement> prepare_query(Connection& c, const Query& q) {
   auto st = c.cached_text(q.sql);
   if (!st) return st.error();
@@ -53,7 +63,7 @@ void restrict_exact(Query& q, const std::string& type, const std::string& param,
     first = false;
     q.add("(i.value = ?", value);
     q.add(" AND i.type = ?", type);
-    q.add(" AND i.param = ?", param);
+    add_param(q, param);
     if (system == kNoSystem) q.add(" AND i.system = ''");
     else if (!system.empty()) q.add(" AND i.system = ?", system);
     q.add(")");
@@ -112,7 +122,7 @@ void restrict_by_param(Query& q, const std::string& type, const ParamConstraint&
     return;
   }
   q.add(" AND r.rid IN (SELECT i.rid FROM idx i WHERE i.type = ?", type);
-  q.add(" AND i.param = ?", c.param);
+  add_param(q, c.param);
   q.add(" AND (");
   bool first = true;
   if (c.kind == MatchKind::range) {
@@ -381,7 +391,7 @@ Result<SearchPage> search_on(Connection& c, const SearchQuery& q, bool in_transa
 Result<std::vector<std::string>> match_on(Connection& c, const std::string& type, const std::vector<Match>& ms,
                                           int limit) {
   std::vector<std::string> out;
-  if (ms.size() == 1) {
+  if (ms.size() == 1 && stored_params(ms[0].param).size() == 1) {
     // The common case (a conditional entry on one identifier): one fixed statement.
     auto st = c.cached(
         "SELECT r.id FROM idx i JOIN res r ON r.rid = i.rid WHERE i.value = ?1 AND i.type = ?2 AND i.param = ?3 "
@@ -456,7 +466,7 @@ void keys_fn(sqlite3_context* ctx, int, sqlite3_value** argv, int mode) {
   std::string_view in(blob ? static_cast<const char*>(blob) : "", blob ? static_cast<size_t>(n) : 0);
   std::optional<std::string> best;
   for (const IndexEntry& e : decode_keys(in)) {
-    if (e.param != param) continue;
+    if (!answers(e.param, param)) continue;
     if (mode == 0) return sqlite3_result_int(ctx, 1);
     if (!best || (mode < 0 ? e.value < *best : e.value > *best)) best = e.value;
   }

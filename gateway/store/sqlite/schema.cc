@@ -2,10 +2,46 @@
 
 #include <string>
 
+#include "gateway/store/index_keys.h"
 #include "gateway/store/sqlite/audit_trail.h"
 #include "gateway/store/sqlite/connection.h"
 
 namespace gw::store::sqlite {
+
+namespace {
+
+// Version 9, after its DELETE: the current rows' key lists lose the
+// `patient` keys that repeat a `subject` key, as index_keys now makes them,
+// so that the next update of each resource diffs against what idx holds.
+Result<void> drop_patient_duplicate_keys(Connection& c) {
+  const std::string subject = "subject";
+  for (int64_t after = 0;;) {
+    auto st = c.cached(
+        "SELECT rid, keys FROM res WHERE rid > ?1 AND instr(keys, CAST(?2 AS BLOB)) > 0 ORDER BY rid LIMIT 5000");
+    if (!st) return st.error();
+    st->bind(1, after).bind(2, subject);
+    std::vector<std::pair<int64_t, std::string>> changed;
+    int64_t last = after;
+    for (;;) {
+      auto row = st->step();
+      if (!row) return row.error();
+      if (!*row) break;
+      last = st->int64(0);
+      auto keys = decode_keys(st->blob(1));
+      if (drop_patient_duplicates(keys)) changed.emplace_back(last, encode_keys(keys));
+    }
+    if (last == after) return {};
+    after = last;
+    for (const auto& [rid, keys] : changed) {
+      auto up = c.cached("UPDATE res SET keys = ?1 WHERE rid = ?2");
+      if (!up) return up.error();
+      up->bind_blob(1, keys).bind(2, rid);
+      if (auto r = up->run(); !r) return r.error();
+    }
+  }
+}
+
+}  // namespace
 
 const std::vector<Migration>& migrations() {
   static const std::vector<Migration> steps = {
@@ -247,6 +283,16 @@ ALTER TABLE inbound ADD COLUMN kind TEXT NOT NULL DEFAULT '';
 ALTER TABLE inbound ADD COLUMN answer TEXT NOT NULL DEFAULT '';
 ALTER TABLE inbound ADD COLUMN written TEXT NOT NULL DEFAULT '';
 )sql", chain_existing_audit},
+      // Issue 12: one index row where two names had the same value. A
+      // `subject` reference to a Patient was indexed under `subject` and
+      // again under `patient`; the `subject` row now answers both searches
+      // (store/index_keys.h), one row fewer per CareTeam, Observation...
+      // written. The value-first primary key makes the EXISTS one probe.
+      {9, R"sql(
+DELETE FROM idx WHERE param = 'patient' AND EXISTS (
+  SELECT 1 FROM idx s WHERE s.value = idx.value AND s.type = idx.type AND s.param = 'subject'
+    AND s.system = idx.system AND s.rid = idx.rid);
+)sql", drop_patient_duplicate_keys},
   };
   return steps;
 }

@@ -175,6 +175,29 @@ TEST_F(SearchSemanticsTest, StringsTokensReferencesAndMissing) {
   EXPECT_EQ(ids("Patient", f + "general-practitioner:Organization=" + org), (Ids{c}));
 }
 
+// The store keeps one index row for a subject that is a Patient (issue 12):
+// patient= and subject= still answer alike, by id, by Type/id, chained on the
+// NHS number, and through _include / _revinclude under either name.
+TEST_F(SearchSemanticsTest, PatientAndSubjectAnswerAlikeFromOneIndexRow) {
+  std::string a = patient(0, "", "2019-04-12", "female", "B86001");
+  std::string b = patient(1, "", "2018-01-01", "male", "B86001");
+  std::string ta = create("CareTeam", fixture("fhir/CareTeam.json", {{"patient", a}}));
+  std::string tb = create("CareTeam", fixture("fhir/CareTeam.json", {{"patient", b}}));
+  ASSERT_FALSE(ta.empty());
+  ASSERT_FALSE(tb.empty());
+  for (const char* name : {"patient", "subject"}) {
+    std::string n = name;
+    EXPECT_EQ(ids("CareTeam", n + "=" + a), (Ids{ta})) << n;
+    EXPECT_EQ(ids("CareTeam", n + "=Patient/" + a), (Ids{ta})) << n;
+    EXPECT_EQ(ids("CareTeam", n + "=" + a + "," + b), (Ids{ta, tb})) << n;
+    EXPECT_EQ(ids("CareTeam", n + ":identifier=https://fhir.nhs.uk/Id/nhs-number%7C" + nhs_number_for(seed_ + 1)),
+              (Ids{tb}))
+        << n;
+    EXPECT_EQ(ids("Patient", "_id=" + a + "&_revinclude=CareTeam:" + n, "CareTeam"), (Ids{ta})) << n;
+    EXPECT_EQ(ids("CareTeam", "_id=" + tb + "&_include=CareTeam:" + n, "Patient"), (Ids{b})) << n;
+  }
+}
+
 TEST_F(SearchSemanticsTest, TokenTextOnObservationCodes) {
   std::string a = patient(0, "", "2019-04-12", "female", "B86001");
   std::string obs = create("Observation", fixture("fhir/Observation.json", {{"patient", a}}));

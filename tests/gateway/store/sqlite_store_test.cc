@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include <atomic>
+#include <set>
 #include <chrono>
 #include <filesystem>
 #include <future>
@@ -11,6 +12,8 @@
 #include <thread>
 
 #include "gateway/common/metrics.h"
+#include "gateway/store/index_keys.h"
+#include "gateway/store/postgres/pg.h"
 #include "gateway/store/sqlite/connection.h"
 #include "gateway/store/sqlite/schema.h"
 #include "gateway/store/store.h"
@@ -59,6 +62,34 @@ class SqliteStoreTest : public ::testing::Test {
 
   // Runs a query on a connection of its own, as an auditor would (sqlite3 or psql).
   int64_t scalar(const std::string& sql) { return test::store_scalar(path_, sql); }
+  // Statements on a connection of its own, on this run's engine.
+  void exec_sql(const std::string& sql) {
+    if (test::on_postgres()) {
+      auto c = pg::Conn::open(test::pg_conninfo_for(path_));
+      ASSERT_TRUE(c.has_value()) << c.error().message;
+      auto r = (*c)->run(sql);
+      ASSERT_TRUE(r.has_value()) << sql << ": " << r.error().message;
+    } else {
+      auto c = sqlite::Connection::open(path_, sqlite::Connection::Mode::read_write_create, 1000);
+      ASSERT_TRUE(c.has_value()) << c.error().message;
+      auto r = (*c)->exec(sql);
+      ASSERT_TRUE(r.has_value()) << sql << ": " << r.error().message;
+    }
+  }
+  // Ids of `type` whose `param` has `value` (system any).
+  std::set<std::string> ids_where(const std::string& type, const std::string& param, const std::string& value,
+                                  MatchKind kind = MatchKind::exact) {
+    SearchQuery q;
+    q.type = type;
+    q.params.push_back(ParamConstraint{param, {{"", value}}, kind});
+    q.count = 100;
+    auto page = store_->search(q);
+    EXPECT_TRUE(page.has_value());
+    std::set<std::string> out;
+    if (page)
+      for (const auto& r : page->items) out.insert(r.id);
+    return out;
+  }
 
   fs::path dir_;
   std::string path_;
@@ -785,6 +816,145 @@ TEST_F(SqliteIngestRowsTest, AResolvedIdThatNoLongerMatchesFailsTheUnit) {
   auto u = commit(upd);
   ASSERT_TRUE(u.has_value());
   EXPECT_EQ(u->ops[0].version, 2);
+}
+
+// A subject reference to a Patient is indexed under "subject" and "patient"
+// by model::index_entries (FHIR's patient parameter is the subject when it is
+// a Patient); the store keeps one row, which answers both names.
+WriteOp care_team(const std::string& id, const std::string& patient_ref) {
+  WriteOp op;
+  op.kind = OpKind::create;
+  op.type = "CareTeam";
+  op.id = id;
+  op.body = R"({"resourceType":"CareTeam"})";
+  op.index.push_back({"subject", "", patient_ref});
+  op.index.push_back({"patient", "", patient_ref});
+  op.index.push_back({"identifier", "urn:team", id});
+  return op;
+}
+
+WriteOp consent(const std::string& id, const std::string& patient_ref) {
+  WriteOp op;
+  op.kind = OpKind::create;
+  op.type = "Consent";
+  op.id = id;
+  op.body = R"({"resourceType":"Consent"})";
+  op.index.push_back({"patient", "", patient_ref});
+  return op;
+}
+
+TEST_F(SqliteStoreTest, ASubjectReferenceIsOneIndexRowThatAnswersPatientAndSubject) {
+  auto& s = open();
+  ASSERT_TRUE(commit(care_team("t1", "Patient/pa")).has_value());
+  ASSERT_TRUE(commit(care_team("t2", "Patient/pb")).has_value());
+  ASSERT_TRUE(commit(consent("c1", "Patient/pa")).has_value());
+  // One row for the CareTeam's subject, none repeating it as patient; the
+  // Consent's own patient element keeps its row.
+  EXPECT_EQ(scalar("SELECT count(*) FROM idx WHERE type = 'CareTeam' AND value = 'Patient/pa'"), 1);
+  EXPECT_EQ(scalar("SELECT count(*) FROM idx WHERE type = 'CareTeam' AND param = 'patient'"), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM idx WHERE type = 'Consent' AND param = 'patient'"), 1);
+  using Ids = std::set<std::string>;
+  EXPECT_EQ(ids_where("CareTeam", "patient", "Patient/pa"), (Ids{"t1"}));
+  EXPECT_EQ(ids_where("CareTeam", "subject", "Patient/pa"), (Ids{"t1"}));
+  EXPECT_EQ(ids_where("Consent", "patient", "Patient/pa"), (Ids{"c1"}));
+  EXPECT_TRUE(ids_where("Consent", "subject", "Patient/pa").empty()) << "a patient element is not a subject";
+  EXPECT_EQ(ids_where("CareTeam", "patient", "Patient/pa", MatchKind::not_any), (Ids{"t2"}));
+  EXPECT_EQ(ids_where("CareTeam", "patient", "", MatchKind::present), (Ids{"t1", "t2"}));
+  EXPECT_TRUE(ids_where("CareTeam", "patient", "", MatchKind::missing).empty());
+  EXPECT_EQ(ids_where("Consent", "subject", "", MatchKind::missing), (Ids{"c1"}));
+  // Conditional writes match on both names too: If-None-Exist on patient
+  // finds t2 (alone and beside another parameter); a conditional update on
+  // patient updates it.
+  auto again = care_team("t9", "Patient/pb");
+  again.if_none_exist = {Match{"patient", "", "Patient/pb"}};
+  auto r = commit(again);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_TRUE(r->ops[0].noop);
+  EXPECT_EQ(r->ops[0].id, "t2");
+  again.if_none_exist = {Match{"patient", "", "Patient/pb"}, Match{"identifier", "urn:team", "t2"}};
+  r = commit(again);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_TRUE(r->ops[0].noop);
+  auto cond = care_team("t8", "Patient/pb");
+  cond.kind = OpKind::update;
+  cond.match = {Match{"patient", "", "Patient/pb"}};
+  r = commit(cond);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->ops[0].id, "t2");
+  EXPECT_FALSE(r->ops[0].created);
+  // _sort on patient orders by the subject rows.
+  SearchQuery q;
+  q.type = "CareTeam";
+  q.sort.push_back(SortKey{"patient", true});
+  auto page = s.search(q);
+  ASSERT_TRUE(page.has_value());
+  ASSERT_EQ(page->items.size(), 2u);
+  EXPECT_EQ(page->items[0].id, "t2");
+  // Moving the subject moves the one row.
+  auto moved = care_team("t1", "Patient/pc");
+  moved.kind = OpKind::update;
+  ASSERT_TRUE(commit(moved).has_value());
+  EXPECT_EQ(scalar("SELECT count(*) FROM idx WHERE type = 'CareTeam' AND value = 'Patient/pa'"), 0);
+  EXPECT_EQ(ids_where("CareTeam", "patient", "Patient/pc"), (Ids{"t1"}));
+  (void)s;
+}
+
+// A store written before the change (SQLite layout 8, PostgreSQL 3) holds
+// both rows and both keys; opening it removes the duplicates (SQLite step 9,
+// PostgreSQL step 4), and the searches answer as before.
+TEST_F(SqliteStoreTest, AStoreWithDuplicatePatientRowsIsUpgraded) {
+  open();
+  ASSERT_TRUE(commit(care_team("t1", "Patient/pa")).has_value());
+  ASSERT_TRUE(commit(consent("c1", "Patient/pa")).has_value());
+  store_->close();
+  store_.reset();
+  // What the previous version wrote: the patient row and key beside the subject ones.
+  std::vector<IndexEntry> old = {{"identifier", "urn:team", "t1"}, {"patient", "", "Patient/pa"}, {"subject", "", "Patient/pa"}};
+  auto hex_of = [](const std::string& blob) {
+    std::string hex;
+    for (unsigned char ch : blob) {
+      static const char* d = "0123456789abcdef";
+      hex += d[ch >> 4];
+      hex += d[ch & 15];
+    }
+    return hex;
+  };
+  const bool pg = test::on_postgres();
+  auto literal = [&](const std::vector<IndexEntry>& keys) {
+    std::string hex = hex_of(encode_keys(keys));
+    return pg ? "'\\x" + hex + "'::bytea" : "X'" + hex + "'";
+  };
+  const int step = pg ? 4 : 9;
+  exec_sql(std::string("INSERT INTO idx(value, type, param, system, rid) SELECT 'Patient/pa', 'CareTeam', 'patient', '', rid "
+                       "FROM res WHERE type = 'CareTeam' AND id = 't1';") +
+           "UPDATE res SET keys = " + literal(old) +
+           " WHERE type = 'CareTeam' AND id = 't1';" + "DELETE FROM schema_version WHERE version >= " +
+           std::to_string(step) + ";");
+  ASSERT_EQ(scalar("SELECT count(*) FROM idx WHERE type = 'CareTeam' AND param = 'patient'"), 1);
+  auto& s = open();
+  EXPECT_EQ(scalar("SELECT count(*) FROM schema_version WHERE version = " + std::to_string(step)), 1);
+  EXPECT_EQ(scalar("SELECT count(*) FROM idx WHERE type = 'CareTeam' AND param = 'patient'"), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM idx WHERE type = 'CareTeam' AND param = 'subject'"), 1);
+  EXPECT_EQ(scalar("SELECT count(*) FROM idx WHERE type = 'Consent' AND param = 'patient'"), 1) << "not a duplicate";
+  EXPECT_EQ(scalar("SELECT count(*) FROM res WHERE type = 'CareTeam' AND keys = " +
+                   literal(index_keys(care_team("t1", "Patient/pa").index))),
+            1)
+      << "the current row's key list is what a write makes now";
+  using Ids = std::set<std::string>;
+  EXPECT_EQ(ids_where("CareTeam", "patient", "Patient/pa"), (Ids{"t1"}));
+  EXPECT_EQ(ids_where("CareTeam", "subject", "Patient/pa"), (Ids{"t1"}));
+  // The key list lost the patient key too: an update that keeps the subject
+  // writes no index row, one that moves it leaves no row behind.
+  auto same = care_team("t1", "Patient/pa");
+  same.kind = OpKind::update;
+  ASSERT_TRUE(commit(same).has_value());
+  EXPECT_EQ(scalar("SELECT count(*) FROM idx WHERE type = 'CareTeam'"), 2);
+  auto moved = care_team("t1", "Patient/pb");
+  moved.kind = OpKind::update;
+  ASSERT_TRUE(commit(moved).has_value());
+  EXPECT_EQ(scalar("SELECT count(*) FROM idx WHERE type = 'CareTeam' AND value = 'Patient/pa'"), 0);
+  EXPECT_EQ(ids_where("CareTeam", "patient", "Patient/pb"), (Ids{"t1"}));
+  (void)s;
 }
 
 }  // namespace
