@@ -151,6 +151,7 @@ std::vector<std::string> concern_lines(const json::Value& flag) {
   out.push_back(line);
   if (std::string what = displays(json::member(flag, "code")); !what.empty()) out.push_back("Concern: " + what);
   std::string referred, referral_date, contact;
+  bool to_authority = false;  // the service lists the local authority: it referred the concern
   std::vector<std::string> indicators;
   if (const json::Value* exts = json::member(flag, "extension"); exts && exts->IsArray())
     for (const auto& e : exts->GetArray()) {
@@ -161,12 +162,17 @@ std::vector<std::string> concern_lines(const json::Value& flag) {
       std::string coded_as = coding && coding->IsObject()
                                  ? (str_at(*coding, "display").empty() ? str_at(*coding, "code") : str_at(*coding, "display"))
                                  : std::string();
-      if (name == "cse-indicator" && !coded_as.empty()) indicators.push_back(coded_as);
+      if (name == "disclosable-to" && str_at(e, "valueCode") == "local-authority") to_authority = true;
+      else if (name == "cse-indicator" && !coded_as.empty()) indicators.push_back(coded_as);
       else if (name == "safeguarding-referred-to") referred = coded_as;
       else if (name == "safeguarding-referral-date") referral_date = str_at(e, "valueDate");
       else if (name == "concern-contact") contact = str_at(e, "valueString");
     }
   for (const auto& i : indicators) out.push_back("Indicator: " + i);
+  // Also when a service says so only by listing the local authority (a FHIR
+  // client without the CASH/GUM referral extensions): the line changes, so
+  // the update that refers it discloses again and reaches the authority.
+  if (referred.empty() && to_authority) referred = "the local authority (children's social care)";
   if (!referred.empty())
     out.push_back("Referred to: " + referred + (referral_date.empty() ? std::string() : " on " + referral_date));
   if (std::string st = str_at(flag, "status"); !st.empty() && st != "active") out.push_back("Concern status: " + st);

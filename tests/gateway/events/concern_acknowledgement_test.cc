@@ -235,12 +235,35 @@ TEST(SafeguardingConcern, TheAuthorityHearsOnlyOfAReferralAndAcknowledgesItLikeA
   EXPECT_EQ(f.events_of(w.la), 1);
   EXPECT_EQ(f.events_of(w.gp), 2);
 
+  // A service that refers a concern only by listing the authority (a FHIR
+  // client without the CASH/GUM referral extensions): the authority hears then.
+  std::string plain = concern_flag(nhs_identifier(w.nhs), false);
+  auto second = f.call("sexual-health", "POST", "/fhir/Flag", plain);
+  ASSERT_EQ(second.status, 201) << second.body;
+  std::string second_id(json::get_string(*json::parse(second.body), "id").value_or(""));
+  ASSERT_TRUE(f.wait_events(3, "/gp"));
+  f.settle();
+  EXPECT_EQ(f.events_of(w.la), 1);
+  std::string listed = plain;
+  listed.insert(1, R"("id":")" + second_id + R"(",)");
+  const std::string dt = std::string(R"({"url":")") + kExt + R"(disclosable-to","valueCode":"gp"},)";
+  listed.replace(listed.find(dt), dt.size(),
+                 dt + R"({"url":")" + kExt + R"(disclosable-to","valueCode":"local-authority"},)");
+  ASSERT_EQ(f.call("sexual-health", "PUT", "/fhir/Flag/" + second_id, listed).status, 200);
+  ASSERT_TRUE(f.wait_events(2, "/la"));
+  EXPECT_NE(test::payload_text(f.received("/la")[1]).find("Referred to: the local authority"), std::string::npos);
+
   auto a = w.ack("local-authority", comm);
   ASSERT_EQ(a.status, 200) << a.body;
   for (const auto& t : w.timers(comm)) EXPECT_EQ(t.status, "cancelled") << t.key;
   f.gw.set_today(day_after(w.due(comm, 2)));
   tick(f);
-  EXPECT_EQ(f.events_of(w.la_lead), 0) << "acknowledged: nothing escalates";
+  EXPECT_EQ(f.events_of(w.la_lead), 1) << "the first, acknowledged, does not escalate; the second does, once";
+  std::string unacked = f.received("/la")[1]["id"].GetString();
+  ASSERT_TRUE(f.wait_events(1, "/la-lead"));
+  std::string lead_text = test::payload_text(f.received("/la-lead")[0]);
+  EXPECT_NE(lead_text.find("Communication/" + unacked + " "), std::string::npos) << lead_text;
+  EXPECT_EQ(lead_text.find("Communication/" + comm + " "), std::string::npos) << lead_text;
   EXPECT_GE(f.events_of(w.gp_lead), 1) << "the GP did not acknowledge its two";
 }
 
