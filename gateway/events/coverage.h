@@ -1,7 +1,7 @@
 #pragma once
 // Coverage gaps (issue 17 part 2, docs/COVERAGE.md): who is meant to be
 // looking after each child the gateway knows to be at risk, and where nobody
-// is known. Six kinds of gap, found by scanning what the store holds:
+// is known. Eight kinds of gap, found by scanning what the store holds:
 //   plan-no-health-visitor-or-school-nurse  a child with a CP-IS plan in scope
 //       (CPP or LAC; CPIS.md section 1) and no health visitor (under 5) or
 //       school nurse (5 to 18) on an active care team;
