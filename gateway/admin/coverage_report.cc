@@ -181,9 +181,14 @@ void CoverageReportApi::handle(net::Request req, net::Respond respond) {
       w.StartObject();
       put(w, "feed", f.name);
       put(w, "display", f.display);
-      w.Key("last_heard");
-      if (f.last_heard.empty()) w.Null();
-      else w.String(f.last_heard.c_str());
+      // The newest of both, and each source apart: a kept legacy message
+      // (inbound store), a committed FHIR REST write (the audit trail).
+      for (auto [key, when] : {std::pair{"last_heard", &f.last_heard}, std::pair{"last_message", &f.last_message},
+                               std::pair{"last_rest_write", &f.last_rest}}) {
+        w.Key(key);
+        if (when->empty()) w.Null();
+        else w.String(when->c_str());
+      }
       w.EndObject();
     }
     w.EndArray();

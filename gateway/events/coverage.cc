@@ -95,6 +95,7 @@ struct ChildFacts {
   bool practice = false;        // Patient.generalPractitioner names one
   bool any_team = false;        // an active care team (not a plan) with a member
   bool episode = false;         // an active episode of care
+  bool maternity = false;       // an active maternity episode of care (a booked pregnancy)
 };
 
 bool any_role(const ChildFacts& f, const std::vector<std::string>& roles) {
@@ -197,28 +198,58 @@ class Scan {
       }
     }
     for (const auto& e : lookup_.about("EpisodeOfCare", id))
-      if (str(e, "status") == "active" && !flows::sexual_health(e)) f.episode = true;
+      if (str(e, "status") == "active" && !flows::sexual_health(e)) {
+        f.episode = true;
+        if (flows::concept_has(json::member(e, "type"), flows::kMaternity)) f.maternity = true;
+      }
     return facts_.emplace(id, std::move(f)).first->second;
   }
 
   const json::Value* patient_doc(const ChildFacts& f) { return f.patient ? &*f.patient : nullptr; }
+
+  // ---- unborn-child plans (UCPP), held against the pregnant woman ------------------
+  // CPIS.md section 1: the plan carries no data about the unborn child, so
+  // the services that must know of it are hers. While the plan is open (not
+  // ended: the pregnancy has not ended) a maternity service must be caring
+  // for her, or nobody is seeing the unborn child; while it is in scope
+  // (12 months after it ends, as for every plan) her GP practice. The
+  // health visitor is not asked for: the Healthy Child Programme's
+  // antenatal contact is after 28 weeks and the pregnancy-notification flow
+  // tells the team of the booking, so without a maternity service there is
+  // nothing for the health visitor to hear; once born, the baby's own plan
+  // is checked as a child's.
+  void unborn_plan(const json::Value& plan, const std::string& mother, std::unordered_set<std::string>& seen,
+                   std::unordered_set<std::string>& open_seen) {
+    const ChildFacts& f = facts(mother);
+    Seen s = classify(q_.view, {&plan, patient_doc(f)});
+    const json::Value* period = json::member(plan, "period");
+    std::string end = period ? flows::date_part(str(*period, "end")) : std::string();
+    if ((end.empty() || end >= today_) && open_seen.insert(mother).second && !f.maternity &&
+        !any_role(f, rules_.mw_roles))
+      add(kGapKinds[6], s, mother,
+          "no maternity service known for the pregnant woman (no active maternity episode of care, no midwife on "
+          "her care teams); UCPP plan open");
+    if (seen.insert(mother).second && !f.practice && !any_role(f, rules_.gp_roles))
+      add(kGapKinds[7], s, mother, "no GP practice known for the pregnant woman; UCPP plan in scope");
+  }
 
   // ---- children with a CP-IS plan in scope ----------------------------------------
   Result<void> plans() {
     store::SearchQuery sq;
     sq.type = "CareTeam";
     store::ParamConstraint cat{"category", {}};
-    for (std::string_view abbr : {"CPP", "LAC"})
+    for (std::string_view abbr : {"CPP", "LAC", "UCPP"})
       cat.any_of.emplace_back(std::string(model::cpis::kSnomed),
                               std::string(model::cpis::plan_type_by_abbreviation(abbr)->snomed));
     sq.params.push_back(std::move(cat));
-    std::unordered_set<std::string> child_seen, lac_seen;
+    std::unordered_set<std::string> child_seen, lac_seen, mother_seen, mother_open_seen;
     return each(sq, [&](const std::string& id, const json::Value& plan) {
       ++out_.plans_scanned;
       const auto* type = model::cpis::plan_type_of(plan);
-      if (!type || type->unborn || !model::cpis::in_scope(plan, today_)) return;
+      if (!type || !model::cpis::in_scope(plan, today_)) return;
       std::string child = flows::patient_id_of(plan);
       if (child.empty()) return;
+      if (type->unborn) return unborn_plan(plan, child, mother_seen, mother_open_seen);
       const ChildFacts& f = facts(child);
       Seen seen = classify(q_.view, {&plan, patient_doc(f)});
       if (child_seen.insert(child).second) {
@@ -340,6 +371,29 @@ class Scan {
   }
 
   // ---- when each feed was last heard from -----------------------------------------
+  // The newest REST write of the feed's writers that committed: the audit
+  // trail is the one record of those on both engines (a FHIR write keeps no
+  // inbound message; the resource's own lastUpdated is also moved by feeds
+  // and merges). A create or update over REST leaves a row with the writer's
+  // role, the resource type as topic and outcome success only after the
+  // commit (audit/audit_rows.h); rows pruned by audit retention are not seen.
+  Result<std::string> newest_rest_write(const CoverageFeed& feed) {
+    store::AuditQuery aq;
+    aq.roles = feed.rest_roles;
+    aq.topics = feed.rest_resources;
+    aq.actions = {"create", "update"};
+    aq.outcomes = {"success"};
+    aq.channels = {std::string(audit::kChannelRest)};
+    aq.count = 1;
+    aq.want_total = false;
+    auto left = q_.budget - std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_);
+    if (left <= std::chrono::milliseconds(0)) return budget_error();
+    aq.budget = left;
+    auto page = store_.search_audit(aq);
+    if (!page) return page.error();
+    return page->items.empty() ? std::string() : page->items.front().ts;
+  }
+
   Result<void> feeds() {
     for (const auto& feed : rules_.feeds) {
       FeedSeen s{feed.name, feed.display, ""};
@@ -368,6 +422,13 @@ class Scan {
           if (!row) return row.error();
           if (*row) s.last_heard = std::max(s.last_heard, (**row).received);
         }
+      }
+      s.last_message = s.last_heard;
+      if (!feed.rest_roles.empty()) {
+        auto rest = newest_rest_write(feed);
+        if (!rest) return rest.error();
+        s.last_rest = *rest;
+        s.last_heard = std::max(s.last_heard, s.last_rest);
       }
       out_.feeds.push_back(std::move(s));
     }
@@ -410,6 +471,8 @@ std::string_view gap_title(std::string_view kind) {
   if (kind == kGapKinds[3]) return "Looked-after children with an overdue health assessment";
   if (kind == kGapKinds[4]) return "Children of a parent with a relapse-prevention plan, with no known caring service";
   if (kind == kGapKinds[5]) return "Adults whose ED questionnaire said children are at home, with no child linked";
+  if (kind == kGapKinds[6]) return "Pregnant women with an unborn-child protection plan and no known maternity service";
+  if (kind == kGapKinds[7]) return "Pregnant women with an unborn-child protection plan and no known GP practice";
   return kind;
 }
 
@@ -425,8 +488,8 @@ Result<CoverageRules> CoverageRules::parse(std::string_view text, const std::str
   if (!doc || !doc->IsObject()) return make_error(Errc::invalid_input, source + ": not a JSON object");
   const json::Value& d = *doc;
   if (auto r = area::only_keys(d,
-                               {"healthVisiting", "schoolNursing", "gpRoles", "lacHealthRoles", "edWindowDays",
-                                "feeds", "gaps", "weeklySummary"},
+                               {"healthVisiting", "schoolNursing", "gpRoles", "lacHealthRoles", "midwiferyRoles",
+                                "edWindowDays", "feeds", "gaps", "weeklySummary"},
                                source, "");
       !r)
     return r.error();
@@ -445,7 +508,8 @@ Result<CoverageRules> CoverageRules::parse(std::string_view text, const std::str
   if (auto r = area::only_keys(**sn, {"roles", "fromAge", "toAge"}, source, "schoolNursing"); !r) return r.error();
   for (auto [obj, key, where, dst] :
        {std::tuple{*hv, "roles", "healthVisiting.", &out.hv_roles}, std::tuple{*sn, "roles", "schoolNursing.", &out.sn_roles},
-        std::tuple{&d, "gpRoles", "", &out.gp_roles}, std::tuple{&d, "lacHealthRoles", "", &out.lac_roles}}) {
+        std::tuple{&d, "gpRoles", "", &out.gp_roles}, std::tuple{&d, "lacHealthRoles", "", &out.lac_roles},
+        std::tuple{&d, "midwiferyRoles", "", &out.mw_roles}}) {
     auto l = string_list(*obj, key, source, where);
     if (!l) return l.error();
     if (!l->empty()) *dst = std::move(*l);
@@ -469,7 +533,8 @@ Result<CoverageRules> CoverageRules::parse(std::string_view text, const std::str
     if (name == "comment") continue;
     const std::string where = "feeds." + name;
     if (!it->value.IsObject()) return area::bad_key(source, where, "must be an object");
-    if (auto r = area::only_keys(it->value, {"display", "adapters", "kinds"}, source, where); !r) return r.error();
+    if (auto r = area::only_keys(it->value, {"display", "adapters", "kinds", "rest"}, source, where); !r)
+      return r.error();
     CoverageFeed f;
     f.name = name;
     auto display = area::required_string(it->value, "display", source, where);
@@ -477,11 +542,24 @@ Result<CoverageRules> CoverageRules::parse(std::string_view text, const std::str
     f.display = *display;
     auto adapters = string_list(it->value, "adapters", source, where + ".");
     if (!adapters) return adapters.error();
-    if (adapters->empty()) return area::bad_key(source, where + ".adapters", "must name at least one adapter");
     f.adapters = std::move(*adapters);
     auto kinds = string_list(it->value, "kinds", source, where + ".");
     if (!kinds) return kinds.error();
     f.kinds = std::move(*kinds);
+    if (const json::Value* rest = json::member(it->value, "rest")) {
+      if (!rest->IsObject()) return area::bad_key(source, where + ".rest", "must be an object");
+      if (auto r = area::only_keys(*rest, {"roles", "resources"}, source, where + ".rest"); !r) return r.error();
+      auto roles = string_list(*rest, "roles", source, where + ".rest.");
+      if (!roles) return roles.error();
+      auto types = string_list(*rest, "resources", source, where + ".rest.");
+      if (!types) return types.error();
+      if (roles->empty() || types->empty())
+        return area::bad_key(source, where + ".rest", "must name at least one role and one resource type");
+      f.rest_roles = std::move(*roles);
+      f.rest_resources = std::move(*types);
+    }
+    if (f.adapters.empty() && f.rest_roles.empty())
+      return area::bad_key(source, where + ".adapters", "must name at least one adapter (or the feed's rest writers)");
     out.feeds.push_back(std::move(f));
   }
   auto gaps = section("gaps");

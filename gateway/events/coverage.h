@@ -1,7 +1,7 @@
 #pragma once
 // Coverage gaps (issue 17 part 2, docs/COVERAGE.md): who is meant to be
 // looking after each child the gateway knows to be at risk, and where nobody
-// is known. Six kinds of gap, found by scanning what the store holds:
+// is known. Eight kinds of gap, found by scanning what the store holds:
 //   plan-no-health-visitor-or-school-nurse  a child with a CP-IS plan in scope
 //       (CPP or LAC; CPIS.md section 1) and no health visitor (under 5) or
 //       school nurse (5 to 18) on an active care team;
@@ -13,7 +13,12 @@
 //   relapse-plan-child-no-caring-service    a child linked to a parent with an active
 //       relapse-prevention plan, and no caring service known for the child;
 //   ed-children-not-identified              an adult whose ED safeguarding
-//       questionnaire said children are at home, and no child linked to them.
+//       questionnaire said children are at home, and no child linked to them;
+//   unborn-plan-no-midwifery                a pregnant woman with an unborn-child
+//       protection plan (UCPP, held against her) still open, and no maternity
+//       service known (no active maternity episode, no midwife on a care team);
+//   unborn-plan-no-gp-practice              the same woman (plan in scope) with no
+//       registered practice.
 // Each line names the person by reference only ("Patient/<id>"), the gap and
 // the feeds that would have told us, never clinical content. What the
 // viewer's role may not see of labelled records (policy "sensitivity") is
@@ -44,18 +49,24 @@ inline constexpr std::string_view kCoverageRulesFile = "reports/coverage.json";
 // In report and summary order.
 inline constexpr std::string_view kGapKinds[] = {
     "plan-no-health-visitor-or-school-nurse", "plan-no-gp-practice", "lac-no-health-team", "lac-assessment-overdue",
-    "relapse-plan-child-no-caring-service",   "ed-children-not-identified"};
+    "relapse-plan-child-no-caring-service",   "ed-children-not-identified", "unborn-plan-no-midwifery",
+    "unborn-plan-no-gp-practice"};
 // What a kind means, for people (the summary, the docs).
 std::string_view gap_title(std::string_view kind);
 
+// A feed is heard from through the kept legacy messages of its adapters
+// (the inbound store), and through the FHIR REST writes its writers make
+// (the audit trail: every committed create or update over REST leaves a row
+// naming the writer's role and the resource type). Either may be empty.
 struct CoverageFeed {
   std::string name, display;
   std::vector<std::string> adapters, kinds;  // kinds empty: any message of the adapters
+  std::vector<std::string> rest_roles, rest_resources;  // REST writers: certificate roles, resource types
 };
 
 // profiles/reports/coverage.json.
 struct CoverageRules {
-  std::vector<std::string> hv_roles{"HV"}, sn_roles{"SN"}, gp_roles{"GP"}, lac_roles{"LAC"};
+  std::vector<std::string> hv_roles{"HV"}, sn_roles{"SN"}, gp_roles{"GP"}, lac_roles{"LAC"}, mw_roles{"MW"};
   int hv_to_age = 5, sn_from_age = 5, sn_to_age = 19;
   int ed_window_days = 365;
   std::vector<CoverageFeed> feeds;
@@ -93,7 +104,8 @@ struct GapCount {
 
 struct FeedSeen {
   std::string name, display;
-  std::string last_heard;  // received time of the newest kept message, "" when none
+  std::string last_heard;  // the newest kept message or audited REST write, "" when none
+  std::string last_message{}, last_rest{};  // each source apart, "" when none
 };
 
 struct CoverageQuery {

@@ -120,6 +120,74 @@ std::vector<std::string> tier4_lines(const json::Value& enc) {
   return out;
 }
 
+constexpr std::string_view kExt = "https://cpis-gateway.nhs.uk/StructureDefinition/";
+
+// The displays (else codes) of a CodeableConcept's codings, "; "-joined.
+std::string displays(const json::Value* cc) {
+  std::string out;
+  const json::Value* codings = cc && cc->IsObject() ? json::member(*cc, "coding") : nullptr;
+  if (codings && codings->IsArray())
+    for (const auto& c : codings->GetArray()) {
+      std::string d = str_at(c, "display");
+      if (d.empty()) d = str_at(c, "code");
+      if (!d.empty()) out += (out.empty() ? "" : "; ") + d;
+    }
+  if (out.empty() && cc && cc->IsObject()) out = str_at(*cc, "text");
+  return out;
+}
+
+// A safeguarding concern Flag (CPIS.md section 4): the concern only, as the
+// recording service marked it disclosable (the CASH/GUM adapter leaves the
+// clinical detail in the labelled records and never copies it into the Flag:
+// adapters/cashgum/FORMAT.md). What it is, when, who recorded it, whether and
+// to whom it was referred, and who to contact. Never the focus's other
+// elements, and nothing of a Flag the service did not mark disclosable.
+std::vector<std::string> concern_lines(const json::Value& flag) {
+  std::vector<std::string> out;
+  const json::Value* period = json::member(flag, "period");
+  std::string line = "Safeguarding concern recorded";
+  if (period && period->IsObject() && !str_at(*period, "start").empty()) line += " on " + str_at(*period, "start");
+  if (std::string by = flows::ods_of(json::member(flag, "author")); !by.empty()) line += " by " + by;
+  out.push_back(line);
+  if (std::string what = displays(json::member(flag, "code")); !what.empty()) out.push_back("Concern: " + what);
+  std::string referred, referral_date, contact;
+  bool to_authority = false;  // the service lists the local authority: it referred the concern
+  std::vector<std::string> indicators;
+  if (const json::Value* exts = json::member(flag, "extension"); exts && exts->IsArray())
+    for (const auto& e : exts->GetArray()) {
+      std::string url = str_at(e, "url");
+      if (url.rfind(kExt, 0) != 0) continue;
+      std::string_view name = std::string_view(url).substr(kExt.size());
+      const json::Value* coding = json::member(e, "valueCoding");
+      std::string coded_as = coding && coding->IsObject()
+                                 ? (str_at(*coding, "display").empty() ? str_at(*coding, "code") : str_at(*coding, "display"))
+                                 : std::string();
+      if (name == "disclosable-to" && str_at(e, "valueCode") == "local-authority") to_authority = true;
+      else if (name == "cse-indicator" && !coded_as.empty()) indicators.push_back(coded_as);
+      else if (name == "safeguarding-referred-to") referred = coded_as;
+      else if (name == "safeguarding-referral-date") referral_date = str_at(e, "valueDate");
+      else if (name == "concern-contact") contact = str_at(e, "valueString");
+    }
+  for (const auto& i : indicators) out.push_back("Indicator: " + i);
+  // Also when a service says so only by listing the local authority (a FHIR
+  // client without the CASH/GUM referral extensions): the line changes, so
+  // the update that refers it discloses again and reaches the authority.
+  if (referred.empty() && to_authority) referred = "the local authority (children's social care)";
+  if (!referred.empty())
+    out.push_back("Referred to: " + referred + (referral_date.empty() ? std::string() : " on " + referral_date));
+  if (std::string st = str_at(flag, "status"); !st.empty() && st != "active") out.push_back("Concern status: " + st);
+  if (std::string l = contact_line(contact, {}); !l.empty()) out.push_back(l);
+  return out;
+}
+
+bool marked_disclosable(const json::Value& flag) {
+  const json::Value* exts = json::member(flag, "extension");
+  if (!exts || !exts->IsArray()) return false;
+  for (const auto& e : exts->GetArray())
+    if (str_at(e, "url") == std::string(kExt) + "disclosable-to") return true;
+  return false;
+}
+
 // A Reference reduced to what identifies and names (no clinical context).
 Value safe_reference(const json::Value& ref, json::Allocator& a) {
   Value out(rapidjson::kObjectType);
@@ -212,6 +280,7 @@ const json::Value* sender_of(const std::string& type, const json::Value& focus) 
   if (type == "CarePlan") return json::member(focus, "author");
   if (type == "Observation") return practitioner(json::member(focus, "performer"));
   if (type == "Encounter") return json::member(focus, "serviceProvider");
+  if (type == "Flag") return json::member(focus, "author");  // the recording service
   return nullptr;
 }
 
@@ -224,6 +293,7 @@ std::optional<std::vector<std::string>> shareable_lines(const std::string& type,
   if (type == "Observation" && coded(json::member(focus, "category"), kRelapseObserved))
     return observed_lines(focus, lookup);
   if (type == "Encounter" && coded(json::member(focus, "serviceType"), kTier4)) return tier4_lines(focus);
+  if (type == "Flag" && marked_disclosable(focus)) return concern_lines(focus);
   return std::nullopt;
 }
 
@@ -274,8 +344,13 @@ void add_to_unit(const Topic& topic, const SubscriptionSpec& sub, const Disclosu
   unit.events.push_back(std::move(e));
   // Who received what about whom, and why (CPIS.md section 4): one row per
   // person concerned so that a patient's disclosure history finds it.
-  for (const auto& person : disclosure.about) {
-    store::AuditRow a = audit::row(sub.owner, "disclose", "Communication/" + disclosure.id, 0, "", "Patient/" + person,
+  // A disclosure about nobody the gateway knows (an unmatched concern) is
+  // still accounted for, once, without a patient.
+  std::vector<std::string> people = disclosure.about;
+  if (people.empty()) people.emplace_back();
+  for (const auto& person : people) {
+    store::AuditRow a = audit::row(sub.owner, "disclose", "Communication/" + disclosure.id, 0, "",
+                                   person.empty() ? std::string() : "Patient/" + person,
                                    topic.name + " disclosed to subscription " + sub.id + " for purpose " +
                                        disclosure.purpose + " (derived from " + source +
                                        "; the focus itself is not sent)" +
@@ -283,6 +358,7 @@ void add_to_unit(const Topic& topic, const SubscriptionSpec& sub, const Disclosu
     a.topic = topic.name;
     if (!disclosure.purpose.empty()) a.purpose = disclosure.purpose;
     a.channel = std::string(audit::kChannelRestHook);
+    if (!disclosure.writer.empty()) audit::set_source(a, disclosure.writer);  // whose record left (audit/flows)
     unit.audit.push_back(std::move(a));
   }
 }
@@ -314,8 +390,10 @@ std::optional<Disclosure> flow_communication(const Topic& topic, const Subscript
     Value cc = coding_concept(kCompletenessSystem, content.completeness, a);
     json::set(doc, "topic", Value(cc[0], a), a);
   }
-  json::set(doc, "subject", person(content.subject_id, lookup, content.subject_literal, a), a);
-  out.about.push_back(content.subject_id);
+  if (!content.subject_id.empty()) {  // an escalation of an unmatched concern names no one
+    json::set(doc, "subject", person(content.subject_id, lookup, content.subject_literal, a), a);
+    out.about.push_back(content.subject_id);
+  }
   Value about(rapidjson::kArrayType);
   for (const auto& p : concerned) {
     if (p == content.subject_id) continue;
@@ -336,8 +414,10 @@ std::optional<Disclosure> derive_disclosure(const Topic& topic, const Subscripti
   if (topic.route == "relations") {
     auto content = flow_disclosure(topic, change, focus, decision, lookup);
     if (!content) return std::nullopt;
-    return flow_communication(topic, sub, "disclosure-" + sub.id + "-" + std::to_string(change.seq), change.ts,
-                              change.type + "/" + change.id, *content, decision.concerned, lookup);
+    auto out = flow_communication(topic, sub, "disclosure-" + sub.id + "-" + std::to_string(change.seq), change.ts,
+                                  change.type + "/" + change.id, *content, decision.concerned, lookup);
+    if (out) out->writer = change.source;
+    return out;
   }
   std::optional<std::vector<std::string>> lines;
   Decision link_decision;
@@ -358,10 +438,21 @@ std::optional<Disclosure> derive_disclosure(const Topic& topic, const Subscripti
   const Decision& decision_ = *dp;
   if (decision_.pregnancy) lines->push_back("The parent is in your care and pregnant: the unborn child is concerned");
   std::string subject_id = decision_.patient_ref.rfind("Patient/", 0) == 0 ? decision_.patient_ref.substr(8) : "";
-  if (subject_id.empty()) return std::nullopt;
+  // A concern about a child no feed has matched to an NHS number (a CASH/GUM
+  // row without one) still reaches the authority it was referred to
+  // (relations.h referred_authority_is), naming the child as the recording
+  // service did; every other disclosure is about a known person.
+  const bool concern = topic.route == "disclosure-audience";
+  const json::Value* unmatched_subject = nullptr;
+  if (subject_id.empty()) {
+    unmatched_subject = concern ? json::member(focus, "subject") : nullptr;
+    if (!unmatched_subject || !unmatched_subject->IsObject()) return std::nullopt;
+  }
 
   // One per subscription and change: a retried fan-out writes the same id.
   Disclosure out = started("disclosure-" + sub.id + "-" + std::to_string(change.seq));
+  if (!topic.purpose.empty()) out.purpose = topic.purpose;
+  out.writer = change.source;
   auto& doc = out.resource;
   auto& a = doc.GetAllocator();
   Value ident(rapidjson::kObjectType);
@@ -375,9 +466,15 @@ std::optional<Disclosure> derive_disclosure(const Topic& topic, const Subscripti
   // The relapse focus is about the parent: the receiver is told whose
   // indicators to look out for by NHS number only, not given a pointer into
   // the parent's record. A discharge is about the young person it cares for.
+  // A concern names the child as the Flag did, by NHS number: the authority
+  // told of a referral need not have the child's record.
   const bool about_parent = topic.route == "linked-children";
-  json::set(doc, "subject", person(subject_id, lookup, !about_parent, a), a);
-  out.about.push_back(subject_id);
+  if (unmatched_subject) {
+    json::set(doc, "subject", safe_reference(*unmatched_subject, a), a);
+  } else {
+    json::set(doc, "subject", person(subject_id, lookup, !about_parent && !concern, a), a);
+    out.about.push_back(subject_id);
+  }
   if (about_parent) {
     Value about(rapidjson::kArrayType);
     for (const auto& child : decision_.concerned) {

@@ -31,6 +31,7 @@ struct Disclosure {
   json::Document resource;           // the Communication (no meta)
   std::vector<std::string> about;    // Patient ids concerned (audit), the subject first
   std::string purpose;               // disclosure-purpose code (audit)
+  std::string writer;                // "ODS|system" whose record it was derived from (audit src), may be empty
 };
 
 // The Communication for this subscriber, or nullopt when the focus is not a

@@ -59,7 +59,9 @@ std::string escalation_subject(const std::string& communication_id) { return "Co
 std::optional<store::TimerSet> escalation_timers(const Topic& topic, const SubscriptionSpec& sub,
                                                  const Disclosure& disclosure, const area::Area& area,
                                                  std::string* calendar_error) {
-  if (topic.unrestricted(sub.owner.role) || disclosure.about.empty()) return std::nullopt;
+  // A disclosure about nobody the gateway knows (an unmatched concern) has
+  // deadlines too: it is the receiver's to act on all the same.
+  if (topic.unrestricted(sub.owner.role)) return std::nullopt;
   std::string sent = str(disclosure.resource, "sent");
   auto deadlines = area.escalation_deadlines(topic.name, sent);
   area::EscalationDeadlines d;
@@ -78,7 +80,8 @@ std::optional<store::TimerSet> escalation_timers(const Topic& topic, const Subsc
     set.timers.push_back(store::TimerRow{"escalation:" + disclosure.id + ":" + std::to_string(stage), "", "",
                                          stage == 1 ? d.first : d.second,
                                          payload_json(disclosure.id, topic.name, sub.owner.ods, sub.id, sent,
-                                                      disclosure.about.front(), d, stage, error)});
+                                                      disclosure.about.empty() ? std::string() : disclosure.about.front(), d,
+                                                      stage, error)});
   }
   return set;
 }
@@ -167,9 +170,10 @@ Result<EscalationFired> fire_escalation(const store::TimerRow& timer, store::Sto
       if (rel == topic->receivers.end() || rel->second != relation || sub->owner.ods != target) continue;
     }
     auto c = flow_communication(*topic, *sub, "escalation-" + hash16(sub->id, timer.key), now,
-                                escalation_subject(comm_id), content, {content.subject_id}, lookup);
+                                escalation_subject(comm_id), content, {}, lookup);
     if (!c) continue;
-    add_to_unit(*topic, *sub, *c, escalation_subject(comm_id), 0, "Patient/" + content.subject_id, sub->content, unit,
+    add_to_unit(*topic, *sub, *c, escalation_subject(comm_id), 0,
+                content.subject_id.empty() ? std::string() : "Patient/" + content.subject_id, sub->content, unit,
                 search_params);
     out.subscriptions.push_back(sub->id);
   }

@@ -116,6 +116,9 @@ std::optional<Error> parse_disclosure(const json::Value& doc, const std::string&
   if (t.route == "disclosure-audience") {
     if (t.audiences.empty()) return bad(source, "audiences", "is required by the disclosure-audience route");
     if (!t.audits_disclosure()) return bad(source, "legal_basis", "is required by the disclosure-audience route");
+    // The focus is derived from restricted records: what leaves is the
+    // per-receiver Communication its receiver acknowledges (escalation.h).
+    if (t.payload != "disclosure") return bad(source, "payload", "must be disclosure on the disclosure-audience route");
   }
   return std::nullopt;
 }

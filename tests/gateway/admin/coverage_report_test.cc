@@ -15,6 +15,7 @@
 #include "gateway/events/coverage.h"
 #include "gateway/events/flow_timers.h"
 #include "gateway/events/subscriptions.h"
+#include "gateway/model/cpis_plan.h"
 #include "gateway/security/policy.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/flows_kit.h"
@@ -307,6 +308,136 @@ TEST(CoverageReport, LabelsDecideWhatIsListedCountedOrNotCountedAtAll) {
   EXPECT_EQ(r.body.find(a.id["relapse_child_unknown"]), std::string::npos);
   EXPECT_EQ(r.body.find(a.id["parent"]), std::string::npos);
   EXPECT_EQ(r.body.find("SUD"), std::string::npos);
+}
+
+// Unborn-child plans (UCPP) are held against the pregnant woman (CPIS.md
+// section 1): while the plan is open she must have a maternity service, and
+// while it is in scope a GP practice (docs/COVERAGE.md says why no health
+// visitor). Each woman is one case; the counterparts are not gaps.
+TEST(CoverageReport, UnbornChildPlansAskForAMaternityServiceAndTheWomansGp) {
+  FlowFixture f;
+  f.gw.set_today(kToday);
+  std::map<std::string, std::string> id;
+  // Booked with maternity (an active maternity episode posted by the
+  // midwifery service) and registered: covered.
+  id["booked"] = person(f, 30, "19950101", "B86001");
+  plan(f, id["booked"], 30, "UCPP", "L0001", "2026-10-01");
+  test::create_resource(f.client("midwifery"), "EpisodeOfCare",
+                        R"({"resourceType":"EpisodeOfCare","status":"active","type":[{"coding":[{"system":"https://cpis-gateway.nhs.uk/CodeSystem/service","code":"maternity"}]}],"patient":{"reference":"Patient/)" +
+                            id["booked"] + R"("},"managingOrganization":{"identifier":{"system":"https://fhir.nhs.uk/Id/ods-organization-code","value":"RXX03"}},"period":{"start":"2026-09-20"}})");
+  // Registered, no maternity service: nobody is seeing the unborn child.
+  id["unbooked"] = person(f, 31, "19960101", "B86001");
+  plan(f, id["unbooked"], 31, "UCPP", "L0001", "2026-10-01");
+  // A midwife on her care team (SystmOne ZCT MW) but no practice.
+  id["no_gp"] = person(f, 32, "19970101", "", {"ZCT|MW|RXX03^Midwifery|20261001|"});
+  plan(f, id["no_gp"], 32, "UCPP", "L0001", "2026-10-01");
+  // The plan ended (the baby was born) in October: in scope for 12 months,
+  // so her practice still matters, but no maternity service is asked for.
+  id["ended"] = person(f, 33, "19980101", "");
+  plan(f, id["ended"], 33, "UCPP", "L0001", "2026-03-01", "2026-10-15");
+  // Ended more than 12 months ago: out of scope.
+  id["old"] = person(f, 34, "19990101", "");
+  plan(f, id["old"], 34, "UCPP", "L0001", "2024-03-01", "2024-10-15");
+
+  auto r = f.call("commissioner", "GET", "/reports/coverage");
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto d = json::parse(r.body);
+  ASSERT_TRUE(d && d->IsObject()) << r.body;
+  std::set<std::pair<std::string, std::string>> want = {
+      {"unborn-plan-no-midwifery", "Patient/" + id["unbooked"]},
+      {"unborn-plan-no-gp-practice", "Patient/" + id["no_gp"]},
+      {"unborn-plan-no-gp-practice", "Patient/" + id["ended"]},
+  };
+  EXPECT_EQ(lines_of(*d), want) << r.body;
+  // An adult with an unborn-child plan is not a child without a health visitor or school nurse.
+  EXPECT_EQ((*d)["total"].GetInt64(), 3);
+  EXPECT_NE(r.body.find("no maternity service known for the pregnant woman (no active maternity episode of care, "
+                        "no midwife on her care teams); UCPP plan open"),
+            std::string::npos)
+      << r.body;
+  EXPECT_NE(r.body.find("no GP practice known for the pregnant woman; UCPP plan in scope"), std::string::npos);
+  for (const auto& l : (*d)["lines"].GetArray()) {
+    std::string kind = l["gap"].GetString();
+    EXPECT_EQ(std::string(l["feeds"].GetString()), kind == "unborn-plan-no-midwifery" ? "maternity" : "gp-registration");
+  }
+  const json::Value* g = gap(*d, "unborn-plan-no-midwifery");
+  ASSERT_NE(g, nullptr);
+  EXPECT_EQ((*g)["listed"].GetInt64(), 1);
+  EXPECT_STREQ((*g)["title"].GetString(),
+               "Pregnant women with an unborn-child protection plan and no known maternity service");
+  for (int seed : {30, 31, 32, 33, 34}) EXPECT_EQ(r.body.find(nhs(seed)), std::string::npos) << seed;
+}
+
+// "Last heard" for feeds that write over FHIR REST (a local authority
+// posting its plans, a midwifery service its bookings): read from the audit
+// trail's committed REST writes of the feed's roles and resource types, in
+// the JSON and the CSV. A refused write is not hearing from the feed.
+TEST(CoverageReport, LastHeardCoversWritersThatUseTheFhirApi) {
+  FlowFixture f;
+  f.gw.set_today(kToday);
+  auto feed_of = [&](const std::string& name) {
+    auto r = f.call("commissioner", "GET", "/reports/coverage");
+    EXPECT_EQ(r.status, 200) << r.body;
+    auto d = json::parse(r.body).value();
+    for (const auto& feed : d["feeds"].GetArray())
+      if (std::string(feed["feed"].GetString()) == name) {
+        json::Document one;
+        one.CopyFrom(feed, one.GetAllocator());
+        return one;
+      }
+    ADD_FAILURE() << name << " not in " << r.body;
+    return json::Document();
+  };
+  EXPECT_TRUE(feed_of("cpis-upload")["last_heard"].IsNull());
+  // Another authority's plan: refused (403), so not heard from.
+  std::string mum = person(f, 40, "19950101", "B86001");
+  auto refused = f.call("local-authority", "POST", "/fhir/CareTeam",
+                        R"({"resourceType":"CareTeam","identifier":[{"system":"https://cpis-gateway.nhs.uk/Id/cpis-plan","value":"LA999|LC-9|UCPP"}],"status":"active","category":[{"coding":[{"system":"http://snomed.info/sct","code":"818901000000100"}]}],"subject":{"reference":"Patient/)" +
+                            mum + R"(","identifier":{"system":"https://fhir.nhs.uk/Id/nhs-number","value":")" + nhs(40) +
+                            R"("}},"period":{"start":"2026-10-01"},"managingOrganization":[{"identifier":{"system":"https://fhir.nhs.uk/Id/ods-organization-code","value":"LA999"}}],"telecom":[{"system":"phone","value":"0113 000 0000","use":"work","rank":1,"extension":[{"url":"https://cpis-gateway.nhs.uk/StructureDefinition/contact-purpose","valueCode":"emergency-duty"}]}]})");
+  EXPECT_EQ(refused.status, 403) << refused.body;
+  EXPECT_TRUE(feed_of("cpis-upload")["last_heard"].IsNull()) << "a refused write is not hearing from the feed";
+  EXPECT_TRUE(feed_of("maternity")["last_rest_write"].IsNull());
+
+  // The authority posts its own plan over FHIR: heard from, by REST only.
+  const std::string before = model::cpis::utc_today();
+  test::PlanSeed p;
+  p.abbreviation = "UCPP";
+  p.start = "2026-10-01";
+  ASSERT_FALSE(test::create_plan(f.client("local-authority"), mum, nhs(40), p).empty());
+  auto la = feed_of("cpis-upload");
+  ASSERT_TRUE(la["last_heard"].IsString());
+  ASSERT_TRUE(la["last_rest_write"].IsString());
+  EXPECT_TRUE(la["last_message"].IsNull()) << "no upload file was sent";
+  EXPECT_STREQ(la["last_heard"].GetString(), la["last_rest_write"].GetString());
+  EXPECT_GE(std::string(la["last_heard"].GetString()).substr(0, 10), before);
+
+  // The woman has no maternity service: the line says the maternity feed
+  // was never heard from (by REST; on PostgreSQL the kept SystmOne
+  // registration stands for every SystmOne kind, docs/COVERAGE.md).
+  auto csv_line = [&] {
+    auto r = f.call("commissioner", "GET", "/reports/coverage?format=csv&gap=unborn-plan-no-midwifery");
+    EXPECT_EQ(r.status, 200) << r.body;
+    size_t at = r.body.find("\"unborn-plan-no-midwifery\",\"Patient/" + mum + "\"");
+    EXPECT_NE(at, std::string::npos) << r.body;
+    return at == std::string::npos ? std::string() : r.body.substr(at, r.body.find("\r\n", at) - at);
+  };
+  std::string line = csv_line();
+  if (!test::on_postgres()) {
+    EXPECT_NE(line.find(",\"maternity\",\"never\""), std::string::npos) << line;
+  }
+  // A midwifery service books another woman over FHIR: the maternity feed
+  // has been heard from, and the line says when.
+  std::string other_mum = person(f, 41, "19960101", "B86001");
+  test::create_resource(f.client("midwifery"), "EpisodeOfCare",
+                        R"({"resourceType":"EpisodeOfCare","status":"active","type":[{"coding":[{"system":"https://cpis-gateway.nhs.uk/CodeSystem/service","code":"maternity"}]}],"patient":{"reference":"Patient/)" +
+                            other_mum + R"("},"managingOrganization":{"identifier":{"system":"https://fhir.nhs.uk/Id/ods-organization-code","value":"RXX03"}}})");
+  auto mw = feed_of("maternity");
+  ASSERT_TRUE(mw["last_rest_write"].IsString());
+  std::string when = mw["last_heard"].GetString();
+  EXPECT_STREQ(when.c_str(), mw["last_rest_write"].GetString());
+  line = csv_line();
+  EXPECT_NE(line.find(",\"maternity\",\"" + when + "\""), std::string::npos) << line;
 }
 
 TEST(CoverageRules, WeeklyDueFollowsUkSummerTimeAndBadFilesNameTheKey) {

@@ -25,7 +25,10 @@ TEST(FlowFixes, AConcernReferredToSocialCareReachesTheAuthorityOfResidenceWithou
   EXPECT_EQ(f.events_of(la2), 0);
   auto c = f.received("/la");
   ASSERT_EQ(c.size(), 1u);
-  EXPECT_STREQ(c[0]["resourceType"].GetString(), "Flag");
+  // The authority gets its own disclosure of the concern (never the Flag), to acknowledge.
+  EXPECT_STREQ(c[0]["resourceType"].GetString(), "Communication");
+  EXPECT_STREQ(c[0]["recipient"][0]["identifier"]["value"].GetString(), "L0001");
+  EXPECT_NE(test::payload_text(c[0]).find("Referred to: "), std::string::npos) << test::payload_text(c[0]);
   std::string body = json::to_string(c[0]);
   EXPECT_EQ(body.find("\"STD\""), std::string::npos);
   EXPECT_EQ(body.find("SHHAPT"), std::string::npos);

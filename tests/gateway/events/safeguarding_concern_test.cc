@@ -1,8 +1,9 @@
 // The safeguarding-concern topic end to end: a sexual-health clinic posts its
 // CASH/GUM CSV to /ingest/cashgum; the concern Flag about an under-18 reaches
 // the child's GP practice and school-nursing team (and the local authority
-// when the concern was referred) on a real HTTPS rest-hook receiver, with no
-// sexual-health detail; adults, NO_CONCERN rows and children the subscriber
+// when the concern was referred) on a real HTTPS rest-hook receiver, as a
+// Communication derived per receiver with the concern only and no
+// sexual-health detail (the Flag itself never leaves); adults, NO_CONCERN rows and children the subscriber
 // does not care for produce nothing; each disclosure is audited with its
 // purpose and legal basis.
 #include <gtest/gtest.h>
@@ -101,14 +102,14 @@ struct Fixture {
   std::vector<std::string> events(const std::string& path) { return events_in(rx.posts(), path); }
 };
 
-// Every Flag in a notification Bundle.
-std::vector<std::string> flags_in(const std::string& notification) {
+// Every resource of this type in a notification Bundle.
+std::vector<std::string> resources_in(const std::string& notification, const std::string& type) {
   std::vector<std::string> out;
   auto d = json::parse(notification);
   if (!d || !d->IsObject() || !d->HasMember("entry")) return out;
   for (const auto& e : (*d)["entry"].GetArray()) {
     const json::Value* r = json::member(e, "resource");
-    if (r && json::get_string(*r, "resourceType").value_or("") == "Flag") out.push_back(json::to_string(*r));
+    if (r && json::get_string(*r, "resourceType").value_or("") == type) out.push_back(json::to_string(*r));
   }
   return out;
 }
@@ -168,14 +169,16 @@ TEST(SafeguardingConcern, UnderEighteenConcernReachesGpAndSchoolNurseAndReferred
 
   for (const std::string path : {"/gp", "/sn", "/la"}) {
     for (const auto& body : f.events(path)) {
-      auto flags = flags_in(body);
-      ASSERT_EQ(flags.size(), 1u) << body;
-      const std::string& flag = flags[0];
-      EXPECT_TRUE(flag.find(nhs_a) != std::string::npos || (path == "/la" && flag.find(nhs_b) != std::string::npos))
+      EXPECT_TRUE(resources_in(body, "Flag").empty()) << "the Flag itself never leaves: " << body;
+      auto comms = resources_in(body, "Communication");
+      ASSERT_EQ(comms.size(), 1u) << body;
+      const std::string& comm = comms[0];
+      EXPECT_TRUE(comm.find(nhs_a) != std::string::npos || (path == "/la" && comm.find(nhs_b) != std::string::npos))
           << "the child is named by NHS number";
-      EXPECT_NE(flag.find("836881000000105"), std::string::npos) << "the concern itself";
-      EXPECT_NE(flag.find("\"period\""), std::string::npos) << "its date";
-      EXPECT_NE(flag.find("concern-contact"), std::string::npos) << "the clinic's contact";
+      EXPECT_NE(comm.find("Concern: Child is cause for safeguarding concern"), std::string::npos) << "the concern itself";
+      EXPECT_NE(comm.find("Safeguarding concern recorded on 2026-11-0"), std::string::npos) << "its date";
+      EXPECT_NE(comm.find("Contact: Nurse B"), std::string::npos) << "the clinic's contact";
+      EXPECT_NE(comm.find("\"status\":\"in-progress\""), std::string::npos) << "until its receiver acknowledges it";
       // No sexual-health detail anywhere in what left the gateway.
       for (const char* banned : {"\"security\"", "\"STD\"", "\"HIV\"", "\"SEX\"", "\"R\"", "\"T4\"", "MULTIPLE_STI",
                                  "Encounter", "Observation", "SH-RISK", "diagnos", "birthDate", "GUM-A1", "local-id",
@@ -194,8 +197,8 @@ TEST(SafeguardingConcern, UnderEighteenConcernReachesGpAndSchoolNurseAndReferred
   EXPECT_EQ(disclosures("actor_role = 'school-nursing' AND actor_ods = 'RXX04'"), 2);
   EXPECT_EQ(disclosures("actor_role = 'local-authority' AND actor_ods = 'L0001'"), 2);
   EXPECT_EQ(disclosures("actor_role = 'health-visiting'"), 0);
-  EXPECT_EQ(disclosures("entity LIKE 'Flag/%' AND detail LIKE '%purpose=safeguarding%' AND "
-                        "detail LIKE '%legal basis=%Art 9(2)(h)%'"),
+  EXPECT_EQ(disclosures("entity LIKE 'Communication/%' AND purpose = 'safeguarding' AND "
+                        "detail LIKE '%derived from Flag/%' AND detail LIKE '%legal basis=%Art 9(2)(h)%'"),
             6);
   EXPECT_EQ(disclosures("(detail LIKE '%" + nhs_a + "%' OR detail LIKE '%GUM-%')"), 0) << "no identifier in the text";
 

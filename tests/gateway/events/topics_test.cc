@@ -137,9 +137,15 @@ TEST(Topics, ADisclosureRouteNeedsAudiencesAndALegalBasis) {
   auto stranger = Topics::parse(head + R"(,"audiences":{"midwifery":"gp"},"purpose":"p","legal_basis":"b"})", "x.json");
   ASSERT_FALSE(stranger.has_value());
   EXPECT_EQ(stranger.error().expression, "audiences");
-  auto ok = Topics::parse(head + R"(,"audiences":{"gp":"gp"},"purpose":"p","legal_basis":"b"})", "x.json");
+  // The Flag itself never leaves: a per-receiver Communication its receiver acknowledges.
+  auto focus = Topics::parse(head + R"(,"audiences":{"gp":"gp"},"purpose":"p","legal_basis":"b"})", "x.json");
+  ASSERT_FALSE(focus.has_value());
+  EXPECT_EQ(focus.error().expression, "payload");
+  auto ok = Topics::parse(head + R"(,"audiences":{"gp":"gp"},"payload":"disclosure","purpose":"p","legal_basis":"b"})",
+                          "x.json");
   ASSERT_TRUE(ok.has_value()) << ok.error().message;
   EXPECT_TRUE(ok->audits_disclosure());
+  EXPECT_TRUE(ok->disclosure());
   EXPECT_EQ(ok->audiences.at("gp"), "gp");
 
   // The shipped topic: active, routed by audience, every event audited.
@@ -150,6 +156,7 @@ TEST(Topics, ADisclosureRouteNeedsAudiencesAndALegalBasis) {
   EXPECT_TRUE(t->fires());
   EXPECT_EQ(t->route, "disclosure-audience");
   EXPECT_TRUE(t->audits_disclosure());
+  EXPECT_EQ(t->payload, "disclosure");
 }
 
 }  // namespace
