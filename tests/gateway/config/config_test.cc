@@ -581,7 +581,7 @@ void example_keys(const json::Value& v, const std::string& path, std::set<std::s
 
 // deploy/config.example.json lists every key (the README says so): the keys
 // of the reference table in docs/CONFIG.md are exactly its keys, and every
-// key name the parser compares against (gateway/config/config.cc) is in it.
+// key name the code reads (gateway/config/config.cc) is in it.
 TEST(ConfigExample, ListsEveryKeyOfTheReferenceAndTheParser) {
   auto ex = json::parse(read_source_file("deploy/config.example.json"));
   ASSERT_TRUE(ex.has_value());
@@ -596,11 +596,11 @@ TEST(ConfigExample, ListsEveryKeyOfTheReferenceAndTheParser) {
   for (const auto& k : reference) EXPECT_TRUE(paths.count(k)) << k << " is documented but not in config.example.json";
   for (const auto& k : paths) EXPECT_TRUE(reference.count(k)) << k << " is in config.example.json but not documented";
 
+  // The key names the code reads (the last step of each; ConfigSchema.* checks them against the schema).
   std::set<std::string> parser;
-  std::string src = read_source_file("gateway/config/config.cc");
-  std::regex compared(R"re(\b[a-z]?k == "([a-z0-9_]+)")re");
-  for (std::sregex_iterator it(src.begin(), src.end(), compared), end; it != end; ++it) parser.insert((*it)[1].str());
-  ASSERT_GT(parser.size(), 40u) << "the parser's key comparisons were not found";
+  for (const auto& p : config_keys_read()) parser.insert(p.substr(p.rfind('/') + 1));
+  parser.erase("*");
+  ASSERT_GT(parser.size(), 40u) << "config_keys_read() returned too few keys";
   for (const auto& k : parser) EXPECT_TRUE(names.count(k)) << "the parser knows '" << k << "'; the example lacks it";
   for (const auto& k : names) EXPECT_TRUE(parser.count(k)) << "the example has '" << k << "'; the parser does not know it";
 }
