@@ -171,8 +171,40 @@ std::string describe(std::string_view keyword, const Value* schema, const Value*
     return "missing required key " + missing;
   }
   if (keyword == "type" && rule) {
-    return "must be " + (rule->IsString() ? std::string(as_view(*rule)) : list_of(*rule)) + ", not " +
-           (value ? short_value(*value) : std::string("this"));
+    auto a = [](std::string_view t) -> std::string {
+      if (t == "integer") return "an integer";
+      if (t == "object") return "an object";
+      if (t == "array") return "an array";
+      if (t == "boolean") return "true or false";
+      return "a " + std::string(t);
+    };
+    std::string want;
+    if (rule->IsString()) {
+      want = a(as_view(*rule));
+    } else if (rule->IsArray()) {
+      for (const auto& t : rule->GetArray()) want += (want.empty() ? "" : " or ") + (t.IsString() ? a(as_view(t)) : "");
+    }
+    return "must be " + want + ", not " + (value ? short_value(*value) : std::string("this"));
+  }
+  if ((keyword == "minimum" || keyword == "maximum") && schema && value) {
+    // Draft 4: exclusiveMinimum/Maximum are booleans beside the bound.
+    const Value* lo = member(*schema, "minimum");
+    const Value* hi = member(*schema, "maximum");
+    const Value* lo_x = member(*schema, "exclusiveMinimum");
+    const Value* hi_x = member(*schema, "exclusiveMaximum");
+    bool lo_out = lo_x && lo_x->IsBool() && lo_x->GetBool();
+    bool hi_out = hi_x && hi_x->IsBool() && hi_x->GetBool();
+    std::string range;
+    if (lo && hi && !lo_out && !hi_out) {
+      range = "between " + to_string(*lo) + " and " + to_string(*hi);
+    } else if (lo && hi) {
+      range = "in " + std::string(lo_out ? "(" : "[") + to_string(*lo) + ", " + to_string(*hi) + (hi_out ? ")" : "]");
+    } else if (lo) {
+      range = std::string(lo_out ? "more than " : "at least ") + to_string(*lo);
+    } else if (hi) {
+      range = std::string(hi_out ? "less than " : "at most ") + to_string(*hi);
+    }
+    return "must be " + range + ", not " + short_value(*value);
   }
   if (keyword == "pattern" && rule && rule->IsString() && value)
     return short_value(*value) + " does not match the pattern " + std::string(as_view(*rule));
@@ -304,6 +336,7 @@ std::vector<SchemaProblem> Schema::problems(std::string_view text, size_t max_pr
                      });
     if (!follow_on) {
       p.message = describe(keyword, schema, value, orig);
+      p.keyword = std::string(keyword);
       auto pos = offsets.find(p.pointer);
       line_column(text, pos == offsets.end() ? 0 : pos->second, p.line, p.column);
       out.push_back(std::move(p));

@@ -20,6 +20,7 @@ struct SchemaProblem {
   size_t line = 0;      // 1-based position of the value, or of the key that names it
   size_t column = 0;
   std::string message;  // "unknown key 'x'", "'nurse' is not one of: gp, camhs, ..."
+  std::string keyword;  // the schema keyword that failed ("additionalProperties", "enum", ...); "" for bad JSON
 };
 
 class Schema {

@@ -4,386 +4,26 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdlib>
 #include <charconv>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <limits>
 #include <optional>
 #include <set>
 #include <sstream>
+#include <stdexcept>
+#include <tuple>
 
 #include "gateway/common/json.h"
 #include "gateway/common/json_schema.h"
+#include "gateway/config/config_schema.h"
 
 namespace gw::config {
 
-namespace {
-
-using json::Value;
-
-Error bad(const std::string& path, const std::string& what) {
-  return make_error(Errc::invalid_input, path + " " + what, path);
-}
-
-std::string child(const std::string& path, std::string_view key) {
-  return path.empty() ? std::string(key) : path + "." + std::string(key);
-}
-
-Result<std::string> want_string(const Value& v, const std::string& path, bool allow_empty) {
-  if (!v.IsString()) return bad(path, "must be a string");
-  std::string s(v.GetString(), v.GetStringLength());
-  if (s.empty() && !allow_empty) return bad(path, "must not be empty");
-  return s;
-}
-
-Result<int64_t> want_int(const Value& v, const std::string& path, int64_t lo, int64_t hi) {
-  const std::string range = "between " + std::to_string(lo) + " and " + std::to_string(hi);
-  if (!v.IsNumber()) return bad(path, "must be an integer " + range);
-  // Larger than int64: certainly out of any range we accept.
-  if (v.IsUint64() && !v.IsInt64()) return bad(path, "must be " + range);
-  if (!v.IsInt64()) return bad(path, "must be an integer " + range + ", not a fraction");
-  int64_t n = v.GetInt64();
-  if (n < lo || n > hi) return bad(path, "must be " + range + ", not " + std::to_string(n));
-  return n;
-}
-
-// Where parse_config collects every problem of a file (so the operator
-// fixes them in one pass); null outside it, and each_member stops at the first.
-thread_local std::vector<Error>* t_problems = nullptr;
-
-// Walks one JSON object; on_key returns false for a key it does not know.
-// Duplicate keys are refused because RapidJSON would silently keep one of them.
-// A wrong member is collected and the walk goes on to the next.
-template <class F>
-Result<void> each_member(const Value& obj, const std::string& path, F&& on_key) {
-  if (!obj.IsObject()) return bad(path, "must be an object");
-  std::set<std::string_view> seen;
-  for (const auto& m : obj.GetObject()) {
-    std::string_view key(m.name.GetString(), m.name.GetStringLength());
-    std::string p = child(path, key);
-    std::optional<Error> problem;
-    if (!seen.insert(key).second) {
-      problem = bad(p, "appears more than once");
-    } else {
-      Result<bool> known = on_key(key, m.value, p);
-      if (!known) problem = known.error();
-      else if (!*known) problem = make_error(Errc::invalid_input, p + " is not a known setting", p);
-    }
-    if (!problem) continue;
-    if (!t_problems) return *problem;
-    t_problems->push_back(std::move(*problem));
-  }
-  return {};
-}
-
-// "mllp.allow[0].cidr" -> "/mllp/allow/0/cidr"
-std::string pointer_of(std::string_view path) {
-  std::string out;
-  if (!path.empty()) out.push_back('/');
-  for (char c : path) {
-    if (c == '.' || c == '[') out.push_back('/');
-    else if (c != ']') out.push_back(c);
-  }
-  return out;
-}
-
-constexpr int64_t kMaxMs = 3'600'000;  // an hour: anything longer is a typo, not a timeout
-
-Result<bool> set_int(const Value& v, const std::string& p, int64_t lo, int64_t hi, auto& out) {
-  auto n = want_int(v, p, lo, hi);
-  if (!n) return n.error();
-  out = static_cast<std::remove_reference_t<decltype(out)>>(*n);
-  return true;
-}
-
-Result<bool> set_ms(const Value& v, const std::string& p, int64_t lo, std::chrono::milliseconds& out) {
-  auto n = want_int(v, p, lo, kMaxMs);
-  if (!n) return n.error();
-  out = std::chrono::milliseconds(*n);
-  return true;
-}
-
-Result<bool> set_string(const Value& v, const std::string& p, bool allow_empty, std::string& out) {
-  auto s = want_string(v, p, allow_empty);
-  if (!s) return s.error();
-  out = std::move(*s);
-  return true;
-}
-
-Result<void> parse_https(const Value& obj, const std::string& path, Config& c) {
-  return each_member(obj, path, [&](std::string_view k, const Value& v, const std::string& p) -> Result<bool> {
-    if (k == "listen") {
-      auto s = want_string(v, p, false);
-      if (!s) return s.error();
-      auto l = parse_listen(*s);
-      if (!l) return make_error(Errc::invalid_input, p + ": " + l.error().message, p);
-      c.https = *l;
-      return true;
-    }
-    if (k == "threads") return set_int(v, p, 1, 256, c.network_threads);
-    return false;
-  });
-}
-
-Result<void> parse_tls(const Value& obj, const std::string& path, Config& c) {
-  return each_member(obj, path, [&](std::string_view k, const Value& v, const std::string& p) -> Result<bool> {
-    if (k == "cert") return set_string(v, p, false, c.tls_cert);
-    if (k == "key") return set_string(v, p, false, c.tls_key);
-    if (k == "client_ca") return set_string(v, p, false, c.client_ca);
-    if (k == "crl_files") {
-      if (!v.IsArray()) return bad(p, "must be an array of file names");
-      c.tls_crls.clear();
-      for (json::SizeType i = 0; i < v.Size(); ++i) {
-        std::string f;
-        auto r = set_string(v[i], p + "[" + std::to_string(i) + "]", false, f);
-        if (!r) return r.error();
-        c.tls_crls.push_back(std::move(f));
-      }
-      return true;
-    }
-    return false;
-  });
-}
-
-Result<void> parse_limits(const Value& obj, const std::string& path, config::Limits& l) {
-  return each_member(obj, path, [&](std::string_view k, const Value& v, const std::string& p) -> Result<bool> {
-    // Below 1 KiB not even a request line with the usual headers fits.
-    if (k == "header_bytes") return set_int(v, p, 1024, 1024 * 1024, l.header_bytes);
-    if (k == "body_bytes") return set_int(v, p, 1, int64_t{1} << 30, l.body_bytes);
-    if (k == "max_connections") return set_int(v, p, 1, 1'000'000, l.max_connections);
-    if (k == "max_pipelined") return set_int(v, p, 1, 1024, l.max_pipelined);
-    if (k == "max_query_params") return set_int(v, p, 1, 10'000, l.max_query_params);
-    if (k == "handshake_timeout_ms") return set_ms(v, p, 1, l.handshake_timeout);
-    if (k == "read_timeout_ms") return set_ms(v, p, 1, l.read_timeout);
-    if (k == "idle_timeout_ms") return set_ms(v, p, 1, l.idle_timeout);
-    if (k == "handler_timeout_ms") return set_ms(v, p, 1, l.handler_timeout);
-    if (k == "rate_per_principal") {
-      if (!v.IsNumber() || v.GetDouble() < 0 || v.GetDouble() > 1e6) return bad(p, "must be a number from 0 (off) to 1000000");
-      l.per_principal.rate_per_second = v.GetDouble();
-      return true;
-    }
-    if (k == "burst") return set_int(v, p, 1, 1'000'000, l.per_principal.burst);
-    if (k == "max_concurrent_per_principal") return set_int(v, p, 0, 1'000'000, l.per_principal.max_concurrent);
-    return false;
-  });
-}
-
-Result<Listen> want_listen(const Value& v, const std::string& p) {
-  auto s = want_string(v, p, false);
-  if (!s) return s.error();
-  auto l = parse_listen(*s);
-  if (!l) return make_error(Errc::invalid_input, p + ": " + l.error().message, p);
-  return *l;
-}
-
-Result<void> parse_mllp(const Value& obj, const std::string& path, MllpConfig& m) {
-  return each_member(obj, path, [&](std::string_view k, const Value& v, const std::string& p) -> Result<bool> {
-    if (k == "listen" || k == "tls_listen") {
-      auto l = want_listen(v, p);
-      if (!l) return l.error();
-      (k == "listen" ? m.plain : m.tls) = *l;
-      return true;
-    }
-    if (k == "allow") {
-      if (!v.IsArray()) return bad(p, "must be an array of {cidr, ods, system}");
-      m.allow.clear();
-      for (json::SizeType i = 0; i < v.Size(); ++i) {
-        std::string ip = p + "[" + std::to_string(i) + "]";
-        MllpAllow a;
-        auto r = each_member(v[i], ip, [&](std::string_view ak, const Value& av, const std::string& ap) -> Result<bool> {
-          if (ak == "cidr") return set_string(av, ap, false, a.cidr);
-          if (ak == "ods") return set_string(av, ap, false, a.ods);
-          if (ak == "system") return set_string(av, ap, false, a.system);
-          return false;
-        });
-        if (!r) return r.error();
-        if (a.cidr.empty() || a.ods.empty()) return bad(ip, "needs cidr and ods");
-        if (a.system.empty()) a.system = a.ods;
-        m.allow.push_back(std::move(a));
-      }
-      return true;
-    }
-    if (k == "max_frame_bytes") return set_int(v, p, 1024, int64_t{64} << 20, m.max_frame_bytes);
-    if (k == "max_in_flight") return set_int(v, p, 1, 1024, m.max_in_flight);
-    if (k == "max_connections") return set_int(v, p, 1, 100'000, m.max_connections);
-    if (k == "idle_timeout_ms") return set_ms(v, p, 1, m.idle_timeout);
-    if (k == "handler_timeout_ms") return set_ms(v, p, 1, m.handler_timeout);
-    if (k == "frame_timeout_ms") return set_ms(v, p, 1, m.frame_timeout);
-    return false;
-  });
-}
-
-Result<void> parse_ops(const Value& obj, const std::string& path, Config& c) {
-  return each_member(obj, path, [&](std::string_view k, const Value& v, const std::string& p) -> Result<bool> {
-    if (k == "listen") {
-      auto l = want_listen(v, p);
-      if (!l) return l.error();
-      c.ops_listen = *l;
-      return true;
-    }
-    return false;
-  });
-}
-
-}  // namespace
-
-Result<void> set_store_engine(std::string_view engine, Config& c) {
-  if (engine != "sqlite" && engine != "postgresql")
-    return make_error(Errc::invalid_input, "must be sqlite or postgresql, not '" + std::string(engine) + "'");
-  c.store_engine = std::string(engine);
-  return {};
-}
-
-Result<void> check_store(const Config& c) {
-  if (c.store_engine == "postgresql" && c.store_conninfo.empty())
-    return make_error(Errc::invalid_input, "store.engine postgresql needs store.conninfo (or --store-conninfo)");
-  return {};
-}
+// profiles/schemas/config.schema.json, compiled in (gateway/config/config_schema.cc.in).
+extern const std::string_view kConfigSchemaText;
 
 namespace {
-
-Result<void> parse_store(const Value& obj, const std::string& path, Config& c) {
-  return each_member(obj, path, [&](std::string_view k, const Value& v, const std::string& p) -> Result<bool> {
-    if (k == "reader_threads") return set_int(v, p, 1, 256, c.store_reader_threads);
-    if (k == "writer_queue") return set_int(v, p, 1, 10'000'000, c.store_writer_queue);
-    if (k == "max_batch") return set_int(v, p, 1, 100'000, c.store_max_batch);
-    if (k == "writer_cache_mib") return set_int(v, p, 16, 65'536, c.store_writer_cache_mib);
-    if (k == "engine") {
-      auto s = want_string(v, p, false);
-      if (!s) return s.error();
-      if (auto r = set_store_engine(*s, c); !r) return bad(p, r.error().message);
-      return true;
-    }
-    if (k == "conninfo") return set_string(v, p, false, c.store_conninfo);
-    return false;
-  });
-}
-
-Result<void> parse_subscriptions(const Value& obj, const std::string& path, SubscriptionsConfig& s) {
-  return each_member(obj, path, [&](std::string_view k, const Value& v, const std::string& p) -> Result<bool> {
-    if (k == "enabled") {
-      if (!v.IsBool()) return bad(p, "must be true or false");
-      s.enabled = v.GetBool();
-      return true;
-    }
-    if (k == "delivery_workers") return set_int(v, p, 1, 1024, s.delivery_workers);
-    if (k == "first_retry_ms") return set_ms(v, p, 1, s.first_retry);
-    if (k == "max_backoff_ms") return set_ms(v, p, 1, s.max_backoff);
-    if (k == "retry_for_seconds") {
-      auto n = want_int(v, p, 1, int64_t{365} * 24 * 3600);
-      if (!n) return n.error();
-      s.retry_for = std::chrono::seconds(*n);
-      return true;
-    }
-    if (k == "post_timeout_ms") return set_ms(v, p, 1, s.post_timeout);
-    if (k == "jitter") {
-      if (!v.IsNumber() || v.GetDouble() < 0 || v.GetDouble() >= 1) return bad(p, "must be a number in [0, 1)");
-      s.jitter = v.GetDouble();
-      return true;
-    }
-    if (k == "max_events_per_notification") return set_int(v, p, 1, 10'000, s.max_events_per_notification);
-    if (k == "poll_ms") return set_ms(v, p, 10, s.poll);
-    if (k == "endpoint_ca") return set_string(v, p, false, s.endpoint_ca);
-    return false;
-  });
-}
-
-Result<GpPractice> parse_practice(const Value& v, const std::string& path) {
-  GpPractice g;
-  bool has_address = false;
-  auto r = each_member(v, path, [&](std::string_view k, const Value& pv, const std::string& p) -> Result<bool> {
-    if (k == "ods") return set_string(pv, p, false, g.ods);
-    if (k == "address") {
-      auto l = want_listen(pv, p);
-      if (!l) return l.error();
-      if (l->port == 0) return bad(p, "needs a port other than 0");
-      g.address = *l;
-      has_address = true;
-      return true;
-    }
-    if (k == "tls") {
-      if (!pv.IsBool()) return bad(p, "must be true or false");
-      g.tls = pv.GetBool();
-      return true;
-    }
-    return false;
-  });
-  if (!r) return r.error();
-  if (g.ods.empty() || !has_address) return bad(path, "needs ods and address");
-  return g;
-}
-
-Result<void> parse_gp_hl7(const Value& obj, const std::string& path, GpHl7Config& g) {
-  return each_member(obj, path, [&](std::string_view k, const Value& v, const std::string& p) -> Result<bool> {
-    if (k == "enabled") {
-      if (!v.IsBool()) return bad(p, "must be true or false");
-      g.enabled = v.GetBool();
-      return true;
-    }
-    if (k == "practices") {
-      if (!v.IsArray()) return bad(p, "must be an array of {ods, address, tls}");
-      g.practices.clear();
-      std::set<std::string> seen;
-      for (json::SizeType i = 0; i < v.Size(); ++i) {
-        std::string ip = p + "[" + std::to_string(i) + "]";
-        auto one = parse_practice(v[i], ip);
-        if (!one) return one.error();
-        if (!seen.insert(one->ods).second) return bad(ip + ".ods", "names a practice listed before");
-        g.practices.push_back(std::move(*one));
-      }
-      return true;
-    }
-    if (k == "first_retry_ms") return set_ms(v, p, 1, g.first_retry);
-    if (k == "max_backoff_ms") return set_ms(v, p, 1, g.max_backoff);
-    if (k == "retry_for_seconds") {
-      auto n = want_int(v, p, 1, int64_t{365} * 24 * 3600);
-      if (!n) return n.error();
-      g.retry_for = std::chrono::seconds(*n);
-      return true;
-    }
-    if (k == "poll_ms") return set_ms(v, p, 10, g.poll);
-    if (k == "workers") return set_int(v, p, 1, 256, g.workers);
-    if (k == "connect_timeout_ms") return set_ms(v, p, 1, g.connect_timeout);
-    if (k == "ack_timeout_ms") return set_ms(v, p, 1, g.ack_timeout);
-    if (k == "endpoint_ca") return set_string(v, p, false, g.endpoint_ca);
-    return false;
-  });
-}
-
-Result<void> parse_users(const Value& obj, const std::string& path, UsersConfig& u) {
-  return each_member(obj, path, [&](std::string_view k, const Value& v, const std::string& p) -> Result<bool> {
-    if (k == "issuers") {
-      if (!v.IsArray()) return bad(p, "must be an array of {issuer, audience, jwks_file}");
-      u.issuers.clear();
-      std::set<std::string> seen;
-      for (json::SizeType i = 0; i < v.Size(); ++i) {
-        std::string ip = p + "[" + std::to_string(i) + "]";
-        TrustedIssuer t;
-        auto r = each_member(v[i], ip, [&](std::string_view ik, const Value& iv, const std::string& iq) -> Result<bool> {
-          if (ik == "issuer") return set_string(iv, iq, false, t.issuer);
-          if (ik == "audience") return set_string(iv, iq, false, t.audience);
-          if (ik == "jwks_file") return set_string(iv, iq, false, t.jwks_file);
-          return false;
-        });
-        if (!r) return r.error();
-        if (t.issuer.empty()) return bad(ip + ".issuer", "is required");
-        if (t.audience.empty()) return bad(ip + ".audience", "is required");
-        if (t.jwks_file.empty()) return bad(ip + ".jwks_file", "is required");
-        if (!seen.insert(t.issuer).second) return bad(ip + ".issuer", "names an issuer listed before");
-        u.issuers.push_back(std::move(t));
-      }
-      return true;
-    }
-    if (k == "leeway_seconds") return set_int(v, p, 0, 300, u.leeway_seconds);
-    return false;
-  });
-}
-
-Result<bool> sub(Result<void> r) {
-  if (!r) return r.error();
-  return true;
-}
 
 bool valid_host_name(std::string_view h) {
   for (char ch : h) {
@@ -479,105 +119,347 @@ Result<Listen> parse_listen(std::string_view s) {
   return out;
 }
 
-namespace {
-
-// Every problem of the text, each as "NAME:LINE:COLUMN: path message" with
-// its expression the key's path; on success the Config.
-Result<Config> parse_config_named(std::string_view json_text, const std::string& name, std::vector<Error>& problems);
-
-std::string at(std::string_view text, const std::string& name, const std::string& path) {
-  auto [line, column] = json::position_of(text, pointer_of(path));
-  if (line == 0) return name + ": ";
-  return name + ":" + std::to_string(line) + ":" + std::to_string(column) + ": ";
+Result<void> set_store_engine(std::string_view engine, Config& c) {
+  if (engine != "sqlite" && engine != "postgresql")
+    return make_error(Errc::invalid_input, "must be sqlite or postgresql, not '" + std::string(engine) + "'");
+  c.store_engine = std::string(engine);
+  return {};
 }
 
-}  // namespace
-
-Result<Config> parse_config(std::string_view json_text) {
-  std::vector<Error> problems;
-  auto c = parse_config_named(json_text, "config", problems);
-  if (c || problems.size() <= 1) return c;
-  // Every problem, one a line; the first one's path as the expression.
-  Error e = problems.front();
-  for (size_t i = 1; i < problems.size(); ++i) e.message += "\n" + problems[i].message;
-  return e;
+Result<void> check_store(const Config& c) {
+  if (c.store_engine == "postgresql" && c.store_conninfo.empty())
+    return make_error(Errc::invalid_input, "store.engine postgresql needs store.conninfo (or --store-conninfo)");
+  return {};
 }
+
+std::string_view config_schema_text() { return kConfigSchemaText; }
 
 namespace {
 
-Result<Config> parse_config_named(std::string_view json_text, const std::string& name, std::vector<Error>& problems) {
-  json::Document parsed;
-  parsed.Parse(json_text.data(), json_text.size());
-  if (parsed.HasParseError()) {
-    auto [line, column] = json::line_column_of(json_text, parsed.GetErrorOffset());
-    Error e = make_error(Errc::invalid_input, name + ":" + std::to_string(line) + ":" + std::to_string(column) +
-                                                  ": not valid JSON: " + rapidjson::GetParseError_En(parsed.GetParseError()));
-    problems.push_back(e);
-    return e;
+using json::Value;
+
+const json::Schema& config_schema() {
+  // Compiled once; the text is part of the binary, so a failure is a build defect.
+  static const json::Schema schema = [] {
+    auto s = json::Schema::parse(kConfigSchemaText, "config.schema.json");
+    if (!s) throw std::logic_error("the compiled-in config schema does not parse: " + s.error().message);
+    return std::move(*s);
+  }();
+  return schema;
+}
+
+// "/mllp/allow/0/cidr" -> "mllp.allow[0].cidr", the name an operator knows a setting by.
+std::string setting_name(std::string_view pointer) {
+  std::string out;
+  size_t at = 0;
+  while (at < pointer.size()) {
+    size_t next = pointer.find('/', at + 1);
+    std::string_view tok = pointer.substr(at + 1, next == std::string_view::npos ? std::string_view::npos : next - at - 1);
+    bool index = !tok.empty() && std::all_of(tok.begin(), tok.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+    if (index) out += "[" + std::string(tok) + "]";
+    else out += (out.empty() ? "" : ".") + std::string(tok);
+    if (next == std::string_view::npos) break;
+    at = next;
   }
-  auto doc = &parsed;
-  if (!doc->IsObject()) {
-    problems.push_back(make_error(Errc::invalid_input, "config must be a JSON object"));
-    return problems.back();
+  return out;
+}
+
+// A problem the schema cannot see (an address that does not parse, an ODS
+// code listed twice), found while the checked file is read into Config.
+struct Semantic {
+  std::string pointer;
+  std::string message;  // after the setting's name: " names a practice listed before"
+};
+
+// A place in the file: the value there (null when absent), its JSON pointer,
+// and the same pointer with "*" for array indexes, under which the read is
+// recorded (config_keys_read) to be compared with the schema's keys.
+struct Node {
+  const Value* v = nullptr;
+  std::string ptr;
+  std::string pattern;
+};
+
+class Reader {
+ public:
+  explicit Reader(std::set<std::string>* asked) : asked_(asked) {}
+
+  Node child(const Node& n, const char* key) {
+    Node out{nullptr, n.ptr + "/" + key, n.pattern + "/" + key};
+    if (asked_) asked_->insert(out.pattern);
+    if (n.v && n.v->IsObject()) out.v = json::member(*n.v, key);
+    return out;
   }
+  // Calls fn(item) for each item of an array. With none it still calls fn
+  // once on an absent item, so that the keys an item is read by are recorded.
+  template <class F>
+  void items(const Node& n, F&& fn) {
+    if (n.v && n.v->IsArray() && !n.v->Empty()) {
+      for (json::SizeType i = 0; i < n.v->Size(); ++i)
+        fn(Node{&(*n.v)[i], n.ptr + "/" + std::to_string(i), n.pattern + "/*"});
+    } else {
+      fn(Node{nullptr, n.ptr + "/*", n.pattern + "/*"});
+    }
+  }
+
+  // The schema has checked types and ranges; these only guard against a
+  // file with problems (still read, for the semantic checks' sake).
+  void str(const Node& n, std::string& out) {
+    if (n.v && n.v->IsString()) out = std::string(json::as_view(*n.v));
+  }
+  template <class T>
+  void integer(const Node& n, T& out) {
+    if (n.v && n.v->IsInt64()) out = static_cast<T>(n.v->GetInt64());
+  }
+  template <class D>
+  void duration(const Node& n, D& out) {
+    if (n.v && n.v->IsInt64()) out = D(n.v->GetInt64());
+  }
+  void number(const Node& n, double& out) {
+    if (n.v && n.v->IsNumber()) out = n.v->GetDouble();
+  }
+  void boolean(const Node& n, bool& out) {
+    if (n.v && n.v->IsBool()) out = n.v->GetBool();
+  }
+  bool listen(const Node& n, Listen& out) {
+    if (!n.v || !n.v->IsString()) return false;
+    auto l = parse_listen(json::as_view(*n.v));
+    if (!l) {
+      problems.push_back({n.ptr, ": " + l.error().message});
+      return false;
+    }
+    out = *l;
+    return true;
+  }
+  void listen(const Node& n, std::optional<Listen>& out) {
+    Listen l;
+    if (listen(n, l)) out = l;
+  }
+  bool present(const Node& n) const { return n.v != nullptr; }
+
+  std::vector<Semantic> problems;
+
+ private:
+  std::set<std::string>* asked_;
+};
+
+// Reads a file the schema has checked into Config: every key the gateway
+// knows is asked for here by name, so `asked` (when given) ends up holding
+// exactly the keys the code reads.
+Config read_config(const Value& root, Reader& r) {
   Config c;
-  std::vector<Error> found;
-  t_problems = &found;
-  auto r = each_member(*doc, "", [&](std::string_view k, const Value& v, const std::string& p) -> Result<bool> {
-    if (k == "data_dir") return set_string(v, p, false, c.data_dir);
-    if (k == "profiles_dir") {
-      c.profiles_dir_given = true;
-      return set_string(v, p, false, c.profiles_dir);
-    }
-    if (k == "https") return sub(parse_https(v, p, c));
-    if (k == "tls") return sub(parse_tls(v, p, c));
-    if (k == "limits") return sub(parse_limits(v, p, c.limits));
-    if (k == "store") return sub(parse_store(v, p, c));
-    if (k == "mllp") return sub(parse_mllp(v, p, c.mllp));
-    if (k == "ops") return sub(parse_ops(v, p, c));
-    if (k == "subscriptions") return sub(parse_subscriptions(v, p, c.subscriptions));
-    if (k == "audit")
-      return sub(each_member(v, p, [&](std::string_view ak, const Value& av, const std::string& ap) -> Result<bool> {
-        if (ak == "retention_days") return set_int(av, ap, 0, 100 * 366, c.audit_retention_days);
-        return false;
-      }));
-    if (k == "gp_hl7") return sub(parse_gp_hl7(v, p, c.gp_hl7));
-    if (k == "users") return sub(parse_users(v, p, c.users));
-    if (k == "shutdown_grace_ms") return set_ms(v, p, 0, c.shutdown_grace);
-    if (k == "log_level") {
-      auto s = want_string(v, p, false);
-      if (!s) return s.error();
-      if (*s != "debug" && *s != "info" && *s != "warn" && *s != "error") {
-        return bad(p, "must be one of debug, info, warn, error, not '" + *s + "'");
-      }
-      c.log_level = *s;
-      return true;
-    }
-    if (k == "public_base_url") {
-      auto s = want_string(v, p, true);
-      if (!s) return s.error();
-      if (!s->empty() && s->rfind("https://", 0) != 0 && s->rfind("http://", 0) != 0) {
-        return bad(p, "must be an absolute http:// or https:// URL");
-      }
-      // Links are built as base + "/Patient/...", so a trailing '/' would double up.
-      while (!s->empty() && s->back() == '/') s->pop_back();
-      c.public_base_url = *s;
-      return true;
-    }
-    return false;
-  });
-  t_problems = nullptr;
-  if (!r) found.insert(found.begin(), r.error());
-  if (found.empty()) return c;
-  for (auto& e : found) {
-    // parse_config alone keeps the bare messages; a named file gets positions.
-    if (name != "config") e.message = at(json_text, name, e.expression) + e.message;
-    problems.push_back(e);
+  Node top{&root, "", ""};
+  r.str(r.child(top, "data_dir"), c.data_dir);
+  if (Node p = r.child(top, "profiles_dir"); r.present(p)) {
+    r.str(p, c.profiles_dir);
+    c.profiles_dir_given = true;
   }
-  return problems.front();
+
+  Node https = r.child(top, "https");
+  r.listen(r.child(https, "listen"), c.https);
+  r.integer(r.child(https, "threads"), c.network_threads);
+
+  Node tls = r.child(top, "tls");
+  r.str(r.child(tls, "cert"), c.tls_cert);
+  r.str(r.child(tls, "key"), c.tls_key);
+  r.str(r.child(tls, "client_ca"), c.client_ca);
+  Node crls = r.child(tls, "crl_files");
+  if (r.present(crls)) c.tls_crls.clear();
+  r.items(crls, [&](const Node& f) {
+    if (f.v && f.v->IsString()) c.tls_crls.emplace_back(json::as_view(*f.v));
+  });
+
+  Node limits = r.child(top, "limits");
+  Limits& l = c.limits;
+  r.integer(r.child(limits, "header_bytes"), l.header_bytes);
+  r.integer(r.child(limits, "body_bytes"), l.body_bytes);
+  r.integer(r.child(limits, "max_connections"), l.max_connections);
+  r.integer(r.child(limits, "max_pipelined"), l.max_pipelined);
+  r.integer(r.child(limits, "max_query_params"), l.max_query_params);
+  r.duration(r.child(limits, "handshake_timeout_ms"), l.handshake_timeout);
+  r.duration(r.child(limits, "read_timeout_ms"), l.read_timeout);
+  r.duration(r.child(limits, "idle_timeout_ms"), l.idle_timeout);
+  r.duration(r.child(limits, "handler_timeout_ms"), l.handler_timeout);
+  r.number(r.child(limits, "rate_per_principal"), l.per_principal.rate_per_second);
+  r.integer(r.child(limits, "burst"), l.per_principal.burst);
+  r.integer(r.child(limits, "max_concurrent_per_principal"), l.per_principal.max_concurrent);
+
+  Node store = r.child(top, "store");
+  r.str(r.child(store, "engine"), c.store_engine);
+  r.str(r.child(store, "conninfo"), c.store_conninfo);
+  r.integer(r.child(store, "reader_threads"), c.store_reader_threads);
+  r.integer(r.child(store, "writer_queue"), c.store_writer_queue);
+  r.integer(r.child(store, "max_batch"), c.store_max_batch);
+  r.integer(r.child(store, "writer_cache_mib"), c.store_writer_cache_mib);
+
+  r.listen(r.child(r.child(top, "ops"), "listen"), c.ops_listen);
+
+  Node mllp = r.child(top, "mllp");
+  MllpConfig& m = c.mllp;
+  r.listen(r.child(mllp, "listen"), m.plain);
+  r.listen(r.child(mllp, "tls_listen"), m.tls);
+  Node allow = r.child(mllp, "allow");
+  if (r.present(allow)) m.allow.clear();  // replaces the loopback default
+  r.items(allow, [&](const Node& item) {
+    MllpAllow a;
+    r.str(r.child(item, "cidr"), a.cidr);
+    r.str(r.child(item, "ods"), a.ods);
+    r.str(r.child(item, "system"), a.system);
+    if (a.system.empty()) a.system = a.ods;
+    if (item.v) m.allow.push_back(std::move(a));
+  });
+  r.integer(r.child(mllp, "max_frame_bytes"), m.max_frame_bytes);
+  r.integer(r.child(mllp, "max_in_flight"), m.max_in_flight);
+  r.integer(r.child(mllp, "max_connections"), m.max_connections);
+  r.duration(r.child(mllp, "idle_timeout_ms"), m.idle_timeout);
+  r.duration(r.child(mllp, "handler_timeout_ms"), m.handler_timeout);
+  r.duration(r.child(mllp, "frame_timeout_ms"), m.frame_timeout);
+
+  Node subs = r.child(top, "subscriptions");
+  SubscriptionsConfig& s = c.subscriptions;
+  r.boolean(r.child(subs, "enabled"), s.enabled);
+  r.integer(r.child(subs, "delivery_workers"), s.delivery_workers);
+  r.duration(r.child(subs, "first_retry_ms"), s.first_retry);
+  r.duration(r.child(subs, "max_backoff_ms"), s.max_backoff);
+  r.duration(r.child(subs, "retry_for_seconds"), s.retry_for);
+  r.duration(r.child(subs, "post_timeout_ms"), s.post_timeout);
+  r.number(r.child(subs, "jitter"), s.jitter);
+  r.integer(r.child(subs, "max_events_per_notification"), s.max_events_per_notification);
+  r.duration(r.child(subs, "poll_ms"), s.poll);
+  r.str(r.child(subs, "endpoint_ca"), s.endpoint_ca);
+
+  r.integer(r.child(r.child(top, "audit"), "retention_days"), c.audit_retention_days);
+
+  Node gp = r.child(top, "gp_hl7");
+  GpHl7Config& g = c.gp_hl7;
+  r.boolean(r.child(gp, "enabled"), g.enabled);
+  {
+    Node practices = r.child(gp, "practices");
+    std::set<std::string> seen;
+    r.items(practices, [&](const Node& item) {
+      GpPractice p;
+      Node ods = r.child(item, "ods");
+      r.str(ods, p.ods);
+      Node address = r.child(item, "address");
+      if (r.listen(address, p.address) && p.address.port == 0)
+        r.problems.push_back({address.ptr, " needs a port other than 0"});
+      r.boolean(r.child(item, "tls"), p.tls);
+      if (!item.v) return;
+      if (!p.ods.empty() && !seen.insert(p.ods).second) r.problems.push_back({ods.ptr, " names a practice listed before"});
+      g.practices.push_back(std::move(p));
+    });
+  }
+  r.duration(r.child(gp, "first_retry_ms"), g.first_retry);
+  r.duration(r.child(gp, "max_backoff_ms"), g.max_backoff);
+  r.duration(r.child(gp, "retry_for_seconds"), g.retry_for);
+  r.duration(r.child(gp, "poll_ms"), g.poll);
+  r.integer(r.child(gp, "workers"), g.workers);
+  r.duration(r.child(gp, "connect_timeout_ms"), g.connect_timeout);
+  r.duration(r.child(gp, "ack_timeout_ms"), g.ack_timeout);
+  r.str(r.child(gp, "endpoint_ca"), g.endpoint_ca);
+
+  Node users = r.child(top, "users");
+  {
+    Node issuers = r.child(users, "issuers");
+    std::set<std::string> seen;
+    r.items(issuers, [&](const Node& item) {
+      TrustedIssuer t;
+      Node iss = r.child(item, "issuer");
+      r.str(iss, t.issuer);
+      r.str(r.child(item, "audience"), t.audience);
+      r.str(r.child(item, "jwks_file"), t.jwks_file);
+      if (!item.v) return;
+      if (!t.issuer.empty() && !seen.insert(t.issuer).second)
+        r.problems.push_back({iss.ptr, " names an issuer listed before"});
+      c.users.issuers.push_back(std::move(t));
+    });
+  }
+  r.integer(r.child(users, "leeway_seconds"), c.users.leeway_seconds);
+
+  r.duration(r.child(top, "shutdown_grace_ms"), c.shutdown_grace);
+  r.str(r.child(top, "log_level"), c.log_level);
+  r.str(r.child(top, "public_base_url"), c.public_base_url);
+  // Links are built as base + "/Patient/...", so a trailing '/' would double up.
+  while (!c.public_base_url.empty() && c.public_base_url.back() == '/') c.public_base_url.pop_back();
+  return c;
+}
+
+// RapidJSON keeps both members of a key given twice and finds the first:
+// refused, since the operator meant one of them.
+void duplicate_keys(const Value& v, const std::string& ptr, std::vector<Semantic>& out) {
+  if (v.IsObject()) {
+    std::set<std::string_view> seen;
+    for (const auto& m : v.GetObject()) {
+      std::string_view key = json::as_view(m.name);
+      std::string p = ptr + "/" + std::string(key);
+      if (!seen.insert(key).second) out.push_back({p, " appears more than once"});
+      duplicate_keys(m.value, p, out);
+    }
+  } else if (v.IsArray()) {
+    for (json::SizeType i = 0; i < v.Size(); ++i) duplicate_keys(v[i], ptr + "/" + std::to_string(i), out);
+  }
+}
+
+struct Problem {
+  size_t line = 0, column = 0;
+  std::string pointer, setting, message;
+};
+
+// Every problem of `text` (schema first, then what it cannot express), in
+// the file's order; on success the Config.
+Result<Config> check_and_read(std::string_view text, const std::string& name) {
+  std::vector<Problem> found;
+  for (auto& sp : config_schema().problems(text)) {
+    Problem p{sp.line, sp.column, sp.pointer, setting_name(sp.pointer), {}};
+    if (sp.keyword.empty()) {
+      p.message = sp.message;  // not JSON: nothing more to check
+    } else if (sp.keyword == "additionalProperties") {
+      p.message = p.setting + " is not a known setting";
+    } else {
+      std::string who = p.setting.empty() ? "the config" : p.setting;
+      p.message = sp.message.rfind("must ", 0) == 0 ? who + " " + sp.message : who + ": " + sp.message;
+    }
+    found.push_back(std::move(p));
+  }
+  std::optional<Config> config;
+  json::Document doc;
+  doc.Parse(text.data(), text.size());
+  if (!doc.HasParseError() && doc.IsObject()) {
+    Reader r(nullptr);
+    config = read_config(doc, r);
+    duplicate_keys(doc, "", r.problems);
+    for (auto& s : r.problems) {
+      auto [line, column] = json::position_of(text, s.pointer);
+      std::string setting = setting_name(s.pointer);
+      found.push_back({line, column, s.pointer, setting, setting + s.message});
+    }
+  }
+  if (found.empty() && config) return std::move(*config);
+  std::stable_sort(found.begin(), found.end(), [](const Problem& a, const Problem& b) {
+    return std::tie(a.line, a.column) < std::tie(b.line, b.column);
+  });
+  // "FILE: N problems", then each as FILE:LINE:COLUMN: message (at POINTER),
+  // like the profile checks; the first one's setting as the expression.
+  std::string msg = "config file " + name + ": " + std::to_string(found.size()) + " problem" + (found.size() == 1 ? "" : "s");
+  for (const auto& p : found) {
+    msg += "\n  " + name + ":" + std::to_string(p.line) + ":" + std::to_string(p.column) + ": " + p.message;
+    if (!p.pointer.empty()) msg += " (at " + p.pointer + ")";
+  }
+  return make_error(Errc::invalid_input, msg, found.front().setting);
 }
 
 }  // namespace
+
+std::vector<std::string> config_keys_read() {
+  std::set<std::string> asked;
+  Reader r(&asked);
+  json::Document empty;
+  empty.SetObject();
+  (void)read_config(empty, r);
+  return {asked.begin(), asked.end()};
+}
+
+Result<Config> parse_config(std::string_view json_text) { return check_and_read(json_text, "config"); }
 
 Result<Config> load_config_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -587,18 +469,7 @@ Result<Config> load_config_file(const std::string& path) {
   std::ostringstream text;
   text << in.rdbuf();
   if (in.bad()) return make_error(Errc::invalid_input, "cannot read config file " + path);
-  std::vector<Error> problems;
-  auto c = parse_config_named(text.str(), path, problems);
-  if (!c) {
-    // "N problems in FILE" and each as FILE:LINE:COLUMN: message, like the profile checks.
-    Error e = problems.empty() ? c.error() : problems.front();
-    size_t n = std::max<size_t>(problems.size(), 1);
-    e.message = "config file " + path + ": " + std::to_string(n) + " problem" + (n == 1 ? "" : "s");
-    if (problems.empty()) e.message += "\n  " + c.error().message;
-    for (const auto& p : problems) e.message += "\n  " + p.message;
-    return e;
-  }
-  return c;
+  return check_and_read(text.str(), path);
 }
 
 }  // namespace gw::config

@@ -1,8 +1,11 @@
 #pragma once
 // Immutable configuration tree, parsed once at start-up from a JSON file
-// (every key optional; defaults below are the documented defaults) and then
-// overridden by command-line flags. Unknown keys are an error, so a typo in
-// an operator's file is caught at start-up rather than silently ignored.
+// (every key optional; defaults below are the documented defaults, and the
+// "default"s of profiles/schemas/config.schema.json, which a test keeps equal)
+// and then overridden by command-line flags. The file is checked against that
+// schema first: unknown keys, wrong types and out-of-range values are all
+// reported at once with line and column, so a typo in an operator's file is
+// caught at start-up rather than silently ignored.
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -134,9 +137,13 @@ Result<void> set_store_engine(std::string_view engine, Config& c);
 // After the file and the flags: a PostgreSQL engine needs its conninfo.
 Result<void> check_store(const Config& c);
 
-// Parses a config file's JSON text. Errors name the offending key.
+// Checks a config file's JSON text against profiles/schemas/config.schema.json
+// (compiled in) and then for what a schema cannot express (listen addresses,
+// entries listed twice, keys given twice), and reads it. The error lists every
+// problem at once, one a line, as "NAME:LINE:COLUMN: setting message (at
+// /json/pointer)", NAME "config"; its expression is the first one's setting.
 Result<Config> parse_config(std::string_view json_text);
-// Reads and parses a file; errors name the file.
+// The same for a file; NAME is the file's path.
 Result<Config> load_config_file(const std::string& path);
 
 }  // namespace gw::config

@@ -47,6 +47,22 @@ pki="$work/pki"
 "$prefix/share/cpis-gateway/make-dev-pki.sh" "$pki" >/dev/null 2>&1 || not_ok "make-dev-pki.sh"
 mkdir -p "$work/elsewhere"
 cd "$work/elsewhere"
+check "the config schema is installed with the profiles" test -s "$prefix/share/cpis-gateway/profiles/schemas/config.schema.json"
+# The installed config checked against the schema (and the flags, the profiles, the files) without starting.
+if "$prefix/bin/cpis-gateway" serve --config "$prefix/etc/cpis-gateway/config.json" --data-dir "$work/data" \
+  --tls-cert "$pki/server.pem" --tls-key "$pki/server.key" --client-ca "$pki/ca.pem" --check-config >"$work/check.log" 2>&1 \
+  && grep -q "matches profiles/schemas/config.schema.json" "$work/check.log"; then
+  ok "serve --check-config accepts the installed config"
+else
+  not_ok "serve --check-config on the installed config: $(cat "$work/check.log")"
+fi
+printf '{\n  "https": {"threads": 0}\n}\n' >"$work/bad.json"
+if ! "$prefix/bin/cpis-gateway" serve --config "$work/bad.json" --check-config >"$work/check.log" 2>&1 \
+  && grep -qF "$work/bad.json:2:13: https.threads must be between 1 and 256, not 0 (at /https/threads)" "$work/check.log"; then
+  ok "serve --check-config names a bad setting with line, column and pointer"
+else
+  not_ok "serve --check-config on a bad config: $(cat "$work/check.log")"
+fi
 "$prefix/bin/cpis-gateway" serve --config "$prefix/etc/cpis-gateway/config.json" --data-dir "$work/data" \
   --https-listen 127.0.0.1:0 --ops-listen 127.0.0.1:0 --tls-cert "$pki/server.pem" --tls-key "$pki/server.key" \
   --client-ca "$pki/ca.pem" >"$work/serve.log" 2>&1 &

@@ -2,14 +2,17 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <regex>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "gateway/common/json.h"
+#include "gateway/config/config_schema.h"
 #include "tests/support/test_gateway.h"
 
 namespace gw::config {
@@ -220,45 +223,61 @@ TEST(ParseConfig, PartialSectionKeepsOtherDefaults) {
   EXPECT_EQ(c->limits.read_timeout, config::Limits{}.read_timeout);
 }
 
-TEST(ParseConfig, UnknownKeysAreNamedWithTheirPath) {
+// The one problem of a one-problem config, without the "config file config: 1 problem" header.
+std::string only_problem(std::string_view text) {
+  Error e = config_error(text);
+  auto nl = e.message.find("\n  ");
+  EXPECT_NE(e.message.find(": 1 problem\n"), std::string::npos) << e.message;
+  return nl == std::string::npos ? e.message : e.message.substr(nl + 3);
+}
+
+TEST(ParseConfig, UnknownKeysAreNamedWithTheirPathPositionAndPointer) {
   auto e = config_error(R"({"limits": {"body_byts": 10}})");
-  EXPECT_EQ(e.message, "limits.body_byts is not a known setting");
+  EXPECT_EQ(e.message, "config file config: 1 problem\n  config:1:13: limits.body_byts is not a known setting (at /limits/body_byts)");
   EXPECT_EQ(e.expression, "limits.body_byts");
-  EXPECT_EQ(config_error(R"({"datadir": "/x"})").message, "datadir is not a known setting");
-  EXPECT_EQ(config_error(R"({"https": {"port": 1}})").message, "https.port is not a known setting");
-  EXPECT_EQ(config_error(R"({"tls": {"ca": "x"}})").message, "tls.ca is not a known setting");
-  EXPECT_EQ(config_error(R"({"store": {"readers": 1}})").message, "store.readers is not a known setting");
+  EXPECT_EQ(only_problem(R"({"datadir": "/x"})"), "config:1:2: datadir is not a known setting (at /datadir)");
+  EXPECT_EQ(only_problem(R"({"https": {"port": 1}})"), "config:1:12: https.port is not a known setting (at /https/port)");
+  EXPECT_EQ(only_problem(R"({"tls": {"ca": "x"}})"), "config:1:10: tls.ca is not a known setting (at /tls/ca)");
+  EXPECT_EQ(only_problem(R"({"store": {"readers": 1}})"),
+            "config:1:12: store.readers is not a known setting (at /store/readers)");
+  EXPECT_EQ(only_problem(R"({"mllp": {"allow": [{"cidr": "::1/128", "ods": "X", "sytem": "y"}]}})"),
+            "config:1:53: mllp.allow[0].sytem is not a known setting (at /mllp/allow/0/sytem)");
 }
 
 TEST(ParseConfig, DuplicateKeyIsAnError) {
-  EXPECT_EQ(config_error(R"({"log_level": "info", "log_level": "debug"})").message,
-            "log_level appears more than once");
+  EXPECT_EQ(only_problem(R"({"log_level": "info", "log_level": "debug"})"),
+            "config:1:2: log_level appears more than once (at /log_level)");
 }
 
 TEST(ParseConfig, TypeErrorsNameKeyAndExpectedType) {
   auto e = config_error(R"({"https": {"threads": "4"}})");
   EXPECT_EQ(e.expression, "https.threads");
-  EXPECT_NE(e.message.find("https.threads must be an integer"), std::string::npos) << e.message;
-  EXPECT_NE(config_error(R"({"limits": {"body_bytes": 1.5}})").message.find("limits.body_bytes must be an integer"),
+  EXPECT_NE(e.message.find("https.threads must be an integer, not \"4\""), std::string::npos) << e.message;
+  EXPECT_NE(only_problem(R"({"limits": {"body_bytes": 1.5}})").find("limits.body_bytes must be an integer, not 1.5"),
             std::string::npos);
-  EXPECT_EQ(config_error(R"({"data_dir": 5})").message, "data_dir must be a string");
-  EXPECT_EQ(config_error(R"({"tls": {"cert": null}})").message, "tls.cert must be a string");
-  EXPECT_EQ(config_error(R"({"limits": []})").message, "limits must be an object");
-  EXPECT_EQ(config_error(R"({"https": "127.0.0.1:1"})").message, "https must be an object");
-  EXPECT_EQ(config_error(R"({"data_dir": ""})").message, "data_dir must not be empty");
+  EXPECT_EQ(only_problem(R"({"data_dir": 5})"), "config:1:2: data_dir must be a string, not 5 (at /data_dir)");
+  EXPECT_NE(only_problem(R"({"tls": {"cert": null}})").find("tls.cert must be a string, not null"), std::string::npos);
+  EXPECT_NE(only_problem(R"({"limits": []})").find("limits must be an object, not []"), std::string::npos);
+  EXPECT_NE(only_problem(R"({"https": "127.0.0.1:1"})").find("https must be an object"), std::string::npos);
+  EXPECT_NE(only_problem(R"({"data_dir": ""})").find("data_dir must not be empty"), std::string::npos);
+  EXPECT_NE(only_problem(R"({"subscriptions": {"enabled": "yes"}})").find("subscriptions.enabled must be true or false"),
+            std::string::npos);
 }
 
 TEST(ParseConfig, RangesAreChecked) {
-  EXPECT_NE(config_error(R"({"https": {"threads": 0}})").message.find("https.threads must be between 1 and 256, not 0"),
+  EXPECT_NE(only_problem(R"({"https": {"threads": 0}})").find("https.threads must be between 1 and 256, not 0"),
             std::string::npos);
-  EXPECT_NE(config_error(R"({"https": {"threads": 257}})").message.find("not 257"), std::string::npos);
+  EXPECT_NE(only_problem(R"({"https": {"threads": 257}})").find("not 257"), std::string::npos);
   EXPECT_TRUE(parse_config(R"({"https": {"threads": 256}})").has_value());
-  EXPECT_NE(config_error(R"({"limits": {"body_bytes": 0}})").message.find("limits.body_bytes must be between 1"),
+  EXPECT_NE(only_problem(R"({"limits": {"body_bytes": 0}})").find("limits.body_bytes must be between 1"),
             std::string::npos);
-  EXPECT_NE(config_error(R"({"limits": {"body_bytes": -5}})").message.find("not -5"), std::string::npos);
-  EXPECT_NE(config_error(R"({"limits": {"max_connections": 18446744073709551615}})")
-                .message.find("limits.max_connections must be between"),
+  EXPECT_NE(only_problem(R"({"limits": {"body_bytes": -5}})").find("not -5"), std::string::npos);
+  EXPECT_NE(only_problem(R"({"limits": {"max_connections": 18446744073709551615}})")
+                .find("limits.max_connections must be between 1 and 1000000"),
             std::string::npos);
+  EXPECT_NE(only_problem(R"({"subscriptions": {"jitter": 1}})").find("subscriptions.jitter must be in [0, 1), not 1"),
+            std::string::npos);
+  EXPECT_TRUE(parse_config(R"({"subscriptions": {"jitter": 0.99}})").has_value());
   EXPECT_EQ(config_error(R"({"limits": {"read_timeout_ms": 0}})").expression, "limits.read_timeout_ms");
   EXPECT_EQ(config_error(R"({"store": {"reader_threads": 0}})").expression, "store.reader_threads");
   EXPECT_EQ(config_error(R"({"store": {"max_batch": 0}})").expression, "store.max_batch");
@@ -272,8 +291,10 @@ TEST(ParseConfig, LogLevelIsOneOfFour) {
     ASSERT_TRUE(c.has_value()) << l;
     EXPECT_EQ(c->log_level, l);
   }
-  auto e = config_error(R"({"log_level": "verbose"})");
-  EXPECT_NE(e.message.find("log_level must be one of debug, info, warn, error"), std::string::npos);
+  EXPECT_EQ(only_problem(R"({"log_level": "verbose"})"),
+            "config:1:2: log_level: \"verbose\" is not one of: debug, info, warn, error (at /log_level)");
+  EXPECT_NE(only_problem(R"({"store": {"engine": "mysql"}})").find("store.engine: \"mysql\" is not one of: sqlite, postgresql"),
+            std::string::npos);
   config_error(R"({"log_level": "warning"})");
   config_error(R"({"log_level": "INFO"})");
 }
@@ -281,8 +302,9 @@ TEST(ParseConfig, LogLevelIsOneOfFour) {
 TEST(ParseConfig, BadListenNamesKeyAndPart) {
   auto e = config_error(R"({"https": {"listen": "127.0.0.1:70000"}})");
   EXPECT_EQ(e.expression, "https.listen");
-  EXPECT_NE(e.message.find("https.listen"), std::string::npos);
-  EXPECT_NE(e.message.find("port '70000'"), std::string::npos) << e.message;
+  EXPECT_NE(e.message.find("config:1:12: https.listen: port '70000' is out of range 0-65535 (at /https/listen)"),
+            std::string::npos)
+      << e.message;
 }
 
 TEST(ParseConfig, PublicBaseUrlMustBeAbsolute) {
@@ -291,8 +313,9 @@ TEST(ParseConfig, PublicBaseUrlMustBeAbsolute) {
 }
 
 TEST(ParseConfig, NotJsonOrNotObject) {
-  EXPECT_EQ(config_error("{").message.rfind("config:1:2: not valid JSON: ", 0), 0u) << config_error("{").message;
-  EXPECT_EQ(config_error("[]").message, "config must be a JSON object");
+  EXPECT_NE(config_error("{").message.find("\n  config:1:2: not valid JSON: "), std::string::npos) << config_error("{").message;
+  EXPECT_NE(config_error("[]").message.find("config:1:1: the config must be an object, not []"), std::string::npos)
+      << config_error("[]").message;
 }
 
 // A config file's problems are all reported at once, each as
@@ -312,9 +335,10 @@ TEST(LoadConfigFile, EveryProblemWithFileLineColumnAndKey) {
   ASSERT_FALSE(c.has_value());
   const std::string& m = c.error().message;
   EXPECT_NE(m.find("3 problems"), std::string::npos) << m;
-  EXPECT_NE(m.find(file + ":3:5: https.threads must be an integer"), std::string::npos) << m;
-  EXPECT_NE(m.find(file + ":6:14: limits.body_byts is not a known setting"), std::string::npos) << m;
-  EXPECT_NE(m.find(file + ":7:3: log_level must be one of debug, info, warn, error, not 'verbose'"), std::string::npos)
+  EXPECT_NE(m.find(file + ":3:5: https.threads must be an integer, not \"four\" (at /https/threads)"), std::string::npos) << m;
+  EXPECT_NE(m.find(file + ":6:14: limits.body_byts is not a known setting (at /limits/body_byts)"), std::string::npos) << m;
+  EXPECT_NE(m.find(file + ":7:3: log_level: \"verbose\" is not one of: debug, info, warn, error (at /log_level)"),
+            std::string::npos)
       << m;
   EXPECT_EQ(c.error().expression, "https.threads");
 
@@ -365,7 +389,8 @@ TEST(ParseConfig, MllpIsOffByDefaultAndConfigurable) {
   EXPECT_EQ(c->mllp.max_frame_bytes, 2048u);
   auto bad = parse_config(R"({"mllp":{"allow":[{"cidr":"10.0.0.0/8"}]}})");
   ASSERT_FALSE(bad.has_value());
-  EXPECT_NE(bad.error().message.find("mllp.allow[0]"), std::string::npos) << bad.error().message;
+  EXPECT_NE(bad.error().message.find("mllp.allow[0]: missing required key 'ods' (at /mllp/allow/0)"), std::string::npos)
+      << bad.error().message;
   auto typo = parse_config(R"({"mllp":{"alow":[]}})");
   ASSERT_FALSE(typo.has_value());
   EXPECT_NE(typo.error().message.find("mllp.alow is not a known setting"), std::string::npos);
@@ -394,10 +419,12 @@ TEST(ParseConfig, GpPracticeEndpoints) {
       << twice.error().message;
   auto no_port = parse_config(R"({"gp_hl7": {"practices": [{"ods": "B86001", "address": "h:0"}]}})");
   ASSERT_FALSE(no_port.has_value());
-  EXPECT_NE(no_port.error().message.find("gp_hl7.practices[0].address"), std::string::npos);
+  EXPECT_NE(no_port.error().message.find("gp_hl7.practices[0].address needs a port other than 0"), std::string::npos)
+      << no_port.error().message;
   auto no_address = parse_config(R"({"gp_hl7": {"practices": [{"ods": "B86001"}]}})");
   ASSERT_FALSE(no_address.has_value());
-  EXPECT_NE(no_address.error().message.find("needs ods and address"), std::string::npos);
+  EXPECT_NE(no_address.error().message.find("gp_hl7.practices[0]: missing required key 'address'"), std::string::npos)
+      << no_address.error().message;
   auto typo = parse_config(R"({"gp_hl7": {"practises": []}})");
   ASSERT_FALSE(typo.has_value());
   EXPECT_NE(typo.error().message.find("gp_hl7.practises is not a known setting"), std::string::npos);
@@ -554,7 +581,7 @@ void example_keys(const json::Value& v, const std::string& path, std::set<std::s
 
 // deploy/config.example.json lists every key (the README says so): the keys
 // of the reference table in docs/CONFIG.md are exactly its keys, and every
-// key name the parser compares against (gateway/config/config.cc) is in it.
+// key name the code reads (gateway/config/config.cc) is in it.
 TEST(ConfigExample, ListsEveryKeyOfTheReferenceAndTheParser) {
   auto ex = json::parse(read_source_file("deploy/config.example.json"));
   ASSERT_TRUE(ex.has_value());
@@ -569,13 +596,244 @@ TEST(ConfigExample, ListsEveryKeyOfTheReferenceAndTheParser) {
   for (const auto& k : reference) EXPECT_TRUE(paths.count(k)) << k << " is documented but not in config.example.json";
   for (const auto& k : paths) EXPECT_TRUE(reference.count(k)) << k << " is in config.example.json but not documented";
 
+  // The key names the code reads (the last step of each; ConfigSchema.* checks them against the schema).
   std::set<std::string> parser;
-  std::string src = read_source_file("gateway/config/config.cc");
-  std::regex compared(R"re(\b[a-z]?k == "([a-z0-9_]+)")re");
-  for (std::sregex_iterator it(src.begin(), src.end(), compared), end; it != end; ++it) parser.insert((*it)[1].str());
-  ASSERT_GT(parser.size(), 40u) << "the parser's key comparisons were not found";
+  for (const auto& p : config_keys_read()) parser.insert(p.substr(p.rfind('/') + 1));
+  parser.erase("*");
+  ASSERT_GT(parser.size(), 40u) << "config_keys_read() returned too few keys";
   for (const auto& k : parser) EXPECT_TRUE(names.count(k)) << "the parser knows '" << k << "'; the example lacks it";
   for (const auto& k : names) EXPECT_TRUE(parser.count(k)) << "the example has '" << k << "'; the parser does not know it";
+}
+
+// ---- the schema as the one reference (profiles/schemas/config.schema.json) ------
+
+// A schema node with a local "$ref" followed.
+const json::Value& resolved(const json::Value& root, const json::Value& node) {
+  if (auto ref = json::get_string(node, "$ref")) {
+    std::string_view r = *ref;
+    EXPECT_EQ(r.rfind("#/definitions/", 0), 0u) << r;
+    const json::Value* defs = json::member(root, "definitions");
+    const json::Value* d = defs ? json::member(*defs, r.substr(14)) : nullptr;
+    EXPECT_NE(d, nullptr) << r;
+    if (d) return *d;
+  }
+  return node;
+}
+
+struct SchemaKey {
+  std::string pointer;           // "/mllp/allow/*/cidr"
+  const json::Value* node;       // its schema, as written (with "default", "description")
+};
+
+// Every setting of the schema: each property that is not itself an object
+// of settings, with "*" for the items of an array of objects.
+void schema_keys(const json::Value& root, const json::Value& node, const std::string& ptr, std::vector<SchemaKey>& out) {
+  const json::Value& n = resolved(root, node);
+  const json::Value* props = json::member(n, "properties");
+  if (props) {
+    for (const auto& m : props->GetObject()) {
+      std::string p = ptr + "/" + std::string(json::as_view(m.name));
+      const json::Value& child = resolved(root, m.value);
+      out.push_back({p, &m.value});
+      if (json::get_string(child, "type") == "object") schema_keys(root, child, p, out);
+      if (const json::Value* items = json::member(child, "items"); items && json::member(resolved(root, *items), "properties"))
+        schema_keys(root, *items, p + "/*", out);
+    }
+  }
+}
+
+struct SchemaDoc {
+  json::Document doc;
+  std::vector<SchemaKey> keys;
+  SchemaDoc() {
+    auto d = json::parse(config_schema_text());
+    EXPECT_TRUE(d.has_value());
+    if (d) doc = std::move(*d);
+    schema_keys(doc, doc, "", keys);
+  }
+};
+
+// The binary's copy is the file in profiles/ (the build embeds it), and it is the file installed with the profiles.
+TEST(ConfigSchema, CompiledInCopyIsTheProfilesFile) {
+  EXPECT_EQ(std::string(config_schema_text()), read_source_file("profiles/schemas/config.schema.json"));
+}
+
+TEST(ConfigSchema, EveryKeyTheCodeReadsIsInTheSchemaAndBackAgain) {
+  SchemaDoc s;
+  std::set<std::string> in_schema, read;
+  for (const auto& k : s.keys) in_schema.insert(k.pointer);
+  for (const auto& k : config_keys_read()) read.insert(k);
+  EXPECT_GT(in_schema.size(), 70u);
+  for (const auto& k : read) EXPECT_TRUE(in_schema.count(k)) << k << " is read by the code but not in the schema";
+  for (const auto& k : in_schema) EXPECT_TRUE(read.count(k)) << k << " is in the schema but the code never reads it";
+}
+
+// "*" -> "0": the first item of the example's arrays.
+std::string example_pointer(std::string p) {
+  for (size_t at; (at = p.find("/*")) != std::string::npos;) p.replace(at, 2, "/0");
+  return p;
+}
+
+const json::Value* at_pointer(const json::Value& root, const std::string& pointer) {
+  const json::Value* v = &root;
+  size_t at = 0;
+  while (v && at < pointer.size()) {
+    size_t next = pointer.find('/', at + 1);
+    std::string tok = pointer.substr(at + 1, next == std::string::npos ? std::string::npos : next - at - 1);
+    if (v->IsArray()) {
+      size_t i = std::stoul(tok);
+      v = i < v->Size() ? &(*v)[static_cast<json::SizeType>(i)] : nullptr;
+    } else {
+      v = json::member(*v, tok);
+    }
+    if (next == std::string::npos) break;
+    at = next;
+  }
+  return v;
+}
+
+TEST(ConfigSchema, ExampleValidatesAndSetsEveryKey) {
+  SchemaDoc s;
+  for (const char* f : {"deploy/config.example.json", "deploy/config.installed.json"}) {
+    std::string text = read_source_file(f);
+    auto c = parse_config(text);
+    EXPECT_TRUE(c.has_value()) << f << ": " << c.error().message;
+  }
+  auto example = json::parse(read_source_file("deploy/config.example.json"));
+  ASSERT_TRUE(example.has_value());
+  for (const auto& k : s.keys)
+    EXPECT_NE(at_pointer(*example, example_pointer(k.pointer)), nullptr)
+        << "deploy/config.example.json does not show " << k.pointer;
+}
+
+// docs/CONFIG.md's table has a row per setting; an item's keys are quoted in its array's row.
+TEST(ConfigSchema, EveryKeyHasARowInTheDocs) {
+  SchemaDoc s;
+  std::string md = read_source_file("docs/CONFIG.md");
+  auto row_of = [&](const std::string& dotted) -> std::string {
+    size_t at = md.find("\n| `" + dotted + "` |");
+    if (at == std::string::npos) return "";
+    return md.substr(at + 1, md.find('\n', at + 1) - at - 1);
+  };
+  for (const auto& k : s.keys) {
+    if (json::get_string(resolved(s.doc, *k.node), "type") == "object") continue;  // a section, not a setting
+    std::string dotted = k.pointer.substr(1);
+    std::replace(dotted.begin(), dotted.end(), '/', '.');
+    size_t star = dotted.find(".*.");
+    if (star == std::string::npos) {
+      EXPECT_NE(row_of(dotted), "") << "docs/CONFIG.md has no row for `" << dotted << "`";
+    } else {
+      std::string row = row_of(dotted.substr(0, star));
+      std::string item_key = "\"" + dotted.substr(star + 3) + "\"";
+      EXPECT_NE(row.find(item_key), std::string::npos) << dotted << ": its array's row does not name " << item_key;
+    }
+  }
+}
+
+// The schema's "default"s are the code's defaults: a file made of them reads as Config{}.
+TEST(ConfigSchema, DefaultsAreTheBuiltInOnes) {
+  SchemaDoc s;
+  json::Document d;
+  d.SetObject();
+  size_t n = 0;
+  for (const auto& k : s.keys) {
+    const json::Value* def = json::member(*k.node, "default");
+    if (!def || k.pointer.find("/*") != std::string::npos) continue;
+    json::Value* obj = &d;
+    std::string rest = k.pointer.substr(1);
+    for (size_t slash; (slash = rest.find('/')) != std::string::npos; rest = rest.substr(slash + 1)) {
+      std::string part = rest.substr(0, slash);
+      if (!json::member(*obj, part)) json::set(*obj, part, json::object(), d.GetAllocator());
+      obj = &(*obj)[part.c_str()];
+    }
+    json::set(*obj, rest, json::Value(*def, d.GetAllocator()), d.GetAllocator());
+    ++n;
+  }
+  EXPECT_GT(n, 50u);  // 56 today: every setting that has a default
+  auto c = parse_config(json::to_string(d));
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  expect_same(*c, Config{});
+  EXPECT_EQ(c->limits.max_query_params, Config{}.limits.max_query_params);
+  EXPECT_EQ(c->limits.per_principal.rate_per_second, Config{}.limits.per_principal.rate_per_second);
+  EXPECT_EQ(c->limits.per_principal.burst, Config{}.limits.per_principal.burst);
+  EXPECT_EQ(c->limits.per_principal.max_concurrent, Config{}.limits.per_principal.max_concurrent);
+  EXPECT_EQ(c->subscriptions.enabled, Config{}.subscriptions.enabled);
+  EXPECT_EQ(c->subscriptions.delivery_workers, Config{}.subscriptions.delivery_workers);
+  EXPECT_EQ(c->subscriptions.first_retry, Config{}.subscriptions.first_retry);
+  EXPECT_EQ(c->subscriptions.max_backoff, Config{}.subscriptions.max_backoff);
+  EXPECT_EQ(c->subscriptions.retry_for, Config{}.subscriptions.retry_for);
+  EXPECT_EQ(c->subscriptions.post_timeout, Config{}.subscriptions.post_timeout);
+  EXPECT_EQ(c->subscriptions.jitter, Config{}.subscriptions.jitter);
+  EXPECT_EQ(c->subscriptions.max_events_per_notification, Config{}.subscriptions.max_events_per_notification);
+  EXPECT_EQ(c->subscriptions.poll, Config{}.subscriptions.poll);
+  EXPECT_EQ(c->audit_retention_days, Config{}.audit_retention_days);
+  EXPECT_EQ(c->mllp.frame_timeout, Config{}.mllp.frame_timeout);
+  EXPECT_EQ(c->tls_crls, Config{}.tls_crls);
+}
+
+// Several problems of several kinds in one file: every one is reported, in
+// the file's order, with its line, column and JSON pointer.
+TEST(LoadConfigFile, EveryKindOfProblemAtOnce) {
+  test::TempDir dir;
+  std::string file = dir.path() + "/bad.json";
+  std::ofstream(file) << "{\n"                                                     // 1
+                         "  \"https\": {\"listen\": \":8443\", \"threads\": 0},\n"  // 2
+                         "  \"limits\": {\n"                                       // 3
+                         "    \"body_bytes\": 2147483648,\n"                       // 4
+                         "    \"read_timout_ms\": 5\n"                             // 5
+                         "  },\n"                                                  // 6
+                         "  \"store\": {\"engine\": \"oracle\", \"max_batch\": 1.5},\n"  // 7
+                         "  \"mllp\": {\"tls_listen\": \"[::1]2576\"},\n"         // 8
+                         "  \"gp_hl7\": {\"practices\": [\n"                       // 9
+                         "    {\"ods\": \"B86001\", \"address\": \"gp:2575\"},\n"  // 10
+                         "    {\"ods\": \"B86001\", \"address\": \"gp:2576\", \"tsl\": true}\n"  // 11
+                         "  ]},\n"                                                 // 12
+                         "  \"log_level\": \"loud\"\n"                             // 13
+                         "}\n";
+  auto c = load_config_file(file);
+  ASSERT_FALSE(c.has_value());
+  const std::string m = c.error().message;
+  std::vector<std::string> want = {
+      file + ":2:32: https.threads must be between 1 and 256, not 0 (at /https/threads)",
+      file + ":4:5: limits.body_bytes must be between 1 and 1073741824, not 2147483648 (at /limits/body_bytes)",
+      file + ":5:5: limits.read_timout_ms is not a known setting (at /limits/read_timout_ms)",
+      file + ":7:13: store.engine: \"oracle\" is not one of: sqlite, postgresql (at /store/engine)",
+      file + ":7:33: store.max_batch must be an integer, not 1.5 (at /store/max_batch)",
+      file + ":8:12: mllp.tls_listen: listen address '[::1]2576' needs ':PORT' after the ']' (at /mllp/tls_listen)",
+      file + ":11:6: gp_hl7.practices[1].ods names a practice listed before (at /gp_hl7/practices/1/ods)",
+      file + ":11:45: gp_hl7.practices[1].tsl is not a known setting (at /gp_hl7/practices/1/tsl)",
+      file + ":13:3: log_level: \"loud\" is not one of: debug, info, warn, error (at /log_level)",
+  };
+  EXPECT_NE(m.find("config file " + file + ": 9 problems\n"), std::string::npos) << m;
+  size_t last = 0;
+  for (const auto& w : want) {
+    size_t at = m.find(w);
+    EXPECT_NE(at, std::string::npos) << "missing: " << w << "\nin:\n" << m;
+    if (at != std::string::npos) {
+      EXPECT_GT(at, last) << "out of order: " << w;
+      last = at;
+    }
+  }
+  EXPECT_EQ(c.error().expression, "https.threads");
+
+  // A second file: problems inside arrays of objects and at the top level.
+  std::ofstream(file, std::ios::trunc) << "{\n"
+                                          "  \"users\": {\"issuers\": [{\"issuer\": \"https://idp\"}], \"leeway_seconds\": 301},\n"
+                                          "  \"tls\": {\"crl_files\": [\"/a.pem\", \"\"]},\n"
+                                          "  \"public_base_url\": \"gw.example\",\n"
+                                          "  \"colour\": \"blue\"\n"
+                                          "}\n";
+  auto c2 = load_config_file(file);
+  ASSERT_FALSE(c2.has_value());
+  const std::string m2 = c2.error().message;
+  EXPECT_NE(m2.find(": 5 problems\n"), std::string::npos) << m2;
+  EXPECT_NE(m2.find(file + ":2:25: users.issuers[0]: missing required key 'audience', 'jwks_file' (at /users/issuers/0)"),
+            std::string::npos)
+      << m2;
+  EXPECT_NE(m2.find(file + ":2:53: users.leeway_seconds must be between 0 and 300, not 301"), std::string::npos) << m2;
+  EXPECT_NE(m2.find(file + ":3:35: tls.crl_files[1] must not be empty (at /tls/crl_files/1)"), std::string::npos) << m2;
+  EXPECT_NE(m2.find(file + ":4:3: public_base_url: \"gw.example\" does not match the pattern"), std::string::npos) << m2;
+  EXPECT_NE(m2.find(file + ":5:3: colour is not a known setting (at /colour)"), std::string::npos) << m2;
 }
 
 }  // namespace

@@ -109,7 +109,61 @@ TEST(OperatorStartUp, AConfigFileErrorIsReportedWithLineAndColumn) {
   CmdRun r = run({"serve", "--config", cfg});
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.out.find(cfg + ":2:13: https.threads must be between 1 and 256"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find(cfg + ":3:3: log_level must be one of"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(cfg + ":3:3: log_level: \"loud\" is not one of: debug, info, warn, error (at /log_level)"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("2 problems"), std::string::npos) << r.out;
+}
+
+// serve --check-config: the file against its schema, the flags over it, the
+// profile files and the files start-up needs, then exit without a store.
+TEST(OperatorStartUp, CheckConfigChecksFileFlagsAndProfilesAndOpensNothing) {
+  test::TempDir dir;
+  const std::string& pki = test::dev_pki_dir();
+  const std::string profiles = std::string(GW_SOURCE_DIR) + "/profiles";
+  const std::string data = dir.path() + "/data";
+  std::string cfg = dir.path() + "/gateway.json";
+  // The file names PostgreSQL without a conninfo and a bad listen address;
+  // the flags put both right, so the flags are applied over the file.
+  std::ofstream(cfg) << "{\n  \"store\": {\"engine\": \"postgresql\"},\n  \"tls\": {\"cert\": \"/nowhere.pem\"}\n}\n";
+  std::vector<std::string> base = {"serve", "--config", cfg, "--data-dir", data, "--profiles-dir", profiles,
+                                   "--tls-key", pki + "/server.key", "--client-ca", pki + "/ca.pem", "--check-config"};
+  CmdRun no_conninfo = run(base);
+  EXPECT_EQ(no_conninfo.code, 2) << no_conninfo.out;
+  EXPECT_NE(no_conninfo.out.find("store.engine postgresql needs store.conninfo"), std::string::npos) << no_conninfo.out;
+
+  auto with = base;
+  with.insert(with.end(), {"--store-engine", "sqlite"});
+  CmdRun missing = run(with);
+  EXPECT_EQ(missing.code, 2) << missing.out;
+  EXPECT_NE(missing.out.find("tls.cert (--tls-cert): '/nowhere.pem' does not exist"), std::string::npos) << missing.out;
+
+  with.insert(with.end(), {"--tls-cert", pki + "/server.pem"});
+  CmdRun ok = run(with);
+  EXPECT_EQ(ok.code, 0) << ok.out;
+  EXPECT_NE(ok.out.find("config: " + cfg + " matches profiles/schemas/config.schema.json"), std::string::npos) << ok.out;
+  EXPECT_NE(ok.out.find("profiles: " + profiles), std::string::npos) << ok.out;
+  EXPECT_FALSE(fs::exists(data + "/gateway.db")) << "--check-config opened the store";
+
+  // The same with --store-engine postgresql and a conninfo on the command line: checked, not connected to.
+  auto pg = base;
+  pg.insert(pg.end(), {"--store-conninfo", "host=/nonexistent dbname=x", "--tls-cert", pki + "/server.pem"});
+  CmdRun pg_ok = run(pg);
+  EXPECT_EQ(pg_ok.code, 0) << pg_ok.out;
+
+  // A file with several problems: every one, with line and column, and nothing checked after it.
+  std::ofstream(cfg, std::ios::trunc) << "{\n  \"store\": {\"engine\": \"mysql\"},\n  \"mllp\": {\"max_in_flight\": 0, \"allow\": [{\"cidr\": \"10.0.0.0/8\"}]}\n}\n";
+  CmdRun bad = run(base);
+  EXPECT_EQ(bad.code, 2) << bad.out;
+  EXPECT_NE(bad.out.find("3 problems"), std::string::npos) << bad.out;
+  EXPECT_NE(bad.out.find(cfg + ":2:13: store.engine: \"mysql\" is not one of: sqlite, postgresql (at /store/engine)"),
+            std::string::npos)
+      << bad.out;
+  EXPECT_NE(bad.out.find(cfg + ":3:12: mllp.max_in_flight must be between 1 and 1024, not 0 (at /mllp/max_in_flight)"),
+            std::string::npos)
+      << bad.out;
+  EXPECT_NE(bad.out.find(cfg + ":3:42: mllp.allow[0]: missing required key 'ods' (at /mllp/allow/0)"), std::string::npos)
+      << bad.out;
 }
 
 // The X-Request-ID a caller sends is in the log line of its request (and one

@@ -253,7 +253,8 @@ TEST(UserTokensConfig, IssuersAreCheckedByKey) {
   EXPECT_EQ(ok->users.leeway_seconds, 30);
   auto missing = config::parse_config(R"({"users":{"issuers":[{"issuer":"https://idp","jwks_file":"/x"}]}})");
   ASSERT_FALSE(missing.has_value());
-  EXPECT_NE(missing.error().message.find("users.issuers[0].audience is required"), std::string::npos)
+  EXPECT_NE(missing.error().message.find("users.issuers[0]: missing required key 'audience' (at /users/issuers/0)"),
+            std::string::npos)
       << missing.error().message;
   auto typo = config::parse_config(R"({"users":{"issuers":[{"issuer":"a","audience":"b","jwks":"/x"}]}})");
   ASSERT_FALSE(typo.has_value());
