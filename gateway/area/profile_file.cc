@@ -1,16 +1,13 @@
 #include "gateway/area/profile_file.h"
 
-#include <fstream>
-#include <sstream>
+#include "gateway/common/text_file.h"
 
 namespace gw::area {
 
 Result<json::Document> read_profile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return make_error(Errc::invalid_input, "cannot read " + path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  auto doc = json::parse(ss.str());
+  auto text = read_text_file(path);
+  if (!text) return text.error();
+  auto doc = json::parse(*text);
   if (!doc) return make_error(Errc::invalid_input, path + ": " + doc.error().message);
   if (!doc->IsObject()) return make_error(Errc::invalid_input, path + ": the root must be an object");
   return std::move(*doc);

@@ -7,14 +7,13 @@
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 
-#include <fstream>
 #include <future>
 #include <memory>
-#include <sstream>
 
 #include "gateway/common/clock.h"
 #include "gateway/common/log.h"
 #include "gateway/audit/audit_rows.h"
+#include "gateway/common/text_file.h"
 #include "gateway/store/audit_chain.h"
 
 namespace gw::audit {
@@ -40,13 +39,6 @@ std::string openssl_reason() {
   return buf;
 }
 
-Result<std::string> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return make_error(Errc::invalid_input, "cannot read " + path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // The first certificate of a PEM chain (the signer's own).
 Result<X509Ptr> first_cert(std::string_view pem) {
@@ -57,7 +49,7 @@ Result<X509Ptr> first_cert(std::string_view pem) {
 }
 
 Result<std::string> first_cert_pem(const std::string& chain_file) {
-  auto text = read_file(chain_file);
+  auto text = read_text_file(chain_file);
   if (!text) return text.error();
   auto cert = first_cert(*text);
   if (!cert) return cert.error();
@@ -71,7 +63,7 @@ Result<std::string> first_cert_pem(const std::string& chain_file) {
 }  // namespace
 
 Result<std::string> sign_checkpoint(const store::AuditCheckpoint& cp, const std::string& key_file) {
-  auto text = read_file(key_file);
+  auto text = read_text_file(key_file);
   if (!text) return text.error();
   Bio bio(BIO_new_mem_buf(text->data(), static_cast<int>(text->size())));
   Pkey key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));

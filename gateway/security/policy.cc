@@ -3,12 +3,11 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "gateway/common/json.h"
+#include "gateway/common/text_file.h"
 #include "gateway/security/relationships.h"
 
 namespace gw::security {
@@ -224,16 +223,8 @@ Result<Policy> Policy::parse(std::string_view json_text) {
 
 Result<Policy> Policy::load(const std::string& profiles_dir) {
   std::string path = profiles_dir + "/policy/access.json";
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return make_error(Errc::invalid_input, path + ": cannot be read");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  auto p = parse(ss.str());
-  if (!p) {
-    Error e = p.error();
-    e.message = path + ": " + e.message;
-    return e;
-  }
+  auto p = load_text_file(path, parse);
+  if (!p) return p.error();
   auto users = UserRules::load(profiles_dir);
   if (!users) return users.error();
   if (auto r = p->set_users(std::move(*users)); !r) {

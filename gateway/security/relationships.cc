@@ -1,8 +1,8 @@
 #include "gateway/security/relationships.h"
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
+
+#include "gateway/common/text_file.h"
 
 namespace gw::security {
 
@@ -80,18 +80,7 @@ Result<Relationships> Relationships::parse(std::string_view json_text) {
 }
 
 Result<Relationships> Relationships::load(const std::string& profiles_dir) {
-  std::string path = profiles_dir + "/policy/relationships.json";
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return make_error(Errc::invalid_input, path + ": cannot be read");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  auto r = parse(ss.str());
-  if (!r) {
-    Error e = r.error();
-    e.message = path + ": " + e.message;
-    return e;
-  }
-  return r;
+  return load_text_file(profiles_dir + "/policy/relationships.json", parse);
 }
 
 bool Relationships::required_for(std::string_view operation) const {

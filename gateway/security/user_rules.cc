@@ -1,10 +1,9 @@
 #include "gateway/security/user_rules.h"
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 
 #include "gateway/common/json.h"
+#include "gateway/common/text_file.h"
 
 namespace gw::security {
 
@@ -125,18 +124,7 @@ Result<UserRules> UserRules::parse(std::string_view json_text) {
 }
 
 Result<UserRules> UserRules::load(const std::string& profiles_dir) {
-  std::string path = profiles_dir + "/policy/users.json";
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return make_error(Errc::invalid_input, path + ": cannot be read");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  auto u = parse(ss.str());
-  if (!u) {
-    Error e = u.error();
-    e.message = path + ": " + e.message;
-    return e;
-  }
-  return u;
+  return load_text_file(profiles_dir + "/policy/users.json", parse);
 }
 
 const UserRules::JobRole* UserRules::job_role(std::string_view code) const {

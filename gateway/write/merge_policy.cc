@@ -1,10 +1,10 @@
 #include "gateway/write/merge_policy.h"
 
-#include <fstream>
 #include <map>
 #include <set>
-#include <sstream>
 #include <vector>
+
+#include "gateway/common/text_file.h"
 
 namespace gw::write {
 
@@ -162,18 +162,7 @@ MergePolicy::MergePolicy(MergePolicy&&) noexcept = default;
 MergePolicy& MergePolicy::operator=(MergePolicy&&) noexcept = default;
 
 Result<MergePolicy> MergePolicy::load(const std::string& profiles_dir) {
-  std::string path = profiles_dir + "/merge/feeds.json";
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return make_error(Errc::invalid_input, "cannot read " + path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  auto p = parse(ss.str());
-  if (!p) {
-    Error e = p.error();
-    e.message = path + ": " + e.message;
-    return e;
-  }
-  return p;
+  return load_text_file(profiles_dir + "/merge/feeds.json", parse);
 }
 
 Result<MergePolicy> MergePolicy::parse(std::string_view text) {
