@@ -1,5 +1,7 @@
 #include "gateway/audit/person.h"
 
+#include "gateway/model/cpis_plan.h"
+
 namespace gw::audit {
 
 void person_agent(json::Out& o, const security::Person& p, std::string_view purpose_system,
@@ -31,6 +33,31 @@ void person_agent(json::Out& o, const security::Person& p, std::string_view purp
     o.w.EndArray();
   }
   o.w.EndObject();
+}
+
+void system_agent_members(json::Out& o, const security::Principal& system, bool requestor) {
+  o.w.Key("type");
+  o.codeable("http://dicom.nema.org/resources/ontology/DCM", "110153", "Source Role ID");
+  o.w.Key("who");
+  o.w.StartObject();
+  o.kv("type", "Organization");
+  o.w.Key("identifier");
+  o.w.StartObject();
+  o.kv("system", model::cpis::kOdsSystem);
+  o.kv("value", system.ods);
+  o.w.EndObject();
+  o.kv("display", system.system);
+  o.w.EndObject();
+  // The certificate's role (OU=), the gateway's own role names.
+  o.w.Key("role");
+  o.w.StartArray();
+  o.w.StartObject();
+  o.kv("text", system.role);
+  o.w.EndObject();
+  o.w.EndArray();
+  o.kv("name", system.system);
+  o.w.Key("requestor");
+  o.w.Bool(requestor);
 }
 
 std::optional<security::Person> person_of_record(std::string_view recorded) {

@@ -179,28 +179,7 @@ std::string access_audit_event(const Access& a) {
   o.w.StartArray();
   // The calling system of the organisation (certificate O= and CN=): BALP's client.
   o.w.StartObject();
-  o.w.Key("type");
-  o.codeable(kDcm, "110153", "Source Role ID");
-  o.w.Key("who");
-  o.w.StartObject();
-  o.kv("type", "Organization");
-  o.w.Key("identifier");
-  o.w.StartObject();
-  o.kv("system", model::cpis::kOdsSystem);
-  o.kv("value", a.caller.ods);
-  o.w.EndObject();
-  o.kv("display", a.caller.system);
-  o.w.EndObject();
-  // The certificate's role (OU=), the gateway's own role names.
-  o.w.Key("role");
-  o.w.StartArray();
-  o.w.StartObject();
-  o.kv("text", a.caller.role);
-  o.w.EndObject();
-  o.w.EndArray();
-  o.kv("name", a.caller.system);
-  o.w.Key("requestor");
-  o.w.Bool(!a.person && a.user_role_profile.empty() && a.user_name.empty());
+  audit::system_agent_members(o, a.caller, !a.person && a.user_role_profile.empty() && a.user_name.empty());
   if (!a.remote.empty()) {
     o.w.Key("network");
     o.w.StartObject();

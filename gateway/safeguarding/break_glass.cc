@@ -75,27 +75,7 @@ std::string break_glass_event(const security::Principal& who, const std::string&
   o.w.StartArray();
   // The organisation and system the person acted through (certificate O=, CN=).
   o.w.StartObject();
-  o.w.Key("type");
-  o.codeable(kDcm, "110153", "Source Role ID");
-  o.w.Key("who");
-  o.w.StartObject();
-  o.kv("type", "Organization");
-  o.w.Key("identifier");
-  o.w.StartObject();
-  o.kv("system", model::cpis::kOdsSystem);
-  o.kv("value", who.ods);
-  o.w.EndObject();
-  o.kv("display", who.system);
-  o.w.EndObject();
-  o.w.Key("role");
-  o.w.StartArray();
-  o.w.StartObject();
-  o.kv("text", who.role);
-  o.w.EndObject();
-  o.w.EndArray();
-  o.kv("name", who.system);
-  o.w.Key("requestor");
-  o.w.Bool(false);
+  audit::system_agent_members(o, who, false);
   o.w.EndObject();
   if (who.person) audit::person_agent(o, *who.person, kActReason, kPurposeBreakGlass, "break the glass");
   o.w.EndArray();
