@@ -297,12 +297,7 @@ std::string WriteCondition::describe() const {
 bool names_only(const json::Value& resource, std::string_view element, std::string_view ods) {
   const json::Value* v = json::member(resource, element);
   if (!v || ods.empty()) return false;
-  auto is_ods = [&](const json::Value& ref) {
-    const json::Value* id = ref.IsObject() ? json::member(ref, "identifier") : nullptr;
-    return id && id->IsObject() &&
-           json::get_string(*id, "system") == std::optional<std::string_view>("https://fhir.nhs.uk/Id/ods-organization-code") &&
-           json::get_string(*id, "value") == std::optional<std::string_view>(ods);
-  };
+  auto is_ods = [&](const json::Value& ref) { return is_ods_reference(ref, ods); };
   if (!v->IsArray()) return is_ods(*v);
   if (v->Empty()) return false;
   return std::all_of(v->Begin(), v->End(), is_ods);

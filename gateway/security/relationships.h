@@ -48,5 +48,7 @@ bool carries_code(const json::Value& resource, std::string_view system_code);
 // Some occurrence of resource[element] (a Reference, or an array of them)
 // identifies the organisation `ods` by its ODS code identifier.
 bool names_any(const json::Value& resource, std::string_view element, std::string_view ods);
+// Whether `ref` is a Reference whose identifier is this ODS code.
+bool is_ods_reference(const json::Value& ref, std::string_view ods);
 
 }  // namespace gw::security
