@@ -260,22 +260,15 @@ Result<int> Dispatcher::run_once() {
     }
   }
   int64_t last = changes->back().seq;
-  position_.consume_to(unit, last);  // fenced: a node that lost the claim cannot commit these events twice
-  if (unit.events.empty() && unit.ops.empty() && unit.audit.empty()) {
-    // Nothing for anyone: the cursor rides with the next group commit. Were
-    // it lost in a crash, these changes would be decided again, to the same
-    // nothing.
-    unit.lazy = true;
-    auto r = store_.commit(std::move(unit), [](Result<store::CommitOutcome> res) {
-      if (!res) log::warn("subscription_cursor_not_saved", {{"reason", res.error().message}});
-    });
-    if (!r) return r.error();
-    position_.advance(last);
+  if (unit.events.empty() && unit.ops.empty() && unit.audit.empty() && unit.timer_sets.empty()) {
+    // Nothing for anyone: the cursor rides with the next group commit.
+    if (auto r = position_.consume_lazily(store_, last, "subscription_cursor_not_saved"); !r) return r.error();
     lag_->set(last);
     withheld_total_->inc(withheld);
     if (notify_ && !changed_subs.empty()) notify_({}, changed_subs);
     return static_cast<int>(changes->size());
   }
+  position_.consume_to(unit, last);  // fenced: a node that lost the claim cannot commit these events twice
   size_t n_events = unit.events.size();
   std::promise<Result<store::CommitOutcome>> p;
   auto f = p.get_future();

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "gateway/common/log.h"
 #include "gateway/common/result.h"
 #include "gateway/store/store.h"
 
@@ -52,6 +53,22 @@ class FeedPosition {
   }
   // After that unit committed.
   void advance(int64_t last) { seq_ = last; }
+  // For a page that produced nothing to write: the cursor alone rides with
+  // the next group commit (a lazy unit, nobody waits for it) instead of paying
+  // a commit and an fsync of its own. Lost in a crash, the same changes are
+  // looked at again, to the same nothing. A failure is only logged
+  // (`what`): the next unit's fence then fails and the position is read again.
+  Result<void> consume_lazily(store::Store& s, int64_t last, const char* what) {
+    store::UnitOfWork unit;
+    consume_to(unit, last);
+    unit.lazy = true;
+    auto r = s.commit(std::move(unit), [what](Result<store::CommitOutcome> res) {
+      if (!res) log::warn(what, {{"reason", res.error().message}});
+    });
+    if (!r) return r.error();
+    advance(last);
+    return {};
+  }
   // After that unit failed: true when because the position moved on
   // elsewhere (another node consumed these changes); it is read again next time.
   bool moved_elsewhere(const Error& e) {

@@ -198,9 +198,15 @@ Result<int> FlowTimers::schedule_once() {
         for (const auto& e : lookup.about("EpisodeOfCare", pid)) episode(str(e, "id"));
     }
   }
+  int64_t last = changes->back().seq;
+  if (sets.empty()) {
+    // Nothing to schedule (most changes): the cursor rides with the next
+    // group commit instead of an fsync of its own per page of changes.
+    if (auto r = position_.consume_lazily(store_, last, "flow_timers_cursor_not_saved"); !r) return r.error();
+    return static_cast<int>(changes->size());
+  }
   store::UnitOfWork unit;
   for (auto& [subject, set] : sets) unit.timer_sets.push_back(std::move(set));
-  int64_t last = changes->back().seq;
   position_.consume_to(unit, last);
   auto res = commit_and_wait(store_, std::move(unit));
   if (!res) {

@@ -265,20 +265,14 @@ Result<int> GpRecordFeed::queue_once() {
     unit.events.push_back(std::move(e));
   }
   int64_t last = changes->back().seq;
-  position_.consume_to(unit, last);
   size_t n = unit.events.size();
   if (n == 0 && unit.ops.empty() && unit.audit.empty()) {
-    // No plan among these changes: the cursor rides with the next group
-    // commit (lost in a crash, the same changes are looked at again).
-    unit.lazy = true;
-    auto r = store_.commit(std::move(unit), [](Result<store::CommitOutcome> res) {
-      if (!res) log::warn("gp_hl7_cursor_not_saved", {{"reason", res.error().message}});
-    });
-    if (!r) return r.error();
-    position_.advance(last);
+    // No plan among these changes: the cursor rides with the next group commit.
+    if (auto r = position_.consume_lazily(store_, last, "gp_hl7_cursor_not_saved"); !r) return r.error();
     cursor_gauge_->set(last);
     return static_cast<int>(changes->size());
   }
+  position_.consume_to(unit, last);
   auto res = commit_sync(std::move(unit));
   if (!res) {
     if (position_.moved_elsewhere(res.error())) return 0;  // another node queued these

@@ -7,7 +7,9 @@
 
 #include <filesystem>
 #include <future>
+#include <thread>
 
+#include "gateway/events/feed_position.h"
 #include "gateway/store/store.h"
 #include "tests/support/test_store.h"
 
@@ -142,6 +144,50 @@ TEST_F(ChangeFeedTest, DeliveryStateUpdatesAndCounts) {
   auto pending = store_->events("a", 1, 0, "pending", 10);
   ASSERT_TRUE(pending.has_value());
   EXPECT_TRUE(pending->empty());
+}
+
+// A consumer's page that produced nothing to write (most changes, for the
+// flow timers and the GP-record feed) moves its cursor in a lazy unit: no
+// transaction and no fsync of its own, committed with the next unit someone
+// waits for.
+TEST(FeedPositionLazily, ACursorThatWroteNothingRidesWithTheNextCommit) {
+  std::string tmpl = (fs::temp_directory_path() / "gw-lazy-XXXXXX").string();
+  ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+  SqliteOptions o;
+  o.path = (fs::path(tmpl) / "store.db").string();
+  o.lazy_delay = std::chrono::seconds(60);  // nothing commits the cursor alone during the test
+  auto store = test::open_store(o);
+  auto commit_one = [&](const std::string& id) {
+    std::promise<Result<CommitOutcome>> p;
+    auto f = p.get_future();
+    WriteOp w;
+    w.kind = OpKind::create;
+    w.type = "Observation";
+    w.id = id;
+    w.body = R"({"resourceType":"Observation","meta":{},"status":"final"})";
+    ASSERT_TRUE(store->commit(with_ops({w}), [&p](Result<CommitOutcome> r) { p.set_value(std::move(r)); }));
+    ASSERT_TRUE(f.get().has_value());
+  };
+  commit_one("o1");
+  events::FeedPosition pos("quiet-consumer");
+  auto page = pos.next(*store, 10);
+  ASSERT_TRUE(page.has_value());
+  ASSERT_EQ(page->size(), 1u);
+  uint64_t commits = store->stats().commits;
+  ASSERT_TRUE(pos.consume_lazily(*store, page->back().seq, "test_cursor_not_saved"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(store->stats().commits, commits) << "the cursor alone paid a commit";
+  EXPECT_EQ(store->cursor("quiet-consumer").value(), 0);
+  // The position moved on in memory: the next page starts after it.
+  auto empty = pos.next(*store, 10);
+  ASSERT_TRUE(empty.has_value());
+  EXPECT_TRUE(empty->empty());
+  commit_one("o2");
+  EXPECT_EQ(store->stats().commits, commits + 1) << "one transaction for both units";
+  EXPECT_EQ(store->cursor("quiet-consumer").value(), page->back().seq);
+  store.reset();
+  std::error_code ec;
+  fs::remove_all(tmpl, ec);
 }
 
 }  // namespace
