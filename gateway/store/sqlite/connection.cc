@@ -97,6 +97,12 @@ int64_t Statement::int64(int col) const { return sqlite3_column_int64(stmt_, col
 bool Statement::is_null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
 
 Result<std::unique_ptr<Connection>> Connection::open(const std::string& path, Mode mode, int busy_timeout_ms) {
+  // SQLite counts every allocation it makes under one process-wide mutex
+  // unless told not to (SQLITE_CONFIG_MEMSTATUS); nothing here reads the
+  // counts. Only possible before SQLite initialises: a later call is refused
+  // (SQLITE_MISUSE) and changes nothing.
+  static const int memstatus_off = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+  (void)memstatus_off;
   sqlite3* db = nullptr;
   int flags = SQLITE_OPEN_NOMUTEX;  // each connection is confined to one thread
   flags |= mode == Mode::read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
