@@ -112,4 +112,25 @@ void remove(Value& obj, std::string_view key) {
   obj.RemoveMember(Value(rapidjson::StringRef(key.data(), static_cast<SizeType>(key.size()))));
 }
 
+Result<std::vector<std::string>> string_array(const Value& obj, std::string_view key, const std::string& where,
+                                              bool required) {
+  std::vector<std::string> out;
+  std::string path = where + "." + std::string(key);
+  auto bad = [&path](const std::string& at, const char* what) {
+    return make_error(Errc::invalid_input, at + " " + what, at);
+  };
+  const Value* v = member(obj, key);
+  if (!v) {
+    if (required) return bad(path, "is required");
+    return out;
+  }
+  if (!v->IsArray()) return bad(path, "must be an array of strings");
+  for (SizeType i = 0; i < v->Size(); ++i) {
+    if (!(*v)[i].IsString() || (*v)[i].GetStringLength() == 0)
+      return bad(path + "[" + std::to_string(i) + "]", "must be a non-empty string");
+    out.emplace_back(as_view((*v)[i]));
+  }
+  return out;
+}
+
 }  // namespace gw::json

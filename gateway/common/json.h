@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "gateway/common/result.h"
 
@@ -41,6 +42,11 @@ std::optional<std::string_view> get_string(const Value& obj, std::string_view ke
 std::optional<int64_t> get_int(const Value& obj, std::string_view key);
 std::optional<bool> get_bool(const Value& obj, std::string_view key);
 std::string_view as_view(const Value& v);  // v must be a string
+// obj[key] as an array of non-empty strings, for files operators edit: absent
+// gives none (or, when required, an error); anything else is an
+// Errc::invalid_input error naming its place, `where`.key or `where`.key[i].
+Result<std::vector<std::string>> string_array(const Value& obj, std::string_view key, const std::string& where,
+                                              bool required = false);
 
 // Builders (copy the string into the allocator).
 Value str(std::string_view s, Allocator& a);

@@ -12,20 +12,6 @@ Error bad(const std::string& path, const std::string& what) {
   return make_error(Errc::invalid_input, path + " " + what, path);
 }
 
-Result<std::vector<std::string>> strings(const json::Value& obj, std::string_view key, const std::string& where) {
-  std::vector<std::string> out;
-  const json::Value* v = json::member(obj, key);
-  std::string path = where + "." + std::string(key);
-  if (!v) return out;
-  if (!v->IsArray()) return bad(path, "must be an array of strings");
-  for (json::SizeType i = 0; i < v->Size(); ++i) {
-    if (!(*v)[i].IsString() || (*v)[i].GetStringLength() == 0)
-      return bad(path + "[" + std::to_string(i) + "]", "must be a non-empty string");
-    out.emplace_back(json::as_view((*v)[i]));
-  }
-  return out;
-}
-
 bool has(const std::vector<std::string>& v, std::string_view s) {
   return std::find(v.begin(), v.end(), s) != v.end() || std::find(v.begin(), v.end(), "*") != v.end();
 }
@@ -61,7 +47,7 @@ Result<Relationships> Relationships::parse(std::string_view json_text) {
     }
     for (auto [key, dest] : {std::pair<const char*, std::vector<std::string>*>{"resources", &q.resources},
                              {"interactions", &q.interactions}, {"codes", &q.codes}, {"relatedBy", &q.related_by}}) {
-      auto v = strings(r, key, where);
+      auto v = json::string_array(r, key, where);
       if (!v) return v.error();
       *dest = std::move(*v);
     }

@@ -17,24 +17,6 @@ Error bad(const std::string& path, const std::string& what) {
   return make_error(Errc::invalid_input, path + " " + what, path);
 }
 
-Result<std::vector<std::string>> strings(const json::Value& obj, std::string_view key, const std::string& where,
-                                         bool required) {
-  std::vector<std::string> out;
-  const json::Value* v = json::member(obj, key);
-  std::string path = where + "." + std::string(key);
-  if (!v) {
-    if (required) return bad(path, "is required");
-    return out;
-  }
-  if (!v->IsArray()) return bad(path, "must be an array of strings");
-  for (json::SizeType i = 0; i < v->Size(); ++i) {
-    if (!(*v)[i].IsString() || (*v)[i].GetStringLength() == 0)
-      return bad(path + "[" + std::to_string(i) + "]", "must be a non-empty string");
-    out.emplace_back(json::as_view((*v)[i]));
-  }
-  return out;
-}
-
 Result<void> only_keys(const json::Value& obj, const std::string& where, std::initializer_list<std::string_view> keys) {
   if (!obj.IsObject()) return bad(where, "must be an object");
   for (auto it = obj.MemberBegin(); it != obj.MemberEnd(); ++it) {
@@ -63,7 +45,7 @@ Result<UserRules> UserRules::parse(std::string_view json_text) {
       JobRole j;
       j.code = code;
       j.display = std::string(json::get_string(it->value, "display").value_or(""));
-      auto roles = strings(it->value, "roles", where, true);
+      auto roles = json::string_array(it->value, "roles", where, true);
       if (!roles) return roles.error();
       j.roles = std::move(*roles);
       u.job_roles.push_back(std::move(j));
@@ -78,10 +60,10 @@ Result<UserRules> UserRules::parse(std::string_view json_text) {
         return k.error();
       Requirement q;
       q.operation = std::string(json::get_string(r, "operation").value_or(""));
-      auto res = strings(r, "resources", where, false);
+      auto res = json::string_array(r, "resources", where, false);
       if (!res) return res.error();
       q.resources = std::move(*res);
-      auto inter = strings(r, "interactions", where, false);
+      auto inter = json::string_array(r, "interactions", where, false);
       if (!inter) return inter.error();
       q.interactions = std::move(*inter);
       if (q.operation.empty() == q.resources.empty())
@@ -100,9 +82,9 @@ Result<UserRules> UserRules::parse(std::string_view json_text) {
       std::string where = "userFacingSystems[" + std::to_string(i) + "]";
       if (auto k = only_keys((*uf)[i], where, {"roles", "systems"}); !k) return k.error();
       Systems s;
-      auto roles = strings((*uf)[i], "roles", where, true);
+      auto roles = json::string_array((*uf)[i], "roles", where, true);
       if (!roles) return roles.error();
-      auto systems = strings((*uf)[i], "systems", where, true);
+      auto systems = json::string_array((*uf)[i], "systems", where, true);
       if (!systems) return systems.error();
       s.roles = std::move(*roles);
       s.systems = std::move(*systems);
